@@ -1,0 +1,210 @@
+//! The storefront of a performance: its page, its info and live availability.
+
+use marquee_sdk::{Handler, Request, Response, config, inventory};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct Params {
+    title: String,
+    venue: String,
+    sessions: Vec<Session>,
+    sections: Vec<Section>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Session {
+    id: String,
+    starts_at: String,
+}
+
+#[derive(Deserialize)]
+struct Section {
+    name: String,
+    price: u64,
+    rows: Option<u32>,
+    seats_per_row: Option<u32>,
+    capacity: Option<u32>,
+}
+
+impl Section {
+    fn capacity(&self) -> u64 {
+        match (self.rows, self.seats_per_row, self.capacity) {
+            (Some(rows), Some(per_row), _) => u64::from(rows) * u64::from(per_row),
+            (_, _, Some(capacity)) => capacity.into(),
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Info<'a> {
+    title: &'a str,
+    venue: &'a str,
+    sessions: &'a [Session],
+    sections: Vec<SectionInfo<'a>>,
+}
+
+#[derive(Serialize)]
+struct SectionInfo<'a> {
+    name: &'a str,
+    price: u64,
+    capacity: u64,
+    numbered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seats_per_row: Option<u32>,
+}
+
+fn params() -> Result<Params, Response> {
+    serde_json::from_str(&config::params())
+        .map_err(|e| Response::error(500, "invalid_config", &e.to_string()))
+}
+
+struct Listing;
+
+impl Handler for Listing {
+    fn handle(req: Request) -> Response {
+        if req.method != "GET" && req.method != "HEAD" {
+            return Response::method_not_allowed();
+        }
+        let result = match req.segments().as_slice() {
+            [] => storefront(),
+            ["api", "info"] => info(),
+            ["api", "sessions", session, "availability"] => availability(session),
+            _ => Err(Response::not_found()),
+        };
+        result.unwrap_or_else(|response| response)
+    }
+}
+
+fn info() -> Result<Response, Response> {
+    let params = params()?;
+    let info = Info {
+        title: &params.title,
+        venue: &params.venue,
+        sessions: &params.sessions,
+        sections: params
+            .sections
+            .iter()
+            .map(|s| SectionInfo {
+                name: &s.name,
+                price: s.price,
+                capacity: s.capacity(),
+                numbered: s.rows.is_some(),
+                rows: s.rows,
+                seats_per_row: s.seats_per_row,
+            })
+            .collect(),
+    };
+    Ok(Response::json(200, &info))
+}
+
+#[derive(Serialize)]
+struct Availability {
+    sections: Vec<SectionAvailability>,
+    taken: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct SectionAvailability {
+    name: String,
+    capacity: u32,
+    available: u32,
+}
+
+fn availability(session: &str) -> Result<Response, Response> {
+    match inventory::availability(session) {
+        Ok(a) => Ok(Response::json(
+            200,
+            &Availability {
+                sections: a
+                    .sections
+                    .into_iter()
+                    .map(|s| SectionAvailability {
+                        name: s.name,
+                        capacity: s.capacity,
+                        available: s.available,
+                    })
+                    .collect(),
+                taken: a.taken,
+            },
+        )),
+        Err(inventory::Error::UnknownSession) => {
+            Err(Response::error(404, "unknown_session", &format!("no session {session:?}")))
+        }
+        Err(e) => Err(Response::error(400, "inventory", &format!("{e:?}"))),
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn storefront() -> Result<Response, Response> {
+    let params = params()?;
+    let sessions: String = params
+        .sessions
+        .iter()
+        .map(|s| {
+            format!(
+                "<option value=\"{id}\">{id} — <time>{at}</time></option>",
+                id = escape(&s.id),
+                at = escape(&s.starts_at)
+            )
+        })
+        .collect();
+    let sections: String = params
+        .sections
+        .iter()
+        .map(|s| {
+            format!(
+                "<tr data-section=\"{name}\"><td>{name}</td><td>{price}</td><td>{capacity}</td><td class=\"available\">…</td></tr>",
+                name = escape(&s.name),
+                price = s.price,
+                capacity = s.capacity()
+            )
+        })
+        .collect();
+    let page = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}}</style>
+</head><body>
+<h1>{title}</h1><p class="venue">{venue}</p>
+<label>Session <select id="session">{sessions}</select></label>
+<table><thead><tr><th>Section</th><th>Price</th><th>Capacity</th><th>Available</th></tr></thead><tbody>{sections}</tbody></table>
+<script>
+const select = document.getElementById("session");
+async function refresh() {{
+  const res = await fetch("api/sessions/" + encodeURIComponent(select.value) + "/availability");
+  if (!res.ok) return;
+  const body = await res.json();
+  for (const s of body.sections) {{
+    const row = document.querySelector(`tr[data-section="${{CSS.escape(s.name)}}"] .available`);
+    if (row) row.textContent = s.available;
+  }}
+}}
+select.addEventListener("change", refresh);
+refresh();
+</script>
+</body></html>"#,
+        title = escape(&params.title),
+        venue = escape(&params.venue),
+    );
+    Ok(Response::html(200, page))
+}
+
+marquee_sdk::export!(Listing);

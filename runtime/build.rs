@@ -1,0 +1,49 @@
+//! Builds the built-in guest components in `functions/` for `wasm32-wasip2` and exposes their
+//! bytes to the host as `builtins.rs` in `OUT_DIR` (the test-programs pattern of wasmtime), so
+//! a normal `cargo build` or `cargo test` always runs the components of this checkout.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Guest crates in `functions/` that are components (the SDK is a library).
+const GUESTS: &[&str] = &["listing"];
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let functions = root.join("functions");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let target_dir = out.join("functions-target");
+    println!("cargo:rerun-if-changed={}", functions.join("Cargo.toml").display());
+    println!("cargo:rerun-if-changed={}", functions.join("Cargo.lock").display());
+    for dir in ["sdk", "listing"] {
+        println!("cargo:rerun-if-changed={}", functions.join(dir).display());
+    }
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&functions)
+        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        // The outer build's flags are for the host, not for the guests.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .expect("failed to run cargo for functions/");
+    assert!(
+        status.success(),
+        "building functions/ for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
+    );
+
+    let mut src = String::new();
+    src.push_str("/// Built-in components: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n");
+    for guest in GUESTS {
+        let wasm = target_dir.join("wasm32-wasip2/release").join(format!("{guest}.wasm"));
+        src.push_str(&format!("    ({guest:?}, include_bytes!({:?})),\n", wasm.display().to_string()));
+    }
+    src.push_str("];\n");
+    std::fs::write(out.join("builtins.rs"), src).unwrap();
+}

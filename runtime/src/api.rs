@@ -1,0 +1,262 @@
+//! The control plane under `/api/v1`: identity, templates, performances, catalog.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::auth::{self, AuthError};
+use crate::db::Account;
+use crate::error::ApiError;
+use crate::namespace::Namespace;
+
+type AppState = Arc<App>;
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/auth/signup", post(signup))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/templates", get(templates))
+        .route("/api/v1/templates/{name}", get(template))
+        .route("/api/v1/performances", post(deploy).get(performances))
+        .route("/api/v1/performances/{ns}", get(performance).delete(undeploy))
+        .route("/api/v1/catalog", get(catalog))
+        .route("/api/v1/openapi.json", get(|| async { ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .with_state(app)
+}
+
+/// Parses a JSON body into `T`, answering 400 with the reason otherwise.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+}
+
+/// The authenticated caller of a control-plane call.
+pub struct Caller {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+}
+
+impl Caller {
+    fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+
+    fn require_role(&self, roles: &[&str]) -> ApiResult<()> {
+        if roles.contains(&self.role.as_str()) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this call needs one of the roles {roles:?}")))
+        }
+    }
+
+    /// Owner or admin may manage a performance; anyone else gets 403.
+    fn may_manage(&self, ns: &Namespace) -> ApiResult<()> {
+        if self.is_admin() || ns.owner == self.id {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only the owner or an admin may manage this performance"))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
+        let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match app.shared.auth.verify_header(header) {
+            Ok(claims) => Ok(Caller { id: claims.sub, email: claims.email, role: claims.role }),
+            Err(AuthError::Missing) => Err(ApiError::unauthorized("this call needs Authorization: Bearer <access_token>")),
+            Err(_) => Err(ApiError::unauthorized("the access token is invalid or expired")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SignupRequest {
+    email: String,
+    password: String,
+    role: String,
+}
+
+async fn signup(State(app): State<AppState>, body: Bytes) -> ApiResult {
+    let req: SignupRequest = parse(&body)?;
+    let email = auth::normalize_email(&req.email).map_err(|m| ApiError::bad_request("invalid_email", m).field("email"))?;
+    auth::check_password_strength(&req.password)
+        .map_err(|m| ApiError::bad_request("weak_password", m).field("password"))?;
+    if !["buyer", "seller"].contains(&req.role.as_str()) {
+        return Err(ApiError::bad_request("invalid_role", "role must be buyer or seller").field("role"));
+    }
+    if app.shared.db.account_by_email(&email)?.is_some() {
+        return Err(email_taken());
+    }
+    let password = req.password;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(anyhow::Error::from)??;
+    let account = Account { id: auth::random_hex(8), email, password_hash: hash, role: req.role };
+    if !app.shared.db.insert_account(&account, auth::now_secs())? {
+        return Err(email_taken());
+    }
+    Ok((StatusCode::CREATED, Json(json!({ "id": account.id, "email": account.email, "role": account.role }))).into_response())
+}
+
+fn email_taken() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "email_taken", "an account with this email exists").field("email")
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+async fn login(State(app): State<AppState>, body: Bytes) -> ApiResult {
+    let req: LoginRequest = parse(&body)?;
+    let account = auth::normalize_email(&req.email).ok().map(|e| app.shared.db.account_by_email(&e)).transpose()?.flatten();
+    // Verify against a real hash even for unknown emails, so timing does not reveal accounts.
+    let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
+    let password = req.password;
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(anyhow::Error::from)?;
+    match account {
+        Some(account) if ok => Ok(Json(app.shared.auth.login(&account)?).into_response()),
+        _ => Err(ApiError::unauthorized("wrong email or password")),
+    }
+}
+
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| auth::hash_password("not a real password").expect("hashing works"));
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+async fn refresh(State(app): State<AppState>, body: Bytes) -> ApiResult {
+    let req: RefreshRequest = parse(&body)?;
+    match app.shared.auth.refresh(&req.refresh_token)? {
+        Ok(pair) => Ok(Json(pair).into_response()),
+        Err(AuthError::Reused) => Err(ApiError::unauthorized("refresh token already used; the session is revoked")),
+        Err(_) => Err(ApiError::unauthorized("invalid or expired refresh token")),
+    }
+}
+
+async fn logout(State(app): State<AppState>, body: Bytes) -> ApiResult {
+    let req: RefreshRequest = parse(&body)?;
+    if !app.shared.auth.logout(&req.refresh_token)? {
+        return Err(ApiError::unauthorized("unknown refresh token"));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn template_view(t: &crate::templates::Template) -> Value {
+    json!({
+        "name": t.name,
+        "description": t.description,
+        "components": t.components,
+        "routes": t.routes,
+        "defaults": t.defaults,
+        "params": t.params,
+    })
+}
+
+async fn templates(State(app): State<AppState>) -> Json<Value> {
+    Json(Value::Array(app.templates.all().map(template_view).collect()))
+}
+
+async fn template(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let t = app.templates.get(&name).ok_or_else(|| ApiError::not_found(format!("no template named {name:?}")))?;
+    Ok(Json(template_view(t)))
+}
+
+fn performance_view(ns: &Namespace) -> Value {
+    json!({
+        "namespace": ns.name,
+        "status": "ready",
+        "url": format!("/p/{}/", ns.name),
+        "template": ns.template,
+        "owner": ns.owner,
+        "created_at": ns.created_at,
+        "params": ns.params,
+        "components": ns.spec.components,
+    })
+}
+
+async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
+    caller.require_role(&["seller", "admin"])?;
+    let request: Value = parse(&body)?;
+    let (ns, took) = app.deploy(&caller.id, &request)?;
+    tracing::info!(namespace = %ns.name, template = %ns.template, ms = took.as_secs_f64() * 1e3, "deployed");
+    let body = json!({
+        "namespace": ns.name,
+        "status": "ready",
+        "url": format!("/p/{}/", ns.name),
+        "deploy_ms": took.as_secs_f64() * 1e3,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn performances(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require_role(&["seller", "admin"])?;
+    let list = app
+        .registry
+        .all()
+        .iter()
+        .filter(|ns| caller.is_admin() || ns.owner == caller.id)
+        .map(|ns| performance_view(ns))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+fn managed(app: &App, caller: &Caller, name: &str) -> ApiResult<Arc<Namespace>> {
+    let ns = app.registry.get(name).ok_or_else(|| ApiError::not_found(format!("no performance {name:?}")))?;
+    caller.may_manage(&ns)?;
+    Ok(ns)
+}
+
+async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let ns = managed(&app, &caller, &name)?;
+    Ok(Json(performance_view(&ns)))
+}
+
+async fn undeploy(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
+    managed(&app, &caller, &name)?;
+    app.undeploy(&name)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn catalog(State(app): State<AppState>) -> Json<Value> {
+    let list = app
+        .registry
+        .all()
+        .iter()
+        .map(|ns| {
+            json!({
+                "namespace": ns.name,
+                "title": ns.params.title,
+                "venue": ns.params.venue,
+                "sessions": ns.params.sessions,
+                "url": format!("/p/{}/", ns.name),
+            })
+        })
+        .collect();
+    Json(Value::Array(list))
+}

@@ -1,0 +1,192 @@
+//! The platform in one value: store, keys, component pool, templates and live namespaces.
+//! Opening it on a data dir restores every deployed performance and its orders.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use http::StatusCode;
+use serde_json::Value;
+
+use crate::auth::{self, Auth};
+use crate::db::{Account, Db, PerformanceRow};
+use crate::error::ApiError;
+use crate::inventory::{Commerce, TicketSigner};
+use crate::namespace::{Namespace, Registry, Shared, Spec};
+use crate::orders::OrderLog;
+use crate::payments::TestProvider;
+use crate::pool::Pool;
+use crate::templates::Templates;
+
+include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+
+/// Settings of one platform process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// Wall-clock and CPU budget of one request to a function.
+    pub request_timeout: Duration,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub pool: Pool,
+    pub templates: Templates,
+    pub registry: Registry,
+    pub shared: Arc<Shared>,
+}
+
+/// Reads a secret key file, creating it with fresh random bytes on first start.
+fn secret_key(path: &Path) -> Result<Vec<u8>> {
+    if !path.exists() {
+        auth::write_secret(path, auth::random_hex(32).as_bytes())?;
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+    hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))
+}
+
+/// A namespace name: a DNS label, like a Kubernetes namespace.
+pub fn valid_namespace(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+impl App {
+    pub fn open(settings: Settings) -> Result<Arc<Self>> {
+        let data = &settings.data_dir;
+        let secrets = data.join("secrets");
+        std::fs::create_dir_all(&secrets).with_context(|| format!("failed to create {}", secrets.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))?;
+
+        let engine = crate::engine::new_engine()?;
+        crate::engine::start_epoch_ticker(&engine);
+        let db_path = data.join("marquee.db");
+        let db = Arc::new(Db::open(&db_path)?);
+        let auth = Arc::new(Auth::open(&secrets, db.clone())?);
+        bootstrap_admin(&db)?;
+        let commerce = Arc::new(Commerce {
+            log: OrderLog::open(&db_path)?,
+            payments: Arc::new(TestProvider::default()),
+            signer: TicketSigner::new(secret_key(&secrets.join("ticket-key"))?),
+        });
+        let pool = Pool::open(&engine, &data.join("components"), BUILTINS)?;
+        let app = Arc::new(Self {
+            settings,
+            pool,
+            templates: Templates::builtin(),
+            registry: Registry::default(),
+            shared: Arc::new(Shared { db, auth, commerce }),
+        });
+        for row in app.shared.db.performances()? {
+            let orders = app.shared.db.orders(&row.deployment)?;
+            // One performance that cannot come back must not keep the others down.
+            match Namespace::build(&row, &app.pool, app.shared.clone(), orders) {
+                Ok(ns) => app.registry.publish(Arc::new(ns)),
+                Err(e) => tracing::error!(namespace = %row.namespace, error = format!("{e:#}"), "could not restore"),
+            }
+        }
+        tracing::info!(performances = app.registry.len(), "restored");
+        Ok(app)
+    }
+
+    /// Validates, pins, persists and publishes a performance. Nothing is left behind when
+    /// any step fails: persisting is the last step that can.
+    pub fn deploy(&self, owner: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+        let started = Instant::now();
+        let Value::Object(request) = request else {
+            return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object"));
+        };
+        let namespace = match request.get("namespace") {
+            Some(Value::String(ns)) if valid_namespace(ns) => ns.clone(),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_namespace",
+                    "namespace must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'",
+                )
+                .field("namespace"));
+            }
+        };
+        let template_name = request.get("template").and_then(Value::as_str).unwrap_or("");
+        let template = self.templates.get(template_name).ok_or_else(|| {
+            ApiError::bad_request("unknown_template", format!("no template named {template_name:?}")).field("template")
+        })?;
+        if let Some(key) = request.keys().find(|k| !["namespace", "template", "params"].contains(&k.as_str())) {
+            return Err(ApiError::bad_request("invalid_request", format!("unknown field {key:?}")).field(key.clone()));
+        }
+        let params = template
+            .validate(request.get("params").unwrap_or(&Value::Null))
+            .map_err(|e| ApiError::bad_request("invalid_params", format!("{}: {}", e.field, e.message)).field(e.field))?;
+        if self.registry.get(&namespace).is_some() {
+            return Err(namespace_taken(&namespace));
+        }
+        let components = template
+            .components
+            .iter()
+            .map(|(role, component)| {
+                let digest = self
+                    .pool
+                    .builtin_digest(component)
+                    .with_context(|| format!("template {} names unknown component {component}", template.name))?;
+                Ok((role.clone(), digest.to_string()))
+            })
+            .collect::<Result<_>>()?;
+        let spec = Spec { components, routes: template.routes.clone() };
+        let row = PerformanceRow {
+            namespace: namespace.clone(),
+            deployment: auth::random_hex(12),
+            owner: owner.to_string(),
+            template: template.name.clone(),
+            params: serde_json::to_string(&params).map_err(anyhow::Error::from)?,
+            spec: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
+            created_at: auth::now_secs(),
+        };
+        let ns = Arc::new(Namespace::build(&row, &self.pool, self.shared.clone(), Vec::new())?);
+        if !self.shared.db.insert_performance(&row)? {
+            return Err(namespace_taken(&namespace));
+        }
+        self.registry.publish(ns.clone());
+        Ok((ns, started.elapsed()))
+    }
+
+    /// Takes a performance down and forgets it. Its orders stay in the store.
+    pub fn undeploy(&self, namespace: &str) -> Result<()> {
+        self.shared.db.delete_performance(namespace)?;
+        self.registry.remove(namespace);
+        Ok(())
+    }
+}
+
+fn namespace_taken(namespace: &str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "namespace_taken", format!("namespace {namespace:?} is taken")).field("namespace")
+}
+
+/// On an empty store, creates the admin from `MARQUEE_ADMIN_EMAIL` / `MARQUEE_ADMIN_PASSWORD`,
+/// or prints a generated one-time password once.
+fn bootstrap_admin(db: &Db) -> Result<()> {
+    if db.account_count()? > 0 {
+        return Ok(());
+    }
+    let email = std::env::var("MARQUEE_ADMIN_EMAIL").unwrap_or_else(|_| "admin@marquee.local".into());
+    let email = auth::normalize_email(&email).map_err(|e| anyhow::anyhow!("MARQUEE_ADMIN_EMAIL: {e}"))?;
+    let (password, generated) = match std::env::var("MARQUEE_ADMIN_PASSWORD") {
+        Ok(p) => (p, false),
+        Err(_) => (auth::random_hex(12), true),
+    };
+    auth::check_password_strength(&password).map_err(|e| anyhow::anyhow!("MARQUEE_ADMIN_PASSWORD: {e}"))?;
+    let account = Account {
+        id: auth::random_hex(8),
+        email: email.clone(),
+        password_hash: auth::hash_password(&password)?,
+        role: "admin".into(),
+    };
+    db.insert_account(&account, auth::now_secs())?;
+    if generated {
+        eprintln!("marquee: created admin {email} with one-time password {password} (shown once; set MARQUEE_ADMIN_PASSWORD to choose)");
+    }
+    Ok(())
+}

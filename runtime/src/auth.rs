@@ -1,0 +1,387 @@
+//! Accounts and tokens: argon2 password hashes, HS256 access tokens signed with a key
+//! generated per installation (with key ids, so keys can rotate), and rotating refresh
+//! tokens whose reuse revokes their whole family.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::db::{Account, Db, RefreshState};
+
+/// Access tokens live this long.
+pub const ACCESS_TTL_SECS: i64 = 15 * 60;
+/// Refresh tokens live this long unless rotated or revoked first.
+pub const REFRESH_TTL_SECS: i64 = 30 * 24 * 3600;
+const ISSUER: &str = "marquee";
+
+/// Roles an account can have.
+pub const ROLES: &[&str] = &["buyer", "seller", "admin"];
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Account id.
+    pub sub: String,
+    pub email: String,
+    pub role: String,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// A fresh access + refresh token pair, as the API returns it.
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+/// Why a credential was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("no credentials")]
+    Missing,
+    #[error("invalid or expired token")]
+    Invalid,
+    #[error("refresh token reused; its session family is revoked")]
+    Reused,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    kid: String,
+    secret: String,
+}
+
+struct SigningKey {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// Issues and verifies tokens.
+pub struct Auth {
+    /// Newest first: the first signs, all verify (by `kid`).
+    keys: Vec<SigningKey>,
+    db: Arc<Db>,
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs() as i64
+}
+
+/// `n` random bytes as lower-case hex.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_secret(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("failed to create {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+impl Auth {
+    /// Loads the installation's token keys from `secrets_dir`, generating one on first start.
+    pub fn open(secrets_dir: &Path, db: Arc<Db>) -> Result<Self> {
+        let path = secrets_dir.join("token-keys.json");
+        if !path.exists() {
+            let key = StoredKey { kid: random_hex(8), secret: random_hex(32) };
+            write_secret(&path, &serde_json::to_vec(&vec![key])?)?;
+        }
+        let stored: Vec<StoredKey> = serde_json::from_slice(&std::fs::read(&path)?)
+            .with_context(|| format!("{} is not a key list", path.display()))?;
+        let keys = stored
+            .into_iter()
+            .map(|k| {
+                let secret = hex::decode(&k.secret).context("token key is not hex")?;
+                Ok(SigningKey {
+                    kid: k.kid,
+                    encoding: EncodingKey::from_secret(&secret),
+                    decoding: DecodingKey::from_secret(&secret),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        anyhow::ensure!(!keys.is_empty(), "{} holds no key", path.display());
+        Ok(Self { keys, db })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Signs an access token for an account.
+    pub fn access_token(&self, account: &Account) -> Result<String> {
+        let now = now_secs();
+        let claims = Claims {
+            sub: account.id.clone(),
+            email: account.email.clone(),
+            role: account.role.clone(),
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now + ACCESS_TTL_SECS,
+        };
+        let key = &self.keys[0];
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &key.encoding)?)
+    }
+
+    /// Verifies an access token: HS256 only, a known key id, not expired, our issuer.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        if header.alg != Algorithm::HS256 {
+            return Err(AuthError::Invalid);
+        }
+        let kid = header.kid.ok_or(AuthError::Invalid)?;
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(AuthError::Invalid)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| AuthError::Invalid)
+    }
+
+    /// Verifies the value of an `Authorization: Bearer …` header.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Claims, AuthError> {
+        let value = header.ok_or(AuthError::Missing)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or(AuthError::Invalid)?;
+        self.verify(token.trim())
+    }
+
+    fn new_refresh(&self, family: &str, account_id: &str) -> Result<String> {
+        let token = format!("mqr_{}", random_hex(32));
+        self.db.insert_refresh(&sha256_hex(&token), family, account_id, now_secs() + REFRESH_TTL_SECS)?;
+        Ok(token)
+    }
+
+    fn pair(&self, account: &Account, family: &str) -> Result<TokenPair> {
+        Ok(TokenPair {
+            access_token: self.access_token(account)?,
+            refresh_token: self.new_refresh(family, &account.id)?,
+            token_type: "Bearer",
+            expires_in: ACCESS_TTL_SECS,
+        })
+    }
+
+    /// Starts a new session family for an account that just proved its password.
+    pub fn login(&self, account: &Account) -> Result<TokenPair> {
+        self.pair(account, &random_hex(16))
+    }
+
+    /// Rotates a refresh token. A spent or revoked one revokes its family.
+    pub fn refresh(&self, token: &str) -> Result<Result<TokenPair, AuthError>> {
+        match self.db.rotate_refresh(&sha256_hex(token))? {
+            RefreshState::Unknown => Ok(Err(AuthError::Invalid)),
+            RefreshState::Reused { family } => {
+                tracing::warn!(%family, "refresh token reused; family revoked");
+                Ok(Err(AuthError::Reused))
+            }
+            RefreshState::Live { expires_at, .. } if expires_at <= now_secs() => Ok(Err(AuthError::Invalid)),
+            RefreshState::Live { family, account_id, .. } => match self.db.account_by_id(&account_id)? {
+                Some(account) => Ok(Ok(self.pair(&account, &family)?)),
+                None => Ok(Err(AuthError::Invalid)),
+            },
+        }
+    }
+
+    /// Revokes the family of a refresh token; false when the token is unknown.
+    pub fn logout(&self, token: &str) -> Result<bool> {
+        self.db.revoke_family_of(&sha256_hex(token))
+    }
+}
+
+/// Hashes a password with argon2id and a random salt. Slow on purpose: call off the async
+/// workers.
+pub fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?
+        .to_string())
+}
+
+/// Checks a password against a stored argon2 hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
+}
+
+/// Normalizes an email address, or says why it is not one.
+pub fn normalize_email(email: &str) -> Result<String, &'static str> {
+    let email = email.trim().to_ascii_lowercase();
+    let (local, domain) = email.split_once('@').ok_or("an email address needs an @")?;
+    if email.len() > 254 || local.is_empty() || local.len() > 64 {
+        return Err("the part before @ must be 1 to 64 characters");
+    }
+    if domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        return Err("the domain after @ is not valid");
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("an email address cannot contain spaces");
+    }
+    Ok(email)
+}
+
+/// Refuses passwords that are short or trivially guessable.
+pub fn check_password_strength(password: &str) -> Result<(), &'static str> {
+    const COMMON: &[&str] = &["password", "12345678", "123456789", "qwertyui", "11111111", "password1", "iloveyou"];
+    let count = password.chars().count();
+    if count < 8 {
+        return Err("a password needs at least 8 characters");
+    }
+    if count > 256 {
+        return Err("a password can have at most 256 characters");
+    }
+    let mut distinct: Vec<char> = password.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 4 || COMMON.contains(&password.to_ascii_lowercase().as_str()) {
+        return Err("this password is too easy to guess");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> (tempdir::Dir, Auth) {
+        let dir = tempdir::Dir::new();
+        let db = Arc::new(Db::open(&dir.0.join("db.sqlite")).unwrap());
+        let auth = Auth::open(&dir.0, db).unwrap();
+        (dir, auth)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let path = std::env::temp_dir().join(format!("marquee-auth-{}", super::random_hex(8)));
+                std::fs::create_dir_all(&path).unwrap();
+                Self(path)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn account() -> Account {
+        Account { id: "a1".into(), email: "a@example.com".into(), password_hash: String::new(), role: "buyer".into() }
+    }
+
+    #[test]
+    fn access_tokens_verify_and_tampering_fails() {
+        let (_dir, auth) = auth();
+        let token = auth.access_token(&account()).unwrap();
+        let claims = auth.verify(&token).unwrap();
+        assert_eq!(claims.sub, "a1");
+        assert_eq!(claims.role, "buyer");
+        assert_eq!(claims.exp - claims.iat, ACCESS_TTL_SECS);
+
+        let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+        parts[1] = parts[1].replacen('e', "f", 1);
+        assert_eq!(auth.verify(&parts.join(".")).unwrap_err(), AuthError::Invalid);
+    }
+
+    #[test]
+    fn alg_none_and_foreign_keys_are_refused() {
+        let (_dir, auth) = auth();
+        let (_other_dir, other) = self::auth();
+        let foreign = other.access_token(&account()).unwrap();
+        assert_eq!(auth.verify(&foreign).unwrap_err(), AuthError::Invalid);
+
+        let token = auth.access_token(&account()).unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        // {"alg":"none","typ":"JWT"} in base64url.
+        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        assert_eq!(auth.verify(&none).unwrap_err(), AuthError::Invalid);
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let (_dir, auth) = auth();
+        let now = now_secs();
+        let claims = Claims {
+            sub: "a1".into(),
+            email: "a@example.com".into(),
+            role: "buyer".into(),
+            iss: ISSUER.into(),
+            iat: now - 2 * ACCESS_TTL_SECS,
+            exp: now - ACCESS_TTL_SECS,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(auth.keys[0].kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &auth.keys[0].encoding).unwrap();
+        assert_eq!(auth.verify(&token).unwrap_err(), AuthError::Invalid);
+    }
+
+    #[test]
+    fn reused_refresh_token_revokes_the_family() {
+        let (_dir, auth) = auth();
+        let a = account();
+        assert!(auth.db.insert_account(&a, 0).unwrap());
+        let first = auth.login(&a).unwrap();
+        let second = auth.refresh(&first.refresh_token).unwrap().unwrap();
+        // Replaying the spent token is theft: refused, and the live successor dies with it.
+        assert_eq!(auth.refresh(&first.refresh_token).unwrap().unwrap_err(), AuthError::Reused);
+        assert!(auth.refresh(&second.refresh_token).unwrap().is_err());
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(check_password_strength("short").is_err());
+        assert!(check_password_strength("aaaaaaaaaa").is_err());
+        assert!(check_password_strength("password").is_err());
+        assert!(check_password_strength("correct horse").is_ok());
+    }
+
+    #[test]
+    fn emails_are_checked() {
+        assert_eq!(normalize_email(" A@Example.COM ").unwrap(), "a@example.com");
+        for bad in ["", "a", "@x.com", "a@b", "a@@b.com", "a b@c.com", "a@.com"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The embedded durable store (SQLite): accounts, refresh tokens, performances, the
+//! namespace-scoped key-value store and orders.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    hash TEXT PRIMARY KEY,
+    family TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    -- 0 live, 1 spent by rotation, 2 revoked with its family
+    state INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family);
+CREATE TABLE IF NOT EXISTS performances (
+    namespace TEXT PRIMARY KEY,
+    deployment TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    template TEXT NOT NULL,
+    params TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY,
+    deployment TEXT NOT NULL,
+    session TEXT NOT NULL,
+    buyer TEXT NOT NULL,
+    hold_id TEXT NOT NULL UNIQUE,
+    amount INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    tickets TEXT NOT NULL,
+    charge_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_deployment ON orders(deployment);
+CREATE TABLE IF NOT EXISTS kv (
+    deployment TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (deployment, key)
+);
+"#;
+
+/// Opens a connection with the durability settings every writer here relies on.
+pub fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    // WAL + FULL: a commit is on disk when it returns, and readers never block the writer.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// An account as stored.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+}
+
+/// A performance as stored.
+#[derive(Debug, Clone)]
+pub struct PerformanceRow {
+    pub namespace: String,
+    /// Unique per deploy, so a later performance of the same name starts empty.
+    pub deployment: String,
+    pub owner: String,
+    pub template: String,
+    pub params: String,
+    /// The functions it runs, pinned at deploy: a JSON [`crate::namespace::Spec`].
+    pub spec: String,
+    pub created_at: i64,
+}
+
+/// What a refresh token lookup found.
+pub enum RefreshState {
+    Unknown,
+    Live { family: String, account_id: String, expires_at: i64 },
+    /// Spent or revoked: presenting it again means theft; its family must die.
+    Reused { family: String },
+}
+
+/// The control plane's handle on SQLite.
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+/// Whether an error is SQLite refusing a duplicate key.
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = open(path)?;
+        conn.execute_batch(SCHEMA).context("failed to create the schema")?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn account_count(&self) -> Result<i64> {
+        Ok(self.conn().query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?)
+    }
+
+    /// Inserts an account; `Ok(false)` when the email is taken.
+    pub fn insert_account(&self, a: &Account, now: i64) -> Result<bool> {
+        match self.conn().execute(
+            "INSERT INTO accounts (id, email, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![a.id, a.email, a.password_hash, a.role, now],
+        ) {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn account_where(&self, column: &str, value: &str) -> Result<Option<Account>> {
+        let sql = format!("SELECT id, email, password_hash, role FROM accounts WHERE {column} = ?1");
+        Ok(self
+            .conn()
+            .query_row(&sql, [value], |r| {
+                Ok(Account { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, role: r.get(3)? })
+            })
+            .optional()?)
+    }
+
+    pub fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        self.account_where("email", email)
+    }
+
+    pub fn account_by_id(&self, id: &str) -> Result<Option<Account>> {
+        self.account_where("id", id)
+    }
+
+    pub fn insert_refresh(&self, hash: &str, family: &str, account_id: &str, expires_at: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO refresh_tokens (hash, family, account_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash, family, account_id, expires_at],
+        )?;
+        Ok(())
+    }
+
+    /// Spends a live refresh token and records its successor in one transaction, so two
+    /// concurrent refreshes with the same token cannot both succeed.
+    pub fn rotate_refresh(&self, hash: &str) -> Result<RefreshState> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let row: Option<(String, String, i64, i64)> = tx
+            .query_row(
+                "SELECT family, account_id, expires_at, state FROM refresh_tokens WHERE hash = ?1",
+                [hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let state = match row {
+            None => RefreshState::Unknown,
+            Some((family, _, _, state)) if state != 0 => {
+                tx.execute("UPDATE refresh_tokens SET state = 2 WHERE family = ?1", [&family])?;
+                RefreshState::Reused { family }
+            }
+            Some((family, account_id, expires_at, _)) => {
+                tx.execute("UPDATE refresh_tokens SET state = 1 WHERE hash = ?1", [hash])?;
+                RefreshState::Live { family, account_id, expires_at }
+            }
+        };
+        tx.commit()?;
+        Ok(state)
+    }
+
+    /// Revokes the family of a refresh token; false when the token is unknown.
+    pub fn revoke_family_of(&self, hash: &str) -> Result<bool> {
+        let conn = self.conn();
+        let family: Option<String> = conn
+            .query_row("SELECT family FROM refresh_tokens WHERE hash = ?1", [hash], |r| r.get(0))
+            .optional()?;
+        let Some(family) = family else { return Ok(false) };
+        conn.execute("UPDATE refresh_tokens SET state = 2 WHERE family = ?1", [family])?;
+        Ok(true)
+    }
+
+    /// Inserts a performance; `Ok(false)` when the namespace is taken.
+    pub fn insert_performance(&self, p: &PerformanceRow) -> Result<bool> {
+        match self.conn().execute(
+            "INSERT INTO performances (namespace, deployment, owner, template, params, spec, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![p.namespace, p.deployment, p.owner, p.template, p.params, p.spec, p.created_at],
+        ) {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn delete_performance(&self, namespace: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM kv WHERE deployment = (SELECT deployment FROM performances WHERE namespace = ?1)",
+            [namespace],
+        )?;
+        tx.execute("DELETE FROM performances WHERE namespace = ?1", [namespace])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn performances(&self) -> Result<Vec<PerformanceRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT namespace, deployment, owner, template, params, spec, created_at
+             FROM performances ORDER BY created_at, namespace",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PerformanceRow {
+                namespace: r.get(0)?,
+                deployment: r.get(1)?,
+                owner: r.get(2)?,
+                template: r.get(3)?,
+                params: r.get(4)?,
+                spec: r.get(5)?,
+                created_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn orders(&self, deployment: &str) -> Result<Vec<crate::orders::OrderRow>> {
+        crate::orders::load(&self.conn(), deployment)
+    }
+
+    pub fn kv_get(&self, deployment: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM kv WHERE deployment = ?1 AND key = ?2", [deployment, key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn kv_set(&self, deployment: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO kv (deployment, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (deployment, key) DO UPDATE SET value = excluded.value",
+            params![deployment, key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn kv_delete(&self, deployment: &str, key: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM kv WHERE deployment = ?1 AND key = ?2", [deployment, key])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+//! The one wasmtime `Engine`: pooling allocator (instance slots and resident memory reused
+//! across requests) and epoch interruption (deadlines without per-instruction fuel).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::host::MAX_INSTANCE_MEMORY;
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Instances that may be alive at once across all namespaces.
+pub const MAX_INSTANCES: u32 = 1000;
+
+pub fn new_engine() -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_INSTANCES);
+    // A Rust wasip2 component is a handful of core instances (module, adapters, shims).
+    pool.max_core_instances_per_component(16);
+    pool.total_core_instances(MAX_INSTANCES * 8);
+    pool.total_memories(MAX_INSTANCES * 2);
+    pool.total_tables(MAX_INSTANCES * 4);
+    pool.total_stacks(MAX_INSTANCES);
+    pool.max_memory_size(MAX_INSTANCE_MEMORY);
+    // Keep the first MiB of each slot mapped: resetting it is a memset, not a page fault storm.
+    pool.linear_memory_keep_resident(1 << 20);
+    pool.table_keep_resident(64 << 10);
+
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Memories never grow past MAX_INSTANCE_MEMORY, so reserve just that (plus guards).
+    config.memory_reservation(MAX_INSTANCE_MEMORY as u64);
+    config.memory_may_move(false);
+    Ok(Engine::new(&config)?)
+}
+
+/// Advances the engine's epoch every tick until the process ends.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("failed to start the epoch ticker");
+}

@@ -1,0 +1,186 @@
+//! The state of one request's `Store` and the host side of the platform interfaces.
+//!
+//! Guests get a sandboxed WASI p2 (no preopens, no environment, no sockets, no outgoing
+//! HTTP) beside `wasi:http`, and the platform interfaces scoped to their own namespace.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::bindings::{self, config, identity, inventory, kv, log};
+use crate::namespace::Namespace;
+
+/// Largest linear memory one instance may grow to.
+pub const MAX_INSTANCE_MEMORY: usize = 64 << 20;
+const MAX_KV_KEY: usize = 512;
+const MAX_KV_VALUE: usize = 1 << 20;
+
+/// Outgoing HTTP is not a capability Marquee grants (yet): every request is denied.
+struct DenyOutgoing;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+                )>,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Per-request store state.
+pub struct Host {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: DenyOutgoing,
+    pub limits: StoreLimits,
+    ns: Arc<Namespace>,
+    function: Arc<str>,
+}
+
+impl Host {
+    pub fn new(ns: Arc<Namespace>, function: Arc<str>) -> Self {
+        Self {
+            // Nothing inherited: no env, args, stdio, preopens or network.
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: DenyOutgoing,
+            limits: StoreLimitsBuilder::new().memory_size(MAX_INSTANCE_MEMORY).build(),
+            ns,
+            function,
+        }
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// The linker every component is pre-instantiated against.
+pub fn linker(engine: &Engine) -> anyhow::Result<Linker<Host>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    bindings::Platform::add_to_linker::<Host, HasSelf<Host>>(&mut linker, |h| h)?;
+    Ok(linker)
+}
+
+type HostResult<T> = wasmtime::Result<T>;
+
+impl config::Host for Host {
+    fn namespace(&mut self) -> HostResult<String> {
+        Ok(self.ns.name.clone())
+    }
+
+    fn params(&mut self) -> HostResult<String> {
+        Ok(self.ns.params_json.clone())
+    }
+}
+
+impl kv::Host for Host {
+    fn get(&mut self, key: String) -> HostResult<Result<Option<Vec<u8>>, kv::Error>> {
+        if key.len() > MAX_KV_KEY {
+            return Ok(Err(kv::Error::TooLarge));
+        }
+        Ok(self.ns.shared.db.kv_get(&self.ns.deployment, &key).map_err(|e| kv::Error::Unavailable(e.to_string())))
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> HostResult<Result<(), kv::Error>> {
+        if key.len() > MAX_KV_KEY || value.len() > MAX_KV_VALUE {
+            return Ok(Err(kv::Error::TooLarge));
+        }
+        Ok(self.ns.shared.db.kv_set(&self.ns.deployment, &key, &value).map_err(|e| kv::Error::Unavailable(e.to_string())))
+    }
+
+    fn delete(&mut self, key: String) -> HostResult<Result<(), kv::Error>> {
+        if key.len() > MAX_KV_KEY {
+            return Ok(Err(kv::Error::TooLarge));
+        }
+        Ok(self.ns.shared.db.kv_delete(&self.ns.deployment, &key).map_err(|e| kv::Error::Unavailable(e.to_string())))
+    }
+}
+
+impl log::Host for Host {
+    fn emit(&mut self, level: log::Level, message: String) -> HostResult<()> {
+        let (ns, function) = (&self.ns.name, &*self.function);
+        match level {
+            log::Level::Debug => tracing::debug!(target: "guest", ns, function, "{message}"),
+            log::Level::Info => tracing::info!(target: "guest", ns, function, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "guest", ns, function, "{message}"),
+            log::Level::Error => tracing::error!(target: "guest", ns, function, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl inventory::Host for Host {
+    fn availability(&mut self, session: String) -> HostResult<Result<inventory::SessionAvailability, inventory::Error>> {
+        Ok(self.ns.inventory.availability(&session))
+    }
+
+    fn hold(
+        &mut self,
+        buyer: String,
+        session: String,
+        claim: inventory::Claim,
+        idempotency_key: Option<String>,
+        per_buyer_limit: u32,
+    ) -> HostResult<Result<inventory::HoldReceipt, inventory::Error>> {
+        Ok(self.ns.inventory.hold(&buyer, &session, &claim, idempotency_key.as_deref(), per_buyer_limit))
+    }
+
+    fn release(&mut self, buyer: String, hold_id: String) -> HostResult<Result<(), inventory::Error>> {
+        Ok(self.ns.inventory.release(&buyer, &hold_id))
+    }
+
+    async fn confirm(
+        &mut self,
+        buyer: String,
+        hold_id: String,
+        payment: String,
+    ) -> HostResult<Result<inventory::Order, inventory::Error>> {
+        let ns = self.ns.clone();
+        Ok(ns.inventory.confirm(&buyer, &hold_id, &payment).await)
+    }
+
+    async fn cancel(&mut self, buyer: String, order_id: String) -> HostResult<Result<inventory::Order, inventory::Error>> {
+        let ns = self.ns.clone();
+        Ok(ns.inventory.cancel(&buyer, &order_id).await)
+    }
+
+    fn orders(&mut self, buyer: String) -> HostResult<Result<Vec<inventory::Order>, inventory::Error>> {
+        Ok(Ok(self.ns.inventory.orders(&buyer)))
+    }
+}
+
+impl identity::Host for Host {
+    fn authenticate(&mut self, authorization: String) -> HostResult<Result<identity::Principal, identity::Error>> {
+        let header = Some(authorization.as_str()).filter(|h| !h.is_empty());
+        Ok(match self.ns.shared.auth.verify_header(header) {
+            Ok(claims) => Ok(identity::Principal { id: claims.sub, email: claims.email, role: claims.role }),
+            Err(crate::auth::AuthError::Missing) => Err(identity::Error::Missing),
+            Err(_) => Err(identity::Error::Invalid),
+        })
+    }
+}

@@ -1,0 +1,708 @@
+//! The inventory of one performance: which seats and units are held or sold, per session.
+//!
+//! Only claims are stored (a 50,000-seat map costs nothing until seats are held), and each
+//! session has its own lock, held only for the in-memory check-and-claim; payment and the
+//! durable write of an order happen outside it. The invariant of the public contract lives
+//! here, so no component, built-in or uploaded, can sell a seat twice.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Result;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::auth::random_hex;
+use crate::bindings::inventory::{
+    Claim, Error, HoldReceipt, Order, SectionAvailability, SessionAvailability, Ticket,
+};
+use crate::orders::{OrderLog, OrderRow, Record, TicketRow};
+use crate::payments::{Charge, PaymentProvider};
+use crate::templates::PerformanceParams;
+
+/// How long a released or expired hold is remembered, so confirming it says 410 rather than
+/// 404, in multiples of the hold TTL.
+const TOMBSTONE_TTLS: u64 = 4;
+
+/// Signs ticket codes so check-in can verify them without a lookup, and no one can guess one.
+pub struct TicketSigner {
+    key: Vec<u8>,
+}
+
+impl TicketSigner {
+    pub fn new(key: Vec<u8>) -> Self {
+        Self { key }
+    }
+
+    fn mac(&self, deployment: &str, order: &str, seat: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        for part in [deployment, order, seat] {
+            mac.update(part.as_bytes());
+            mac.update(b"\0");
+        }
+        mac
+    }
+
+    /// The code printed on a ticket.
+    pub fn code(&self, deployment: &str, order: &str, seat: &str) -> String {
+        let tag = self.mac(deployment, order, seat).finalize().into_bytes();
+        hex::encode(&tag[..12])
+    }
+
+    /// Whether a code belongs to this seat of this order.
+    pub fn verify(&self, deployment: &str, order: &str, seat: &str, code: &str) -> bool {
+        let Ok(tag) = hex::decode(code) else { return false };
+        tag.len() == 12 && self.mac(deployment, order, seat).verify_truncated_left(&tag).is_ok()
+    }
+}
+
+/// What every performance's inventory shares: the order log, the payment provider, the
+/// ticket signer.
+pub struct Commerce {
+    pub log: OrderLog,
+    pub payments: Arc<dyn PaymentProvider>,
+    pub signer: TicketSigner,
+}
+
+enum SectionKind {
+    Numbered { rows: u32, per_row: u32 },
+    General { capacity: u32 },
+}
+
+struct SectionDef {
+    name: String,
+    price: u64,
+    kind: SectionKind,
+}
+
+impl SectionDef {
+    fn capacity(&self) -> u32 {
+        match self.kind {
+            SectionKind::Numbered { rows, per_row } => rows * per_row,
+            SectionKind::General { capacity } => capacity,
+        }
+    }
+}
+
+/// One claimed thing: a numbered seat, or units of a general-admission section.
+#[derive(Clone, Debug)]
+enum Item {
+    Seat { section: usize, seat: String },
+    Units { section: usize, quantity: u32 },
+}
+
+impl Item {
+    fn section(&self) -> usize {
+        match self {
+            Item::Seat { section, .. } | Item::Units { section, .. } => *section,
+        }
+    }
+
+    fn count(&self) -> u32 {
+        match self {
+            Item::Seat { .. } => 1,
+            Item::Units { quantity, .. } => *quantity,
+        }
+    }
+
+    /// The names of the tickets this item becomes (`R-1-2`, or `S#1`, `S#2`, ...).
+    fn ticket_names(&self, sections: &[SectionDef]) -> Vec<String> {
+        match self {
+            Item::Seat { seat, .. } => vec![seat.clone()],
+            Item::Units { section, quantity } => {
+                (1..=*quantity).map(|n| format!("{}#{n}", sections[*section].name)).collect()
+            }
+        }
+    }
+}
+
+struct Hold {
+    buyer: String,
+    items: Vec<Item>,
+    amount: u64,
+    expires_at: u64,
+    /// A confirm is paying for it: expiry must wait.
+    confirming: bool,
+}
+
+struct OrderState {
+    row: OrderRow,
+    items: Vec<Item>,
+}
+
+#[derive(Default)]
+struct SessionState {
+    /// Numbered seat -> the hold or order that has it.
+    seats: HashMap<String, String>,
+    /// Per section: seats or units held or sold.
+    taken: Vec<u32>,
+    holds: HashMap<String, Hold>,
+    expiries: BTreeSet<(u64, String)>,
+    /// Ended holds (released or expired) and when to forget them.
+    ended: HashMap<String, u64>,
+    orders: HashMap<String, OrderState>,
+    /// Hold id -> order id, so a retried confirm returns the same order.
+    confirmed: HashMap<String, String>,
+    /// Buyer -> seats or units held or bought.
+    per_buyer: HashMap<String, u32>,
+    /// (buyer, idempotency key) -> hold id.
+    idempotency: HashMap<(String, String), String>,
+}
+
+/// The inventory of one deployed performance.
+pub struct Inventory {
+    deployment: String,
+    hold_ttl_ms: u64,
+    sections: Vec<SectionDef>,
+    section_index: HashMap<String, usize>,
+    session_index: HashMap<String, usize>,
+    sessions: Vec<(String, Mutex<SessionState>)>,
+    commerce: Arc<Commerce>,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as u64
+}
+
+/// Ids carry their session's index, so a call finds its session without a global map.
+fn new_id(prefix: char, session: usize) -> String {
+    format!("{prefix}{session}_{}", random_hex(12))
+}
+
+fn session_of(id: &str, prefix: char) -> Option<usize> {
+    id.strip_prefix(prefix)?.split_once('_')?.0.parse().ok()
+}
+
+impl Inventory {
+    /// An empty inventory; `orders` are the deployment's stored orders, replayed in order.
+    pub fn new(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, orders: Vec<OrderRow>) -> Self {
+        let sections: Vec<SectionDef> = params
+            .sections
+            .iter()
+            .map(|s| SectionDef {
+                name: s.name.clone(),
+                price: s.price as u64,
+                kind: match (s.rows, s.seats_per_row) {
+                    (Some(rows), Some(per_row)) => SectionKind::Numbered { rows, per_row },
+                    _ => SectionKind::General { capacity: s.capacity.unwrap_or(0) },
+                },
+            })
+            .collect();
+        let section_index = sections.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        let session_index = params.sessions.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
+        let sessions = params
+            .sessions
+            .iter()
+            .map(|s| {
+                let state = SessionState { taken: vec![0; sections.len()], ..Default::default() };
+                (s.id.clone(), Mutex::new(state))
+            })
+            .collect();
+        let inventory = Self {
+            deployment: deployment.to_string(),
+            hold_ttl_ms: u64::from(params.hold_ttl_seconds) * 1000,
+            sections,
+            section_index,
+            session_index,
+            sessions,
+            commerce,
+        };
+        for row in orders {
+            inventory.restore(row);
+        }
+        inventory
+    }
+
+    fn restore(&self, row: OrderRow) {
+        let Some(&index) = self.session_index.get(&row.session) else { return };
+        let items: Vec<Item> = self.items_of_tickets(&row.tickets);
+        let mut s = self.lock(index);
+        if row.status == "confirmed" {
+            for item in &items {
+                s.take(item, &row.id);
+            }
+            *s.per_buyer.entry(row.buyer.clone()).or_default() += items.iter().map(Item::count).sum::<u32>();
+        }
+        s.confirmed.insert(row.hold_id.clone(), row.id.clone());
+        s.orders.insert(row.id.clone(), OrderState { row, items });
+    }
+
+    /// Rebuilds the items of an order from its ticket names.
+    fn items_of_tickets(&self, tickets: &[TicketRow]) -> Vec<Item> {
+        let mut units: HashMap<usize, u32> = HashMap::new();
+        let mut items = Vec::new();
+        for t in tickets {
+            if let Some((section, _)) = t.seat.split_once('#') {
+                if let Some(&i) = self.section_index.get(section) {
+                    *units.entry(i).or_default() += 1;
+                }
+            } else if let Ok(Item::Seat { section, seat }) = self.parse_seat(&t.seat) {
+                items.push(Item::Seat { section, seat });
+            }
+        }
+        items.extend(units.into_iter().map(|(section, quantity)| Item::Units { section, quantity }));
+        items
+    }
+
+    fn lock(&self, index: usize) -> MutexGuard<'_, SessionState> {
+        self.sessions[index].1.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn session(&self, session: &str) -> Result<(usize, MutexGuard<'_, SessionState>), Error> {
+        let &index = self.session_index.get(session).ok_or(Error::UnknownSession)?;
+        let mut state = self.lock(index);
+        state.sweep(now_ms(), self.hold_ttl_ms);
+        Ok((index, state))
+    }
+
+    fn session_by_id(&self, id: &str, prefix: char) -> Result<(usize, MutexGuard<'_, SessionState>), Error> {
+        let index = session_of(id, prefix).filter(|i| *i < self.sessions.len()).ok_or(Error::NotFound)?;
+        let mut state = self.lock(index);
+        state.sweep(now_ms(), self.hold_ttl_ms);
+        Ok((index, state))
+    }
+
+    /// Parses and checks a seat id such as `R-3-12`; only the canonical spelling is accepted,
+    /// so one seat has one id.
+    fn parse_seat(&self, id: &str) -> Result<Item, Error> {
+        let unknown = || Error::UnknownSeat(id.to_string());
+        let mut parts = id.rsplitn(3, '-');
+        let (number, row, section) = (parts.next(), parts.next(), parts.next());
+        let (Some(number), Some(row), Some(section)) = (number, row, section) else { return Err(unknown()) };
+        let &index = self.section_index.get(section).ok_or_else(unknown)?;
+        let SectionKind::Numbered { rows, per_row } = self.sections[index].kind else { return Err(unknown()) };
+        let (row_n, number_n): (u32, u32) = (row.parse().map_err(|_| unknown())?, number.parse().map_err(|_| unknown())?);
+        if row_n == 0 || row_n > rows || number_n == 0 || number_n > per_row || format!("{section}-{row_n}-{number_n}") != id {
+            return Err(unknown());
+        }
+        Ok(Item::Seat { section: index, seat: id.to_string() })
+    }
+
+    fn items_of_claim(&self, claim: &Claim) -> Result<Vec<Item>, Error> {
+        match claim {
+            Claim::Seats(seats) => {
+                if seats.is_empty() {
+                    return Err(Error::Invalid("no seats asked for".into()));
+                }
+                let mut items = Vec::with_capacity(seats.len());
+                for seat in seats {
+                    let item = self.parse_seat(seat)?;
+                    if items.iter().any(|i: &Item| matches!(i, Item::Seat { seat: s, .. } if s == seat)) {
+                        return Err(Error::Invalid(format!("seat {seat} asked for twice")));
+                    }
+                    items.push(item);
+                }
+                Ok(items)
+            }
+            Claim::Quantity(q) => {
+                let &section = self
+                    .section_index
+                    .get(&q.section)
+                    .ok_or_else(|| Error::Invalid(format!("no section {:?}", q.section)))?;
+                if !matches!(self.sections[section].kind, SectionKind::General { .. }) {
+                    return Err(Error::Invalid(format!("section {} has numbered seats: ask for seats", q.section)));
+                }
+                if q.quantity == 0 {
+                    return Err(Error::Invalid("quantity must be at least 1".into()));
+                }
+                Ok(vec![Item::Units { section, quantity: q.quantity }])
+            }
+        }
+    }
+
+    pub fn availability(&self, session: &str) -> Result<SessionAvailability, Error> {
+        let (_, s) = self.session(session)?;
+        let sections = self
+            .sections
+            .iter()
+            .zip(&s.taken)
+            .map(|(def, taken)| SectionAvailability {
+                name: def.name.clone(),
+                capacity: def.capacity(),
+                available: def.capacity() - taken,
+            })
+            .collect();
+        let mut taken: Vec<String> = s.seats.keys().cloned().collect();
+        drop(s);
+        taken.sort_unstable();
+        Ok(SessionAvailability { sections, taken })
+    }
+
+    /// Claims everything in `claim` for `buyer`, or nothing.
+    pub fn hold(
+        &self,
+        buyer: &str,
+        session: &str,
+        claim: &Claim,
+        idempotency_key: Option<&str>,
+        per_buyer_limit: u32,
+    ) -> Result<HoldReceipt, Error> {
+        let items = self.items_of_claim(claim)?;
+        let (index, mut s) = self.session(session)?;
+        let key = idempotency_key.map(|k| (buyer.to_string(), k.to_string()));
+        if let Some(id) = key.as_ref().and_then(|k| s.idempotency.get(k)) {
+            return match s.holds.get(id) {
+                Some(hold) => Ok(self.receipt(id, session, hold)),
+                None if s.confirmed.contains_key(id) => Err(Error::Invalid("this hold is already confirmed".into())),
+                None => Err(Error::Expired),
+            };
+        }
+        let count: u32 = items.iter().map(Item::count).sum();
+        let owned = s.per_buyer.get(buyer).copied().unwrap_or(0);
+        if owned.saturating_add(count) > per_buyer_limit {
+            return Err(Error::OverLimit(per_buyer_limit));
+        }
+        let unavailable: Vec<String> = items
+            .iter()
+            .filter(|item| match item {
+                Item::Seat { seat, .. } => s.seats.contains_key(seat),
+                Item::Units { section, quantity } => {
+                    s.taken[*section].saturating_add(*quantity) > self.sections[*section].capacity()
+                }
+            })
+            .map(|item| match item {
+                Item::Seat { seat, .. } => seat.clone(),
+                Item::Units { section, .. } => self.sections[*section].name.clone(),
+            })
+            .collect();
+        if !unavailable.is_empty() {
+            return Err(Error::Unavailable(unavailable));
+        }
+        let id = new_id('h', index);
+        for item in &items {
+            s.take(item, &id);
+        }
+        *s.per_buyer.entry(buyer.to_string()).or_default() += count;
+        let amount = items.iter().map(|i| self.sections[i.section()].price * u64::from(i.count())).sum();
+        let expires_at = now_ms() + self.hold_ttl_ms;
+        let hold = Hold { buyer: buyer.to_string(), items, amount, expires_at, confirming: false };
+        let receipt = self.receipt(&id, session, &hold);
+        s.expiries.insert((expires_at, id.clone()));
+        s.holds.insert(id.clone(), hold);
+        if let Some(key) = key {
+            s.idempotency.insert(key, id);
+        }
+        Ok(receipt)
+    }
+
+    fn receipt(&self, id: &str, session: &str, hold: &Hold) -> HoldReceipt {
+        HoldReceipt {
+            id: id.to_string(),
+            session: session.to_string(),
+            seats: hold.items.iter().flat_map(|i| i.ticket_names(&self.sections)).collect(),
+            expires_at: hold.expires_at,
+            amount: hold.amount,
+        }
+    }
+
+    pub fn release(&self, buyer: &str, hold_id: &str) -> Result<(), Error> {
+        let (_, mut s) = self.session_by_id(hold_id, 'h')?;
+        let hold = s.holds.get(hold_id).ok_or(if s.ended.contains_key(hold_id) { Error::Expired } else { Error::NotFound })?;
+        if hold.buyer != buyer {
+            return Err(Error::Forbidden);
+        }
+        if hold.confirming {
+            return Err(Error::Invalid("this hold is being confirmed".into()));
+        }
+        let ttl = self.hold_ttl_ms;
+        s.end_hold(hold_id, now_ms() + TOMBSTONE_TTLS * ttl);
+        Ok(())
+    }
+
+    /// Pays for a hold and turns it into a durable order.
+    pub async fn confirm(&self, buyer: &str, hold_id: &str, payment: &str) -> Result<Order, Error> {
+        let (index, amount) = {
+            let (index, mut s) = self.session_by_id(hold_id, 'h')?;
+            if let Some(order_id) = s.confirmed.get(hold_id) {
+                let order = &s.orders[order_id];
+                return if order.row.buyer == buyer { Ok(to_order(&order.row)) } else { Err(Error::Forbidden) };
+            }
+            let Some(hold) = s.holds.get_mut(hold_id) else {
+                return Err(if s.ended.contains_key(hold_id) { Error::Expired } else { Error::NotFound });
+            };
+            if hold.buyer != buyer {
+                return Err(Error::Forbidden);
+            }
+            if hold.confirming {
+                return Err(Error::Invalid("this hold is already being confirmed".into()));
+            }
+            hold.confirming = true;
+            (index, hold.amount)
+        };
+        let charge_id = match self.commerce.payments.charge(hold_id, amount, payment) {
+            Charge::Approved { charge_id } => charge_id,
+            Charge::Declined { reason } => {
+                self.unmark_confirming(index, hold_id);
+                return Err(Error::PaymentDeclined(reason));
+            }
+        };
+        let order_id = new_id('o', index);
+        let (row, items) = {
+            let s = self.lock(index);
+            let hold = &s.holds[hold_id];
+            let tickets = hold
+                .items
+                .iter()
+                .flat_map(|i| i.ticket_names(&self.sections))
+                .map(|seat| TicketRow { code: self.commerce.signer.code(&self.deployment, &order_id, &seat), seat })
+                .collect();
+            let row = OrderRow {
+                id: order_id.clone(),
+                deployment: self.deployment.clone(),
+                session: self.sessions[index].0.clone(),
+                buyer: buyer.to_string(),
+                hold_id: hold_id.to_string(),
+                amount,
+                status: "confirmed".into(),
+                tickets,
+                charge_id,
+                created_at: now_ms(),
+            };
+            (row, hold.items.clone())
+        };
+        if let Err(e) = self.commerce.log.append(Record::Insert(row.clone())).await {
+            tracing::error!(error = %e, hold_id, "could not store an order");
+            self.commerce.payments.refund(&row.charge_id);
+            self.unmark_confirming(index, hold_id);
+            return Err(Error::Invalid("the order could not be stored; you were not charged".into()));
+        }
+        let mut s = self.lock(index);
+        let hold = s.holds.remove(hold_id).expect("a confirming hold is never swept");
+        s.expiries.remove(&(hold.expires_at, hold_id.to_string()));
+        for item in &items {
+            s.retag(item, &order_id);
+        }
+        s.confirmed.insert(hold_id.to_string(), order_id.clone());
+        let order = to_order(&row);
+        s.orders.insert(order_id, OrderState { row, items });
+        Ok(order)
+    }
+
+    fn unmark_confirming(&self, index: usize, hold_id: &str) {
+        if let Some(hold) = self.lock(index).holds.get_mut(hold_id) {
+            hold.confirming = false;
+        }
+    }
+
+    /// Cancels a confirmed order: its seats are free again and its charge is refunded.
+    pub async fn cancel(&self, buyer: &str, order_id: &str) -> Result<Order, Error> {
+        let index = {
+            let (index, s) = self.session_by_id(order_id, 'o')?;
+            let order = s.orders.get(order_id).ok_or(Error::NotFound)?;
+            if order.row.buyer != buyer {
+                return Err(Error::Forbidden);
+            }
+            if order.row.status != "confirmed" {
+                return Ok(to_order(&order.row));
+            }
+            index
+        };
+        // Durable first: a crash after this point restores the order as cancelled.
+        self.commerce
+            .log
+            .append(Record::Status { id: order_id.to_string(), status: "cancelled".into() })
+            .await
+            .map_err(|e| Error::Invalid(format!("the cancellation could not be stored: {e}")))?;
+        let mut s = self.lock(index);
+        let s = &mut *s;
+        let order = s.orders.get_mut(order_id).expect("orders are never removed");
+        if order.row.status == "confirmed" {
+            order.row.status = "cancelled".into();
+            for item in &order.items {
+                s.taken[item.section()] -= item.count();
+                if let Item::Seat { seat, .. } = item {
+                    s.seats.remove(seat);
+                }
+            }
+            let count: u32 = order.items.iter().map(Item::count).sum();
+            if let Some(n) = s.per_buyer.get_mut(buyer) {
+                *n = n.saturating_sub(count);
+            }
+            self.commerce.payments.refund(&order.row.charge_id);
+        }
+        Ok(to_order(&order.row))
+    }
+
+    /// A buyer's orders in this performance, oldest first.
+    pub fn orders(&self, buyer: &str) -> Vec<Order> {
+        let mut out: Vec<&OrderRow> = Vec::new();
+        let guards: Vec<_> = (0..self.sessions.len()).map(|i| self.lock(i)).collect();
+        for s in &guards {
+            out.extend(s.orders.values().map(|o| &o.row).filter(|r| r.buyer == buyer));
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        out.into_iter().map(to_order).collect()
+    }
+
+    /// Per section: (name, capacity, held, sold), summed over sessions.
+    pub fn sales(&self) -> Vec<(String, u64, u64, u64)> {
+        let mut out: Vec<(String, u64, u64, u64)> =
+            self.sections.iter().map(|s| (s.name.clone(), 0, 0, 0)).collect();
+        for i in 0..self.sessions.len() {
+            let mut s = self.lock(i);
+            s.sweep(now_ms(), self.hold_ttl_ms);
+            let mut sold = vec![0u64; self.sections.len()];
+            for o in s.orders.values().filter(|o| o.row.status == "confirmed") {
+                for item in &o.items {
+                    sold[item.section()] += u64::from(item.count());
+                }
+            }
+            for (k, def) in self.sections.iter().enumerate() {
+                out[k].1 += u64::from(def.capacity());
+                out[k].3 += sold[k];
+                out[k].2 += u64::from(s.taken[k]) - sold[k];
+            }
+        }
+        out
+    }
+}
+
+fn to_order(row: &OrderRow) -> Order {
+    Order {
+        id: row.id.clone(),
+        session: row.session.clone(),
+        amount: row.amount,
+        status: row.status.clone(),
+        tickets: row.tickets.iter().map(|t| Ticket { seat: t.seat.clone(), code: t.code.clone() }).collect(),
+        created_at: row.created_at,
+    }
+}
+
+impl SessionState {
+    fn take(&mut self, item: &Item, owner: &str) {
+        self.taken[item.section()] += item.count();
+        if let Item::Seat { seat, .. } = item {
+            self.seats.insert(seat.clone(), owner.to_string());
+        }
+    }
+
+    fn retag(&mut self, item: &Item, owner: &str) {
+        if let Item::Seat { seat, .. } = item {
+            self.seats.insert(seat.clone(), owner.to_string());
+        }
+    }
+
+    /// Frees a hold's claims and remembers that it ended until `forget_at`.
+    fn end_hold(&mut self, id: &str, forget_at: u64) {
+        let Some(hold) = self.holds.remove(id) else { return };
+        self.expiries.remove(&(hold.expires_at, id.to_string()));
+        for item in &hold.items {
+            self.taken[item.section()] -= item.count();
+            if let Item::Seat { seat, .. } = item {
+                self.seats.remove(seat);
+            }
+        }
+        let count: u32 = hold.items.iter().map(Item::count).sum();
+        if let Some(n) = self.per_buyer.get_mut(&hold.buyer) {
+            *n = n.saturating_sub(count);
+        }
+        self.ended.insert(id.to_string(), forget_at);
+    }
+
+    /// Ends every hold past its expiry (except those being paid for) and forgets old ends.
+    fn sweep(&mut self, now: u64, ttl_ms: u64) {
+        while let Some((expires_at, id)) = self.expiries.first().cloned() {
+            if expires_at > now {
+                break;
+            }
+            if self.holds.get(&id).is_some_and(|h| h.confirming) {
+                // Its confirm finishes or gives it back; look again on the next sweep.
+                self.expiries.remove(&(expires_at, id.clone()));
+                self.expiries.insert((now + 1000, id));
+                continue;
+            }
+            self.end_hold(&id, now + TOMBSTONE_TTLS * ttl_ms);
+        }
+        if self.ended.len() > 1024 {
+            self.ended.retain(|_, forget_at| *forget_at > now);
+            let (holds, ended, confirmed) = (&self.holds, &self.ended, &self.confirmed);
+            self.idempotency
+                .retain(|_, id| holds.contains_key(id) || ended.contains_key(id) || confirmed.contains_key(id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::inventory::SectionQuantity;
+    use crate::templates::Templates;
+
+    fn inventory() -> (std::path::PathBuf, Inventory) {
+        let dir = std::env::temp_dir().join(format!("marquee-inv-{}", random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = crate::db::Db::open(&dir.join("m.db")).unwrap();
+        drop(db);
+        let commerce = Arc::new(Commerce {
+            log: OrderLog::open(&dir.join("m.db")).unwrap(),
+            payments: Arc::new(crate::payments::TestProvider::default()),
+            signer: TicketSigner::new(b"k".to_vec()),
+        });
+        let params = Templates::builtin()
+            .get("seated")
+            .unwrap()
+            .validate(&serde_json::json!({
+                "title": "t", "venue": "v",
+                "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
+                "sections": [{"name": "R", "price": 100, "rows": 2, "seats_per_row": 2},
+                             {"name": "S", "price": 10, "capacity": 3}]
+            }))
+            .unwrap();
+        (dir.clone(), Inventory::new("d1", &params, commerce, Vec::new()))
+    }
+
+    fn seats(ids: &[&str]) -> Claim {
+        Claim::Seats(ids.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn a_seat_is_held_once() {
+        let (_dir, inv) = inventory();
+        let h = inv.hold("a", "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).unwrap();
+        assert_eq!(h.amount, 200);
+        match inv.hold("b", "s1", &seats(&["R-1-2", "R-2-1"]), None, 10) {
+            Err(Error::Unavailable(u)) => assert_eq!(u, vec!["R-1-2".to_string()]),
+            other => panic!("{other:?}"),
+        }
+        // Nothing of the failed claim stuck.
+        inv.hold("b", "s1", &seats(&["R-2-1"]), None, 10).unwrap();
+        let a = inv.availability("s1").unwrap();
+        assert_eq!(a.sections[0].available, 1);
+        assert_eq!(a.taken, vec!["R-1-1", "R-1-2", "R-2-1"]);
+    }
+
+    #[test]
+    fn bad_seats_and_quantities_are_refused() {
+        let (_dir, inv) = inventory();
+        for bad in ["R-0-1", "R-3-1", "R-1-3", "R-01-1", "S-1-1", "X-1-1", "R1", ""] {
+            assert!(matches!(inv.hold("a", "s1", &seats(&[bad]), None, 10), Err(Error::UnknownSeat(_))), "{bad}");
+        }
+        let q = |n| Claim::Quantity(SectionQuantity { section: "S".into(), quantity: n });
+        assert!(matches!(inv.hold("a", "s1", &q(4), None, 10), Err(Error::Unavailable(_))));
+        assert!(matches!(inv.hold("a", "s1", &q(0), None, 10), Err(Error::Invalid(_))));
+        assert!(matches!(inv.hold("a", "s2", &q(1), None, 10), Err(Error::UnknownSession)));
+        inv.hold("a", "s1", &q(3), None, 10).unwrap();
+        assert_eq!(inv.availability("s1").unwrap().sections[1].available, 0);
+    }
+
+    #[test]
+    fn idempotency_and_limits() {
+        let (_dir, inv) = inventory();
+        let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).unwrap();
+        let again = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).unwrap();
+        assert_eq!(first.id, again.id);
+        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2", "R-2-1"]), None, 2), Err(Error::OverLimit(2))));
+    }
+
+    #[test]
+    fn ticket_codes_verify() {
+        let signer = TicketSigner::new(b"secret".to_vec());
+        let code = signer.code("d", "o1", "R-1-1");
+        assert!(signer.verify("d", "o1", "R-1-1", &code));
+        assert!(!signer.verify("d", "o1", "R-1-2", &code));
+        assert!(!TicketSigner::new(b"other".to_vec()).verify("d", "o1", "R-1-1", &code));
+    }
+}

@@ -1,0 +1,19 @@
+//! The Marquee host: HTTP triggers, component pool, namespaces, host capabilities and the
+//! control plane, run by the `marquee` binary.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod bindings;
+pub mod db;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod inventory;
+pub mod namespace;
+pub mod orders;
+pub mod payments;
+pub mod pool;
+pub mod server;
+pub mod templates;
+pub mod trigger;

@@ -1,0 +1,56 @@
+//! `marquee`: the ticketing platform in one process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use marquee::app::{App, Settings};
+use tracing_subscriber::EnvFilter;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_DATA_DIR: &str = "./marquee-data";
+const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+
+#[derive(Parser)]
+#[command(name = "marquee", version, about = "Ticketing on WebAssembly functions")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the whole platform in this process: control plane and every performance.
+    Up {
+        /// Address to listen on; port 0 picks a free one.
+        #[arg(long, env = "MARQUEE_LISTEN", default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Where the store, keys and compiled components live.
+        #[arg(long, env = "MARQUEE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Time budget of one function request, in milliseconds.
+        #[arg(long, env = "MARQUEE_REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
+        request_timeout_ms: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Up { listen, data_dir, request_timeout_ms } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let settings = Settings { data_dir, request_timeout: Duration::from_millis(request_timeout_ms) };
+                let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
+                let listener = marquee::server::bind(listen).await?;
+                println!("marquee listening on http://{}", listener.local_addr()?);
+                marquee::server::serve(app, listener, marquee::server::shutdown_signal()).await
+            })
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The durable order log: confirmed orders and their status changes, group-committed to
+//! SQLite by one writer thread. A caller's `append` returns only once its record is on disk,
+//! but many callers share one commit (one disk flush), so durability does not cap throughput
+//! at one flush per order.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result};
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+/// Most records folded into one commit.
+const MAX_BATCH: usize = 4096;
+
+/// A ticket of an order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TicketRow {
+    pub seat: String,
+    pub code: String,
+}
+
+/// An order as stored.
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub id: String,
+    pub deployment: String,
+    pub session: String,
+    pub buyer: String,
+    pub hold_id: String,
+    pub amount: u64,
+    pub status: String,
+    pub tickets: Vec<TicketRow>,
+    pub charge_id: String,
+    pub created_at: u64,
+}
+
+/// One change to the log.
+pub enum Record {
+    Insert(OrderRow),
+    Status { id: String, status: String },
+}
+
+struct Job {
+    record: Record,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// Handle on the writer thread.
+pub struct OrderLog {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl OrderLog {
+    /// Opens the log on the database file and starts its writer thread.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = crate::db::open(path)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("order-log".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let result = write_batch(&mut conn, &batch).map_err(|e| format!("{e:#}"));
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, "order log commit failed");
+                    }
+                    for job in batch {
+                        let _ = job.done.send(result.clone());
+                    }
+                }
+            })
+            .context("failed to start the order log writer")?;
+        Ok(Self { jobs })
+    }
+
+    /// Appends a record and waits until it is committed to disk.
+    pub async fn append(&self, record: Record) -> Result<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Job { record, done })
+            .map_err(|_| anyhow::anyhow!("the order log writer has stopped"))?;
+        wait.await
+            .map_err(|_| anyhow::anyhow!("the order log writer has stopped"))?
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO orders (id, deployment, session, buyer, hold_id, amount, status, tickets, charge_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        let mut status = tx.prepare_cached("UPDATE orders SET status = ?2 WHERE id = ?1")?;
+        for job in batch {
+            match &job.record {
+                Record::Insert(o) => {
+                    insert.execute(params![
+                        o.id,
+                        o.deployment,
+                        o.session,
+                        o.buyer,
+                        o.hold_id,
+                        o.amount as i64,
+                        o.status,
+                        serde_json::to_string(&o.tickets)?,
+                        o.charge_id,
+                        o.created_at as i64
+                    ])?;
+                }
+                Record::Status { id, status: s } => {
+                    status.execute(params![id, s])?;
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Reads every order of a deployment, oldest first.
+pub fn load(conn: &rusqlite::Connection, deployment: &str) -> Result<Vec<OrderRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, deployment, session, buyer, hold_id, amount, status, tickets, charge_id, created_at
+         FROM orders WHERE deployment = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map([deployment], |r| {
+        let tickets: String = r.get(7)?;
+        Ok(OrderRow {
+            id: r.get(0)?,
+            deployment: r.get(1)?,
+            session: r.get(2)?,
+            buyer: r.get(3)?,
+            hold_id: r.get(4)?,
+            amount: r.get::<_, i64>(5)? as u64,
+            status: r.get(6)?,
+            tickets: serde_json::from_str(&tickets).unwrap_or_default(),
+            charge_id: r.get(8)?,
+            created_at: r.get::<_, i64>(9)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

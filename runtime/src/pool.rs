@@ -1,0 +1,128 @@
+//! The component pool: every component by sha256 digest, compiled once. The original bytes
+//! (`<digest>.wasm`) and our own compiled artifact (`<digest>.cwasm`) live in the data dir;
+//! a restart maps the artifact instead of compiling again. Only artifacts this process wrote
+//! are ever deserialized, never bytes a user sent.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::host::Host;
+
+/// A compiled component, pre-instantiated against the host linker: creating an instance
+/// per request only allocates and initializes.
+pub struct Loaded {
+    pub digest: String,
+    pub size: usize,
+    pub pre: ProxyPre<Host>,
+}
+
+pub struct Pool {
+    engine: Engine,
+    linker: Linker<Host>,
+    dir: PathBuf,
+    loaded: RwLock<HashMap<String, Arc<Loaded>>>,
+    /// Built-in component name -> digest of the build shipped in this binary.
+    builtins: HashMap<String, String>,
+}
+
+pub fn digest_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes a file so that readers see all of it or nothing.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("failed to write {}", tmp.display()))?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("failed to rename to {}", path.display()))?;
+    Ok(())
+}
+
+impl Pool {
+    /// Opens the pool in `dir` and loads the built-in components of this binary.
+    pub fn open(engine: &Engine, dir: &Path, builtins: &[(&str, &[u8])]) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        let mut pool = Self {
+            engine: engine.clone(),
+            linker: crate::host::linker(engine)?,
+            dir: dir.to_path_buf(),
+            loaded: RwLock::default(),
+            builtins: HashMap::new(),
+        };
+        for (name, bytes) in builtins {
+            let loaded = pool.install(bytes).with_context(|| format!("built-in component {name}"))?;
+            pool.builtins.insert(name.to_string(), loaded.digest.clone());
+        }
+        Ok(pool)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The digest of a built-in component.
+    pub fn builtin_digest(&self, name: &str) -> Option<&str> {
+        self.builtins.get(name).map(String::as_str)
+    }
+
+    /// Adds component bytes to the pool, compiling them unless this digest is known.
+    pub fn install(&self, bytes: &[u8]) -> Result<Arc<Loaded>> {
+        let digest = digest_of(bytes);
+        if let Some(loaded) = self.loaded.read().unwrap().get(&digest) {
+            return Ok(loaded.clone());
+        }
+        let wasm = self.dir.join(format!("{digest}.wasm"));
+        if !wasm.exists() {
+            write_atomically(&wasm, bytes)?;
+        }
+        self.load(&digest)
+    }
+
+    /// The loaded component with this digest, loading its artifact from disk if needed.
+    pub fn get(&self, digest: &str) -> Result<Arc<Loaded>> {
+        if let Some(loaded) = self.loaded.read().unwrap().get(digest) {
+            return Ok(loaded.clone());
+        }
+        self.load(digest)
+    }
+
+    fn load(&self, digest: &str) -> Result<Arc<Loaded>> {
+        anyhow::ensure!(digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()), "not a digest: {digest}");
+        let wasm = self.dir.join(format!("{digest}.wasm"));
+        let cwasm = self.dir.join(format!("{digest}.cwasm"));
+        let size = std::fs::metadata(&wasm).with_context(|| format!("component {digest} is not in the pool"))?.len();
+        // SAFETY: `.cwasm` files in the pool are written only by `compile` below, from bytes
+        // this engine compiled; wasmtime also checks that the artifact fits this engine.
+        let component = match unsafe { Component::deserialize_file(&self.engine, &cwasm) } {
+            Ok(component) => component,
+            Err(e) => {
+                if cwasm.exists() {
+                    tracing::warn!(%digest, error = %e, "compiled artifact unusable; compiling again");
+                }
+                self.compile(&wasm, &cwasm)?
+            }
+        };
+        let pre = ProxyPre::new(self.linker.instantiate_pre(&component)?)
+            .map_err(|e| anyhow::anyhow!("component {digest} is not a wasi:http proxy: {e}"))?;
+        let loaded = Arc::new(Loaded { digest: digest.to_string(), size: size as usize, pre });
+        self.loaded.write().unwrap().insert(digest.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn compile(&self, wasm: &Path, cwasm: &Path) -> Result<Component> {
+        let bytes = std::fs::read(wasm)?;
+        let started = std::time::Instant::now();
+        let artifact = self.engine.precompile_component(&bytes)?;
+        write_atomically(cwasm, &artifact)?;
+        tracing::info!(component = %wasm.display(), ms = started.elapsed().as_millis() as u64, "compiled");
+        // SAFETY: the artifact was produced just now by this engine.
+        Ok(unsafe { Component::deserialize_file(&self.engine, cwasm) }?)
+    }
+}

@@ -1,0 +1,333 @@
+//! Templates are data (`templates/*.json`): the components a performance runs, by role, the
+//! routes each serves, parameter defaults and the parameter schema shown to sellers. This
+//! module loads them and validates a seller's parameters against them.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The templates shipped with Marquee.
+const BUILTIN: &[&str] = &[include_str!("../../templates/seated.json")];
+
+/// Which kinds of section a template sells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Seating {
+    NumberedOrGeneral,
+    General,
+}
+
+/// One route of a template: a path pattern inside the namespace and the function serving it.
+/// `*` matches one path segment, a final `**` the rest of the path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteSpec {
+    pub path: String,
+    pub function: String,
+}
+
+/// A deployment template.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Template {
+    pub name: String,
+    pub description: String,
+    pub seating: Seating,
+    /// Function role -> component name in the pool.
+    pub components: BTreeMap<String, String>,
+    pub routes: Vec<RouteSpec>,
+    /// Values for parameters the seller leaves out.
+    pub defaults: serde_json::Map<String, Value>,
+    /// JSON Schema of the parameters, for sellers and tools.
+    pub params: Value,
+}
+
+/// A parameter that failed validation: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path of the offending field, e.g. `params.sections[0].price`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// A performance's validated parameters; stored as JSON and handed to its components.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerformanceParams {
+    pub title: String,
+    pub venue: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub sessions: Vec<SessionParam>,
+    pub sections: Vec<SectionParam>,
+    pub hold_ttl_seconds: u32,
+    pub per_buyer_limit: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionParam {
+    pub id: String,
+    pub starts_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionParam {
+    pub name: String,
+    /// Minor currency units; signed here only so a negative price gets a clear message.
+    pub price: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats_per_row: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+}
+
+impl SectionParam {
+    /// Seats or units in this section.
+    pub fn capacity(&self) -> u32 {
+        match (self.rows, self.seats_per_row) {
+            (Some(rows), Some(per_row)) => rows * per_row,
+            _ => self.capacity.unwrap_or(0),
+        }
+    }
+
+    pub fn is_numbered(&self) -> bool {
+        self.rows.is_some()
+    }
+}
+
+const MAX_SESSIONS: usize = 100;
+const MAX_SECTIONS: usize = 100;
+const MAX_ROWS: u32 = 1000;
+const MAX_SEATS_PER_ROW: u32 = 1000;
+const MAX_CAPACITY: u32 = 1_000_000;
+const MAX_PRICE: i64 = 1_000_000_000_000;
+
+fn is_identifier(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_range(field: &str, value: u32, min: u32, max: u32) -> Result<(), FieldError> {
+    if value < min || value > max {
+        return Err(FieldError::new(field, format!("must be between {min} and {max}")));
+    }
+    Ok(())
+}
+
+impl Template {
+    /// Checks a seller's parameters and fills in the template's defaults.
+    pub fn validate(&self, params: &Value) -> Result<PerformanceParams, FieldError> {
+        let Value::Object(given) = params else {
+            return Err(FieldError::new("params", "must be an object"));
+        };
+        let mut merged = self.defaults.clone();
+        merged.extend(given.clone());
+        let params: PerformanceParams = serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "params".to_string() } else { format!("params.{path}") };
+            FieldError::new(field, e.into_inner().to_string())
+        })?;
+
+        check_text("params.title", &params.title, 200)?;
+        check_text("params.venue", &params.venue, 200)?;
+        if let Some(description) = &params.description {
+            if description.chars().count() > 5000 {
+                return Err(FieldError::new("params.description", "must be at most 5000 characters"));
+            }
+        }
+        check_range("params.hold_ttl_seconds", params.hold_ttl_seconds, 30, 3600)?;
+        check_range("params.per_buyer_limit", params.per_buyer_limit, 1, 100)?;
+
+        if params.sessions.is_empty() || params.sessions.len() > MAX_SESSIONS {
+            return Err(FieldError::new("params.sessions", format!("needs 1 to {MAX_SESSIONS} sessions")));
+        }
+        let mut ids = HashSet::new();
+        for (i, s) in params.sessions.iter().enumerate() {
+            if !is_identifier(&s.id, 32) {
+                return Err(FieldError::new(format!("params.sessions[{i}].id"), "must be 1 to 32 letters, digits or _"));
+            }
+            if !ids.insert(s.id.as_str()) {
+                return Err(FieldError::new(format!("params.sessions[{i}].id"), format!("duplicate session id {:?}", s.id)));
+            }
+            if time::OffsetDateTime::parse(&s.starts_at, &time::format_description::well_known::Rfc3339).is_err() {
+                return Err(FieldError::new(
+                    format!("params.sessions[{i}].starts_at"),
+                    "must be an RFC 3339 date-time such as 2027-03-01T19:00:00Z",
+                ));
+            }
+        }
+
+        if params.sections.is_empty() || params.sections.len() > MAX_SECTIONS {
+            return Err(FieldError::new("params.sections", format!("needs 1 to {MAX_SECTIONS} sections")));
+        }
+        let mut names = HashSet::new();
+        for (i, s) in params.sections.iter().enumerate() {
+            let field = |name: &str| format!("params.sections[{i}].{name}");
+            if !is_identifier(&s.name, 16) {
+                return Err(FieldError::new(field("name"), "must be 1 to 16 letters, digits or _"));
+            }
+            if !names.insert(s.name.as_str()) {
+                return Err(FieldError::new(field("name"), format!("duplicate section name {:?}", s.name)));
+            }
+            if s.price < 0 {
+                return Err(FieldError::new(field("price"), "must not be negative"));
+            }
+            if s.price > MAX_PRICE {
+                return Err(FieldError::new(field("price"), format!("must be at most {MAX_PRICE}")));
+            }
+            match (s.rows, s.seats_per_row, s.capacity) {
+                (Some(_), Some(_), Some(_)) => {
+                    return Err(FieldError::new(
+                        field("capacity"),
+                        "a section has either rows + seats_per_row (numbered) or capacity (general admission), not both",
+                    ));
+                }
+                (Some(rows), Some(per_row), None) => {
+                    if self.seating == Seating::General {
+                        return Err(FieldError::new(
+                            field("rows"),
+                            format!("template {:?} sells general admission only: use capacity", self.name),
+                        ));
+                    }
+                    check_range(&field("rows"), rows, 1, MAX_ROWS)?;
+                    check_range(&field("seats_per_row"), per_row, 1, MAX_SEATS_PER_ROW)?;
+                }
+                (None, None, Some(capacity)) => check_range(&field("capacity"), capacity, 1, MAX_CAPACITY)?,
+                (Some(_), None, _) => return Err(FieldError::new(field("seats_per_row"), "rows needs seats_per_row")),
+                (None, Some(_), _) => return Err(FieldError::new(field("rows"), "seats_per_row needs rows")),
+                (None, None, None) => {
+                    return Err(FieldError::new(
+                        field("capacity"),
+                        "a section needs rows + seats_per_row (numbered) or capacity (general admission)",
+                    ));
+                }
+            }
+        }
+        Ok(params)
+    }
+}
+
+/// The templates a platform offers, by name.
+pub struct Templates {
+    by_name: BTreeMap<String, Template>,
+}
+
+impl Templates {
+    /// The built-in templates. A broken built-in is a build defect, so this panics on one.
+    pub fn builtin() -> Self {
+        let by_name = BUILTIN
+            .iter()
+            .map(|text| {
+                let t: Template = serde_json::from_str(text).expect("built-in template is valid");
+                for route in &t.routes {
+                    assert!(t.components.contains_key(&route.function), "{}: route to unknown function", t.name);
+                }
+                (t.name.clone(), t)
+            })
+            .collect();
+        Self { by_name }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Template> {
+        self.by_name.get(name)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Template> {
+        self.by_name.values()
+    }
+}
+
+/// Whether a route pattern matches a path inside the namespace.
+pub fn route_matches(pattern: &str, path: &str) -> bool {
+    let mut pattern = pattern.split('/').filter(|s| !s.is_empty());
+    let mut path = path.split('/').filter(|s| !s.is_empty());
+    loop {
+        match (pattern.next(), path.next()) {
+            (Some("**"), _) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(p), Some(s)) if p == s => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn seated() -> Template {
+        Templates::builtin().get("seated").unwrap().clone()
+    }
+
+    fn valid() -> Value {
+        json!({
+            "title": "Spring Gala", "venue": "Hall A",
+            "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
+            "sections": [{"name": "R", "price": 120000, "rows": 10, "seats_per_row": 20},
+                         {"name": "S", "price": 80000, "capacity": 300}]
+        })
+    }
+
+    fn error_field(mutate: impl FnOnce(&mut Value)) -> String {
+        let mut params = valid();
+        mutate(&mut params);
+        seated().validate(&params).unwrap_err().field
+    }
+
+    #[test]
+    fn valid_params_get_defaults() {
+        let p = seated().validate(&valid()).unwrap();
+        assert_eq!(p.hold_ttl_seconds, 600);
+        assert_eq!(p.per_buyer_limit, 10);
+        assert_eq!(p.sections[0].capacity(), 200);
+        assert_eq!(p.sections[1].capacity(), 300);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert_eq!(error_field(|p| p["sections"][0]["price"] = json!(-1)), "params.sections[0].price");
+        assert_eq!(error_field(|p| p["sections"][1]["rows"] = json!(3)), "params.sections[1].seats_per_row");
+        assert_eq!(error_field(|p| p["sections"][0]["capacity"] = json!(3)), "params.sections[0].capacity");
+        assert_eq!(error_field(|p| p["sections"][1] = json!({"name": "S", "price": 1})), "params.sections[1].capacity");
+        assert_eq!(error_field(|p| p["sessions"][0]["starts_at"] = json!("tomorrow")), "params.sessions[0].starts_at");
+        assert_eq!(error_field(|p| p["title"] = json!(" ")), "params.title");
+        assert_eq!(error_field(|p| p["title"] = json!(5)), "params.title");
+        assert_eq!(error_field(|p| p["sessions"] = json!([])), "params.sessions");
+        assert_eq!(error_field(|p| p["hold_ttl_seconds"] = json!(5)), "params.hold_ttl_seconds");
+        assert_eq!(error_field(|p| p["sections"][1]["name"] = json!("R")), "params.sections[1].name");
+        assert_eq!(error_field(|p| p["sections"][0]["name"] = json!("R-1")), "params.sections[0].name");
+        assert_eq!(error_field(|p| p["colour"] = json!("red")), "params");
+        assert_eq!(error_field(|p| p.as_object_mut().unwrap().remove("venue").map(|_| ()).unwrap()), "params");
+    }
+
+    #[test]
+    fn routes_match_by_segment() {
+        assert!(route_matches("/", "/"));
+        assert!(route_matches("/api/info", "/api/info/"));
+        assert!(route_matches("/api/sessions/*/availability", "/api/sessions/s1/availability"));
+        assert!(!route_matches("/api/sessions/*/availability", "/api/sessions/availability"));
+        assert!(route_matches("/api/holds/**", "/api/holds/h1/confirm"));
+        assert!(!route_matches("/api/info", "/api/info/x"));
+        assert!(!route_matches("/", "/x"));
+    }
+}
