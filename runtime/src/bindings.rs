@@ -12,4 +12,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use marquee::platform::{config, identity, inventory, kv, log};
+pub use self::marquee::platform::{config, identity, inventory, kv, log};

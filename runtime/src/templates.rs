@@ -316,7 +316,7 @@ mod tests {
         assert_eq!(error_field(|p| p["hold_ttl_seconds"] = json!(5)), "params.hold_ttl_seconds");
         assert_eq!(error_field(|p| p["sections"][1]["name"] = json!("R")), "params.sections[1].name");
         assert_eq!(error_field(|p| p["sections"][0]["name"] = json!("R-1")), "params.sections[0].name");
-        assert_eq!(error_field(|p| p["colour"] = json!("red")), "params");
+        assert_eq!(error_field(|p| p["colour"] = json!("red")), "params.colour");
         assert_eq!(error_field(|p| p.as_object_mut().unwrap().remove("venue").map(|_| ()).unwrap()), "params");
     }
 

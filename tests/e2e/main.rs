@@ -1,1 +1,4 @@
+//! End-to-end tests: each starts the real `marquee` binary and talks HTTP to it.
 
+mod spine;
+mod testkit;

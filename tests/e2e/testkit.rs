@@ -1,0 +1,226 @@
+//! Starts the real `marquee` binary on `127.0.0.1:0` with a fresh data dir, reads its ready
+//! line, and talks to it over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin-secret-1";
+
+/// A data dir removed when dropped.
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "marquee-e2e-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        Self(path)
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An HTTP answer: status and body (JSON when it parses).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub text: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the status and, for errors, the platform's error shape.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        if status >= 400 {
+            let body = self.json();
+            assert!(body["error"].is_string() && body["message"].is_string(), "error shape: {body}");
+        }
+        self
+    }
+}
+
+/// A running `marquee up`.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Starts on a fresh data dir owned by `dir`.
+    pub fn start(dir: &DataDir) -> Self {
+        Self::start_with(&dir.0, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("MARQUEE_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("MARQUEE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("failed to start marquee");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Anything more on stdout breaks the contract of exactly one line.
+            for line in lines.map_while(Result::ok) {
+                panic!("unexpected stdout line: {line}");
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(120)).expect("marquee did not print its ready line");
+        let base = line
+            .strip_prefix("marquee listening on ")
+            .unwrap_or_else(|| panic!("unexpected ready line: {line}"))
+            .to_string();
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .max_idle_connections(128)
+            .max_idle_connections_per_host(64)
+            .build();
+        Self { child, base, data_dir: data_dir.to_path_buf(), agent: config.into() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn finish(response: Result<http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut response = response.expect("request failed");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        Reply { status, text, headers }
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut req = self.agent.get(self.url(path));
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        Self::finish(req.call())
+    }
+
+    pub fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut req = self.agent.delete(self.url(path));
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        Self::finish(req.call())
+    }
+
+    /// POSTs a raw body.
+    pub fn post_raw(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut req = self.agent.post(self.url(path)).header("Content-Type", "application/json");
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        Self::finish(req.send(body))
+    }
+
+    pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.post_raw(path, token, &[], &body.to_string())
+    }
+
+    /// Signs up (if needed) and logs in; returns the access token.
+    pub fn account(&self, email: &str, role: &str) -> String {
+        let password = "a-good-password";
+        let signup = self.post("/api/v1/auth/signup", None, &json!({"email": email, "password": password, "role": role}));
+        assert!(signup.status == 201 || signup.status == 409, "{signup:?}");
+        self.login(email, password)
+    }
+
+    pub fn login(&self, email: &str, password: &str) -> String {
+        let reply = self.post("/api/v1/auth/login", None, &json!({"email": email, "password": password})).expect(200);
+        reply.json()["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub fn admin(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    }
+
+    /// Deploys and asserts the 201.
+    pub fn deploy(&self, token: &str, namespace: &str, template: &str, params: Value) -> Value {
+        let body = json!({"namespace": namespace, "template": template, "params": params});
+        self.post("/api/v1/performances", Some(token), &body).expect(201).json()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The contract's example performance.
+pub fn gala_params() -> Value {
+    json!({
+        "title": "Spring Gala", "venue": "Hall A",
+        "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
+        "sections": [{"name": "R", "price": 120000, "rows": 10, "seats_per_row": 20},
+                     {"name": "S", "price": 80000, "capacity": 300}],
+        "hold_ttl_seconds": 600,
+        "per_buyer_limit": 4
+    })
+}
