@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Guest crates in `functions/` that are components (the SDK is a library).
-const GUESTS: &[&str] = &["listing"];
+const GUESTS: &[&str] = &["listing", "booking"];
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -15,7 +15,7 @@ fn main() {
     let target_dir = out.join("functions-target");
     println!("cargo:rerun-if-changed={}", functions.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", functions.join("Cargo.lock").display());
-    for dir in ["sdk", "listing"] {
+    for dir in std::iter::once("sdk").chain(GUESTS.iter().copied()) {
         println!("cargo:rerun-if-changed={}", functions.join(dir).display());
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());

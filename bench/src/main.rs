@@ -1,1 +1,60 @@
-fn main() {}
+//! Measures Marquee as a user sees it: the real `marquee up` binary, driven over loopback.
+//!
+//! ```text
+//! cargo build --release -p marquee -p marquee-bench
+//! ./target/release/marquee-bench all
+//! ```
+
+mod client;
+mod scenarios;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks for Marquee; prints figures for bench/RESULTS.md")]
+struct Cli {
+    /// The marquee binary (default: next to this one).
+    #[arg(long, global = true)]
+    marquee: Option<PathBuf>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum Scenario {
+    /// Deploy latency: POST to the first 200 of the info call, 20,000-seat and 4-seat maps.
+    Deploy,
+    /// Requests/s and latency of GET /p/{ns}/api/info at 64 connections.
+    Read,
+    /// Resident memory per idle deployed performance, over 1,000 performances.
+    Memory,
+    /// Every scenario above.
+    All,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let marquee = match cli.marquee {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("marquee"),
+    };
+    anyhow::ensure!(marquee.exists(), "{} not found; build it with cargo build --release -p marquee", marquee.display());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let run = |s| scenarios::run(s, &marquee);
+        match cli.scenario {
+            Scenario::Deploy => run(scenarios::Which::Deploy).await,
+            Scenario::Read => run(scenarios::Which::Read).await,
+            Scenario::Memory => run(scenarios::Which::Memory).await,
+            Scenario::All => {
+                for s in [scenarios::Which::Deploy, scenarios::Which::Read, scenarios::Which::Memory] {
+                    run(s).await?;
+                }
+                Ok(())
+            }
+        }
+    })
+}

@@ -161,12 +161,12 @@ impl inventory::Host for Host {
         payment: String,
     ) -> HostResult<Result<inventory::Order, inventory::Error>> {
         let ns = self.ns.clone();
-        Ok(ns.inventory.confirm(&buyer, &hold_id, &payment).await)
+        ns.inventory.confirm(&buyer, &hold_id, &payment).await.map_err(wasmtime::Error::from_anyhow)
     }
 
     async fn cancel(&mut self, buyer: String, order_id: String) -> HostResult<Result<inventory::Order, inventory::Error>> {
         let ns = self.ns.clone();
-        Ok(ns.inventory.cancel(&buyer, &order_id).await)
+        ns.inventory.cancel(&buyer, &order_id).await.map_err(wasmtime::Error::from_anyhow)
     }
 
     fn orders(&mut self, buyer: String) -> HostResult<Result<Vec<inventory::Order>, inventory::Error>> {

@@ -346,7 +346,7 @@ impl Inventory {
         if let Some(id) = key.as_ref().and_then(|k| s.idempotency.get(k)) {
             return match s.holds.get(id) {
                 Some(hold) => Ok(self.receipt(id, session, hold)),
-                None if s.confirmed.contains_key(id) => Err(Error::Invalid("this hold is already confirmed".into())),
+                None if s.confirmed.contains_key(id) => Err(Error::Conflict("this hold is already confirmed".into())),
                 None => Err(Error::Expired),
             };
         }
@@ -405,29 +405,33 @@ impl Inventory {
             return Err(Error::Forbidden);
         }
         if hold.confirming {
-            return Err(Error::Invalid("this hold is being confirmed".into()));
+            return Err(Error::Conflict("this hold is being confirmed".into()));
         }
         let ttl = self.hold_ttl_ms;
         s.end_hold(hold_id, now_ms() + TOMBSTONE_TTLS * ttl);
         Ok(())
     }
 
-    /// Pays for a hold and turns it into a durable order.
-    pub async fn confirm(&self, buyer: &str, hold_id: &str, payment: &str) -> Result<Order, Error> {
+    /// Pays for a hold and turns it into a durable order. The outer error is a store
+    /// failure: the charge is refunded, the hold stays, and the call should trap.
+    pub async fn confirm(&self, buyer: &str, hold_id: &str, payment: &str) -> Result<Result<Order, Error>> {
         let (index, amount) = {
-            let (index, mut s) = self.session_by_id(hold_id, 'h')?;
+            let (index, mut s) = match self.session_by_id(hold_id, 'h') {
+                Ok(found) => found,
+                Err(e) => return Ok(Err(e)),
+            };
             if let Some(order_id) = s.confirmed.get(hold_id) {
                 let order = &s.orders[order_id];
-                return if order.row.buyer == buyer { Ok(to_order(&order.row)) } else { Err(Error::Forbidden) };
+                return Ok(if order.row.buyer == buyer { Ok(to_order(&order.row)) } else { Err(Error::Forbidden) });
             }
             let Some(hold) = s.holds.get_mut(hold_id) else {
-                return Err(if s.ended.contains_key(hold_id) { Error::Expired } else { Error::NotFound });
+                return Ok(Err(if s.ended.contains_key(hold_id) { Error::Expired } else { Error::NotFound }));
             };
             if hold.buyer != buyer {
-                return Err(Error::Forbidden);
+                return Ok(Err(Error::Forbidden));
             }
             if hold.confirming {
-                return Err(Error::Invalid("this hold is already being confirmed".into()));
+                return Ok(Err(Error::Conflict("this hold is already being confirmed".into())));
             }
             hold.confirming = true;
             (index, hold.amount)
@@ -436,7 +440,7 @@ impl Inventory {
             Charge::Approved { charge_id } => charge_id,
             Charge::Declined { reason } => {
                 self.unmark_confirming(index, hold_id);
-                return Err(Error::PaymentDeclined(reason));
+                return Ok(Err(Error::PaymentDeclined(reason)));
             }
         };
         let order_id = new_id('o', index);
@@ -464,10 +468,9 @@ impl Inventory {
             (row, hold.items.clone())
         };
         if let Err(e) = self.commerce.log.append(Record::Insert(row.clone())).await {
-            tracing::error!(error = %e, hold_id, "could not store an order");
             self.commerce.payments.refund(&row.charge_id);
             self.unmark_confirming(index, hold_id);
-            return Err(Error::Invalid("the order could not be stored; you were not charged".into()));
+            return Err(e.context("could not store an order; its charge was refunded"));
         }
         let mut s = self.lock(index);
         let hold = s.holds.remove(hold_id).expect("a confirming hold is never swept");
@@ -478,7 +481,7 @@ impl Inventory {
         s.confirmed.insert(hold_id.to_string(), order_id.clone());
         let order = to_order(&row);
         s.orders.insert(order_id, OrderState { row, items });
-        Ok(order)
+        Ok(Ok(order))
     }
 
     fn unmark_confirming(&self, index: usize, hold_id: &str) {
@@ -488,15 +491,18 @@ impl Inventory {
     }
 
     /// Cancels a confirmed order: its seats are free again and its charge is refunded.
-    pub async fn cancel(&self, buyer: &str, order_id: &str) -> Result<Order, Error> {
+    pub async fn cancel(&self, buyer: &str, order_id: &str) -> Result<Result<Order, Error>> {
         let index = {
-            let (index, s) = self.session_by_id(order_id, 'o')?;
-            let order = s.orders.get(order_id).ok_or(Error::NotFound)?;
+            let (index, s) = match self.session_by_id(order_id, 'o') {
+                Ok(found) => found,
+                Err(e) => return Ok(Err(e)),
+            };
+            let Some(order) = s.orders.get(order_id) else { return Ok(Err(Error::NotFound)) };
             if order.row.buyer != buyer {
-                return Err(Error::Forbidden);
+                return Ok(Err(Error::Forbidden));
             }
             if order.row.status != "confirmed" {
-                return Ok(to_order(&order.row));
+                return Ok(Ok(to_order(&order.row)));
             }
             index
         };
@@ -505,7 +511,7 @@ impl Inventory {
             .log
             .append(Record::Status { id: order_id.to_string(), status: "cancelled".into() })
             .await
-            .map_err(|e| Error::Invalid(format!("the cancellation could not be stored: {e}")))?;
+            .map_err(|e| e.context("could not store a cancellation"))?;
         let mut s = self.lock(index);
         let s = &mut *s;
         let order = s.orders.get_mut(order_id).expect("orders are never removed");
@@ -523,7 +529,7 @@ impl Inventory {
             }
             self.commerce.payments.refund(&order.row.charge_id);
         }
-        Ok(to_order(&order.row))
+        Ok(Ok(to_order(&order.row)))
     }
 
     /// A buyer's orders in this performance, oldest first.

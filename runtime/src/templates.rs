@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The templates shipped with Marquee.
-const BUILTIN: &[&str] = &[include_str!("../../templates/seated.json")];
+const BUILTIN: &[&str] = &[include_str!("../../templates/seated.json"), include_str!("../../templates/standing.json")];
 
 /// Which kinds of section a template sells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +67,12 @@ pub struct PerformanceParams {
     pub sections: Vec<SectionParam>,
     pub hold_ttl_seconds: u32,
     pub per_buyer_limit: u32,
+    /// Holds are refused before this time (canonical UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking_opens_at: Option<String>,
+    /// Holds are refused from this time on (canonical UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking_closes_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +131,30 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Parses an RFC 3339 date-time into the one spelling components compare as strings:
+/// UTC, whole seconds, `2027-03-01T19:00:00Z`.
+pub fn canonical_utc(text: &str) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(text, &Rfc3339).ok()?.to_offset(time::UtcOffset::UTC);
+    (0..=9999).contains(&t.year()).then(|| {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    })
+}
+
+fn canonical_field(field: &str, value: &mut String) -> Result<(), FieldError> {
+    *value = canonical_utc(value)
+        .ok_or_else(|| FieldError::new(field, "must be an RFC 3339 date-time such as 2027-03-01T19:00:00Z"))?;
+    Ok(())
+}
+
 fn check_range(field: &str, value: u32, min: u32, max: u32) -> Result<(), FieldError> {
     if value < min || value > max {
         return Err(FieldError::new(field, format!("must be between {min} and {max}")));
@@ -140,7 +170,7 @@ impl Template {
         };
         let mut merged = self.defaults.clone();
         merged.extend(given.clone());
-        let params: PerformanceParams = serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
+        let mut params: PerformanceParams = serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { "params".to_string() } else { format!("params.{path}") };
             FieldError::new(field, e.into_inner().to_string())
@@ -153,25 +183,31 @@ impl Template {
                 return Err(FieldError::new("params.description", "must be at most 5000 characters"));
             }
         }
-        check_range("params.hold_ttl_seconds", params.hold_ttl_seconds, 30, 3600)?;
+        check_range("params.hold_ttl_seconds", params.hold_ttl_seconds, 5, 3600)?;
         check_range("params.per_buyer_limit", params.per_buyer_limit, 1, 100)?;
 
         if params.sessions.is_empty() || params.sessions.len() > MAX_SESSIONS {
             return Err(FieldError::new("params.sessions", format!("needs 1 to {MAX_SESSIONS} sessions")));
         }
         let mut ids = HashSet::new();
-        for (i, s) in params.sessions.iter().enumerate() {
+        for (i, s) in params.sessions.iter_mut().enumerate() {
             if !is_identifier(&s.id, 32) {
                 return Err(FieldError::new(format!("params.sessions[{i}].id"), "must be 1 to 32 letters, digits or _"));
             }
-            if !ids.insert(s.id.as_str()) {
+            if !ids.insert(s.id.clone()) {
                 return Err(FieldError::new(format!("params.sessions[{i}].id"), format!("duplicate session id {:?}", s.id)));
             }
-            if time::OffsetDateTime::parse(&s.starts_at, &time::format_description::well_known::Rfc3339).is_err() {
-                return Err(FieldError::new(
-                    format!("params.sessions[{i}].starts_at"),
-                    "must be an RFC 3339 date-time such as 2027-03-01T19:00:00Z",
-                ));
+            canonical_field(&format!("params.sessions[{i}].starts_at"), &mut s.starts_at)?;
+        }
+        if let Some(opens) = &mut params.booking_opens_at {
+            canonical_field("params.booking_opens_at", opens)?;
+        }
+        if let Some(closes) = &mut params.booking_closes_at {
+            canonical_field("params.booking_closes_at", closes)?;
+        }
+        if let (Some(opens), Some(closes)) = (&params.booking_opens_at, &params.booking_closes_at) {
+            if opens >= closes {
+                return Err(FieldError::new("params.booking_closes_at", "must be after booking_opens_at"));
             }
         }
 
@@ -310,14 +346,38 @@ mod tests {
         assert_eq!(error_field(|p| p["sections"][0]["capacity"] = json!(3)), "params.sections[0].capacity");
         assert_eq!(error_field(|p| p["sections"][1] = json!({"name": "S", "price": 1})), "params.sections[1].capacity");
         assert_eq!(error_field(|p| p["sessions"][0]["starts_at"] = json!("tomorrow")), "params.sessions[0].starts_at");
+        assert_eq!(
+            error_field(|p| {
+                p["booking_opens_at"] = json!("2027-01-02T00:00:00Z");
+                p["booking_closes_at"] = json!("2027-01-01T00:00:00Z");
+            }),
+            "params.booking_closes_at"
+        );
         assert_eq!(error_field(|p| p["title"] = json!(" ")), "params.title");
         assert_eq!(error_field(|p| p["title"] = json!(5)), "params.title");
         assert_eq!(error_field(|p| p["sessions"] = json!([])), "params.sessions");
-        assert_eq!(error_field(|p| p["hold_ttl_seconds"] = json!(5)), "params.hold_ttl_seconds");
+        assert_eq!(error_field(|p| p["hold_ttl_seconds"] = json!(4)), "params.hold_ttl_seconds");
         assert_eq!(error_field(|p| p["sections"][1]["name"] = json!("R")), "params.sections[1].name");
         assert_eq!(error_field(|p| p["sections"][0]["name"] = json!("R-1")), "params.sections[0].name");
         assert_eq!(error_field(|p| p["colour"] = json!("red")), "params.colour");
         assert_eq!(error_field(|p| p.as_object_mut().unwrap().remove("venue").map(|_| ()).unwrap()), "params");
+    }
+
+    #[test]
+    fn times_are_stored_in_one_utc_spelling() {
+        assert_eq!(canonical_utc("2027-03-01T21:30:00+02:00").unwrap(), "2027-03-01T19:30:00Z");
+        assert_eq!(canonical_utc("2027-03-01T19:00:00.123Z").unwrap(), "2027-03-01T19:00:00Z");
+        assert!(canonical_utc("2027-03-01 19:00").is_none());
+    }
+
+    #[test]
+    fn standing_sells_by_capacity_only() {
+        let standing = Templates::builtin().get("standing").unwrap().clone();
+        let err = standing.validate(&valid()).unwrap_err();
+        assert_eq!(err.field, "params.sections[0].rows");
+        let mut params = valid();
+        params["sections"] = json!([{"name": "GA", "price": 5000, "capacity": 1000}]);
+        assert_eq!(standing.validate(&params).unwrap().sections[0].capacity(), 1000);
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! End-to-end tests: each starts the real `marquee` binary and talks HTTP to it.
 
+mod booking;
 mod spine;
 mod testkit;

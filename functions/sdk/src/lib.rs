@@ -222,3 +222,37 @@ macro_rules! export {
         $crate::bindings::export_incoming_handler!($handler with_types_in $crate::bindings);
     };
 }
+
+/// UTC timestamps in the one spelling the control plane stores (`2027-03-01T19:00:00Z`), so
+/// comparing two of them as strings compares them in time.
+pub mod clock {
+    /// Milliseconds since the Unix epoch.
+    pub fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    /// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+    pub fn format_ms(ms: u64) -> String {
+        let secs = ms / 1000;
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    }
+
+    /// The current time, formatted.
+    pub fn now() -> String {
+        format_ms(now_ms())
+    }
+}

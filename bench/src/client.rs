@@ -1,0 +1,125 @@
+//! A minimal HTTP/1.1 client over one keep-alive connection, and the server under test.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
+use tokio::net::TcpStream;
+
+pub struct Conn {
+    sender: http1::SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl Conn {
+    pub async fn connect(addr: &str) -> Result<Self> {
+        let stream = TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        Ok(Self { sender, host: addr.to_string() })
+    }
+
+    pub async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<(u16, Bytes)> {
+        let mut req = hyper::Request::builder().method(method).uri(path).header("host", &self.host);
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Full::new(Bytes::from(v.to_string()))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        self.sender.ready().await?;
+        let response = self.sender.send_request(req.body(body)?).await?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok((status, bytes))
+    }
+
+    pub async fn get(&mut self, path: &str) -> Result<(u16, Bytes)> {
+        self.send("GET", path, None, None).await
+    }
+
+    /// POSTs JSON and insists on `expect`, returning the JSON answer.
+    pub async fn post_json(&mut self, path: &str, token: Option<&str>, body: &Value, expect: u16) -> Result<Value> {
+        let (status, bytes) = self.send("POST", path, token, Some(body)).await?;
+        anyhow::ensure!(status == expect, "POST {path}: {status} {}", String::from_utf8_lossy(&bytes));
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+}
+
+/// `marquee up` on a free port with a fresh data dir, killed and cleaned on drop.
+pub struct Server {
+    child: tokio::process::Child,
+    pub addr: String,
+    dir: PathBuf,
+}
+
+impl Server {
+    pub async fn start(marquee: &Path) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("marquee-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut child = tokio::process::Command::new(marquee)
+            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .env("MARQUEE_ADMIN_PASSWORD", "bench-admin-password")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await??.context("no ready line")?;
+        let addr = line.strip_prefix("marquee listening on http://").context("unexpected ready line")?.to_string();
+        Ok(Self { child, addr, dir })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// Resident set size of the server process, in KiB.
+    pub fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+        Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+    }
+
+    /// Signs up a seller and returns its access token.
+    pub async fn seller(&self) -> Result<String> {
+        let mut conn = Conn::connect(&self.addr).await?;
+        let creds = serde_json::json!({"email": "bench@example.com", "password": "bench-password", "role": "seller"});
+        conn.post_json("/api/v1/auth/signup", None, &creds, 201).await?;
+        let pair = conn.post_json("/api/v1/auth/login", None, &creds, 200).await?;
+        Ok(pair["access_token"].as_str().context("access_token")?.to_string())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The value below which `p` of the sorted samples fall.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

@@ -1,0 +1,143 @@
+//! The measured scenarios.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::client::{Conn, Server, ms, percentile};
+
+#[derive(Clone, Copy)]
+pub enum Which {
+    Deploy,
+    Read,
+    Memory,
+}
+
+const DEPLOYS: usize = 120;
+const READ_CONNECTIONS: usize = 64;
+const READ_SECONDS: u64 = 10;
+const MEMORY_PERFORMANCES: usize = 1000;
+
+fn seated(rows: u32, seats_per_row: u32) -> Value {
+    json!({
+        "title": "Bench Night", "venue": "Hall A",
+        "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
+        "sections": [{"name": "R", "price": 5000, "rows": rows, "seats_per_row": seats_per_row}]
+    })
+}
+
+pub async fn run(which: Which, marquee: &Path) -> Result<()> {
+    let server = Server::start(marquee).await?;
+    let token = server.seller().await?;
+    match which {
+        Which::Deploy => {
+            deploy(&server, &token, "20,000 seats (100 x 200)", seated(100, 200), "big").await?;
+            deploy(&server, &token, "4 seats (2 x 2)", seated(2, 2), "small").await
+        }
+        Which::Read => read(&server, &token).await,
+        Which::Memory => memory(&server, &token).await,
+    }
+}
+
+/// Times each deploy from the POST to the first 200 of the new performance's info call.
+async fn deploy(server: &Server, token: &str, label: &str, params: Value, prefix: &str) -> Result<()> {
+    let mut conn = Conn::connect(&server.addr).await?;
+    let mut samples = Vec::with_capacity(DEPLOYS);
+    for i in 0..DEPLOYS {
+        let ns = format!("{prefix}-{i}");
+        let body = json!({"namespace": ns, "template": "seated", "params": params});
+        let started = Instant::now();
+        conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
+        let (status, _) = conn.get(&format!("/p/{ns}/api/info")).await?;
+        anyhow::ensure!(status == 200, "first info call of {ns}: {status}");
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    println!(
+        "deploy {label}: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
+        samples.len(),
+        ms(percentile(&samples, 0.50)),
+        ms(percentile(&samples, 0.99)),
+        ms(*samples.last().unwrap())
+    );
+    Ok(())
+}
+
+/// Closed-loop load: each connection sends its next request when the last one answers.
+async fn read(server: &Server, token: &str) -> Result<()> {
+    let mut conn = Conn::connect(&server.addr).await?;
+    let body = json!({"namespace": "read", "template": "seated", "params": seated(100, 200)});
+    conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..READ_CONNECTIONS {
+        let addr = server.addr.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            let mut samples = Vec::new();
+            let mut errors = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let (status, _) = conn.get("/p/read/api/info").await?;
+                samples.push((started, started.elapsed()));
+                errors += u64::from(status != 200);
+            }
+            anyhow::Ok((samples, errors))
+        }));
+    }
+    // Warm up, then measure a fixed window.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let from = Instant::now();
+    let window = Duration::from_secs(READ_SECONDS);
+    tokio::time::sleep(window).await;
+    let rss = server.rss_kib()?;
+    stop.store(true, Ordering::Relaxed);
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (s, e) = task.await??;
+        samples.extend(s.into_iter().filter(|(at, _)| *at >= from && *at < from + window).map(|(_, d)| d));
+        errors += e;
+    }
+    samples.sort();
+    let total = samples.len() as f64;
+    println!(
+        "read GET /p/{{ns}}/api/info, {READ_CONNECTIONS} connections: {:.0} requests/s p50={:.2} ms p99={:.2} ms errors={errors} (server RSS {} MiB)",
+        total / window.as_secs_f64(),
+        ms(percentile(&samples, 0.50)),
+        ms(percentile(&samples, 0.99)),
+        rss / 1024
+    );
+    Ok(())
+}
+
+/// Deploys many performances, serves one request from each, then compares resident memory.
+async fn memory(server: &Server, token: &str) -> Result<()> {
+    let mut conn = Conn::connect(&server.addr).await?;
+    // One performance first, so the baseline includes the warmed-up runtime.
+    let body = json!({"namespace": "warm", "template": "seated", "params": seated(100, 200)});
+    conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
+    conn.get("/p/warm/api/info").await?;
+    let before = server.rss_kib()?;
+    for i in 0..MEMORY_PERFORMANCES {
+        let ns = format!("idle-{i}");
+        let body = json!({"namespace": ns, "template": "seated", "params": seated(100, 200)});
+        conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
+        let (status, _) = conn.get(&format!("/p/{ns}/api/info")).await?;
+        anyhow::ensure!(status == 200, "info of {ns}: {status}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib()?;
+    println!(
+        "memory: {MEMORY_PERFORMANCES} idle performances: RSS {} -> {} KiB, {:.1} KiB per performance",
+        before,
+        after,
+        after.saturating_sub(before) as f64 / MEMORY_PERFORMANCES as f64
+    );
+    Ok(())
+}

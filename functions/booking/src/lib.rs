@@ -1,0 +1,186 @@
+//! The buyer's side of a performance: holds, checkout, orders, cancellation.
+//!
+//! Business rules live here (who may buy, the booking window, the per-buyer limit, what a
+//! request must contain); the host's inventory keeps the invariant that no seat is sold
+//! twice and charges exactly the hold's amount.
+
+use marquee_sdk::inventory::{self, Claim, SectionQuantity};
+use marquee_sdk::{Handler, Request, Response, clock, config, identity};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Seats or units one hold may ask for.
+const MAX_SEATS_PER_HOLD: usize = 100;
+
+#[derive(Deserialize)]
+struct Params {
+    per_buyer_limit: u32,
+    #[serde(default)]
+    booking_opens_at: Option<String>,
+    #[serde(default)]
+    booking_closes_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldRequest {
+    session: String,
+    #[serde(default)]
+    seats: Option<Vec<String>>,
+    #[serde(default)]
+    section: Option<String>,
+    #[serde(default)]
+    quantity: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct ConfirmRequest {
+    #[serde(default)]
+    payment: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct Ticket {
+    seat: String,
+    code: String,
+}
+
+#[derive(Serialize)]
+struct OrderView {
+    order_id: String,
+    session: String,
+    amount: u64,
+    status: String,
+    tickets: Vec<Ticket>,
+    created_at: String,
+}
+
+impl From<inventory::Order> for OrderView {
+    fn from(o: inventory::Order) -> Self {
+        Self {
+            order_id: o.id,
+            session: o.session,
+            amount: o.amount,
+            status: o.status,
+            tickets: o.tickets.into_iter().map(|t| Ticket { seat: t.seat, code: t.code }).collect(),
+            created_at: clock::format_ms(o.created_at),
+        }
+    }
+}
+
+struct Booking;
+
+impl Handler for Booking {
+    fn handle(req: Request) -> Response {
+        let buyer = match buyer(&req) {
+            Ok(id) => id,
+            Err(response) => return response,
+        };
+        let result = match (req.method.as_str(), req.segments().as_slice()) {
+            ("POST", ["api", "holds"]) => hold(&req, &buyer),
+            ("POST", ["api", "holds", id, "confirm"]) => confirm(&req, &buyer, id),
+            ("DELETE", ["api", "holds", id]) => release(&buyer, id),
+            ("GET", ["api", "orders"]) => orders(&buyer),
+            ("POST", ["api", "orders", id, "cancel"]) => cancel(&buyer, id),
+            (_, ["api", "holds" | "orders", ..]) => Err(Response::method_not_allowed()),
+            _ => Err(Response::not_found()),
+        };
+        result.unwrap_or_else(|response| response)
+    }
+}
+
+/// The calling buyer's account id, verified by the host.
+fn buyer(req: &Request) -> Result<String, Response> {
+    match identity::authenticate(req.header("authorization").unwrap_or("")) {
+        Ok(p) if p.role == "buyer" => Ok(p.id),
+        Ok(_) => Err(Response::error(403, "forbidden", "only buyer accounts can book")),
+        Err(identity::Error::Missing) => Err(Response::error(401, "unauthorized", "log in as a buyer: Authorization: Bearer <access_token>")),
+        Err(identity::Error::Invalid) => Err(Response::error(401, "unauthorized", "the access token is invalid or expired")),
+    }
+}
+
+fn params() -> Result<Params, Response> {
+    serde_json::from_str(&config::params()).map_err(|e| Response::error(500, "invalid_config", &e.to_string()))
+}
+
+fn inventory_error(e: inventory::Error) -> Response {
+    use inventory::Error as E;
+    match e {
+        E::UnknownSession => Response::error(404, "unknown_session", "no such session"),
+        E::UnknownSeat(seat) => Response::error(400, "unknown_seat", &format!("no seat {seat:?} on this map")),
+        E::Unavailable(items) => Response::json(
+            409,
+            &json!({"error": "unavailable", "message": "some of these are taken", "unavailable": items}),
+        ),
+        E::OverLimit(limit) => Response::error(429, "over_limit", &format!("at most {limit} tickets per buyer")),
+        E::NotFound => Response::error(404, "not_found", "no such hold or order"),
+        E::Expired => Response::error(410, "hold_expired", "this hold has expired or was released"),
+        E::Forbidden => Response::error(403, "forbidden", "this belongs to another buyer"),
+        E::Invalid(message) => Response::error(400, "invalid_request", &message),
+        E::Conflict(message) => Response::error(409, "conflict", &message),
+        E::PaymentDeclined(reason) => Response::error(402, "payment_declined", &reason),
+    }
+}
+
+fn hold(req: &Request, buyer: &str) -> Result<Response, Response> {
+    let body: HoldRequest = req.json()?;
+    let params = params()?;
+    let now = clock::now();
+    if params.booking_opens_at.as_ref().is_some_and(|opens| now < *opens) {
+        return Err(Response::error(403, "booking_closed", "booking has not opened yet"));
+    }
+    if params.booking_closes_at.as_ref().is_some_and(|closes| now >= *closes) {
+        return Err(Response::error(403, "booking_closed", "booking has closed"));
+    }
+    let claim = match (body.seats, body.section, body.quantity) {
+        (Some(seats), None, None) if !seats.is_empty() && seats.len() <= MAX_SEATS_PER_HOLD => Claim::Seats(seats),
+        (None, Some(section), Some(quantity)) if quantity >= 1 && quantity as usize <= MAX_SEATS_PER_HOLD => {
+            Claim::Quantity(SectionQuantity { section, quantity })
+        }
+        _ => {
+            return Err(Response::error(
+                400,
+                "invalid_hold",
+                &format!("ask for seats: [ids] or section + quantity, 1 to {MAX_SEATS_PER_HOLD}"),
+            ));
+        }
+    };
+    let key = req.header("idempotency-key").filter(|k| !k.is_empty());
+    if key.is_some_and(|k| k.len() > 200) {
+        return Err(Response::error(400, "invalid_idempotency_key", "Idempotency-Key is at most 200 characters"));
+    }
+    let hold = inventory::hold(buyer, &body.session, &claim, key, params.per_buyer_limit).map_err(inventory_error)?;
+    Ok(Response::json(
+        201,
+        &json!({
+            "hold_id": hold.id,
+            "session": hold.session,
+            "seats": hold.seats,
+            "amount": hold.amount,
+            "expires_at": clock::format_ms(hold.expires_at),
+        }),
+    ))
+}
+
+fn confirm(req: &Request, buyer: &str, hold_id: &str) -> Result<Response, Response> {
+    let body: ConfirmRequest = if req.body.is_empty() { ConfirmRequest { payment: json!({}) } } else { req.json()? };
+    let order = inventory::confirm(buyer, hold_id, &body.payment.to_string()).map_err(inventory_error)?;
+    Ok(Response::json(201, &OrderView::from(order)))
+}
+
+fn release(buyer: &str, hold_id: &str) -> Result<Response, Response> {
+    inventory::release(buyer, hold_id).map_err(inventory_error)?;
+    Ok(Response { status: 204, headers: Vec::new(), body: Vec::new() })
+}
+
+fn orders(buyer: &str) -> Result<Response, Response> {
+    let orders: Vec<OrderView> = inventory::orders(buyer).map_err(inventory_error)?.into_iter().map(OrderView::from).collect();
+    Ok(Response::json(200, &orders))
+}
+
+fn cancel(buyer: &str, order_id: &str) -> Result<Response, Response> {
+    let order = inventory::cancel(buyer, order_id).map_err(inventory_error)?;
+    Ok(Response::json(200, &OrderView::from(order)))
+}
+
+marquee_sdk::export!(Booking);

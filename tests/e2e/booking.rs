@@ -1,0 +1,311 @@
+//! Booking through the booking component: holds, payment, orders, cancellation, expiry,
+//! idempotency, flash crowds and a crash in the middle of sales.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::testkit::{DataDir, Server, gala_params};
+
+const GOOD_CARD: &str = "4242 4242 4242 4242";
+const DECLINED_CARD: &str = "4000 0000 0000 0002";
+
+fn hold(server: &Server, ns: &str, token: &str, body: Value) -> crate::testkit::Reply {
+    server.post(&format!("/p/{ns}/api/holds"), Some(token), &body)
+}
+
+fn confirm(server: &Server, ns: &str, token: &str, hold_id: &str, card: &str) -> crate::testkit::Reply {
+    server.post(&format!("/p/{ns}/api/holds/{hold_id}/confirm"), Some(token), &json!({"payment": {"card": card}}))
+}
+
+fn availability(server: &Server, ns: &str) -> Value {
+    server.get(&format!("/p/{ns}/api/sessions/s1/availability"), None).expect(200).json()
+}
+
+#[test]
+fn hold_pay_see_and_cancel() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let ann = server.account("ann@example.com", "buyer");
+    let bob = server.account("bob@example.com", "buyer");
+    server.deploy(&seller, "gala", "seated", gala_params());
+
+    let h = hold(&server, "gala", &ann, json!({"session": "s1", "seats": ["R-1-1", "R-1-2"]})).expect(201).json();
+    assert_eq!(h["seats"], json!(["R-1-1", "R-1-2"]));
+    assert_eq!(h["amount"], 240000);
+    assert!(h["expires_at"].as_str().unwrap().ends_with('Z'));
+    let hold_id = h["hold_id"].as_str().unwrap();
+    assert_eq!(availability(&server, "gala")["taken"], json!(["R-1-1", "R-1-2"]));
+
+    // Someone else cannot take them, and nothing of their attempt sticks.
+    let taken = hold(&server, "gala", &bob, json!({"session": "s1", "seats": ["R-1-2", "R-1-3"]})).expect(409).json();
+    assert_eq!(taken["unavailable"], json!(["R-1-2"]));
+    assert_eq!(availability(&server, "gala")["sections"][0]["available"], 198);
+
+    // Bob cannot pay for or release Ann's hold.
+    confirm(&server, "gala", &bob, hold_id, GOOD_CARD).expect(403);
+    server.delete(&format!("/p/gala/api/holds/{hold_id}"), Some(&bob)).expect(403);
+
+    // A declined card sells nothing and keeps the hold.
+    assert_eq!(confirm(&server, "gala", &ann, hold_id, DECLINED_CARD).expect(402).json()["error"], "payment_declined");
+    confirm(&server, "gala", &ann, hold_id, "not-a-card").expect(402);
+    let order = confirm(&server, "gala", &ann, hold_id, GOOD_CARD).expect(201).json();
+    assert_eq!(order["amount"], 240000);
+    assert_eq!(order["status"], "confirmed");
+    let tickets = order["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 2);
+    let codes: HashSet<&str> = tickets.iter().map(|t| t["code"].as_str().unwrap()).collect();
+    assert_eq!(codes.len(), 2, "each ticket has its own code");
+    // A retried confirm returns the same order and charges nothing more.
+    let again = confirm(&server, "gala", &ann, hold_id, GOOD_CARD).expect(201).json();
+    assert_eq!(again["order_id"], order["order_id"]);
+
+    let orders = server.get("/p/gala/api/orders", Some(&ann)).expect(200).json();
+    assert_eq!(orders.as_array().unwrap().len(), 1);
+    assert_eq!(server.get("/p/gala/api/orders", Some(&bob)).expect(200).json(), json!([]));
+
+    let order_id = order["order_id"].as_str().unwrap();
+    server.post(&format!("/p/gala/api/orders/{order_id}/cancel"), Some(&bob), &json!({})).expect(403);
+    let cancelled = server.post(&format!("/p/gala/api/orders/{order_id}/cancel"), Some(&ann), &json!({})).expect(200).json();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(availability(&server, "gala")["taken"], json!([]));
+    hold(&server, "gala", &bob, json!({"session": "s1", "seats": ["R-1-2"]})).expect(201);
+
+    // Release frees at once; the released hold cannot be paid.
+    let h = hold(&server, "gala", &ann, json!({"session": "s1", "section": "S", "quantity": 3})).expect(201).json();
+    assert_eq!(h["seats"], json!(["S#1", "S#2", "S#3"]));
+    assert_eq!(availability(&server, "gala")["sections"][1]["available"], 297);
+    let id = h["hold_id"].as_str().unwrap();
+    server.delete(&format!("/p/gala/api/holds/{id}"), Some(&ann)).expect(204);
+    assert_eq!(availability(&server, "gala")["sections"][1]["available"], 300);
+    confirm(&server, "gala", &ann, id, GOOD_CARD).expect(410);
+}
+
+#[test]
+fn bad_booking_requests_get_their_4xx() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let ann = server.account("ann@example.com", "buyer");
+    server.deploy(&seller, "gala", "seated", gala_params());
+    let seats = |s: &[&str]| json!({"session": "s1", "seats": s});
+
+    server.post("/p/gala/api/holds", None, &seats(&["R-1-1"])).expect(401);
+    server.post("/p/gala/api/holds", Some("nonsense"), &seats(&["R-1-1"])).expect(401);
+    hold(&server, "gala", &seller, seats(&["R-1-1"])).expect(403);
+    server.post_raw("/p/gala/api/holds", Some(&ann), &[], "{oops").expect(400);
+    hold(&server, "gala", &ann, json!({"session": "s1"})).expect(400);
+    hold(&server, "gala", &ann, json!({"session": "s1", "seats": []})).expect(400);
+    hold(&server, "gala", &ann, json!({"session": "s1", "seats": ["R-1-1"], "section": "S", "quantity": 1})).expect(400);
+    hold(&server, "gala", &ann, json!({"session": "s1", "section": "S", "quantity": 0})).expect(400);
+    hold(&server, "gala", &ann, json!({"session": "s1", "section": "S", "quantity": -1})).expect(400);
+    hold(&server, "gala", &ann, seats(&["R-99-1"])).expect(400);
+    hold(&server, "gala", &ann, seats(&["R-1-1", "R-1-1"])).expect(400);
+    hold(&server, "gala", &ann, json!({"session": "s1", "section": "R", "quantity": 1})).expect(400);
+    hold(&server, "gala", &ann, json!({"session": "s9", "seats": ["R-1-1"]})).expect(404);
+    // The per-buyer limit of the example is 4.
+    hold(&server, "gala", &ann, seats(&["R-2-1", "R-2-2", "R-2-3"])).expect(201);
+    assert_eq!(hold(&server, "gala", &ann, seats(&["R-2-4", "R-2-5"])).expect(429).json()["error"], "over_limit");
+    confirm(&server, "gala", &ann, "h0_doesnotexist", GOOD_CARD).expect(404);
+    confirm(&server, "gala", &ann, "junk", GOOD_CARD).expect(404);
+    server.post("/p/gala/api/orders/o0_nope/cancel", Some(&ann), &json!({})).expect(404);
+    server.get("/p/gala/api/holds", Some(&ann)).expect(405);
+    assert_eq!(availability(&server, "gala")["taken"], json!(["R-2-1", "R-2-2", "R-2-3"]));
+}
+
+#[test]
+fn an_unconfirmed_hold_expires_and_an_idempotency_key_gives_one_hold() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let ann = server.account("ann@example.com", "buyer");
+    let mut params = gala_params();
+    params["hold_ttl_seconds"] = json!(5);
+    server.deploy(&seller, "quick", "seated", params);
+
+    let key = [("Idempotency-Key", "retry-1")];
+    let body = json!({"session": "s1", "seats": ["R-3-3"]}).to_string();
+    let first = server.post_raw("/p/quick/api/holds", Some(&ann), &key, &body).expect(201).json();
+    let second = server.post_raw("/p/quick/api/holds", Some(&ann), &key, &body).expect(201).json();
+    assert_eq!(first["hold_id"], second["hold_id"]);
+    assert_eq!(availability(&server, "quick")["sections"][0]["available"], 199);
+
+    std::thread::sleep(Duration::from_millis(5500));
+    assert_eq!(availability(&server, "quick")["taken"], json!([]));
+    let id = first["hold_id"].as_str().unwrap();
+    assert_eq!(confirm(&server, "quick", &ann, id, GOOD_CARD).expect(410).json()["error"], "hold_expired");
+    // The seat is anyone's again.
+    hold(&server, "quick", &ann, json!({"session": "s1", "seats": ["R-3-3"]})).expect(201);
+}
+
+/// Buying attempts from many clients at once; returns every confirmed order's items.
+fn crowd(server: &Server, ns: &str, buyers: &[String], clients: usize, attempts: usize, pick: fn(&mut rand::rngs::ThreadRng) -> Value) -> Vec<Vec<String>> {
+    let sold = Arc::new(Mutex::new(Vec::new()));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        for c in 0..clients {
+            let (sold, next) = (sold.clone(), next.clone());
+            let token = &buyers[c % buyers.len()];
+            scope.spawn(move || {
+                let mut rng = rand::rng();
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < attempts {
+                    let reply = hold(server, ns, token, pick(&mut rng));
+                    match reply.status {
+                        201 => {
+                            let id = reply.json()["hold_id"].as_str().unwrap().to_string();
+                            let order = confirm(server, ns, token, &id, GOOD_CARD).expect(201).json();
+                            let items = order["tickets"].as_array().unwrap().iter().map(|t| t["seat"].as_str().unwrap().to_string()).collect();
+                            sold.lock().unwrap().push(items);
+                        }
+                        409 => {}
+                        other => panic!("hold answered {other}: {}", reply.text),
+                    }
+                }
+            });
+        }
+    });
+    Arc::try_unwrap(sold).unwrap().into_inner().unwrap()
+}
+
+fn buyers(server: &Server, n: usize) -> Vec<String> {
+    (0..n).map(|i| server.account(&format!("buyer{i}@example.com"), "buyer")).collect()
+}
+
+#[test]
+fn a_flash_crowd_never_oversells_numbered_seats() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let params = json!({
+        "title": "Crowd", "venue": "Arena",
+        "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
+        "sections": [{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}],
+        "per_buyer_limit": 100
+    });
+    server.deploy(&seller, "crowd", "seated", params);
+    let buyers = buyers(&server, 16);
+    let orders = crowd(&server, "crowd", &buyers, 64, 2000, |rng| {
+        let n = rng.random_range(1..=4);
+        let seats: Vec<String> = (0..n).map(|_| format!("A-{}-{}", rng.random_range(1..=10), rng.random_range(1..=50))).collect::<HashSet<_>>().into_iter().collect();
+        json!({"session": "s1", "seats": seats})
+    });
+    let mut seen = HashSet::new();
+    for seat in orders.iter().flatten() {
+        assert!(seen.insert(seat.clone()), "seat {seat} sold twice");
+    }
+    let a = availability(&server, "crowd");
+    assert_eq!(a["sections"][0]["available"].as_u64().unwrap(), 500 - seen.len() as u64);
+    let taken: HashSet<String> = a["taken"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+    assert_eq!(taken, seen, "every taken seat is a sold seat");
+    assert!(seen.len() > 250, "the crowd should sell most of the house, sold {}", seen.len());
+}
+
+#[test]
+fn a_flash_crowd_never_oversells_general_admission() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let params = json!({
+        "title": "Crowd", "venue": "Field",
+        "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
+        "sections": [{"name": "GA", "price": 100, "capacity": 500}],
+        "per_buyer_limit": 100
+    });
+    server.deploy(&seller, "field", "standing", params);
+    let buyers = buyers(&server, 16);
+    let orders = crowd(&server, "field", &buyers, 64, 2000, |rng| {
+        json!({"session": "s1", "section": "GA", "quantity": rng.random_range(1..=4)})
+    });
+    let sold: usize = orders.iter().map(Vec::len).sum();
+    assert!(sold <= 500);
+    assert!(sold >= 497, "GA sells out to within one last order, sold {sold}");
+    assert_eq!(availability(&server, "field")["sections"][0]["available"].as_u64().unwrap(), 500 - sold as u64);
+}
+
+#[test]
+fn a_crash_mid_sale_loses_no_confirmed_order() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let params = json!({
+        "title": "Crash", "venue": "Hall",
+        "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
+        "sections": [{"name": "A", "price": 100, "rows": 40, "seats_per_row": 50}],
+        "per_buyer_limit": 100
+    });
+    server.deploy(&seller, "crash", "seated", params);
+    let buyers = buyers(&server, 8);
+
+    // Buyers hold and pay until the server dies; every 2xx confirm is recorded.
+    let confirmed: Arc<Mutex<Vec<(usize, String, Vec<String>)>>> = Arc::default();
+    let live_holds = Arc::new(Mutex::new(Vec::new()));
+    let base = server.base.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let workers: Vec<_> = (0..16)
+        .map(|w| {
+            let (confirmed, live_holds, token, base) = (confirmed.clone(), live_holds.clone(), buyers[w % 8].clone(), base.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(5))).build().into();
+                let mut rng = rand::rng();
+                while Instant::now() < deadline {
+                    let seat = format!("A-{}-{}", rng.random_range(1..=40), rng.random_range(1..=50));
+                    let Ok(mut r) = agent.post(format!("{base}/p/crash/api/holds")).header("Authorization", format!("Bearer {token}")).send(json!({"session": "s1", "seats": [seat]}).to_string()) else { return };
+                    if r.status() != 201 {
+                        continue;
+                    }
+                    let h: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+                    let id = h["hold_id"].as_str().unwrap().to_string();
+                    if rng.random_bool(0.2) {
+                        live_holds.lock().unwrap().push(id);
+                        continue;
+                    }
+                    let Ok(mut r) = agent.post(format!("{base}/p/crash/api/holds/{id}/confirm")).header("Authorization", format!("Bearer {token}")).send(json!({"payment": {"card": GOOD_CARD}}).to_string()) else { return };
+                    if r.status() == 201 {
+                        let Ok(text) = r.body_mut().read_to_string() else { return };
+                        let o: Value = serde_json::from_str(&text).unwrap();
+                        let seats = o["tickets"].as_array().unwrap().iter().map(|t| t["seat"].as_str().unwrap().to_string()).collect();
+                        confirmed.lock().unwrap().push((w % 8, o["order_id"].as_str().unwrap().to_string(), seats));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    let before_kill = confirmed.lock().unwrap().len();
+    server.kill();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let confirmed = Arc::try_unwrap(confirmed).unwrap().into_inner().unwrap();
+    assert!(before_kill > 20, "the load should have confirmed orders before the crash, got {before_kill}");
+
+    let server = Server::start(&dir);
+    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
+    for token in &buyers {
+        for o in server.get("/p/crash/api/orders", Some(token)).expect(200).json().as_array().unwrap() {
+            assert_eq!(o["status"], "confirmed");
+            let seats = o["tickets"].as_array().unwrap().iter().map(|t| t["seat"].as_str().unwrap().to_string()).collect();
+            stored.insert(o["order_id"].as_str().unwrap().to_string(), seats);
+        }
+    }
+    for (_, id, seats) in &confirmed {
+        assert_eq!(stored.get(id), Some(seats), "order {id} got a 2xx before the crash and must survive it");
+    }
+    let mut sold = HashSet::new();
+    for seat in stored.values().flatten() {
+        assert!(sold.insert(seat.clone()), "seat {seat} sold twice");
+    }
+    // Holds live only in memory: after the crash they are released, so taken == sold.
+    let taken: HashSet<String> = availability(&server, "crash")["taken"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+    assert_eq!(taken, sold);
+    let held = live_holds.lock().unwrap().first().cloned();
+    if let Some(id) = held {
+        let owner = &buyers[0];
+        let status = confirm(&server, "crash", owner, &id, GOOD_CARD).status;
+        assert!(status == 404 || status == 403, "a hold from before the crash is gone, got {status}");
+    }
+}
