@@ -31,6 +31,8 @@ enum Scenario {
     Read,
     /// Resident memory per idle deployed performance, over 1,000 performances.
     Memory,
+    /// Hold + confirm per second on one performance with a 50,000-seat map, 64 buyers.
+    Booking,
     /// Every scenario above.
     All,
 }
@@ -49,8 +51,9 @@ fn main() -> Result<()> {
             Scenario::Deploy => run(scenarios::Which::Deploy).await,
             Scenario::Read => run(scenarios::Which::Read).await,
             Scenario::Memory => run(scenarios::Which::Memory).await,
+            Scenario::Booking => run(scenarios::Which::Booking).await,
             Scenario::All => {
-                for s in [scenarios::Which::Deploy, scenarios::Which::Read, scenarios::Which::Memory] {
+                for s in [scenarios::Which::Deploy, scenarios::Which::Read, scenarios::Which::Memory, scenarios::Which::Booking] {
                     run(s).await?;
                 }
                 Ok(())

@@ -116,6 +116,8 @@ const MAX_ROWS: u32 = 1000;
 const MAX_SEATS_PER_ROW: u32 = 1000;
 const MAX_CAPACITY: u32 = 1_000_000;
 const MAX_PRICE: i64 = 1_000_000_000_000;
+/// High enough for a block booking (a company buying a whole section).
+const MAX_PER_BUYER_LIMIT: u32 = 10_000;
 
 fn is_identifier(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -184,7 +186,7 @@ impl Template {
             }
         }
         check_range("params.hold_ttl_seconds", params.hold_ttl_seconds, 5, 3600)?;
-        check_range("params.per_buyer_limit", params.per_buyer_limit, 1, 100)?;
+        check_range("params.per_buyer_limit", params.per_buyer_limit, 1, MAX_PER_BUYER_LIMIT)?;
 
         if params.sessions.is_empty() || params.sessions.len() > MAX_SESSIONS {
             return Err(FieldError::new("params.sessions", format!("needs 1 to {MAX_SESSIONS} sessions")));
