@@ -84,36 +84,35 @@ impl SectionDef {
     }
 }
 
-/// One claimed thing: a numbered seat, or units of a general-admission section.
+/// Goods (merch): stock shared by every session of the performance.
+struct GoodsDef {
+    name: String,
+    price: u64,
+    stock: u32,
+}
+
+/// One claimed thing: a numbered seat, units of a general-admission section, or goods.
 #[derive(Clone, Debug)]
 enum Item {
     Seat { section: usize, seat: String },
     Units { section: usize, quantity: u32 },
+    Goods { goods: usize, quantity: u32 },
 }
 
 impl Item {
-    fn section(&self) -> usize {
-        match self {
-            Item::Seat { section, .. } | Item::Units { section, .. } => *section,
-        }
-    }
-
-    fn count(&self) -> u32 {
+    /// Tickets this item counts toward the per-buyer limit.
+    fn tickets(&self) -> u32 {
         match self {
             Item::Seat { .. } => 1,
             Item::Units { quantity, .. } => *quantity,
+            Item::Goods { .. } => 0,
         }
     }
+}
 
-    /// The names of the tickets this item becomes (`R-1-2`, or `S#1`, `S#2`, ...).
-    fn ticket_names(&self, sections: &[SectionDef]) -> Vec<String> {
-        match self {
-            Item::Seat { seat, .. } => vec![seat.clone()],
-            Item::Units { section, quantity } => {
-                (1..=*quantity).map(|n| format!("{}#{n}", sections[*section].name)).collect()
-            }
-        }
-    }
+/// How many tickets a list of items holds.
+fn tickets(items: &[Item]) -> u32 {
+    items.iter().map(Item::tickets).sum()
 }
 
 struct Hold {
@@ -155,6 +154,10 @@ pub struct Inventory {
     hold_ttl_ms: u64,
     sections: Vec<SectionDef>,
     section_index: HashMap<String, usize>,
+    goods: Vec<GoodsDef>,
+    goods_index: HashMap<String, usize>,
+    /// Per goods: units held or sold. Locked after a session's lock, never before.
+    goods_taken: Mutex<Vec<u32>>,
     session_index: HashMap<String, usize>,
     sessions: Vec<(String, Mutex<SessionState>)>,
     commerce: Arc<Commerce>,
@@ -192,6 +195,10 @@ impl Inventory {
             })
             .collect();
         let section_index = sections.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        let goods: Vec<GoodsDef> =
+            params.goods.iter().map(|g| GoodsDef { name: g.name.clone(), price: g.price as u64, stock: g.stock }).collect();
+        let goods_index = goods.iter().enumerate().map(|(i, g)| (g.name.clone(), i)).collect();
+        let goods_taken = Mutex::new(vec![0; goods.len()]);
         let session_index = params.sessions.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
         let sessions = params
             .sessions
@@ -206,6 +213,9 @@ impl Inventory {
             hold_ttl_ms: u64::from(params.hold_ttl_seconds) * 1000,
             sections,
             section_index,
+            goods,
+            goods_index,
+            goods_taken,
             session_index,
             sessions,
             commerce,
@@ -221,10 +231,11 @@ impl Inventory {
         let items: Vec<Item> = self.items_of_tickets(&row.tickets);
         let mut s = self.lock(index);
         if row.status == "confirmed" {
+            let mut goods = self.goods_taken();
             for item in &items {
-                s.take(item, &row.id);
+                s.take(item, &row.id, &mut goods);
             }
-            *s.per_buyer.entry(row.buyer.clone()).or_default() += items.iter().map(Item::count).sum::<u32>();
+            *s.per_buyer.entry(row.buyer.clone()).or_default() += tickets(&items);
         }
         s.confirmed.insert(row.hold_id.clone(), row.id.clone());
         s.orders.insert(row.id.clone(), OrderState { row, items });
@@ -233,9 +244,14 @@ impl Inventory {
     /// Rebuilds the items of an order from its ticket names.
     fn items_of_tickets(&self, tickets: &[TicketRow]) -> Vec<Item> {
         let mut units: HashMap<usize, u32> = HashMap::new();
+        let mut goods: HashMap<usize, u32> = HashMap::new();
         let mut items = Vec::new();
         for t in tickets {
-            if let Some((section, _)) = t.seat.split_once('#') {
+            if let Some(name) = t.seat.strip_prefix("goods/").and_then(|g| g.split_once('#')).map(|(n, _)| n) {
+                if let Some(&i) = self.goods_index.get(name) {
+                    *goods.entry(i).or_default() += 1;
+                }
+            } else if let Some((section, _)) = t.seat.split_once('#') {
                 if let Some(&i) = self.section_index.get(section) {
                     *units.entry(i).or_default() += 1;
                 }
@@ -244,25 +260,54 @@ impl Inventory {
             }
         }
         items.extend(units.into_iter().map(|(section, quantity)| Item::Units { section, quantity }));
+        items.extend(goods.into_iter().map(|(goods, quantity)| Item::Goods { goods, quantity }));
         items
+    }
+
+    /// The names of the tickets an item becomes (`R-1-2`, `S#1`, `goods/SHIRT#1`, ...).
+    fn ticket_names(&self, item: &Item) -> Vec<String> {
+        match item {
+            Item::Seat { seat, .. } => vec![seat.clone()],
+            Item::Units { section, quantity } => {
+                (1..=*quantity).map(|n| format!("{}#{n}", self.sections[*section].name)).collect()
+            }
+            Item::Goods { goods, quantity } => {
+                (1..=*quantity).map(|n| format!("goods/{}#{n}", self.goods[*goods].name)).collect()
+            }
+        }
+    }
+
+    fn price(&self, item: &Item) -> u64 {
+        match item {
+            Item::Seat { section, .. } => self.sections[*section].price,
+            Item::Units { section, quantity } => self.sections[*section].price * u64::from(*quantity),
+            Item::Goods { goods, quantity } => self.goods[*goods].price * u64::from(*quantity),
+        }
+    }
+
+    fn goods_taken(&self) -> MutexGuard<'_, Vec<u32>> {
+        self.goods_taken.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self, index: usize) -> MutexGuard<'_, SessionState> {
         self.sessions[index].1.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Locks a session with its expired holds ended.
+    fn swept(&self, index: usize) -> MutexGuard<'_, SessionState> {
+        let mut state = self.lock(index);
+        state.sweep(now_ms(), self.hold_ttl_ms, &mut self.goods_taken());
+        state
+    }
+
     fn session(&self, session: &str) -> Result<(usize, MutexGuard<'_, SessionState>), Error> {
         let &index = self.session_index.get(session).ok_or(Error::UnknownSession)?;
-        let mut state = self.lock(index);
-        state.sweep(now_ms(), self.hold_ttl_ms);
-        Ok((index, state))
+        Ok((index, self.swept(index)))
     }
 
     fn session_by_id(&self, id: &str, prefix: char) -> Result<(usize, MutexGuard<'_, SessionState>), Error> {
         let index = session_of(id, prefix).filter(|i| *i < self.sessions.len()).ok_or(Error::NotFound)?;
-        let mut state = self.lock(index);
-        state.sweep(now_ms(), self.hold_ttl_ms);
-        Ok((index, state))
+        Ok((index, self.swept(index)))
     }
 
     /// Parses and checks a seat id such as `R-3-12`; only the canonical spelling is accepted,
@@ -282,35 +327,36 @@ impl Inventory {
     }
 
     fn items_of_claim(&self, claim: &Claim) -> Result<Vec<Item>, Error> {
-        match claim {
-            Claim::Seats(seats) => {
-                if seats.is_empty() {
-                    return Err(Error::Invalid("no seats asked for".into()));
-                }
-                let mut items = Vec::with_capacity(seats.len());
-                for seat in seats {
-                    let item = self.parse_seat(seat)?;
-                    if items.iter().any(|i: &Item| matches!(i, Item::Seat { seat: s, .. } if s == seat)) {
-                        return Err(Error::Invalid(format!("seat {seat} asked for twice")));
-                    }
-                    items.push(item);
-                }
-                Ok(items)
+        let mut items = Vec::with_capacity(claim.seats.len() + claim.sections.len() + claim.goods.len());
+        for seat in &claim.seats {
+            let item = self.parse_seat(seat)?;
+            if items.iter().any(|i: &Item| matches!(i, Item::Seat { seat: s, .. } if s == seat)) {
+                return Err(Error::Invalid(format!("seat {seat} asked for twice")));
             }
-            Claim::Quantity(q) => {
-                let &section = self
-                    .section_index
-                    .get(&q.section)
-                    .ok_or_else(|| Error::Invalid(format!("no section {:?}", q.section)))?;
-                if !matches!(self.sections[section].kind, SectionKind::General { .. }) {
-                    return Err(Error::Invalid(format!("section {} has numbered seats: ask for seats", q.section)));
-                }
-                if q.quantity == 0 {
-                    return Err(Error::Invalid("quantity must be at least 1".into()));
-                }
-                Ok(vec![Item::Units { section, quantity: q.quantity }])
-            }
+            items.push(item);
         }
+        for q in &claim.sections {
+            let &section =
+                self.section_index.get(&q.name).ok_or_else(|| Error::Invalid(format!("no section {:?}", q.name)))?;
+            if !matches!(self.sections[section].kind, SectionKind::General { .. }) {
+                return Err(Error::Invalid(format!("section {} has numbered seats: ask for seats", q.name)));
+            }
+            if q.count == 0 || items.iter().any(|i| matches!(i, Item::Units { section: s, .. } if *s == section)) {
+                return Err(Error::Invalid(format!("ask for section {} once, with a quantity of 1 or more", q.name)));
+            }
+            items.push(Item::Units { section, quantity: q.count });
+        }
+        for q in &claim.goods {
+            let &goods = self.goods_index.get(&q.name).ok_or_else(|| Error::Invalid(format!("no goods {:?}", q.name)))?;
+            if q.count == 0 || items.iter().any(|i| matches!(i, Item::Goods { goods: g, .. } if *g == goods)) {
+                return Err(Error::Invalid(format!("ask for goods {} once, with a quantity of 1 or more", q.name)));
+            }
+            items.push(Item::Goods { goods, quantity: q.count });
+        }
+        if items.is_empty() {
+            return Err(Error::Invalid("nothing asked for".into()));
+        }
+        Ok(items)
     }
 
     pub fn availability(&self, session: &str) -> Result<SessionAvailability, Error> {
@@ -328,7 +374,13 @@ impl Inventory {
         let mut taken: Vec<String> = s.seats.keys().cloned().collect();
         drop(s);
         taken.sort_unstable();
-        Ok(SessionAvailability { sections, taken })
+        let goods = self
+            .goods
+            .iter()
+            .zip(self.goods_taken().iter())
+            .map(|(def, taken)| SectionAvailability { name: def.name.clone(), capacity: def.stock, available: def.stock - taken })
+            .collect();
+        Ok(SessionAvailability { sections, taken, goods })
     }
 
     /// Claims everything in `claim` for `buyer`, or nothing.
@@ -350,22 +402,22 @@ impl Inventory {
                 None => Err(Error::Expired),
             };
         }
-        let count: u32 = items.iter().map(Item::count).sum();
+        let count = tickets(&items);
         let owned = s.per_buyer.get(buyer).copied().unwrap_or(0);
-        if owned.saturating_add(count) > per_buyer_limit {
+        if count > 0 && owned.saturating_add(count) > per_buyer_limit {
             return Err(Error::OverLimit(per_buyer_limit));
         }
+        let mut goods = self.goods_taken();
         let unavailable: Vec<String> = items
             .iter()
-            .filter(|item| match item {
-                Item::Seat { seat, .. } => s.seats.contains_key(seat),
-                Item::Units { section, quantity } => {
-                    s.taken[*section].saturating_add(*quantity) > self.sections[*section].capacity()
+            .filter_map(|item| match item {
+                Item::Seat { seat, .. } => s.seats.contains_key(seat).then(|| seat.clone()),
+                Item::Units { section, quantity } => (s.taken[*section].saturating_add(*quantity)
+                    > self.sections[*section].capacity())
+                .then(|| self.sections[*section].name.clone()),
+                Item::Goods { goods: g, quantity } => {
+                    (goods[*g].saturating_add(*quantity) > self.goods[*g].stock).then(|| format!("goods/{}", self.goods[*g].name))
                 }
-            })
-            .map(|item| match item {
-                Item::Seat { seat, .. } => seat.clone(),
-                Item::Units { section, .. } => self.sections[*section].name.clone(),
             })
             .collect();
         if !unavailable.is_empty() {
@@ -373,10 +425,11 @@ impl Inventory {
         }
         let id = new_id('h', index);
         for item in &items {
-            s.take(item, &id);
+            s.take(item, &id, &mut goods);
         }
+        drop(goods);
         *s.per_buyer.entry(buyer.to_string()).or_default() += count;
-        let amount = items.iter().map(|i| self.sections[i.section()].price * u64::from(i.count())).sum();
+        let amount = items.iter().map(|i| self.price(i)).sum();
         let expires_at = now_ms() + self.hold_ttl_ms;
         let hold = Hold { buyer: buyer.to_string(), items, amount, expires_at, confirming: false };
         let receipt = self.receipt(&id, session, &hold);
@@ -392,7 +445,7 @@ impl Inventory {
         HoldReceipt {
             id: id.to_string(),
             session: session.to_string(),
-            seats: hold.items.iter().flat_map(|i| i.ticket_names(&self.sections)).collect(),
+            seats: hold.items.iter().flat_map(|i| self.ticket_names(i)).collect(),
             expires_at: hold.expires_at,
             amount: hold.amount,
         }
@@ -407,8 +460,8 @@ impl Inventory {
         if hold.confirming {
             return Err(Error::Conflict("this hold is being confirmed".into()));
         }
-        let ttl = self.hold_ttl_ms;
-        s.end_hold(hold_id, now_ms() + TOMBSTONE_TTLS * ttl);
+        let forget_at = now_ms() + TOMBSTONE_TTLS * self.hold_ttl_ms;
+        s.end_hold(hold_id, forget_at, &mut self.goods_taken());
         Ok(())
     }
 
@@ -450,7 +503,7 @@ impl Inventory {
             let tickets = hold
                 .items
                 .iter()
-                .flat_map(|i| i.ticket_names(&self.sections))
+                .flat_map(|i| self.ticket_names(i))
                 .map(|seat| TicketRow { code: self.commerce.signer.code(&self.deployment, &order_id, &seat), seat })
                 .collect();
             let row = OrderRow {
@@ -517,15 +570,12 @@ impl Inventory {
         let order = s.orders.get_mut(order_id).expect("orders are never removed");
         if order.row.status == "confirmed" {
             order.row.status = "cancelled".into();
+            let mut goods = self.goods_taken.lock().unwrap_or_else(|e| e.into_inner());
             for item in &order.items {
-                s.taken[item.section()] -= item.count();
-                if let Item::Seat { seat, .. } = item {
-                    s.seats.remove(seat);
-                }
+                free(&mut s.taken, &mut s.seats, &mut goods, item);
             }
-            let count: u32 = order.items.iter().map(Item::count).sum();
             if let Some(n) = s.per_buyer.get_mut(buyer) {
-                *n = n.saturating_sub(count);
+                *n = n.saturating_sub(tickets(&order.items));
             }
             self.commerce.payments.refund(&order.row.charge_id);
         }
@@ -548,12 +598,15 @@ impl Inventory {
         let mut out: Vec<(String, u64, u64, u64)> =
             self.sections.iter().map(|s| (s.name.clone(), 0, 0, 0)).collect();
         for i in 0..self.sessions.len() {
-            let mut s = self.lock(i);
-            s.sweep(now_ms(), self.hold_ttl_ms);
+            let s = self.swept(i);
             let mut sold = vec![0u64; self.sections.len()];
             for o in s.orders.values().filter(|o| o.row.status == "confirmed") {
                 for item in &o.items {
-                    sold[item.section()] += u64::from(item.count());
+                    match item {
+                        Item::Seat { section, .. } => sold[*section] += 1,
+                        Item::Units { section, quantity } => sold[*section] += u64::from(*quantity),
+                        Item::Goods { .. } => {}
+                    }
                 }
             }
             for (k, def) in self.sections.iter().enumerate() {
@@ -577,11 +630,27 @@ fn to_order(row: &OrderRow) -> Order {
     }
 }
 
+/// Gives back what an item took.
+fn free(taken: &mut [u32], seats: &mut HashMap<String, String>, goods: &mut [u32], item: &Item) {
+    match item {
+        Item::Seat { section, seat } => {
+            taken[*section] -= 1;
+            seats.remove(seat);
+        }
+        Item::Units { section, quantity } => taken[*section] -= quantity,
+        Item::Goods { goods: g, quantity } => goods[*g] -= quantity,
+    }
+}
+
 impl SessionState {
-    fn take(&mut self, item: &Item, owner: &str) {
-        self.taken[item.section()] += item.count();
-        if let Item::Seat { seat, .. } = item {
-            self.seats.insert(seat.clone(), owner.to_string());
+    fn take(&mut self, item: &Item, owner: &str, goods: &mut [u32]) {
+        match item {
+            Item::Seat { section, seat } => {
+                self.taken[*section] += 1;
+                self.seats.insert(seat.clone(), owner.to_string());
+            }
+            Item::Units { section, quantity } => self.taken[*section] += quantity,
+            Item::Goods { goods: g, quantity } => goods[*g] += quantity,
         }
     }
 
@@ -592,24 +661,20 @@ impl SessionState {
     }
 
     /// Frees a hold's claims and remembers that it ended until `forget_at`.
-    fn end_hold(&mut self, id: &str, forget_at: u64) {
+    fn end_hold(&mut self, id: &str, forget_at: u64, goods: &mut [u32]) {
         let Some(hold) = self.holds.remove(id) else { return };
         self.expiries.remove(&(hold.expires_at, id.to_string()));
         for item in &hold.items {
-            self.taken[item.section()] -= item.count();
-            if let Item::Seat { seat, .. } = item {
-                self.seats.remove(seat);
-            }
+            free(&mut self.taken, &mut self.seats, goods, item);
         }
-        let count: u32 = hold.items.iter().map(Item::count).sum();
         if let Some(n) = self.per_buyer.get_mut(&hold.buyer) {
-            *n = n.saturating_sub(count);
+            *n = n.saturating_sub(tickets(&hold.items));
         }
         self.ended.insert(id.to_string(), forget_at);
     }
 
     /// Ends every hold past its expiry (except those being paid for) and forgets old ends.
-    fn sweep(&mut self, now: u64, ttl_ms: u64) {
+    fn sweep(&mut self, now: u64, ttl_ms: u64, goods: &mut [u32]) {
         while let Some((expires_at, id)) = self.expiries.first().cloned() {
             if expires_at > now {
                 break;
@@ -620,7 +685,7 @@ impl SessionState {
                 self.expiries.insert((now + 1000, id));
                 continue;
             }
-            self.end_hold(&id, now + TOMBSTONE_TTLS * ttl_ms);
+            self.end_hold(&id, now + TOMBSTONE_TTLS * ttl_ms, goods);
         }
         if self.ended.len() > 1024 {
             self.ended.retain(|_, forget_at| *forget_at > now);
@@ -634,7 +699,7 @@ impl SessionState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::inventory::SectionQuantity;
+    use crate::bindings::inventory::Quantity;
     use crate::templates::Templates;
 
     fn inventory() -> (std::path::PathBuf, Inventory) {
@@ -661,7 +726,7 @@ mod tests {
     }
 
     fn seats(ids: &[&str]) -> Claim {
-        Claim::Seats(ids.iter().map(|s| s.to_string()).collect())
+        Claim { seats: ids.iter().map(|s| s.to_string()).collect(), sections: vec![], goods: vec![] }
     }
 
     #[test]
@@ -686,7 +751,7 @@ mod tests {
         for bad in ["R-0-1", "R-3-1", "R-1-3", "R-01-1", "S-1-1", "X-1-1", "R1", ""] {
             assert!(matches!(inv.hold("a", "s1", &seats(&[bad]), None, 10), Err(Error::UnknownSeat(_))), "{bad}");
         }
-        let q = |n| Claim::Quantity(SectionQuantity { section: "S".into(), quantity: n });
+        let q = |n| Claim { seats: vec![], sections: vec![Quantity { name: "S".into(), count: n }], goods: vec![] };
         assert!(matches!(inv.hold("a", "s1", &q(4), None, 10), Err(Error::Unavailable(_))));
         assert!(matches!(inv.hold("a", "s1", &q(0), None, 10), Err(Error::Invalid(_))));
         assert!(matches!(inv.hold("a", "s2", &q(1), None, 10), Err(Error::UnknownSession)));

@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The templates shipped with Marquee.
-const BUILTIN: &[&str] = &[include_str!("../../templates/seated.json"), include_str!("../../templates/standing.json")];
+const BUILTIN: &[&str] = &[
+    include_str!("../../templates/seated.json"),
+    include_str!("../../templates/standing.json"),
+    include_str!("../../templates/festival.json"),
+];
 
 /// Which kinds of section a template sells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +43,9 @@ pub struct Template {
     pub defaults: serde_json::Map<String, Value>,
     /// JSON Schema of the parameters, for sellers and tools.
     pub params: Value,
+    /// Whether performances of this template may sell goods.
+    #[serde(default)]
+    pub goods: bool,
 }
 
 /// A parameter that failed validation: where, and why.
@@ -67,6 +74,9 @@ pub struct PerformanceParams {
     pub sections: Vec<SectionParam>,
     pub hold_ttl_seconds: u32,
     pub per_buyer_limit: u32,
+    /// Merchandise sold by quantity from stock shared by all sessions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub goods: Vec<GoodsParam>,
     /// Holds are refused before this time (canonical UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub booking_opens_at: Option<String>,
@@ -96,6 +106,15 @@ pub struct SectionParam {
     pub capacity: Option<u32>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoodsParam {
+    pub name: String,
+    /// Minor currency units.
+    pub price: i64,
+    pub stock: u32,
+}
+
 impl SectionParam {
     /// Seats or units in this section.
     pub fn capacity(&self) -> u32 {
@@ -112,6 +131,7 @@ impl SectionParam {
 
 const MAX_SESSIONS: usize = 100;
 const MAX_SECTIONS: usize = 100;
+const MAX_GOODS: usize = 50;
 const MAX_ROWS: u32 = 1000;
 const MAX_SEATS_PER_ROW: u32 = 1000;
 const MAX_CAPACITY: u32 = 1_000_000;
@@ -259,6 +279,26 @@ impl Template {
                 }
             }
         }
+        if !params.goods.is_empty() && !self.goods {
+            return Err(FieldError::new("params.goods", format!("template {:?} does not sell goods", self.name)));
+        }
+        if params.goods.len() > MAX_GOODS {
+            return Err(FieldError::new("params.goods", format!("at most {MAX_GOODS} goods")));
+        }
+        let mut names = HashSet::new();
+        for (i, g) in params.goods.iter().enumerate() {
+            let field = |name: &str| format!("params.goods[{i}].{name}");
+            if !is_identifier(&g.name, 16) {
+                return Err(FieldError::new(field("name"), "must be 1 to 16 letters, digits or _"));
+            }
+            if !names.insert(g.name.as_str()) {
+                return Err(FieldError::new(field("name"), format!("duplicate goods name {:?}", g.name)));
+            }
+            if !(0..=MAX_PRICE).contains(&g.price) {
+                return Err(FieldError::new(field("price"), format!("must be between 0 and {MAX_PRICE}")));
+            }
+            check_range(&field("stock"), g.stock, 1, MAX_CAPACITY)?;
+        }
         Ok(params)
     }
 }
@@ -380,6 +420,18 @@ mod tests {
         let mut params = valid();
         params["sections"] = json!([{"name": "GA", "price": 5000, "capacity": 1000}]);
         assert_eq!(standing.validate(&params).unwrap().sections[0].capacity(), 1000);
+    }
+
+    #[test]
+    fn only_festival_sells_goods() {
+        let mut params = valid();
+        params["sections"] = json!([{"name": "GA", "price": 5000, "capacity": 1000}]);
+        params["goods"] = json!([{"name": "SHIRT", "price": 2500, "stock": 100}]);
+        assert_eq!(seated().validate(&params).unwrap_err().field, "params.goods");
+        let festival = Templates::builtin().get("festival").unwrap().clone();
+        assert_eq!(festival.validate(&params).unwrap().goods[0].stock, 100);
+        params["goods"][0]["price"] = json!(-1);
+        assert_eq!(festival.validate(&params).unwrap_err().field, "params.goods[0].price");
     }
 
     #[test]

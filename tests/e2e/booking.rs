@@ -100,7 +100,8 @@ fn bad_booking_requests_get_their_4xx() {
     server.post_raw("/p/gala/api/holds", Some(&ann), &[], "{oops").expect(400);
     hold(&server, "gala", &ann, json!({"session": "s1"})).expect(400);
     hold(&server, "gala", &ann, json!({"session": "s1", "seats": []})).expect(400);
-    hold(&server, "gala", &ann, json!({"session": "s1", "seats": ["R-1-1"], "section": "S", "quantity": 1})).expect(400);
+    hold(&server, "gala", &ann, json!({"session": "s1", "section": "S"})).expect(400);
+    hold(&server, "gala", &ann, json!({"session": "s1", "seats": ["R-1-1"], "colour": "red"})).expect(400);
     hold(&server, "gala", &ann, json!({"session": "s1", "section": "S", "quantity": 0})).expect(400);
     hold(&server, "gala", &ann, json!({"session": "s1", "section": "S", "quantity": -1})).expect(400);
     hold(&server, "gala", &ann, seats(&["R-99-1"])).expect(400);
@@ -308,4 +309,61 @@ fn a_crash_mid_sale_loses_no_confirmed_order() {
         let status = confirm(&server, "crash", owner, &id, GOOD_CARD).status;
         assert!(status == 404 || status == 403, "a hold from before the crash is gone, got {status}");
     }
+}
+
+#[test]
+fn festival_goods_share_stock_across_sessions_and_sell_all_or_nothing() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let ann = server.account("ann@example.com", "buyer");
+    let bob = server.account("bob@example.com", "buyer");
+    let params = json!({
+        "title": "Summer Fest", "venue": "Meadow",
+        "sessions": [{"id": "s1", "starts_at": "2027-07-01T12:00:00Z"}, {"id": "s2", "starts_at": "2027-07-02T12:00:00Z"}],
+        "sections": [{"name": "GA", "price": 5000, "capacity": 100}],
+        "goods": [{"name": "SHIRT", "price": 2500, "stock": 5}],
+        "per_buyer_limit": 10
+    });
+    server.deploy(&seller, "fest", "festival", params);
+    assert_eq!(server.get("/p/fest/api/info", None).expect(200).json()["goods"][0]["stock"], 5);
+
+    let h = hold(&server, "fest", &ann, json!({"session": "s1", "section": "GA", "quantity": 2, "goods": [{"name": "SHIRT", "quantity": 2}]}))
+        .expect(201)
+        .json();
+    assert_eq!(h["seats"], json!(["GA#1", "GA#2", "goods/SHIRT#1", "goods/SHIRT#2"]));
+    assert_eq!(h["amount"], 2 * 5000 + 2 * 2500);
+    let shirts = |session: &str| {
+        server.get(&format!("/p/fest/api/sessions/{session}/availability"), None).expect(200).json()["goods"][0]["available"].clone()
+    };
+    assert_eq!(shirts("s2"), 3, "goods stock is shared by the sessions");
+
+    // Too many shirts: the whole hold fails, its GA units included.
+    let refused = hold(&server, "fest", &bob, json!({"session": "s2", "section": "GA", "quantity": 1, "goods": [{"name": "SHIRT", "quantity": 4}]}))
+        .expect(409)
+        .json();
+    assert_eq!(refused["unavailable"], json!(["goods/SHIRT"]));
+    assert_eq!(server.get("/p/fest/api/sessions/s2/availability", None).expect(200).json()["sections"][0]["available"], 100);
+    hold(&server, "fest", &bob, json!({"session": "s1", "goods": [{"name": "HAT", "quantity": 1}]})).expect(400);
+
+    let id = h["hold_id"].as_str().unwrap();
+    let order = confirm(&server, "fest", &ann, id, GOOD_CARD).expect(201).json();
+    assert_eq!(order["tickets"].as_array().unwrap().len(), 4);
+
+    // Goods alone are a valid hold; a crowd of them sells exactly the stock.
+    let buyers = buyers(&server, 4);
+    let orders = crowd(&server, "fest", &buyers, 16, 200, |rng| {
+        json!({"session": "s2", "goods": [{"name": "SHIRT", "quantity": rng.random_range(1..=2)}]})
+    });
+    let sold: usize = orders.iter().map(Vec::len).sum();
+    assert!(sold <= 3 && sold >= 2, "3 shirts were left, the crowd bought {sold}");
+
+    // Cancelling returns stock, and a restart keeps what was sold.
+    let order_id = order["order_id"].as_str().unwrap();
+    server.post(&format!("/p/fest/api/orders/{order_id}/cancel"), Some(&ann), &json!({})).expect(200);
+    let left = shirts("s1").as_u64().unwrap();
+    assert_eq!(left, 5 - sold as u64);
+    assert!(server.stop().success());
+    let server = Server::start(&dir);
+    assert_eq!(server.get("/p/fest/api/sessions/s1/availability", None).expect(200).json()["goods"][0]["available"], left);
 }

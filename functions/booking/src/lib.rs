@@ -4,7 +4,7 @@
 //! request must contain); the host's inventory keeps the invariant that no seat is sold
 //! twice and charges exactly the hold's amount.
 
-use marquee_sdk::inventory::{self, Claim, SectionQuantity};
+use marquee_sdk::inventory::{self, Claim, Quantity};
 use marquee_sdk::{Handler, Request, Response, clock, config, identity};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -21,16 +21,52 @@ struct Params {
     booking_closes_at: Option<String>,
 }
 
+/// `{session, seats}` or `{session, section, quantity}` as in the contract; `sections` and
+/// `goods` lists of `{name, quantity}` may be added to hold several things at once.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HoldRequest {
     session: String,
     #[serde(default)]
-    seats: Option<Vec<String>>,
+    seats: Vec<String>,
     #[serde(default)]
     section: Option<String>,
     #[serde(default)]
     quantity: Option<u32>,
+    #[serde(default)]
+    sections: Vec<NamedQuantity>,
+    #[serde(default)]
+    goods: Vec<NamedQuantity>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamedQuantity {
+    name: String,
+    quantity: u32,
+}
+
+impl HoldRequest {
+    fn claim(self) -> Result<Claim, Response> {
+        let invalid = |m: &str| Response::error(400, "invalid_hold", m);
+        let mut sections: Vec<Quantity> =
+            self.sections.into_iter().map(|q| Quantity { name: q.name, count: q.quantity }).collect();
+        match (self.section, self.quantity) {
+            (Some(name), Some(count)) => sections.push(Quantity { name, count }),
+            (None, None) => {}
+            _ => return Err(invalid("section and quantity go together")),
+        }
+        let goods: Vec<Quantity> = self.goods.into_iter().map(|q| Quantity { name: q.name, count: q.quantity }).collect();
+        let total = self.seats.len() as u64
+            + sections.iter().map(|q| u64::from(q.count)).sum::<u64>()
+            + goods.iter().map(|q| u64::from(q.count)).sum::<u64>();
+        if total == 0 || total > MAX_SEATS_PER_HOLD as u64 || sections.iter().chain(&goods).any(|q| q.count == 0) {
+            return Err(invalid(&format!(
+                "ask for seats: [ids], section + quantity, or goods, 1 to {MAX_SEATS_PER_HOLD} in all"
+            )));
+        }
+        Ok(Claim { seats: self.seats, sections, goods })
+    }
 }
 
 #[derive(Deserialize)]
@@ -132,24 +168,13 @@ fn hold(req: &Request, buyer: &str) -> Result<Response, Response> {
     if params.booking_closes_at.as_ref().is_some_and(|closes| now >= *closes) {
         return Err(Response::error(403, "booking_closed", "booking has closed"));
     }
-    let claim = match (body.seats, body.section, body.quantity) {
-        (Some(seats), None, None) if !seats.is_empty() && seats.len() <= MAX_SEATS_PER_HOLD => Claim::Seats(seats),
-        (None, Some(section), Some(quantity)) if quantity >= 1 && quantity as usize <= MAX_SEATS_PER_HOLD => {
-            Claim::Quantity(SectionQuantity { section, quantity })
-        }
-        _ => {
-            return Err(Response::error(
-                400,
-                "invalid_hold",
-                &format!("ask for seats: [ids] or section + quantity, 1 to {MAX_SEATS_PER_HOLD}"),
-            ));
-        }
-    };
+    let session = body.session.clone();
+    let claim = body.claim()?;
     let key = req.header("idempotency-key").filter(|k| !k.is_empty());
     if key.is_some_and(|k| k.len() > 200) {
         return Err(Response::error(400, "invalid_idempotency_key", "Idempotency-Key is at most 200 characters"));
     }
-    let hold = inventory::hold(buyer, &body.session, &claim, key, params.per_buyer_limit).map_err(inventory_error)?;
+    let hold = inventory::hold(buyer, &session, &claim, key, params.per_buyer_limit).map_err(inventory_error)?;
     Ok(Response::json(
         201,
         &json!({

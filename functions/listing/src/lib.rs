@@ -9,6 +9,15 @@ struct Params {
     venue: String,
     sessions: Vec<Session>,
     sections: Vec<Section>,
+    #[serde(default)]
+    goods: Vec<Goods>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Goods {
+    name: String,
+    price: u64,
+    stock: u32,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -42,6 +51,8 @@ struct Info<'a> {
     venue: &'a str,
     sessions: &'a [Session],
     sections: Vec<SectionInfo<'a>>,
+    #[serde(skip_serializing_if = "<[Goods]>::is_empty")]
+    goods: &'a [Goods],
 }
 
 #[derive(Serialize)]
@@ -96,6 +107,7 @@ fn info() -> Result<Response, Response> {
                 seats_per_row: s.seats_per_row,
             })
             .collect(),
+        goods: &params.goods,
     };
     Ok(Response::json(200, &info))
 }
@@ -104,6 +116,12 @@ fn info() -> Result<Response, Response> {
 struct Availability {
     sections: Vec<SectionAvailability>,
     taken: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    goods: Vec<SectionAvailability>,
+}
+
+fn counts(list: Vec<inventory::SectionAvailability>) -> Vec<SectionAvailability> {
+    list.into_iter().map(|s| SectionAvailability { name: s.name, capacity: s.capacity, available: s.available }).collect()
 }
 
 #[derive(Serialize)]
@@ -117,18 +135,7 @@ fn availability(session: &str) -> Result<Response, Response> {
     match inventory::availability(session) {
         Ok(a) => Ok(Response::json(
             200,
-            &Availability {
-                sections: a
-                    .sections
-                    .into_iter()
-                    .map(|s| SectionAvailability {
-                        name: s.name,
-                        capacity: s.capacity,
-                        available: s.available,
-                    })
-                    .collect(),
-                taken: a.taken,
-            },
+            &Availability { sections: counts(a.sections), taken: a.taken, goods: counts(a.goods) },
         )),
         Err(inventory::Error::UnknownSession) => {
             Err(Response::error(404, "unknown_session", &format!("no session {session:?}")))
