@@ -14,7 +14,7 @@ use crate::db::{Account, Db, PerformanceRow};
 use crate::error::ApiError;
 use crate::inventory::{Commerce, TicketSigner};
 use crate::namespace::{Namespace, Registry, Shared, Spec};
-use crate::orders::OrderLog;
+use crate::orders::SqliteOrderLog;
 use crate::payments::TestProvider;
 use crate::pool::Pool;
 use crate::templates::Templates;
@@ -70,7 +70,7 @@ impl App {
         let auth = Arc::new(Auth::open(&secrets, db.clone())?);
         bootstrap_admin(&db)?;
         let commerce = Arc::new(Commerce {
-            log: OrderLog::open(&db_path)?,
+            log: Arc::new(SqliteOrderLog::open(&db_path)?),
             payments: Arc::new(TestProvider::default()),
             signer: TicketSigner::new(secret_key(&secrets.join("ticket-key"))?),
         });
@@ -83,7 +83,7 @@ impl App {
             shared: Arc::new(Shared { db, auth, commerce }),
         });
         for row in app.shared.db.performances()? {
-            let orders = app.shared.db.orders(&row.deployment)?;
+            let orders = app.shared.commerce.log.load(&row.deployment)?;
             // One performance that cannot come back must not keep the others down.
             match Namespace::build(&row, &app.pool, app.shared.clone(), orders) {
                 Ok(ns) => app.registry.publish(Arc::new(ns)),

@@ -242,10 +242,6 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn orders(&self, deployment: &str) -> Result<Vec<crate::orders::OrderRow>> {
-        crate::orders::load(&self.conn(), deployment)
-    }
-
     pub fn kv_get(&self, deployment: &str, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn()

@@ -16,7 +16,7 @@ use crate::auth::random_hex;
 use crate::bindings::inventory::{
     Claim, Error, HoldReceipt, Order, SectionAvailability, SessionAvailability, Ticket,
 };
-use crate::orders::{OrderLog, OrderRow, Record, TicketRow};
+use crate::orders::{OrderRow, OrderStore, Record, TicketRow};
 use crate::payments::{Charge, PaymentProvider};
 use crate::templates::PerformanceParams;
 
@@ -59,7 +59,7 @@ impl TicketSigner {
 /// What every performance's inventory shares: the order log, the payment provider, the
 /// ticket signer.
 pub struct Commerce {
-    pub log: OrderLog,
+    pub log: Arc<dyn OrderStore>,
     pub payments: Arc<dyn PaymentProvider>,
     pub signer: TicketSigner,
 }
@@ -708,7 +708,7 @@ mod tests {
         let db = crate::db::Db::open(&dir.join("m.db")).unwrap();
         drop(db);
         let commerce = Arc::new(Commerce {
-            log: OrderLog::open(&dir.join("m.db")).unwrap(),
+            log: Arc::new(crate::orders::SqliteOrderLog::open(&dir.join("m.db")).unwrap()),
             payments: Arc::new(crate::payments::TestProvider::default()),
             signer: TicketSigner::new(b"k".to_vec()),
         });

@@ -1,10 +1,12 @@
-//! The durable order log: confirmed orders and their status changes, group-committed to
-//! SQLite by one writer thread. A caller's `append` returns only once its record is on disk,
-//! but many callers share one commit (one disk flush), so durability does not cap throughput
-//! at one flush per order.
+//! The durable order log behind one trait, [`OrderStore`], and its embedded backend
+//! [`SqliteOrderLog`]: confirmed orders and their status changes, group-committed to SQLite
+//! by one writer thread. A caller's `append` returns only once its record is on disk, but
+//! many callers share one commit (one disk flush), so durability does not cap throughput at
+//! one flush per order.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::pin::Pin;
+use std::sync::{Mutex, mpsc};
 
 use anyhow::{Context, Result};
 use rusqlite::params;
@@ -46,14 +48,24 @@ struct Job {
     done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
-/// Handle on the writer thread.
-pub struct OrderLog {
-    jobs: mpsc::Sender<Job>,
+/// Where orders are made durable. Claims live in memory; this is what survives a crash.
+pub trait OrderStore: Send + Sync {
+    /// Appends a record; resolves once it is durable.
+    fn append(&self, record: Record) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+    /// Every order of a deployment, oldest first.
+    fn load(&self, deployment: &str) -> Result<Vec<OrderRow>>;
 }
 
-impl OrderLog {
+/// The embedded backend: SQLite in the data dir, one group-committing writer thread.
+pub struct SqliteOrderLog {
+    jobs: mpsc::Sender<Job>,
+    reader: Mutex<rusqlite::Connection>,
+}
+
+impl SqliteOrderLog {
     /// Opens the log on the database file and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self> {
+        let reader = Mutex::new(crate::db::open(path)?);
         let mut conn = crate::db::open(path)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -77,18 +89,24 @@ impl OrderLog {
                 }
             })
             .context("failed to start the order log writer")?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, reader })
+    }
+}
+
+impl OrderStore for SqliteOrderLog {
+    fn append(&self, record: Record) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let sent = self.jobs.send(Job { record, done });
+        Box::pin(async move {
+            sent.map_err(|_| anyhow::anyhow!("the order log writer has stopped"))?;
+            wait.await
+                .map_err(|_| anyhow::anyhow!("the order log writer has stopped"))?
+                .map_err(|e| anyhow::anyhow!(e))
+        })
     }
 
-    /// Appends a record and waits until it is committed to disk.
-    pub async fn append(&self, record: Record) -> Result<()> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Job { record, done })
-            .map_err(|_| anyhow::anyhow!("the order log writer has stopped"))?;
-        wait.await
-            .map_err(|_| anyhow::anyhow!("the order log writer has stopped"))?
-            .map_err(|e| anyhow::anyhow!(e))
+    fn load(&self, deployment: &str) -> Result<Vec<OrderRow>> {
+        load(&self.reader.lock().unwrap_or_else(|e| e.into_inner()), deployment)
     }
 }
 
@@ -126,8 +144,7 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
     Ok(())
 }
 
-/// Reads every order of a deployment, oldest first.
-pub fn load(conn: &rusqlite::Connection, deployment: &str) -> Result<Vec<OrderRow>> {
+fn load(conn: &rusqlite::Connection, deployment: &str) -> Result<Vec<OrderRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, deployment, session, buyer, hold_id, amount, status, tickets, charge_id, created_at
          FROM orders WHERE deployment = ?1 ORDER BY created_at, id",
