@@ -34,6 +34,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/templates/{name}", get(template))
         .route("/api/v1/performances", post(deploy).get(performances))
         .route("/api/v1/performances/{ns}", get(performance).delete(undeploy))
+        .route("/api/v1/performances/{ns}/checkin", post(checkin))
         .route("/api/v1/catalog", get(catalog))
         .route("/api/v1/openapi.json", get(|| async { ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -241,6 +242,22 @@ async fn undeploy(State(app): State<AppState>, caller: Caller, Path(name): Path<
     managed(&app, &caller, &name)?;
     app.undeploy(&name)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct CheckinRequest {
+    order_id: String,
+    seat: String,
+    code: String,
+}
+
+/// Verifies a ticket at the door: its code is genuine and its order is still confirmed.
+async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+    let ns = managed(&app, &caller, &name)?;
+    let req: CheckinRequest = parse(&body)?;
+    let status = ns.inventory.check_ticket(&req.order_id, &req.seat, &req.code);
+    let valid = status.as_deref() == Some("confirmed");
+    Ok(Json(json!({ "valid": valid, "status": status.unwrap_or_else(|| "unknown".into()) })))
 }
 
 async fn catalog(State(app): State<AppState>) -> Json<Value> {

@@ -69,9 +69,23 @@ fn hold_pay_see_and_cancel() {
     assert_eq!(server.get("/p/gala/api/orders", Some(&bob)).expect(200).json(), json!([]));
 
     let order_id = order["order_id"].as_str().unwrap();
+    // At the door, the seller verifies a ticket; a forged code or another seat fails.
+    let checkin = |seat: &str, code: &str| {
+        server
+            .post("/api/v1/performances/gala/checkin", Some(&seller), &json!({"order_id": order_id, "seat": seat, "code": code}))
+            .expect(200)
+            .json()
+    };
+    let code = tickets[0]["code"].as_str().unwrap();
+    let seat = tickets[0]["seat"].as_str().unwrap();
+    assert_eq!(checkin(seat, code), json!({"valid": true, "status": "confirmed"}));
+    assert_eq!(checkin("R-1-3", code)["valid"], false);
+    assert_eq!(checkin(seat, "00112233445566778899aabb")["valid"], false);
+    server.post("/api/v1/performances/gala/checkin", Some(&bob), &json!({"order_id": order_id, "seat": seat, "code": code})).expect(403);
     server.post(&format!("/p/gala/api/orders/{order_id}/cancel"), Some(&bob), &json!({})).expect(403);
     let cancelled = server.post(&format!("/p/gala/api/orders/{order_id}/cancel"), Some(&ann), &json!({})).expect(200).json();
     assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(checkin(seat, code), json!({"valid": false, "status": "cancelled"}));
     assert_eq!(availability(&server, "gala")["taken"], json!([]));
     hold(&server, "gala", &bob, json!({"session": "s1", "seats": ["R-1-2"]})).expect(201);
 
