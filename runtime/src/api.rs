@@ -112,7 +112,7 @@ async fn signup(State(app): State<AppState>, body: Bytes) -> ApiResult {
         .await
         .map_err(anyhow::Error::from)??;
     let account = Account { id: auth::random_hex(8), email, password_hash: hash, role: req.role };
-    if !app.shared.db.insert_account(&account, auth::now_secs())? {
+    if !app.shared.db.insert_account(&account, crate::clock::now_secs())? {
         return Err(email_taken());
     }
     Ok((StatusCode::CREATED, Json(json!({ "id": account.id, "email": account.email, "role": account.role }))).into_response())

@@ -143,7 +143,7 @@ impl App {
             template: template.name.clone(),
             params: serde_json::to_string(&params).map_err(anyhow::Error::from)?,
             spec: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
-            created_at: auth::now_secs(),
+            created_at: crate::clock::now_secs(),
         };
         let ns = Arc::new(Namespace::build(&row, &self.pool, self.shared.clone(), Vec::new())?);
         if !self.shared.db.insert_performance(&row)? {
@@ -184,7 +184,7 @@ fn bootstrap_admin(db: &Db) -> Result<()> {
         password_hash: auth::hash_password(&password)?,
         role: "admin".into(),
     };
-    db.insert_account(&account, auth::now_secs())?;
+    db.insert_account(&account, crate::clock::now_secs())?;
     if generated {
         eprintln!("marquee: created admin {email} with one-time password {password} (shown once; set MARQUEE_ADMIN_PASSWORD to choose)");
     }

@@ -13,6 +13,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::clock::now_secs;
 use crate::db::{Account, Db, RefreshState};
 
 /// Access tokens live this long.
@@ -73,13 +74,6 @@ pub struct Auth {
     /// Newest first: the first signs, all verify (by `kid`).
     keys: Vec<SigningKey>,
     db: Arc<Db>,
-}
-
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_secs() as i64
 }
 
 /// `n` random bytes as lower-case hex.

@@ -13,6 +13,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::auth::random_hex;
+use crate::clock::now_ms;
 use crate::bindings::inventory::{
     Claim, Error, HoldReceipt, Order, SectionAvailability, SessionAvailability, Ticket,
 };
@@ -161,13 +162,6 @@ pub struct Inventory {
     session_index: HashMap<String, usize>,
     sessions: Vec<(String, Mutex<SessionState>)>,
     commerce: Arc<Commerce>,
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_millis() as u64
 }
 
 /// Ids carry their session's index, so a call finds its session without a global map.

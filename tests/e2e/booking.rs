@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::testkit::{DataDir, Server, gala_params};
+use crate::testkit::{DataDir, Server, gala_params, house};
 
 const GOOD_CARD: &str = "4242 4242 4242 4242";
 const DECLINED_CARD: &str = "4000 0000 0000 0002";
@@ -195,12 +195,7 @@ fn a_flash_crowd_never_oversells_numbered_seats() {
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let seller = server.account("seller@example.com", "seller");
-    let params = json!({
-        "title": "Crowd", "venue": "Arena",
-        "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
-        "sections": [{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}],
-        "per_buyer_limit": 100
-    });
+    let params = house(json!([{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}]));
     server.deploy(&seller, "crowd", "seated", params);
     let buyers = buyers(&server, 16);
     let orders = crowd(&server, "crowd", &buyers, 64, 2000, |rng| {
@@ -224,12 +219,7 @@ fn a_flash_crowd_never_oversells_general_admission() {
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let seller = server.account("seller@example.com", "seller");
-    let params = json!({
-        "title": "Crowd", "venue": "Field",
-        "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
-        "sections": [{"name": "GA", "price": 100, "capacity": 500}],
-        "per_buyer_limit": 100
-    });
+    let params = house(json!([{"name": "GA", "price": 100, "capacity": 500}]));
     server.deploy(&seller, "field", "standing", params);
     let buyers = buyers(&server, 16);
     let orders = crowd(&server, "field", &buyers, 64, 2000, |rng| {
@@ -246,12 +236,7 @@ fn a_crash_mid_sale_loses_no_confirmed_order() {
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let seller = server.account("seller@example.com", "seller");
-    let params = json!({
-        "title": "Crash", "venue": "Hall",
-        "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
-        "sections": [{"name": "A", "price": 100, "rows": 40, "seats_per_row": 50}],
-        "per_buyer_limit": 100
-    });
+    let params = house(json!([{"name": "A", "price": 100, "rows": 40, "seats_per_row": 50}]));
     server.deploy(&seller, "crash", "seated", params);
     let buyers = buyers(&server, 8);
 

@@ -67,7 +67,6 @@ impl Reply {
 pub struct Server {
     child: Child,
     pub base: String,
-    pub data_dir: PathBuf,
     agent: ureq::Agent,
 }
 
@@ -112,7 +111,7 @@ impl Server {
             .max_idle_connections(128)
             .max_idle_connections_per_host(64)
             .build();
-        Self { child, base, data_dir: data_dir.to_path_buf(), agent: config.into() }
+        Self { child, base, agent: config.into() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -222,5 +221,15 @@ pub fn gala_params() -> Value {
                      {"name": "S", "price": 80000, "capacity": 300}],
         "hold_ttl_seconds": 600,
         "per_buyer_limit": 4
+    })
+}
+
+/// A one-session performance with these sections and a generous per-buyer limit.
+pub fn house(sections: Value) -> Value {
+    json!({
+        "title": "House", "venue": "Hall",
+        "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
+        "sections": sections,
+        "per_buyer_limit": 100
     })
 }
