@@ -263,3 +263,25 @@ impl Db {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_is_scoped_to_its_deployment() {
+        let path = std::env::temp_dir().join(format!("marquee-db-{}.sqlite", crate::auth::random_hex(6)));
+        let db = Db::open(&path).unwrap();
+        db.kv_set("d1", "k", b"one").unwrap();
+        db.kv_set("d1", "k", b"two").unwrap();
+        db.kv_set("d2", "k", b"other").unwrap();
+        assert_eq!(db.kv_get("d1", "k").unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(db.kv_get("d2", "k").unwrap().as_deref(), Some(&b"other"[..]));
+        db.kv_delete("d1", "k").unwrap();
+        assert_eq!(db.kv_get("d1", "k").unwrap(), None);
+        assert!(db.kv_get("d2", "k").unwrap().is_some());
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}

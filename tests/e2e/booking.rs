@@ -366,3 +366,29 @@ fn festival_goods_share_stock_across_sessions_and_sell_all_or_nothing() {
     let server = Server::start(&dir);
     assert_eq!(server.get("/p/fest/api/sessions/s1/availability", None).expect(200).json()["goods"][0]["available"], left);
 }
+
+#[test]
+fn holds_are_refused_outside_the_booking_window() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let ann = server.account("ann@example.com", "buyer");
+    let mut early = gala_params();
+    early["booking_opens_at"] = json!("2099-01-01T10:00:00+01:00");
+    server.deploy(&seller, "early", "seated", early);
+    let mut late = gala_params();
+    late["booking_opens_at"] = json!("2020-01-01T00:00:00Z");
+    late["booking_closes_at"] = json!("2021-01-01T00:00:00Z");
+    server.deploy(&seller, "late", "seated", late);
+    let mut open = gala_params();
+    open["booking_opens_at"] = json!("2020-01-01T00:00:00Z");
+    server.deploy(&seller, "open", "seated", open);
+
+    let body = json!({"session": "s1", "seats": ["R-1-1"]});
+    assert_eq!(hold(&server, "early", &ann, body.clone()).expect(403).json()["error"], "booking_closed");
+    assert_eq!(hold(&server, "late", &ann, body.clone()).expect(403).json()["error"], "booking_closed");
+    hold(&server, "open", &ann, body).expect(201);
+    // Times are stored in one UTC spelling.
+    let stored = server.get("/api/v1/performances/early", Some(&seller)).expect(200).json();
+    assert_eq!(stored["params"]["booking_opens_at"], "2099-01-01T09:00:00Z");
+}
