@@ -33,8 +33,11 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/templates", get(templates))
         .route("/api/v1/templates/{name}", get(template))
         .route("/api/v1/performances", post(deploy).get(performances))
-        .route("/api/v1/performances/{ns}", get(performance).delete(undeploy))
+        .route("/api/v1/performances/{ns}", get(performance).patch(patch).delete(undeploy))
         .route("/api/v1/performances/{ns}/checkin", post(checkin))
+        .route("/api/v1/performances/{ns}/tokens", post(issue_token))
+        .route("/api/v1/performances/{ns}/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/api/v1/admin/token-keys/rotate", post(rotate_keys))
         .route("/api/v1/catalog", get(catalog))
         .route("/api/v1/openapi.json", get(|| async { ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -46,11 +49,13 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
 }
 
-/// The authenticated caller of a control-plane call.
+/// The authenticated caller of a control-plane call: an account, or a namespace token.
 pub struct Caller {
     pub id: String,
     pub email: String,
     pub role: String,
+    /// For a namespace token: the one deployment it may read and patch.
+    pub deployment: Option<String>,
 }
 
 impl Caller {
@@ -67,12 +72,20 @@ impl Caller {
     }
 
     /// Owner or admin may manage a performance; anyone else gets 403.
-    fn may_manage(&self, ns: &Namespace) -> ApiResult<()> {
+    fn may_own(&self, ns: &Namespace) -> ApiResult<()> {
         if self.is_admin() || ns.owner == self.id {
             Ok(())
         } else {
             Err(ApiError::forbidden("only the owner or an admin may manage this performance"))
         }
+    }
+
+    /// Reading and patching also admit the performance's own namespace tokens.
+    fn may_update(&self, ns: &Namespace) -> ApiResult<()> {
+        if self.deployment.as_deref() == Some(ns.deployment.as_str()) {
+            return Ok(());
+        }
+        self.may_own(ns)
     }
 }
 
@@ -81,8 +94,21 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
         let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")).filter(|t| t.starts_with(auth::NAMESPACE_TOKEN_PREFIX)) {
+            let t = app
+                .shared
+                .auth
+                .verify_namespace_token(token.trim())
+                .map_err(|_| ApiError::unauthorized("the namespace token is invalid or revoked"))?;
+            return Ok(Caller {
+                id: format!("namespace-token:{}", t.id),
+                email: String::new(),
+                role: "namespace".into(),
+                deployment: Some(t.deployment),
+            });
+        }
         match app.shared.auth.verify_header(header) {
-            Ok(claims) => Ok(Caller { id: claims.sub, email: claims.email, role: claims.role }),
+            Ok(claims) => Ok(Caller { id: claims.sub, email: claims.email, role: claims.role, deployment: None }),
             Err(AuthError::Missing) => Err(ApiError::unauthorized("this call needs Authorization: Bearer <access_token>")),
             Err(_) => Err(ApiError::unauthorized("the access token is invalid or expired")),
         }
@@ -227,21 +253,56 @@ async fn performances(State(app): State<AppState>, caller: Caller) -> ApiResult<
     Ok(Json(Value::Array(list)))
 }
 
-fn managed(app: &App, caller: &Caller, name: &str) -> ApiResult<Arc<Namespace>> {
-    let ns = app.registry.get(name).ok_or_else(|| ApiError::not_found(format!("no performance {name:?}")))?;
-    caller.may_manage(&ns)?;
+fn find(app: &App, name: &str) -> ApiResult<Arc<Namespace>> {
+    app.registry.get(name).ok_or_else(|| ApiError::not_found(format!("no performance {name:?}")))
+}
+
+/// The performance, if the caller owns it (or is an admin).
+fn owned(app: &App, caller: &Caller, name: &str) -> ApiResult<Arc<Namespace>> {
+    let ns = find(app, name)?;
+    caller.may_own(&ns)?;
     Ok(ns)
 }
 
 async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let ns = managed(&app, &caller, &name)?;
+    let ns = find(&app, &name)?;
+    caller.may_update(&ns)?;
+    Ok(Json(performance_view(&ns)))
+}
+
+async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+    caller.may_update(&*find(&app, &name)?)?;
+    let request: Value = parse(&body)?;
+    let ns = app.patch(&name, &request)?;
     Ok(Json(performance_view(&ns)))
 }
 
 async fn undeploy(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
-    managed(&app, &caller, &name)?;
+    owned(&app, &caller, &name)?;
     app.undeploy(&name)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Issues a deploy token bound to this performance, for the owner's CI. Shown once.
+async fn issue_token(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
+    let ns = owned(&app, &caller, &name)?;
+    let (id, token) = app.shared.auth.issue_namespace_token(&ns.name, &ns.deployment, &caller.id)?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "namespace": ns.name, "token": token }))).into_response())
+}
+
+async fn revoke_token(State(app): State<AppState>, caller: Caller, Path((name, id)): Path<(String, String)>) -> ApiResult {
+    let ns = owned(&app, &caller, &name)?;
+    if !app.shared.db.revoke_namespace_token(&ns.deployment, &id)? {
+        return Err(ApiError::not_found("no such live token for this performance"));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Starts signing with a new key; tokens signed with the previous keys stay valid.
+async fn rotate_keys(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require_role(&["admin"])?;
+    let kid = app.shared.auth.rotate()?;
+    Ok(Json(json!({ "kid": kid })))
 }
 
 #[derive(Deserialize)]
@@ -253,7 +314,7 @@ struct CheckinRequest {
 
 /// Verifies a ticket at the door: its code is genuine and its order is still confirmed.
 async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
-    let ns = managed(&app, &caller, &name)?;
+    let ns = owned(&app, &caller, &name)?;
     let req: CheckinRequest = parse(&body)?;
     let status = ns.inventory.check_ticket(&req.order_id, &req.seat, &req.code);
     let valid = status.as_deref() == Some("confirmed");

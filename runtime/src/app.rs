@@ -35,7 +35,12 @@ pub struct App {
     pub templates: Templates,
     pub registry: Registry,
     pub shared: Arc<Shared>,
+    /// Serializes deploy, patch and delete, so none of them publishes over another.
+    changes: std::sync::Mutex<()>,
 }
+
+/// Parameters an owner may change on a live performance; the rest shape its inventory.
+const PATCHABLE: &[&str] = &["title", "venue", "description", "per_buyer_limit", "booking_opens_at", "booking_closes_at"];
 
 /// Reads a secret key file, creating it with fresh random bytes on first start.
 fn secret_key(path: &Path) -> Result<Vec<u8>> {
@@ -81,6 +86,7 @@ impl App {
             templates: Templates::builtin(),
             registry: Registry::default(),
             shared: Arc::new(Shared { db, auth, commerce }),
+            changes: std::sync::Mutex::default(),
         });
         for row in app.shared.db.performances()? {
             let orders = app.shared.commerce.log.load(&row.deployment)?;
@@ -98,6 +104,7 @@ impl App {
     /// any step fails: persisting is the last step that can.
     pub fn deploy(&self, owner: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
         let started = Instant::now();
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let Value::Object(request) = request else {
             return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object"));
         };
@@ -153,8 +160,45 @@ impl App {
         Ok((ns, started.elapsed()))
     }
 
+    /// Changes display parameters of a live performance (`{"params": {...}}`, only
+    /// [`PATCHABLE`] keys; `null` removes an optional one). The swap is one map insert.
+    pub fn patch(&self, namespace: &str, request: &Value) -> Result<Arc<Namespace>, ApiError> {
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
+        let Some(Value::Object(patch)) = request.get("params") else {
+            return Err(ApiError::bad_request("invalid_request", "the body must be {\"params\": {...}}").field("params"));
+        };
+        let mut merged = match serde_json::to_value(&ns.params).map_err(anyhow::Error::from)? {
+            Value::Object(map) => map,
+            _ => unreachable!("params serialize to an object"),
+        };
+        for (key, value) in patch {
+            if !PATCHABLE.contains(&key.as_str()) {
+                return Err(ApiError::bad_request(
+                    "not_patchable",
+                    format!("{key} cannot change on a live performance; patchable: {}", PATCHABLE.join(", ")),
+                )
+                .field(format!("params.{key}")));
+            }
+            match value {
+                Value::Null => merged.remove(key),
+                v => merged.insert(key.clone(), v.clone()),
+            };
+        }
+        let template = self.templates.get(&ns.template).ok_or_else(|| anyhow::anyhow!("template {} is gone", ns.template))?;
+        let params = template
+            .validate(&Value::Object(merged))
+            .map_err(|e| ApiError::bad_request("invalid_params", format!("{}: {}", e.field, e.message)).field(e.field))?;
+        let json = serde_json::to_string(&params).map_err(anyhow::Error::from)?;
+        self.shared.db.update_params(namespace, &json)?;
+        let updated = Arc::new(ns.with_params(params, json));
+        self.registry.publish(updated.clone());
+        Ok(updated)
+    }
+
     /// Takes a performance down and forgets it. Its orders stay in the store.
     pub fn undeploy(&self, namespace: &str) -> Result<()> {
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         self.shared.db.delete_performance(namespace)?;
         self.registry.remove(namespace);
         Ok(())

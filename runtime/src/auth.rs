@@ -2,8 +2,8 @@
 //! generated per installation (with key ids, so keys can rotate), and rotating refresh
 //! tokens whose reuse revokes their whole family.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::now_secs;
-use crate::db::{Account, Db, RefreshState};
+use crate::db::{Account, Db, NamespaceToken, RefreshState};
+
+/// Prefix of namespace (deploy) tokens: `mqd_<id>_<secret>`.
+pub const NAMESPACE_TOKEN_PREFIX: &str = "mqd_";
 
 /// Access tokens live this long.
 pub const ACCESS_TTL_SECS: i64 = 15 * 60;
@@ -63,16 +66,41 @@ struct StoredKey {
     secret: String,
 }
 
+impl StoredKey {
+    fn generate() -> Self {
+        Self { kid: random_hex(8), secret: random_hex(32) }
+    }
+
+    fn signing(&self) -> Result<SigningKey> {
+        let secret = hex::decode(&self.secret).context("token key is not hex")?;
+        Ok(SigningKey {
+            kid: self.kid.clone(),
+            encoding: EncodingKey::from_secret(&secret),
+            decoding: DecodingKey::from_secret(&secret),
+        })
+    }
+}
+
+fn read_keys(path: &Path) -> Result<Vec<StoredKey>> {
+    serde_json::from_slice(&std::fs::read(path)?).with_context(|| format!("{} is not a key list", path.display()))
+}
+
 struct SigningKey {
     kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
 }
 
+/// Keys kept for verification after a rotation: tokens signed with an older key stay valid
+/// until they expire, so a rotation logs no one out.
+const KEPT_KEYS: usize = 4;
+
 /// Issues and verifies tokens.
 pub struct Auth {
     /// Newest first: the first signs, all verify (by `kid`).
-    keys: Vec<SigningKey>,
+    keys: RwLock<Vec<SigningKey>>,
+    /// Where the keys are kept, as [`StoredKey`]s.
+    path: PathBuf,
     db: Arc<Db>,
 }
 
@@ -107,24 +135,25 @@ impl Auth {
     pub fn open(secrets_dir: &Path, db: Arc<Db>) -> Result<Self> {
         let path = secrets_dir.join("token-keys.json");
         if !path.exists() {
-            let key = StoredKey { kid: random_hex(8), secret: random_hex(32) };
-            write_secret(&path, &serde_json::to_vec(&vec![key])?)?;
+            write_secret(&path, &serde_json::to_vec(&vec![StoredKey::generate()])?)?;
         }
-        let stored: Vec<StoredKey> = serde_json::from_slice(&std::fs::read(&path)?)
-            .with_context(|| format!("{} is not a key list", path.display()))?;
-        let keys = stored
-            .into_iter()
-            .map(|k| {
-                let secret = hex::decode(&k.secret).context("token key is not hex")?;
-                Ok(SigningKey {
-                    kid: k.kid,
-                    encoding: EncodingKey::from_secret(&secret),
-                    decoding: DecodingKey::from_secret(&secret),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let stored = read_keys(&path)?;
+        let keys = stored.iter().map(StoredKey::signing).collect::<Result<Vec<_>>>()?;
         anyhow::ensure!(!keys.is_empty(), "{} holds no key", path.display());
-        Ok(Self { keys, db })
+        Ok(Self { keys: RwLock::new(keys), path, db })
+    }
+
+    /// Makes a new key the signing key; the previous ones keep verifying. Returns its id.
+    pub fn rotate(&self) -> Result<String> {
+        let mut keys = self.keys.write().unwrap();
+        let mut stored = read_keys(&self.path)?;
+        let fresh = StoredKey::generate();
+        let kid = fresh.kid.clone();
+        stored.insert(0, fresh);
+        stored.truncate(KEPT_KEYS);
+        crate::pool::write_atomically(&self.path, &serde_json::to_vec(&stored)?)?;
+        *keys = stored.iter().map(StoredKey::signing).collect::<Result<Vec<_>>>()?;
+        Ok(kid)
     }
 
     pub fn db(&self) -> &Db {
@@ -142,7 +171,8 @@ impl Auth {
             iat: now,
             exp: now + ACCESS_TTL_SECS,
         };
-        let key = &self.keys[0];
+        let keys = self.keys.read().unwrap();
+        let key = &keys[0];
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(key.kid.clone());
         Ok(jsonwebtoken::encode(&header, &claims, &key.encoding)?)
@@ -155,7 +185,8 @@ impl Auth {
             return Err(AuthError::Invalid);
         }
         let kid = header.kid.ok_or(AuthError::Invalid)?;
-        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(AuthError::Invalid)?;
+        let keys = self.keys.read().unwrap();
+        let key = keys.iter().find(|k| k.kid == kid).ok_or(AuthError::Invalid)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_issuer(&[ISSUER]);
@@ -211,10 +242,43 @@ impl Auth {
         }
     }
 
+    /// Issues a token bound to one deployment of a namespace. Only its hash is stored.
+    pub fn issue_namespace_token(&self, namespace: &str, deployment: &str, created_by: &str) -> Result<(String, String)> {
+        let t = NamespaceToken {
+            id: random_hex(8),
+            deployment: deployment.to_string(),
+            namespace: namespace.to_string(),
+            created_by: created_by.to_string(),
+        };
+        let secret = random_hex(32);
+        self.db.insert_namespace_token(&t, &sha256_hex(&secret), now_secs())?;
+        Ok((t.id.clone(), format!("{NAMESPACE_TOKEN_PREFIX}{}_{secret}", t.id)))
+    }
+
+    /// Verifies a namespace token.
+    pub fn verify_namespace_token(&self, token: &str) -> Result<NamespaceToken, AuthError> {
+        let (id, secret) = token
+            .strip_prefix(NAMESPACE_TOKEN_PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .ok_or(AuthError::Invalid)?;
+        match self.db.namespace_token(id) {
+            Ok(Some((t, hash))) if constant_time_eq(hash.as_bytes(), sha256_hex(secret).as_bytes()) => Ok(t),
+            Ok(_) => Err(AuthError::Invalid),
+            Err(e) => {
+                tracing::error!(error = %e, "namespace token lookup failed");
+                Err(AuthError::Invalid)
+            }
+        }
+    }
+
     /// Revokes the family of a refresh token; false when the token is unknown.
     pub fn logout(&self, token: &str) -> Result<bool> {
         self.db.revoke_family_of(&sha256_hex(token))
     }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Hashes a password with argon2id and a random salt. Slow on purpose: call off the async
@@ -342,10 +406,29 @@ mod tests {
             iat: now - 2 * ACCESS_TTL_SECS,
             exp: now - ACCESS_TTL_SECS,
         };
+        let keys = auth.keys.read().unwrap();
         let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(auth.keys[0].kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &auth.keys[0].encoding).unwrap();
+        header.kid = Some(keys[0].kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &keys[0].encoding).unwrap();
+        drop(keys);
         assert_eq!(auth.verify(&token).unwrap_err(), AuthError::Invalid);
+    }
+
+    #[test]
+    fn rotation_keeps_older_tokens_valid_until_their_key_is_dropped() {
+        let (dir, auth) = auth();
+        let first = auth.access_token(&account()).unwrap();
+        auth.rotate().unwrap();
+        let second = auth.access_token(&account()).unwrap();
+        assert_ne!(jsonwebtoken::decode_header(&first).unwrap().kid, jsonwebtoken::decode_header(&second).unwrap().kid);
+        assert!(auth.verify(&first).is_ok() && auth.verify(&second).is_ok());
+        // The rotation is on disk: a restart verifies both too.
+        let reopened = Auth::open(&dir.0, auth.db.clone()).unwrap();
+        assert!(reopened.verify(&first).is_ok());
+        for _ in 0..KEPT_KEYS {
+            auth.rotate().unwrap();
+        }
+        assert_eq!(auth.verify(&first).unwrap_err(), AuthError::Invalid);
     }
 
     #[test]

@@ -46,6 +46,16 @@ CREATE TABLE IF NOT EXISTS orders (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_deployment ON orders(deployment);
+CREATE TABLE IF NOT EXISTS namespace_tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    -- bound to one deployment: a later performance of the same name is out of its reach
+    deployment TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS kv (
     deployment TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -86,6 +96,15 @@ pub struct PerformanceRow {
     /// The functions it runs, pinned at deploy: a JSON [`crate::namespace::Spec`].
     pub spec: String,
     pub created_at: i64,
+}
+
+/// A deploy token bound to one performance, for a seller's CI.
+#[derive(Debug, Clone)]
+pub struct NamespaceToken {
+    pub id: String,
+    pub deployment: String,
+    pub namespace: String,
+    pub created_by: String,
 }
 
 /// What a refresh token lookup found.
@@ -208,6 +227,45 @@ impl Db {
             Err(e) if is_unique_violation(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    pub fn update_params(&self, namespace: &str, params: &str) -> Result<()> {
+        self.conn().execute("UPDATE performances SET params = ?2 WHERE namespace = ?1", [namespace, params])?;
+        Ok(())
+    }
+
+    pub fn insert_namespace_token(&self, t: &NamespaceToken, hash: &str, now: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO namespace_tokens (id, hash, deployment, namespace, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![t.id, hash, t.deployment, t.namespace, t.created_by, now],
+        )?;
+        Ok(())
+    }
+
+    /// A live namespace token by id, with its secret's hash.
+    pub fn namespace_token(&self, id: &str) -> Result<Option<(NamespaceToken, String)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, deployment, namespace, created_by, hash FROM namespace_tokens WHERE id = ?1 AND revoked = 0",
+                [id],
+                |r| {
+                    Ok((
+                        NamespaceToken { id: r.get(0)?, deployment: r.get(1)?, namespace: r.get(2)?, created_by: r.get(3)? },
+                        r.get(4)?,
+                    ))
+                },
+            )
+            .optional()?)
+    }
+
+    /// Revokes a token of a deployment; false when there is no such live token.
+    pub fn revoke_namespace_token(&self, deployment: &str, id: &str) -> Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE namespace_tokens SET revoked = 1 WHERE id = ?1 AND deployment = ?2 AND revoked = 0",
+            [id, deployment],
+        )?;
+        Ok(n == 1)
     }
 
     pub fn delete_performance(&self, namespace: &str) -> Result<()> {

@@ -32,6 +32,7 @@ pub struct Shared {
 }
 
 /// A route resolved to its loaded component.
+#[derive(Clone)]
 pub struct Route {
     pub pattern: String,
     pub function: Arc<str>,
@@ -49,7 +50,7 @@ pub struct Namespace {
     pub params_json: String,
     pub spec: Spec,
     pub routes: Vec<Route>,
-    pub inventory: Inventory,
+    pub inventory: Arc<Inventory>,
     pub shared: Arc<Shared>,
 }
 
@@ -70,7 +71,7 @@ impl Namespace {
                 Ok(Route { pattern: r.path.clone(), function: Arc::from(r.function.as_str()), component: component.clone() })
             })
             .collect::<Result<_>>()?;
-        let inventory = Inventory::new(&row.deployment, &params, shared.commerce.clone(), orders);
+        let inventory = Arc::new(Inventory::new(&row.deployment, &params, shared.commerce.clone(), orders));
         Ok(Self {
             name: row.namespace.clone(),
             deployment: row.deployment.clone(),
@@ -84,6 +85,24 @@ impl Namespace {
             inventory,
             shared,
         })
+    }
+
+    /// The same performance with new display parameters, over the same functions and
+    /// inventory: in-flight requests finish on the old value, new ones see the new one.
+    pub fn with_params(&self, params: PerformanceParams, params_json: String) -> Self {
+        Self {
+            name: self.name.clone(),
+            deployment: self.deployment.clone(),
+            owner: self.owner.clone(),
+            template: self.template.clone(),
+            created_at: self.created_at,
+            params,
+            params_json,
+            spec: self.spec.clone(),
+            routes: self.routes.clone(),
+            inventory: self.inventory.clone(),
+            shared: self.shared.clone(),
+        }
     }
 
     /// The route serving a path inside the namespace; the first match wins.

@@ -36,11 +36,21 @@ pub fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Writes a file so that readers see all of it or nothing.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes a file (owner-only) so that readers see all of it or nothing.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("failed to write {}", tmp.display()))?;
-    std::fs::File::open(&tmp)?.sync_all()?;
+    // Owner-only: the same helper writes keys.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("failed to create {}", tmp.display()))?;
+    file.write_all(bytes).with_context(|| format!("failed to write {}", tmp.display()))?;
+    file.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("failed to rename to {}", path.display()))?;
     Ok(())
 }

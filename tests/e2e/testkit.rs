@@ -158,6 +158,14 @@ impl Server {
         Self::finish(req.send(body))
     }
 
+    pub fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        let mut req = self.agent.patch(self.url(path)).header("Content-Type", "application/json");
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        Self::finish(req.send(body.to_string()))
+    }
+
     pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
         self.post_raw(path, token, &[], &body.to_string())
     }

@@ -1,0 +1,93 @@
+//! Identity and tenancy: namespace tokens, patching, key rotation.
+
+use serde_json::json;
+
+use crate::testkit::{DataDir, Server, gala_params};
+
+#[test]
+fn a_namespace_token_reaches_its_performance_and_nothing_else() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let alice = server.account("alice@example.com", "seller");
+    let bob = server.account("bob@example.com", "seller");
+    server.deploy(&alice, "mine", "seated", gala_params());
+    server.deploy(&alice, "also-mine", "seated", gala_params());
+    server.deploy(&bob, "bobs", "seated", gala_params());
+
+    server.post("/api/v1/performances/mine/tokens", Some(&bob), &json!({})).expect(403);
+    let issued = server.post("/api/v1/performances/mine/tokens", Some(&alice), &json!({})).expect(201).json();
+    let token = issued["token"].as_str().unwrap();
+    assert!(token.starts_with("mqd_"));
+
+    // Its own performance: read and patch.
+    assert_eq!(server.get("/api/v1/performances/mine", Some(token)).expect(200).json()["namespace"], "mine");
+    let reply = patch(&server, "mine", token, json!({"params": {"title": "Renamed by CI"}})).expect(200);
+    assert_eq!(reply.json()["params"]["title"], "Renamed by CI");
+    assert_eq!(server.get("/p/mine/api/info", None).expect(200).json()["title"], "Renamed by CI");
+
+    // Nothing else: other performances, even the same owner's, the control plane, deletion.
+    server.get("/api/v1/performances/also-mine", Some(token)).expect(403);
+    server.get("/api/v1/performances/bobs", Some(token)).expect(403);
+    patch(&server, "bobs", token, json!({"params": {"title": "x"}})).expect(403);
+    server.delete("/api/v1/performances/mine", Some(token)).expect(403);
+    server.get("/api/v1/performances", Some(token)).expect(403);
+    server.post("/api/v1/performances", Some(token), &json!({"namespace": "new", "template": "seated", "params": gala_params()})).expect(403);
+    server.post("/api/v1/performances/mine/tokens", Some(token), &json!({})).expect(403);
+    server.post("/api/v1/admin/token-keys/rotate", Some(token), &json!({})).expect(403);
+    server.get("/api/v1/performances/mine", Some("mqd_forged_secret")).expect(401);
+
+    // Revoked, it is dead.
+    let id = issued["id"].as_str().unwrap();
+    server.delete(&format!("/api/v1/performances/mine/tokens/{id}"), Some(&alice)).expect(204);
+    server.get("/api/v1/performances/mine", Some(token)).expect(401);
+    server.delete(&format!("/api/v1/performances/mine/tokens/{id}"), Some(&alice)).expect(404);
+
+    // A token does not outlive its performance into a new one of the same name.
+    let issued = server.post("/api/v1/performances/mine/tokens", Some(&alice), &json!({})).expect(201).json();
+    server.delete("/api/v1/performances/mine", Some(&alice)).expect(204);
+    server.deploy(&bob, "mine", "seated", gala_params());
+    server.get("/api/v1/performances/mine", Some(issued["token"].as_str().unwrap())).expect(403);
+}
+
+fn patch(server: &Server, ns: &str, token: &str, body: serde_json::Value) -> crate::testkit::Reply {
+    server.patch(&format!("/api/v1/performances/{ns}"), Some(token), &body)
+}
+
+#[test]
+fn patching_changes_display_parameters_only() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let alice = server.account("alice@example.com", "seller");
+    let ann = server.account("ann@example.com", "buyer");
+    server.deploy(&alice, "gala", "seated", gala_params());
+    let field = |reply: crate::testkit::Reply| reply.expect(400).json()["field"].as_str().unwrap().to_string();
+    assert_eq!(field(patch(&server, "gala", &alice, json!({"params": {"sections": []}}))), "params.sections");
+    assert_eq!(field(patch(&server, "gala", &alice, json!({"params": {"title": ""}}))), "params.title");
+    assert_eq!(field(patch(&server, "gala", &alice, json!({"title": "x"}))), "params");
+    patch(&server, "gala", &ann, json!({"params": {"title": "x"}})).expect(403);
+    patch(&server, "nope", &alice, json!({"params": {"title": "x"}})).expect(404);
+    server.post("/p/gala/api/holds", Some(&ann), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201);
+    patch(&server, "gala", &alice, json!({"params": {"venue": "Hall B", "per_buyer_limit": 1}})).expect(200);
+    // Same inventory: the hold made before the patch still holds its seat.
+    assert_eq!(server.get("/p/gala/api/sessions/s1/availability", None).expect(200).json()["taken"], json!(["R-1-1"]));
+    assert_eq!(server.post("/p/gala/api/holds", Some(&ann), &json!({"session": "s1", "seats": ["R-1-2"]})).status, 429);
+    // And it survives a restart.
+    assert!(server.stop().success());
+    let server = Server::start(&dir);
+    assert_eq!(server.get("/p/gala/api/info", None).expect(200).json()["venue"], "Hall B");
+}
+
+#[test]
+fn rotating_the_signing_key_logs_no_one_out() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let alice = server.account("alice@example.com", "seller");
+    server.post("/api/v1/admin/token-keys/rotate", Some(&alice), &json!({})).expect(403);
+    let admin = server.admin();
+    let kid = server.post("/api/v1/admin/token-keys/rotate", Some(&admin), &json!({})).expect(200).json()["kid"].clone();
+    assert!(kid.is_string());
+    server.get("/api/v1/performances", Some(&alice)).expect(200);
+    let fresh = server.login("alice@example.com", "a-good-password");
+    server.get("/api/v1/performances", Some(&fresh)).expect(200);
+    assert_ne!(fresh.split('.').next(), alice.split('.').next(), "new tokens name the new key");
+}
