@@ -74,6 +74,8 @@ impl Server {
             .arg(&dir)
             .env("MARQUEE_ADMIN_PASSWORD", "bench-admin-password")
             .env("RUST_LOG", "warn")
+            // One load generator on loopback is not a bot farm.
+            .env("MARQUEE_NO_RATE_LIMITS", "true")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{Extension, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,8 @@ use crate::app::App;
 use crate::auth::{self, AuthError};
 use crate::db::Account;
 use crate::error::ApiError;
+use crate::limits::Limit;
+use crate::server::ClientAddr;
 use crate::namespace::Namespace;
 
 type AppState = Arc<App>;
@@ -122,7 +124,8 @@ struct SignupRequest {
     role: String,
 }
 
-async fn signup(State(app): State<AppState>, body: Bytes) -> ApiResult {
+async fn signup(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
+    app.limits.check_address(Limit::SignupByAddress, Some(addr.0)).map_err(ApiError::too_many)?;
     let req: SignupRequest = parse(&body)?;
     let email = auth::normalize_email(&req.email).map_err(|m| ApiError::bad_request("invalid_email", m).field("email"))?;
     auth::check_password_strength(&req.password)
@@ -154,8 +157,10 @@ struct LoginRequest {
     password: String,
 }
 
-async fn login(State(app): State<AppState>, body: Bytes) -> ApiResult {
+async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
+    app.limits.check_address(Limit::LoginByAddress, Some(addr.0)).map_err(ApiError::too_many)?;
     let req: LoginRequest = parse(&body)?;
+    app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).map_err(ApiError::too_many)?;
     let account = auth::normalize_email(&req.email).ok().map(|e| app.shared.db.account_by_email(&e)).transpose()?.flatten();
     // Verify against a real hash even for unknown emails, so timing does not reveal accounts.
     let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());

@@ -13,6 +13,7 @@ use crate::auth::{self, Auth};
 use crate::db::{Account, Db, PerformanceRow};
 use crate::error::ApiError;
 use crate::inventory::{Commerce, TicketSigner};
+use crate::limits::{RateLimits, Rates};
 use crate::namespace::{Namespace, Registry, Shared, Spec};
 use crate::orders::SqliteOrderLog;
 use crate::payments::TestProvider;
@@ -27,6 +28,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Wall-clock and CPU budget of one request to a function.
     pub request_timeout: Duration,
+    /// `None` turns rate limiting off.
+    pub rates: Option<Rates>,
 }
 
 pub struct App {
@@ -35,6 +38,7 @@ pub struct App {
     pub templates: Templates,
     pub registry: Registry,
     pub shared: Arc<Shared>,
+    pub limits: RateLimits,
     /// Serializes deploy, patch and delete, so none of them publishes over another.
     changes: std::sync::Mutex<()>,
 }
@@ -81,12 +85,13 @@ impl App {
         });
         let pool = Pool::open(&engine, &data.join("components"), BUILTINS)?;
         let app = Arc::new(Self {
-            settings,
             pool,
             templates: Templates::builtin(),
             registry: Registry::default(),
             shared: Arc::new(Shared { db, auth, commerce }),
+            limits: settings.rates.map(RateLimits::new).unwrap_or_else(RateLimits::off),
             changes: std::sync::Mutex::default(),
+            settings,
         });
         for row in app.shared.db.performances()? {
             let orders = app.shared.commerce.log.load(&row.deployment)?;

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod inventory;
+pub mod limits;
 pub mod namespace;
 pub mod orders;
 pub mod payments;

@@ -13,7 +13,7 @@ use crate::db::{Db, PerformanceRow};
 use crate::inventory::{Commerce, Inventory};
 use crate::orders::OrderRow;
 use crate::pool::{Loaded, Pool};
-use crate::templates::{PerformanceParams, RouteSpec};
+use crate::templates::{PerformanceParams, RouteLimit, RouteSpec};
 
 /// What a namespace runs, pinned when it is deployed: later template changes or new
 /// built-in versions do not alter it.
@@ -37,6 +37,7 @@ pub struct Route {
     pub pattern: String,
     pub function: Arc<str>,
     pub component: Arc<Loaded>,
+    pub rate_limit: Option<RouteLimit>,
 }
 
 pub struct Namespace {
@@ -68,7 +69,12 @@ impl Namespace {
             .iter()
             .map(|r| {
                 let component = loaded.get(r.function.as_str()).context("route to a function not in the spec")?;
-                Ok(Route { pattern: r.path.clone(), function: Arc::from(r.function.as_str()), component: component.clone() })
+                Ok(Route {
+                    pattern: r.path.clone(),
+                    function: Arc::from(r.function.as_str()),
+                    component: component.clone(),
+                    rate_limit: r.rate_limit,
+                })
             })
             .collect::<Result<_>>()?;
         let inventory = Arc::new(Inventory::new(&row.deployment, &params, shared.commerce.clone(), orders));

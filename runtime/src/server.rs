@@ -26,14 +26,28 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("failed to listen on {addr}"))
 }
 
+/// The address of the client at the other end of the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// How often idle rate-limit buckets are forgotten.
+const LIMIT_SHRINK_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let weak = Arc::downgrade(&app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LIMIT_SHRINK_INTERVAL);
+        while let Some(app) = { tick.tick().await; weak.upgrade() } {
+            app.limits.shrink();
+        }
+    });
     let control = crate::api::router(app.clone());
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -48,7 +62,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let control = control.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(peer.ip()));
             let app = app.clone();
             let control = control.clone();
             async move { Ok::<_, Infallible>(route(app, control, req).await) }

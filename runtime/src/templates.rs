@@ -28,6 +28,16 @@ pub enum Seating {
 pub struct RouteSpec {
     pub path: String,
     pub function: String,
+    /// `"holds"`: POSTs here count against the hold rate limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RouteLimit>,
+}
+
+/// Rate limits a route can opt into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteLimit {
+    Holds,
 }
 
 /// A deployment template.

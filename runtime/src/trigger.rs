@@ -14,6 +14,9 @@ use crate::app::App;
 use crate::engine::EPOCH_TICK;
 use crate::error::ApiError;
 use crate::host::Host;
+use crate::limits::Limit;
+use crate::server::ClientAddr;
+use crate::templates::RouteLimit;
 
 /// Largest request body a function receives, announced by Content-Length.
 pub const MAX_REQUEST_BODY: u64 = 1 << 20;
@@ -44,6 +47,15 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
         .get(name)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_namespace", format!("no performance {name:?}")))?;
     let route = ns.route(inner).ok_or_else(|| ApiError::not_found(format!("no route for {inner}")))?;
+    if route.rate_limit == Some(RouteLimit::Holds) && req.method() == http::Method::POST {
+        let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
+        app.limits.check_address(Limit::HoldByAddress, address).map_err(ApiError::too_many)?;
+        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        // Unauthenticated holds are the component's to refuse; only buyers have a bucket.
+        if let Ok(claims) = app.shared.auth.verify_header(authorization) {
+            app.limits.check(Limit::HoldByBuyer, &claims.sub).map_err(ApiError::too_many)?;
+        }
+    }
     let too_large = req
         .headers()
         .get(http::header::CONTENT_LENGTH)

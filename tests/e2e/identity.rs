@@ -91,3 +91,47 @@ fn rotating_the_signing_key_logs_no_one_out() {
     server.get("/api/v1/performances", Some(&fresh)).expect(200);
     assert_ne!(fresh.split('.').next(), alice.split('.').next(), "new tokens name the new key");
 }
+
+#[test]
+fn rate_limits_answer_429_with_retry_after() {
+    let dir = DataDir::new();
+    let server = Server::start_with(
+        &dir.0,
+        &[
+            ("MARQUEE_NO_RATE_LIMITS", "false"),
+            ("MARQUEE_SIGNUP_RATE", "4"),
+            ("MARQUEE_LOGIN_RATE", "100"),
+            ("MARQUEE_LOGIN_ACCOUNT_RATE", "3"),
+            ("MARQUEE_HOLD_RATE", "1000"),
+            ("MARQUEE_HOLD_BUYER_RATE", "2"),
+        ],
+    );
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", gala_params());
+    let ann = server.account("ann@example.com", "buyer");
+    let signup = |email: &str| {
+        server.post("/api/v1/auth/signup", None, &json!({"email": email, "password": "a-good-password", "role": "buyer"}))
+    };
+    signup("b@example.com").expect(201);
+    signup("c@example.com").expect(201);
+    let limited = signup("d@example.com").expect(429);
+    assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(limited.json()["error"], "rate_limited");
+
+    // Log-ins per account count failures too: guessing a password is slow.
+    let login = |password: &str| server.post("/api/v1/auth/login", None, &json!({"email": "b@example.com", "password": password}));
+    login("wrong-one-1").expect(401);
+    login("wrong-one-2").expect(401);
+    login("a-good-password").expect(200);
+    login("a-good-password").expect(429);
+    // Another account is not slowed down by it.
+    server.login("seller@example.com", "a-good-password");
+
+    let hold = |seat: &str| server.post("/p/gala/api/holds", Some(&ann), &json!({"session": "s1", "seats": [seat]}));
+    hold("R-1-1").expect(201);
+    hold("R-1-2").expect(201);
+    let limited = hold("R-1-3").expect(429);
+    assert!(limited.header("retry-after").is_some());
+    // Only the two holds exist.
+    assert_eq!(server.get("/p/gala/api/sessions/s1/availability", None).expect(200).json()["taken"], json!(["R-1-1", "R-1-2"]));
+}

@@ -83,6 +83,8 @@ impl Server {
             .env("MARQUEE_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("MARQUEE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "warn")
+            // Tests drive many clients from one address; the rate-limit tests turn limits on.
+            .env("MARQUEE_NO_RATE_LIMITS", "true")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
