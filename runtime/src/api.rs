@@ -109,7 +109,8 @@ impl FromRequestParts<AppState> for Caller {
                 deployment: Some(t.deployment),
             });
         }
-        match app.shared.auth.verify_header(header) {
+        let cookies = parts.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
+        match app.shared.auth.verify_header(header, auth::cookie(cookies, auth::SIGNATURE_COOKIE)) {
             Ok(claims) => Ok(Caller { id: claims.sub, email: claims.email, role: claims.role, deployment: None }),
             Err(AuthError::Missing) => Err(ApiError::unauthorized("this call needs Authorization: Bearer <access_token>")),
             Err(_) => Err(ApiError::unauthorized("the access token is invalid or expired")),
@@ -155,6 +156,47 @@ fn email_taken() -> ApiError {
 struct LoginRequest {
     email: String,
     password: String,
+    /// `"browser"`: a split-token session (see [`browser_session`]); default `"api"`.
+    #[serde(default)]
+    mode: SessionMode,
+}
+
+#[derive(Deserialize, Default, PartialEq, Eq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum SessionMode {
+    #[default]
+    Api,
+    Browser,
+}
+
+/// A token pair as a browser gets it: the page receives only `header.payload` of the access
+/// token; the signature and the refresh token travel in HttpOnly cookies.
+fn browser_session(pair: auth::TokenPair) -> Response {
+    let cookies = auth::session_cookies(&pair);
+    let page_part = pair.access_token.rsplit_once('.').map(|(head, _)| head.to_string()).unwrap_or_default();
+    let body = json!({
+        "access_token": page_part,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "mode": "browser",
+    });
+    with_cookies(Json(body).into_response(), cookies)
+}
+
+fn with_cookies(mut response: Response, cookies: [String; 2]) -> Response {
+    for cookie in cookies {
+        if let Ok(value) = http::HeaderValue::try_from(cookie) {
+            response.headers_mut().append(http::header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn session(pair: auth::TokenPair, mode: SessionMode) -> Response {
+    match mode {
+        SessionMode::Api => Json(pair).into_response(),
+        SessionMode::Browser => browser_session(pair),
+    }
 }
 
 async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
@@ -169,7 +211,7 @@ async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAdd
         .await
         .map_err(anyhow::Error::from)?;
     match account {
-        Some(account) if ok => Ok(Json(app.shared.auth.login(&account)?).into_response()),
+        Some(account) if ok => Ok(session(app.shared.auth.login(&account)?, req.mode)),
         _ => Err(ApiError::unauthorized("wrong email or password")),
     }
 }
@@ -182,21 +224,34 @@ struct RefreshRequest {
     refresh_token: String,
 }
 
-async fn refresh(State(app): State<AppState>, body: Bytes) -> ApiResult {
-    let req: RefreshRequest = parse(&body)?;
-    match app.shared.auth.refresh(&req.refresh_token)? {
-        Ok(pair) => Ok(Json(pair).into_response()),
+/// The refresh token of a call: from the body (API clients), or from the refresh cookie
+/// (browser sessions, whose body is empty).
+fn refresh_token(headers: &http::HeaderMap, body: &Bytes) -> ApiResult<(String, SessionMode)> {
+    let cookies = headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
+    let no_body = body.iter().all(u8::is_ascii_whitespace) || body.as_ref() == b"{}";
+    match auth::cookie(cookies, auth::REFRESH_COOKIE).filter(|t| !t.is_empty()) {
+        Some(token) if no_body => Ok((token.to_string(), SessionMode::Browser)),
+        None if no_body => Err(ApiError::unauthorized("no refresh token: send {\"refresh_token\"} or the session cookie")),
+        _ => Ok((parse::<RefreshRequest>(body)?.refresh_token, SessionMode::Api)),
+    }
+}
+
+async fn refresh(State(app): State<AppState>, headers: http::HeaderMap, body: Bytes) -> ApiResult {
+    let (token, mode) = refresh_token(&headers, &body)?;
+    match app.shared.auth.refresh(&token)? {
+        Ok(pair) => Ok(session(pair, mode)),
         Err(AuthError::Reused) => Err(ApiError::unauthorized("refresh token already used; the session is revoked")),
         Err(_) => Err(ApiError::unauthorized("invalid or expired refresh token")),
     }
 }
 
-async fn logout(State(app): State<AppState>, body: Bytes) -> ApiResult {
-    let req: RefreshRequest = parse(&body)?;
-    if !app.shared.auth.logout(&req.refresh_token)? {
+async fn logout(State(app): State<AppState>, headers: http::HeaderMap, body: Bytes) -> ApiResult {
+    let (token, mode) = refresh_token(&headers, &body)?;
+    if !app.shared.auth.logout(&token)? {
         return Err(ApiError::unauthorized("unknown refresh token"));
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let response = StatusCode::NO_CONTENT.into_response();
+    Ok(if mode == SessionMode::Browser { with_cookies(response, auth::clearing_cookies()) } else { response })
 }
 
 fn template_view(t: &crate::templates::Template) -> Value {

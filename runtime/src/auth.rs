@@ -196,14 +196,21 @@ impl Auth {
             .map_err(|_| AuthError::Invalid)
     }
 
-    /// Verifies the value of an `Authorization: Bearer …` header.
-    pub fn verify_header(&self, header: Option<&str>) -> Result<Claims, AuthError> {
+    /// Verifies the value of an `Authorization: Bearer …` header. In a split-token browser
+    /// session the header carries only `header.payload`, and `signature` (from the
+    /// HttpOnly cookie) completes it; either half alone is refused.
+    pub fn verify_header(&self, header: Option<&str>, signature: Option<&str>) -> Result<Claims, AuthError> {
         let value = header.ok_or(AuthError::Missing)?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(AuthError::Invalid)?;
-        self.verify(token.trim())
+            .ok_or(AuthError::Invalid)?
+            .trim();
+        match (token.split('.').count(), signature) {
+            (3, _) => self.verify(token),
+            (2, Some(signature)) => self.verify(&format!("{token}.{signature}")),
+            _ => Err(AuthError::Invalid),
+        }
     }
 
     fn new_refresh(&self, family: &str, account_id: &str) -> Result<String> {
@@ -279,6 +286,55 @@ impl Auth {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Browser sessions split the access token: the page keeps `header.payload`, this HttpOnly
+/// cookie keeps the signature.
+pub const SIGNATURE_COOKIE: &str = "mq_sig";
+/// The refresh token of a browser session, sent only to the auth endpoints.
+pub const REFRESH_COOKIE: &str = "mq_refresh";
+/// Where the refresh cookie is sent.
+pub const REFRESH_COOKIE_PATH: &str = "/api/v1/auth";
+
+/// The value of a cookie in a `Cookie` header.
+pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
+    header?.split(';').filter_map(|c| c.trim().split_once('=')).find(|(n, _)| *n == name).map(|(_, v)| v)
+}
+
+/// A `Cookie` header without the platform's own session cookies, for a guest to see.
+pub fn without_session_cookies(header: &str) -> String {
+    header
+        .split(';')
+        .map(str::trim)
+        .filter(|c| {
+            let name = c.split('=').next().unwrap_or("");
+            name != SIGNATURE_COOKIE && name != REFRESH_COOKIE
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `Set-Cookie` values that put a pair into a browser: the signature for every path, the
+/// refresh token for the auth endpoints only. Both HttpOnly and SameSite=Strict, so neither
+/// a script (XSS) nor a cross-site request can use them alone. (`Secure` belongs to a TLS
+/// front end; `marquee up` serves plain HTTP on loopback.)
+pub fn session_cookies(pair: &TokenPair) -> [String; 2] {
+    let signature = pair.access_token.rsplit('.').next().unwrap_or("");
+    [
+        format!("{SIGNATURE_COOKIE}={signature}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ACCESS_TTL_SECS}"),
+        format!(
+            "{REFRESH_COOKIE}={}; HttpOnly; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age={REFRESH_TTL_SECS}",
+            pair.refresh_token
+        ),
+    ]
+}
+
+/// `Set-Cookie` values that remove a browser session.
+pub fn clearing_cookies() -> [String; 2] {
+    [
+        format!("{SIGNATURE_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        format!("{REFRESH_COOKIE}=; HttpOnly; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age=0"),
+    ]
 }
 
 /// Hashes a password with argon2id and a random salt. Slow on purpose: call off the async
@@ -429,6 +485,27 @@ mod tests {
             auth.rotate().unwrap();
         }
         assert_eq!(auth.verify(&first).unwrap_err(), AuthError::Invalid);
+    }
+
+    #[test]
+    fn split_tokens_need_both_halves() {
+        let (_dir, auth) = auth();
+        let token = auth.access_token(&account()).unwrap();
+        let (page, signature) = token.rsplit_once('.').unwrap();
+        let bearer = |t: &str| format!("Bearer {t}");
+        assert!(auth.verify_header(Some(&bearer(&token)), None).is_ok());
+        assert!(auth.verify_header(Some(&bearer(page)), Some(signature)).is_ok());
+        assert_eq!(auth.verify_header(Some(&bearer(page)), None).unwrap_err(), AuthError::Invalid);
+        assert_eq!(auth.verify_header(Some(&bearer(page)), Some("forged")).unwrap_err(), AuthError::Invalid);
+        assert_eq!(auth.verify_header(None, Some(signature)).unwrap_err(), AuthError::Missing);
+    }
+
+    #[test]
+    fn session_cookies_are_read_and_hidden_from_guests() {
+        let header = Some("a=1; mq_sig=abc; theme=dark; mq_refresh=r");
+        assert_eq!(cookie(header, SIGNATURE_COOKIE), Some("abc"));
+        assert_eq!(cookie(header, "missing"), None);
+        assert_eq!(without_session_cookies(header.unwrap()), "a=1; theme=dark");
     }
 
     #[test]

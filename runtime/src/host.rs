@@ -48,10 +48,13 @@ pub struct Host {
     pub limits: StoreLimits,
     ns: Arc<Namespace>,
     function: Arc<str>,
+    /// The signature half of a split-token browser session, taken from its cookie by the
+    /// trigger: the guest never sees it, `identity.authenticate` rejoins it.
+    signature: Option<String>,
 }
 
 impl Host {
-    pub fn new(ns: Arc<Namespace>, function: Arc<str>) -> Self {
+    pub fn new(ns: Arc<Namespace>, function: Arc<str>, signature: Option<String>) -> Self {
         Self {
             // Nothing inherited: no env, args, stdio, preopens or network.
             wasi: WasiCtx::builder().build(),
@@ -61,6 +64,7 @@ impl Host {
             limits: StoreLimitsBuilder::new().memory_size(MAX_INSTANCE_MEMORY).build(),
             ns,
             function,
+            signature,
         }
     }
 }
@@ -177,7 +181,7 @@ impl inventory::Host for Host {
 impl identity::Host for Host {
     fn authenticate(&mut self, authorization: String) -> HostResult<Result<identity::Principal, identity::Error>> {
         let header = Some(authorization.as_str()).filter(|h| !h.is_empty());
-        Ok(match self.ns.shared.auth.verify_header(header) {
+        Ok(match self.ns.shared.auth.verify_header(header, self.signature.as_deref()) {
             Ok(claims) => Ok(identity::Principal { id: claims.sub, email: claims.email, role: claims.role }),
             Err(crate::auth::AuthError::Missing) => Err(identity::Error::Missing),
             Err(_) => Err(identity::Error::Invalid),

@@ -11,6 +11,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::app::App;
+use crate::auth;
 use crate::engine::EPOCH_TICK;
 use crate::error::ApiError;
 use crate::host::Host;
@@ -29,7 +30,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
 }
 
 async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let path = req.uri().path();
+    let path = req.uri().path().to_string();
     let rest = path.strip_prefix("/p/").unwrap_or("");
     let (name, inner) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     if inner.is_empty() {
@@ -47,12 +48,13 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
         .get(name)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_namespace", format!("no performance {name:?}")))?;
     let route = ns.route(inner).ok_or_else(|| ApiError::not_found(format!("no route for {inner}")))?;
+    let signature = take_session_cookies(&mut req);
     if route.rate_limit == Some(RouteLimit::Holds) && req.method() == http::Method::POST {
         let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
         app.limits.check_address(Limit::HoldByAddress, address).map_err(ApiError::too_many)?;
         let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         // Unauthenticated holds are the component's to refuse; only buyers have a bucket.
-        if let Ok(claims) = app.shared.auth.verify_header(authorization) {
+        if let Ok(claims) = app.shared.auth.verify_header(authorization, signature.as_deref()) {
             app.limits.check(Limit::HoldByBuyer, &claims.sub).map_err(ApiError::too_many)?;
         }
     }
@@ -82,7 +84,7 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
         .map_err(|_| ApiError::bad_request("invalid_path", "invalid request target"))?;
 
     let timeout = app.settings.request_timeout;
-    let mut store = Store::new(app.pool.engine(), Host::new(ns.clone(), route.function.clone()));
+    let mut store = Store::new(app.pool.engine(), Host::new(ns.clone(), route.function.clone(), signature));
     store.limiter(|host| &mut host.limits);
     store.set_epoch_deadline((timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
 
@@ -119,6 +121,19 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
             format!("function {function} did not answer within {timeout:?}"),
         )),
     }
+}
+
+/// Removes the platform's session cookies from a request bound for a guest and returns the
+/// signature half of a browser session, if any.
+fn take_session_cookies(req: &mut Request<Incoming>) -> Option<String> {
+    let header = req.headers().get(http::header::COOKIE)?.to_str().ok()?.to_string();
+    let signature = auth::cookie(Some(&header), auth::SIGNATURE_COOKIE).map(str::to_string);
+    let rest = auth::without_session_cookies(&header);
+    match HeaderValue::try_from(rest) {
+        Ok(value) if !value.is_empty() => req.headers_mut().insert(http::header::COOKIE, value),
+        _ => req.headers_mut().remove(http::header::COOKIE),
+    };
+    signature
 }
 
 fn function_failure(namespace: &str, function: &str, error: wasmtime::Error) -> ApiError {

@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts the real `marquee` binary and talks HTTP to it.
 
 mod booking;
+mod browser;
 mod identity;
 mod spine;
 mod testkit;

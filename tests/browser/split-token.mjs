@@ -1,0 +1,65 @@
+// Split-token browser sessions in a real headless Chromium. Prints one JSON object of what
+// the page observed; tests/e2e/browser.rs asserts on it.
+//   MARQUEE_URL=http://127.0.0.1:PORT NS=gala EMAIL=... PASSWORD=... node split-token.mjs
+import { chromium } from "playwright-core";
+
+const base = process.env.MARQUEE_URL;
+const { NS: ns, EMAIL: email, PASSWORD: password } = process.env;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+const out = { consoleErrors: [] };
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  // The 401s are the probes below, refused as they should be; anything else is a fault.
+  page.on("console", (m) => m.type() === "error" && !m.text().includes("401 (Unauthorized)") && out.consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+  await page.goto(`${base}/p/${ns}/`);
+
+  Object.assign(out, await page.evaluate(async ({ email, password }) => {
+    const r = {};
+    const json = { "content-type": "application/json" };
+    const login = await fetch("/api/v1/auth/login", { method: "POST", headers: json, body: JSON.stringify({ email, password, mode: "browser" }) });
+    r.login = login.status;
+    const session = await login.json();
+    r.pageTokenParts = session.access_token.split(".").length;
+    r.scriptVisibleCookies = document.cookie;
+    const bearer = (t) => ({ Authorization: `Bearer ${t}` });
+    r.bothHalves = (await fetch("/api/v1/performances", { headers: bearer(session.access_token) })).status;
+    r.cookieOnly = (await fetch("/api/v1/performances")).status;
+    r.pagePartOnly = (await fetch("/api/v1/performances", { headers: bearer(session.access_token), credentials: "omit" })).status;
+    const refreshed = await fetch("/api/v1/auth/refresh", { method: "POST" });
+    r.refresh = refreshed.status;
+    r.fresh = (await fetch("/api/v1/performances", { headers: bearer((await refreshed.json()).access_token) })).status;
+    return r;
+  }, { email, password }));
+
+  // A cross-site form (localhost is another site than 127.0.0.1) cannot ride the cookies.
+  const crossSite = await context.newPage();
+  await crossSite.goto(base.replace("127.0.0.1", "localhost") + `/p/${ns}/`);
+  const [response] = await Promise.all([
+    crossSite.waitForNavigation(),
+    crossSite.evaluate((target) => {
+      const form = document.createElement("form");
+      form.method = "POST";
+      form.action = target;
+      document.body.appendChild(form);
+      form.submit();
+    }, `${base}/api/v1/auth/refresh`),
+  ]);
+  out.crossSiteRefresh = response.status();
+
+  Object.assign(out, await page.evaluate(async () => {
+    const r = {};
+    r.logout = (await fetch("/api/v1/auth/logout", { method: "POST" })).status;
+    r.refreshAfterLogout = (await fetch("/api/v1/auth/refresh", { method: "POST" })).status;
+    r.scriptVisibleCookiesAfterLogout = document.cookie;
+    return r;
+  }));
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
