@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Guest crates in `functions/` that are components (the SDK is a library).
-const GUESTS: &[&str] = &["listing", "booking"];
+const GUESTS: &[&str] = &["listing", "booking", "auth", "presale"];
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -15,8 +15,11 @@ fn main() {
     let target_dir = out.join("functions-target");
     println!("cargo:rerun-if-changed={}", functions.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", functions.join("Cargo.lock").display());
-    for dir in std::iter::once("sdk").chain(GUESTS.iter().copied()) {
-        println!("cargo:rerun-if-changed={}", functions.join(dir).display());
+    // Every crate of functions/ (components and the libraries they share), not its target/.
+    for entry in std::fs::read_dir(&functions).unwrap().flatten() {
+        if entry.path().is_dir() && entry.file_name() != "target" {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
 

@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::auth::{self, AuthError};
-use crate::db::Account;
 use crate::error::ApiError;
 use crate::limits::Limit;
 use crate::server::ClientAddr;
@@ -128,23 +127,15 @@ struct SignupRequest {
 async fn signup(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
     app.limits.check_address(Limit::SignupByAddress, Some(addr.0)).map_err(ApiError::too_many)?;
     let req: SignupRequest = parse(&body)?;
-    let email = auth::normalize_email(&req.email).map_err(|m| ApiError::bad_request("invalid_email", m).field("email"))?;
-    auth::check_password_strength(&req.password)
-        .map_err(|m| ApiError::bad_request("weak_password", m).field("password"))?;
     if !["buyer", "seller"].contains(&req.role.as_str()) {
         return Err(ApiError::bad_request("invalid_role", "role must be buyer or seller").field("role"));
     }
-    if app.shared.db.account_by_email(&email)?.is_some() {
-        return Err(email_taken());
-    }
-    let password = req.password;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(anyhow::Error::from)??;
-    let account = Account { id: auth::random_hex(8), email, password_hash: hash, role: req.role };
-    if !app.shared.db.insert_account(&account, crate::clock::now_secs())? {
-        return Err(email_taken());
-    }
+    let account = app.shared.auth.sign_up(&req.email, req.password, &req.role).await.map_err(|e| match e {
+        auth::SignupError::InvalidEmail(m) => ApiError::bad_request("invalid_email", m).field("email"),
+        auth::SignupError::WeakPassword(m) => ApiError::bad_request("weak_password", m).field("password"),
+        auth::SignupError::EmailTaken => email_taken(),
+        auth::SignupError::Internal(e) => ApiError::internal(e),
+    })?;
     Ok((StatusCode::CREATED, Json(json!({ "id": account.id, "email": account.email, "role": account.role }))).into_response())
 }
 
@@ -203,21 +194,11 @@ async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAdd
     app.limits.check_address(Limit::LoginByAddress, Some(addr.0)).map_err(ApiError::too_many)?;
     let req: LoginRequest = parse(&body)?;
     app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).map_err(ApiError::too_many)?;
-    let account = auth::normalize_email(&req.email).ok().map(|e| app.shared.db.account_by_email(&e)).transpose()?.flatten();
-    // Verify against a real hash even for unknown emails, so timing does not reveal accounts.
-    let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
-    let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(anyhow::Error::from)?;
-    match account {
-        Some(account) if ok => Ok(session(app.shared.auth.login(&account)?, req.mode)),
-        _ => Err(ApiError::unauthorized("wrong email or password")),
+    match app.shared.auth.log_in(&req.email, req.password).await? {
+        Some((_, pair)) => Ok(session(pair, req.mode)),
+        None => Err(ApiError::unauthorized("wrong email or password")),
     }
 }
-
-static DUMMY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| auth::hash_password("not a real password").expect("hashing works"));
 
 #[derive(Deserialize)]
 struct RefreshRequest {

@@ -44,7 +44,8 @@ pub struct App {
 }
 
 /// Parameters an owner may change on a live performance; the rest shape its inventory.
-const PATCHABLE: &[&str] = &["title", "venue", "description", "per_buyer_limit", "booking_opens_at", "booking_closes_at"];
+const PATCHABLE: &[&str] =
+    &["title", "venue", "description", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes"];
 
 /// Reads a secret key file, creating it with fresh random bytes on first start.
 fn secret_key(path: &Path) -> Result<Vec<u8>> {

@@ -288,6 +288,53 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Why a sign-up was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    #[error("{0}")]
+    InvalidEmail(&'static str),
+    #[error("{0}")]
+    WeakPassword(&'static str),
+    #[error("an account with this email exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Auth {
+    /// Creates an account; the password is hashed off the async workers.
+    pub async fn sign_up(&self, email: &str, password: String, role: &str) -> Result<Account, SignupError> {
+        let email = normalize_email(email).map_err(SignupError::InvalidEmail)?;
+        check_password_strength(&password).map_err(SignupError::WeakPassword)?;
+        if self.db.account_by_email(&email)?.is_some() {
+            return Err(SignupError::EmailTaken);
+        }
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(anyhow::Error::from)??;
+        let account = Account { id: random_hex(8), email, password_hash: hash, role: role.to_string() };
+        if !self.db.insert_account(&account, now_secs())? {
+            return Err(SignupError::EmailTaken);
+        }
+        Ok(account)
+    }
+
+    /// Checks a password and starts a session; `None` for a wrong email or password. Unknown
+    /// emails are checked against a real hash too, so timing does not reveal accounts.
+    pub async fn log_in(&self, email: &str, password: String) -> Result<Option<(Account, TokenPair)>> {
+        static DUMMY_HASH: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| hash_password("not a real password").expect("hashing works"));
+        let account = normalize_email(email).ok().map(|e| self.db.account_by_email(&e)).transpose()?.flatten();
+        let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await?;
+        match account {
+            Some(account) if ok => {
+                let pair = self.login(&account)?;
+                Ok(Some((account, pair)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 /// Browser sessions split the access token: the page keeps `header.payload`, this HttpOnly
 /// cookie keeps the signature.
 pub const SIGNATURE_COOKIE: &str = "mq_sig";

@@ -187,4 +187,27 @@ impl identity::Host for Host {
             Err(_) => Err(identity::Error::Invalid),
         })
     }
+
+    async fn sign_up(&mut self, email: String, password: String) -> HostResult<Result<identity::Principal, identity::Error>> {
+        use crate::auth::SignupError;
+        let ns = self.ns.clone();
+        Ok(match ns.shared.auth.sign_up(&email, password, "buyer").await {
+            Ok(a) => Ok(identity::Principal { id: a.id, email: a.email, role: a.role }),
+            Err(SignupError::InvalidEmail(m) | SignupError::WeakPassword(m)) => Err(identity::Error::Rejected(m.into())),
+            Err(SignupError::EmailTaken) => Err(identity::Error::Taken),
+            Err(SignupError::Internal(e)) => return Err(wasmtime::Error::from_anyhow(e)),
+        })
+    }
+
+    async fn log_in(&mut self, email: String, password: String) -> HostResult<Result<identity::Session, identity::Error>> {
+        let ns = self.ns.clone();
+        Ok(match ns.shared.auth.log_in(&email, password).await.map_err(wasmtime::Error::from_anyhow)? {
+            Some((_, pair)) => Ok(identity::Session {
+                access_token: pair.access_token,
+                refresh_token: pair.refresh_token,
+                expires_in: pair.expires_in as u32,
+            }),
+            None => Err(identity::Error::Invalid),
+        })
+    }
 }

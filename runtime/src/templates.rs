@@ -12,6 +12,7 @@ const BUILTIN: &[&str] = &[
     include_str!("../../templates/seated.json"),
     include_str!("../../templates/standing.json"),
     include_str!("../../templates/festival.json"),
+    include_str!("../../templates/presale.json"),
 ];
 
 /// Which kinds of section a template sells.
@@ -56,6 +57,9 @@ pub struct Template {
     /// Whether performances of this template may sell goods.
     #[serde(default)]
     pub goods: bool,
+    /// Whether performances of this template are presales, which need `presale_codes`.
+    #[serde(default)]
+    pub presale: bool,
 }
 
 /// A parameter that failed validation: where, and why.
@@ -87,6 +91,9 @@ pub struct PerformanceParams {
     /// Merchandise sold by quantity from stock shared by all sessions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub goods: Vec<GoodsParam>,
+    /// Codes a presale admits buyers with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub presale_codes: Vec<String>,
     /// Holds are refused before this time (canonical UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub booking_opens_at: Option<String>,
@@ -142,6 +149,7 @@ impl SectionParam {
 const MAX_SESSIONS: usize = 100;
 const MAX_SECTIONS: usize = 100;
 const MAX_GOODS: usize = 50;
+const MAX_PRESALE_CODES: usize = 10_000;
 const MAX_ROWS: u32 = 1000;
 const MAX_SEATS_PER_ROW: u32 = 1000;
 const MAX_CAPACITY: u32 = 1_000_000;
@@ -287,6 +295,22 @@ impl Template {
                         "a section needs rows + seats_per_row (numbered) or capacity (general admission)",
                     ));
                 }
+            }
+        }
+        match (self.presale, params.presale_codes.len()) {
+            (true, 0) => return Err(FieldError::new("params.presale_codes", "a presale needs at least one code")),
+            (false, n) if n > 0 => {
+                return Err(FieldError::new("params.presale_codes", format!("template {:?} is not a presale", self.name)));
+            }
+            (_, n) if n > MAX_PRESALE_CODES => {
+                return Err(FieldError::new("params.presale_codes", format!("at most {MAX_PRESALE_CODES} codes")));
+            }
+            _ => {}
+        }
+        for (i, code) in params.presale_codes.iter().enumerate() {
+            let ok = (4..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                return Err(FieldError::new(format!("params.presale_codes[{i}]"), "must be 4 to 64 letters, digits, _ or -"));
             }
         }
         if !params.goods.is_empty() && !self.goods {

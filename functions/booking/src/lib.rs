@@ -5,7 +5,7 @@
 //! twice and charges exactly the hold's amount.
 
 use marquee_sdk::inventory::{self, Claim, Quantity};
-use marquee_sdk::{Handler, Request, Response, clock, config, identity};
+use marquee_sdk::{Handler, Request, Response, clock, config, kv};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -15,6 +15,9 @@ const MAX_SEATS_PER_HOLD: usize = 100;
 #[derive(Deserialize)]
 struct Params {
     per_buyer_limit: u32,
+    /// A presale admits only buyers the presale auth component let in.
+    #[serde(default)]
+    presale_codes: Vec<String>,
     #[serde(default)]
     booking_opens_at: Option<String>,
     #[serde(default)]
@@ -127,12 +130,11 @@ impl Handler for Booking {
 
 /// The calling buyer's account id, verified by the host.
 fn buyer(req: &Request) -> Result<String, Response> {
-    match identity::authenticate(req.header("authorization").unwrap_or("")) {
-        Ok(p) if p.role == "buyer" => Ok(p.id),
-        Ok(_) => Err(Response::error(403, "forbidden", "only buyer accounts can book")),
-        Err(identity::Error::Missing) => Err(Response::error(401, "unauthorized", "log in as a buyer: Authorization: Bearer <access_token>")),
-        Err(identity::Error::Invalid) => Err(Response::error(401, "unauthorized", "the access token is invalid or expired")),
+    let principal = marquee_sdk::caller(req)?;
+    if principal.role != "buyer" {
+        return Err(Response::error(403, "forbidden", "only buyer accounts can book"));
     }
+    Ok(principal.id)
 }
 
 fn params() -> Result<Params, Response> {
@@ -161,6 +163,9 @@ fn inventory_error(e: inventory::Error) -> Response {
 fn hold(req: &Request, buyer: &str) -> Result<Response, Response> {
     let body: HoldRequest = req.json()?;
     let params = params()?;
+    if !params.presale_codes.is_empty() && !matches!(kv::get(&format!("presale-admitted/{buyer}")), Ok(Some(_))) {
+        return Err(Response::error(403, "presale_code_required", "this presale admits only buyers with a code: POST api/auth/admit"));
+    }
     let now = clock::now();
     if params.booking_opens_at.as_ref().is_some_and(|opens| now < *opens) {
         return Err(Response::error(403, "booking_closed", "booking has not opened yet"));

@@ -128,6 +128,17 @@ impl Response {
     }
 }
 
+/// The caller of a request as the host verified it, or the 401 to answer.
+pub fn caller(req: &Request) -> Result<identity::Principal, Response> {
+    match identity::authenticate(req.header("authorization").unwrap_or("")) {
+        Ok(principal) => Ok(principal),
+        Err(identity::Error::Missing) => {
+            Err(Response::error(401, "unauthorized", "log in first: Authorization: Bearer <access_token>"))
+        }
+        Err(_) => Err(Response::error(401, "unauthorized", "the access token is invalid or expired")),
+    }
+}
+
 /// A component's request handler.
 pub trait Handler {
     /// Answers one request.

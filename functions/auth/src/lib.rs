@@ -1,0 +1,32 @@
+//! The default `auth` component: open sign-up and log-in for buyers.
+
+use auth_core::{Credentials, Gate};
+use marquee_sdk::identity::Principal;
+use marquee_sdk::{Handler, Request, Response};
+use serde_json::{Value, json};
+
+struct Open;
+
+impl Gate for Open {
+    fn admit(_: &Principal, _: &Credentials) -> Result<(), Response> {
+        Ok(())
+    }
+
+    fn describe(_: &Principal) -> Value {
+        json!({})
+    }
+
+    fn route(_: &Request) -> Option<Response> {
+        None
+    }
+}
+
+struct Auth;
+
+impl Handler for Auth {
+    fn handle(req: Request) -> Response {
+        auth_core::handle::<Open>(req)
+    }
+}
+
+marquee_sdk::export!(Auth);
