@@ -199,3 +199,18 @@ fn a_presale_admits_only_buyers_with_a_code_of_its_own() {
     server.post("/p/other-pre/api/auth/admit", Some(admitted), &json!({"code": "FRIENDS_2027"})).expect(200);
     server.post("/p/other-pre/api/holds", Some(admitted), &hold).expect(201);
 }
+
+#[test]
+fn each_installation_has_its_own_keys() {
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    let (a, b) = (Server::start(&dir_a), Server::start(&dir_b));
+    let token = a.account("seller@example.com", "seller");
+    b.account("seller@example.com", "seller");
+    a.get("/api/v1/performances", Some(&token)).expect(200);
+    b.get("/api/v1/performances", Some(&token)).expect(401);
+    let key = |dir: &DataDir| std::fs::read(dir.0.join("secrets/token-keys.json")).unwrap();
+    assert_ne!(key(&dir_a), key(&dir_b));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir_a.0.join("secrets/token-keys.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "keys are readable by their owner only");
+}
