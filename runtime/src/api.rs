@@ -40,6 +40,9 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances/{ns}/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/admin/token-keys/rotate", post(rotate_keys))
         .route("/api/v1/catalog", get(catalog))
+        .route("/metrics", get(|State(app): State<AppState>| async move {
+            ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.shared.metrics.render())
+        }))
         .route("/api/v1/openapi.json", get(|| async { ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(app)

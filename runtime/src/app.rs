@@ -89,7 +89,13 @@ impl App {
             pool,
             templates: Templates::builtin(),
             registry: Registry::default(),
-            shared: Arc::new(Shared { db, auth, commerce }),
+            shared: Arc::new(Shared {
+                db,
+                auth,
+                commerce,
+                metrics: Arc::default(),
+                max_timeout: settings.request_timeout,
+            }),
             limits: settings.rates.map(RateLimits::new).unwrap_or_else(RateLimits::off),
             changes: std::sync::Mutex::default(),
             settings,
@@ -148,7 +154,7 @@ impl App {
                 Ok((role.clone(), digest.to_string()))
             })
             .collect::<Result<_>>()?;
-        let spec = Spec { components, routes: template.routes.clone() };
+        let spec = Spec { components, routes: template.routes.clone(), limits: template.limits };
         let row = PerformanceRow {
             namespace: namespace.clone(),
             deployment: auth::random_hex(12),

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder};
+use wasmtime::Engine;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -16,6 +16,7 @@ use crate::namespace::Namespace;
 /// Largest linear memory one instance may grow to.
 pub const MAX_INSTANCE_MEMORY: usize = 64 << 20;
 const MAX_KV_KEY: usize = 512;
+const MAX_TABLE_ELEMENTS: usize = 100_000;
 const MAX_KV_VALUE: usize = 1 << 20;
 
 /// Outgoing HTTP is not a capability Marquee grants (yet): every request is denied.
@@ -39,13 +40,38 @@ impl WasiHttpHooks for DenyOutgoing {
     }
 }
 
+/// Caps one instance's memory and records the largest it grew to.
+pub struct MemoryLimiter {
+    pub limit: usize,
+    pub peak: usize,
+    /// Whether a growth past the limit was refused (the guest usually traps next).
+    pub refused: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
 /// Per-request store state.
 pub struct Host {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: DenyOutgoing,
-    pub limits: StoreLimits,
+    pub memory: MemoryLimiter,
+    /// Epoch ticks this request has run Wasm for; past its budget it traps.
+    pub ticks: u64,
     ns: Arc<Namespace>,
     function: Arc<str>,
     /// The signature half of a split-token browser session, taken from its cookie by the
@@ -61,7 +87,8 @@ impl Host {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: DenyOutgoing,
-            limits: StoreLimitsBuilder::new().memory_size(MAX_INSTANCE_MEMORY).build(),
+            memory: MemoryLimiter { limit: ns.limits.memory_bytes, peak: 0, refused: false },
+            ticks: 0,
             ns,
             function,
             signature,

@@ -18,6 +18,7 @@ use crate::bindings::inventory::{
     Claim, Error, HoldReceipt, Order, SectionAvailability, SessionAvailability, Ticket,
 };
 use crate::orders::{OrderRow, OrderStore, Record, TicketRow};
+use crate::metrics::SalesMetrics;
 use crate::payments::{Charge, PaymentProvider};
 use crate::templates::PerformanceParams;
 
@@ -162,6 +163,7 @@ pub struct Inventory {
     session_index: HashMap<String, usize>,
     sessions: Vec<(String, Mutex<SessionState>)>,
     commerce: Arc<Commerce>,
+    sales: SalesMetrics,
 }
 
 /// Ids carry their session's index, so a call finds its session without a global map.
@@ -175,7 +177,13 @@ fn session_of(id: &str, prefix: char) -> Option<usize> {
 
 impl Inventory {
     /// An empty inventory; `orders` are the deployment's stored orders, replayed in order.
-    pub fn new(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, orders: Vec<OrderRow>) -> Self {
+    pub fn new(
+        deployment: &str,
+        params: &PerformanceParams,
+        commerce: Arc<Commerce>,
+        sales: SalesMetrics,
+        orders: Vec<OrderRow>,
+    ) -> Self {
         let sections: Vec<SectionDef> = params
             .sections
             .iter()
@@ -213,6 +221,7 @@ impl Inventory {
             session_index,
             sessions,
             commerce,
+            sales,
         };
         for row in orders {
             inventory.restore(row);
@@ -432,6 +441,7 @@ impl Inventory {
         if let Some(key) = key {
             s.idempotency.insert(key, id);
         }
+        self.sales.holds.inc();
         Ok(receipt)
     }
 
@@ -526,6 +536,8 @@ impl Inventory {
             s.retag(item, &order_id);
         }
         s.confirmed.insert(hold_id.to_string(), order_id.clone());
+        self.sales.orders.inc();
+        self.sales.tickets.inc_by(row.tickets.len() as u64);
         let order = to_order(&row);
         s.orders.insert(order_id, OrderState { row, items });
         Ok(Ok(order))
@@ -572,6 +584,7 @@ impl Inventory {
                 *n = n.saturating_sub(tickets(&order.items));
             }
             self.commerce.payments.refund(&order.row.charge_id);
+            self.sales.cancellations.inc();
         }
         Ok(Ok(to_order(&order.row)))
     }
@@ -701,7 +714,8 @@ mod tests {
                              {"name": "S", "price": 10, "capacity": 3}]
             }))
             .unwrap();
-        (dir.clone(), Inventory::new("d1", &params, commerce, Vec::new()))
+        let sales = crate::metrics::Metrics::default().sales("t");
+        (dir.clone(), Inventory::new("d1", &params, commerce, sales, Vec::new()))
     }
 
     fn seats(ids: &[&str]) -> Claim {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod host;
 pub mod inventory;
 pub mod limits;
+pub mod metrics;
 pub mod namespace;
 pub mod orders;
 pub mod payments;

@@ -13,7 +13,11 @@ use crate::db::{Db, PerformanceRow};
 use crate::inventory::{Commerce, Inventory};
 use crate::orders::OrderRow;
 use crate::pool::{Loaded, Pool};
-use crate::templates::{PerformanceParams, RouteLimit, RouteSpec};
+use crate::host::MAX_INSTANCE_MEMORY;
+use crate::metrics::{FunctionMetrics, Metrics};
+use crate::templates::{PerformanceParams, RouteLimit, RouteSpec, TemplateLimits};
+use prometheus::IntGauge;
+use std::time::Duration;
 
 /// What a namespace runs, pinned when it is deployed: later template changes or new
 /// built-in versions do not alter it.
@@ -22,6 +26,35 @@ pub struct Spec {
     /// Function role -> component digest.
     pub components: BTreeMap<String, String>,
     pub routes: Vec<RouteSpec>,
+    #[serde(default)]
+    pub limits: TemplateLimits,
+}
+
+/// Platform-wide ceilings and defaults of the per-namespace limits.
+const MAX_CONCURRENCY: u32 = 256;
+const DEFAULT_CONCURRENCY: u32 = 64;
+const MAX_QUEUE: u32 = 4096;
+const DEFAULT_QUEUE: u32 = 256;
+
+/// A namespace's limits, resolved against the platform's ceilings.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub concurrency: usize,
+    pub queue: usize,
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl Limits {
+    fn resolve(asked: TemplateLimits, max_timeout: Duration) -> Self {
+        let max_memory_mib = (MAX_INSTANCE_MEMORY >> 20) as u32;
+        Self {
+            concurrency: asked.concurrency.unwrap_or(DEFAULT_CONCURRENCY).clamp(1, MAX_CONCURRENCY) as usize,
+            queue: asked.queue.unwrap_or(DEFAULT_QUEUE).min(MAX_QUEUE) as usize,
+            memory_bytes: (asked.memory_mib.unwrap_or(max_memory_mib).clamp(1, max_memory_mib) as usize) << 20,
+            timeout: asked.timeout_ms.map(Duration::from_millis).unwrap_or(max_timeout).min(max_timeout),
+        }
+    }
 }
 
 /// Services every namespace's host calls use.
@@ -29,6 +62,9 @@ pub struct Shared {
     pub db: Arc<Db>,
     pub auth: Arc<Auth>,
     pub commerce: Arc<Commerce>,
+    pub metrics: Arc<Metrics>,
+    /// The longest a request may take anywhere (`--request-timeout-ms`).
+    pub max_timeout: Duration,
 }
 
 /// A route resolved to its loaded component.
@@ -38,6 +74,7 @@ pub struct Route {
     pub function: Arc<str>,
     pub component: Arc<Loaded>,
     pub rate_limit: Option<RouteLimit>,
+    pub metrics: Arc<FunctionMetrics>,
 }
 
 pub struct Namespace {
@@ -53,6 +90,16 @@ pub struct Namespace {
     pub routes: Vec<Route>,
     pub inventory: Arc<Inventory>,
     pub shared: Arc<Shared>,
+    pub limits: Limits,
+    /// Instance slots: a flooded namespace waits on its own, not on its neighbours'.
+    pub slots: Arc<Slots>,
+}
+
+/// A namespace's instance slots and the bounded queue in front of them.
+pub struct Slots {
+    pub permits: Arc<tokio::sync::Semaphore>,
+    /// Requests waiting for a permit, as a gauge.
+    pub queued: IntGauge,
 }
 
 impl Namespace {
@@ -62,22 +109,31 @@ impl Namespace {
         let spec: Spec = serde_json::from_str(&row.spec).context("stored spec")?;
         let mut loaded = HashMap::new();
         for (role, digest) in &spec.components {
-            loaded.insert(role.as_str(), pool.get(digest).with_context(|| format!("function {role}"))?);
+            let component = pool.get(digest).with_context(|| format!("function {role}"))?;
+            let metrics = Arc::new(shared.metrics.function(&row.namespace, role));
+            loaded.insert(role.as_str(), (component, metrics));
         }
         let routes = spec
             .routes
             .iter()
             .map(|r| {
-                let component = loaded.get(r.function.as_str()).context("route to a function not in the spec")?;
+                let (component, metrics) = loaded.get(r.function.as_str()).context("route to a function not in the spec")?;
                 Ok(Route {
                     pattern: r.path.clone(),
                     function: Arc::from(r.function.as_str()),
                     component: component.clone(),
                     rate_limit: r.rate_limit,
+                    metrics: metrics.clone(),
                 })
             })
             .collect::<Result<_>>()?;
-        let inventory = Arc::new(Inventory::new(&row.deployment, &params, shared.commerce.clone(), orders));
+        let sales = shared.metrics.sales(&row.namespace);
+        let inventory = Arc::new(Inventory::new(&row.deployment, &params, shared.commerce.clone(), sales, orders));
+        let limits = Limits::resolve(spec.limits, shared.max_timeout);
+        let slots = Arc::new(Slots {
+            permits: Arc::new(tokio::sync::Semaphore::new(limits.concurrency)),
+            queued: shared.metrics.queued(&row.namespace),
+        });
         Ok(Self {
             name: row.namespace.clone(),
             deployment: row.deployment.clone(),
@@ -90,6 +146,8 @@ impl Namespace {
             routes,
             inventory,
             shared,
+            limits,
+            slots,
         })
     }
 
@@ -108,6 +166,8 @@ impl Namespace {
             routes: self.routes.clone(),
             inventory: self.inventory.clone(),
             shared: self.shared.clone(),
+            limits: self.limits,
+            slots: self.slots.clone(),
         }
     }
 
@@ -129,11 +189,17 @@ impl Registry {
     }
 
     pub fn publish(&self, ns: Arc<Namespace>) {
-        self.map.write().unwrap().insert(ns.name.clone(), ns);
+        let mut map = self.map.write().unwrap();
+        map.insert(ns.name.clone(), ns.clone());
+        ns.shared.metrics.performances.set(map.len() as i64);
     }
 
     pub fn remove(&self, name: &str) -> Option<Arc<Namespace>> {
-        self.map.write().unwrap().remove(name)
+        let mut map = self.map.write().unwrap();
+        let removed = map.remove(name)?;
+        removed.shared.metrics.performances.set(map.len() as i64);
+        removed.shared.metrics.forget(name);
+        Some(removed)
     }
 
     /// Every live performance, oldest first.

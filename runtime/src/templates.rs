@@ -60,6 +60,27 @@ pub struct Template {
     /// Whether performances of this template are presales, which need `presale_codes`.
     #[serde(default)]
     pub presale: bool,
+    /// Per-namespace resource limits; the platform caps each.
+    #[serde(default)]
+    pub limits: TemplateLimits,
+}
+
+/// What a template asks for each of its namespaces; unset means the platform default.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateLimits {
+    /// Instances running at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Requests waiting for an instance before the namespace sheds load (503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<u32>,
+    /// Linear memory of one instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u32>,
+    /// Time budget of one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// A parameter that failed validation: where, and why.

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
-use wasmtime::Store;
+use std::time::Instant;
+
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -15,6 +18,7 @@ use crate::auth;
 use crate::engine::EPOCH_TICK;
 use crate::error::ApiError;
 use crate::host::Host;
+use crate::namespace::{Namespace, Route};
 use crate::limits::Limit;
 use crate::server::ClientAddr;
 use crate::templates::RouteLimit;
@@ -83,23 +87,100 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
         .build()
         .map_err(|_| ApiError::bad_request("invalid_path", "invalid request target"))?;
 
-    let timeout = app.settings.request_timeout;
+    let started = Instant::now();
+    let permit = acquire_slot(&ns).await;
+    let function = route.function.clone();
+    let result = match permit {
+        Ok(permit) => run(&app, &ns, route, req, signature, permit).await,
+        Err(e) => Err(e),
+    };
+    let status = result.as_ref().map(|r| r.status()).unwrap_or_else(|e| e.status);
+    route.metrics.duration.observe(started.elapsed().as_secs_f64());
+    ns.shared.metrics.request(&ns.name, &function, status.as_u16());
+    result
+}
+
+/// Waits for one of the namespace's instance slots. A namespace past its queue bound sheds
+/// its own load (503) instead of taking workers from its neighbours.
+async fn acquire_slot(ns: &Namespace) -> Result<OwnedSemaphorePermit, ApiError> {
+    let overloaded = || {
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "this performance is busy; retry shortly");
+        e.retry_after = Some(1);
+        e
+    };
+    if let Ok(permit) = ns.slots.permits.clone().try_acquire_owned() {
+        return Ok(permit);
+    }
+    if ns.slots.queued.get() as usize >= ns.limits.queue {
+        return Err(overloaded());
+    }
+    ns.slots.queued.inc();
+    let waited = tokio::time::timeout(ns.limits.timeout, ns.slots.permits.clone().acquire_owned()).await;
+    ns.slots.queued.dec();
+    match waited {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(overloaded()),
+    }
+}
+
+/// Counts an instance as in flight for as long as it lives.
+struct InFlight(prometheus::IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Runs one request in a fresh instance of the route's component.
+async fn run(
+    app: &App,
+    ns: &Arc<Namespace>,
+    route: &Route,
+    req: Request<Incoming>,
+    signature: Option<String>,
+    permit: OwnedSemaphorePermit,
+) -> Result<Response<Body>, ApiError> {
+    let timeout = ns.limits.timeout;
     let mut store = Store::new(app.pool.engine(), Host::new(ns.clone(), route.function.clone(), signature));
-    store.limiter(|host| &mut host.limits);
-    store.set_epoch_deadline((timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
+    store.limiter(|host| &mut host.memory);
+    // Every tick the guest gives its worker back (a busy loop cannot hold one), and past its
+    // budget it traps.
+    let budget = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut ctx| {
+        let host = ctx.data_mut();
+        host.ticks += 1;
+        Ok(if host.ticks >= budget { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+    });
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let request = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(anyhow::Error::from)?;
     let out = store.data_mut().http().new_response_outparam(sender).map_err(anyhow::Error::from)?;
     let pre = route.component.pre.clone();
-    let function = route.function.clone();
-    // The guest may stream its body after sending the head, so it runs in its own task.
+    let metrics = route.metrics.clone();
+    // The guest may stream its body after sending the head, so it runs in its own task,
+    // holding its slot until the instance is gone.
     let task = tokio::spawn(async move {
-        let proxy = pre.instantiate_async(&mut store).await?;
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await
+        let _permit = permit;
+        metrics.in_flight.inc();
+        let _in_flight = InFlight(metrics.in_flight.clone());
+        let instantiating = Instant::now();
+        let result = async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            metrics.instantiation.observe(instantiating.elapsed().as_secs_f64());
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await
+        }
+        .await;
+        let memory = &store.data().memory;
+        if memory.peak as i64 > metrics.memory_peak.get() {
+            metrics.memory_peak.set(memory.peak as i64);
+        }
+        result.map_err(|e| (e, memory.refused))
     });
 
-    // Past the CPU deadline the epoch traps the guest; this covers a guest parked on I/O.
+    let function = &route.function;
+    // Past its budget the epoch traps the guest; this covers a guest parked on I/O.
     match tokio::time::timeout(timeout + EPOCH_TICK * 10, receiver).await {
         Ok(Ok(Ok(response))) => Ok(response.map(Body::new)),
         Ok(Ok(Err(code))) => Err(ApiError::new(
@@ -107,19 +188,19 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
             "function_error",
             format!("function {function} failed: {code:?}"),
         )),
-        Ok(Err(_)) => {
-            let message = match task.await {
-                Ok(Ok(())) => "the function returned without a response".to_string(),
-                Ok(Err(e)) => return Err(function_failure(&ns.name, &function, e)),
-                Err(e) => format!("the function's task failed: {e}"),
-            };
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "function_error", format!("function {function}: {message}")))
+        Ok(Err(_)) => match task.await {
+            Ok(Ok(())) => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "function_error",
+                format!("function {function} returned without a response"),
+            )),
+            Ok(Err((error, memory_refused))) => Err(function_failure(ns, function, error, memory_refused)),
+            Err(e) => Err(ApiError::internal(anyhow::anyhow!("function task failed: {e}"))),
+        },
+        Err(_) => {
+            ns.shared.metrics.trap(&ns.name, function, "timeout");
+            Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("function {function} did not answer within {timeout:?}")))
         }
-        Err(_) => Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
-            format!("function {function} did not answer within {timeout:?}"),
-        )),
     }
 }
 
@@ -136,10 +217,18 @@ fn take_session_cookies(req: &mut Request<Incoming>) -> Option<String> {
     signature
 }
 
-fn function_failure(namespace: &str, function: &str, error: wasmtime::Error) -> ApiError {
-    if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
-        return ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("function {function} ran out of time"));
-    }
-    tracing::warn!(namespace, function, error = format!("{error:#}"), "function trapped");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "function_trap", format!("function {function} failed: {error}"))
+/// A trapped request: out of time (504), out of memory or any other trap (500), each with a
+/// body that says which. The instance is gone; nothing else is touched.
+fn function_failure(ns: &Namespace, function: &str, error: wasmtime::Error, memory_refused: bool) -> ApiError {
+    let (kind, status, code, message) = if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+        ("timeout", StatusCode::GATEWAY_TIMEOUT, "timeout", format!("function {function} ran out of time"))
+    } else if memory_refused {
+        let limit = ns.limits.memory_bytes >> 20;
+        ("memory", StatusCode::INTERNAL_SERVER_ERROR, "function_out_of_memory", format!("function {function} needed more than {limit} MiB"))
+    } else {
+        ("trap", StatusCode::INTERNAL_SERVER_ERROR, "function_trap", format!("function {function} failed: {error}"))
+    };
+    tracing::warn!(namespace = %ns.name, function, kind, error = format!("{error:#}"), "function trapped");
+    ns.shared.metrics.trap(&ns.name, function, kind);
+    ApiError::new(status, code, message)
 }

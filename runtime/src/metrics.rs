@@ -1,0 +1,186 @@
+//! Prometheus metrics per function and per namespace, served at `GET /metrics`. Labels are
+//! bounded: namespace, function, status code, trap kind; never a user.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Request durations from 100 µs to 10 s.
+const DURATION_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Instantiation from 10 µs to 100 ms.
+const INSTANTIATION_BUCKETS: &[f64] = &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1];
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    instantiation: HistogramVec,
+    traps: IntCounterVec,
+    memory_peak: IntGaugeVec,
+    in_flight: IntGaugeVec,
+    queued: IntGaugeVec,
+    holds: IntCounterVec,
+    orders: IntCounterVec,
+    tickets: IntCounterVec,
+    cancellations: IntCounterVec,
+    pub performances: IntGauge,
+    /// Label sets in use per namespace, so a deleted performance's series can go.
+    seen: Mutex<HashMap<String, BTreeSet<Vec<String>>>>,
+}
+
+/// One function's handles, resolved once when its namespace is built.
+pub struct FunctionMetrics {
+    pub duration: Histogram,
+    pub instantiation: Histogram,
+    pub memory_peak: IntGauge,
+    pub in_flight: IntGauge,
+}
+
+/// One namespace's commerce counters, resolved once.
+pub struct SalesMetrics {
+    pub holds: IntCounter,
+    pub orders: IntCounter,
+    pub tickets: IntCounter,
+    pub cancellations: IntCounter,
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
+    registry.register(Box::new(metric.clone())).expect("metric names are unique");
+    metric
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let r = Registry::new();
+        let function = &["namespace", "function"];
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            register(&r, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            register(&r, IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+        };
+        let histogram = |name: &str, help: &str, buckets: &[f64]| {
+            let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+            register(&r, HistogramVec::new(opts, function).expect("valid metric"))
+        };
+        Self {
+            requests: counter(
+                "marquee_function_requests_total",
+                "Requests answered, by function and HTTP status",
+                &["namespace", "function", "status"],
+            ),
+            duration: histogram(
+                "marquee_function_duration_seconds",
+                "Time from dispatch to the function's response head",
+                DURATION_BUCKETS,
+            ),
+            instantiation: histogram(
+                "marquee_function_instantiation_seconds",
+                "Time to instantiate a function for one request",
+                INSTANTIATION_BUCKETS,
+            ),
+            traps: counter(
+                "marquee_function_traps_total",
+                "Requests whose function trapped (kind: trap, timeout, memory)",
+                &["namespace", "function", "kind"],
+            ),
+            memory_peak: gauge(
+                "marquee_function_memory_peak_bytes",
+                "Largest linear memory one instance of the function grew to",
+                function,
+            ),
+            in_flight: gauge("marquee_function_in_flight", "Instances running now", function),
+            queued: gauge("marquee_namespace_queued", "Requests waiting for an instance slot", &["namespace"]),
+            holds: counter("marquee_holds_total", "Holds placed", &["namespace"]),
+            orders: counter("marquee_orders_total", "Orders confirmed", &["namespace"]),
+            tickets: counter("marquee_tickets_sold_total", "Seats, units and goods sold", &["namespace"]),
+            cancellations: counter("marquee_cancellations_total", "Orders cancelled", &["namespace"]),
+            performances: register(&r, IntGauge::new("marquee_performances", "Live performances").expect("valid metric")),
+            registry: r,
+            seen: Mutex::default(),
+        }
+    }
+}
+
+impl Metrics {
+    fn note(&self, namespace: &str, labels: &[&str]) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.entry(namespace.to_string()).or_default().insert(labels.iter().map(|s| s.to_string()).collect());
+    }
+
+    pub fn function(&self, namespace: &str, function: &str) -> FunctionMetrics {
+        self.note(namespace, &[namespace, function]);
+        let labels = [namespace, function];
+        FunctionMetrics {
+            duration: self.duration.with_label_values(&labels),
+            instantiation: self.instantiation.with_label_values(&labels),
+            memory_peak: self.memory_peak.with_label_values(&labels),
+            in_flight: self.in_flight.with_label_values(&labels),
+        }
+    }
+
+    pub fn sales(&self, namespace: &str) -> SalesMetrics {
+        self.note(namespace, &[namespace]);
+        SalesMetrics {
+            holds: self.holds.with_label_values(&[namespace]),
+            orders: self.orders.with_label_values(&[namespace]),
+            tickets: self.tickets.with_label_values(&[namespace]),
+            cancellations: self.cancellations.with_label_values(&[namespace]),
+        }
+    }
+
+    pub fn queued(&self, namespace: &str) -> IntGauge {
+        self.queued.with_label_values(&[namespace])
+    }
+
+    pub fn request(&self, namespace: &str, function: &str, status: u16) {
+        let status = status.to_string();
+        let labels = [namespace, function, status.as_str()];
+        self.note(namespace, &labels);
+        self.requests.with_label_values(&labels).inc();
+    }
+
+    pub fn trap(&self, namespace: &str, function: &str, kind: &str) {
+        let labels = [namespace, function, kind];
+        self.note(namespace, &labels);
+        self.traps.with_label_values(&labels).inc();
+    }
+
+    /// Drops every series of a namespace that is gone.
+    pub fn forget(&self, namespace: &str) {
+        let Some(sets) = self.seen.lock().unwrap_or_else(|e| e.into_inner()).remove(namespace) else { return };
+        for labels in sets {
+            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+            match labels.len() {
+                1 => {
+                    for vec in [&self.holds, &self.orders, &self.tickets, &self.cancellations] {
+                        let _ = vec.remove_label_values(&labels);
+                    }
+                    let _ = self.queued.remove_label_values(&labels);
+                }
+                2 => {
+                    let _ = self.duration.remove_label_values(&labels);
+                    let _ = self.instantiation.remove_label_values(&labels);
+                    let _ = self.memory_peak.remove_label_values(&labels);
+                    let _ = self.in_flight.remove_label_values(&labels);
+                }
+                _ => {
+                    let _ = self.requests.remove_label_values(&labels);
+                    let _ = self.traps.remove_label_values(&labels);
+                }
+            }
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("encoding to a Vec cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
