@@ -23,23 +23,14 @@ fn main() {
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&functions)
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        // The outer build's flags are for the host, not for the guests.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .expect("failed to run cargo for functions/");
-    assert!(
-        status.success(),
-        "building functions/ for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
-    );
+    build_guests(&functions, &target_dir);
+    // The hostile component of the containment tests: built beside, never embedded.
+    let hostile = root.join("tests/hostile");
+    println!("cargo:rerun-if-changed={}", hostile.join("src").display());
+    println!("cargo:rerun-if-changed={}", hostile.join("Cargo.toml").display());
+    build_guests(&hostile, &target_dir);
+    let hostile_wasm = target_dir.join("wasm32-wasip2/release/hostile.wasm");
+    println!("cargo:rustc-env=MARQUEE_HOSTILE_WASM={}", hostile_wasm.display());
 
     let mut src = String::new();
     src.push_str("/// Built-in components: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n");
@@ -49,4 +40,26 @@ fn main() {
     }
     src.push_str("];\n");
     std::fs::write(out.join("builtins.rs"), src).unwrap();
+}
+
+/// Builds a guest workspace for wasm32-wasip2 into `target_dir`.
+fn build_guests(workspace: &std::path::Path, target_dir: &std::path::Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
+        .arg("--target-dir")
+        .arg(target_dir)
+        // The outer build's flags are for the host, not for the guests.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .unwrap_or_else(|e| panic!("failed to run cargo for {}: {e}", workspace.display()));
+    assert!(
+        status.success(),
+        "building {} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)",
+        workspace.display()
+    );
 }

@@ -24,6 +24,10 @@ type AppState = Arc<App>;
 type ApiResult<T = Response> = Result<T, ApiError>;
 
 const OPENAPI: &str = include_str!("openapi.json");
+/// Largest component a seller may upload.
+pub const MAX_COMPONENT_BYTES: usize = 16 << 20;
+/// How long compiling an upload may take before the upload is refused.
+const COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub fn router(app: AppState) -> Router {
     Router::new()
@@ -40,6 +44,10 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances/{ns}/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/admin/token-keys/rotate", post(rotate_keys))
         .route("/api/v1/catalog", get(catalog))
+        .route(
+            "/api/v1/components",
+            post(upload_component).get(components).layer(axum::extract::DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+        )
         .route("/metrics", get(|State(app): State<AppState>| async move {
             ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.shared.metrics.render())
         }))
@@ -63,7 +71,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn is_admin(&self) -> bool {
+    pub fn is_admin(&self) -> bool {
         self.role == "admin"
     }
 
@@ -274,7 +282,7 @@ fn performance_view(ns: &Namespace) -> Value {
 async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
     caller.require_role(&["seller", "admin"])?;
     let request: Value = parse(&body)?;
-    let (ns, took) = app.deploy(&caller.id, &request)?;
+    let (ns, took) = app.deploy(&caller, &request)?;
     tracing::info!(namespace = %ns.name, template = %ns.template, ms = took.as_secs_f64() * 1e3, "deployed");
     let body = json!({
         "namespace": ns.name,
@@ -363,6 +371,71 @@ async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<S
     let status = ns.inventory.check_ticket(&req.order_id, &req.seat, &req.code);
     let valid = status.as_deref() == Some("confirmed");
     Ok(Json(json!({ "valid": valid, "status": status.unwrap_or_else(|| "unknown".into()) })))
+}
+
+#[derive(Deserialize)]
+struct UploadQuery {
+    name: Option<String>,
+    version: Option<String>,
+}
+
+fn component_view(c: &crate::db::ComponentRow) -> Value {
+    json!({"digest": c.digest, "name": c.name, "version": c.version, "world": c.world, "size": c.size, "owner": c.owner})
+}
+
+/// Uploads a component into the pool (seller, admin): checked and compiled once, off the
+/// async workers and under a time limit, stored by digest.
+async fn upload_component(
+    State(app): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<UploadQuery>,
+    body: Bytes,
+) -> ApiResult {
+    caller.require_role(&["seller", "admin"])?;
+    let label = |value: Option<String>, field: &'static str| {
+        value
+            .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+            .ok_or_else(|| ApiError::bad_request("invalid_component", format!("?{field}= must be 1-64 letters, digits, - _ or .")).field(field))
+    };
+    let (name, version) = (label(query.name, "name")?, label(query.version, "version")?);
+    if body.is_empty() {
+        return Err(ApiError::bad_request("invalid_component", "the body must be the component's bytes"));
+    }
+    let compiling = {
+        let app = app.clone();
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || app.pool.upload(&body))
+    };
+    let (loaded, world) = match tokio::time::timeout(COMPILE_TIMEOUT, compiling).await {
+        Ok(joined) => joined.map_err(anyhow::Error::from)?.map_err(|e| ApiError::bad_request("invalid_component", e.0))?,
+        Err(_) => return Err(ApiError::bad_request("invalid_component", "compiling took too long")),
+    };
+    let row = crate::db::ComponentRow {
+        owner: caller.id.clone(),
+        name,
+        version,
+        digest: loaded.digest.clone(),
+        world: world.to_string(),
+        size: body.len() as i64,
+        created_at: crate::clock::now_secs(),
+    };
+    if !app.shared.db.insert_component(&row)? {
+        return Err(ApiError::new(StatusCode::CONFLICT, "version_taken", "you already uploaded this name and version").field("version"));
+    }
+    Ok((StatusCode::CREATED, Json(component_view(&row))).into_response())
+}
+
+/// The pool as the caller may see it: the built-ins and their own uploads (admin: all).
+async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require_role(&["seller", "admin"])?;
+    let owner = (!caller.is_admin()).then_some(caller.id.as_str());
+    let mut list: Vec<Value> = app
+        .pool
+        .builtins()
+        .map(|(name, digest)| json!({"digest": digest, "name": name, "version": "builtin", "owner": "marquee"}))
+        .collect();
+    list.extend(app.shared.db.components(owner)?.iter().map(component_view));
+    Ok(Json(Value::Array(list)))
 }
 
 async fn catalog(State(app): State<AppState>) -> Json<Value> {

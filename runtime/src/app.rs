@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use http::StatusCode;
 use serde_json::Value;
 
+use crate::api::Caller;
 use crate::auth::{self, Auth};
 use crate::db::{Account, Db, PerformanceRow};
 use crate::error::ApiError;
@@ -114,7 +115,8 @@ impl App {
 
     /// Validates, pins, persists and publishes a performance. Nothing is left behind when
     /// any step fails: persisting is the last step that can.
-    pub fn deploy(&self, owner: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+    pub fn deploy(&self, caller: &Caller, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+        let owner = caller.id.as_str();
         let started = Instant::now();
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let Value::Object(request) = request else {
@@ -134,7 +136,7 @@ impl App {
         let template = self.templates.get(template_name).ok_or_else(|| {
             ApiError::bad_request("unknown_template", format!("no template named {template_name:?}")).field("template")
         })?;
-        if let Some(key) = request.keys().find(|k| !["namespace", "template", "params"].contains(&k.as_str())) {
+        if let Some(key) = request.keys().find(|k| !["namespace", "template", "params", "components"].contains(&k.as_str())) {
             return Err(ApiError::bad_request("invalid_request", format!("unknown field {key:?}")).field(key.clone()));
         }
         let params = template
@@ -143,7 +145,7 @@ impl App {
         if self.registry.get(&namespace).is_some() {
             return Err(namespace_taken(&namespace));
         }
-        let components = template
+        let mut components: std::collections::BTreeMap<String, String> = template
             .components
             .iter()
             .map(|(role, component)| {
@@ -154,6 +156,20 @@ impl App {
                 Ok((role.clone(), digest.to_string()))
             })
             .collect::<Result<_>>()?;
+        match request.get("components") {
+            None => {}
+            Some(Value::Object(swaps)) => {
+                for (role, reference) in swaps {
+                    let field = format!("components.{role}");
+                    if !components.contains_key(role) {
+                        return Err(ApiError::bad_request("unknown_function", format!("template {} has no function {role}", template.name)).field(field));
+                    }
+                    let reference = reference.as_str().unwrap_or("");
+                    components.insert(role.clone(), self.component_for(caller, reference).map_err(|e| e.field(field))?);
+                }
+            }
+            Some(_) => return Err(ApiError::bad_request("invalid_request", "components must map function roles to components").field("components")),
+        }
         let spec = Spec { components, routes: template.routes.clone(), limits: template.limits };
         let row = PerformanceRow {
             namespace: namespace.clone(),
@@ -170,6 +186,25 @@ impl App {
         }
         self.registry.publish(ns.clone());
         Ok((ns, started.elapsed()))
+    }
+
+    /// Resolves a seller's reference to a component they may deploy: a built-in, or one of
+    /// their own uploads by digest or `name@version` (an admin may use anyone's).
+    fn component_for(&self, caller: &Caller, reference: &str) -> Result<String, ApiError> {
+        if let Some(digest) = self.pool.builtins().find(|(n, d)| *n == reference || *d == reference).map(|(_, d)| d) {
+            return Ok(digest.to_string());
+        }
+        let owner = (!caller.is_admin()).then_some(caller.id.as_str());
+        let mine = self.shared.db.components(owner)?;
+        let found = mine.iter().find(|c| c.digest == reference || format!("{}@{}", c.name, c.version) == reference);
+        match found {
+            Some(c) => Ok(c.digest.clone()),
+            None => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "component_not_yours",
+                format!("{reference:?} is neither a built-in nor a component you uploaded"),
+            )),
+        }
     }
 
     /// Changes display parameters of a live performance (`{"params": {...}}`, only

@@ -56,6 +56,16 @@ CREATE TABLE IF NOT EXISTS namespace_tokens (
     created_at INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS components (
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    world TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, name, version)
+);
 CREATE TABLE IF NOT EXISTS kv (
     deployment TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -105,6 +115,18 @@ pub struct NamespaceToken {
     pub deployment: String,
     pub namespace: String,
     pub created_by: String,
+}
+
+/// An uploaded component as its owner named it.
+#[derive(Debug, Clone)]
+pub struct ComponentRow {
+    pub owner: String,
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub world: String,
+    pub size: i64,
+    pub created_at: i64,
 }
 
 /// What a refresh token lookup found.
@@ -294,6 +316,39 @@ impl Db {
                 template: r.get(3)?,
                 params: r.get(4)?,
                 spec: r.get(5)?,
+                created_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records an upload; `Ok(false)` when the owner already has this name and version.
+    pub fn insert_component(&self, c: &ComponentRow) -> Result<bool> {
+        match self.conn().execute(
+            "INSERT INTO components (owner, name, version, digest, world, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![c.owner, c.name, c.version, c.digest, c.world, c.size, c.created_at],
+        ) {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Uploaded components, an owner's or (with `None`) everyone's.
+    pub fn components(&self, owner: Option<&str>) -> Result<Vec<ComponentRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT owner, name, version, digest, world, size, created_at FROM components
+             WHERE ?1 IS NULL OR owner = ?1 ORDER BY created_at, name, version",
+        )?;
+        let rows = stmt.query_map([owner], |r| {
+            Ok(ComponentRow {
+                owner: r.get(0)?,
+                name: r.get(1)?,
+                version: r.get(2)?,
+                digest: r.get(3)?,
+                world: r.get(4)?,
+                size: r.get(5)?,
                 created_at: r.get(6)?,
             })
         })?;

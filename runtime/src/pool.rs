@@ -32,6 +32,32 @@ pub struct Pool {
     builtins: HashMap<String, String>,
 }
 
+/// Interfaces an uploaded component may import: the platform's, and sandboxed WASI p2.
+const ALLOWED_IMPORTS: &[&str] = &[
+    "marquee:platform/",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:http/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:sockets/",
+];
+
+/// Why an upload was refused; the message is for the uploader.
+#[derive(Debug)]
+pub struct UploadError(pub String);
+
+/// The narrowest Marquee world whose imports cover a component's.
+fn world_of(imports: &[String]) -> &'static str {
+    let uses = |interface: &str| imports.iter().any(|i| i.starts_with(&format!("marquee:platform/{interface}@")));
+    match (uses("inventory"), uses("identity")) {
+        (true, true) => "booking",
+        (false, true) => "auth",
+        _ => "listing",
+    }
+}
+
 pub fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -75,6 +101,11 @@ impl Pool {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Built-in components: (name, digest).
+    pub fn builtins(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.builtins.iter().map(|(n, d)| (n.as_str(), d.as_str()))
     }
 
     /// The digest of a built-in component.
@@ -124,6 +155,38 @@ impl Pool {
         let loaded = Arc::new(Loaded { digest: digest.to_string(), size: size as usize, pre });
         self.loaded.write().unwrap().insert(digest.to_string(), loaded.clone());
         Ok(loaded)
+    }
+
+    /// Adds a component a user uploaded, after checking it is one Marquee can run: a
+    /// component (not a core module) that imports only platform and WASI interfaces and
+    /// exports `wasi:http/incoming-handler`. Compiled here, from the Wasm bytes; nothing
+    /// native that a user sent is ever loaded. Slow: call off the async workers.
+    pub fn upload(&self, bytes: &[u8]) -> Result<(Arc<Loaded>, &'static str), UploadError> {
+        let digest = digest_of(bytes);
+        match bytes.get(..8) {
+            Some([0, b'a', b's', b'm', 0x0d, 0x00, 0x01, 0x00]) => {}
+            Some([0, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00]) => {
+                return Err(UploadError("this is a core Wasm module; upload a component (e.g. built for wasm32-wasip2)".into()));
+            }
+            _ => return Err(UploadError("not a WebAssembly component".into())),
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| UploadError(format!("invalid component: {e}")))?;
+        let engine = &self.engine;
+        let imports: Vec<String> = component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect();
+        if let Some(foreign) = imports.iter().find(|i| !ALLOWED_IMPORTS.iter().any(|p| i.starts_with(p))) {
+            return Err(UploadError(format!("imports {foreign}, which no Marquee world allows")));
+        }
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| UploadError(format!("cannot link: {e}")))?;
+        ProxyPre::new(pre).map_err(|_| UploadError("does not export wasi:http/incoming-handler@0.2".into()))?;
+        let world = world_of(&imports);
+        if let Some(loaded) = self.loaded.read().unwrap().get(&digest) {
+            return Ok((loaded.clone(), world));
+        }
+        let artifact = component.serialize().map_err(|e| UploadError(format!("could not store the compiled component: {e}")))?;
+        let stored = write_atomically(&self.dir.join(format!("{digest}.wasm")), bytes)
+            .and_then(|()| write_atomically(&self.dir.join(format!("{digest}.cwasm")), &artifact))
+            .and_then(|()| self.load(&digest));
+        stored.map(|loaded| (loaded, world)).map_err(|e| UploadError(format!("could not store the component: {e:#}")))
     }
 
     fn compile(&self, wasm: &Path, cwasm: &Path) -> Result<Component> {

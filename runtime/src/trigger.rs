@@ -25,6 +25,10 @@ use crate::templates::RouteLimit;
 
 /// Largest request body a function receives, announced by Content-Length.
 pub const MAX_REQUEST_BODY: u64 = 1 << 20;
+/// Largest response body a function may send; past it the response is cut off.
+pub const MAX_RESPONSE_BODY: usize = 16 << 20;
+/// A request's whole life (streaming included) may last this many times its CPU budget.
+const WALL_CLOCK_FACTOR: u32 = 3;
 
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     match dispatch(app, req).await {
@@ -166,12 +170,17 @@ async fn run(
         metrics.in_flight.inc();
         let _in_flight = InFlight(metrics.in_flight.clone());
         let instantiating = Instant::now();
-        let result = async {
+        let call = async {
             let proxy = pre.instantiate_async(&mut store).await?;
             metrics.instantiation.observe(instantiating.elapsed().as_secs_f64());
             proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await
-        }
-        .await;
+        };
+        // A guest that parks in host calls (a slow drip) spends no CPU budget; the wall
+        // clock ends it too, and with it the response it was streaming.
+        let result = match tokio::time::timeout(timeout * WALL_CLOCK_FACTOR, call).await {
+            Ok(result) => result,
+            Err(_) => Err(wasmtime::Trap::Interrupt.into()),
+        };
         let memory = &store.data().memory;
         if memory.peak as i64 > metrics.memory_peak.get() {
             metrics.memory_peak.set(memory.peak as i64);
@@ -182,7 +191,7 @@ async fn run(
     let function = &route.function;
     // Past its budget the epoch traps the guest; this covers a guest parked on I/O.
     match tokio::time::timeout(timeout + EPOCH_TICK * 10, receiver).await {
-        Ok(Ok(Ok(response))) => Ok(response.map(Body::new)),
+        Ok(Ok(Ok(response))) => Ok(response.map(|body| Body::new(http_body_util::Limited::new(body, MAX_RESPONSE_BODY)))),
         Ok(Ok(Err(code))) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "function_error",

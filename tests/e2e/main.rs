@@ -3,5 +3,6 @@
 mod booking;
 mod browser;
 mod identity;
+mod isolation;
 mod spine;
 mod testkit;

@@ -168,6 +168,15 @@ impl Server {
         Self::finish(req.send(body.to_string()))
     }
 
+    /// POSTs raw bytes (`application/wasm`).
+    pub fn post_bytes(&self, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
+        let mut req = self.agent.post(self.url(path)).header("Content-Type", "application/wasm");
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        Self::finish(req.send(body))
+    }
+
     pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
         self.post_raw(path, token, &[], &body.to_string())
     }

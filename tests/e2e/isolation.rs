@@ -1,0 +1,137 @@
+//! Containment: a hostile component's every trick fails only its own request, while a
+//! neighbouring namespace keeps answering; uploads are checked and stay their owner's.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::testkit::{DataDir, Server, gala_params};
+
+const HOSTILE: &str = env!("MARQUEE_HOSTILE_WASM");
+
+fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> crate::testkit::Reply {
+    server.post_bytes(&format!("/api/v1/components?name={name}&version=1.0.0"), Some(token), bytes)
+}
+
+#[test]
+fn uploads_are_checked_and_belong_to_their_owner() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let alice = server.account("alice@example.com", "seller");
+    let bob = server.account("bob@example.com", "seller");
+    let buyer = server.account("buyer@example.com", "buyer");
+    let bytes = std::fs::read(HOSTILE).unwrap();
+
+    let reason = |reply: crate::testkit::Reply| reply.expect(400).json()["message"].as_str().unwrap().to_string();
+    assert!(reason(upload(&server, &alice, "junk", b"definitely not wasm")).contains("not a WebAssembly component"));
+    // The smallest core module: magic and version 1.
+    assert!(reason(upload(&server, &alice, "core", b"\0asm\x01\0\0\0")).contains("core Wasm module"));
+    upload(&server, &buyer, "nope", &bytes).expect(403);
+    server.post_bytes("/api/v1/components?name=bad%20name&version=1", Some(&alice), &bytes).expect(400);
+
+    let uploaded = upload(&server, &alice, "hostile", &bytes).expect(201).json();
+    let digest = uploaded["digest"].as_str().unwrap().to_string();
+    assert_eq!(uploaded["world"], "listing");
+    upload(&server, &alice, "hostile", &bytes).expect(409);
+    // The same bytes again, under another name, are stored once.
+    let again = server.post_bytes("/api/v1/components?name=hostile&version=2.0.0", Some(&alice), &bytes).expect(201).json();
+    assert_eq!(again["digest"], digest);
+    let files = std::fs::read_dir(dir.0.join("components")).unwrap().filter(|e| {
+        e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&digest)
+    });
+    assert_eq!(files.count(), 2, "one .wasm and one .cwasm for the digest");
+
+    let names = |token: &str| -> Vec<String> {
+        let list = server.get("/api/v1/components", Some(token)).expect(200).json();
+        list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(names(&alice).contains(&"hostile".to_string()));
+    assert!(!names(&bob).contains(&"hostile".to_string()), "bob does not see alice's components");
+    assert!(names(&bob).contains(&"listing".to_string()), "everyone sees the built-ins");
+
+    let deploy = |token: &str, ns: &str, component: &str| {
+        server.post(
+            "/api/v1/performances",
+            Some(token),
+            &json!({"namespace": ns, "template": "seated", "params": gala_params(), "components": {"listing": component}}),
+        )
+    };
+    assert_eq!(deploy(&bob, "stolen", &digest).expect(403).json()["error"], "component_not_yours");
+    deploy(&bob, "stolen", "hostile@1.0.0").expect(403);
+    deploy(&alice, "x", "no-such@1").expect(403);
+    assert_eq!(server.post("/api/v1/performances", Some(&alice), &json!({"namespace": "x", "template": "seated", "params": gala_params(), "components": {"nope": "listing"}})).expect(400).json()["field"], "components.nope");
+    deploy(&alice, "mine", "hostile@1.0.0").expect(201);
+    assert_eq!(server.get("/p/mine/api/info", None).expect(200).text, "fine");
+}
+
+#[test]
+fn every_hostile_case_is_contained_and_the_neighbour_keeps_answering() {
+    let dir = DataDir::new();
+    let server = Server::start_with(&dir.0, &[("MARQUEE_REQUEST_TIMEOUT_MS", "1500")]);
+    let seller = server.account("seller@example.com", "seller");
+    let digest = upload(&server, &seller, "hostile", &std::fs::read(HOSTILE).unwrap()).expect(201).json()["digest"].clone();
+    server.post(
+        "/api/v1/performances",
+        Some(&seller),
+        &json!({"namespace": "hostile", "template": "seated", "params": gala_params(), "components": {"listing": digest}}),
+    )
+    .expect(201);
+    server.deploy(&seller, "calm", "seated", gala_params());
+
+    // The neighbour is read throughout.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let neighbour = {
+        let (stop, served, failed, base) = (stop.clone(), served.clone(), failed.clone(), server.base.clone());
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            while !stop.load(Ordering::Relaxed) {
+                match agent.get(format!("{base}/p/calm/api/info")).call() {
+                    Ok(r) if r.status() == 200 => served.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
+    let hostile = |action: &str| server.get(&format!("/p/hostile/api/info?do={action}"), None);
+    let error = |action: &str, status: u16| hostile(action).expect(status).json()["error"].as_str().unwrap().to_string();
+    assert_eq!(error("spin", 504), "timeout");
+    assert_eq!(error("hostcalls", 504), "timeout");
+    assert_eq!(error("bomb", 500), "function_out_of_memory");
+    assert_eq!(error("recurse", 500), "function_trap");
+    assert_eq!(error("panic", 500), "function_trap");
+
+    // A huge response is cut off at the platform's cap, a dripping one by the wall clock.
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let read = |action: &str| {
+        let mut response = agent.get(server.url(&format!("/p/hostile/api/info?do={action}"))).call().unwrap();
+        response.body_mut().with_config().limit(512 << 20).read_to_vec().map(|b| b.len()).unwrap_or(0)
+    };
+    let huge = read("huge");
+    assert!(huge <= 16 << 20, "a 256 MiB response must be cut at 16 MiB, got {huge} bytes");
+    let started = Instant::now();
+    let dripped = read("drip");
+    assert!(started.elapsed() < Duration::from_secs(15) && dripped < 100, "drip ran {:?}, {dripped} bytes", started.elapsed());
+
+    // Several at once do not starve the neighbour either.
+    std::thread::scope(|s| {
+        for action in ["spin", "bomb", "spin", "hostcalls"] {
+            s.spawn(move || hostile(action));
+        }
+    });
+    assert_eq!(hostile("ok").expect(200).text, "fine", "the namespace itself recovers");
+    stop.store(true, Ordering::Relaxed);
+    neighbour.join().unwrap();
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "the neighbour saw errors");
+    assert!(served.load(Ordering::Relaxed) > 50);
+
+    let metrics = server.get("/metrics", None).expect(200).text;
+    for kind in ["timeout", "memory", "trap"] {
+        let line = format!("marquee_function_traps_total{{function=\"listing\",kind=\"{kind}\",namespace=\"hostile\"}}");
+        assert!(metrics.contains(&line), "missing {line} in\n{metrics}");
+    }
+}
