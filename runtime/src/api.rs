@@ -40,6 +40,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances", post(deploy).get(performances))
         .route("/api/v1/performances/{ns}", get(performance).patch(patch).delete(undeploy))
         .route("/api/v1/performances/{ns}/checkin", post(checkin))
+        .route("/api/v1/performances/{ns}/metrics", get(performance_metrics))
         .route("/api/v1/performances/{ns}/tokens", post(issue_token))
         .route("/api/v1/performances/{ns}/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/admin/token-keys/rotate", post(rotate_keys))
@@ -355,6 +356,35 @@ async fn rotate_keys(State(app): State<AppState>, caller: Caller) -> ApiResult<J
     caller.require_role(&["admin"])?;
     let kid = app.shared.auth.rotate()?;
     Ok(Json(json!({ "kid": kid })))
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    range: Option<String>,
+    step: Option<String>,
+}
+
+/// Most points one range query returns.
+const MAX_POINTS: u64 = 1000;
+
+/// Per-function rates, percentiles and memory, and sales per section, over time.
+async fn performance_metrics(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<RangeQuery>,
+) -> ApiResult<Json<Value>> {
+    let ns = find(&app, &name)?;
+    caller.may_update(&ns)?;
+    let parse = |text: Option<String>, default: &str, field: &'static str| {
+        crate::history::parse_duration(text.as_deref().unwrap_or(default))
+            .ok_or_else(|| ApiError::bad_request("invalid_range", format!("{field} must look like 30s, 15m or 1h")).field(field))
+    };
+    let (range, step) = (parse(q.range, "15m", "range")?, parse(q.step, "15s", "step")?);
+    if range.as_secs() > 3600 || range.as_secs() / step.as_secs() > MAX_POINTS {
+        return Err(ApiError::bad_request("invalid_range", format!("at most 1h of history and {MAX_POINTS} points")).field("range"));
+    }
+    Ok(Json(app.history.query(&ns.deployment, range, step)))
 }
 
 #[derive(Deserialize)]

@@ -13,6 +13,7 @@ use crate::api::Caller;
 use crate::auth::{self, Auth};
 use crate::db::{Account, Db, PerformanceRow};
 use crate::error::ApiError;
+use crate::history::History;
 use crate::inventory::{Commerce, TicketSigner};
 use crate::limits::{RateLimits, Rates};
 use crate::namespace::{Namespace, Registry, Shared, Spec};
@@ -31,6 +32,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// `None` turns rate limiting off.
     pub rates: Option<Rates>,
+    /// How often the console's history is sampled.
+    pub history_interval: Duration,
 }
 
 pub struct App {
@@ -40,6 +43,7 @@ pub struct App {
     pub registry: Registry,
     pub shared: Arc<Shared>,
     pub limits: RateLimits,
+    pub history: History,
     /// Serializes deploy, patch and delete, so none of them publishes over another.
     changes: std::sync::Mutex<()>,
 }
@@ -98,6 +102,7 @@ impl App {
                 max_timeout: settings.request_timeout,
             }),
             limits: settings.rates.map(RateLimits::new).unwrap_or_else(RateLimits::off),
+            history: History::default(),
             changes: std::sync::Mutex::default(),
             settings,
         });
@@ -110,6 +115,7 @@ impl App {
             }
         }
         tracing::info!(performances = app.registry.len(), "restored");
+        History::start(Arc::downgrade(&app), app.settings.history_interval);
         Ok(app)
     }
 

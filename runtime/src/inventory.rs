@@ -600,6 +600,30 @@ impl Inventory {
         out.into_iter().map(to_order).collect()
     }
 
+    /// Per section: (name, capacity, held, sold), summed over sessions.
+    pub fn sales(&self) -> Vec<(String, u64, u64, u64)> {
+        let mut out: Vec<(String, u64, u64, u64)> = self.sections.iter().map(|s| (s.name.clone(), 0, 0, 0)).collect();
+        for i in 0..self.sessions.len() {
+            let s = self.swept(i);
+            let mut sold = vec![0u64; self.sections.len()];
+            for o in s.orders.values().filter(|o| o.row.status == "confirmed") {
+                for item in &o.items {
+                    match item {
+                        Item::Seat { section, .. } => sold[*section] += 1,
+                        Item::Units { section, quantity } => sold[*section] += u64::from(*quantity),
+                        Item::Goods { .. } => {}
+                    }
+                }
+            }
+            for (k, def) in self.sections.iter().enumerate() {
+                out[k].1 += u64::from(def.capacity());
+                out[k].3 += sold[k];
+                out[k].2 += u64::from(s.taken[k]) - sold[k];
+            }
+        }
+        out
+    }
+
     /// Check-in: the status of the order a ticket belongs to, if its code is genuine.
     pub fn check_ticket(&self, order_id: &str, seat: &str, code: &str) -> Option<String> {
         if !self.commerce.signer.verify(&self.deployment, order_id, seat, code) {

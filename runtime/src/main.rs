@@ -13,6 +13,7 @@ use tracing_subscriber::EnvFilter;
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_DATA_DIR: &str = "./marquee-data";
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_HISTORY_INTERVAL_MS: u64 = 5_000;
 
 #[derive(Parser)]
 #[command(name = "marquee", version, about = "Ticketing on WebAssembly functions")]
@@ -34,6 +35,9 @@ enum Command {
         /// Time budget of one function request, in milliseconds.
         #[arg(long, env = "MARQUEE_REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
         request_timeout_ms: u64,
+        /// How often the console's metric history is sampled, in milliseconds.
+        #[arg(long, env = "MARQUEE_HISTORY_INTERVAL_MS", default_value_t = DEFAULT_HISTORY_INTERVAL_MS)]
+        history_interval_ms: u64,
         #[command(flatten)]
         rates: RateFlags,
     },
@@ -80,13 +84,14 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Up { listen, data_dir, request_timeout_ms, rates } => {
+        Command::Up { listen, data_dir, request_timeout_ms, history_interval_ms, rates } => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let settings = Settings {
                     data_dir,
                     request_timeout: Duration::from_millis(request_timeout_ms),
                     rates: rates.rates(),
+                    history_interval: Duration::from_millis(history_interval_ms.max(100)),
                 };
                 let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
                 let listener = marquee::server::bind(listen).await?;

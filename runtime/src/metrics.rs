@@ -18,6 +18,7 @@ const INSTANTIATION_BUCKETS: &[f64] = &[0.00001, 0.000025, 0.00005, 0.0001, 0.00
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
+    errors: IntCounterVec,
     duration: HistogramVec,
     instantiation: HistogramVec,
     traps: IntCounterVec,
@@ -36,6 +37,8 @@ pub struct Metrics {
 /// One function's handles, resolved once when its namespace is built.
 pub struct FunctionMetrics {
     pub duration: Histogram,
+    /// 5xx answers.
+    pub errors: IntCounter,
     pub instantiation: Histogram,
     pub memory_peak: IntGauge,
     pub in_flight: IntGauge,
@@ -73,6 +76,11 @@ impl Default for Metrics {
                 "marquee_function_requests_total",
                 "Requests answered, by function and HTTP status",
                 &["namespace", "function", "status"],
+            ),
+            errors: register(
+                &r,
+                IntCounterVec::new(Opts::new("marquee_function_errors_total", "5xx answers by function"), function)
+                    .expect("valid metric"),
             ),
             duration: histogram(
                 "marquee_function_duration_seconds",
@@ -118,6 +126,7 @@ impl Metrics {
         let labels = [namespace, function];
         FunctionMetrics {
             duration: self.duration.with_label_values(&labels),
+            errors: self.errors.with_label_values(&labels),
             instantiation: self.instantiation.with_label_values(&labels),
             memory_peak: self.memory_peak.with_label_values(&labels),
             in_flight: self.in_flight.with_label_values(&labels),
@@ -165,6 +174,7 @@ impl Metrics {
                 }
                 2 => {
                     let _ = self.duration.remove_label_values(&labels);
+                    let _ = self.errors.remove_label_values(&labels);
                     let _ = self.instantiation.remove_label_values(&labels);
                     let _ = self.memory_peak.remove_label_values(&labels);
                     let _ = self.in_flight.remove_label_values(&labels);

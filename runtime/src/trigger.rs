@@ -100,6 +100,9 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
     };
     let status = result.as_ref().map(|r| r.status()).unwrap_or_else(|e| e.status);
     route.metrics.duration.observe(started.elapsed().as_secs_f64());
+    if status.is_server_error() {
+        route.metrics.errors.inc();
+    }
     ns.shared.metrics.request(&ns.name, &function, status.as_u16());
     result
 }

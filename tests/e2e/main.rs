@@ -4,5 +4,6 @@ mod booking;
 mod browser;
 mod identity;
 mod isolation;
+mod metrics;
 mod spine;
 mod testkit;

@@ -1,0 +1,182 @@
+//! Recent history for the console: every few seconds a sampler records each namespace's
+//! function counters and sales into a ring buffer (an hour by default), and range queries
+//! turn consecutive samples into rates, latency percentiles and sales over time.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, Weak};
+use std::time::Duration;
+
+use prometheus::core::Metric;
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::metrics::FunctionMetrics;
+
+/// How much history is kept.
+const KEPT: Duration = Duration::from_secs(3600);
+
+/// One function's counters at one instant.
+#[derive(Clone)]
+struct FunctionSample {
+    requests: u64,
+    errors: u64,
+    /// Cumulative counts per duration bucket: (upper bound in seconds, count).
+    buckets: Vec<(f64, u64)>,
+    memory_peak: i64,
+    in_flight: i64,
+}
+
+#[derive(Clone)]
+struct Sample {
+    at_ms: u64,
+    functions: HashMap<String, FunctionSample>,
+    /// Per section: (name, capacity, held, sold).
+    sales: Vec<(String, u64, u64, u64)>,
+}
+
+#[derive(Default)]
+pub struct History {
+    by_deployment: Mutex<HashMap<String, VecDeque<Sample>>>,
+}
+
+fn function_sample(m: &FunctionMetrics) -> FunctionSample {
+    let proto = m.duration.metric();
+    let histogram = proto.get_histogram();
+    FunctionSample {
+        requests: histogram.get_sample_count(),
+        errors: m.errors.get(),
+        buckets: histogram.get_bucket().iter().map(|b| (b.upper_bound(), b.cumulative_count())).collect(),
+        memory_peak: m.memory_peak.get(),
+        in_flight: m.in_flight.get(),
+    }
+}
+
+/// The smallest bucket bound under which `q` of the samples fall, in milliseconds.
+fn quantile_ms(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total == 0 {
+        return None;
+    }
+    let rank = (q * total as f64).ceil() as u64;
+    buckets.iter().find(|(_, count)| *count >= rank).map(|(bound, _)| bound * 1e3)
+}
+
+/// Parses `15m`, `30s`, `1h`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = number.parse().ok()?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return None,
+    };
+    (seconds > 0).then(|| Duration::from_secs(seconds))
+}
+
+impl History {
+    /// Samples every live namespace every `interval` until the app is gone.
+    pub fn start(app: Weak<App>, interval: Duration) {
+        std::thread::Builder::new()
+            .name("history".into())
+            .spawn(move || {
+                while let Some(app) = app.upgrade() {
+                    app.history.sample(&app);
+                    drop(app);
+                    std::thread::sleep(interval);
+                }
+            })
+            .expect("failed to start the history sampler");
+    }
+
+    fn sample(&self, app: &App) {
+        let at_ms = crate::clock::now_ms();
+        let keep = (KEPT.as_secs_f64() / app.settings.history_interval.as_secs_f64()).ceil() as usize;
+        let live = app.registry.all();
+        let mut map = self.by_deployment.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|deployment, _| live.iter().any(|ns| &ns.deployment == deployment));
+        for ns in live {
+            let mut functions = HashMap::new();
+            for route in &ns.routes {
+                functions.entry(route.function.to_string()).or_insert_with(|| function_sample(&route.metrics));
+            }
+            let ring = map.entry(ns.deployment.clone()).or_default();
+            ring.push_back(Sample { at_ms, functions, sales: ns.inventory.sales() });
+            while ring.len() > keep {
+                ring.pop_front();
+            }
+        }
+    }
+
+    /// Rates and percentiles per function and sales per section, one point per `step`
+    /// over the last `range`.
+    pub fn query(&self, deployment: &str, range: Duration, step: Duration) -> Value {
+        let map = self.by_deployment.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(ring) = map.get(deployment) else { return json!({"functions": {}, "sales": []}) };
+        let now = crate::clock::now_ms();
+        let from = now.saturating_sub(range.as_millis() as u64);
+        let step_ms = step.as_millis().max(1) as u64;
+        // One sample per step: the last one in each step window.
+        let mut picked: Vec<&Sample> = Vec::new();
+        for sample in ring.iter().filter(|s| s.at_ms >= from.saturating_sub(step_ms)) {
+            match picked.last() {
+                Some(last) if (sample.at_ms - from) / step_ms == (last.at_ms.saturating_sub(from)) / step_ms => {
+                    *picked.last_mut().unwrap() = sample;
+                }
+                _ => picked.push(sample),
+            }
+        }
+        let mut functions: HashMap<String, Vec<Value>> = HashMap::new();
+        for pair in picked.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let seconds = (b.at_ms - a.at_ms) as f64 / 1e3;
+            for (name, now) in &b.functions {
+                let Some(before) = a.functions.get(name) else { continue };
+                let delta: Vec<(f64, u64)> =
+                    now.buckets.iter().zip(&before.buckets).map(|(n, p)| (n.0, n.1.saturating_sub(p.1))).collect();
+                functions.entry(name.clone()).or_default().push(json!({
+                    "t": b.at_ms,
+                    "requests_per_second": (now.requests - before.requests) as f64 / seconds,
+                    "errors_per_second": (now.errors - before.errors) as f64 / seconds,
+                    "p50_ms": quantile_ms(&delta, 0.50),
+                    "p99_ms": quantile_ms(&delta, 0.99),
+                    "memory_peak_bytes": now.memory_peak,
+                    "in_flight": now.in_flight,
+                }));
+            }
+        }
+        let sales: Vec<Value> = picked
+            .iter()
+            .map(|s| {
+                let sections: Vec<Value> = s
+                    .sales
+                    .iter()
+                    .map(|(name, capacity, held, sold)| {
+                        json!({"name": name, "sold": sold, "held": held, "free": capacity - held - sold})
+                    })
+                    .collect();
+                json!({"t": s.at_ms, "sections": sections})
+            })
+            .collect();
+        json!({"functions": functions, "sales": sales, "step_seconds": step.as_secs_f64()})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_quantiles() {
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        for bad in ["", "m", "15", "0s", "5d", "-1m"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let buckets = [(0.001, 50), (0.01, 99), (0.1, 100)];
+        assert_eq!(quantile_ms(&buckets, 0.5), Some(1.0));
+        assert_eq!(quantile_ms(&buckets, 0.99), Some(10.0));
+        assert_eq!(quantile_ms(&[(0.001, 0)], 0.5), None);
+    }
+}
