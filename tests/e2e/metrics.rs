@@ -116,8 +116,10 @@ fn a_real_prometheus_scrapes_marquee_and_promql_sees_per_function_rates() {
             let listing = answer["data"]["result"].as_array().into_iter().flatten().find(|r| r["metric"]["function"] == "listing");
             if let Some(rate) = listing.and_then(|r| r["value"][1].as_str()?.parse::<f64>().ok()) {
                 if rate > 0.0 {
+                    let bad = dashboard_queries_prometheus_refuses(&agent, port);
                     let _ = prometheus.kill();
                     let _ = prometheus.wait();
+                    assert!(bad.is_empty(), "the Grafana dashboard has queries Prometheus refuses: {bad:?}");
                     return;
                 }
             }
@@ -126,4 +128,22 @@ fn a_real_prometheus_scrapes_marquee_and_promql_sees_per_function_rates() {
     let _ = prometheus.kill();
     let _ = prometheus.wait();
     panic!("PromQL never saw a per-function request rate; last answer: {answer}");
+}
+
+/// Every query of cluster/grafana's dashboard, run against the live Prometheus.
+fn dashboard_queries_prometheus_refuses(agent: &ureq::Agent, port: u16) -> Vec<String> {
+    let dashboard: Value =
+        serde_json::from_str(include_str!("../../cluster/grafana/marquee-dashboard.json")).expect("dashboard is JSON");
+    let mut refused = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap().replace("$namespace", ".*");
+            let mut reply = agent.get(format!("http://127.0.0.1:{port}/api/v1/query")).query("query", &expr).call().unwrap();
+            let answer: Value = serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+            if answer["status"] != "success" {
+                refused.push(format!("{expr}: {answer}"));
+            }
+        }
+    }
+    refused
 }
