@@ -33,6 +33,8 @@ enum Scenario {
     Memory,
     /// Hold + confirm per second on one performance with a 50,000-seat map, 64 buyers.
     Booking,
+    /// Namespace A flooded (256 connections) and spinning; namespace B's latency beside it.
+    Noisy,
     /// Every scenario above.
     All,
 }
@@ -52,8 +54,9 @@ fn main() -> Result<()> {
             Scenario::Read => run(scenarios::Which::Read).await,
             Scenario::Memory => run(scenarios::Which::Memory).await,
             Scenario::Booking => run(scenarios::Which::Booking).await,
+            Scenario::Noisy => run(scenarios::Which::Noisy).await,
             Scenario::All => {
-                for s in [scenarios::Which::Deploy, scenarios::Which::Read, scenarios::Which::Memory, scenarios::Which::Booking] {
+                for s in [scenarios::Which::Deploy, scenarios::Which::Read, scenarios::Which::Memory, scenarios::Which::Booking, scenarios::Which::Noisy] {
                     run(s).await?;
                 }
                 Ok(())

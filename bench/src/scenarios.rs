@@ -16,6 +16,7 @@ pub enum Which {
     Read,
     Memory,
     Booking,
+    Noisy,
 }
 
 const DEPLOYS: usize = 120;
@@ -47,6 +48,7 @@ pub async fn run(which: Which, marquee: &Path) -> Result<()> {
         Which::Read => read(&server, &token).await,
         Which::Memory => memory(&server, &token).await,
         Which::Booking => booking(&server, &token).await,
+        Which::Noisy => noisy(&server, &token).await,
     }
 }
 
@@ -214,6 +216,130 @@ async fn booking(server: &Server, token: &str) -> Result<()> {
         ms(percentile(&holds, 0.99)),
         ms(percentile(&confirms, 0.50)),
         ms(percentile(&confirms, 0.99)),
+    );
+    Ok(())
+}
+
+/// The hostile test component, as runtime/build.rs built it beside this binary.
+fn hostile_wasm() -> Result<std::path::PathBuf> {
+    let build = std::env::current_exe()?.with_file_name("build");
+    let mut found: Vec<(std::time::SystemTime, std::path::PathBuf)> = std::fs::read_dir(&build)?
+        .flatten()
+        .map(|e| e.path().join("out/functions-target/wasm32-wasip2/release/hostile.wasm"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p).ok_or_else(|| anyhow::anyhow!("hostile.wasm not found under {}", build.display()))
+}
+
+/// Paced load: `connections` each send one request every `every` until `until`; returns
+/// latencies and the count of non-200 answers.
+async fn paced(addr: &str, path: &str, connections: usize, every: Duration, until: Instant) -> Result<(Vec<Duration>, u64)> {
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (addr, path) = (addr.to_string(), path.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            let (mut samples, mut errors) = (Vec::new(), 0u64);
+            let mut tick = tokio::time::interval(every);
+            while Instant::now() < until {
+                tick.tick().await;
+                let started = Instant::now();
+                let (status, _) = conn.get(&path).await?;
+                samples.push(started.elapsed());
+                errors += u64::from(status != 200);
+            }
+            anyhow::Ok((samples, errors))
+        }));
+    }
+    let (mut samples, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        let (s, e) = task.await??;
+        samples.extend(s);
+        errors += e;
+    }
+    samples.sort();
+    Ok((samples, errors))
+}
+
+/// Closed-loop flood of `path` on `connections` until `until`; returns (answers, non-200s).
+async fn flood(addr: &str, path: &str, connections: usize, until: Instant) -> Result<(u64, u64)> {
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (addr, path) = (addr.to_string(), path.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            let (mut answered, mut refused) = (0u64, 0u64);
+            while Instant::now() < until {
+                let (status, _) = conn.get(&path).await?;
+                answered += 1;
+                refused += u64::from(status != 200);
+            }
+            anyhow::Ok((answered, refused))
+        }));
+    }
+    let (mut answered, mut refused) = (0, 0);
+    for task in tasks {
+        let (a, r) = task.await??;
+        answered += a;
+        refused += r;
+    }
+    Ok((answered, refused))
+}
+
+const NOISY_SECONDS: u64 = 6;
+const QUIET_CONNECTIONS: usize = 4;
+const QUIET_EVERY: Duration = Duration::from_millis(10);
+
+/// Namespace A flooded at 256 connections while its component also spins; namespace B
+/// serves a steady modest rate. Compares B's latency alone and beside A.
+async fn noisy(server: &Server, token: &str) -> Result<()> {
+    let bytes = std::fs::read(hostile_wasm()?)?;
+    let mut conn = Conn::connect(&server.addr).await?;
+    let uploaded = {
+        let req = hyper::Request::post("/api/v1/components?name=hostile&version=1")
+            .header("host", &server.addr)
+            .header("authorization", format!("Bearer {token}"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(bytes)))?;
+        let stream = tokio::net::TcpStream::connect(&server.addr).await?;
+        let (mut sender, c) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(c);
+        let response = sender.send_request(req).await?;
+        anyhow::ensure!(response.status() == 201, "upload: {}", response.status());
+        let body = http_body_util::BodyExt::collect(response.into_body()).await?.to_bytes();
+        serde_json::from_slice::<Value>(&body)?
+    };
+    let noisy = json!({"namespace": "noisy", "template": "seated", "params": seated(10, 10), "components": {"listing": uploaded["digest"]}});
+    conn.post_json("/api/v1/performances", Some(token), &noisy, 201).await?;
+    let quiet = json!({"namespace": "quiet", "template": "seated", "params": seated(10, 10)});
+    conn.post_json("/api/v1/performances", Some(token), &quiet, 201).await?;
+
+    let window = Duration::from_secs(NOISY_SECONDS);
+    let (alone, alone_errors) = paced(&server.addr, "/p/quiet/api/info", QUIET_CONNECTIONS, QUIET_EVERY, Instant::now() + window).await?;
+
+    let until = Instant::now() + window;
+    let addr = server.addr.clone();
+    let flooding = tokio::spawn({
+        let addr = addr.clone();
+        async move { flood(&addr, "/p/noisy/api/info?do=ok", 256, until).await }
+    });
+    let spinning = tokio::spawn({
+        let addr = addr.clone();
+        async move { flood(&addr, "/p/noisy/api/info?do=spin", 4, until).await }
+    });
+    let (beside, beside_errors) = paced(&addr, "/p/quiet/api/info", QUIET_CONNECTIONS, QUIET_EVERY, until).await?;
+    let (flooded, flood_refused) = flooding.await??;
+    let (spins, _) = spinning.await??;
+
+    let p99 = |s: &[Duration]| ms(percentile(s, 0.99));
+    println!(
+        "noisy neighbour: B alone p50={:.2} ms p99={:.2} ms errors={alone_errors}; B beside A p50={:.2} ms p99={:.2} ms errors={beside_errors}; \
+         p99 ratio {:.2}; A answered {flooded} flood requests ({flood_refused} shed or failed) and {spins} spinning ones in {NOISY_SECONDS} s",
+        ms(percentile(&alone, 0.50)),
+        p99(&alone),
+        ms(percentile(&beside, 0.50)),
+        p99(&beside),
+        p99(&beside) / p99(&alone),
     );
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! bounded: namespace, function, status code, trap kind; never a user.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -30,12 +30,28 @@ pub struct Metrics {
     tickets: IntCounterVec,
     cancellations: IntCounterVec,
     pub performances: IntGauge,
-    /// Label sets in use per namespace, so a deleted performance's series can go.
-    seen: Mutex<HashMap<String, BTreeSet<Vec<String>>>>,
+    seen: Arc<Seen>,
+}
+
+/// Label sets in use per namespace, so a deleted performance's series can go.
+#[derive(Default)]
+struct Seen(Mutex<HashMap<String, BTreeSet<Vec<String>>>>);
+
+impl Seen {
+    fn note(&self, namespace: &str, labels: &[&str]) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.entry(namespace.to_string()).or_default().insert(labels.iter().map(|s| s.to_string()).collect());
+    }
 }
 
 /// One function's handles, resolved once when its namespace is built.
 pub struct FunctionMetrics {
+    namespace: String,
+    function: String,
+    requests: IntCounterVec,
+    /// Counters by status, resolved on first use: the hot path is one read lock.
+    by_status: RwLock<HashMap<u16, IntCounter>>,
+    seen: Arc<Seen>,
     pub duration: Histogram,
     /// 5xx answers.
     pub errors: IntCounter,
@@ -110,21 +126,41 @@ impl Default for Metrics {
             cancellations: counter("marquee_cancellations_total", "Orders cancelled", &["namespace"]),
             performances: register(&r, IntGauge::new("marquee_performances", "Live performances").expect("valid metric")),
             registry: r,
-            seen: Mutex::default(),
+            seen: Arc::default(),
         }
+    }
+}
+
+impl FunctionMetrics {
+    /// Counts one answer.
+    pub fn count(&self, status: u16) {
+        if let Some(counter) = self.by_status.read().unwrap_or_else(|e| e.into_inner()).get(&status) {
+            counter.inc();
+            return;
+        }
+        let code = status.to_string();
+        let labels = [self.namespace.as_str(), self.function.as_str(), code.as_str()];
+        self.seen.note(&self.namespace, &labels);
+        let counter = self.requests.with_label_values(&labels);
+        counter.inc();
+        self.by_status.write().unwrap_or_else(|e| e.into_inner()).insert(status, counter);
     }
 }
 
 impl Metrics {
     fn note(&self, namespace: &str, labels: &[&str]) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.entry(namespace.to_string()).or_default().insert(labels.iter().map(|s| s.to_string()).collect());
+        self.seen.note(namespace, labels);
     }
 
     pub fn function(&self, namespace: &str, function: &str) -> FunctionMetrics {
         self.note(namespace, &[namespace, function]);
         let labels = [namespace, function];
         FunctionMetrics {
+            namespace: namespace.to_string(),
+            function: function.to_string(),
+            requests: self.requests.clone(),
+            by_status: RwLock::default(),
+            seen: self.seen.clone(),
             duration: self.duration.with_label_values(&labels),
             errors: self.errors.with_label_values(&labels),
             instantiation: self.instantiation.with_label_values(&labels),
@@ -147,13 +183,6 @@ impl Metrics {
         self.queued.with_label_values(&[namespace])
     }
 
-    pub fn request(&self, namespace: &str, function: &str, status: u16) {
-        let status = status.to_string();
-        let labels = [namespace, function, status.as_str()];
-        self.note(namespace, &labels);
-        self.requests.with_label_values(&labels).inc();
-    }
-
     pub fn trap(&self, namespace: &str, function: &str, kind: &str) {
         let labels = [namespace, function, kind];
         self.note(namespace, &labels);
@@ -162,7 +191,7 @@ impl Metrics {
 
     /// Drops every series of a namespace that is gone.
     pub fn forget(&self, namespace: &str) {
-        let Some(sets) = self.seen.lock().unwrap_or_else(|e| e.into_inner()).remove(namespace) else { return };
+        let Some(sets) = self.seen.0.lock().unwrap_or_else(|e| e.into_inner()).remove(namespace) else { return };
         for labels in sets {
             let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             match labels.len() {
