@@ -217,3 +217,24 @@ impl Registry {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_limits_are_capped_by_the_platform() {
+        let max = Duration::from_secs(10);
+        let defaults = Limits::resolve(TemplateLimits::default(), max);
+        assert_eq!((defaults.concurrency, defaults.queue), (DEFAULT_CONCURRENCY as usize, DEFAULT_QUEUE as usize));
+        assert_eq!((defaults.memory_bytes, defaults.timeout), (MAX_INSTANCE_MEMORY, max));
+        let greedy = TemplateLimits { concurrency: Some(100_000), queue: Some(1 << 30), memory_mib: Some(4096), timeout_ms: Some(3_600_000) };
+        let capped = Limits::resolve(greedy, max);
+        assert_eq!((capped.concurrency, capped.queue), (MAX_CONCURRENCY as usize, MAX_QUEUE as usize));
+        assert_eq!((capped.memory_bytes, capped.timeout), (MAX_INSTANCE_MEMORY, max));
+        let modest = TemplateLimits { concurrency: Some(0), queue: Some(0), memory_mib: Some(8), timeout_ms: Some(500) };
+        let modest = Limits::resolve(modest, max);
+        assert_eq!((modest.concurrency, modest.queue, modest.memory_bytes), (1, 0, 8 << 20));
+        assert_eq!(modest.timeout, Duration::from_millis(500));
+    }
+}
