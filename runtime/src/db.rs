@@ -143,7 +143,7 @@ pub struct Db {
 }
 
 /// Whether an error is SQLite refusing a duplicate key.
-pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
@@ -158,20 +158,25 @@ impl Db {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs an INSERT; `Ok(false)` when a unique key refuses it.
+    fn insert_unique(&self, sql: &str, values: impl rusqlite::Params) -> Result<bool> {
+        match self.conn().execute(sql, values) {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub fn account_count(&self) -> Result<i64> {
         Ok(self.conn().query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?)
     }
 
     /// Inserts an account; `Ok(false)` when the email is taken.
     pub fn insert_account(&self, a: &Account, now: i64) -> Result<bool> {
-        match self.conn().execute(
+        self.insert_unique(
             "INSERT INTO accounts (id, email, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![a.id, a.email, a.password_hash, a.role, now],
-        ) {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        )
     }
 
     fn account_where(&self, column: &str, value: &str) -> Result<Option<Account>> {
@@ -240,15 +245,11 @@ impl Db {
 
     /// Inserts a performance; `Ok(false)` when the namespace is taken.
     pub fn insert_performance(&self, p: &PerformanceRow) -> Result<bool> {
-        match self.conn().execute(
+        self.insert_unique(
             "INSERT INTO performances (namespace, deployment, owner, template, params, spec, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![p.namespace, p.deployment, p.owner, p.template, p.params, p.spec, p.created_at],
-        ) {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        )
     }
 
     pub fn update_params(&self, namespace: &str, params: &str) -> Result<()> {
@@ -324,14 +325,10 @@ impl Db {
 
     /// Records an upload; `Ok(false)` when the owner already has this name and version.
     pub fn insert_component(&self, c: &ComponentRow) -> Result<bool> {
-        match self.conn().execute(
+        self.insert_unique(
             "INSERT INTO components (owner, name, version, digest, world, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![c.owner, c.name, c.version, c.digest, c.world, c.size, c.created_at],
-        ) {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        )
     }
 
     /// Uploaded components, an owner's or (with `None`) everyone's.
