@@ -9,7 +9,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 use crate::host::MAX_INSTANCE_MEMORY;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Instances that may be alive at once across all namespaces.
 pub const MAX_INSTANCES: u32 = 1000;

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod db;
 pub mod engine;
 pub mod error;
+pub mod fair;
 pub mod history;
 pub mod host;
 pub mod inventory;

@@ -36,6 +36,12 @@ const DEFAULT_CONCURRENCY: u32 = 64;
 const MAX_QUEUE: u32 = 4096;
 const DEFAULT_QUEUE: u32 = 256;
 
+/// Instances of one namespace running Wasm at once: one per core, so a namespace alone can
+/// use the whole machine, and no more.
+fn running_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// A namespace's limits, resolved against the platform's ceilings.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -98,6 +104,8 @@ pub struct Namespace {
 /// A namespace's instance slots and the bounded queue in front of them.
 pub struct Slots {
     pub permits: Arc<tokio::sync::Semaphore>,
+    /// Instances that may run Wasm at this moment (see [`crate::fair`]).
+    pub running: Arc<tokio::sync::Semaphore>,
     /// Requests waiting for a permit, as a gauge.
     pub queued: IntGauge,
 }
@@ -132,6 +140,7 @@ impl Namespace {
         let limits = Limits::resolve(spec.limits, shared.max_timeout);
         let slots = Arc::new(Slots {
             permits: Arc::new(tokio::sync::Semaphore::new(limits.concurrency)),
+            running: Arc::new(tokio::sync::Semaphore::new(running_permits())),
             queued: shared.metrics.queued(&row.namespace),
         });
         Ok(Self {

@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::auth;
 use crate::engine::EPOCH_TICK;
 use crate::error::ApiError;
+use crate::fair::Gated;
 use crate::host::Host;
 use crate::namespace::{Namespace, Route};
 use crate::limits::Limit;
@@ -165,18 +166,22 @@ async fn run(
     let out = store.data_mut().http().new_response_outparam(sender).map_err(anyhow::Error::from)?;
     let pre = route.component.pre.clone();
     let metrics = route.metrics.clone();
+    let running = ns.slots.running.clone();
     // The guest may stream its body after sending the head, so it runs in its own task,
     // holding its slot until the instance is gone.
     let task = tokio::spawn(async move {
         let _permit = permit;
         metrics.in_flight.inc();
         let _in_flight = InFlight(metrics.in_flight.clone());
-        let instantiating = Instant::now();
-        let call = async {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            metrics.instantiation.observe(instantiating.elapsed().as_secs_f64());
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await
-        };
+        let call = Gated::new(
+            async {
+                let instantiating = Instant::now();
+                let proxy = pre.instantiate_async(&mut store).await?;
+                metrics.instantiation.observe(instantiating.elapsed().as_secs_f64());
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await
+            },
+            running,
+        );
         // A guest that parks in host calls (a slow drip) spends no CPU budget; the wall
         // clock ends it too, and with it the response it was streaming.
         let result = match tokio::time::timeout(timeout * WALL_CLOCK_FACTOR, call).await {
