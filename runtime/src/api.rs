@@ -326,8 +326,10 @@ async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Pa
 async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     caller.may_update(&*find(&app, &name)?)?;
     let request: Value = parse(&body)?;
-    let ns = app.patch(&name, &request)?;
-    Ok(Json(performance_view(&ns)))
+    let (ns, took) = app.patch(&caller, &name, &request)?;
+    let mut view = performance_view(&ns);
+    view["switch_ms"] = json!(took.as_secs_f64() * 1e3);
+    Ok(Json(view))
 }
 
 async fn undeploy(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {

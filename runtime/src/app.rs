@@ -1,6 +1,7 @@
 //! The platform in one value: store, keys, component pool, templates and live namespaces.
 //! Opening it on a data dir restores every deployed performance and its orders.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,7 +152,7 @@ impl App {
         if self.registry.get(&namespace).is_some() {
             return Err(namespace_taken(&namespace));
         }
-        let mut components: std::collections::BTreeMap<String, String> = template
+        let mut components: BTreeMap<String, String> = template
             .components
             .iter()
             .map(|(role, component)| {
@@ -162,20 +163,8 @@ impl App {
                 Ok((role.clone(), digest.to_string()))
             })
             .collect::<Result<_>>()?;
-        match request.get("components") {
-            None => {}
-            Some(Value::Object(swaps)) => {
-                for (role, reference) in swaps {
-                    let field = format!("components.{role}");
-                    if !components.contains_key(role) {
-                        return Err(ApiError::bad_request("unknown_function", format!("template {} has no function {role}", template.name)).field(field));
-                    }
-                    let reference = reference.as_str().unwrap_or("");
-                    components.insert(role.clone(), self.component_for(caller, reference).map_err(|e| e.field(field))?);
-                }
-            }
-            Some(_) => return Err(ApiError::bad_request("invalid_request", "components must map function roles to components").field("components")),
-        }
+        let lookup = (!caller.is_admin()).then_some(owner);
+        self.swap_components(lookup, &mut components, request.get("components"))?;
         let spec = Spec { components, routes: template.routes.clone(), limits: template.limits };
         let row = PerformanceRow {
             namespace: namespace.clone(),
@@ -194,13 +183,12 @@ impl App {
         Ok((ns, started.elapsed()))
     }
 
-    /// Resolves a seller's reference to a component they may deploy: a built-in, or one of
-    /// their own uploads by digest or `name@version` (an admin may use anyone's).
-    fn component_for(&self, caller: &Caller, reference: &str) -> Result<String, ApiError> {
+    /// Resolves a reference to a component `owner` may deploy: a built-in, or one of their
+    /// own uploads by digest or `name@version` (`None`: an admin, who may use anyone's).
+    fn component_for(&self, owner: Option<&str>, reference: &str) -> Result<String, ApiError> {
         if let Some(digest) = self.pool.builtins().find(|(n, d)| *n == reference || *d == reference).map(|(_, d)| d) {
             return Ok(digest.to_string());
         }
-        let owner = (!caller.is_admin()).then_some(caller.id.as_str());
         let mine = self.shared.db.components(owner)?;
         let found = mine.iter().find(|c| c.digest == reference || format!("{}@{}", c.name, c.version) == reference);
         match found {
@@ -213,40 +201,77 @@ impl App {
         }
     }
 
-    /// Changes display parameters of a live performance (`{"params": {...}}`, only
-    /// [`PATCHABLE`] keys; `null` removes an optional one). The swap is one map insert.
-    pub fn patch(&self, namespace: &str, request: &Value) -> Result<Arc<Namespace>, ApiError> {
+    /// Changes a live performance: display parameters (`{"params": {...}}`, only
+    /// [`PATCHABLE`] keys; `null` removes an optional one) and/or its functions
+    /// (`{"components": {role: reference}}`, rolling forward or back to another version). The
+    /// switch is one map insert: requests in flight finish on the old functions, new ones
+    /// run the new. Returns the performance and how long the switch took.
+    pub fn patch(&self, caller: &Caller, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+        let started = Instant::now();
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
-        let Some(Value::Object(patch)) = request.get("params") else {
-            return Err(ApiError::bad_request("invalid_request", "the body must be {\"params\": {...}}").field("params"));
+        let Value::Object(request) = request else {
+            return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object"));
         };
-        let mut merged = match serde_json::to_value(&ns.params).map_err(anyhow::Error::from)? {
-            Value::Object(map) => map,
-            _ => unreachable!("params serialize to an object"),
-        };
-        for (key, value) in patch {
-            if !PATCHABLE.contains(&key.as_str()) {
-                return Err(ApiError::bad_request(
-                    "not_patchable",
-                    format!("{key} cannot change on a live performance; patchable: {}", PATCHABLE.join(", ")),
-                )
-                .field(format!("params.{key}")));
-            }
-            match value {
-                Value::Null => merged.remove(key),
-                v => merged.insert(key.clone(), v.clone()),
-            };
+        if let Some(key) = request.keys().find(|k| !["params", "components"].contains(&k.as_str())) {
+            return Err(ApiError::bad_request("invalid_request", format!("unknown field {key:?}; patch params or components")).field(key.clone()));
         }
         let template = self.templates.get(&ns.template).ok_or_else(|| anyhow::anyhow!("template {} is gone", ns.template))?;
-        let params = template
-            .validate(&Value::Object(merged))
-            .map_err(|e| ApiError::bad_request("invalid_params", format!("{}: {}", e.field, e.message)).field(e.field))?;
-        let json = serde_json::to_string(&params).map_err(anyhow::Error::from)?;
-        self.shared.db.update_params(namespace, &json)?;
-        let updated = Arc::new(ns.with_params(params, json));
+        let params = match request.get("params") {
+            None => ns.params.clone(),
+            Some(Value::Object(patch)) => {
+                let mut merged = match serde_json::to_value(&ns.params).map_err(anyhow::Error::from)? {
+                    Value::Object(map) => map,
+                    _ => unreachable!("params serialize to an object"),
+                };
+                for (key, value) in patch {
+                    if !PATCHABLE.contains(&key.as_str()) {
+                        return Err(ApiError::bad_request(
+                            "not_patchable",
+                            format!("{key} cannot change on a live performance; patchable: {}", PATCHABLE.join(", ")),
+                        )
+                        .field(format!("params.{key}")));
+                    }
+                    match value {
+                        Value::Null => merged.remove(key),
+                        v => merged.insert(key.clone(), v.clone()),
+                    };
+                }
+                template
+                    .validate(&Value::Object(merged))
+                    .map_err(|e| ApiError::bad_request("invalid_params", format!("{}: {}", e.field, e.message)).field(e.field))?
+            }
+            Some(_) => return Err(ApiError::bad_request("invalid_request", "params must be an object").field("params")),
+        };
+        let mut spec = ns.spec.clone();
+        // The owner's namespace token acts as the owner.
+        let owner = (!caller.is_admin()).then_some(ns.owner.as_str());
+        self.swap_components(owner, &mut spec.components, request.get("components"))?;
+        let params_json = serde_json::to_string(&params).map_err(anyhow::Error::from)?;
+        let spec_json = serde_json::to_string(&spec).map_err(anyhow::Error::from)?;
+        let updated = Arc::new(ns.successor(params, params_json.clone(), spec, &self.pool)?);
+        self.shared.db.update_performance(namespace, &params_json, &spec_json)?;
         self.registry.publish(updated.clone());
-        Ok(updated)
+        Ok((updated, started.elapsed()))
+    }
+
+    /// Applies `{role: reference}` swaps to a performance's functions.
+    fn swap_components(&self, owner: Option<&str>, components: &mut BTreeMap<String, String>, swaps: Option<&Value>) -> Result<(), ApiError> {
+        match swaps {
+            None => Ok(()),
+            Some(Value::Object(swaps)) => {
+                for (role, reference) in swaps {
+                    let field = format!("components.{role}");
+                    if !components.contains_key(role) {
+                        return Err(ApiError::bad_request("unknown_function", format!("there is no function {role}")).field(field));
+                    }
+                    let reference = reference.as_str().unwrap_or("");
+                    components.insert(role.clone(), self.component_for(owner, reference).map_err(|e| e.field(field))?);
+                }
+                Ok(())
+            }
+            Some(_) => Err(ApiError::bad_request("invalid_request", "components must map function roles to components").field("components")),
+        }
     }
 
     /// Takes a performance down and forgets it. Its orders stay in the store.

@@ -252,8 +252,9 @@ impl Db {
         )
     }
 
-    pub fn update_params(&self, namespace: &str, params: &str) -> Result<()> {
-        self.conn().execute("UPDATE performances SET params = ?2 WHERE namespace = ?1", [namespace, params])?;
+    pub fn update_performance(&self, namespace: &str, params: &str, spec: &str) -> Result<()> {
+        self.conn()
+            .execute("UPDATE performances SET params = ?2, spec = ?3 WHERE namespace = ?1", [namespace, params, spec])?;
         Ok(())
     }
 

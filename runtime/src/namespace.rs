@@ -115,26 +115,7 @@ impl Namespace {
     pub fn build(row: &PerformanceRow, pool: &Pool, shared: Arc<Shared>, orders: Vec<OrderRow>) -> Result<Self> {
         let params: PerformanceParams = serde_json::from_str(&row.params).context("stored params")?;
         let spec: Spec = serde_json::from_str(&row.spec).context("stored spec")?;
-        let mut loaded = HashMap::new();
-        for (role, digest) in &spec.components {
-            let component = pool.get(digest).with_context(|| format!("function {role}"))?;
-            let metrics = Arc::new(shared.metrics.function(&row.namespace, role));
-            loaded.insert(role.as_str(), (component, metrics));
-        }
-        let routes = spec
-            .routes
-            .iter()
-            .map(|r| {
-                let (component, metrics) = loaded.get(r.function.as_str()).context("route to a function not in the spec")?;
-                Ok(Route {
-                    pattern: r.path.clone(),
-                    function: Arc::from(r.function.as_str()),
-                    component: component.clone(),
-                    rate_limit: r.rate_limit,
-                    metrics: metrics.clone(),
-                })
-            })
-            .collect::<Result<_>>()?;
+        let routes = resolve_routes(&spec, pool, |role| Arc::new(shared.metrics.function(&row.namespace, role)))?;
         let sales = shared.metrics.sales(&row.namespace);
         let inventory = Arc::new(Inventory::new(&row.deployment, &params, shared.commerce.clone(), sales, orders));
         let limits = Limits::resolve(spec.limits, shared.max_timeout);
@@ -160,10 +141,16 @@ impl Namespace {
         })
     }
 
-    /// The same performance with new display parameters, over the same functions and
-    /// inventory: in-flight requests finish on the old value, new ones see the new one.
-    pub fn with_params(&self, params: PerformanceParams, params_json: String) -> Self {
-        Self {
+    /// The same performance with new parameters and functions, over the same inventory:
+    /// in-flight requests finish on the old value, new ones see the new one.
+    pub fn successor(&self, params: PerformanceParams, params_json: String, spec: Spec, pool: &Pool) -> Result<Self> {
+        let routes = resolve_routes(&spec, pool, |role| {
+            match self.routes.iter().find(|r| &*r.function == role) {
+                Some(route) => route.metrics.clone(),
+                None => Arc::new(self.shared.metrics.function(&self.name, role)),
+            }
+        })?;
+        Ok(Self {
             name: self.name.clone(),
             deployment: self.deployment.clone(),
             owner: self.owner.clone(),
@@ -171,19 +158,41 @@ impl Namespace {
             created_at: self.created_at,
             params,
             params_json,
-            spec: self.spec.clone(),
-            routes: self.routes.clone(),
+            spec,
+            routes,
             inventory: self.inventory.clone(),
             shared: self.shared.clone(),
             limits: self.limits,
             slots: self.slots.clone(),
-        }
+        })
     }
 
     /// The route serving a path inside the namespace; the first match wins.
     pub fn route(&self, path: &str) -> Option<&Route> {
         self.routes.iter().find(|r| crate::templates::route_matches(&r.pattern, path))
     }
+}
+
+/// Resolves a spec's routes to loaded components, with each function's metrics.
+fn resolve_routes(spec: &Spec, pool: &Pool, metrics: impl Fn(&str) -> Arc<FunctionMetrics>) -> Result<Vec<Route>> {
+    let mut loaded = HashMap::new();
+    for (role, digest) in &spec.components {
+        let component = pool.get(digest).with_context(|| format!("function {role}"))?;
+        loaded.insert(role.as_str(), (component, metrics(role)));
+    }
+    spec.routes
+        .iter()
+        .map(|r| {
+            let (component, metrics) = loaded.get(r.function.as_str()).context("route to a function not in the spec")?;
+            Ok(Route {
+                pattern: r.path.clone(),
+                function: Arc::from(r.function.as_str()),
+                component: component.clone(),
+                rate_limit: r.rate_limit,
+                metrics: metrics.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Live performances by namespace.

@@ -63,7 +63,7 @@ fn patching_changes_display_parameters_only() {
     let field = |reply: crate::testkit::Reply| reply.expect(400).json()["field"].as_str().unwrap().to_string();
     assert_eq!(field(patch(&server, "gala", &alice, json!({"params": {"sections": []}}))), "params.sections");
     assert_eq!(field(patch(&server, "gala", &alice, json!({"params": {"title": ""}}))), "params.title");
-    assert_eq!(field(patch(&server, "gala", &alice, json!({"title": "x"}))), "params");
+    assert_eq!(field(patch(&server, "gala", &alice, json!({"title": "x"}))), "title");
     patch(&server, "gala", &ann, json!({"params": {"title": "x"}})).expect(403);
     patch(&server, "nope", &alice, json!({"params": {"title": "x"}})).expect(404);
     server.post("/p/gala/api/holds", Some(&ann), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201);

@@ -135,3 +135,70 @@ fn every_hostile_case_is_contained_and_the_neighbour_keeps_answering() {
         assert!(metrics.contains(&line), "missing {line} in\n{metrics}");
     }
 }
+
+#[test]
+fn a_live_performance_rolls_to_another_version_and_back_without_failing_a_request() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    upload(&server, &seller, "storefront", &std::fs::read(HOSTILE).unwrap()).expect(201);
+    server.deploy(&seller, "live", "seated", gala_params());
+    let token = server.post("/api/v1/performances/live/tokens", Some(&seller), &json!({})).expect(201).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (seen_new, seen_old) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (stop, served, failed, seen_new, seen_old, base) =
+                (stop.clone(), served.clone(), failed.clone(), seen_new.clone(), seen_old.clone(), server.base.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                while !stop.load(Ordering::Relaxed) {
+                    match agent.get(format!("{base}/p/live/api/info")).call() {
+                        Ok(mut r) if r.status() == 200 => {
+                            served.fetch_add(1, Ordering::Relaxed);
+                            let body = r.body_mut().read_to_string().unwrap_or_default();
+                            if body == "fine" { &seen_new } else { &seen_old }.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let mut switches = Vec::new();
+    for round in 0..3 {
+        std::thread::sleep(Duration::from_millis(300));
+        // Forward with the namespace token (the seller's CI), back as the seller.
+        let forward = server.patch("/api/v1/performances/live", Some(&token), &json!({"components": {"listing": "storefront@1.0.0"}}));
+        switches.push(forward.expect(200).json()["switch_ms"].as_f64().unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        let back = server.patch("/api/v1/performances/live", Some(&seller), &json!({"components": {"listing": "listing"}}));
+        switches.push(back.expect(200).json()["switch_ms"].as_f64().unwrap());
+        assert!(round < 3);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "a request failed during a version switch");
+    assert!(seen_new.load(Ordering::Relaxed) > 0 && seen_old.load(Ordering::Relaxed) > 0);
+    let slowest = switches.iter().cloned().fold(0.0, f64::max);
+    println!("version switches under load: {} served, 0 failed, switch ms {switches:?}", served.load(Ordering::Relaxed));
+    assert!(slowest < 1000.0, "a switch is one map insert, took {slowest} ms");
+    // The switch is durable, and unknown or foreign versions are refused.
+    let forward = server.patch("/api/v1/performances/live", Some(&seller), &json!({"components": {"listing": "storefront@9"}}));
+    assert_eq!(forward.expect(403).json()["error"], "component_not_yours");
+    server.patch("/api/v1/performances/live", Some(&seller), &json!({"components": {"listing": "storefront@1.0.0"}})).expect(200);
+    assert!(server.stop().success());
+    let server = Server::start(&dir);
+    assert_eq!(server.get("/p/live/api/info", None).expect(200).text, "fine");
+}
