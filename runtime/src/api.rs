@@ -47,7 +47,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/catalog", get(catalog))
         .route(
             "/api/v1/components",
-            post(upload_component).get(components).layer(axum::extract::DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+            post(upload_component).get(components).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/metrics", get(|State(app): State<AppState>| async move {
             ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.shared.metrics.render())
@@ -421,9 +421,16 @@ async fn upload_component(
     State(app): State<AppState>,
     caller: Caller,
     axum::extract::Query(query): axum::extract::Query<UploadQuery>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult {
     caller.require_role(&["seller", "admin"])?;
+    let body = axum::body::to_bytes(body, MAX_COMPONENT_BYTES).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20),
+        )
+    })?;
     let label = |value: Option<String>, field: &'static str| {
         value
             .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))

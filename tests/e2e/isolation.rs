@@ -29,6 +29,8 @@ fn uploads_are_checked_and_belong_to_their_owner() {
     // The smallest core module: magic and version 1.
     assert!(reason(upload(&server, &alice, "core", b"\0asm\x01\0\0\0")).contains("core Wasm module"));
     upload(&server, &buyer, "nope", &bytes).expect(403);
+    let oversized = vec![0u8; (16 << 20) + 1];
+    assert_eq!(upload(&server, &alice, "big", &oversized).expect(413).json()["error"], "too_large");
     server.post_bytes("/api/v1/components?name=bad%20name&version=1", Some(&alice), &bytes).expect(400);
 
     let uploaded = upload(&server, &alice, "hostile", &bytes).expect(201).json();
