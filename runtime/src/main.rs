@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use marquee::app::{App, Settings};
 use marquee::limits::Rates;
@@ -22,9 +22,17 @@ const EVENT_INTERVAL: u32 = 2;
 #[derive(Parser)]
 #[command(name = "marquee", version, about = "Ticketing on WebAssembly functions")]
 struct Cli {
+    /// The platform the client commands talk to.
+    #[arg(long, global = true, env = "MARQUEE_URL", default_value = DEFAULT_URL)]
+    url: String,
+    /// Access token (or a namespace token) for the client commands.
+    #[arg(long, global = true, env = "MARQUEE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
+
+const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 #[derive(Subcommand)]
 enum Command {
@@ -45,6 +53,59 @@ enum Command {
         #[command(flatten)]
         rates: RateFlags,
     },
+    /// Logs in and prints an access token (`export MARQUEE_TOKEN=$(marquee login …)`).
+    Login {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "MARQUEE_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Components in the pool.
+    #[command(subcommand)]
+    Components(ComponentsCommand),
+    /// Templates to deploy from.
+    #[command(subcommand)]
+    Templates(ListCommand),
+    /// Your performances.
+    #[command(subcommand)]
+    Performances(ListCommand),
+    /// Deploys a performance from a template.
+    Deploy {
+        /// The performance's namespace (its URL is /p/NAMESPACE/).
+        #[arg(long)]
+        namespace: String,
+        #[arg(long)]
+        template: String,
+        /// Parameters as a JSON file.
+        #[arg(long)]
+        params: Option<PathBuf>,
+        /// A parameter: `title="Spring Gala"`, `sections[0].price=120000` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Swap a function: `listing=mypage@1.0.0` (repeatable).
+        #[arg(long = "component", value_name = "ROLE=REF")]
+        components: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ComponentsCommand {
+    /// Uploads a component file (a wasm32-wasip2 component).
+    Push {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+    },
+    /// Lists the built-ins and your uploads.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ListCommand {
+    /// Lists them.
+    List,
 }
 
 /// Rate limits; 0 turns one off.
@@ -87,7 +148,9 @@ fn main() -> Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let client = || marquee::cli::Client::new(&cli.url, cli.token.clone());
+    match cli.command {
         Command::Up { listen, data_dir, request_timeout_ms, history_interval_ms, rates } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -105,6 +168,51 @@ fn main() -> Result<()> {
                 println!("marquee listening on http://{}", listener.local_addr()?);
                 marquee::server::serve(app, listener, marquee::server::shutdown_signal()).await
             })
+        }
+        Command::Login { email, password } => {
+            println!("{}", client().login(&email, &password)?);
+            Ok(())
+        }
+        Command::Templates(ListCommand::List) => {
+            marquee::cli::print_table(&["NAME", "DESCRIPTION"], &client().templates()?);
+            Ok(())
+        }
+        Command::Performances(ListCommand::List) => {
+            marquee::cli::print_table(&["NAMESPACE", "TEMPLATE", "TITLE", "URL"], &client().performances()?);
+            Ok(())
+        }
+        Command::Components(ComponentsCommand::List) => {
+            marquee::cli::print_table(&["NAME", "VERSION", "DIGEST"], &client().components()?);
+            Ok(())
+        }
+        Command::Components(ComponentsCommand::Push { file, name, version }) => {
+            let c = client().push(&file, &name, &version)?;
+            println!("pushed {name}@{version}: {} ({}, {} bytes)", c["digest"].as_str().unwrap_or(""), c["world"].as_str().unwrap_or(""), c["size"]);
+            Ok(())
+        }
+        Command::Deploy { namespace, template, params, sets, components } => {
+            let mut document = match params {
+                Some(path) => serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?)
+                    .with_context(|| format!("{} is not JSON", path.display()))?,
+                None => serde_json::json!({}),
+            };
+            for assignment in &sets {
+                marquee::cli::set(&mut document, assignment)?;
+            }
+            let mut swaps = serde_json::Map::new();
+            for swap in &components {
+                let (role, reference) = swap.split_once('=').context("--component takes role=reference")?;
+                swaps.insert(role.to_string(), reference.into());
+            }
+            let deployed = client().deploy(&namespace, &template, document, swaps)?;
+            println!(
+                "deployed {} in {:.1} ms: {}{}",
+                namespace,
+                deployed["deploy_ms"].as_f64().unwrap_or(0.0),
+                cli.url.trim_end_matches('/'),
+                deployed["url"].as_str().unwrap_or("")
+            );
+            Ok(())
         }
     }
 }

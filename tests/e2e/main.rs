@@ -2,6 +2,7 @@
 
 mod booking;
 mod browser;
+mod cli;
 mod identity;
 mod isolation;
 mod metrics;
