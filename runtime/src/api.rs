@@ -35,8 +35,8 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(refresh))
         .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/templates", get(templates))
-        .route("/api/v1/templates/{name}", get(template))
+        .route("/api/v1/templates", get(templates).post(create_template))
+        .route("/api/v1/templates/{name}", get(template).put(update_template).delete(delete_template))
         .route("/api/v1/performances", post(deploy).get(performances))
         .route("/api/v1/performances/{ns}", get(performance).patch(patch).delete(undeploy))
         .route("/api/v1/performances/{ns}/checkin", post(checkin))
@@ -259,12 +259,35 @@ fn template_view(t: &crate::templates::Template) -> Value {
 }
 
 async fn templates(State(app): State<AppState>) -> Json<Value> {
-    Json(Value::Array(app.templates.all().map(template_view).collect()))
+    Json(Value::Array(app.templates.all().iter().map(template_view).collect()))
 }
 
 async fn template(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let t = app.templates.get(&name).ok_or_else(|| ApiError::not_found(format!("no template named {name:?}")))?;
-    Ok(Json(template_view(t)))
+    Ok(Json(template_view(&t)))
+}
+
+async fn create_template(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
+    caller.require_role(&["admin"])?;
+    let body: Value = parse(&body)?;
+    let name = body["name"].as_str().unwrap_or_default();
+    if app.templates.get(name).is_some() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "template_exists", format!("template {name:?} exists; PUT to change it")).field("name"));
+    }
+    let t = app.put_template(None, &body)?;
+    Ok((StatusCode::CREATED, Json(template_view(&t))).into_response())
+}
+
+async fn update_template(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+    caller.require_role(&["admin"])?;
+    let body: Value = parse(&body)?;
+    Ok(Json(template_view(&app.put_template(Some(&name), &body)?)))
+}
+
+async fn delete_template(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
+    caller.require_role(&["admin"])?;
+    app.delete_template(&name)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn performance_view(ns: &Namespace) -> Value {

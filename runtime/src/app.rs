@@ -21,7 +21,7 @@ use crate::namespace::{Namespace, Registry, Shared, Spec};
 use crate::orders::SqliteOrderLog;
 use crate::payments::TestProvider;
 use crate::pool::Pool;
-use crate::templates::Templates;
+use crate::templates::{Template, Templates};
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
@@ -107,6 +107,12 @@ impl App {
             changes: std::sync::Mutex::default(),
             settings,
         });
+        for body in app.shared.db.templates()? {
+            match serde_json::from_str::<Template>(&body) {
+                Ok(t) => app.templates.put(t),
+                Err(e) => tracing::error!(error = %e, "a stored template does not parse"),
+            }
+        }
         for row in app.shared.db.performances()? {
             let orders = app.shared.commerce.log.load(&row.deployment)?;
             // One performance that cannot come back must not keep the others down.
@@ -152,17 +158,7 @@ impl App {
         if self.registry.get(&namespace).is_some() {
             return Err(namespace_taken(&namespace));
         }
-        let mut components: BTreeMap<String, String> = template
-            .components
-            .iter()
-            .map(|(role, component)| {
-                let digest = self
-                    .pool
-                    .builtin_digest(component)
-                    .with_context(|| format!("template {} names unknown component {component}", template.name))?;
-                Ok((role.clone(), digest.to_string()))
-            })
-            .collect::<Result<_>>()?;
+        let mut components = self.template_components(&template)?;
         let lookup = (!caller.is_admin()).then_some(owner);
         self.swap_components(lookup, &mut components, request.get("components"))?;
         let spec = Spec { components, routes: template.routes.clone(), limits: template.limits };
@@ -181,6 +177,66 @@ impl App {
         }
         self.registry.publish(ns.clone());
         Ok((ns, started.elapsed()))
+    }
+
+    /// A template's functions pinned to digests: built-in names, or digests in the pool.
+    fn template_components(&self, template: &Template) -> Result<BTreeMap<String, String>, ApiError> {
+        template
+            .components
+            .iter()
+            .map(|(role, component)| {
+                let digest = match self.pool.builtin_digest(component) {
+                    Some(digest) => digest.to_string(),
+                    None if self.pool.get(component).is_ok() => component.clone(),
+                    None => {
+                        return Err(ApiError::bad_request(
+                            "unknown_component",
+                            format!("template {} names {component:?}, which is neither a built-in nor a component in the pool", template.name),
+                        )
+                        .field(format!("components.{role}")));
+                    }
+                };
+                Ok((role.clone(), digest))
+            })
+            .collect()
+    }
+
+    /// Adds or replaces an admin's template, after checking it could deploy.
+    pub fn put_template(&self, name: Option<&str>, body: &Value) -> Result<Template, ApiError> {
+        let template: Template = serde_path_to_error::deserialize(body.clone()).map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::bad_request("invalid_template", e.into_inner().to_string()).field(field)
+        })?;
+        if name.is_some_and(|n| n != template.name) {
+            return Err(ApiError::bad_request("invalid_template", "the name in the body differs from the URL's").field("name"));
+        }
+        let valid_name = (1..=40).contains(&template.name.len())
+            && template.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid_name {
+            return Err(ApiError::bad_request("invalid_template", "name must be 1-40 lower-case letters, digits or -").field("name"));
+        }
+        if self.templates.is_builtin(&template.name) {
+            return Err(ApiError::new(StatusCode::CONFLICT, "builtin_template", "built-in templates cannot change").field("name"));
+        }
+        template.check_routes().map_err(|e| ApiError::bad_request("invalid_template", e.message).field(e.field))?;
+        self.template_components(&template)?;
+        let json = serde_json::to_string(&template).map_err(anyhow::Error::from)?;
+        self.shared.db.put_template(&template.name, &json, crate::clock::now_secs())?;
+        self.templates.put(template.clone());
+        Ok(template)
+    }
+
+    /// Removes an admin's template. Performances deployed from it keep running as deployed.
+    pub fn delete_template(&self, name: &str) -> Result<(), ApiError> {
+        if self.templates.is_builtin(name) {
+            return Err(ApiError::new(StatusCode::CONFLICT, "builtin_template", "built-in templates cannot be deleted"));
+        }
+        if self.templates.get(name).is_none() {
+            return Err(ApiError::not_found(format!("no template named {name:?}")));
+        }
+        self.shared.db.delete_template(name)?;
+        self.templates.remove(name);
+        Ok(())
     }
 
     /// Resolves a reference to a component `owner` may deploy: a built-in, or one of their
@@ -216,7 +272,9 @@ impl App {
         if let Some(key) = request.keys().find(|k| !["params", "components"].contains(&k.as_str())) {
             return Err(ApiError::bad_request("invalid_request", format!("unknown field {key:?}; patch params or components")).field(key.clone()));
         }
-        let template = self.templates.get(&ns.template).ok_or_else(|| anyhow::anyhow!("template {} is gone", ns.template))?;
+        let template = self.templates.get(&ns.template).ok_or_else(|| {
+            ApiError::new(StatusCode::CONFLICT, "template_gone", format!("template {} was deleted; redeploy to change this performance", ns.template))
+        })?;
         let params = match request.get("params") {
             None => ns.params.clone(),
             Some(Value::Object(patch)) => {

@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS components (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (owner, name, version)
 );
+CREATE TABLE IF NOT EXISTS templates (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS kv (
     deployment TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -350,6 +355,28 @@ impl Db {
                 created_at: r.get(6)?,
             })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn put_template(&self, name: &str, body: &str, now: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO templates (name, body, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+            params![name, body, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_template(&self, name: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM templates WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    /// Admins' templates as stored JSON.
+    pub fn templates(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT body FROM templates ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -3,6 +3,7 @@
 //! module loads them and validates a seller's parameters against them.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -358,33 +359,58 @@ impl Template {
     }
 }
 
-/// The templates a platform offers, by name.
+/// The templates a platform offers, by name: the built-ins, and those admins add.
 pub struct Templates {
-    by_name: BTreeMap<String, Template>,
+    builtin: BTreeMap<String, Template>,
+    custom: RwLock<BTreeMap<String, Template>>,
 }
 
 impl Templates {
     /// The built-in templates. A broken built-in is a build defect, so this panics on one.
     pub fn builtin() -> Self {
-        let by_name = BUILTIN
+        let builtin = BUILTIN
             .iter()
             .map(|text| {
                 let t: Template = serde_json::from_str(text).expect("built-in template is valid");
-                for route in &t.routes {
-                    assert!(t.components.contains_key(&route.function), "{}: route to unknown function", t.name);
-                }
+                assert!(t.check_routes().is_ok(), "{}: route to unknown function", t.name);
                 (t.name.clone(), t)
             })
             .collect();
-        Self { by_name }
+        Self { builtin, custom: RwLock::default() }
     }
 
-    pub fn get(&self, name: &str) -> Option<&Template> {
-        self.by_name.get(name)
+    pub fn get(&self, name: &str) -> Option<Template> {
+        self.builtin.get(name).cloned().or_else(|| self.custom.read().unwrap().get(name).cloned())
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Template> {
-        self.by_name.values()
+    pub fn is_builtin(&self, name: &str) -> bool {
+        self.builtin.contains_key(name)
+    }
+
+    pub fn all(&self) -> Vec<Template> {
+        let custom = self.custom.read().unwrap();
+        self.builtin.values().chain(custom.values()).cloned().collect()
+    }
+
+    /// Adds or replaces an admin's template.
+    pub fn put(&self, template: Template) {
+        self.custom.write().unwrap().insert(template.name.clone(), template);
+    }
+
+    pub fn remove(&self, name: &str) -> bool {
+        self.custom.write().unwrap().remove(name).is_some()
+    }
+}
+
+impl Template {
+    /// Every route names one of the template's functions.
+    pub fn check_routes(&self) -> Result<(), FieldError> {
+        for (i, route) in self.routes.iter().enumerate() {
+            if !self.components.contains_key(&route.function) {
+                return Err(FieldError::new(format!("routes[{i}].function"), format!("no function {:?} in components", route.function)));
+            }
+        }
+        Ok(())
     }
 }
 

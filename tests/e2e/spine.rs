@@ -221,3 +221,54 @@ fn templates_and_openapi_are_served() {
     assert!(openapi["paths"]["/api/v1/performances"].is_object());
     server.get("/api/v1/nothing", None).expect(404);
 }
+
+#[test]
+fn admins_manage_templates_and_deployed_performances_keep_theirs() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let admin = server.admin();
+    let seller = server.account("seller@example.com", "seller");
+    let buyer = server.account("buyer@example.com", "buyer");
+    let mut custom = server.get("/api/v1/templates/seated", None).expect(200).json();
+    custom["name"] = json!("gala-lite");
+    custom["description"] = json!("seated, for the tests");
+    custom.as_object_mut().unwrap().remove("defaults");
+    custom["defaults"] = json!({"hold_ttl_seconds": 300, "per_buyer_limit": 2});
+    custom["seating"] = json!("numbered-or-general");
+
+    server.post("/api/v1/templates", Some(&seller), &custom).expect(403);
+    server.post("/api/v1/templates", Some(&admin), &custom).expect(201);
+    server.post("/api/v1/templates", Some(&admin), &custom).expect(409);
+    let mut seated = custom.clone();
+    seated["name"] = json!("seated");
+    assert_eq!(server.put("/api/v1/templates/seated", Some(&admin), &seated).expect(409).json()["error"], "builtin_template");
+    let mut broken = custom.clone();
+    broken["routes"][0]["function"] = json!("nobody");
+    assert_eq!(server.put("/api/v1/templates/gala-lite", Some(&admin), &broken).expect(400).json()["field"], "routes[0].function");
+    let mut missing = custom.clone();
+    missing["components"]["listing"] = json!("no-such-component");
+    assert_eq!(server.put("/api/v1/templates/gala-lite", Some(&admin), &missing).expect(400).json()["field"], "components.listing");
+
+    server.deploy(&seller, "early", "gala-lite", gala_params());
+    let hold = json!({"session": "s1", "seats": ["R-1-1"]});
+    server.post("/p/early/api/holds", Some(&buyer), &hold).expect(201);
+
+    // Change the template: no booking any more. The deployed performance is untouched.
+    let mut lite = custom.clone();
+    let routes: Vec<serde_json::Value> = lite["routes"].as_array().unwrap().iter().filter(|r| r["function"] != "booking").cloned().collect();
+    lite["routes"] = json!(routes);
+    server.put("/api/v1/templates/gala-lite", Some(&admin), &lite).expect(200);
+    server.deploy(&seller, "late", "gala-lite", gala_params());
+    server.post("/p/late/api/holds", Some(&buyer), &json!({"session": "s1", "seats": ["R-1-2"]})).expect(404);
+    server.post("/p/early/api/holds", Some(&buyer), &json!({"session": "s1", "seats": ["R-1-2"]})).expect(201);
+
+    // A restart keeps the template; deleting it leaves its performances serving.
+    assert!(server.stop().success());
+    let server = Server::start(&dir);
+    assert_eq!(server.get("/api/v1/templates/gala-lite", None).expect(200).json()["description"], "seated, for the tests");
+    server.delete("/api/v1/templates/gala-lite", Some(&admin)).expect(204);
+    server.delete("/api/v1/templates/seated", Some(&admin)).expect(409);
+    server.get("/api/v1/templates/gala-lite", None).expect(404);
+    server.get("/p/early/api/info", None).expect(200);
+    assert_eq!(server.patch("/api/v1/performances/early", Some(&seller), &json!({"params": {"title": "x"}})).expect(409).json()["error"], "template_gone");
+}

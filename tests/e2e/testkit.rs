@@ -161,7 +161,15 @@ impl Server {
     }
 
     pub fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
-        let mut req = self.agent.patch(self.url(path)).header("Content-Type", "application/json");
+        self.send_json(self.agent.patch(self.url(path)), token, body)
+    }
+
+    pub fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.send_json(self.agent.put(self.url(path)), token, body)
+    }
+
+    fn send_json(&self, req: ureq::RequestBuilder<ureq::typestate::WithBody>, token: Option<&str>, body: &Value) -> Reply {
+        let mut req = req.header("Content-Type", "application/json");
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
