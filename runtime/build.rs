@@ -29,8 +29,10 @@ fn main() {
     println!("cargo:rerun-if-changed={}", hostile.join("src").display());
     println!("cargo:rerun-if-changed={}", hostile.join("Cargo.toml").display());
     build_guests(&hostile, &target_dir);
-    let hostile_wasm = target_dir.join("wasm32-wasip2/release/hostile.wasm");
-    println!("cargo:rustc-env=MARQUEE_HOSTILE_WASM={}", hostile_wasm.display());
+    println!("cargo:rerun-if-changed={}", hostile.join("foreign").display());
+    let built = |name: &str| target_dir.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    println!("cargo:rustc-env=MARQUEE_HOSTILE_WASM={}", built("hostile").display());
+    println!("cargo:rustc-env=MARQUEE_FOREIGN_WASM={}", built("foreign").display());
 
     let mut src = String::new();
     src.push_str("/// Built-in components: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n");
@@ -47,7 +49,7 @@ fn build_guests(workspace: &std::path::Path, target_dir: &std::path::Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
+        .args(["build", "--workspace", "--release", "--locked", "--target", "wasm32-wasip2"])
         .arg("--target-dir")
         .arg(target_dir)
         // The outer build's flags are for the host, not for the guests.

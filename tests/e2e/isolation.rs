@@ -28,6 +28,8 @@ fn uploads_are_checked_and_belong_to_their_owner() {
     assert!(reason(upload(&server, &alice, "junk", b"definitely not wasm")).contains("not a WebAssembly component"));
     // The smallest core module: magic and version 1.
     assert!(reason(upload(&server, &alice, "core", b"\0asm\x01\0\0\0")).contains("core Wasm module"));
+    let foreign = std::fs::read(env!("MARQUEE_FOREIGN_WASM")).unwrap();
+    assert!(reason(upload(&server, &alice, "foreign", &foreign)).contains("imports acme:evil/spy"));
     upload(&server, &buyer, "nope", &bytes).expect(403);
     let oversized = vec![0u8; (16 << 20) + 1];
     assert_eq!(upload(&server, &alice, "big", &oversized).expect(413).json()["error"], "too_large");
