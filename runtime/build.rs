@@ -33,6 +33,12 @@ fn main() {
     let built = |name: &str| target_dir.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
     println!("cargo:rustc-env=MARQUEE_HOSTILE_WASM={}", built("hostile").display());
     println!("cargo:rustc-env=MARQUEE_FOREIGN_WASM={}", built("foreign").display());
+    // The Rust starter kit, so its test builds exactly what a seller would.
+    let starter = root.join("templates/starter-rust");
+    println!("cargo:rerun-if-changed={}", starter.join("src").display());
+    println!("cargo:rerun-if-changed={}", starter.join("Cargo.toml").display());
+    build_guests(&starter, &target_dir);
+    println!("cargo:rustc-env=MARQUEE_STARTER_RUST_WASM={}", built("my_storefront").display());
 
     let mut src = String::new();
     src.push_str("/// Built-in components: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n");

@@ -206,3 +206,27 @@ fn a_live_performance_rolls_to_another_version_and_back_without_failing_a_reques
     let server = Server::start(&dir);
     assert_eq!(server.get("/p/live/api/info", None).expect(200).text, "fine");
 }
+
+#[test]
+fn the_rust_starter_kit_builds_uploads_deploys_and_serves() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let kit = std::fs::read(env!("MARQUEE_STARTER_RUST_WASM")).unwrap();
+    let uploaded = upload(&server, &seller, "my-storefront", &kit).expect(201).json();
+    assert_eq!(uploaded["world"], "listing");
+    server.post(
+        "/api/v1/performances",
+        Some(&seller),
+        &json!({"namespace": "kit", "template": "seated", "params": gala_params(), "components": {"listing": "my-storefront@1.0.0"}}),
+    )
+    .expect(201);
+    let page = server.get("/p/kit/", None).expect(200).text;
+    assert!(page.contains("<h1 class=\"starter\">Spring Gala</h1>"), "{page}");
+    assert_eq!(server.get("/p/kit/api/info", None).expect(200).json()["theme"], "starter");
+    assert_eq!(server.get("/p/kit/api/sessions/s1/availability", None).expect(200).json()["sections"][0]["available"], 200);
+    // Booking still goes through the built-in booking function and the platform's inventory.
+    let buyer = server.account("buyer@example.com", "buyer");
+    server.post("/p/kit/api/holds", Some(&buyer), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201);
+    assert_eq!(server.get("/p/kit/api/sessions/s1/availability", None).expect(200).json()["taken"], json!(["R-1-1"]));
+}
