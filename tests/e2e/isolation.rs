@@ -230,3 +230,39 @@ fn the_rust_starter_kit_builds_uploads_deploys_and_serves() {
     server.post("/p/kit/api/holds", Some(&buyer), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201);
     assert_eq!(server.get("/p/kit/api/sessions/s1/availability", None).expect(200).json()["taken"], json!(["R-1-1"]));
 }
+
+#[test]
+fn a_namespace_past_its_queue_sheds_its_own_load_with_503() {
+    let dir = DataDir::new();
+    let server = Server::start_with(&dir.0, &[("MARQUEE_REQUEST_TIMEOUT_MS", "2000")]);
+    let admin = server.admin();
+    let seller = server.account("seller@example.com", "seller");
+    upload(&server, &seller, "hostile", &std::fs::read(HOSTILE).unwrap()).expect(201);
+    // A template that allows one instance and no queue.
+    let mut tiny = server.get("/api/v1/templates/seated", None).expect(200).json();
+    tiny["name"] = json!("tiny");
+    tiny["limits"] = json!({"concurrency": 1, "queue": 0});
+    tiny["seating"] = json!("numbered-or-general");
+    server.post("/api/v1/templates", Some(&admin), &tiny).expect(201);
+    server.post(
+        "/api/v1/performances",
+        Some(&seller),
+        &json!({"namespace": "tiny", "template": "tiny", "params": gala_params(), "components": {"listing": "hostile@1.0.0"}}),
+    )
+    .expect(201);
+    server.deploy(&seller, "roomy", "seated", gala_params());
+
+    std::thread::scope(|s| {
+        // The one slot spins until its budget runs out...
+        let spinning = s.spawn(|| server.get("/p/tiny/api/info?do=spin", None));
+        std::thread::sleep(Duration::from_millis(500));
+        // ...so the next request of the same namespace is shed at once, and says when to retry,
+        let shed = server.get("/p/tiny/api/info", None).expect(503);
+        assert_eq!(shed.json()["error"], "overloaded");
+        assert_eq!(shed.header("retry-after"), Some("1"));
+        // while another namespace is served as usual.
+        server.get("/p/roomy/api/info", None).expect(200);
+        spinning.join().unwrap().expect(504);
+    });
+    assert_eq!(server.get("/p/tiny/api/info", None).expect(200).text, "fine", "the slot is free again");
+}
