@@ -154,7 +154,7 @@ impl App {
         }
         let params = template
             .validate(request.get("params").unwrap_or(&Value::Null))
-            .map_err(|e| ApiError::bad_request("invalid_params", format!("{}: {}", e.field, e.message)).field(e.field))?;
+            .map_err(ApiError::from)?;
         if self.registry.get(&namespace).is_some() {
             return Err(namespace_taken(&namespace));
         }
@@ -297,7 +297,7 @@ impl App {
                 }
                 template
                     .validate(&Value::Object(merged))
-                    .map_err(|e| ApiError::bad_request("invalid_params", format!("{}: {}", e.field, e.message)).field(e.field))?
+                    .map_err(ApiError::from)?
             }
             Some(_) => return Err(ApiError::bad_request("invalid_request", "params must be an object").field("params")),
         };

@@ -56,6 +56,13 @@ impl ApiError {
     }
 }
 
+/// A parameter that failed a template's validation: 400 `invalid_params` naming the field.
+impl From<crate::templates::FieldError> for ApiError {
+    fn from(e: crate::templates::FieldError) -> Self {
+        Self::bad_request("invalid_params", format!("{}: {}", e.field, e.message)).field(e.field)
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
         Self::internal(error)
