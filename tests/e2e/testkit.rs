@@ -63,6 +63,14 @@ impl Reply {
     }
 }
 
+/// Adds `Authorization: Bearer <token>` when there is a token.
+fn bearer<B>(req: ureq::RequestBuilder<B>, token: Option<&str>) -> ureq::RequestBuilder<B> {
+    match token {
+        Some(token) => req.header("Authorization", format!("Bearer {token}")),
+        None => req,
+    }
+}
+
 /// A running `marquee up`.
 pub struct Server {
     child: Child,
@@ -133,27 +141,16 @@ impl Server {
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
-        let mut req = self.agent.get(self.url(path));
-        if let Some(token) = token {
-            req = req.header("Authorization", format!("Bearer {token}"));
-        }
-        Self::finish(req.call())
+        Self::finish(bearer(self.agent.get(self.url(path)), token).call())
     }
 
     pub fn delete(&self, path: &str, token: Option<&str>) -> Reply {
-        let mut req = self.agent.delete(self.url(path));
-        if let Some(token) = token {
-            req = req.header("Authorization", format!("Bearer {token}"));
-        }
-        Self::finish(req.call())
+        Self::finish(bearer(self.agent.delete(self.url(path)), token).call())
     }
 
     /// POSTs a raw body.
     pub fn post_raw(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: &str) -> Reply {
-        let mut req = self.agent.post(self.url(path)).header("Content-Type", "application/json");
-        if let Some(token) = token {
-            req = req.header("Authorization", format!("Bearer {token}"));
-        }
+        let mut req = bearer(self.agent.post(self.url(path)).header("Content-Type", "application/json"), token);
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
@@ -169,20 +166,12 @@ impl Server {
     }
 
     fn send_json(&self, req: ureq::RequestBuilder<ureq::typestate::WithBody>, token: Option<&str>, body: &Value) -> Reply {
-        let mut req = req.header("Content-Type", "application/json");
-        if let Some(token) = token {
-            req = req.header("Authorization", format!("Bearer {token}"));
-        }
-        Self::finish(req.send(body.to_string()))
+        Self::finish(bearer(req.header("Content-Type", "application/json"), token).send(body.to_string()))
     }
 
     /// POSTs raw bytes (`application/wasm`).
     pub fn post_bytes(&self, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
-        let mut req = self.agent.post(self.url(path)).header("Content-Type", "application/wasm");
-        if let Some(token) = token {
-            req = req.header("Authorization", format!("Bearer {token}"));
-        }
-        Self::finish(req.send(body))
+        Self::finish(bearer(self.agent.post(self.url(path)).header("Content-Type", "application/wasm"), token).send(body))
     }
 
     pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
