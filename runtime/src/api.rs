@@ -447,13 +447,7 @@ async fn upload_component(
     body: axum::body::Body,
 ) -> ApiResult {
     caller.require_role(&["seller", "admin"])?;
-    let body = axum::body::to_bytes(body, MAX_COMPONENT_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20),
-        )
-    })?;
+    let body = read_component(body).await?;
     let label = |value: Option<String>, field: &'static str| {
         value
             .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
@@ -485,6 +479,38 @@ async fn upload_component(
         return Err(ApiError::new(StatusCode::CONFLICT, "version_taken", "you already uploaded this name and version").field("version"));
     }
     Ok((StatusCode::CREATED, Json(component_view(&row))).into_response())
+}
+
+/// Reads an upload of at most [`MAX_COMPONENT_BYTES`]. Past that the rest is read and
+/// dropped (up to a bound) before the 413, so an HTTP/1 client still sending gets the
+/// answer instead of a reset connection.
+async fn read_component(body: axum::body::Body) -> ApiResult<Bytes> {
+    use http_body_util::BodyExt;
+    const DRAIN_LIMIT: usize = 4 * MAX_COMPONENT_BYTES;
+    let mut body = body;
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::bad_request("invalid_component", "the upload was cut off"));
+        };
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_COMPONENT_BYTES {
+                bytes.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if seen > MAX_COMPONENT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20),
+        ));
+    }
+    Ok(Bytes::from(bytes))
 }
 
 /// The pool as the caller may see it: the built-ins and their own uploads (admin: all).
