@@ -45,6 +45,8 @@ pub struct App {
     pub shared: Arc<Shared>,
     pub limits: RateLimits,
     pub history: History,
+    /// Foreground workers, and background ones for namespaces over their share of the CPU.
+    pub workers: crate::fair::Workers,
     /// Serializes deploy, patch and delete, so none of them publishes over another.
     changes: std::sync::Mutex<()>,
 }
@@ -104,6 +106,7 @@ impl App {
             }),
             limits: settings.rates.map(RateLimits::new).unwrap_or_else(RateLimits::off),
             history: History::default(),
+            workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
             settings,
         });

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Counter, CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
@@ -25,6 +25,8 @@ pub struct Metrics {
     memory_peak: IntGaugeVec,
     in_flight: IntGaugeVec,
     queued: IntGaugeVec,
+    cpu: CounterVec,
+    background: IntGaugeVec,
     holds: IntCounterVec,
     orders: IntCounterVec,
     tickets: IntCounterVec,
@@ -58,6 +60,12 @@ pub struct FunctionMetrics {
     pub instantiation: Histogram,
     pub memory_peak: IntGauge,
     pub in_flight: IntGauge,
+}
+
+/// One namespace's share of the CPU, as the scheduler charges it.
+pub struct CpuMetrics {
+    pub seconds: Counter,
+    pub background: IntGauge,
 }
 
 /// One namespace's commerce counters, resolved once.
@@ -120,6 +128,19 @@ impl Default for Metrics {
             ),
             in_flight: gauge("marquee_function_in_flight", "Instances running now", function),
             queued: gauge("marquee_namespace_queued", "Requests waiting for an instance slot", &["namespace"]),
+            cpu: register(
+                &r,
+                CounterVec::new(
+                    Opts::new("marquee_namespace_cpu_seconds_total", "Time spent running the namespace's instances"),
+                    &["namespace"],
+                )
+                .expect("valid metric"),
+            ),
+            background: gauge(
+                "marquee_namespace_background",
+                "1 while the namespace is over its fair share of the CPU and runs at background priority",
+                &["namespace"],
+            ),
             holds: counter("marquee_holds_total", "Holds placed", &["namespace"]),
             orders: counter("marquee_orders_total", "Orders confirmed", &["namespace"]),
             tickets: counter("marquee_tickets_sold_total", "Seats, units and goods sold", &["namespace"]),
@@ -183,6 +204,14 @@ impl Metrics {
         self.queued.with_label_values(&[namespace])
     }
 
+    pub fn cpu(&self, namespace: &str) -> CpuMetrics {
+        self.note(namespace, &[namespace]);
+        CpuMetrics {
+            seconds: self.cpu.with_label_values(&[namespace]),
+            background: self.background.with_label_values(&[namespace]),
+        }
+    }
+
     pub fn trap(&self, namespace: &str, function: &str, kind: &str) {
         let labels = [namespace, function, kind];
         self.note(namespace, &labels);
@@ -200,6 +229,8 @@ impl Metrics {
                         let _ = vec.remove_label_values(&labels);
                     }
                     let _ = self.queued.remove_label_values(&labels);
+                    let _ = self.cpu.remove_label_values(&labels);
+                    let _ = self.background.remove_label_values(&labels);
                 }
                 2 => {
                     let _ = self.duration.remove_label_values(&labels);

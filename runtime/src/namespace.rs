@@ -38,7 +38,7 @@ const DEFAULT_QUEUE: u32 = 256;
 
 /// Instances of one namespace running Wasm at once: one per core, so a namespace alone can
 /// use the whole machine, and no more.
-fn running_permits() -> usize {
+pub fn running_permits() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
@@ -108,6 +108,8 @@ pub struct Slots {
     pub running: Arc<tokio::sync::Semaphore>,
     /// Requests waiting for a permit, as a gauge.
     pub queued: IntGauge,
+    /// The namespace's CPU use, which decides whether it runs in the background.
+    pub usage: Arc<crate::fair::Usage>,
 }
 
 impl Namespace {
@@ -123,6 +125,7 @@ impl Namespace {
             permits: Arc::new(tokio::sync::Semaphore::new(limits.concurrency)),
             running: Arc::new(tokio::sync::Semaphore::new(running_permits())),
             queued: shared.metrics.queued(&row.namespace),
+            usage: Arc::new(crate::fair::Usage::new(shared.metrics.cpu(&row.namespace))),
         });
         Ok(Self {
             name: row.namespace.clone(),
@@ -225,6 +228,11 @@ impl Registry {
         let mut all: Vec<_> = self.map.read().unwrap().values().cloned().collect();
         all.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
         all
+    }
+
+    /// Every live performance's CPU use, for [`crate::fair::rebalance`].
+    pub fn usages(&self) -> Vec<Arc<crate::fair::Usage>> {
+        self.map.read().unwrap().values().map(|ns| ns.slots.usage.clone()).collect()
     }
 
     pub fn len(&self) -> usize {

@@ -13,7 +13,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use std::pin::Pin;
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 use crate::app::App;
@@ -42,6 +46,15 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             app.limits.shrink();
         }
     });
+    let weak = Arc::downgrade(&app);
+    tokio::spawn(async move {
+        let cores = crate::namespace::running_permits() as u64;
+        let mut tick = tokio::time::interval(crate::fair::TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while let Some(app) = { tick.tick().await; weak.upgrade() } {
+            crate::fair::rebalance(&app.registry.usages(), cores);
+        }
+    });
     let control = crate::api::router(app.clone());
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
@@ -60,21 +73,26 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let control = control.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ClientAddr(peer.ip()));
-            let app = app.clone();
-            let control = control.clone();
-            async move { Ok::<_, Infallible>(route(app, control, req).await) }
-        });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        // The connection runs where the namespace of its latest request runs (crate::fair).
+        let class = Arc::new(crate::fair::Follow::default());
+        let service = {
+            let (app, control, class) = (app.clone(), control.clone(), class.clone());
+            hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer.ip()));
+                req.extensions_mut().insert(class.clone());
+                let app = app.clone();
+                let control = control.clone();
+                async move { Ok::<_, Infallible>(route(app, control, req).await) }
+            })
+        };
+        let io = TokioIo::new(Rehoming { stream: Some(stream), background: false });
+        let conn = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+        let conn = async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-        });
+        };
+        app.workers.serve(conn, class);
     }
     drop(listener);
     tracing::info!("draining in-flight requests");
@@ -102,5 +120,54 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// A connection's socket, registered with the reactor of whichever workers poll it: a
+/// connection moved to the background stops waking the foreground for its readiness.
+struct Rehoming {
+    stream: Option<TcpStream>,
+    background: bool,
+}
+
+impl Rehoming {
+    fn stream(&mut self) -> std::io::Result<Pin<&mut TcpStream>> {
+        let here = crate::fair::on_background();
+        if here != self.background {
+            let moved = self.stream.take().ok_or_else(|| std::io::Error::other("connection lost while moving"))?;
+            // Registers with the runtime this poll runs in.
+            self.stream = Some(TcpStream::from_std(moved.into_std()?)?);
+            self.background = here;
+        }
+        let stream = self.stream.as_mut().ok_or_else(|| std::io::Error::other("connection lost while moving"))?;
+        Ok(Pin::new(stream))
+    }
+}
+
+impl AsyncRead for Rehoming {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        self.stream()?.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rehoming {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.stream()?.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        self.stream()?.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        self.stream()?.poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        self.stream()?.poll_shutdown(cx)
     }
 }

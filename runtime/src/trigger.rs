@@ -17,7 +17,6 @@ use crate::app::App;
 use crate::auth;
 use crate::engine::EPOCH_TICK;
 use crate::error::ApiError;
-use crate::fair::Gated;
 use crate::host::Host;
 use crate::namespace::{Namespace, Route};
 use crate::limits::Limit;
@@ -57,6 +56,9 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
         .get(name)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_namespace", format!("no performance {name:?}")))?;
     let route = ns.route(inner).ok_or_else(|| ApiError::not_found(format!("no route for {inner}")))?;
+    if let Some(connection) = req.extensions().get::<Arc<crate::fair::Follow>>() {
+        connection.follow(&ns.slots.usage);
+    }
     let signature = take_session_cookies(&mut req);
     if route.rate_limit == Some(RouteLimit::Holds) && req.method() == http::Method::POST {
         let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
@@ -167,21 +169,19 @@ async fn run(
     let pre = route.component.pre.clone();
     let metrics = route.metrics.clone();
     let running = ns.slots.running.clone();
-    // The guest may stream its body after sending the head, so it runs in its own task,
-    // holding its slot until the instance is gone.
-    let task = tokio::spawn(async move {
+    let usage = ns.slots.usage.clone();
+    // The guest may stream its body after sending the head, so it runs apart from this
+    // request's task, holding its slot until the instance is gone.
+    let instance = async move {
         let _permit = permit;
         metrics.in_flight.inc();
         let _in_flight = InFlight(metrics.in_flight.clone());
-        let call = Gated::new(
-            async {
-                let instantiating = Instant::now();
-                let proxy = pre.instantiate_async(&mut store).await?;
-                metrics.instantiation.observe(instantiating.elapsed().as_secs_f64());
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await
-            },
-            running,
-        );
+        let call = async {
+            let instantiating = Instant::now();
+            let proxy = pre.instantiate_async(&mut store).await?;
+            metrics.instantiation.observe(instantiating.elapsed().as_secs_f64());
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await
+        };
         // A guest that parks in host calls (a slow drip) spends no CPU budget; the wall
         // clock ends it too, and with it the response it was streaming.
         let result = match tokio::time::timeout(timeout * WALL_CLOCK_FACTOR, call).await {
@@ -193,7 +193,8 @@ async fn run(
             metrics.memory_peak.set(memory.peak as i64);
         }
         result.map_err(|e| (e, memory.refused))
-    });
+    };
+    let task = app.workers.run(instance, running, usage);
 
     let function = &route.function;
     // The task ends by the wall clock at the latest, dropping the sender with the instance.
@@ -211,7 +212,7 @@ async fn run(
                 format!("function {function} returned without a response"),
             )),
             Ok(Err((error, memory_refused))) => Err(function_failure(ns, function, error, memory_refused)),
-            Err(e) => Err(ApiError::internal(anyhow::anyhow!("function task failed: {e}"))),
+            Err(_) => Err(ApiError::internal(anyhow::anyhow!("function {function} panicked the host"))),
         },
     }
 }
