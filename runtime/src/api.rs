@@ -24,8 +24,9 @@ type AppState = Arc<App>;
 type ApiResult<T = Response> = Result<T, ApiError>;
 
 const OPENAPI: &str = include_str!("openapi.json");
-/// Largest component a seller may upload.
-pub const MAX_COMPONENT_BYTES: usize = 16 << 20;
+/// Largest component a seller may upload: a Python one carries CPython and its standard
+/// library (about 19 MiB).
+pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
 /// How long compiling an upload may take before the upload is refused.
 const COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 

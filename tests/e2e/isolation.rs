@@ -11,7 +11,7 @@ use crate::testkit::{DataDir, Server, gala_params};
 
 const HOSTILE: &str = env!("MARQUEE_HOSTILE_WASM");
 
-fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> crate::testkit::Reply {
+pub fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> crate::testkit::Reply {
     server.post_bytes(&format!("/api/v1/components?name={name}&version=1.0.0"), Some(token), bytes)
 }
 
@@ -31,7 +31,7 @@ fn uploads_are_checked_and_belong_to_their_owner() {
     let foreign = std::fs::read(env!("MARQUEE_FOREIGN_WASM")).unwrap();
     assert!(reason(upload(&server, &alice, "foreign", &foreign)).contains("imports acme:evil/spy"));
     upload(&server, &buyer, "nope", &bytes).expect(403);
-    let oversized = vec![0u8; (16 << 20) + 1];
+    let oversized = vec![0u8; (32 << 20) + 1];
     assert_eq!(upload(&server, &alice, "big", &oversized).expect(413).json()["error"], "too_large");
     server.post_bytes("/api/v1/components?name=bad%20name&version=1", Some(&alice), &bytes).expect(400);
 
@@ -224,30 +224,6 @@ fn a_live_performance_rolls_to_another_version_and_back_without_failing_a_reques
     assert!(server.stop().success());
     let server = Server::start(&dir);
     assert_eq!(server.get("/p/live/api/info", None).expect(200).text, "fine");
-}
-
-#[test]
-fn the_rust_starter_kit_builds_uploads_deploys_and_serves() {
-    let dir = DataDir::new();
-    let server = Server::start(&dir);
-    let seller = server.account("seller@example.com", "seller");
-    let kit = std::fs::read(env!("MARQUEE_STARTER_RUST_WASM")).unwrap();
-    let uploaded = upload(&server, &seller, "my-storefront", &kit).expect(201).json();
-    assert_eq!(uploaded["world"], "listing");
-    server.post(
-        "/api/v1/performances",
-        Some(&seller),
-        &json!({"namespace": "kit", "template": "seated", "params": gala_params(), "components": {"listing": "my-storefront@1.0.0"}}),
-    )
-    .expect(201);
-    let page = server.get("/p/kit/", None).expect(200).text;
-    assert!(page.contains("<h1 class=\"starter\">Spring Gala</h1>"), "{page}");
-    assert_eq!(server.get("/p/kit/api/info", None).expect(200).json()["theme"], "starter");
-    assert_eq!(server.get("/p/kit/api/sessions/s1/availability", None).expect(200).json()["sections"][0]["available"], 200);
-    // Booking still goes through the built-in booking function and the platform's inventory.
-    let buyer = server.account("buyer@example.com", "buyer");
-    server.post("/p/kit/api/holds", Some(&buyer), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201);
-    assert_eq!(server.get("/p/kit/api/sessions/s1/availability", None).expect(200).json()["taken"], json!(["R-1-1"]));
 }
 
 #[test]

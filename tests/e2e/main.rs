@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod identity;
 mod isolation;
+mod kits;
 mod metrics;
 mod spine;
 mod testkit;
