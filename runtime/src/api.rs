@@ -54,6 +54,8 @@ pub fn router(app: AppState) -> Router {
             ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.shared.metrics.render())
         }))
         .route("/api/v1/openapi.json", get(|| async { ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route("/", get(|| async { axum::response::Redirect::permanent("/console/") }))
+        .nest_service("/console", console(&app.settings.console_dir))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(app)
 }
@@ -246,6 +248,16 @@ async fn logout(State(app): State<AppState>, headers: http::HeaderMap, body: Byt
     }
     let response = StatusCode::NO_CONTENT.into_response();
     Ok(if mode == SessionMode::Browser { with_cookies(response, auth::clearing_cookies()) } else { response })
+}
+
+/// The web console's files; until it is built, a 404 that says how to build it.
+fn console(dir: &std::path::Path) -> tower_http::services::ServeDir<tower_http::set_status::SetStatus<axum::routing::MethodRouter>> {
+    let missing = format!("the web console is not built: run `npm ci && npm run build` in web/ (looked in {})", dir.display());
+    let not_built = get(move || {
+        let missing = missing.clone();
+        async move { ApiError::not_found(missing) }
+    });
+    tower_http::services::ServeDir::new(dir).not_found_service(not_built)
 }
 
 fn template_view(t: &crate::templates::Template) -> Value {

@@ -35,6 +35,8 @@ pub struct Settings {
     pub rates: Option<Rates>,
     /// How often the console's history is sampled.
     pub history_interval: Duration,
+    /// The built web console (`web/dist`), served at `/console/`.
+    pub console_dir: PathBuf,
 }
 
 pub struct App {

@@ -50,6 +50,9 @@ enum Command {
         /// How often the console's metric history is sampled, in milliseconds.
         #[arg(long, env = "MARQUEE_HISTORY_INTERVAL_MS", default_value_t = DEFAULT_HISTORY_INTERVAL_MS)]
         history_interval_ms: u64,
+        /// The web console as built by `npm run build` in web/.
+        #[arg(long, env = "MARQUEE_CONSOLE_DIR", default_value = "web/dist")]
+        console_dir: PathBuf,
         #[command(flatten)]
         rates: RateFlags,
     },
@@ -151,7 +154,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let client = || marquee::cli::Client::new(&cli.url, cli.token.clone());
     match cli.command {
-        Command::Up { listen, data_dir, request_timeout_ms, history_interval_ms, rates } => {
+        Command::Up { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, rates } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .event_interval(EVENT_INTERVAL)
@@ -162,6 +165,7 @@ fn main() -> Result<()> {
                     request_timeout: Duration::from_millis(request_timeout_ms),
                     rates: rates.rates(),
                     history_interval: Duration::from_millis(history_interval_ms.max(100)),
+                    console_dir,
                 };
                 let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
                 let listener = marquee::server::bind(listen).await?;

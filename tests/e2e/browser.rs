@@ -1,7 +1,9 @@
 //! Split-token browser sessions in a real headless Chromium (Debian's, driven by
 //! playwright-core from tests/browser; `.ci/run` installs both).
 
+use std::path::Path;
 use std::process::Command;
+use std::sync::Once;
 
 use serde_json::{Value, json};
 
@@ -14,23 +16,11 @@ fn split_token_sessions_work_in_chromium_and_either_half_alone_fails() {
     let seller = server.account("seller@example.com", "seller");
     server.deploy(&seller, "gala", "seated", gala_params());
 
-    let browser_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser");
-    let output = Command::new("node")
-        .arg("split-token.mjs")
-        .current_dir(browser_dir)
-        .env("MARQUEE_URL", &server.base)
-        .env("NS", "gala")
-        .env("EMAIL", "seller@example.com")
-        .env("PASSWORD", "a-good-password")
-        .output()
-        .expect("node must be installed (bash .ci/run installs the browser test's packages)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the browser script failed (run `npm ci` in tests/browser and install chromium):\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let seen = browse(
+        "split-token.mjs",
+        &server,
+        &[("NS", "gala"), ("EMAIL", "seller@example.com"), ("PASSWORD", "a-good-password")],
     );
-    let seen: Value = serde_json::from_str(stdout.trim()).expect("the script prints one JSON object");
     assert_eq!(seen["login"], 200);
     assert_eq!(seen["pageTokenParts"], 2, "the page holds header.payload only");
     assert_eq!(seen["scriptVisibleCookies"], "", "session cookies are HttpOnly");
@@ -43,4 +33,67 @@ fn split_token_sessions_work_in_chromium_and_either_half_alone_fails() {
     assert_eq!(seen["logout"], 204);
     assert_eq!(seen["refreshAfterLogout"], 401);
     assert_eq!(seen["consoleErrors"], json!([]) , "console errors: {}", seen["consoleErrors"]);
+}
+
+/// Builds web/ once per test run, as the README's run command does.
+fn build_console() {
+    static BUILT: Once = Once::new();
+    BUILT.call_once(|| {
+        let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+        let steps: &[&[&str]] = if web.join("node_modules").exists() { &[&["run", "build"]] } else { &[&["ci", "--no-audit", "--no-fund"], &["run", "build"]] };
+        for args in steps {
+            let output = Command::new("npm").args(*args).current_dir(&web).output().expect("npm must be installed");
+            assert!(output.status.success(), "npm {args:?} in web/ failed:\n{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        }
+    });
+}
+
+/// Runs a script of tests/browser against `server`; it prints one JSON object.
+fn browse(script: &str, server: &Server, env: &[(&str, &str)]) -> Value {
+    let output = Command::new("node")
+        .arg(script)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser"))
+        .env("MARQUEE_URL", &server.base)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node must be installed (bash .ci/run installs the browser test's packages)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed (run `npm ci` in tests/browser and install chromium):\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("the script prints one JSON object")
+}
+
+#[test]
+fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
+    build_console();
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let seen = browse("console.mjs", &server, &[("SCREENSHOTS", shots.to_str().unwrap())]);
+    assert_eq!(seen["firstScreen"], "Sign in", "{seen}");
+    assert_eq!(seen["afterSignup"], "#/deploy");
+    assert_eq!(seen["who"], "sam@example.com (seller)");
+    assert_eq!(seen["suggestedAddress"], "spring-gala");
+    let deployed = seen["deployedText"].as_str().unwrap();
+    assert!(deployed.starts_with("Live in ") && deployed.contains("first answer 200"), "{deployed}");
+    assert!(seen["listed"].as_str().unwrap().contains("Spring Gala"), "{seen}");
+    assert!(seen["taken"].as_str().unwrap().contains("spring-gala"), "{seen}");
+    assert_eq!(seen["provokedRefusals"].as_array().unwrap().len(), 1, "{seen}");
+    assert_eq!(seen["invalidAddress"], true);
+    assert_eq!(seen["titleKept"], "Spring Gala", "a refused deploy keeps the form");
+    assert_eq!(seen["storefrontStatus"], 200);
+    assert_eq!(seen["storefrontTitle"], "Spring Gala");
+    assert_eq!(seen["afterReload"], "sam@example.com (seller)", "the session survives a reload");
+    for (screen, px) in seen["overflow"].as_object().unwrap() {
+        assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
+    }
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 4);
+    for shot in seen["screenshots"].as_array().unwrap() {
+        assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 1000, "{shot}");
+    }
+    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }

@@ -93,6 +93,7 @@ impl Server {
             .env("RUST_LOG", "warn")
             // Tests drive many clients from one address; the rate-limit tests turn limits on.
             .env("MARQUEE_NO_RATE_LIMITS", "true")
+            .env("MARQUEE_CONSOLE_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../web/dist"))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

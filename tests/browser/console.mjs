@@ -1,0 +1,92 @@
+// The web console in a real headless Chromium, as a seller: sign up, deploy from the form, see
+// the performance live. Prints one JSON object of what it saw; tests/e2e/browser.rs asserts on
+// it. Screenshots of each main screen, at 1280 and 375 px, go to $SCREENSHOTS.
+//   MARQUEE_URL=http://127.0.0.1:PORT SCREENSHOTS=dir node console.mjs
+import { chromium } from "playwright-core";
+
+const base = process.env.MARQUEE_URL;
+const shots = process.env.SCREENSHOTS;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+const out = { consoleErrors: [], screenshots: [], overflow: {} };
+const shoot = async (page, name) => {
+  const path = `${shots}/${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  out.screenshots.push(path);
+};
+// Wider than the viewport means a sideways scroll: the screen does not fit.
+const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  // Chromium logs every refused request as an error; the one refusal this script provokes on
+  // purpose is counted apart, anything else is a fault.
+  let provoking = false;
+  out.provokedRefusals = [];
+  page.on("console", (m) => m.type() === "error" && (provoking ? out.provokedRefusals : out.consoleErrors).push(m.text()));
+  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+
+  await page.goto(`${base}/`);
+  await page.waitForSelector("form h1");
+  out.firstScreen = await page.textContent("form h1");
+  await shoot(page, "auth-1280");
+
+  await page.getByRole("button", { name: "New here? Create an account" }).click();
+  await page.getByLabel("Email").fill("sam@example.com");
+  await page.getByLabel("Password").fill("a-good-password");
+  await page.getByLabel("I am").selectOption("seller");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForSelector("[data-template=seated]");
+  out.afterSignup = new URL(page.url()).hash;
+  out.who = await page.textContent("#who .email");
+
+  await page.click("[data-template=seated]");
+  await page.getByLabel("Title").fill("Spring Gala");
+  await page.getByLabel("Venue").fill("Town Hall");
+  out.suggestedAddress = await page.getByLabel("Address").inputValue();
+  await page.getByRole("button", { name: "Deploy seated" }).click();
+  const deployed = await page.waitForSelector("[data-deployed]");
+  out.deployedText = await deployed.textContent();
+  await page.waitForSelector(".performances a");
+  out.listed = await page.textContent(".performances");
+  await shoot(page, "deploy-1280");
+  out.overflow.deploy1280 = await overflow(page);
+
+  // An address in use is refused with the API's reason, and nothing is lost from the form.
+  provoking = true;
+  await page.getByRole("button", { name: "Deploy seated" }).click();
+  out.taken = await (await page.waitForSelector(".notice.error")).textContent();
+  provoking = false;
+  out.titleKept = await page.getByLabel("Title").inputValue();
+  // One the browser itself refuses never reaches the API.
+  await page.getByLabel("Address").fill("Not A Valid Name");
+  await page.getByRole("button", { name: "Deploy seated" }).click();
+  out.invalidAddress = await page.getByLabel("Address").evaluate((input) => input.validity.patternMismatch);
+
+  await page.setViewportSize({ width: 375, height: 800 });
+  await shoot(page, "deploy-375");
+  out.overflow.deploy375 = await overflow(page);
+
+  // The performance is live: its own listing function answers its page.
+  const storefront = await context.newPage();
+  const response = await storefront.goto(`${base}/p/spring-gala/`);
+  out.storefrontStatus = response.status();
+  out.storefrontTitle = await storefront.title();
+  await storefront.close();
+
+  // After a reload the session comes back from its cookies.
+  await page.reload();
+  await page.waitForSelector("#who .email");
+  out.afterReload = await page.textContent("#who .email");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForSelector("form h1");
+  await shoot(page, "auth-375");
+  out.overflow.auth375 = await overflow(page);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));

@@ -1,0 +1,26 @@
+// Builds the console: the shell (index.html) and each screen module on its own. Modules are
+// ES modules that import one another only by their import-map names (`@marquee/...`), left
+// external here, so any one of them can be rebuilt and replaced without the others.
+import { build } from 'vite';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const MODULES = ['api', 'auth', 'deploy'];
+const shared = { configFile: false, root, base: '/console/', logLevel: 'warn' };
+const external = [/^@marquee\//];
+
+await build({ ...shared, build: { outDir: 'dist', emptyOutDir: true, rollupOptions: { external } } });
+for (const name of MODULES) {
+  await build({
+    ...shared,
+    publicDir: false,
+    build: {
+      outDir: 'dist/modules',
+      emptyOutDir: false,
+      lib: { entry: `src/modules/${name}.ts`, formats: ['es'], fileName: () => `${name}.js` },
+      rollupOptions: { external },
+    },
+  });
+}
+console.log(`built the shell and ${MODULES.length} modules into dist/`);

@@ -1,0 +1,154 @@
+// @marquee/api: the one module every screen shares through the import map. It holds the
+// browser session (split-token: this page keeps only header.payload of the access token; the
+// signature and the refresh token stay in HttpOnly cookies) and wraps the control plane's API.
+
+export interface Session {
+  token: string;
+  email: string;
+  role: 'buyer' | 'seller' | 'admin';
+  expiresAt: number;
+}
+
+export interface Context {
+  /// The route's segments after the screen's name (`#/deploy/x` -> `["x"]`).
+  args: string[];
+  navigate(hash: string): void;
+}
+
+/// What a screen module exports; the shell mounts it and calls the returned cleanup on leave.
+export type Mount = (root: HTMLElement, ctx: Context) => void | (() => void);
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+// A hint (not a secret) that cookies of a session exist, so a fresh page asks for a refresh
+// only when there is one to refresh, and logs no 401 otherwise.
+const HINT = 'marquee.session';
+let current: Session | null = null;
+const listeners = new Set<(s: Session | null) => void>();
+
+export const session = (): Session | null => current;
+
+export function onSession(listener: (s: Session | null) => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+function set(next: Session | null) {
+  current = next;
+  if (next) localStorage.setItem(HINT, '1');
+  else localStorage.removeItem(HINT);
+  for (const l of listeners) l(next);
+}
+
+function fromToken(token: string, expiresIn: number): Session {
+  const payload = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  return { token, email: payload.email ?? payload.sub, role: payload.role, expiresAt: Date.now() + expiresIn * 1000 };
+}
+
+async function answer<T>(response: Response): Promise<T> {
+  if (response.status === 204) return undefined as T;
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new ApiError(response.status, body.error ?? 'error', body.message ?? response.statusText, body.field);
+  }
+  return body as T;
+}
+
+async function post<T>(path: string, body?: unknown, token?: string): Promise<T> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return answer<T>(await fetch(path, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) }));
+}
+
+interface TokenAnswer {
+  access_token: string;
+  expires_in: number;
+}
+
+let refreshing: Promise<Session | null> | null = null;
+
+/// Renews the session from its cookies; null when there is none.
+export function restore(): Promise<Session | null> {
+  if (!localStorage.getItem(HINT)) return Promise.resolve(null);
+  refreshing ??= post<TokenAnswer>('/api/v1/auth/refresh')
+    .then((t) => fromToken(t.access_token, t.expires_in))
+    .catch(() => null)
+    .then((s) => {
+      refreshing = null;
+      set(s);
+      return s;
+    });
+  return refreshing;
+}
+
+export async function login(email: string, password: string): Promise<Session> {
+  const t = await post<TokenAnswer>('/api/v1/auth/login', { email, password, mode: 'browser' });
+  const s = fromToken(t.access_token, t.expires_in);
+  set(s);
+  return s;
+}
+
+export async function signup(email: string, password: string, role: 'buyer' | 'seller'): Promise<Session> {
+  await post('/api/v1/auth/signup', { email, password, role });
+  return login(email, password);
+}
+
+export async function logout(): Promise<void> {
+  try {
+    await post('/api/v1/auth/logout');
+  } finally {
+    set(null);
+  }
+}
+
+/// Calls the API as the signed-in user, renewing an expired access token once.
+export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const send = (s: Session | null) => {
+    const headers: Record<string, string> = {};
+    if (s) headers.authorization = `Bearer ${s.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  };
+  let s = current;
+  if (s && s.expiresAt - Date.now() < 10_000) s = await restore();
+  return answer<T>(await send(s));
+}
+
+/// Builds an element: `h('button', {class: 'primary', onclick}, 'Deploy')`.
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<Record<string, unknown>> = {},
+  ...children: (Node | string | null | undefined | false)[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2), value as EventListener);
+    } else if (key in el && key !== 'list' && key !== 'form') {
+      (el as unknown as Record<string, unknown>)[key] = value;
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined && child !== false) el.append(child);
+  }
+  return el;
+}
+
+/// A message line that screens share: errors are announced to screen readers.
+export function notice(el: HTMLElement, text: string, kind: 'error' | 'ok' = 'error') {
+  el.textContent = text;
+  el.className = `notice ${kind}`;
+  el.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+}

@@ -1,0 +1,211 @@
+// Deploy: pick a template, describe the performance (sessions, sections as a seat map or
+// general admission, goods), deploy it and see how long it took to go live. Lists the
+// seller's performances. The form follows the template's parameter schema.
+import { type Context, ApiError, call, h, notice } from '@marquee/api';
+
+interface Template {
+  name: string;
+  description: string;
+  params: { properties: Record<string, { items?: { properties: Record<string, unknown> } }> };
+}
+
+interface Performance {
+  namespace: string;
+  template: string;
+  url: string;
+  params: { title: string };
+}
+
+const slug = (text: string) =>
+  text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'show';
+
+/// A list of rows the seller can add to and remove from.
+function rows<T>(legend: string, add: string, make: (remove: () => void) => { el: HTMLElement; value: () => T }) {
+  const items: { el: HTMLElement; value: () => T }[] = [];
+  const list = h('div', { class: 'rows' });
+  const push = () => {
+    const item = make(() => {
+      if (items.length === 1) return;
+      items.splice(items.indexOf(item), 1);
+      item.el.remove();
+    });
+    items.push(item);
+    list.append(item.el);
+  };
+  const fieldset = h('fieldset', {}, h('legend', {}, legend), list, h('button', { type: 'button', class: 'link', onclick: push }, add));
+  return { fieldset, push, values: () => items.map((i) => i.value()) };
+}
+
+const removeButton = (what: string, remove: () => void) =>
+  h('button', { type: 'button', class: 'remove', 'aria-label': `Remove ${what}`, onclick: remove }, '×');
+
+function number(label: string, name: string, value: number, min = 0) {
+  const input = h('input', { type: 'number', name, value: String(value), min: String(min), required: true, inputMode: 'numeric' });
+  return { label: h('label', {}, `${label} `, input), get: () => Number(input.value) };
+}
+
+function text(label: string, name: string, value = '', extra: Record<string, unknown> = {}) {
+  const input = h('input', { type: 'text', name, value, required: true, ...extra });
+  return { label: h('label', {}, `${label} `, input), input };
+}
+
+function form(template: Template, onDeployed: () => void): HTMLElement {
+  const props = template.params.properties;
+  const numbered = Boolean(props.sections?.items?.properties.rows);
+  const withGoods = Boolean(props.goods);
+  const withCodes = Boolean(props.presale_codes);
+
+  const title = text('Title', 'title', '', { maxLength: 200 });
+  const venue = text('Venue', 'venue', '', { maxLength: 200 });
+  const namespace = text('Address', 'namespace', '', { pattern: '[a-z0-9]([a-z0-9\\-]*[a-z0-9])?', maxLength: 63 });
+  let edited = false;
+  namespace.input.addEventListener('input', () => (edited = true));
+  title.input.addEventListener('input', () => {
+    if (!edited) namespace.input.value = slug(title.input.value);
+  });
+
+  const tomorrow = new Date(Date.now() + 86_400_000);
+  tomorrow.setHours(20, 0, 0, 0);
+  const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  const sessions = rows('Sessions', 'Add a session', (remove) => {
+    const id = text('Name', 'session-id', `s${Date.now().toString(36).slice(-4)}`, { pattern: '[A-Za-z0-9_]{1,32}' });
+    const at = h('input', { type: 'datetime-local', name: 'starts-at', value: local(tomorrow), required: true });
+    return {
+      el: h('div', { class: 'row' }, id.label, h('label', {}, 'Starts ', at), removeButton('session', remove)),
+      value: () => ({ id: id.input.value, starts_at: new Date(at.value).toISOString() }),
+    };
+  });
+  sessions.push();
+
+  let sectionCount = 0;
+  const sections = rows(numbered ? 'Sections (seat map: rows × seats)' : 'Sections', 'Add a section', (remove) => {
+    sectionCount += 1;
+    const name = text('Name', 'section-name', sectionCount === 1 ? 'Stalls' : `S${sectionCount}`, { pattern: '[A-Za-z0-9_]{1,16}' });
+    const price = number('Price (cents)', 'price', 5000);
+    const seatRows = number('Rows', 'rows', 10, 1);
+    const perRow = number('Seats per row', 'seats-per-row', 20, 1);
+    const capacity = number('Capacity', 'capacity', 500, 1);
+    const fields = numbered ? [seatRows.label, perRow.label] : [capacity.label];
+    return {
+      el: h('div', { class: 'row' }, name.label, price.label, ...fields, removeButton('section', remove)),
+      value: () =>
+        numbered
+          ? { name: name.input.value, price: price.get(), rows: seatRows.get(), seats_per_row: perRow.get() }
+          : { name: name.input.value, price: price.get(), capacity: capacity.get() },
+    };
+  });
+  sections.push();
+
+  const goods = rows('Goods', 'Add goods', (remove) => {
+    const name = text('Name', 'goods-name', 'Tshirt', { pattern: '[A-Za-z0-9_]{1,16}' });
+    const price = number('Price (cents)', 'goods-price', 2500);
+    const stock = number('Stock', 'stock', 100, 1);
+    return {
+      el: h('div', { class: 'row' }, name.label, price.label, stock.label, removeButton('goods', remove)),
+      value: () => ({ name: name.input.value, price: price.get(), stock: stock.get() }),
+    };
+  });
+  const codes = text('Presale codes (comma separated)', 'presale-codes', 'EARLYBIRD');
+
+  const message = h('p', { class: 'notice' });
+  const submit = h('button', { type: 'submit', class: 'primary' }, `Deploy ${template.name}`);
+  const result = h('div', { class: 'result', 'aria-live': 'polite' });
+  const el = h(
+    'form',
+    { class: 'card' },
+    h('h2', {}, `New ${template.name} performance`),
+    h('div', { class: 'grid' }, title.label, venue.label, namespace.label),
+    sessions.fieldset,
+    sections.fieldset,
+    withGoods && goods.fieldset,
+    withCodes && codes.label,
+    message,
+    h('div', { class: 'actions' }, submit),
+    result,
+  );
+  el.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    notice(message, '', 'ok');
+    const params: Record<string, unknown> = {
+      title: title.input.value,
+      venue: venue.input.value,
+      sessions: sessions.values(),
+      sections: sections.values(),
+    };
+    if (withGoods) params.goods = goods.values();
+    if (withCodes) params.presale_codes = codes.input.value.split(',').map((c) => c.trim()).filter(Boolean);
+    const ns = namespace.input.value;
+    const started = performance.now();
+    try {
+      const deployed = await call<{ deploy_ms: number; url: string }>('POST', '/api/v1/performances', {
+        namespace: ns,
+        template: template.name,
+        params,
+      });
+      // Live means its own function answers, as a buyer would reach it.
+      const info = await fetch(`/p/${ns}/api/info`);
+      const live = performance.now() - started;
+      result.replaceChildren(
+        h(
+          'p',
+          { class: 'notice ok', role: 'status', 'data-deployed': ns },
+          `Live in ${live.toFixed(0)} ms (the platform took ${deployed.deploy_ms.toFixed(1)} ms; first answer ${info.status}). `,
+          h('a', { href: deployed.url }, `Open ${deployed.url}`),
+        ),
+      );
+      onDeployed();
+    } catch (e) {
+      if (e instanceof ApiError && e.field === 'namespace') namespace.input.focus();
+      notice(message, e instanceof ApiError ? e.message : String(e));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return el;
+}
+
+export function mount(root: HTMLElement, _ctx: Context) {
+  const picker = h('div', { class: 'templates', role: 'radiogroup', 'aria-label': 'Template' });
+  const slot = h('div');
+  const mine = h('ul', { class: 'performances' });
+  const message = h('p', { class: 'notice' });
+  root.append(
+    h('h1', {}, 'Deploy a performance'),
+    message,
+    picker,
+    slot,
+    h('section', { class: 'card' }, h('h2', {}, 'Your performances'), mine),
+  );
+
+  const listMine = async () => {
+    const all = await call<Performance[]>('GET', '/api/v1/performances');
+    mine.replaceChildren(
+      ...(all.length
+        ? all.map((p) => h('li', {}, h('a', { href: p.url }, p.params.title), ` ${p.namespace} · ${p.template}`))
+        : [h('li', { class: 'empty' }, 'Nothing deployed yet.')]),
+    );
+  };
+
+  call<Template[]>('GET', '/api/v1/templates')
+    .then((templates) => {
+      const choose = (t: Template, button: HTMLButtonElement) => {
+        for (const b of picker.querySelectorAll('button')) b.setAttribute('aria-checked', String(b === button));
+        slot.replaceChildren(form(t, listMine));
+      };
+      picker.replaceChildren(
+        ...templates.map((t, i) => {
+          const button = h('button', { type: 'button', role: 'radio', 'aria-checked': 'false', class: 'template', 'data-template': t.name, tabIndex: i === 0 ? 0 : -1 },
+            h('strong', {}, t.name),
+            h('span', {}, t.description),
+          );
+          button.addEventListener('click', () => choose(t, button));
+          return button;
+        }),
+      );
+      const first = picker.querySelector('button');
+      if (first) choose(templates[0], first);
+    })
+    .catch((e) => notice(message, e instanceof ApiError ? e.message : String(e)));
+  listMine().catch((e) => notice(message, e instanceof ApiError ? e.message : String(e)));
+}
