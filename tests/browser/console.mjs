@@ -31,8 +31,10 @@ try {
   page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
 
   await page.goto(`${base}/`);
+  await page.waitForSelector("main h1");
+  out.firstScreen = await page.textContent("main h1");
+  await page.getByRole("link", { name: "Sign in", exact: true }).click();
   await page.waitForSelector("form h1");
-  out.firstScreen = await page.textContent("form h1");
   await shoot(page, "auth-1280");
 
   await page.getByRole("button", { name: "New here? Create an account" }).click();
@@ -83,6 +85,7 @@ try {
   await page.waitForSelector("#who .email");
   out.afterReload = await page.textContent("#who .email");
   await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("link", { name: "Sign in", exact: true }).click();
   await page.waitForSelector("form h1");
   await shoot(page, "auth-375");
   out.overflow.auth375 = await overflow(page);

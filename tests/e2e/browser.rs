@@ -74,7 +74,7 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let seen = browse("console.mjs", &server, &[("SCREENSHOTS", shots.to_str().unwrap())]);
-    assert_eq!(seen["firstScreen"], "Sign in", "{seen}");
+    assert_eq!(seen["firstScreen"], "What's on", "{seen}");
     assert_eq!(seen["afterSignup"], "#/deploy");
     assert_eq!(seen["who"], "sam@example.com (seller)");
     assert_eq!(seen["suggestedAddress"], "spring-gala");
@@ -95,5 +95,48 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     for shot in seen["screenshots"].as_array().unwrap() {
         assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 1000, "{shot}");
     }
+    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
+}
+
+#[test]
+fn a_buyer_picks_two_seats_on_the_map_holds_pays_and_sees_a_rivals_seat_taken_live() {
+    build_console();
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", gala_params());
+    server.account("buyer@example.com", "buyer");
+    let rival = server.account("rival@example.com", "buyer");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let seen = browse(
+        "buyer.mjs",
+        &server,
+        &[
+            ("NS", "gala"),
+            ("EMAIL", "buyer@example.com"),
+            ("PASSWORD", "a-good-password"),
+            ("RIVAL_TOKEN", &rival),
+            ("SCREENSHOTS", shots.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(seen["title"], "Spring Gala", "{seen}");
+    assert_eq!(seen["backAt"], "#/p/gala", "signing in returns to the storefront");
+    assert_eq!(seen["rivalHold"], 201);
+    assert_eq!(seen["rivalSeatShownTaken"], true);
+    assert_eq!(seen["focused"], "R-1-2", "the arrow key moved to the next seat");
+    assert_eq!(seen["picked"], json!(["R-1-1", "R-1-2"]));
+    assert!(seen["summary"].as_str().unwrap().contains("R-1-1, R-1-2"), "{seen}");
+    assert!(seen["countdown"].as_str().unwrap().starts_with("Held for 9:") || seen["countdown"] == "Held for 10:00", "{seen}");
+    assert_eq!(seen["tickets"], json!(["R-1-1", "R-1-2"]));
+    // The order is real: the platform has it, and the seats are sold.
+    let orders = server.get("/p/gala/api/orders", Some(&server.login("buyer@example.com", "a-good-password"))).expect(200).json();
+    assert_eq!(orders[0]["tickets"].as_array().unwrap().len(), 2, "{orders}");
+    let taken = server.get("/p/gala/api/sessions/s1/availability", None).expect(200).json()["taken"].clone();
+    assert_eq!(taken, json!(["R-1-1", "R-1-2", "R-2-5"]));
+    for (screen, px) in seen["overflow"].as_object().unwrap() {
+        assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
+    }
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 4);
     assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }

@@ -5,14 +5,24 @@ import { type Mount, type Session, h, logout, onSession, restore, session } from
 
 interface Screen {
   name: string;
-  label: string;
-  roles: Session['role'][] | null;
+  /// In the navigation bar when set.
+  label?: string;
+  /// Who may open it: these roles, only signed-out visitors, or anyone.
+  who: Session['role'][] | 'guest' | 'anyone';
+  /// Where its module comes from, when not the import map's `@marquee/name`.
+  url?: (args: string[]) => string;
 }
 
 const SCREENS: Screen[] = [
-  { name: 'deploy', label: 'Deploy', roles: ['seller', 'admin'] },
-  { name: 'auth', label: 'Sign in', roles: null },
+  { name: 'browse', label: "What's on", who: 'anyone' },
+  { name: 'deploy', label: 'Deploy', who: ['seller', 'admin'] },
+  { name: 'auth', label: 'Sign in', who: 'guest' },
+  // A performance's storefront is served by its own listing component.
+  { name: 'p', who: 'anyone', url: ([ns]) => `/p/${encodeURIComponent(ns ?? '')}/storefront.js` },
 ];
+
+const visible = (screen: Screen, s: Session | null) =>
+  screen.who === 'anyone' || (screen.who === 'guest' ? !s : Boolean(s && screen.who.includes(s.role)));
 
 const nav = document.getElementById('nav')!;
 const who = document.getElementById('who')!;
@@ -20,12 +30,12 @@ const main = document.getElementById('screen')!;
 let leave: (() => void) | void;
 
 function home(s: Session | null): string {
-  return s ? '#/deploy' : '#/auth';
+  return s && s.role !== 'buyer' ? '#/deploy' : '#/browse';
 }
 
 function renderBar(s: Session | null) {
   nav.replaceChildren(
-    ...SCREENS.filter((screen) => (s ? screen.roles?.includes(s.role) : screen.roles === null)).map((screen) =>
+    ...SCREENS.filter((screen) => screen.label && visible(screen, s)).map((screen) =>
       h('a', { href: `#/${screen.name}`, 'data-screen': screen.name }, screen.label),
     ),
   );
@@ -55,13 +65,13 @@ async function route() {
   if (!name) return go(home(session()));
   const screen = SCREENS.find((s) => s.name === name);
   if (!screen) return go(home(session()));
-  if (screen.roles && !session()) return go('#/auth');
+  if (!visible(screen, session())) return go(session() ? home(session()) : '#/auth');
   if (typeof leave === 'function') leave();
   leave = undefined;
   markCurrent();
   main.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
   try {
-    const module: { mount: Mount } = await import(/* @vite-ignore */ `@marquee/${name}`);
+    const module: { mount: Mount } = await import(/* @vite-ignore */ screen.url?.(args) ?? `@marquee/${name}`);
     main.replaceChildren();
     leave = module.mount(main, { args, navigate: go });
   } catch (e) {

@@ -72,6 +72,8 @@ fn params() -> Result<Params, Response> {
         .map_err(|e| Response::error(500, "invalid_config", &e.to_string()))
 }
 
+const STOREFRONT_MODULE: &str = include_str!("storefront.js");
+
 struct Listing;
 
 impl Handler for Listing {
@@ -81,6 +83,9 @@ impl Handler for Listing {
         }
         let result = match req.segments().as_slice() {
             [] => storefront(),
+            // The console's storefront screen for this performance (see storefront.js).
+            ["storefront.js"] => Ok(Response::new(200, "text/javascript; charset=utf-8", STOREFRONT_MODULE.as_bytes().to_vec())
+                .with_header("cache-control", "no-cache")),
             ["api", "info"] => info(),
             ["api", "sessions", session, "availability"] => availability(session),
             _ => Err(Response::not_found()),

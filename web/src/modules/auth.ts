@@ -38,10 +38,11 @@ export function mount(root: HTMLElement, ctx: Context) {
     event.preventDefault();
     submit.disabled = true;
     try {
-      const s = creating
-        ? await signup(email.value, password.value, role.value as 'buyer' | 'seller')
-        : await login(email.value, password.value);
-      ctx.navigate(s.role === 'buyer' ? '#/' : '#/deploy');
+      await (creating
+        ? signup(email.value, password.value, role.value as 'buyer' | 'seller')
+        : login(email.value, password.value));
+      // `#/auth/p/gala` signs in and goes back to that storefront.
+      ctx.navigate(ctx.args.length ? `#/${ctx.args.join('/')}` : '#/');
     } catch (e) {
       notice(message, e instanceof ApiError ? e.message : String(e));
       submit.disabled = false;

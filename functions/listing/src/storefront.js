@@ -1,0 +1,262 @@
+// The storefront screen of the web console, served by this performance's listing component at
+// /p/{ns}/storefront.js, so a seller's own listing can ship its own. The console's shell
+// imports it and calls mount(); it shares the console's session through @marquee/api.
+// Sessions, an SVG seat map with live availability (arrow keys move, Space picks), general
+// admission by quantity, a hold with its countdown, and checkout.
+import { ApiError, call, h, notice, session } from '@marquee/api';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const SEAT = 22;
+const POLL_MS = 2000;
+
+const money = (cents) => (cents / 100).toLocaleString(undefined, { style: 'currency', currency: 'EUR' });
+const svg = (tag, attrs = {}) => {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  return el;
+};
+const reason = (e) => (e instanceof ApiError ? e.message : String(e));
+
+/** An SVG seat map of one numbered section; seats are checkboxes in a roving tab order. */
+function seatMap(section, picked, onChange) {
+  const width = section.seats_per_row * SEAT + 40;
+  const height = section.rows * SEAT + 30;
+  const map = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'seatmap', role: 'group', 'aria-label': `${section.name} seat map` });
+  map.append(Object.assign(svg('text', { x: width / 2, y: 12, 'text-anchor': 'middle', class: 'stage' }), { textContent: 'stage' }));
+  const seats = new Map();
+  let focused = `${section.name}-1-1`;
+  for (let row = 1; row <= section.rows; row++) {
+    for (let n = 1; n <= section.seats_per_row; n++) {
+      const id = `${section.name}-${row}-${n}`;
+      const seat = svg('rect', {
+        x: 30 + (n - 1) * SEAT, y: 20 + (row - 1) * SEAT, width: SEAT - 4, height: SEAT - 4, rx: 4,
+        role: 'checkbox', 'aria-checked': 'false', tabindex: id === focused ? 0 : -1,
+        'aria-label': `${section.name} row ${row} seat ${n}`, 'data-seat': id, class: 'seat free',
+      });
+      seats.set(id, seat);
+      map.append(seat);
+    }
+    map.append(Object.assign(svg('text', { x: 12, y: 20 + (row - 1) * SEAT + 13, class: 'row' }), { textContent: String(row) }));
+  }
+  const toggle = (id) => {
+    const seat = seats.get(id);
+    if (!seat || seat.getAttribute('aria-disabled') === 'true') return;
+    if (picked.has(id)) picked.delete(id);
+    else picked.add(id);
+    seat.setAttribute('aria-checked', String(picked.has(id)));
+    seat.classList.toggle('picked', picked.has(id));
+    onChange();
+  };
+  const focus = (id) => {
+    const seat = seats.get(id);
+    if (!seat) return;
+    seats.get(focused)?.setAttribute('tabindex', '-1');
+    seat.setAttribute('tabindex', '0');
+    seat.focus();
+    focused = id;
+  };
+  map.addEventListener('click', (e) => {
+    const id = e.target.getAttribute?.('data-seat');
+    if (id) {
+      focus(id);
+      toggle(id);
+    }
+  });
+  map.addEventListener('keydown', (e) => {
+    const [, row, n] = focused.match(/-(\d+)-(\d+)$/).map(Number);
+    const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+    if (e.key in moves) {
+      e.preventDefault();
+      const [dr, dn] = moves[e.key];
+      focus(`${section.name}-${row + dr}-${n + dn}`);
+    } else if (e.key === ' ' || e.key === 'Enter') {
+      e.preventDefault();
+      toggle(focused);
+    }
+  });
+  /** Marks seats held or sold by anyone; a picked seat someone else took is dropped. */
+  const update = (taken, mine) => {
+    let lost = false;
+    for (const [id, seat] of seats) {
+      const gone = taken.has(id) && !mine.has(id);
+      seat.setAttribute('aria-disabled', String(gone));
+      seat.classList.toggle('taken', gone);
+      seat.classList.toggle('free', !gone);
+      if (gone && picked.has(id)) {
+        picked.delete(id);
+        seat.setAttribute('aria-checked', 'false');
+        seat.classList.remove('picked');
+        lost = true;
+      }
+    }
+    return lost;
+  };
+  return { el: map, update };
+}
+
+export function mount(root, ctx) {
+  const ns = ctx.args[0];
+  const status = h('p', { class: 'notice' });
+  const body = h('div');
+  root.append(body, status);
+  let timer = 0;
+  let countdown = 0;
+  let stopped = false;
+
+  (async () => {
+    const info = await call('GET', `/p/${ns}/api/info`);
+    const picked = new Set();
+    const mine = new Set();
+    const quantities = new Map();
+    let hold = null;
+    let current = info.sessions[0]?.id;
+
+    const summary = h('p', { class: 'summary', 'aria-live': 'polite' });
+    const holdButton = h('button', { type: 'button', class: 'primary' }, 'Hold');
+    const holdBox = h('div', { class: 'hold' });
+    const refresh = () => {
+      const seats = [...picked];
+      const units = [...quantities.values()].reduce((a, b) => a + b, 0);
+      const price = (name) => info.sections.find((s) => s.name === name)?.price ?? 0;
+      const total = seats.reduce((sum, id) => sum + price(id.split('-')[0]), 0)
+        + [...quantities].reduce((sum, [name, q]) => sum + q * price(name), 0);
+      summary.textContent = seats.length + units
+        ? `${seats.length ? `Seats ${seats.join(', ')}` : ''}${seats.length && units ? ' and ' : ''}${units ? `${units} standing` : ''}: ${money(total)}`
+        : 'Pick seats on the map.';
+      holdButton.disabled = !(seats.length + units) || hold !== null;
+    };
+
+    const maps = info.sections.filter((s) => s.numbered).map((s) => ({ section: s, ...seatMap(s, picked, refresh) }));
+    const general = info.sections.filter((s) => !s.numbered).map((s) => {
+      const input = h('input', { type: 'number', min: '0', max: '10', value: '0', name: `qty-${s.name}`, inputMode: 'numeric' });
+      const left = h('span', { class: 'left' });
+      input.addEventListener('input', () => {
+        quantities.set(s.name, Math.max(0, Number(input.value) || 0));
+        refresh();
+      });
+      return { section: s, left, el: h('label', { class: 'qty' }, `${s.name} · ${money(s.price)} `, input, left) };
+    });
+
+    const poll = async () => {
+      if (stopped || !current) return;
+      try {
+        const a = await call('GET', `/p/${ns}/api/sessions/${current}/availability`);
+        const taken = new Set(a.taken);
+        const lost = maps.map((m) => m.update(taken, mine)).some(Boolean);
+        for (const g of general) {
+          const left = a.sections.find((s) => s.name === g.section.name)?.available ?? 0;
+          g.left.textContent = `${left} left`;
+        }
+        if (lost) notice(status, 'A seat you picked was just taken by someone else.');
+        refresh();
+      } catch (e) {
+        notice(status, reason(e));
+      }
+      timer = window.setTimeout(poll, POLL_MS);
+    };
+
+    const pay = (held) => {
+      const card = h('input', { name: 'card', autocomplete: 'cc-number', inputMode: 'numeric', value: '', placeholder: '4242 4242 4242 4242', required: true });
+      const payButton = h('button', { type: 'submit', class: 'primary' }, `Pay ${money(held.amount)}`);
+      const release = h('button', { type: 'button' }, 'Release');
+      const clock = h('p', { class: 'countdown', role: 'timer', 'aria-live': 'off' });
+      const tick = () => {
+        const left = Math.max(0, Math.round((Date.parse(held.expires_at) - Date.now()) / 1000));
+        clock.textContent = `Held for ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+        if (left === 0) {
+          window.clearInterval(countdown);
+          notice(status, 'Your hold expired; the seats are free again.');
+          reset();
+        }
+      };
+      tick();
+      countdown = window.setInterval(tick, 1000);
+      release.addEventListener('click', async () => {
+        await call('DELETE', `/p/${ns}/api/holds/${held.hold_id}`).catch(() => undefined);
+        reset();
+      });
+      const form = h('form', { class: 'card checkout' }, h('h2', {}, 'Checkout'), clock, h('label', {}, 'Card number ', card), h('div', { class: 'actions' }, payButton, release));
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        payButton.disabled = true;
+        try {
+          const order = await call('POST', `/p/${ns}/api/holds/${held.hold_id}/confirm`, { payment: { card: card.value.replace(/\s+/g, '') } });
+          window.clearInterval(countdown);
+          holdBox.replaceChildren(
+            h('div', { class: 'card', 'data-order': order.order_id },
+              h('h2', {}, 'Your tickets'),
+              h('ul', {}, ...order.tickets.map((t) => h('li', { 'data-ticket': t.seat }, `${t.seat}`))),
+              h('p', {}, `Paid ${money(order.amount)}. `, h('a', { href: '#/tickets' }, 'See all your tickets'))),
+          );
+          hold = null;
+          picked.clear();
+          mine.clear();
+          maps.forEach((m) => m.el.querySelectorAll('.picked').forEach((s) => { s.classList.remove('picked'); s.setAttribute('aria-checked', 'false'); }));
+          refresh();
+        } catch (err) {
+          notice(status, reason(err));
+          payButton.disabled = false;
+        }
+      });
+      return form;
+    };
+
+    const reset = () => {
+      window.clearInterval(countdown);
+      hold = null;
+      mine.clear();
+      holdBox.replaceChildren();
+      refresh();
+    };
+
+    holdButton.addEventListener('click', async () => {
+      if (!session()) {
+        status.replaceChildren('Sign in as a buyer to hold seats: ', h('a', { href: `#/auth/p/${ns}` }, 'sign in'), '.');
+        status.className = 'notice error';
+        return;
+      }
+      holdButton.disabled = true;
+      const claim = { session: current };
+      if (picked.size) claim.seats = [...picked];
+      const standing = [...quantities].filter(([, q]) => q > 0);
+      if (standing.length) claim.sections = standing.map(([name, quantity]) => ({ name, quantity }));
+      try {
+        hold = await call('POST', `/p/${ns}/api/holds`, claim);
+        hold.seats.forEach((s) => mine.add(s));
+        notice(status, '', 'ok');
+        holdBox.replaceChildren(pay(hold));
+      } catch (e) {
+        notice(status, reason(e));
+        hold = null;
+      }
+      refresh();
+      poll();
+    });
+
+    const sessionPicker = h('select', { name: 'session' }, ...info.sessions.map((s) => h('option', { value: s.id }, `${s.id} · ${new Date(s.starts_at).toLocaleString()}`)));
+    sessionPicker.addEventListener('change', () => {
+      current = sessionPicker.value;
+      picked.clear();
+      window.clearTimeout(timer);
+      poll();
+    });
+
+    body.append(
+      h('h1', {}, info.title),
+      h('p', { class: 'venue' }, info.venue),
+      h('label', {}, 'Session ', sessionPicker),
+      ...maps.map((m) => h('section', { class: 'card' }, h('h2', {}, `${m.section.name} · ${money(m.section.price)}`), m.el)),
+      ...(general.length ? [h('section', { class: 'card' }, h('h2', {}, 'Standing'), ...general.map((g) => g.el))] : []),
+      h('div', { class: 'actions sticky' }, summary, holdButton),
+      holdBox,
+    );
+    refresh();
+    poll();
+  })().catch((e) => notice(status, reason(e)));
+
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+    window.clearInterval(countdown);
+  };
+}

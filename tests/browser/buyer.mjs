@@ -1,0 +1,79 @@
+// The web console in a real headless Chromium, as a buyer: open a performance's storefront
+// (its module served by the performance's listing component), sign in, pick two seats on the
+// SVG map (one by mouse, one by keyboard), see a rival's hold appear without a reload, hold,
+// pay and see the tickets. Prints one JSON object; tests/e2e/browser.rs asserts on it.
+//   MARQUEE_URL=... NS=gala EMAIL=... PASSWORD=... RIVAL_TOKEN=... SCREENSHOTS=dir node buyer.mjs
+import { chromium } from "playwright-core";
+
+const base = process.env.MARQUEE_URL;
+const { NS: ns, EMAIL: email, PASSWORD: password, RIVAL_TOKEN: rival, SCREENSHOTS: shots } = process.env;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+const out = { consoleErrors: [], screenshots: [], overflow: {} };
+const shoot = async (page, name) => {
+  const path = `${shots}/${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  out.screenshots.push(path);
+};
+const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+const seat = (id) => `[data-seat="${id}"]`;
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (m) => m.type() === "error" && out.consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+
+  // Signed out, the storefront shows and asks for a sign-in to hold.
+  await page.goto(`${base}/console/#/p/${ns}`);
+  await page.waitForSelector(seat("R-1-1"));
+  out.title = await page.textContent("main h1");
+  await page.click(seat("R-1-1"));
+  await page.getByRole("button", { name: "Hold" }).click();
+  await page.getByRole("link", { name: "sign in", exact: true }).click();
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForSelector(seat("R-1-1"));
+  out.backAt = new URL(page.url()).hash;
+  await shoot(page, "storefront-1280");
+
+  // A rival holds a seat through the API; the map shows it taken without a reload.
+  const held = await fetch(`${base}/p/${ns}/api/holds`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${rival}`, "content-type": "application/json" },
+    body: JSON.stringify({ session: "s1", seats: ["R-2-5"] }),
+  });
+  out.rivalHold = held.status;
+  await page.waitForSelector(`${seat("R-2-5")}[aria-disabled="true"]`, { timeout: 10_000 });
+  out.rivalSeatShownTaken = true;
+
+  // One seat by mouse, the next by keyboard.
+  await page.click(seat("R-1-1"));
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("Space");
+  out.focused = await page.evaluate(() => document.activeElement?.getAttribute("data-seat"));
+  out.picked = await page.$$eval('[data-seat][aria-checked="true"]', (els) => els.map((e) => e.getAttribute("data-seat")));
+  out.summary = await page.textContent(".summary");
+
+  await page.getByRole("button", { name: "Hold" }).click();
+  await page.waitForSelector(".countdown");
+  out.countdown = await page.textContent(".countdown");
+  await shoot(page, "hold-1280");
+
+  await page.getByLabel("Card number").fill("4242 4242 4242 4242");
+  await page.getByRole("button", { name: /^Pay / }).click();
+  await page.waitForSelector("[data-order]");
+  out.tickets = await page.$$eval("[data-ticket]", (els) => els.map((e) => e.getAttribute("data-ticket")));
+  await shoot(page, "tickets-1280");
+
+  await page.setViewportSize({ width: 375, height: 800 });
+  await shoot(page, "storefront-375");
+  out.overflow.storefront375 = await overflow(page);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
