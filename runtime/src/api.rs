@@ -46,6 +46,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances/{ns}/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/admin/token-keys/rotate", post(rotate_keys))
         .route("/api/v1/catalog", get(catalog))
+        .route("/api/v1/orders", get(my_orders))
         .route(
             "/api/v1/components",
             post(upload_component).get(components).layer(axum::extract::DefaultBodyLimit::disable()),
@@ -537,6 +538,37 @@ async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Js
         .collect();
     list.extend(app.shared.db.components(owner)?.iter().map(component_view));
     Ok(Json(Value::Array(list)))
+}
+
+/// The caller's orders in every live performance, newest first: the console's "my tickets".
+/// Cancelling stays with each performance's booking function.
+async fn my_orders(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require_role(&["buyer"])?;
+    let mut all: Vec<(u64, Value)> = Vec::new();
+    for ns in app.registry.all() {
+        for o in ns.inventory.orders(&caller.id) {
+            let created_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(o.created_at) * 1_000_000)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+            let tickets: Vec<Value> = o.tickets.iter().map(|t| json!({"seat": t.seat, "code": t.code})).collect();
+            all.push((
+                o.created_at,
+                json!({
+                    "namespace": ns.name,
+                    "title": ns.params.title,
+                    "venue": ns.params.venue,
+                    "order_id": o.id,
+                    "session": o.session,
+                    "amount": o.amount,
+                    "status": o.status,
+                    "tickets": tickets,
+                    "created_at": created_at,
+                }),
+            ));
+        }
+    }
+    all.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(Json(Value::Array(all.into_iter().map(|(_, order)| order).collect())))
 }
 
 async fn catalog(State(app): State<AppState>) -> Json<Value> {

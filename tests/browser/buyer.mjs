@@ -68,11 +68,24 @@ try {
   await page.getByRole("button", { name: /^Pay / }).click();
   await page.waitForSelector("[data-order]");
   out.tickets = await page.$$eval("[data-ticket]", (els) => els.map((e) => e.getAttribute("data-ticket")));
-  await shoot(page, "tickets-1280");
+  await shoot(page, "paid-1280");
 
   await page.setViewportSize({ width: 375, height: 800 });
   await shoot(page, "storefront-375");
   out.overflow.storefront375 = await overflow(page);
+
+  // My tickets: the order with a QR code per ticket, and cancelling it.
+  await page.getByRole("link", { name: "See all your tickets" }).click();
+  await page.waitForSelector(".order [role=img]");
+  out.qrCodes = await page.$$eval(".order [role=img]", (els) => els.map((e) => e.getAttribute("aria-label")));
+  await shoot(page, "tickets-375");
+  out.overflow.tickets375 = await overflow(page);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await shoot(page, "tickets-1280");
+  await page.getByRole("button", { name: "Cancel order" }).click();
+  await page.getByRole("button", { name: /^Yes, cancel/ }).click();
+  await page.waitForSelector(".order.cancelled");
+  out.afterCancel = await page.textContent(".order .status");
 } finally {
   await browser.close();
 }

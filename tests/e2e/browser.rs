@@ -129,14 +129,16 @@ fn a_buyer_picks_two_seats_on_the_map_holds_pays_and_sees_a_rivals_seat_taken_li
     assert!(seen["summary"].as_str().unwrap().contains("R-1-1, R-1-2"), "{seen}");
     assert!(seen["countdown"].as_str().unwrap().starts_with("Held for 9:") || seen["countdown"] == "Held for 10:00", "{seen}");
     assert_eq!(seen["tickets"], json!(["R-1-1", "R-1-2"]));
-    // The order is real: the platform has it, and the seats are sold.
-    let orders = server.get("/p/gala/api/orders", Some(&server.login("buyer@example.com", "a-good-password"))).expect(200).json();
-    assert_eq!(orders[0]["tickets"].as_array().unwrap().len(), 2, "{orders}");
+    assert_eq!(seen["qrCodes"], json!(["QR code of R-1-1", "QR code of R-1-2"]));
+    assert_eq!(seen["afterCancel"], "cancelled");
+    // The order was real and is cancelled on the platform: its seats are free again.
+    let orders = server.get("/api/v1/orders", Some(&server.login("buyer@example.com", "a-good-password"))).expect(200).json();
+    assert_eq!((orders[0]["status"].as_str(), orders[0]["tickets"].as_array().unwrap().len()), (Some("cancelled"), 2), "{orders}");
     let taken = server.get("/p/gala/api/sessions/s1/availability", None).expect(200).json()["taken"].clone();
-    assert_eq!(taken, json!(["R-1-1", "R-1-2", "R-2-5"]));
+    assert_eq!(taken, json!(["R-2-5"]));
     for (screen, px) in seen["overflow"].as_object().unwrap() {
         assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
     }
-    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 4);
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 6);
     assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }

@@ -15,6 +15,7 @@ interface Screen {
 
 const SCREENS: Screen[] = [
   { name: 'browse', label: "What's on", who: 'anyone' },
+  { name: 'tickets', label: 'My tickets', who: ['buyer'] },
   { name: 'deploy', label: 'Deploy', who: ['seller', 'admin'] },
   { name: 'auth', label: 'Sign in', who: 'guest' },
   // A performance's storefront is served by its own listing component.

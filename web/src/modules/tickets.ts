@@ -1,0 +1,72 @@
+// My tickets: the buyer's orders in every performance, each ticket with its QR code (the
+// signed code the door scans at check-in), and cancelling an order.
+import { renderSVG } from 'uqr';
+import { type Context, ApiError, call, h, notice } from '@marquee/api';
+
+interface Order {
+  namespace: string;
+  title: string;
+  venue: string;
+  order_id: string;
+  session: string;
+  amount: number;
+  status: string;
+  tickets: { seat: string; code: string }[];
+  created_at: string;
+}
+
+const money = (cents: number) => (cents / 100).toLocaleString(undefined, { style: 'currency', currency: 'EUR' });
+
+function qr(code: string, label: string): HTMLElement {
+  const figure = h('figure', { class: 'qr' });
+  // renderSVG returns markup generated from the code alone; nothing user-typed reaches it.
+  figure.innerHTML = renderSVG(code, { border: 1 });
+  figure.firstElementChild?.setAttribute('role', 'img');
+  figure.firstElementChild?.setAttribute('aria-label', `QR code of ${label}`);
+  figure.append(h('figcaption', {}, label));
+  return figure;
+}
+
+export function mount(root: HTMLElement, _ctx: Context) {
+  const list = h('div', { class: 'orders' });
+  const message = h('p', { class: 'notice' });
+  root.append(h('h1', {}, 'My tickets'), message, list);
+
+  const load = () =>
+    call<Order[]>('GET', '/api/v1/orders')
+      .then((orders) => list.replaceChildren(...(orders.length ? orders.map(card) : [h('p', { class: 'empty' }, 'No tickets yet.')])))
+      .catch((e) => notice(message, e instanceof ApiError ? e.message : String(e)));
+
+  const card = (o: Order) => {
+    const cancel = h('button', { type: 'button' }, 'Cancel order');
+    let armed = false;
+    cancel.addEventListener('click', async () => {
+      // Two steps instead of a dialog: the first click asks, the second cancels.
+      if (!armed) {
+        armed = true;
+        cancel.textContent = `Yes, cancel ${o.tickets.length} ticket(s)`;
+        cancel.classList.add('danger');
+        return;
+      }
+      cancel.disabled = true;
+      try {
+        await call('POST', `/p/${o.namespace}/api/orders/${o.order_id}/cancel`);
+        notice(message, `Order for ${o.title} cancelled.`, 'ok');
+        await load();
+      } catch (e) {
+        notice(message, e instanceof ApiError ? e.message : String(e));
+        cancel.disabled = false;
+      }
+    });
+    const live = o.status === 'confirmed';
+    return h(
+      'article',
+      { class: `card order ${o.status}`, 'data-order': o.order_id },
+      h('h2', {}, h('a', { href: `#/p/${o.namespace}` }, o.title), ` · ${o.session}`),
+      h('p', {}, `${o.venue} · ${money(o.amount)} · `, h('span', { class: 'status' }, o.status)),
+      live ? h('div', { class: 'tickets' }, ...o.tickets.map((t) => qr(t.code, t.seat))) : null,
+      live ? h('div', { class: 'actions' }, cancel) : null,
+    );
+  };
+  load();
+}
