@@ -261,15 +261,9 @@ fn console(dir: &std::path::Path) -> tower_http::services::ServeDir<tower_http::
     tower_http::services::ServeDir::new(dir).not_found_service(not_built)
 }
 
+/// A template as stored: what GET returns, POST and PUT take back.
 fn template_view(t: &crate::templates::Template) -> Value {
-    json!({
-        "name": t.name,
-        "description": t.description,
-        "components": t.components,
-        "routes": t.routes,
-        "defaults": t.defaults,
-        "params": t.params,
-    })
+    serde_json::to_value(t).expect("a template serializes")
 }
 
 async fn templates(State(app): State<AppState>) -> Json<Value> {

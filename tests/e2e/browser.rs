@@ -142,3 +142,40 @@ fn a_buyer_picks_two_seats_on_the_map_holds_pays_and_sees_a_rivals_seat_taken_li
     assert_eq!(seen["screenshots"].as_array().unwrap().len(), 6);
     assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }
+
+#[test]
+fn an_admin_uploads_a_component_and_manages_templates_in_the_console() {
+    build_console();
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let admin = server.admin();
+    let mut template = server.get("/api/v1/templates/standing", Some(&admin)).expect(200).json();
+    template["name"] = json!("club-night");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let seen = browse(
+        "admin.mjs",
+        &server,
+        &[
+            ("EMAIL", crate::testkit::ADMIN_EMAIL),
+            ("PASSWORD", crate::testkit::ADMIN_PASSWORD),
+            ("COMPONENT", env!("MARQUEE_STARTER_RUST_WASM")),
+            ("TEMPLATE", &template.to_string()),
+            ("SCREENSHOTS", shots.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(seen["heading"], "Administration", "{seen}");
+    assert_eq!(seen["suggestedName"], "my-storefront");
+    assert!(seen["uploaded"].as_str().unwrap().starts_with("Added my-storefront@0.1.0 (listing world)"), "{seen}");
+    assert_eq!(seen["templateAdded"], true);
+    assert!(seen["templateDeleted"].as_str().unwrap().contains("club-night"), "{seen}");
+    // What the console did, the API shows.
+    let pool = server.get("/api/v1/components", Some(&admin)).expect(200).json();
+    assert!(pool.as_array().unwrap().iter().any(|c| c["name"] == "my-storefront" && c["version"] == "0.1.0"), "{pool}");
+    server.get("/api/v1/templates/club-night", None).expect(404);
+    for (screen, px) in seen["overflow"].as_object().unwrap() {
+        assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
+    }
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 2);
+    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
+}

@@ -112,11 +112,13 @@ export async function logout(): Promise<void> {
 
 /// Calls the API as the signed-in user, renewing an expired access token once.
 export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  // A Blob (an uploaded file) goes as it is; anything else as JSON.
+  const raw = body instanceof Blob;
   const send = (s: Session | null) => {
     const headers: Record<string, string> = {};
     if (s) headers.authorization = `Bearer ${s.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
+    return fetch(path, { method, headers, body: body === undefined ? undefined : raw ? body : JSON.stringify(body) });
   };
   let s = current;
   if (s && s.expiresAt - Date.now() < 10_000) s = await restore();
