@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
-const MODULES = ['api', 'admin', 'auth', 'browse', 'deploy', 'tickets'];
+const MODULES = ['api', 'admin', 'auth', 'browse', 'deploy', 'monitor', 'tickets'];
 const shared = { configFile: false, root, base: '/console/', logLevel: 'warn' };
 const external = [/^@marquee\//];
 

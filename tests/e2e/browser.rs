@@ -179,3 +179,39 @@ fn an_admin_uploads_a_component_and_manages_templates_in_the_console() {
     assert_eq!(seen["screenshots"].as_array().unwrap().len(), 2);
     assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }
+
+#[test]
+fn a_seller_watches_functions_and_sales_live_in_the_monitor() {
+    build_console();
+    let dir = DataDir::new();
+    let server = Server::start_with(&dir.0, &[("MARQUEE_HISTORY_INTERVAL_MS", "200")]);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", gala_params());
+    let buyer = server.account("buyer@example.com", "buyer");
+    for _ in 0..30 {
+        server.get("/p/gala/api/info", None).expect(200);
+    }
+    let hold = server.post("/p/gala/api/holds", Some(&buyer), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201).json();
+    let confirm = format!("/p/gala/api/holds/{}/confirm", hold["hold_id"].as_str().unwrap());
+    server.post(&confirm, Some(&buyer), &json!({"payment": {"card": "4242424242424242"}})).expect(201);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let seen = browse(
+        "monitor.mjs",
+        &server,
+        &[("NS", "gala"), ("EMAIL", "seller@example.com"), ("PASSWORD", "a-good-password"), ("SCREENSHOTS", shots.to_str().unwrap())],
+    );
+    assert!(seen["functions"].as_array().unwrap().contains(&json!("listing")), "{seen}");
+    assert!(seen["functions"].as_array().unwrap().contains(&json!("booking")), "{seen}");
+    assert_eq!(seen["charts"], 5, "{seen}");
+    let legend = seen["legend"].as_array().unwrap();
+    for label in ["listing p99", "R sold", "S held"] {
+        assert!(legend.contains(&json!(label)), "no {label} in {legend:?}");
+    }
+    assert_ne!(seen["rateBefore"], seen["rateAfter"], "the monitor did not refresh: {seen}");
+    for (screen, px) in seen["overflow"].as_object().unwrap() {
+        assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
+    }
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 2);
+    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
+}

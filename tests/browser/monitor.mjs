@@ -1,0 +1,57 @@
+// The web console's monitor in a real headless Chromium, as a seller: charts of a performance's
+// functions and sales, and their live refresh as traffic arrives. Prints one JSON object;
+// tests/e2e/browser.rs asserts on it.
+//   MARQUEE_URL=... NS=gala EMAIL=... PASSWORD=... SCREENSHOTS=dir node monitor.mjs
+import { chromium } from "playwright-core";
+
+const base = process.env.MARQUEE_URL;
+const { NS: ns, EMAIL: email, PASSWORD: password, SCREENSHOTS: shots } = process.env;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+const out = { consoleErrors: [], screenshots: [], overflow: {} };
+const shoot = async (page, name) => {
+  const path = `${shots}/${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  out.screenshots.push(path);
+};
+const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+const rate = (page) => page.textContent('.latest tr[data-function="listing"] td');
+
+try {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  page.on("console", (m) => m.type() === "error" && out.consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+
+  await page.goto(`${base}/console/#/auth/monitor/${ns}`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForSelector('.latest tr[data-function="listing"]', { timeout: 20_000 });
+  out.functions = await page.$$eval(".latest tr[data-function]", (rows) => rows.map((r) => r.getAttribute("data-function")));
+  out.charts = await page.$$eval(".chart canvas", (c) => c.length);
+  out.legend = await page.$$eval(".chart .u-legend .u-series .u-label", (labels) => labels.map((l) => l.textContent));
+
+  // Live: a burst of requests shows up without a reload.
+  const before = await rate(page);
+  out.rateBefore = before;
+  const deadline = Date.now() + 15_000;
+  let after = before;
+  while (after === before && Date.now() < deadline) {
+    await Promise.all(Array.from({ length: 40 }, () => fetch(`${base}/p/${ns}/api/info`).then((r) => r.arrayBuffer())));
+    await page.waitForTimeout(500);
+    after = await rate(page);
+  }
+  out.rateAfter = after;
+  await shoot(page, "monitor-1280");
+
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.waitForTimeout(300);
+  await shoot(page, "monitor-375");
+  out.overflow.monitor375 = await overflow(page);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
