@@ -1,27 +1,16 @@
 // The web console in a real headless Chromium, as an admin: upload a component to the pool,
 // add a template as JSON and delete it. Prints one JSON object; tests/e2e/browser.rs asserts.
 //   MARQUEE_URL=... EMAIL=... PASSWORD=... COMPONENT=file.wasm TEMPLATE='{...}' SCREENSHOTS=dir node admin.mjs
-import { chromium } from "playwright-core";
+import { launch, overflow, shoot, watchConsole } from "./session.mjs";
 
 const base = process.env.MARQUEE_URL;
-const { EMAIL: email, PASSWORD: password, COMPONENT: component, TEMPLATE: template, SCREENSHOTS: shots } = process.env;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-const out = { consoleErrors: [], screenshots: [], overflow: {} };
-const shoot = async (page, name) => {
-  const path = `${shots}/${name}.png`;
-  await page.screenshot({ path, fullPage: true });
-  out.screenshots.push(path);
-};
-const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+const { EMAIL: email, PASSWORD: password, COMPONENT: component, TEMPLATE: template } = process.env;
+const browser = await launch();
+const out = { overflow: {} };
 
 try {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  page.on("console", (m) => m.type() === "error" && out.consoleErrors.push(m.text()));
-  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+  watchConsole(page, out);
 
   await page.goto(`${base}/console/#/auth/admin`);
   await page.getByLabel("Email").fill(email);
@@ -35,7 +24,7 @@ try {
   await page.getByRole("button", { name: "Upload" }).click();
   await page.waitForSelector(`[data-component="${out.suggestedName}@0.1.0"]`, { timeout: 60_000 });
   out.uploaded = await page.textContent(".notice.ok");
-  await shoot(page, "admin-1280");
+  await shoot(page, out, "admin-1280");
 
   await page.getByLabel("Template JSON").fill(template);
   await page.getByRole("button", { name: "Add template" }).click();
@@ -47,7 +36,7 @@ try {
   out.templateDeleted = await page.textContent(".notice.ok");
 
   await page.setViewportSize({ width: 375, height: 800 });
-  await shoot(page, "admin-375");
+  await shoot(page, out, "admin-375");
   out.overflow.admin375 = await overflow(page);
 } finally {
   await browser.close();

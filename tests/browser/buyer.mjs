@@ -3,29 +3,18 @@
 // SVG map (one by mouse, one by keyboard), see a rival's hold appear without a reload, hold,
 // pay and see the tickets. Prints one JSON object; tests/e2e/browser.rs asserts on it.
 //   MARQUEE_URL=... NS=gala EMAIL=... PASSWORD=... RIVAL_TOKEN=... SCREENSHOTS=dir node buyer.mjs
-import { chromium } from "playwright-core";
+import { launch, overflow, shoot, watchConsole } from "./session.mjs";
 
 const base = process.env.MARQUEE_URL;
-const { NS: ns, EMAIL: email, PASSWORD: password, RIVAL_TOKEN: rival, SCREENSHOTS: shots } = process.env;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-const out = { consoleErrors: [], screenshots: [], overflow: {} };
-const shoot = async (page, name) => {
-  const path = `${shots}/${name}.png`;
-  await page.screenshot({ path, fullPage: true });
-  out.screenshots.push(path);
-};
-const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+const { NS: ns, EMAIL: email, PASSWORD: password, RIVAL_TOKEN: rival } = process.env;
+const browser = await launch();
+const out = { overflow: {} };
 const seat = (id) => `[data-seat="${id}"]`;
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  page.on("console", (m) => m.type() === "error" && out.consoleErrors.push(m.text()));
-  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+  watchConsole(page, out);
 
   // Signed out, the storefront shows and asks for a sign-in to hold.
   await page.goto(`${base}/console/#/p/${ns}`);
@@ -39,7 +28,7 @@ try {
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForSelector(seat("R-1-1"));
   out.backAt = new URL(page.url()).hash;
-  await shoot(page, "storefront-1280");
+  await shoot(page, out, "storefront-1280");
 
   // A rival holds a seat through the API; the map shows it taken without a reload.
   const held = await fetch(`${base}/p/${ns}/api/holds`, {
@@ -62,26 +51,26 @@ try {
   await page.getByRole("button", { name: "Hold" }).click();
   await page.waitForSelector(".countdown");
   out.countdown = await page.textContent(".countdown");
-  await shoot(page, "hold-1280");
+  await shoot(page, out, "hold-1280");
 
   await page.getByLabel("Card number").fill("4242 4242 4242 4242");
   await page.getByRole("button", { name: /^Pay / }).click();
   await page.waitForSelector("[data-order]");
   out.tickets = await page.$$eval("[data-ticket]", (els) => els.map((e) => e.getAttribute("data-ticket")));
-  await shoot(page, "paid-1280");
+  await shoot(page, out, "paid-1280");
 
   await page.setViewportSize({ width: 375, height: 800 });
-  await shoot(page, "storefront-375");
+  await shoot(page, out, "storefront-375");
   out.overflow.storefront375 = await overflow(page);
 
   // My tickets: the order with a QR code per ticket, and cancelling it.
   await page.getByRole("link", { name: "See all your tickets" }).click();
   await page.waitForSelector(".order [role=img]");
   out.qrCodes = await page.$$eval(".order [role=img]", (els) => els.map((e) => e.getAttribute("aria-label")));
-  await shoot(page, "tickets-375");
+  await shoot(page, out, "tickets-375");
   out.overflow.tickets375 = await overflow(page);
   await page.setViewportSize({ width: 1280, height: 900 });
-  await shoot(page, "tickets-1280");
+  await shoot(page, out, "tickets-1280");
   await page.getByRole("button", { name: "Cancel order" }).click();
   await page.getByRole("button", { name: /^Yes, cancel/ }).click();
   await page.waitForSelector(".order.cancelled");

@@ -2,23 +2,11 @@
 // the performance live. Prints one JSON object of what it saw; tests/e2e/browser.rs asserts on
 // it. Screenshots of each main screen, at 1280 and 375 px, go to $SCREENSHOTS.
 //   MARQUEE_URL=http://127.0.0.1:PORT SCREENSHOTS=dir node console.mjs
-import { chromium } from "playwright-core";
+import { launch, overflow, shoot, watchConsole } from "./session.mjs";
 
 const base = process.env.MARQUEE_URL;
-const shots = process.env.SCREENSHOTS;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-const out = { consoleErrors: [], screenshots: [], overflow: {} };
-const shoot = async (page, name) => {
-  const path = `${shots}/${name}.png`;
-  await page.screenshot({ path, fullPage: true });
-  out.screenshots.push(path);
-};
-// Wider than the viewport means a sideways scroll: the screen does not fit.
-const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+const browser = await launch();
+const out = { overflow: {} };
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -26,16 +14,14 @@ try {
   // Chromium logs every refused request as an error; the one refusal this script provokes on
   // purpose is counted apart, anything else is a fault.
   let provoking = false;
-  out.provokedRefusals = [];
-  page.on("console", (m) => m.type() === "error" && (provoking ? out.provokedRefusals : out.consoleErrors).push(m.text()));
-  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+  watchConsole(page, out, () => provoking);
 
   await page.goto(`${base}/`);
   await page.waitForSelector("main h1");
   out.firstScreen = await page.textContent("main h1");
   await page.getByRole("link", { name: "Sign in", exact: true }).click();
   await page.waitForSelector("form h1");
-  await shoot(page, "auth-1280");
+  await shoot(page, out, "auth-1280");
 
   await page.getByRole("button", { name: "New here? Create an account" }).click();
   await page.getByLabel("Email").fill("sam@example.com");
@@ -55,7 +41,7 @@ try {
   out.deployedText = await deployed.textContent();
   await page.waitForSelector(".performances a");
   out.listed = await page.textContent(".performances");
-  await shoot(page, "deploy-1280");
+  await shoot(page, out, "deploy-1280");
   out.overflow.deploy1280 = await overflow(page);
 
   // An address in use is refused with the API's reason, and nothing is lost from the form.
@@ -70,7 +56,7 @@ try {
   out.invalidAddress = await page.getByLabel("Address").evaluate((input) => input.validity.patternMismatch);
 
   await page.setViewportSize({ width: 375, height: 800 });
-  await shoot(page, "deploy-375");
+  await shoot(page, out, "deploy-375");
   out.overflow.deploy375 = await overflow(page);
 
   // The performance is live: its own listing function answers its page.
@@ -87,7 +73,7 @@ try {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("link", { name: "Sign in", exact: true }).click();
   await page.waitForSelector("form h1");
-  await shoot(page, "auth-375");
+  await shoot(page, out, "auth-375");
   out.overflow.auth375 = await overflow(page);
 } finally {
   await browser.close();

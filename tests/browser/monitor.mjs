@@ -2,28 +2,17 @@
 // functions and sales, and their live refresh as traffic arrives. Prints one JSON object;
 // tests/e2e/browser.rs asserts on it.
 //   MARQUEE_URL=... NS=gala EMAIL=... PASSWORD=... SCREENSHOTS=dir node monitor.mjs
-import { chromium } from "playwright-core";
+import { launch, overflow, shoot, watchConsole } from "./session.mjs";
 
 const base = process.env.MARQUEE_URL;
-const { NS: ns, EMAIL: email, PASSWORD: password, SCREENSHOTS: shots } = process.env;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-const out = { consoleErrors: [], screenshots: [], overflow: {} };
-const shoot = async (page, name) => {
-  const path = `${shots}/${name}.png`;
-  await page.screenshot({ path, fullPage: true });
-  out.screenshots.push(path);
-};
-const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+const { NS: ns, EMAIL: email, PASSWORD: password } = process.env;
+const browser = await launch();
+const out = { overflow: {} };
 const rate = (page) => page.textContent('.latest tr[data-function="listing"] td');
 
 try {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  page.on("console", (m) => m.type() === "error" && out.consoleErrors.push(m.text()));
-  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+  watchConsole(page, out);
 
   await page.goto(`${base}/console/#/auth/monitor/${ns}`);
   await page.getByLabel("Email").fill(email);
@@ -45,11 +34,11 @@ try {
     after = await rate(page);
   }
   out.rateAfter = after;
-  await shoot(page, "monitor-1280");
+  await shoot(page, out, "monitor-1280");
 
   await page.setViewportSize({ width: 375, height: 800 });
   await page.waitForTimeout(300);
-  await shoot(page, "monitor-375");
+  await shoot(page, out, "monitor-375");
   out.overflow.monitor375 = await overflow(page);
 } finally {
   await browser.close();

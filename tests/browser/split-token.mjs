@@ -1,22 +1,17 @@
 // Split-token browser sessions in a real headless Chromium. Prints one JSON object of what
 // the page observed; tests/e2e/browser.rs asserts on it.
 //   MARQUEE_URL=http://127.0.0.1:PORT NS=gala EMAIL=... PASSWORD=... node split-token.mjs
-import { chromium } from "playwright-core";
+import { launch, watchConsole } from "./session.mjs";
 
 const base = process.env.MARQUEE_URL;
 const { NS: ns, EMAIL: email, PASSWORD: password } = process.env;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-const out = { consoleErrors: [] };
+const browser = await launch();
+const out = {};
 try {
   const context = await browser.newContext();
   const page = await context.newPage();
   // The 401s are the probes below, refused as they should be; anything else is a fault.
-  page.on("console", (m) => m.type() === "error" && !m.text().includes("401 (Unauthorized)") && out.consoleErrors.push(m.text()));
-  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+  watchConsole(page, out, (text) => text.includes("401 (Unauthorized)"));
   await page.goto(`${base}/p/${ns}/`);
 
   Object.assign(out, await page.evaluate(async ({ email, password }) => {

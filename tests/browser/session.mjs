@@ -1,0 +1,29 @@
+// What every browser script shares: Debian's Chromium launched headless, a record of console
+// errors, full-page screenshots into $SCREENSHOTS, and the sideways-scroll check.
+import { chromium } from "playwright-core";
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/// Collects the page's console errors and uncaught exceptions into `out.consoleErrors`;
+/// `expected()` says whether one is a refusal the script provokes on purpose.
+export function watchConsole(page, out, expected = () => false) {
+  out.consoleErrors ??= [];
+  out.provokedRefusals ??= [];
+  page.on("console", (m) => m.type() === "error" && (expected(m.text()) ? out.provokedRefusals : out.consoleErrors).push(m.text()));
+  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+}
+
+export async function shoot(page, out, name) {
+  const path = `${process.env.SCREENSHOTS}/${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  (out.screenshots ??= []).push(path);
+}
+
+/// Pixels the page is wider than its viewport: more than 0 means a sideways scroll.
+export const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
