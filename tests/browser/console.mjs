@@ -19,6 +19,7 @@ try {
   await page.goto(`${base}/`);
   await page.waitForSelector("main h1");
   out.firstScreen = await page.textContent("main h1");
+  await shoot(page, out, "browse-1280");
   await page.getByRole("link", { name: "Sign in", exact: true }).click();
   await page.waitForSelector("form h1");
   await shoot(page, out, "auth-1280");
@@ -32,6 +33,10 @@ try {
   out.afterSignup = new URL(page.url()).hash;
   out.who = await page.textContent("#who .email");
 
+  // The template picker works by keyboard: one tab stop, arrows choose.
+  await page.focus("[data-template=festival]");
+  await page.keyboard.press("ArrowRight");
+  out.keyboardTemplate = await page.textContent("form.card h2");
   await page.click("[data-template=seated]");
   await page.getByLabel("Title").fill("Spring Gala");
   await page.getByLabel("Venue").fill("Town Hall");
@@ -65,6 +70,12 @@ try {
   out.storefrontStatus = response.status();
   out.storefrontTitle = await storefront.title();
   await storefront.close();
+
+  await page.goto(`${base}/console/#/browse`);
+  await page.waitForSelector(".catalog a");
+  out.catalog = await page.textContent(".catalog");
+  await shoot(page, out, "browse-375");
+  out.overflow.browse375 = await overflow(page);
 
   // After a reload the session comes back from its cookies.
   await page.reload();

@@ -77,7 +77,9 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     assert_eq!(seen["firstScreen"], "What's on", "{seen}");
     assert_eq!(seen["afterSignup"], "#/deploy");
     assert_eq!(seen["who"], "sam@example.com (seller)");
+    assert_eq!(seen["keyboardTemplate"], "New presale performance", "an arrow key chose the next template");
     assert_eq!(seen["suggestedAddress"], "spring-gala");
+    assert!(seen["catalog"].as_str().unwrap().contains("Spring Gala"), "{seen}");
     let deployed = seen["deployedText"].as_str().unwrap();
     assert!(deployed.starts_with("Live in ") && deployed.contains("first answer 200"), "{deployed}");
     assert!(seen["listed"].as_str().unwrap().contains("Spring Gala"), "{seen}");
@@ -91,7 +93,7 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     for (screen, px) in seen["overflow"].as_object().unwrap() {
         assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
     }
-    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 4);
+    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 6);
     for shot in seen["screenshots"].as_array().unwrap() {
         assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 1000, "{shot}");
     }

@@ -203,6 +203,18 @@ export function mount(root: HTMLElement, _ctx: Context) {
           return button;
         }),
       );
+      // A radio group: one tab stop, arrow keys move and choose.
+      picker.addEventListener('keydown', (e) => {
+        const buttons = [...picker.querySelectorAll('button')];
+        const at = buttons.indexOf(document.activeElement as HTMLButtonElement);
+        const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
+        if (at < 0 || !step) return;
+        e.preventDefault();
+        const next = buttons[(at + step + buttons.length) % buttons.length];
+        buttons.forEach((b) => (b.tabIndex = b === next ? 0 : -1));
+        next.focus();
+        next.click();
+      });
       const first = picker.querySelector('button');
       if (first) choose(templates[0], first);
     })
