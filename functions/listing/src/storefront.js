@@ -1,4 +1,5 @@
-// The storefront screen of the web console, served by this performance's listing component at
+// The storefront screen of the web console (type-checked by web/tsconfig.storefront.json),
+// served by this performance's listing component at
 // /p/{ns}/storefront.js, so a seller's own listing can ship its own. The console's shell
 // imports it and calls mount(); it shares the console's session through @marquee/api.
 // Sessions, an SVG seat map with live availability (arrow keys move, Space picks), general
@@ -63,7 +64,7 @@ function seatMap(section, picked, onChange) {
     }
   });
   map.addEventListener('keydown', (e) => {
-    const [, row, n] = focused.match(/-(\d+)-(\d+)$/).map(Number);
+    const [, row, n] = (focused.match(/-(\d+)-(\d+)$/) ?? []).map(Number);
     const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
     if (e.key in moves) {
       e.preventDefault();
