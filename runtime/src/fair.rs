@@ -7,8 +7,8 @@
 //!
 //! Across namespaces, every poll's time is charged to its namespace. A namespace that takes
 //! more than its fair share of the cores while others also want CPU is demoted: its instances
-//! run on background workers at the operating system's idle priority, which get only the CPU
-//! nobody in the foreground wants. Its neighbours' requests then never queue behind its flood;
+//! and its clients' connections run on background workers at the operating system's idle
+//! priority, which get only the CPU nobody in the foreground wants. Its neighbours' requests then never queue behind its flood;
 //! once its use falls to half its share (or it is alone) it comes back to the foreground.
 
 use std::pin::Pin;
@@ -18,9 +18,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::metrics::CpuMetrics;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 /// A future that is polled only while it holds a permit of `permits`, its polls charged to `usage`.
 pub struct Gated<F> {
