@@ -78,7 +78,10 @@ async function route() {
     main.replaceChildren();
     leave = module.mount(main, { args, navigate: go });
   } catch (e) {
-    main.replaceChildren(h('p', { class: 'notice error', role: 'alert' }, `This screen could not load: ${e}`));
+    // A performance whose listing is the seller's own may not ship a console storefront; its
+    // own page still works.
+    const fallback = screen.url ? h('a', { href: `/p/${encodeURIComponent(args[0] ?? '')}/` }, "Open the performance's own page") : '';
+    main.replaceChildren(h('p', { class: 'notice error', role: 'alert' }, `This screen could not load (${e}). `, fallback));
   }
 }
 
