@@ -32,7 +32,7 @@ fn split_token_sessions_work_in_chromium_and_either_half_alone_fails() {
     assert_eq!(seen["crossSiteRefresh"], 401, "SameSite=Strict keeps cross-site forms out");
     assert_eq!(seen["logout"], 204);
     assert_eq!(seen["refreshAfterLogout"], 401);
-    assert_eq!(seen["consoleErrors"], json!([]) , "console errors: {}", seen["consoleErrors"]);
+    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }
 
 /// Builds web/ once per test run, as the README's run command does.
@@ -66,14 +66,32 @@ fn browse(script: &str, server: &Server, env: &[(&str, &str)]) -> Value {
     serde_json::from_str(stdout.trim()).expect("the script prints one JSON object")
 }
 
-#[test]
-fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
+/// Runs a console script on a freshly built console and checks what every screen must do:
+/// fit 375 px without a sideways scroll, leave its screenshots, log no console error.
+fn browse_console(script: &str, server: &Server, env: &[(&str, &str)], screenshots: usize) -> Value {
     build_console();
-    let dir = DataDir::new();
-    let server = Server::start(&dir);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let seen = browse("console.mjs", &server, &[("SCREENSHOTS", shots.to_str().unwrap())]);
+    let mut env = env.to_vec();
+    env.push(("SCREENSHOTS", shots.to_str().unwrap()));
+    let seen = browse(script, server, &env);
+    for (screen, px) in seen["overflow"].as_object().unwrap() {
+        assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
+    }
+    let taken = seen["screenshots"].as_array().unwrap();
+    assert_eq!(taken.len(), screenshots, "{seen}");
+    for shot in taken {
+        assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 1000, "{shot}");
+    }
+    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
+    seen
+}
+
+#[test]
+fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seen = browse_console("console.mjs", &server, &[], 6);
     assert_eq!(seen["firstScreen"], "What's on", "{seen}");
     assert_eq!(seen["afterSignup"], "#/deploy");
     assert_eq!(seen["who"], "sam@example.com (seller)");
@@ -90,37 +108,21 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     assert_eq!(seen["storefrontStatus"], 200);
     assert_eq!(seen["storefrontTitle"], "Spring Gala");
     assert_eq!(seen["afterReload"], "sam@example.com (seller)", "the session survives a reload");
-    for (screen, px) in seen["overflow"].as_object().unwrap() {
-        assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
-    }
-    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 6);
-    for shot in seen["screenshots"].as_array().unwrap() {
-        assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 1000, "{shot}");
-    }
-    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }
 
 #[test]
 fn a_buyer_picks_two_seats_on_the_map_holds_pays_and_sees_a_rivals_seat_taken_live() {
-    build_console();
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let seller = server.account("seller@example.com", "seller");
     server.deploy(&seller, "gala", "seated", gala_params());
     server.account("buyer@example.com", "buyer");
     let rival = server.account("rival@example.com", "buyer");
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let seen = browse(
+    let seen = browse_console(
         "buyer.mjs",
         &server,
-        &[
-            ("NS", "gala"),
-            ("EMAIL", "buyer@example.com"),
-            ("PASSWORD", "a-good-password"),
-            ("RIVAL_TOKEN", &rival),
-            ("SCREENSHOTS", shots.to_str().unwrap()),
-        ],
+        &[("NS", "gala"), ("EMAIL", "buyer@example.com"), ("PASSWORD", "a-good-password"), ("RIVAL_TOKEN", &rival)],
+        6,
     );
     assert_eq!(seen["title"], "Spring Gala", "{seen}");
     assert_eq!(seen["backAt"], "#/p/gala", "signing in returns to the storefront");
@@ -138,24 +140,16 @@ fn a_buyer_picks_two_seats_on_the_map_holds_pays_and_sees_a_rivals_seat_taken_li
     assert_eq!((orders[0]["status"].as_str(), orders[0]["tickets"].as_array().unwrap().len()), (Some("cancelled"), 2), "{orders}");
     let taken = server.get("/p/gala/api/sessions/s1/availability", None).expect(200).json()["taken"].clone();
     assert_eq!(taken, json!(["R-2-5"]));
-    for (screen, px) in seen["overflow"].as_object().unwrap() {
-        assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
-    }
-    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 6);
-    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }
 
 #[test]
 fn an_admin_uploads_a_component_and_manages_templates_in_the_console() {
-    build_console();
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let admin = server.admin();
     let mut template = server.get("/api/v1/templates/standing", Some(&admin)).expect(200).json();
     template["name"] = json!("club-night");
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let seen = browse(
+    let seen = browse_console(
         "admin.mjs",
         &server,
         &[
@@ -163,8 +157,8 @@ fn an_admin_uploads_a_component_and_manages_templates_in_the_console() {
             ("PASSWORD", crate::testkit::ADMIN_PASSWORD),
             ("COMPONENT", env!("MARQUEE_STARTER_RUST_WASM")),
             ("TEMPLATE", &template.to_string()),
-            ("SCREENSHOTS", shots.to_str().unwrap()),
         ],
+        2,
     );
     assert_eq!(seen["heading"], "Administration", "{seen}");
     assert_eq!(seen["suggestedName"], "my-storefront");
@@ -175,16 +169,10 @@ fn an_admin_uploads_a_component_and_manages_templates_in_the_console() {
     let pool = server.get("/api/v1/components", Some(&admin)).expect(200).json();
     assert!(pool.as_array().unwrap().iter().any(|c| c["name"] == "my-storefront" && c["version"] == "0.1.0"), "{pool}");
     server.get("/api/v1/templates/club-night", None).expect(404);
-    for (screen, px) in seen["overflow"].as_object().unwrap() {
-        assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
-    }
-    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 2);
-    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }
 
 #[test]
 fn a_seller_watches_functions_and_sales_live_in_the_monitor() {
-    build_console();
     let dir = DataDir::new();
     let server = Server::start_with(&dir.0, &[("MARQUEE_HISTORY_INTERVAL_MS", "200")]);
     let seller = server.account("seller@example.com", "seller");
@@ -196,12 +184,11 @@ fn a_seller_watches_functions_and_sales_live_in_the_monitor() {
     let hold = server.post("/p/gala/api/holds", Some(&buyer), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201).json();
     let confirm = format!("/p/gala/api/holds/{}/confirm", hold["hold_id"].as_str().unwrap());
     server.post(&confirm, Some(&buyer), &json!({"payment": {"card": "4242424242424242"}})).expect(201);
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let seen = browse(
+    let seen = browse_console(
         "monitor.mjs",
         &server,
-        &[("NS", "gala"), ("EMAIL", "seller@example.com"), ("PASSWORD", "a-good-password"), ("SCREENSHOTS", shots.to_str().unwrap())],
+        &[("NS", "gala"), ("EMAIL", "seller@example.com"), ("PASSWORD", "a-good-password")],
+        2,
     );
     assert!(seen["functions"].as_array().unwrap().contains(&json!("listing")), "{seen}");
     assert!(seen["functions"].as_array().unwrap().contains(&json!("booking")), "{seen}");
@@ -211,9 +198,4 @@ fn a_seller_watches_functions_and_sales_live_in_the_monitor() {
         assert!(legend.contains(&json!(label)), "no {label} in {legend:?}");
     }
     assert_ne!(seen["rateBefore"], seen["rateAfter"], "the monitor did not refresh: {seen}");
-    for (screen, px) in seen["overflow"].as_object().unwrap() {
-        assert!(px.as_i64().unwrap() <= 0, "{screen} scrolls sideways by {px} px");
-    }
-    assert_eq!(seen["screenshots"].as_array().unwrap().len(), 2);
-    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }
