@@ -132,15 +132,15 @@ struct Rehoming {
 
 impl Rehoming {
     fn stream(&mut self) -> std::io::Result<Pin<&mut TcpStream>> {
+        let lost = || std::io::Error::other("connection lost while moving");
         let here = crate::fair::on_background();
         if here != self.background {
-            let moved = self.stream.take().ok_or_else(|| std::io::Error::other("connection lost while moving"))?;
+            let moved = self.stream.take().ok_or_else(lost)?;
             // Registers with the runtime this poll runs in.
             self.stream = Some(TcpStream::from_std(moved.into_std()?)?);
             self.background = here;
         }
-        let stream = self.stream.as_mut().ok_or_else(|| std::io::Error::other("connection lost while moving"))?;
-        Ok(Pin::new(stream))
+        Ok(Pin::new(self.stream.as_mut().ok_or_else(lost)?))
     }
 }
 

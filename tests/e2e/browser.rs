@@ -7,7 +7,7 @@ use std::sync::Once;
 
 use serde_json::{Value, json};
 
-use crate::testkit::{DataDir, Server, gala_params};
+use crate::testkit::{DataDir, Server, buy_one, gala_params};
 
 #[test]
 fn split_token_sessions_work_in_chromium_and_either_half_alone_fails() {
@@ -177,13 +177,10 @@ fn a_seller_watches_functions_and_sales_live_in_the_monitor() {
     let server = Server::start_with(&dir.0, &[("MARQUEE_HISTORY_INTERVAL_MS", "200")]);
     let seller = server.account("seller@example.com", "seller");
     server.deploy(&seller, "gala", "seated", gala_params());
-    let buyer = server.account("buyer@example.com", "buyer");
     for _ in 0..30 {
         server.get("/p/gala/api/info", None).expect(200);
     }
-    let hold = server.post("/p/gala/api/holds", Some(&buyer), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201).json();
-    let confirm = format!("/p/gala/api/holds/{}/confirm", hold["hold_id"].as_str().unwrap());
-    server.post(&confirm, Some(&buyer), &json!({"payment": {"card": "4242424242424242"}})).expect(201);
+    buy_one(&server, "gala");
     let seen = browse_console(
         "monitor.mjs",
         &server,

@@ -6,14 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::testkit::{DataDir, Server, gala_params};
-
-fn buy_one(server: &Server, ns: &str) {
-    let buyer = server.account("buyer@example.com", "buyer");
-    let hold = server.post(&format!("/p/{ns}/api/holds"), Some(&buyer), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201).json();
-    let id = hold["hold_id"].as_str().unwrap();
-    server.post(&format!("/p/{ns}/api/holds/{id}/confirm"), Some(&buyer), &json!({"payment": {"card": "4242424242424242"}})).expect(201);
-}
+use crate::testkit::{DataDir, Server, buy_one, gala_params};
 
 #[test]
 fn metrics_are_exposed_per_function_and_forgotten_with_their_performance() {

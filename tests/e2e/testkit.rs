@@ -250,3 +250,11 @@ pub fn house(sections: Value) -> Value {
         "per_buyer_limit": 100
     })
 }
+
+/// A buyer (buyer@example.com) holds and pays for seat R-1-1 of session s1 in `ns`.
+pub fn buy_one(server: &Server, ns: &str) {
+    let buyer = server.account("buyer@example.com", "buyer");
+    let hold = server.post(&format!("/p/{ns}/api/holds"), Some(&buyer), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201).json();
+    let id = hold["hold_id"].as_str().unwrap();
+    server.post(&format!("/p/{ns}/api/holds/{id}/confirm"), Some(&buyer), &json!({"payment": {"card": "4242424242424242"}})).expect(201);
+}

@@ -4,19 +4,17 @@
 // imports it and calls mount(); it shares the console's session through @marquee/api.
 // Sessions, an SVG seat map with live availability (arrow keys move, Space picks), general
 // admission by quantity, a hold with its countdown, and checkout.
-import { ApiError, call, h, notice, session } from '@marquee/api';
+import { call, h, money, notice, reason, session } from '@marquee/api';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const SEAT = 22;
 const POLL_MS = 2000;
 
-const money = (cents) => (cents / 100).toLocaleString(undefined, { style: 'currency', currency: 'EUR' });
 const svg = (tag, attrs = {}) => {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
   return el;
 };
-const reason = (e) => (e instanceof ApiError ? e.message : String(e));
 
 /** An SVG seat map of one numbered section; seats are checkboxes in a roving tab order. */
 function seatMap(section, picked, onChange) {

@@ -1,6 +1,6 @@
 // Admin (and a seller's own uploads): the component pool with upload, and the templates,
 // which admins add as JSON and delete. Built-in templates and components stay.
-import { type Context, ApiError, call, h, notice, session } from '@marquee/api';
+import { type Context, call, h, notice, session, reason } from '@marquee/api';
 
 interface Component {
   digest: string;
@@ -15,8 +15,6 @@ interface Template {
   name: string;
   description: string;
 }
-
-const reason = (e: unknown) => (e instanceof ApiError ? e.message : String(e));
 
 export function mount(root: HTMLElement, _ctx: Context) {
   const isAdmin = session()?.role === 'admin';

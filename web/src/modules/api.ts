@@ -148,6 +148,12 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
+/// What to tell the user about a failure: the API's own message when it answered.
+export const reason = (e: unknown): string => (e instanceof ApiError ? e.message : String(e));
+
+/// An amount in minor currency units, as the platform stores prices.
+export const money = (cents: number): string => (cents / 100).toLocaleString(undefined, { style: 'currency', currency: 'EUR' });
+
 /// A message line that screens share: errors are announced to screen readers.
 export function notice(el: HTMLElement, text: string, kind: 'error' | 'ok' = 'error') {
   el.textContent = text;

@@ -1,5 +1,5 @@
 // Sign in and sign up. Sessions are split-token (see @marquee/api); a new account signs in at once.
-import { type Context, ApiError, h, login, notice, signup } from '@marquee/api';
+import { type Context, h, login, notice, signup, reason } from '@marquee/api';
 
 export function mount(root: HTMLElement, ctx: Context) {
   const message = h('p', { class: 'notice' });
@@ -44,7 +44,7 @@ export function mount(root: HTMLElement, ctx: Context) {
       // `#/auth/p/gala` signs in and goes back to that storefront.
       ctx.navigate(ctx.args.length ? `#/${ctx.args.join('/')}` : '#/');
     } catch (e) {
-      notice(message, e instanceof ApiError ? e.message : String(e));
+      notice(message, reason(e));
       submit.disabled = false;
     }
   });

@@ -1,5 +1,5 @@
 // Browse: every live performance, for buyers (and anyone) to pick one and buy.
-import { type Context, ApiError, call, h, notice } from '@marquee/api';
+import { type Context, call, h, notice, reason } from '@marquee/api';
 
 interface Listed {
   namespace: string;
@@ -25,5 +25,5 @@ export function mount(root: HTMLElement, _ctx: Context) {
           : [h('li', { class: 'empty' }, 'Nothing on sale yet.')]),
       ),
     )
-    .catch((e) => notice(message, e instanceof ApiError ? e.message : String(e)));
+    .catch((e) => notice(message, reason(e)));
 }

@@ -1,7 +1,7 @@
 // Deploy: pick a template, describe the performance (sessions, sections as a seat map or
 // general admission, goods), deploy it and see how long it took to go live. Lists the
 // seller's performances. The form follows the template's parameter schema.
-import { type Context, ApiError, call, h, notice } from '@marquee/api';
+import { type Context, ApiError, call, h, notice, reason } from '@marquee/api';
 
 interface Template {
   name: string;
@@ -157,7 +157,7 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
       onDeployed();
     } catch (e) {
       if (e instanceof ApiError && e.field === 'namespace') namespace.input.focus();
-      notice(message, e instanceof ApiError ? e.message : String(e));
+      notice(message, reason(e));
     } finally {
       submit.disabled = false;
     }
@@ -218,6 +218,6 @@ export function mount(root: HTMLElement, _ctx: Context) {
       const first = picker.querySelector('button');
       if (first) choose(templates[0], first);
     })
-    .catch((e) => notice(message, e instanceof ApiError ? e.message : String(e)));
-  listMine().catch((e) => notice(message, e instanceof ApiError ? e.message : String(e)));
+    .catch((e) => notice(message, reason(e)));
+  listMine().catch((e) => notice(message, reason(e)));
 }

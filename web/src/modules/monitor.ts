@@ -3,7 +3,7 @@
 // table of the latest values says the same in text.
 import uPlot from 'uplot';
 import css from 'uplot/dist/uPlot.min.css?inline';
-import { type Context, ApiError, call, h, notice } from '@marquee/api';
+import { type Context, call, h, notice, reason } from '@marquee/api';
 
 interface Point {
   t: number;
@@ -120,7 +120,7 @@ export function mount(root: HTMLElement, ctx: Context) {
       if (!fns.length) latest.replaceChildren(h('tr', {}, h('td', { colSpan: 7 }, 'No requests in this range yet.')));
       notice(message, '', 'ok');
     } catch (e) {
-      notice(message, e instanceof ApiError ? e.message : String(e));
+      notice(message, reason(e));
     }
     if (!stopped) timer = window.setTimeout(refresh, REFRESH_MS);
   };
@@ -139,7 +139,7 @@ export function mount(root: HTMLElement, ctx: Context) {
       if (!mine.length) notice(message, 'Deploy a performance to watch it here.', 'ok');
       refresh();
     })
-    .catch((e) => notice(message, e instanceof ApiError ? e.message : String(e)));
+    .catch((e) => notice(message, reason(e)));
 
   return () => {
     stopped = true;

@@ -1,7 +1,7 @@
 // My tickets: the buyer's orders in every performance, each ticket with its QR code (the
 // signed code the door scans at check-in), and cancelling an order.
 import { renderSVG } from 'uqr';
-import { type Context, ApiError, call, h, notice } from '@marquee/api';
+import { type Context, call, h, notice, reason, money } from '@marquee/api';
 
 interface Order {
   namespace: string;
@@ -14,8 +14,6 @@ interface Order {
   tickets: { seat: string; code: string }[];
   created_at: string;
 }
-
-const money = (cents: number) => (cents / 100).toLocaleString(undefined, { style: 'currency', currency: 'EUR' });
 
 function qr(code: string, label: string): HTMLElement {
   const figure = h('figure', { class: 'qr' });
@@ -35,7 +33,7 @@ export function mount(root: HTMLElement, _ctx: Context) {
   const load = () =>
     call<Order[]>('GET', '/api/v1/orders')
       .then((orders) => list.replaceChildren(...(orders.length ? orders.map(card) : [h('p', { class: 'empty' }, 'No tickets yet.')])))
-      .catch((e) => notice(message, e instanceof ApiError ? e.message : String(e)));
+      .catch((e) => notice(message, reason(e)));
 
   const card = (o: Order) => {
     const cancel = h('button', { type: 'button' }, 'Cancel order');
@@ -54,7 +52,7 @@ export function mount(root: HTMLElement, _ctx: Context) {
         notice(message, `Order for ${o.title} cancelled.`, 'ok');
         await load();
       } catch (e) {
-        notice(message, e instanceof ApiError ? e.message : String(e));
+        notice(message, reason(e));
         cancel.disabled = false;
       }
     });
