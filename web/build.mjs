@@ -7,20 +7,23 @@ import { fileURLToPath } from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const MODULES = ['api', 'admin', 'auth', 'browse', 'deploy', 'monitor', 'tickets'];
+// The built-in storefront, from the listing component's source: the console runs this copy,
+// never JavaScript a performance serves (a seller's listing may serve anything).
+const ENTRIES = { storefront: '../functions/listing/src/storefront.js' };
 const shared = { configFile: false, root, base: '/console/', logLevel: 'warn' };
 const external = [/^@marquee\//];
 
 await build({ ...shared, build: { outDir: 'dist', emptyOutDir: true, rollupOptions: { external } } });
-for (const name of MODULES) {
+for (const name of [...MODULES, ...Object.keys(ENTRIES)]) {
   await build({
     ...shared,
     publicDir: false,
     build: {
       outDir: 'dist/modules',
       emptyOutDir: false,
-      lib: { entry: `src/modules/${name}.ts`, formats: ['es'], fileName: () => `${name}.js` },
+      lib: { entry: ENTRIES[name] ?? `src/modules/${name}.ts`, formats: ['es'], fileName: () => `${name}.js` },
       rollupOptions: { external },
     },
   });
 }
-console.log(`built the shell and ${MODULES.length} modules into dist/`);
+console.log(`built the shell and ${MODULES.length + Object.keys(ENTRIES).length} modules into dist/`);

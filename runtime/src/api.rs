@@ -36,11 +36,16 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/refresh", post(refresh))
         .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/namespace-token", post(namespace_token))
+        .route("/api/v1/auth/password", post(change_password))
         .route("/api/v1/templates", get(templates).post(create_template))
         .route("/api/v1/templates/{name}", get(template).put(update_template).delete(delete_template))
         .route("/api/v1/performances", post(deploy).get(performances))
         .route("/api/v1/performances/{ns}", get(performance).patch(patch).delete(undeploy))
+        .route("/api/v1/performances/{ns}/cancel", post(cancel_performance))
+        .route("/api/v1/performances/{ns}/orders", get(performance_orders))
         .route("/api/v1/performances/{ns}/checkin", post(checkin))
+        .route("/api/v1/performances/{ns}/checkin/undo", post(undo_checkin))
         .route("/api/v1/performances/{ns}/metrics", get(performance_metrics))
         .route("/api/v1/performances/{ns}/tokens", post(issue_token))
         .route("/api/v1/performances/{ns}/tokens/{id}", axum::routing::delete(revoke_token))
@@ -51,14 +56,129 @@ pub fn router(app: AppState) -> Router {
             "/api/v1/components",
             post(upload_component).get(components).layer(axum::extract::DefaultBodyLimit::disable()),
         )
-        .route("/metrics", get(|State(app): State<AppState>| async move {
-            ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.shared.metrics.render())
-        }))
+        .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(|| async { ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .route("/", get(|| async { axum::response::Redirect::permanent("/console/") }))
         .nest_service("/console", console(&app.settings.console_dir))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(read_body))
+        .layer(axum::middleware::map_response_with_state(SecurityHeaders::new(&app.settings.console_dir), security_headers))
         .with_state(app)
+}
+
+/// Prometheus exposition. Sales series (holds, orders, tickets, cancellations per
+/// performance) are for the platform's own scraper (`Authorization: Bearer` with the
+/// `--metrics-token`) or an admin; anyone else sees the functions' health only.
+async fn metrics(State(app): State<AppState>, headers: http::HeaderMap) -> Response {
+    let bearer = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let scraper = match (&app.settings.metrics_token, bearer.and_then(|b| b.strip_prefix("Bearer "))) {
+        (Some(expected), Some(given)) => auth::constant_time_eq(expected.as_bytes(), given.trim().as_bytes()),
+        _ => false,
+    };
+    let admin = || app.shared.auth.verify_header(bearer, None, None).is_ok_and(|c| c.role == "admin");
+    let text = app.shared.metrics.render(scraper || admin());
+    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Largest control-plane request body, component uploads aside (they stream under
+/// [`MAX_COMPONENT_BYTES`]).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Reads a request's whole body before any handler runs. A handler that answers without
+/// reading it (a 401 before the JSON is parsed, say) would leave it unread, and hyper then
+/// closes the connection after the answer, which a client reusing that connection sees as a
+/// disconnect. Over [`MAX_BODY`]: 413 in the error shape.
+///
+/// A body must be JSON: what an HTML form can send cross-site (`text/plain`, a urlencoded
+/// or multipart form) is refused, so no other site can log a browser in or act through it.
+async fn read_body(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.uri().path() == "/api/v1/components" {
+        return next.run(req).await;
+    }
+    let json = req.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let (parts, body) = req.into_parts();
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request bodies are limited to {MAX_BODY} bytes"));
+    match read_bounded(body, MAX_BODY, too_large).await {
+        Ok(bytes) if !bytes.is_empty() && !json => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as Content-Type: application/json")
+                .into_response()
+        }
+        Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Gives the answers the router itself makes (405 with its `Allow`, a body extractor's
+/// 415 or 413) the platform's error shape.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this endpoint does not take this method; see Allow"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as application/json"),
+        _ => ("bad_request", status.canonical_reason().unwrap_or("bad request")),
+    };
+    let mut shaped = ApiError::new(status, code, message).into_response();
+    if let Some(allow) = response.headers().get(http::header::ALLOW) {
+        shaped.headers_mut().insert(http::header::ALLOW, allow.clone());
+    }
+    shaped
+}
+
+/// The control plane's and the console's security headers.
+#[derive(Clone)]
+struct SecurityHeaders {
+    /// The console's policy: its own scripts only (the inline import map by its hash).
+    console_csp: http::HeaderValue,
+}
+
+impl SecurityHeaders {
+    fn new(console_dir: &std::path::Path) -> Self {
+        let page = std::fs::read_to_string(console_dir.join("index.html")).unwrap_or_default();
+        let hashes: String = inline_scripts(&page).map(|script| format!(" 'sha256-{}'", sha256_base64(script))).collect();
+        let csp = format!(
+            "default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+             connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        );
+        Self { console_csp: http::HeaderValue::try_from(csp).expect("the policy is ASCII") }
+    }
+}
+
+/// The contents of a page's inline `<script>` elements.
+fn inline_scripts(page: &str) -> impl Iterator<Item = &str> {
+    page.split("<script").skip(1).filter_map(|rest| {
+        let (open, rest) = rest.split_once('>')?;
+        (!open.contains("src=")).then(|| rest.split_once("</script>").map(|(body, _)| body)).flatten()
+    })
+}
+
+fn sha256_base64(text: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+async fn security_headers(State(policy): State<SecurityHeaders>, uri: http::Uri, mut response: Response) -> Response {
+    use http::header;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, http::HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, http::HeaderValue::from_static("no-referrer"));
+    if uri.path().starts_with("/console") {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy.console_csp.clone());
+    } else {
+        headers.insert(header::CONTENT_SECURITY_POLICY, http::HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    }
+    if uri.path().starts_with("/api/v1/auth/") {
+        // Tokens are never cached, by the browser or anything between.
+        headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// Parses a JSON body into `T`, answering 400 with the reason otherwise.
@@ -73,6 +193,8 @@ pub struct Caller {
     pub role: String,
     /// For a namespace token: the one deployment it may read and patch.
     pub deployment: Option<String>,
+    /// The verified access token, for an account (not a namespace token).
+    pub claims: Option<auth::Claims>,
 }
 
 impl Caller {
@@ -122,11 +244,18 @@ impl FromRequestParts<AppState> for Caller {
                 email: String::new(),
                 role: "namespace".into(),
                 deployment: Some(t.deployment),
+                claims: None,
             });
         }
         let cookies = parts.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
-        match app.shared.auth.verify_header(header, auth::cookie(cookies, auth::SIGNATURE_COOKIE)) {
-            Ok(claims) => Ok(Caller { id: claims.sub, email: claims.email, role: claims.role, deployment: None }),
+        match app.shared.auth.verify_header(header, auth::cookie(cookies, auth::SIGNATURE_COOKIE), None) {
+            Ok(claims) => Ok(Caller {
+                id: claims.sub.clone(),
+                email: claims.email.clone(),
+                role: claims.role.clone(),
+                deployment: None,
+                claims: Some(claims),
+            }),
             Err(AuthError::Missing) => Err(ApiError::unauthorized("this call needs Authorization: Bearer <access_token>")),
             Err(_) => Err(ApiError::unauthorized("the access token is invalid or expired")),
         }
@@ -211,8 +340,36 @@ async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAdd
     let req: LoginRequest = parse(&body)?;
     app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).map_err(ApiError::too_many)?;
     match app.shared.auth.log_in(&req.email, req.password).await? {
-        Some((_, pair)) => Ok(session(pair, req.mode)),
-        None => Err(ApiError::unauthorized("wrong email or password")),
+        auth::LogIn::Session(found) => Ok(session(found.1, req.mode)),
+        auth::LogIn::MustChangePassword => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "password_change_required",
+            "this one-time password must be changed first: POST /api/v1/auth/password",
+        )),
+        auth::LogIn::Wrong => Err(ApiError::unauthorized("wrong email or password")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordRequest {
+    email: String,
+    password: String,
+    new_password: String,
+    #[serde(default)]
+    mode: SessionMode,
+}
+
+/// Changes an account's password (the current one proves it is theirs), ends all of its
+/// sessions and starts a new one. A credential check: log-in's limits apply.
+async fn change_password(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
+    app.limits.check_address(Limit::LoginByAddress, Some(addr.0)).map_err(ApiError::too_many)?;
+    let req: PasswordRequest = parse(&body)?;
+    app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).map_err(ApiError::too_many)?;
+    match app.shared.auth.change_password(&req.email, req.password, req.new_password).await? {
+        Ok(pair) => Ok(session(pair, req.mode)),
+        Err(auth::PasswordError::Wrong) => Err(ApiError::unauthorized("wrong email or password")),
+        Err(auth::PasswordError::Weak(reason)) => Err(ApiError::bad_request("weak_password", reason).field("new_password")),
     }
 }
 
@@ -227,9 +384,45 @@ fn refresh_token(headers: &http::HeaderMap, body: &Bytes) -> ApiResult<(String, 
     let cookies = headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
     let no_body = body.iter().all(u8::is_ascii_whitespace) || body.as_ref() == b"{}";
     match auth::cookie(cookies, auth::REFRESH_COOKIE).filter(|t| !t.is_empty()) {
+        Some(_) if no_body && !same_origin(headers) => {
+            Err(ApiError::forbidden("a browser session is renewed or ended only by the platform's own pages"))
+        }
         Some(token) if no_body => Ok((token.to_string(), SessionMode::Browser)),
         None if no_body => Err(ApiError::unauthorized("no refresh token: send {\"refresh_token\"} or the session cookie")),
         _ => Ok((parse::<RefreshRequest>(body)?.refresh_token, SessionMode::Api)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamespaceTokenRequest {
+    namespace: String,
+}
+
+/// A token for one performance's pages (`/p/{ns}/…`), for the caller: what the console hands
+/// a performance's own page, so that page never holds a platform credential.
+async fn namespace_token(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<Value>> {
+    let claims = caller.claims.ok_or_else(|| ApiError::forbidden("a deploy token cannot act for an account"))?;
+    let req: NamespaceTokenRequest = parse(&body)?;
+    let ns = find(&app, &req.namespace).map_err(|e| e.field("namespace"))?;
+    let token = app.shared.auth.namespace_access_token(&claims, &ns.name)?;
+    Ok(Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": auth::ACCESS_TTL_SECS,
+        "namespace": ns.name,
+    })))
+}
+
+/// Whether a request comes from a page of this origin: its `Origin` names the host it was sent
+/// to. A cookie-mode call without one (or from elsewhere) did not come from the console.
+fn same_origin(headers: &http::HeaderMap) -> bool {
+    let value = |name| headers.get(name).and_then(|v: &http::HeaderValue| v.to_str().ok());
+    match (value(http::header::ORIGIN), value(http::header::HOST)) {
+        (Some(origin), Some(host)) => {
+            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
+        }
+        _ => false,
     }
 }
 
@@ -365,8 +558,74 @@ async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<Str
 
 async fn undeploy(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
     owned(&app, &caller, &name)?;
-    app.undeploy(&name)?;
+    app.undeploy(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Cancels a performance: every confirmed order is refunded and cancelled, then it is
+/// archived (its buyers still see their orders).
+async fn cancel_performance(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    owned(&app, &caller, &name)?;
+    let refunded = app.cancel(&name).await?;
+    Ok(Json(json!({ "namespace": name, "status": "cancelled", "refunded_orders": refunded })))
+}
+
+/// Milliseconds since the epoch as RFC 3339, as the API shows times.
+fn rfc3339_ms(ms: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+}
+
+/// A stored order as the API shows it; `entries` marks the tickets used at the door.
+fn order_view(o: &crate::orders::OrderRow, entries: Option<&std::collections::HashMap<(String, String), crate::db::Entry>>) -> Value {
+    let tickets: Vec<Value> = o
+        .tickets
+        .iter()
+        .map(|t| {
+            let mut ticket = json!({"seat": t.seat, "code": t.code});
+            if let Some(entry) = entries.and_then(|e| e.get(&(o.id.clone(), t.seat.clone()))) {
+                ticket["checked_in_at"] = json!(rfc3339_ms(entry.checked_in_at));
+                ticket["door"] = json!(entry.door);
+            }
+            ticket
+        })
+        .collect();
+    let mut view = json!({
+        "order_id": o.id,
+        "session": o.session,
+        "amount": o.amount,
+        "status": o.status,
+        "tickets": tickets,
+        "created_at": rfc3339_ms(o.created_at as i64),
+    });
+    if o.status == "cancelled" {
+        view["refunded"] = json!(o.amount);
+    }
+    view
+}
+
+/// Runs a blocking store call off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> ApiResult<T> {
+    Ok(tokio::task::spawn_blocking(work).await.map_err(anyhow::Error::from)??)
+}
+
+/// The performance's orders (owner or admin), with each buyer's email and the tickets used.
+async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let ns = owned(&app, &caller, &name)?;
+    let (orders, entries) = {
+        let (app, deployment) = (app.clone(), ns.deployment.clone());
+        blocking(move || Ok((app.shared.db.orders_of_deployment(&deployment)?, app.shared.db.check_ins(&deployment)?))).await?
+    };
+    let list = orders
+        .iter()
+        .map(|(o, email)| {
+            let mut view = order_view(o, Some(&entries));
+            view["buyer"] = json!({"id": o.buyer, "email": email});
+            view
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
 }
 
 /// Issues a deploy token bound to this performance, for the owner's CI. Shown once.
@@ -421,19 +680,58 @@ async fn performance_metrics(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CheckinRequest {
     order_id: String,
     seat: String,
     code: String,
+    /// Which entrance scanned it, if the door says.
+    #[serde(default)]
+    door: Option<String>,
 }
 
-/// Verifies a ticket at the door: its code is genuine and its order is still confirmed.
+/// Checks a ticket in at the door: a genuine code of a confirmed order admits once; every
+/// later scan answers `already_used` with the first entry, until the seller undoes it.
 async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let ns = owned(&app, &caller, &name)?;
     let req: CheckinRequest = parse(&body)?;
+    if req.door.as_ref().is_some_and(|d| d.chars().count() > 64 || d.chars().any(char::is_control)) {
+        return Err(ApiError::bad_request("invalid_door", "door is at most 64 printable characters").field("door"));
+    }
     let status = ns.inventory.check_ticket(&req.order_id, &req.seat, &req.code);
-    let valid = status.as_deref() == Some("confirmed");
-    Ok(Json(json!({ "valid": valid, "status": status.unwrap_or_else(|| "unknown".into()) })))
+    if status.as_deref() != Some("confirmed") {
+        return Ok(Json(json!({ "valid": false, "status": status.unwrap_or_else(|| "unknown".into()) })));
+    }
+    let deployment = ns.deployment.clone();
+    let entry = blocking(move || {
+        app.shared.db.check_in(&deployment, &req.order_id, &req.seat, req.door.as_deref(), crate::clock::now_ms() as i64)
+    })
+    .await?;
+    Ok(Json(match entry {
+        Ok(entry) => json!({ "valid": true, "status": "checked_in", "checked_in_at": rfc3339_ms(entry.checked_in_at), "door": entry.door }),
+        Err(first) => json!({ "valid": false, "status": "already_used", "checked_in_at": rfc3339_ms(first.checked_in_at), "door": first.door }),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UndoCheckinRequest {
+    order_id: String,
+    seat: String,
+}
+
+/// Undoes a mistaken scan, so the ticket admits again (owner or admin).
+async fn undo_checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+    let ns = owned(&app, &caller, &name)?;
+    let req: UndoCheckinRequest = parse(&body)?;
+    if !ns.inventory.has_ticket(&req.order_id, &req.seat) {
+        return Err(ApiError::not_found("no such ticket in this performance"));
+    }
+    let undone = blocking(move || app.shared.db.undo_check_in(&req.order_id, &req.seat, crate::clock::now_ms() as i64)).await?;
+    match undone {
+        Some(entry) => Ok(Json(json!({ "status": "undone", "checked_in_at": rfc3339_ms(entry.checked_in_at), "door": entry.door }))),
+        None => Err(ApiError::new(StatusCode::CONFLICT, "not_checked_in", "this ticket has not been checked in")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -489,36 +787,40 @@ async fn upload_component(
     Ok((StatusCode::CREATED, Json(component_view(&row))).into_response())
 }
 
-/// Reads an upload of at most [`MAX_COMPONENT_BYTES`]. Past that the rest is read and
-/// dropped (up to a bound) before the 413, so an HTTP/1 client still sending gets the
-/// answer instead of a reset connection.
-async fn read_component(body: axum::body::Body) -> ApiResult<Bytes> {
+/// Reads a body of at most `limit` bytes. Past that the rest is read and dropped (up to a
+/// bound) before the 413, so an HTTP/1 client still sending gets the answer instead of a
+/// reset connection.
+async fn read_bounded(body: axum::body::Body, limit: usize, too_large: impl FnOnce() -> ApiError) -> ApiResult<Bytes> {
     use http_body_util::BodyExt;
-    const DRAIN_LIMIT: usize = 4 * MAX_COMPONENT_BYTES;
+    let drain_limit = 4 * limit;
     let mut body = body;
     let mut bytes = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
-            return Err(ApiError::bad_request("invalid_component", "the upload was cut off"));
+            return Err(ApiError::bad_request("invalid_body", "the request body was cut off"));
         };
         if let Ok(data) = frame.into_data() {
             seen += data.len();
-            if seen <= MAX_COMPONENT_BYTES {
+            if seen <= limit {
                 bytes.extend_from_slice(&data);
-            } else if seen > DRAIN_LIMIT {
+            } else if seen > drain_limit {
                 break;
             }
         }
     }
-    if seen > MAX_COMPONENT_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20),
-        ));
+    if seen > limit {
+        return Err(too_large());
     }
     Ok(Bytes::from(bytes))
+}
+
+/// Reads an upload of at most [`MAX_COMPONENT_BYTES`].
+async fn read_component(body: axum::body::Body) -> ApiResult<Bytes> {
+    read_bounded(body, MAX_COMPONENT_BYTES, || {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20))
+    })
+    .await
 }
 
 /// The pool as the caller may see it: the built-ins and their own uploads (admin: all).
@@ -534,35 +836,24 @@ async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(Value::Array(list)))
 }
 
-/// The caller's orders in every live performance, newest first: the console's "my tickets".
-/// Cancelling stays with each performance's booking function.
+/// The caller's orders in every performance, cancelled ones included, newest first: the
+/// console's "my tickets". Cancelling stays with each performance's booking function.
 async fn my_orders(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require_role(&["buyer"])?;
-    let mut all: Vec<(u64, Value)> = Vec::new();
-    for ns in app.registry.all() {
-        for o in ns.inventory.orders(&caller.id) {
-            let created_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(o.created_at) * 1_000_000)
-                .ok()
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-            let tickets: Vec<Value> = o.tickets.iter().map(|t| json!({"seat": t.seat, "code": t.code})).collect();
-            all.push((
-                o.created_at,
-                json!({
-                    "namespace": ns.name,
-                    "title": ns.params.title,
-                    "venue": ns.params.venue,
-                    "order_id": o.id,
-                    "session": o.session,
-                    "amount": o.amount,
-                    "status": o.status,
-                    "tickets": tickets,
-                    "created_at": created_at,
-                }),
-            ));
-        }
-    }
-    all.sort_by(|a, b| b.0.cmp(&a.0));
-    Ok(Json(Value::Array(all.into_iter().map(|(_, order)| order).collect())))
+    let orders = blocking(move || app.shared.db.orders_of_buyer(&caller.id)).await?;
+    let list = orders
+        .iter()
+        .map(|o| {
+            let params: Value = serde_json::from_str(&o.params).unwrap_or_default();
+            let mut view = order_view(&o.order, None);
+            view["namespace"] = json!(o.namespace);
+            view["title"] = params["title"].clone();
+            view["venue"] = params["venue"].clone();
+            view["performance_status"] = json!(if o.archived_at.is_some() { "cancelled" } else { "live" });
+            view
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
 }
 
 async fn catalog(State(app): State<AppState>) -> Json<Value> {

@@ -31,12 +31,18 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Wall-clock and CPU budget of one request to a function.
     pub request_timeout: Duration,
-    /// `None` turns rate limiting off.
+    /// `None` turns rate limiting off (the cap on unpaid seats per address with it).
     pub rates: Option<Rates>,
     /// How often the console's history is sampled.
     pub history_interval: Duration,
     /// The built web console (`web/dist`), served at `/console/`.
     pub console_dir: PathBuf,
+    /// Open connections one client address may have at once.
+    pub connections_per_address: usize,
+    /// How long a client may take to send a request's headers or keep a connection idle.
+    pub header_timeout: Duration,
+    /// The bearer token of the platform's Prometheus, which may scrape sales series too.
+    pub metrics_token: Option<String>,
 }
 
 pub struct App {
@@ -51,6 +57,8 @@ pub struct App {
     pub workers: crate::fair::Workers,
     /// Serializes deploy, patch and delete, so none of them publishes over another.
     changes: std::sync::Mutex<()>,
+    /// Held for the life of the process: the OS releases it on any exit, crash included.
+    _lock: std::fs::File,
 }
 
 /// Parameters an owner may change on a live performance; the rest shape its inventory.
@@ -66,6 +74,36 @@ fn secret_key(path: &Path) -> Result<Vec<u8>> {
     hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))
 }
 
+/// Takes the data dir's exclusive lock, so a second process on the same store (which would
+/// sell the same seats from its own memory) refuses to start instead.
+fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    let path = data.join("lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim();
+        let holder = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
+        anyhow::bail!(
+            "another marquee process{holder} is using the data dir {}; stop it first or pick another --data-dir",
+            data.display()
+        );
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
 /// A namespace name: a DNS label, like a Kubernetes namespace.
 pub fn valid_namespace(name: &str) -> bool {
     let bytes = name.as_bytes();
@@ -78,6 +116,8 @@ pub fn valid_namespace(name: &str) -> bool {
 impl App {
     pub fn open(settings: Settings) -> Result<Arc<Self>> {
         let data = &settings.data_dir;
+        std::fs::create_dir_all(data).with_context(|| format!("failed to create {}", data.display()))?;
+        let lock = lock_data_dir(data)?;
         let secrets = data.join("secrets");
         std::fs::create_dir_all(&secrets).with_context(|| format!("failed to create {}", secrets.display()))?;
         use std::os::unix::fs::PermissionsExt;
@@ -93,6 +133,7 @@ impl App {
             log: Arc::new(SqliteOrderLog::open(&db_path)?),
             payments: Arc::new(TestProvider::default()),
             signer: TicketSigner::new(secret_key(&secrets.join("ticket-key"))?),
+            max_held_per_address: settings.rates.map_or(0, |r| r.held_seats_per_address),
         });
         let pool = Pool::open(&engine, &data.join("components"), BUILTINS)?;
         let app = Arc::new(Self {
@@ -110,6 +151,7 @@ impl App {
             history: History::default(),
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
+            _lock: lock,
             settings,
         });
         for body in app.shared.db.templates()? {
@@ -136,7 +178,18 @@ impl App {
     pub fn deploy(&self, caller: &Caller, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
         let owner = caller.id.as_str();
         let started = Instant::now();
+        if !caller.is_admin() {
+            self.limits.check(crate::limits::Limit::DeployBySeller, owner).map_err(ApiError::too_many)?;
+        }
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let cap = self.limits.performances_per_seller as usize;
+        if cap > 0 && !caller.is_admin() && self.registry.all().iter().filter(|ns| ns.owner == owner).count() >= cap {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "quota_exceeded",
+                format!("a seller may have at most {cap} live performances; delete or cancel one first"),
+            ));
+        }
         let Value::Object(request) = request else {
             return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object"));
         };
@@ -160,6 +213,7 @@ impl App {
         let params = template
             .validate(request.get("params").unwrap_or(&Value::Null))
             .map_err(ApiError::from)?;
+        crate::templates::check_upcoming(&params)?;
         if self.registry.get(&namespace).is_some() {
             return Err(namespace_taken(&namespace));
         }
@@ -337,11 +391,35 @@ impl App {
         }
     }
 
-    /// Takes a performance down and forgets it. Its orders stay in the store.
-    pub fn undeploy(&self, namespace: &str) -> Result<()> {
+    /// Takes a performance down. Refused (409) while it has confirmed orders: only
+    /// [`App::cancel`] ends those, by refunding them. No order row is ever removed.
+    pub async fn undeploy(&self, namespace: &str) -> Result<(), ApiError> {
+        let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
+        if let Err(live) = ns.inventory.close_unsold().await {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "has_orders",
+                format!("{namespace} has {live} confirmed orders; cancel the performance (POST .../cancel) to refund them first"),
+            )
+            .with("orders", live.into()));
+        }
+        self.retire(&ns)
+    }
+
+    /// Cancels a performance: stops its sales, refunds and cancels every confirmed order
+    /// (its buyers keep seeing them, as cancelled), then archives it. Returns the count.
+    pub async fn cancel(&self, namespace: &str) -> Result<usize, ApiError> {
+        let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
+        let cancelled = ns.inventory.cancel_all().await?;
+        self.retire(&ns)?;
+        Ok(cancelled)
+    }
+
+    /// Unpublishes a performance whose sales are closed, archiving it if it has orders.
+    fn retire(&self, ns: &Namespace) -> Result<(), ApiError> {
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-        self.shared.db.delete_performance(namespace)?;
-        self.registry.remove(namespace);
+        self.shared.db.remove_performance(&ns.name, crate::clock::now_secs())?;
+        self.registry.remove(&ns.name);
         Ok(())
     }
 }
@@ -368,10 +446,14 @@ fn bootstrap_admin(db: &Db) -> Result<()> {
         email: email.clone(),
         password_hash: auth::hash_password(&password)?,
         role: "admin".into(),
+        must_change_password: generated,
     };
     db.insert_account(&account, crate::clock::now_secs())?;
     if generated {
-        eprintln!("marquee: created admin {email} with one-time password {password} (shown once; set MARQUEE_ADMIN_PASSWORD to choose)");
+        eprintln!(
+            "marquee: created admin {email} with one-time password {password} (shown once; change it before the first log-in: \
+             POST /api/v1/auth/password, or set MARQUEE_ADMIN_PASSWORD on first start to choose)"
+        );
     }
     Ok(())
 }

@@ -38,6 +38,14 @@ pub struct Claims {
     pub iss: String,
     pub iat: i64,
     pub exp: i64,
+    /// A namespace token's one performance: it works on `/p/{ns}/…` of that namespace only,
+    /// never on the control plane. Absent on platform tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns: Option<String>,
+    /// The session (refresh-token family) it belongs to: a logout revokes its access tokens
+    /// at once, not when they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// A fresh access + refresh token pair, as the API returns it.
@@ -102,6 +110,9 @@ pub struct Auth {
     /// Where the keys are kept, as [`StoredKey`]s.
     path: PathBuf,
     db: Arc<Db>,
+    /// Sessions ended by a logout or a stolen refresh token, whose access tokens every
+    /// verification refuses.
+    revoked: RwLock<std::collections::HashSet<String>>,
 }
 
 /// `n` random bytes as lower-case hex.
@@ -140,7 +151,8 @@ impl Auth {
         let stored = read_keys(&path)?;
         let keys = stored.iter().map(StoredKey::signing).collect::<Result<Vec<_>>>()?;
         anyhow::ensure!(!keys.is_empty(), "{} holds no key", path.display());
-        Ok(Self { keys: RwLock::new(keys), path, db })
+        let revoked = RwLock::new(db.revoked_families()?.into_iter().collect());
+        Ok(Self { keys: RwLock::new(keys), path, db, revoked })
     }
 
     /// Makes a new key the signing key; the previous ones keep verifying. Returns its id.
@@ -160,22 +172,35 @@ impl Auth {
         &self.db
     }
 
-    /// Signs an access token for an account.
-    pub fn access_token(&self, account: &Account) -> Result<String> {
+    /// Signs an access token for an account's session `sid` (`None`: outside any session).
+    pub fn access_token(&self, account: &Account, sid: Option<&str>) -> Result<String> {
         let now = now_secs();
-        let claims = Claims {
+        self.sign(&Claims {
             sub: account.id.clone(),
             email: account.email.clone(),
             role: account.role.clone(),
             iss: ISSUER.into(),
             iat: now,
             exp: now + ACCESS_TTL_SECS,
-        };
+            ns: None,
+            sid: sid.map(str::to_string),
+        })
+    }
+
+    /// A token for the pages of one performance (`/p/{ns}/…`), for the caller of a platform
+    /// token: a page or component that leaks it exposes nothing beyond that namespace.
+    /// It belongs to the caller's session: a logout ends it too.
+    pub fn namespace_access_token(&self, caller: &Claims, namespace: &str) -> Result<String> {
+        let now = now_secs();
+        self.sign(&Claims { iat: now, exp: now + ACCESS_TTL_SECS, ns: Some(namespace.to_string()), ..caller.clone() })
+    }
+
+    fn sign(&self, claims: &Claims) -> Result<String> {
         let keys = self.keys.read().unwrap();
         let key = &keys[0];
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(key.kid.clone());
-        Ok(jsonwebtoken::encode(&header, &claims, &key.encoding)?)
+        Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
     }
 
     /// Verifies an access token: HS256 only, a known key id, not expired, our issuer.
@@ -191,15 +216,34 @@ impl Auth {
         validation.leeway = 0;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|_| AuthError::Invalid)
+            .map_err(|_| AuthError::Invalid)?;
+        if claims.sid.as_ref().is_some_and(|sid| self.revoked.read().unwrap().contains(sid)) {
+            return Err(AuthError::Invalid);
+        }
+        Ok(claims)
     }
 
-    /// Verifies the value of an `Authorization: Bearer …` header. In a split-token browser
+    fn revoke(&self, family: String) {
+        self.revoked.write().unwrap().insert(family);
+    }
+
+    /// Verifies the value of an `Authorization: Bearer …` header for use in `scope` (`None`:
+    /// the control plane, which takes platform tokens only; `Some(ns)`: that performance,
+    /// which takes platform tokens and its own namespace tokens). In a split-token browser
     /// session the header carries only `header.payload`, and `signature` (from the
     /// HttpOnly cookie) completes it; either half alone is refused.
-    pub fn verify_header(&self, header: Option<&str>, signature: Option<&str>) -> Result<Claims, AuthError> {
+    pub fn verify_header(&self, header: Option<&str>, signature: Option<&str>, scope: Option<&str>) -> Result<Claims, AuthError> {
+        let claims = self.verify_parts(header, signature)?;
+        match (&claims.ns, scope) {
+            (None, _) => Ok(claims),
+            (Some(ns), Some(scope)) if ns == scope => Ok(claims),
+            _ => Err(AuthError::Invalid),
+        }
+    }
+
+    fn verify_parts(&self, header: Option<&str>, signature: Option<&str>) -> Result<Claims, AuthError> {
         let value = header.ok_or(AuthError::Missing)?;
         let token = value
             .strip_prefix("Bearer ")
@@ -221,7 +265,7 @@ impl Auth {
 
     fn pair(&self, account: &Account, family: &str) -> Result<TokenPair> {
         Ok(TokenPair {
-            access_token: self.access_token(account)?,
+            access_token: self.access_token(account, Some(family))?,
             refresh_token: self.new_refresh(family, &account.id)?,
             token_type: "Bearer",
             expires_in: ACCESS_TTL_SECS,
@@ -239,6 +283,7 @@ impl Auth {
             RefreshState::Unknown => Ok(Err(AuthError::Invalid)),
             RefreshState::Reused { family } => {
                 tracing::warn!(%family, "refresh token reused; family revoked");
+                self.revoke(family);
                 Ok(Err(AuthError::Reused))
             }
             RefreshState::Live { expires_at, .. } if expires_at <= now_secs() => Ok(Err(AuthError::Invalid)),
@@ -279,12 +324,14 @@ impl Auth {
     }
 
     /// Revokes the family of a refresh token; false when the token is unknown.
+    /// Its access tokens stop working at once.
     pub fn logout(&self, token: &str) -> Result<bool> {
-        self.db.revoke_family_of(&sha256_hex(token))
+        let family = self.db.revoke_family_of(&sha256_hex(token))?;
+        Ok(family.map(|family| self.revoke(family)).is_some())
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -310,29 +357,67 @@ impl Auth {
             return Err(SignupError::EmailTaken);
         }
         let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(anyhow::Error::from)??;
-        let account = Account { id: random_hex(8), email, password_hash: hash, role: role.to_string() };
+        let account = Account { id: random_hex(8), email, password_hash: hash, role: role.to_string(), must_change_password: false };
         if !self.db.insert_account(&account, now_secs())? {
             return Err(SignupError::EmailTaken);
         }
         Ok(account)
     }
 
-    /// Checks a password and starts a session; `None` for a wrong email or password. Unknown
-    /// emails are checked against a real hash too, so timing does not reveal accounts.
-    pub async fn log_in(&self, email: &str, password: String) -> Result<Option<(Account, TokenPair)>> {
+    /// The account whose password this is, if any. Unknown emails are checked against a real
+    /// hash too, so timing does not reveal which accounts exist. Hashing runs off the workers.
+    async fn check_password(&self, email: &str, password: String) -> Result<Option<Account>> {
         static DUMMY_HASH: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| hash_password("not a real password").expect("hashing works"));
         let account = normalize_email(email).ok().map(|e| self.db.account_by_email(&e)).transpose()?.flatten();
         let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await?;
-        match account {
-            Some(account) if ok => {
-                let pair = self.login(&account)?;
-                Ok(Some((account, pair)))
-            }
-            _ => Ok(None),
-        }
+        Ok(account.filter(|_| ok))
     }
+
+    /// Checks a password and starts a session.
+    pub async fn log_in(&self, email: &str, password: String) -> Result<LogIn> {
+        Ok(match self.check_password(email, password).await? {
+            None => LogIn::Wrong,
+            Some(account) if account.must_change_password => LogIn::MustChangePassword,
+            Some(account) => {
+                let pair = self.login(&account)?;
+                LogIn::Session(Box::new((account, pair)))
+            }
+        })
+    }
+
+    /// Replaces a password the caller proves they know, ends every session of the account
+    /// (their access tokens at once) and starts a new one.
+    pub async fn change_password(&self, email: &str, password: String, new_password: String) -> Result<Result<TokenPair, PasswordError>> {
+        if let Err(reason) = check_password_strength(&new_password) {
+            return Ok(Err(PasswordError::Weak(reason)));
+        }
+        if new_password == password {
+            return Ok(Err(PasswordError::Weak("the new password must differ from the old one")));
+        }
+        let Some(account) = self.check_password(email, password).await? else { return Ok(Err(PasswordError::Wrong)) };
+        let hash = tokio::task::spawn_blocking(move || hash_password(&new_password)).await??;
+        for family in self.db.set_password(&account.id, &hash)? {
+            self.revoke(family);
+        }
+        Ok(Ok(self.login(&account)?))
+    }
+}
+
+/// What a log-in found.
+pub enum LogIn {
+    Session(Box<(Account, TokenPair)>),
+    /// The password is right but was generated for one use: it must be changed first.
+    MustChangePassword,
+    Wrong,
+}
+
+/// Why a password change was refused.
+#[derive(Debug)]
+pub enum PasswordError {
+    Wrong,
+    Weak(&'static str),
 }
 
 /// Browser sessions split the access token: the page keeps `header.payload`, this HttpOnly
@@ -346,6 +431,12 @@ pub const REFRESH_COOKIE_PATH: &str = "/api/v1/auth";
 /// The value of a cookie in a `Cookie` header.
 pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
     header?.split(';').filter_map(|c| c.trim().split_once('=')).find(|(n, _)| *n == name).map(|(_, v)| v)
+}
+
+/// Whether a `Set-Cookie` value names one of the platform's cookies (`mq_…`), which only the
+/// platform may set.
+pub fn is_platform_cookie(set_cookie: &str) -> bool {
+    set_cookie.split(['=', ';']).next().unwrap_or("").trim().to_ascii_lowercase().starts_with("mq_")
 }
 
 /// A `Cookie` header without the platform's own session cookies, for a guest to see.
@@ -466,13 +557,19 @@ mod tests {
     }
 
     fn account() -> Account {
-        Account { id: "a1".into(), email: "a@example.com".into(), password_hash: String::new(), role: "buyer".into() }
+        Account {
+            id: "a1".into(),
+            email: "a@example.com".into(),
+            password_hash: String::new(),
+            role: "buyer".into(),
+            must_change_password: false,
+        }
     }
 
     #[test]
     fn access_tokens_verify_and_tampering_fails() {
         let (_dir, auth) = auth();
-        let token = auth.access_token(&account()).unwrap();
+        let token = auth.access_token(&account(), None).unwrap();
         let claims = auth.verify(&token).unwrap();
         assert_eq!(claims.sub, "a1");
         assert_eq!(claims.role, "buyer");
@@ -487,10 +584,10 @@ mod tests {
     fn alg_none_and_foreign_keys_are_refused() {
         let (_dir, auth) = auth();
         let (_other_dir, other) = self::auth();
-        let foreign = other.access_token(&account()).unwrap();
+        let foreign = other.access_token(&account(), None).unwrap();
         assert_eq!(auth.verify(&foreign).unwrap_err(), AuthError::Invalid);
 
-        let token = auth.access_token(&account()).unwrap();
+        let token = auth.access_token(&account(), None).unwrap();
         let payload = token.split('.').nth(1).unwrap();
         // {"alg":"none","typ":"JWT"} in base64url.
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
@@ -508,6 +605,8 @@ mod tests {
             iss: ISSUER.into(),
             iat: now - 2 * ACCESS_TTL_SECS,
             exp: now - ACCESS_TTL_SECS,
+            ns: None,
+            sid: None,
         };
         let keys = auth.keys.read().unwrap();
         let mut header = Header::new(Algorithm::HS256);
@@ -520,9 +619,9 @@ mod tests {
     #[test]
     fn rotation_keeps_older_tokens_valid_until_their_key_is_dropped() {
         let (dir, auth) = auth();
-        let first = auth.access_token(&account()).unwrap();
+        let first = auth.access_token(&account(), None).unwrap();
         auth.rotate().unwrap();
-        let second = auth.access_token(&account()).unwrap();
+        let second = auth.access_token(&account(), None).unwrap();
         assert_ne!(jsonwebtoken::decode_header(&first).unwrap().kid, jsonwebtoken::decode_header(&second).unwrap().kid);
         assert!(auth.verify(&first).is_ok() && auth.verify(&second).is_ok());
         // The rotation is on disk: a restart verifies both too.
@@ -537,14 +636,24 @@ mod tests {
     #[test]
     fn split_tokens_need_both_halves() {
         let (_dir, auth) = auth();
-        let token = auth.access_token(&account()).unwrap();
+        let token = auth.access_token(&account(), None).unwrap();
         let (page, signature) = token.rsplit_once('.').unwrap();
         let bearer = |t: &str| format!("Bearer {t}");
-        assert!(auth.verify_header(Some(&bearer(&token)), None).is_ok());
-        assert!(auth.verify_header(Some(&bearer(page)), Some(signature)).is_ok());
-        assert_eq!(auth.verify_header(Some(&bearer(page)), None).unwrap_err(), AuthError::Invalid);
-        assert_eq!(auth.verify_header(Some(&bearer(page)), Some("forged")).unwrap_err(), AuthError::Invalid);
-        assert_eq!(auth.verify_header(None, Some(signature)).unwrap_err(), AuthError::Missing);
+        assert!(auth.verify_header(Some(&bearer(&token)), None, None).is_ok());
+        assert!(auth.verify_header(Some(&bearer(page)), Some(signature), None).is_ok());
+        assert_eq!(auth.verify_header(Some(&bearer(page)), None, None).unwrap_err(), AuthError::Invalid);
+        assert_eq!(auth.verify_header(Some(&bearer(page)), Some("forged"), None).unwrap_err(), AuthError::Invalid);
+        assert_eq!(auth.verify_header(None, Some(signature), None).unwrap_err(), AuthError::Missing);
+    }
+
+    #[test]
+    fn namespace_tokens_work_in_their_namespace_only() {
+        let (_dir, auth) = auth();
+        let platform = auth.verify(&auth.access_token(&account(), None).unwrap()).unwrap();
+        let scoped = format!("Bearer {}", auth.namespace_access_token(&platform, "gala1").unwrap());
+        assert_eq!(auth.verify_header(Some(&scoped), None, Some("gala1")).unwrap().sub, "a1");
+        assert_eq!(auth.verify_header(Some(&scoped), None, Some("gala2")).unwrap_err(), AuthError::Invalid);
+        assert_eq!(auth.verify_header(Some(&scoped), None, None).unwrap_err(), AuthError::Invalid);
     }
 
     #[test]
@@ -562,9 +671,27 @@ mod tests {
         assert!(auth.db.insert_account(&a, 0).unwrap());
         let first = auth.login(&a).unwrap();
         let second = auth.refresh(&first.refresh_token).unwrap().unwrap();
-        // Replaying the spent token is theft: refused, and the live successor dies with it.
+        // Replaying the spent token is theft: refused, and the live successor dies with it,
+        // its access token too.
+        assert!(auth.verify(&second.access_token).is_ok());
         assert_eq!(auth.refresh(&first.refresh_token).unwrap().unwrap_err(), AuthError::Reused);
         assert!(auth.refresh(&second.refresh_token).unwrap().is_err());
+        assert_eq!(auth.verify(&second.access_token).unwrap_err(), AuthError::Invalid);
+    }
+
+    #[test]
+    fn logout_ends_the_session_s_access_tokens_at_once() {
+        let (dir, auth) = auth();
+        let a = account();
+        assert!(auth.db.insert_account(&a, 0).unwrap());
+        let pair = auth.login(&a).unwrap();
+        let other = auth.login(&a).unwrap();
+        assert!(auth.logout(&pair.refresh_token).unwrap());
+        assert_eq!(auth.verify(&pair.access_token).unwrap_err(), AuthError::Invalid);
+        assert!(auth.verify(&other.access_token).is_ok(), "another session lives on");
+        // The revocation outlives a restart.
+        let reopened = Auth::open(&dir.0, auth.db.clone()).unwrap();
+        assert_eq!(reopened.verify(&pair.access_token).unwrap_err(), AuthError::Invalid);
     }
 
     #[test]

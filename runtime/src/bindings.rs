@@ -8,9 +8,6 @@ wasmtime::component::bindgen!({
         // Both wait for the order log's group commit.
         "marquee:platform/inventory.confirm": async | trappable,
         "marquee:platform/inventory.cancel": async | trappable,
-        // Password hashing runs off the async workers.
-        "marquee:platform/identity.sign-up": async | trappable,
-        "marquee:platform/identity.log-in": async | trappable,
         default: trappable,
     },
 });

@@ -13,7 +13,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     email TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- 1 for a generated one-time password: log-in refuses it until it is changed
+    must_change_password INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     hash TEXT PRIMARY KEY,
@@ -46,6 +48,31 @@ CREATE TABLE IF NOT EXISTS orders (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_deployment ON orders(deployment);
+CREATE INDEX IF NOT EXISTS orders_buyer ON orders(buyer);
+-- A cancelled performance: gone from the catalog and the triggers, kept for its orders.
+CREATE TABLE IF NOT EXISTS archived_performances (
+    deployment TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    template TEXT NOT NULL,
+    params TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    archived_at INTEGER NOT NULL
+);
+-- Entries at the door; an undone scan keeps its row with undone_at set.
+CREATE TABLE IF NOT EXISTS checkins (
+    id INTEGER PRIMARY KEY,
+    deployment TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    seat TEXT NOT NULL,
+    checked_in_at INTEGER NOT NULL,
+    door TEXT,
+    undone_at INTEGER
+);
+-- A ticket admits once: at most one entry that is not undone.
+CREATE UNIQUE INDEX IF NOT EXISTS checkins_live ON checkins(order_id, seat) WHERE undone_at IS NULL;
+CREATE INDEX IF NOT EXISTS checkins_deployment ON checkins(deployment);
 CREATE TABLE IF NOT EXISTS namespace_tokens (
     id TEXT PRIMARY KEY,
     hash TEXT NOT NULL,
@@ -97,6 +124,8 @@ pub struct Account {
     pub email: String,
     pub password_hash: String,
     pub role: String,
+    /// A generated one-time password that must be changed before the account logs in.
+    pub must_change_password: bool,
 }
 
 /// A performance as stored.
@@ -134,6 +163,25 @@ pub struct ComponentRow {
     pub created_at: i64,
 }
 
+/// An order with the performance it belongs to, for its buyer.
+#[derive(Debug, Clone)]
+pub struct BuyerOrder {
+    pub order: crate::orders::OrderRow,
+    pub namespace: String,
+    /// The performance's params as stored (title, venue, ...).
+    pub params: String,
+    /// Set when the performance was cancelled and archived (seconds).
+    pub archived_at: Option<i64>,
+}
+
+/// A ticket's entry at the door.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Milliseconds since the Unix epoch.
+    pub checked_in_at: i64,
+    pub door: Option<String>,
+}
+
 /// What a refresh token lookup found.
 pub enum RefreshState {
     Unknown,
@@ -147,6 +195,19 @@ pub struct Db {
     conn: Mutex<Connection>,
 }
 
+/// Adds a column that a data dir made by an older release lacks.
+fn add_column(conn: &Connection, table: &str, column: &str, declaration: &str) -> Result<()> {
+    let exists: bool = conn.query_row(
+        &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+        [column],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))?;
+    }
+    Ok(())
+}
+
 /// Whether an error is SQLite refusing a duplicate key.
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
@@ -156,6 +217,7 @@ impl Db {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = open(path)?;
         conn.execute_batch(SCHEMA).context("failed to create the schema")?;
+        add_column(&conn, "accounts", "must_change_password", "INTEGER NOT NULL DEFAULT 0")?;
         Ok(Self { conn: Mutex::new(conn) })
     }
 
@@ -179,17 +241,17 @@ impl Db {
     /// Inserts an account; `Ok(false)` when the email is taken.
     pub fn insert_account(&self, a: &Account, now: i64) -> Result<bool> {
         self.insert_unique(
-            "INSERT INTO accounts (id, email, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![a.id, a.email, a.password_hash, a.role, now],
+            "INSERT INTO accounts (id, email, password_hash, role, created_at, must_change_password) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![a.id, a.email, a.password_hash, a.role, now, a.must_change_password],
         )
     }
 
     fn account_where(&self, column: &str, value: &str) -> Result<Option<Account>> {
-        let sql = format!("SELECT id, email, password_hash, role FROM accounts WHERE {column} = ?1");
+        let sql = format!("SELECT id, email, password_hash, role, must_change_password FROM accounts WHERE {column} = ?1");
         Ok(self
             .conn()
             .query_row(&sql, [value], |r| {
-                Ok(Account { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, role: r.get(3)? })
+                Ok(Account { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, role: r.get(3)?, must_change_password: r.get(4)? })
             })
             .optional()?)
     }
@@ -200,6 +262,21 @@ impl Db {
 
     pub fn account_by_id(&self, id: &str) -> Result<Option<Account>> {
         self.account_where("id", id)
+    }
+
+    /// Sets a new password and ends every session of the account; returns the ended families.
+    pub fn set_password(&self, account_id: &str, password_hash: &str) -> Result<Vec<String>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE accounts SET password_hash = ?2, must_change_password = 0 WHERE id = ?1", [account_id, password_hash])?;
+        let families: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT DISTINCT family FROM refresh_tokens WHERE account_id = ?1 AND state != 2")?;
+            let rows = stmt.query_map([account_id], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.execute("UPDATE refresh_tokens SET state = 2 WHERE account_id = ?1", [account_id])?;
+        tx.commit()?;
+        Ok(families)
     }
 
     pub fn insert_refresh(&self, hash: &str, family: &str, account_id: &str, expires_at: i64) -> Result<()> {
@@ -237,15 +314,26 @@ impl Db {
         Ok(state)
     }
 
-    /// Revokes the family of a refresh token; false when the token is unknown.
-    pub fn revoke_family_of(&self, hash: &str) -> Result<bool> {
+    /// Revokes the family of a refresh token and names it; `None` when the token is unknown.
+    pub fn revoke_family_of(&self, hash: &str) -> Result<Option<String>> {
         let conn = self.conn();
         let family: Option<String> = conn
             .query_row("SELECT family FROM refresh_tokens WHERE hash = ?1", [hash], |r| r.get(0))
             .optional()?;
-        let Some(family) = family else { return Ok(false) };
-        conn.execute("UPDATE refresh_tokens SET state = 2 WHERE family = ?1", [family])?;
-        Ok(true)
+        if let Some(family) = &family {
+            conn.execute("UPDATE refresh_tokens SET state = 2 WHERE family = ?1", [family])?;
+        }
+        Ok(family)
+    }
+
+    /// Revoked families whose tokens have not all expired yet.
+    pub fn revoked_families(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT family FROM refresh_tokens WHERE state = 2 AND expires_at > ?1",
+        )?;
+        let rows = stmt.query_map([crate::clock::now_secs()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Inserts a performance; `Ok(false)` when the namespace is taken.
@@ -297,9 +385,17 @@ impl Db {
         Ok(n == 1)
     }
 
-    pub fn delete_performance(&self, namespace: &str) -> Result<()> {
+    /// Takes a performance out of service. With orders it is archived, not forgotten, so its
+    /// buyers keep seeing what they bought; its namespace is free again either way.
+    pub fn remove_performance(&self, namespace: &str, now: i64) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO archived_performances (deployment, namespace, owner, template, params, spec, created_at, archived_at)
+             SELECT deployment, namespace, owner, template, params, spec, created_at, ?2 FROM performances
+             WHERE namespace = ?1 AND EXISTS (SELECT 1 FROM orders WHERE orders.deployment = performances.deployment)",
+            params![namespace, now],
+        )?;
         tx.execute(
             "DELETE FROM kv WHERE deployment = (SELECT deployment FROM performances WHERE namespace = ?1)",
             [namespace],
@@ -307,6 +403,89 @@ impl Db {
         tx.execute("DELETE FROM performances WHERE namespace = ?1", [namespace])?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// A buyer's orders in every performance, live or archived, newest first.
+    pub fn orders_of_buyer(&self, buyer: &str) -> Result<Vec<BuyerOrder>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.id, o.deployment, o.session, o.buyer, o.hold_id, o.amount, o.status, o.tickets, o.charge_id, o.created_at,
+                    COALESCE(p.namespace, a.namespace), COALESCE(p.params, a.params), a.archived_at
+             FROM orders o
+             LEFT JOIN performances p ON p.deployment = o.deployment
+             LEFT JOIN archived_performances a ON a.deployment = o.deployment
+             WHERE o.buyer = ?1 ORDER BY o.created_at DESC, o.id",
+        )?;
+        let rows = stmt.query_map([buyer], |r| {
+            Ok(BuyerOrder {
+                order: crate::orders::order_row(r)?,
+                namespace: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                params: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                archived_at: r.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A performance's orders with their buyers' emails, oldest first.
+    pub fn orders_of_deployment(&self, deployment: &str) -> Result<Vec<(crate::orders::OrderRow, Option<String>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.id, o.deployment, o.session, o.buyer, o.hold_id, o.amount, o.status, o.tickets, o.charge_id, o.created_at,
+                    a.email
+             FROM orders o LEFT JOIN accounts a ON a.id = o.buyer
+             WHERE o.deployment = ?1 ORDER BY o.created_at, o.id",
+        )?;
+        let rows = stmt.query_map([deployment], |r| Ok((crate::orders::order_row(r)?, r.get(10)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records the entry of a ticket: `Ok` with the new entry, or `Err` with the entry that
+    /// already used it. The unique index decides, so two doors scanning at once admit once.
+    pub fn check_in(&self, deployment: &str, order_id: &str, seat: &str, door: Option<&str>, now_ms: i64) -> Result<Result<Entry, Entry>> {
+        let conn = self.conn();
+        let inserted = conn.execute(
+            "INSERT INTO checkins (deployment, order_id, seat, checked_in_at, door) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![deployment, order_id, seat, now_ms, door],
+        );
+        match inserted {
+            Ok(_) => Ok(Ok(Entry { checked_in_at: now_ms, door: door.map(str::to_string) })),
+            Err(e) if is_unique_violation(&e) => {
+                let first = conn.query_row(
+                    "SELECT checked_in_at, door FROM checkins WHERE order_id = ?1 AND seat = ?2 AND undone_at IS NULL",
+                    [order_id, seat],
+                    |r| Ok(Entry { checked_in_at: r.get(0)?, door: r.get(1)? }),
+                )?;
+                Ok(Err(first))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Undoes a ticket's entry (a mistaken scan); the undone entry stays on record.
+    pub fn undo_check_in(&self, order_id: &str, seat: &str, now_ms: i64) -> Result<Option<Entry>> {
+        let conn = self.conn();
+        let entry = conn
+            .query_row(
+                "UPDATE checkins SET undone_at = ?3 WHERE order_id = ?1 AND seat = ?2 AND undone_at IS NULL
+                 RETURNING checked_in_at, door",
+                params![order_id, seat, now_ms],
+                |r| Ok(Entry { checked_in_at: r.get(0)?, door: r.get(1)? }),
+            )
+            .optional()?;
+        Ok(entry)
+    }
+
+    /// The live entries of a deployment: (order, seat) -> entry.
+    pub fn check_ins(&self, deployment: &str) -> Result<std::collections::HashMap<(String, String), Entry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT order_id, seat, checked_in_at, door FROM checkins WHERE deployment = ?1 AND undone_at IS NULL",
+        )?;
+        let rows = stmt.query_map([deployment], |r| {
+            Ok(((r.get(0)?, r.get(1)?), Entry { checked_in_at: r.get(2)?, door: r.get(3)? }))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn performances(&self) -> Result<Vec<PerformanceRow>> {

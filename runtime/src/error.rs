@@ -13,11 +13,13 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds, for a 429's `Retry-After`.
     pub retry_after: Option<u64>,
+    /// One more member of the body (`"orders": 3`).
+    pub extra: Option<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, retry_after: None }
+        Self { status, code, message: message.into(), field: None, retry_after: None, extra: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -26,6 +28,11 @@ impl ApiError {
 
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+
+    pub fn with(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        self.extra = Some((name, value));
         self
     }
 
@@ -74,6 +81,9 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::json!({ "error": self.code, "message": self.message });
         if let Some(field) = self.field {
             body["field"] = field.into();
+        }
+        if let Some((name, value)) = self.extra {
+            body[name] = value;
         }
         let mut response = Response::new(Body::from(body.to_string()));
         *response.status_mut() = self.status;

@@ -74,13 +74,19 @@ pub struct Host {
     pub ticks: u64,
     ns: Arc<Namespace>,
     function: Arc<str>,
-    /// The signature half of a split-token browser session, taken from its cookie by the
-    /// trigger: the guest never sees it, `identity.authenticate` rejoins it.
-    signature: Option<String>,
+    /// Who sent the request, as the trigger verified it from credentials it then removed.
+    caller: Result<identity::Principal, identity::Error>,
+    /// The client's address, whose unpaid holds the inventory caps.
+    address: Option<std::net::IpAddr>,
 }
 
 impl Host {
-    pub fn new(ns: Arc<Namespace>, function: Arc<str>, signature: Option<String>) -> Self {
+    pub fn new(
+        ns: Arc<Namespace>,
+        function: Arc<str>,
+        caller: Result<identity::Principal, identity::Error>,
+        address: Option<std::net::IpAddr>,
+    ) -> Self {
         Self {
             // Nothing inherited: no env, args, stdio, preopens or network.
             wasi: WasiCtx::builder().build(),
@@ -91,8 +97,14 @@ impl Host {
             ticks: 0,
             ns,
             function,
-            signature,
+            caller,
+            address,
         }
+    }
+
+    /// The verified caller's account id: holds and orders are always the caller's own.
+    fn buyer(&self) -> Result<String, inventory::Error> {
+        self.caller.as_ref().map(|p| p.id.clone()).map_err(|_| inventory::Error::Unauthenticated)
     }
 }
 
@@ -172,69 +184,46 @@ impl inventory::Host for Host {
 
     fn hold(
         &mut self,
-        buyer: String,
         session: String,
         claim: inventory::Claim,
         idempotency_key: Option<String>,
         per_buyer_limit: u32,
     ) -> HostResult<Result<inventory::HoldReceipt, inventory::Error>> {
-        Ok(self.ns.inventory.hold(&buyer, &session, &claim, idempotency_key.as_deref(), per_buyer_limit))
+        Ok(self.buyer().and_then(|buyer| {
+            let holder = crate::inventory::Holder { buyer: &buyer, address: self.address };
+            self.ns.inventory.hold(holder, &session, &claim, idempotency_key.as_deref(), per_buyer_limit)
+        }))
     }
 
-    fn release(&mut self, buyer: String, hold_id: String) -> HostResult<Result<(), inventory::Error>> {
-        Ok(self.ns.inventory.release(&buyer, &hold_id))
+    fn release(&mut self, hold_id: String) -> HostResult<Result<(), inventory::Error>> {
+        Ok(self.buyer().and_then(|buyer| self.ns.inventory.release(&buyer, &hold_id)))
     }
 
-    async fn confirm(
-        &mut self,
-        buyer: String,
-        hold_id: String,
-        payment: String,
-    ) -> HostResult<Result<inventory::Order, inventory::Error>> {
+    async fn confirm(&mut self, hold_id: String, payment: String) -> HostResult<Result<inventory::Order, inventory::Error>> {
+        let buyer = match self.buyer() {
+            Ok(buyer) => buyer,
+            Err(e) => return Ok(Err(e)),
+        };
         let ns = self.ns.clone();
         ns.inventory.confirm(&buyer, &hold_id, &payment).await.map_err(wasmtime::Error::from_anyhow)
     }
 
-    async fn cancel(&mut self, buyer: String, order_id: String) -> HostResult<Result<inventory::Order, inventory::Error>> {
+    async fn cancel(&mut self, order_id: String) -> HostResult<Result<inventory::Order, inventory::Error>> {
+        let buyer = match self.buyer() {
+            Ok(buyer) => buyer,
+            Err(e) => return Ok(Err(e)),
+        };
         let ns = self.ns.clone();
         ns.inventory.cancel(&buyer, &order_id).await.map_err(wasmtime::Error::from_anyhow)
     }
 
-    fn orders(&mut self, buyer: String) -> HostResult<Result<Vec<inventory::Order>, inventory::Error>> {
-        Ok(Ok(self.ns.inventory.orders(&buyer)))
+    fn orders(&mut self) -> HostResult<Result<Vec<inventory::Order>, inventory::Error>> {
+        Ok(self.buyer().map(|buyer| self.ns.inventory.orders(&buyer)))
     }
 }
 
 impl identity::Host for Host {
-    fn authenticate(&mut self, authorization: String) -> HostResult<Result<identity::Principal, identity::Error>> {
-        let header = Some(authorization.as_str()).filter(|h| !h.is_empty());
-        Ok(match self.ns.shared.auth.verify_header(header, self.signature.as_deref()) {
-            Ok(claims) => Ok(identity::Principal { id: claims.sub, email: claims.email, role: claims.role }),
-            Err(crate::auth::AuthError::Missing) => Err(identity::Error::Missing),
-            Err(_) => Err(identity::Error::Invalid),
-        })
-    }
-
-    async fn sign_up(&mut self, email: String, password: String) -> HostResult<Result<identity::Principal, identity::Error>> {
-        use crate::auth::SignupError;
-        let ns = self.ns.clone();
-        Ok(match ns.shared.auth.sign_up(&email, password, "buyer").await {
-            Ok(a) => Ok(identity::Principal { id: a.id, email: a.email, role: a.role }),
-            Err(SignupError::InvalidEmail(m) | SignupError::WeakPassword(m)) => Err(identity::Error::Rejected(m.into())),
-            Err(SignupError::EmailTaken) => Err(identity::Error::Taken),
-            Err(SignupError::Internal(e)) => return Err(wasmtime::Error::from_anyhow(e)),
-        })
-    }
-
-    async fn log_in(&mut self, email: String, password: String) -> HostResult<Result<identity::Session, identity::Error>> {
-        let ns = self.ns.clone();
-        Ok(match ns.shared.auth.log_in(&email, password).await.map_err(wasmtime::Error::from_anyhow)? {
-            Some((_, pair)) => Ok(identity::Session {
-                access_token: pair.access_token,
-                refresh_token: pair.refresh_token,
-                expires_in: pair.expires_in as u32,
-            }),
-            None => Err(identity::Error::Invalid),
-        })
+    fn caller(&mut self) -> HostResult<Result<identity::Principal, identity::Error>> {
+        Ok(self.caller.clone())
     }
 }

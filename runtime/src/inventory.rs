@@ -6,6 +6,7 @@
 //! here, so no component, built-in or uploaded, can sell a seat twice.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Result;
@@ -15,7 +16,7 @@ use sha2::Sha256;
 use crate::auth::random_hex;
 use crate::clock::now_ms;
 use crate::bindings::inventory::{
-    Claim, Error, HoldReceipt, Order, SectionAvailability, SessionAvailability, Ticket,
+    Claim, Error, HoldReceipt, Order, Quantity, SectionAvailability, SessionAvailability, Ticket,
 };
 use crate::orders::{OrderRow, OrderStore, Record, TicketRow};
 use crate::metrics::SalesMetrics;
@@ -64,6 +65,8 @@ pub struct Commerce {
     pub log: Arc<dyn OrderStore>,
     pub payments: Arc<dyn PaymentProvider>,
     pub signer: TicketSigner,
+    /// Most seats or units one client address may hold unpaid in a session (0: no cap).
+    pub max_held_per_address: u32,
 }
 
 enum SectionKind {
@@ -119,6 +122,8 @@ fn tickets(items: &[Item]) -> u32 {
 
 struct Hold {
     buyer: String,
+    /// The client address it was made from, whose unpaid seats are capped.
+    address: Option<IpAddr>,
     items: Vec<Item>,
     amount: u64,
     expires_at: u64,
@@ -146,8 +151,27 @@ struct SessionState {
     confirmed: HashMap<String, String>,
     /// Buyer -> seats or units held or bought.
     per_buyer: HashMap<String, u32>,
-    /// (buyer, idempotency key) -> hold id.
-    idempotency: HashMap<(String, String), String>,
+    /// Client address -> seats or units in its unpaid holds, over every account it uses.
+    held_by_address: HashMap<IpAddr, u32>,
+}
+
+/// Who asks for a hold: the verified buyer, and the client address the request came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Holder<'a> {
+    pub buyer: &'a str,
+    pub address: Option<IpAddr>,
+}
+
+impl<'a> From<&'a str> for Holder<'a> {
+    fn from(buyer: &'a str) -> Self {
+        Self { buyer, address: None }
+    }
+}
+
+/// What an idempotency key was first used for: the request's fingerprint and its hold.
+struct KeyUse {
+    fingerprint: u64,
+    hold_id: String,
 }
 
 /// The inventory of one deployed performance.
@@ -160,10 +184,16 @@ pub struct Inventory {
     goods_index: HashMap<String, usize>,
     /// Per goods: units held or sold. Locked after a session's lock, never before.
     goods_taken: Mutex<Vec<u32>>,
+    /// (buyer, idempotency key) -> its first use, across sessions, so a key sent again with
+    /// another body is refused rather than answered with the first hold. Locked after a
+    /// session's lock, never before.
+    keys: Mutex<HashMap<(String, String), KeyUse>>,
     session_index: HashMap<String, usize>,
     sessions: Vec<(String, Mutex<SessionState>)>,
     commerce: Arc<Commerce>,
     sales: SalesMetrics,
+    /// Set when the performance is cancelled: no new hold or payment starts.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// Ids carry their session's index, so a call finds its session without a global map.
@@ -218,10 +248,12 @@ impl Inventory {
             goods,
             goods_index,
             goods_taken,
+            keys: Mutex::default(),
             session_index,
             sessions,
             commerce,
             sales,
+            closed: Default::default(),
         };
         for row in orders {
             inventory.restore(row);
@@ -299,7 +331,7 @@ impl Inventory {
     /// Locks a session with its expired holds ended.
     fn swept(&self, index: usize) -> MutexGuard<'_, SessionState> {
         let mut state = self.lock(index);
-        state.sweep(now_ms(), self.hold_ttl_ms, &mut self.goods_taken());
+        state.sweep(now_ms(), self.hold_ttl_ms, &mut self.goods_taken(), index, &self.keys);
         state
     }
 
@@ -386,29 +418,73 @@ impl Inventory {
         Ok(SessionAvailability { sections, taken, goods })
     }
 
-    /// Claims everything in `claim` for `buyer`, or nothing.
-    pub fn hold(
+    /// Claims everything in `claim` for the holder, or nothing.
+    pub fn hold<'a>(
         &self,
-        buyer: &str,
+        holder: impl Into<Holder<'a>>,
         session: &str,
         claim: &Claim,
         idempotency_key: Option<&str>,
         per_buyer_limit: u32,
     ) -> Result<HoldReceipt, Error> {
+        let holder = holder.into();
+        let buyer = holder.buyer;
         let items = self.items_of_claim(claim)?;
         let (index, mut s) = self.session(session)?;
+        if self.is_closed() {
+            return Err(Error::Conflict("this performance is cancelled".into()));
+        }
         let key = idempotency_key.map(|k| (buyer.to_string(), k.to_string()));
-        if let Some(id) = key.as_ref().and_then(|k| s.idempotency.get(k)) {
-            return match s.holds.get(id) {
-                Some(hold) => Ok(self.receipt(id, session, hold)),
-                None if s.confirmed.contains_key(id) => Err(Error::Conflict("this hold is already confirmed".into())),
-                None => Err(Error::Expired),
+        let id = new_id('h', index);
+        if let Some(key) = &key {
+            let fingerprint = fingerprint(session, claim);
+            let mut keys = self.keys();
+            match keys.get(key) {
+                Some(first) if first.fingerprint != fingerprint => return Err(Error::IdempotencyKeyReused),
+                Some(first) => {
+                    return match s.holds.get(&first.hold_id) {
+                        Some(hold) => Ok(self.receipt(&first.hold_id, session, hold)),
+                        None if s.confirmed.contains_key(&first.hold_id) => Err(Error::Conflict("this hold is already confirmed".into())),
+                        None => Err(Error::Expired),
+                    };
+                }
+                None => keys.insert(key.clone(), KeyUse { fingerprint, hold_id: id.clone() }),
             };
         }
+        let claimed = self.claim(&mut s, &id, holder, session, items, per_buyer_limit);
+        if claimed.is_err() {
+            // A refused request did not use its key: the same request may be tried again.
+            if let Some(key) = &key {
+                self.keys().remove(key);
+            }
+        }
+        claimed
+    }
+
+    fn keys(&self) -> MutexGuard<'_, HashMap<(String, String), KeyUse>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims `items` for `buyer` as hold `id` in a locked session, or nothing.
+    fn claim(
+        &self,
+        s: &mut SessionState,
+        id: &str,
+        holder: Holder<'_>,
+        session: &str,
+        items: Vec<Item>,
+        per_buyer_limit: u32,
+    ) -> Result<HoldReceipt, Error> {
+        let Holder { buyer, address } = holder;
         let count = tickets(&items);
         let owned = s.per_buyer.get(buyer).copied().unwrap_or(0);
         if count > 0 && owned.saturating_add(count) > per_buyer_limit {
             return Err(Error::OverLimit(per_buyer_limit));
+        }
+        let cap = self.commerce.max_held_per_address;
+        let held_here = address.and_then(|a| s.held_by_address.get(&a)).copied().unwrap_or(0);
+        if cap > 0 && address.is_some() && count > 0 && held_here.saturating_add(count) > cap {
+            return Err(Error::AddressLimit(cap));
         }
         let mut goods = self.goods_taken();
         let unavailable: Vec<String> = items
@@ -426,21 +502,20 @@ impl Inventory {
         if !unavailable.is_empty() {
             return Err(Error::Unavailable(unavailable));
         }
-        let id = new_id('h', index);
         for item in &items {
-            s.take(item, &id, &mut goods);
+            s.take(item, id, &mut goods);
         }
         drop(goods);
         *s.per_buyer.entry(buyer.to_string()).or_default() += count;
+        if let Some(address) = address {
+            *s.held_by_address.entry(address).or_default() += count;
+        }
         let amount = items.iter().map(|i| self.price(i)).sum();
         let expires_at = now_ms() + self.hold_ttl_ms;
-        let hold = Hold { buyer: buyer.to_string(), items, amount, expires_at, confirming: false };
-        let receipt = self.receipt(&id, session, &hold);
-        s.expiries.insert((expires_at, id.clone()));
-        s.holds.insert(id.clone(), hold);
-        if let Some(key) = key {
-            s.idempotency.insert(key, id);
-        }
+        let hold = Hold { buyer: buyer.to_string(), address, items, amount, expires_at, confirming: false };
+        let receipt = self.receipt(id, session, &hold);
+        s.expiries.insert((expires_at, id.to_string()));
+        s.holds.insert(id.to_string(), hold);
         self.sales.holds.inc();
         Ok(receipt)
     }
@@ -490,6 +565,9 @@ impl Inventory {
             if hold.confirming {
                 return Ok(Err(Error::Conflict("this hold is already being confirmed".into())));
             }
+            if self.is_closed() {
+                return Ok(Err(Error::Conflict("this performance is cancelled".into())));
+            }
             hold.confirming = true;
             (index, hold.amount)
         };
@@ -532,6 +610,7 @@ impl Inventory {
         let mut s = self.lock(index);
         let hold = s.holds.remove(hold_id).expect("a confirming hold is never swept");
         s.expiries.remove(&(hold.expires_at, hold_id.to_string()));
+        s.unhold_address(&hold);
         for item in &items {
             s.retag(item, &order_id);
         }
@@ -549,15 +628,82 @@ impl Inventory {
         }
     }
 
-    /// Cancels a confirmed order: its seats are free again and its charge is refunded.
+    /// Cancels a buyer's confirmed order: its seats are free again and its charge is refunded.
     pub async fn cancel(&self, buyer: &str, order_id: &str) -> Result<Result<Order, Error>> {
+        self.cancel_order(Some(buyer), order_id).await
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops sales and cancels every confirmed order (the seller cancelled the performance),
+    /// refunding each, including those whose payment was under way when sales stopped.
+    /// Returns how many were cancelled; a store failure stops it with the rest untouched.
+    pub async fn cancel_all(&self) -> Result<usize> {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut cancelled = 0;
+        loop {
+            // Read before the pass: with no payment under way then, none can start (sales
+            // are closed), so this pass sees every order there will be.
+            let paying = self.paying();
+            for id in self.live_order_ids() {
+                if let Ok(order) = self.cancel_order(None, &id).await? {
+                    cancelled += usize::from(order.status == "cancelled");
+                }
+            }
+            if !paying {
+                return Ok(cancelled);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops sales for a delete, unless orders stand: then sales go on and the count of
+    /// confirmed orders is the error.
+    pub async fn close_unsold(&self) -> Result<(), usize> {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        while self.paying() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        match self.live_orders() {
+            0 => Ok(()),
+            live => {
+                self.closed.store(false, std::sync::atomic::Ordering::SeqCst);
+                Err(live)
+            }
+        }
+    }
+
+    /// Whether a confirm is between its payment and its order.
+    fn paying(&self) -> bool {
+        (0..self.sessions.len()).any(|i| self.lock(i).holds.values().any(|h| h.confirming))
+    }
+
+    fn live_order_ids(&self) -> Vec<String> {
+        (0..self.sessions.len())
+            .flat_map(|i| {
+                let s = self.lock(i);
+                s.orders.values().filter(|o| o.row.status == "confirmed").map(|o| o.row.id.clone()).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Confirmed orders, which a delete must not erase.
+    pub fn live_orders(&self) -> usize {
+        (0..self.sessions.len()).map(|i| self.lock(i).orders.values().filter(|o| o.row.status == "confirmed").count()).sum()
+    }
+
+    /// Cancels an order: `buyer` is the caller who must own it (`None`: the performance's
+    /// seller). Durable first: a crash after the log write restores the order as cancelled.
+    async fn cancel_order(&self, buyer: Option<&str>, order_id: &str) -> Result<Result<Order, Error>> {
         let index = {
             let (index, s) = match self.session_by_id(order_id, 'o') {
                 Ok(found) => found,
                 Err(e) => return Ok(Err(e)),
             };
             let Some(order) = s.orders.get(order_id) else { return Ok(Err(Error::NotFound)) };
-            if order.row.buyer != buyer {
+            if buyer.is_some_and(|b| order.row.buyer != b) {
                 return Ok(Err(Error::Forbidden));
             }
             if order.row.status != "confirmed" {
@@ -565,7 +711,6 @@ impl Inventory {
             }
             index
         };
-        // Durable first: a crash after this point restores the order as cancelled.
         self.commerce
             .log
             .append(Record::Status { id: order_id.to_string(), status: "cancelled".into() })
@@ -580,7 +725,7 @@ impl Inventory {
             for item in &order.items {
                 free(&mut s.taken, &mut s.seats, &mut goods, item);
             }
-            if let Some(n) = s.per_buyer.get_mut(buyer) {
+            if let Some(n) = s.per_buyer.get_mut(&order.row.buyer) {
                 *n = n.saturating_sub(tickets(&order.items));
             }
             self.commerce.payments.refund(&order.row.charge_id);
@@ -624,6 +769,12 @@ impl Inventory {
         out
     }
 
+    /// Whether this performance sold a ticket for this seat in this order.
+    pub fn has_ticket(&self, order_id: &str, seat: &str) -> bool {
+        let Ok((_, s)) = self.session_by_id(order_id, 'o') else { return false };
+        s.orders.get(order_id).is_some_and(|o| o.row.tickets.iter().any(|t| t.seat == seat))
+    }
+
     /// Check-in: the status of the order a ticket belongs to, if its code is genuine.
     pub fn check_ticket(&self, order_id: &str, seat: &str, code: &str) -> Option<String> {
         if !self.commerce.signer.verify(&self.deployment, order_id, seat, code) {
@@ -633,6 +784,18 @@ impl Inventory {
         let order = s.orders.get(order_id)?;
         order.row.tickets.iter().any(|t| t.seat == seat).then(|| order.row.status.clone())
     }
+}
+
+/// What a hold request asked for, so a key sent again can be told apart from a new request.
+fn fingerprint(session: &str, claim: &Claim) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    session.hash(&mut h);
+    claim.seats.hash(&mut h);
+    for q in claim.sections.iter().chain(std::iter::once(&Quantity { name: String::new(), count: 0 })).chain(&claim.goods) {
+        (&q.name, q.count).hash(&mut h);
+    }
+    h.finish()
 }
 
 fn to_order(row: &OrderRow) -> Order {
@@ -686,11 +849,24 @@ impl SessionState {
         if let Some(n) = self.per_buyer.get_mut(&hold.buyer) {
             *n = n.saturating_sub(tickets(&hold.items));
         }
+        self.unhold_address(&hold);
         self.ended.insert(id.to_string(), forget_at);
     }
 
+    /// A hold is paid or ended: its seats no longer count against its address.
+    fn unhold_address(&mut self, hold: &Hold) {
+        let Some(address) = hold.address else { return };
+        if let Some(n) = self.held_by_address.get_mut(&address) {
+            *n = n.saturating_sub(tickets(&hold.items));
+            if *n == 0 {
+                self.held_by_address.remove(&address);
+            }
+        }
+    }
+
     /// Ends every hold past its expiry (except those being paid for) and forgets old ends.
-    fn sweep(&mut self, now: u64, ttl_ms: u64, goods: &mut [u32]) {
+    /// Keys of this session (`index`) whose hold is forgotten are forgotten with it.
+    fn sweep(&mut self, now: u64, ttl_ms: u64, goods: &mut [u32], index: usize, keys: &Mutex<HashMap<(String, String), KeyUse>>) {
         while let Some((expires_at, id)) = self.expiries.first().cloned() {
             if expires_at > now {
                 break;
@@ -706,8 +882,10 @@ impl SessionState {
         if self.ended.len() > 1024 {
             self.ended.retain(|_, forget_at| *forget_at > now);
             let (holds, ended, confirmed) = (&self.holds, &self.ended, &self.confirmed);
-            self.idempotency
-                .retain(|_, id| holds.contains_key(id) || ended.contains_key(id) || confirmed.contains_key(id));
+            keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, k| {
+                let id = &k.hold_id;
+                session_of(id, 'h') != Some(index) || holds.contains_key(id) || ended.contains_key(id) || confirmed.contains_key(id)
+            });
         }
     }
 }
@@ -715,7 +893,6 @@ impl SessionState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::inventory::Quantity;
     use crate::templates::Templates;
 
     fn inventory() -> (std::path::PathBuf, Inventory) {
@@ -727,6 +904,7 @@ mod tests {
             log: Arc::new(crate::orders::SqliteOrderLog::open(&dir.join("m.db")).unwrap()),
             payments: Arc::new(crate::payments::TestProvider::default()),
             signer: TicketSigner::new(b"k".to_vec()),
+            max_held_per_address: 3,
         });
         let params = Templates::builtin()
             .get("seated")
@@ -783,6 +961,34 @@ mod tests {
         let again = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).unwrap();
         assert_eq!(first.id, again.id);
         assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2", "R-2-1"]), None, 2), Err(Error::OverLimit(2))));
+    }
+
+    #[test]
+    fn a_key_sent_with_another_claim_is_refused() {
+        let (_dir, inv) = inventory();
+        let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 4).unwrap();
+        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k1"), 4), Err(Error::IdempotencyKeyReused)));
+        // The key is the buyer's: another buyer's k1 is another request.
+        assert_ne!(inv.hold("b", "s1", &seats(&["R-1-2"]), Some("k1"), 4).unwrap().id, first.id);
+        assert_eq!(inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 4).unwrap().id, first.id);
+        // A refused request leaves its key unused.
+        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k2"), 4), Err(Error::Unavailable(_))));
+        inv.hold("a", "s1", &seats(&["R-2-1"]), Some("k2"), 4).unwrap();
+    }
+
+    #[test]
+    fn one_address_holds_a_bounded_number_of_unpaid_seats() {
+        let (_dir, inv) = inventory();
+        let address = Some("192.0.2.7".parse().unwrap());
+        let from = |buyer| Holder { buyer, address };
+        let h = inv.hold(from("a"), "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).unwrap();
+        inv.hold(from("b"), "s1", &seats(&["R-2-1"]), None, 10).unwrap();
+        // A third account from the same address is refused; another address is not.
+        assert!(matches!(inv.hold(from("c"), "s1", &seats(&["R-2-2"]), None, 10), Err(Error::AddressLimit(3))));
+        inv.hold(Holder { buyer: "c", address: Some("192.0.2.8".parse().unwrap()) }, "s1", &seats(&["R-2-2"]), None, 10).unwrap();
+        inv.release("a", &h.id).unwrap();
+        let q = Claim { seats: vec![], sections: vec![Quantity { name: "S".into(), count: 2 }], goods: vec![] };
+        inv.hold(from("c"), "s1", &q, None, 10).unwrap();
     }
 
     #[test]

@@ -17,6 +17,12 @@ pub struct Rates {
     pub login_per_account_per_minute: u32,
     pub holds_per_second: u32,
     pub holds_per_buyer_per_second: u32,
+    /// Seats or units one client address may hold unpaid in a session, over all its accounts
+    /// (enforced by the inventory, not by a bucket).
+    pub held_seats_per_address: u32,
+    pub deploys_per_seller_per_minute: u32,
+    /// Live performances one seller may have (a count, not a bucket; admins have no cap).
+    pub performances_per_seller: u32,
 }
 
 /// What a limit applies to.
@@ -27,11 +33,14 @@ pub enum Limit {
     LoginByAccount,
     HoldByAddress,
     HoldByBuyer,
+    DeployBySeller,
 }
 
 pub struct RateLimits {
-    limiters: [Option<DefaultKeyedRateLimiter<String>>; 5],
+    limiters: [Option<DefaultKeyedRateLimiter<String>>; 6],
     clock: DefaultClock,
+    /// Live performances per seller; 0: no cap.
+    pub performances_per_seller: u32,
 }
 
 fn limiter(count: u32, per: Duration) -> Option<DefaultKeyedRateLimiter<String>> {
@@ -51,8 +60,10 @@ impl RateLimits {
                 limiter(rates.login_per_account_per_minute, MINUTE),
                 limiter(rates.holds_per_second, SECOND),
                 limiter(rates.holds_per_buyer_per_second, SECOND),
+                limiter(rates.deploys_per_seller_per_minute, MINUTE),
             ],
             clock: DefaultClock::default(),
+            performances_per_seller: rates.performances_per_seller,
         }
     }
 
@@ -64,6 +75,9 @@ impl RateLimits {
             login_per_account_per_minute: 0,
             holds_per_second: 0,
             holds_per_buyer_per_second: 0,
+            held_seats_per_address: 0,
+            deploys_per_seller_per_minute: 0,
+            performances_per_seller: 0,
         })
     }
 
@@ -102,6 +116,9 @@ mod tests {
             login_per_account_per_minute: 0,
             holds_per_second: 0,
             holds_per_buyer_per_second: 0,
+            held_seats_per_address: 0,
+            deploys_per_seller_per_minute: 0,
+            performances_per_seller: 0,
         });
         for _ in 0..3 {
             limits.check(Limit::SignupByAddress, "1.2.3.4").unwrap();

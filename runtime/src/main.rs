@@ -53,6 +53,15 @@ enum Command {
         /// The web console as built by `npm run build` in web/.
         #[arg(long, env = "MARQUEE_CONSOLE_DIR", default_value = "web/dist")]
         console_dir: PathBuf,
+        /// Open connections one client address may have at once.
+        #[arg(long, env = "MARQUEE_CONNECTIONS_PER_ADDRESS", default_value_t = marquee::server::DEFAULT_CONNECTIONS_PER_ADDRESS)]
+        connections_per_address: usize,
+        /// How long a client may take to send a request's headers, or leave a connection idle, in milliseconds.
+        #[arg(long, env = "MARQUEE_HEADER_TIMEOUT_MS", default_value_t = marquee::server::DEFAULT_HEADER_TIMEOUT_MS)]
+        header_timeout_ms: u64,
+        /// Bearer token of the platform's own Prometheus: with it `/metrics` includes sales series.
+        #[arg(long, env = "MARQUEE_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
         #[command(flatten)]
         rates: RateFlags,
     },
@@ -132,6 +141,15 @@ struct RateFlags {
     /// Holds per second per buyer.
     #[arg(long, env = "MARQUEE_HOLD_BUYER_RATE", default_value_t = 5)]
     hold_buyer_rate: u32,
+    /// Seats or units one client address may hold unpaid in a session, over all its accounts.
+    #[arg(long, env = "MARQUEE_HELD_SEATS_PER_ADDRESS", default_value_t = 40)]
+    held_seats_per_address: u32,
+    /// Deploys per minute per seller.
+    #[arg(long, env = "MARQUEE_DEPLOY_RATE", default_value_t = 20)]
+    deploy_rate: u32,
+    /// Live performances one seller may have at once (admins: no cap).
+    #[arg(long, env = "MARQUEE_PERFORMANCES_PER_SELLER", default_value_t = 100)]
+    performances_per_seller: u32,
 }
 
 impl RateFlags {
@@ -142,6 +160,9 @@ impl RateFlags {
             login_per_account_per_minute: self.login_account_rate,
             holds_per_second: self.hold_rate,
             holds_per_buyer_per_second: self.hold_buyer_rate,
+            held_seats_per_address: self.held_seats_per_address,
+            deploys_per_seller_per_minute: self.deploy_rate,
+            performances_per_seller: self.performances_per_seller,
         })
     }
 }
@@ -154,7 +175,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let client = || marquee::cli::Client::new(&cli.url, cli.token.clone());
     match cli.command {
-        Command::Up { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, rates } => {
+        Command::Up { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .event_interval(EVENT_INTERVAL)
@@ -166,6 +187,9 @@ fn main() -> Result<()> {
                     rates: rates.rates(),
                     history_interval: Duration::from_millis(history_interval_ms.max(100)),
                     console_dir,
+                    connections_per_address: connections_per_address.max(1),
+                    header_timeout: Duration::from_millis(header_timeout_ms.max(100)),
+                    metrics_token: metrics_token.filter(|t| !t.is_empty()),
                 };
                 let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
                 let listener = marquee::server::bind(listen).await?;

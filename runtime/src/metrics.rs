@@ -76,6 +76,9 @@ pub struct SalesMetrics {
     pub cancellations: IntCounter,
 }
 
+/// The series of what sellers sell, kept out of a public scrape.
+const SALES_FAMILIES: [&str; 4] = ["marquee_holds_total", "marquee_orders_total", "marquee_tickets_sold_total", "marquee_cancellations_total"];
+
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
     registry.register(Box::new(metric.clone())).expect("metric names are unique");
     metric
@@ -141,10 +144,10 @@ impl Default for Metrics {
                 "1 while the namespace is over its fair share of the CPU and runs at background priority",
                 &["namespace"],
             ),
-            holds: counter("marquee_holds_total", "Holds placed", &["namespace"]),
-            orders: counter("marquee_orders_total", "Orders confirmed", &["namespace"]),
-            tickets: counter("marquee_tickets_sold_total", "Seats, units and goods sold", &["namespace"]),
-            cancellations: counter("marquee_cancellations_total", "Orders cancelled", &["namespace"]),
+            holds: counter(SALES_FAMILIES[0], "Holds placed", &["namespace"]),
+            orders: counter(SALES_FAMILIES[1], "Orders confirmed", &["namespace"]),
+            tickets: counter(SALES_FAMILIES[2], "Seats, units and goods sold", &["namespace"]),
+            cancellations: counter(SALES_FAMILIES[3], "Orders cancelled", &["namespace"]),
             performances: register(&r, IntGauge::new("marquee_performances", "Live performances").expect("valid metric")),
             registry: r,
             seen: Arc::default(),
@@ -247,10 +250,14 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format.
-    pub fn render(&self) -> String {
+    /// The text exposition format; `with_sales` adds what sellers sell, which is not public.
+    pub fn render(&self, with_sales: bool) -> String {
+        let mut families = self.registry.gather();
+        if !with_sales {
+            families.retain(|f| !SALES_FAMILIES.contains(&f.name()));
+        }
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("encoding to a Vec cannot fail");
+        TextEncoder::new().encode(&families, &mut out).expect("encoding to a Vec cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
     }
 }

@@ -170,9 +170,10 @@ impl Namespace {
         })
     }
 
-    /// The route serving a path inside the namespace; the first match wins.
-    pub fn route(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| crate::templates::route_matches(&r.pattern, path))
+    /// The index in `routes` of the route serving a path inside the namespace; the first
+    /// match wins.
+    pub fn route(&self, path: &str) -> Option<usize> {
+        self.routes.iter().position(|r| crate::templates::route_matches(&r.pattern, path))
     }
 }
 

@@ -149,20 +149,23 @@ fn load(conn: &rusqlite::Connection, deployment: &str) -> Result<Vec<OrderRow>> 
         "SELECT id, deployment, session, buyer, hold_id, amount, status, tickets, charge_id, created_at
          FROM orders WHERE deployment = ?1 ORDER BY created_at, id",
     )?;
-    let rows = stmt.query_map([deployment], |r| {
-        let tickets: String = r.get(7)?;
-        Ok(OrderRow {
-            id: r.get(0)?,
-            deployment: r.get(1)?,
-            session: r.get(2)?,
-            buyer: r.get(3)?,
-            hold_id: r.get(4)?,
-            amount: r.get::<_, i64>(5)? as u64,
-            status: r.get(6)?,
-            tickets: serde_json::from_str(&tickets).unwrap_or_default(),
-            charge_id: r.get(8)?,
-            created_at: r.get::<_, i64>(9)? as u64,
-        })
-    })?;
+    let rows = stmt.query_map([deployment], order_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An order from the first ten columns of a row (`id` .. `created_at`, in table order).
+pub(crate) fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
+    let tickets: String = r.get(7)?;
+    Ok(OrderRow {
+        id: r.get(0)?,
+        deployment: r.get(1)?,
+        session: r.get(2)?,
+        buyer: r.get(3)?,
+        hold_id: r.get(4)?,
+        amount: r.get::<_, i64>(5)? as u64,
+        status: r.get(6)?,
+        tickets: serde_json::from_str(&tickets).unwrap_or_default(),
+        charge_id: r.get(8)?,
+        created_at: r.get::<_, i64>(9)? as u64,
+    })
 }

@@ -24,6 +24,12 @@ use crate::app::App;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers, and how long a kept-alive
+/// connection may sit idle between requests: a slow or silent client does not hold a
+/// connection (or a shutdown) forever.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 20_000;
+/// Open connections one client address may have at once; past it new ones are closed.
+pub const DEFAULT_CONNECTIONS_PER_ADDRESS: usize = 1024;
 
 /// Binds `addr`; the returned listener's address is the one to announce.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -36,6 +42,42 @@ pub struct ClientAddr(pub std::net::IpAddr);
 
 /// How often idle rate-limit buckets are forgotten.
 const LIMIT_SHRINK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Open connections per client address.
+#[derive(Default)]
+struct Connections {
+    by_address: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One open connection, counted against its address until it is dropped.
+struct Counted {
+    connections: Arc<Connections>,
+    address: std::net::IpAddr,
+}
+
+impl Connections {
+    fn open(self: &Arc<Self>, address: std::net::IpAddr, cap: usize) -> Option<Counted> {
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let open = map.entry(address).or_default();
+        if *open >= cap {
+            return None;
+        }
+        *open += 1;
+        Some(Counted { connections: self.clone(), address })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut map = self.connections.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = map.get_mut(&self.address) {
+            *open -= 1;
+            if *open == 0 {
+                map.remove(&self.address);
+            }
+        }
+    }
+}
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
@@ -56,7 +98,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         }
     });
     let control = crate::api::router(app.clone());
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(app.settings.header_timeout);
+    let connections = Arc::new(Connections::default());
+    let per_address = app.settings.connections_per_address;
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -71,6 +116,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
                 }
             },
             () = &mut shutdown => break,
+        };
+        let Some(counted) = connections.open(peer.ip(), per_address) else {
+            tracing::debug!(address = %peer.ip(), "too many connections from one address; closed");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         // The connection runs where the namespace of its latest request runs (crate::fair).
@@ -88,6 +137,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         let io = TokioIo::new(Rehoming { stream: Some(stream), background: false });
         let conn = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
         let conn = async move {
+            let _counted = counted;
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }

@@ -187,11 +187,28 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
+    check_chars(field, value, max, false)
+}
+
+/// Refuses text that could disguise itself where it is shown: control characters (NUL, ESC
+/// and the rest; line breaks and tabs only where `multiline`) and the bidirectional overrides
+/// and isolates that reorder what a reader sees (U+202A-U+202E, U+2066-U+2069).
+fn check_chars(field: &str, value: &str, max: usize, multiline: bool) -> Result<(), FieldError> {
     if value.chars().count() > max {
         return Err(FieldError::new(field, format!("must be at most {max} characters")));
     }
+    let disguising = |c: char| {
+        (c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if let Some(c) = value.chars().find(|c| disguising(*c)) {
+        return Err(FieldError::new(field, format!("must not contain the control or direction character U+{:04X}", c as u32)));
+    }
     Ok(())
 }
+
+/// Furthest ahead a session may be dated.
+const MAX_YEARS_AHEAD: i64 = 10;
 
 /// Parses an RFC 3339 date-time into the one spelling components compare as strings:
 /// UTC, whole seconds, `2027-03-01T19:00:00Z`.
@@ -211,6 +228,12 @@ pub fn canonical_utc(text: &str) -> Option<String> {
     })
 }
 
+/// Seconds since the epoch of a date-time [`canonical_utc`] wrote.
+fn canonical_secs(canonical: &str) -> i64 {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(canonical, &Rfc3339).map_or(0, |t| t.unix_timestamp())
+}
+
 fn canonical_field(field: &str, value: &mut String) -> Result<(), FieldError> {
     *value = canonical_utc(value)
         .ok_or_else(|| FieldError::new(field, "must be an RFC 3339 date-time such as 2027-03-01T19:00:00Z"))?;
@@ -220,6 +243,22 @@ fn canonical_field(field: &str, value: &mut String) -> Result<(), FieldError> {
 fn check_range(field: &str, value: u32, min: u32, max: u32) -> Result<(), FieldError> {
     if value < min || value > max {
         return Err(FieldError::new(field, format!("must be between {min} and {max}")));
+    }
+    Ok(())
+}
+
+/// A new performance's sessions are still to come (and not absurdly far off). Checked at
+/// deploy only: a performance whose sessions have passed may still change its title.
+pub fn check_upcoming(params: &PerformanceParams) -> Result<(), FieldError> {
+    let now = crate::clock::now_secs();
+    let latest = now + MAX_YEARS_AHEAD * 365 * 24 * 3600;
+    for (i, s) in params.sessions.iter().enumerate() {
+        if !(now..=latest).contains(&canonical_secs(&s.starts_at)) {
+            return Err(FieldError::new(
+                format!("params.sessions[{i}].starts_at"),
+                format!("must be in the future, and at most {MAX_YEARS_AHEAD} years ahead"),
+            ));
+        }
     }
     Ok(())
 }
@@ -241,9 +280,7 @@ impl Template {
         check_text("params.title", &params.title, 200)?;
         check_text("params.venue", &params.venue, 200)?;
         if let Some(description) = &params.description {
-            if description.chars().count() > 5000 {
-                return Err(FieldError::new("params.description", "must be at most 5000 characters"));
-            }
+            check_chars("params.description", description, 5000, true)?;
         }
         check_range("params.hold_ttl_seconds", params.hold_ttl_seconds, 5, 3600)?;
         check_range("params.per_buyer_limit", params.per_buyer_limit, 1, MAX_PER_BUYER_LIMIT)?;

@@ -17,11 +17,16 @@ use crate::app::App;
 use crate::auth;
 use crate::engine::EPOCH_TICK;
 use crate::error::ApiError;
+use crate::bindings::identity::{self, Principal};
 use crate::host::Host;
 use crate::namespace::{Namespace, Route};
 use crate::limits::Limit;
 use crate::server::ClientAddr;
 use crate::templates::RouteLimit;
+
+/// Where passwords and refresh tokens would travel. They are the platform's alone: no
+/// component, built-in or a seller's, is ever handed a request to these paths.
+const CREDENTIAL_PATHS: &[&str] = &["/api/auth/signup", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout"];
 
 /// Largest request body a function receives, announced by Content-Length.
 pub const MAX_REQUEST_BODY: u64 = 1 << 20;
@@ -30,14 +35,41 @@ pub const MAX_RESPONSE_BODY: usize = 16 << 20;
 /// A request's whole life (streaming included) may last this many times its CPU budget.
 const WALL_CLOCK_FACTOR: u32 = 2;
 
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
-    match dispatch(app, req).await {
-        Ok(response) => response,
-        Err(e) => axum::response::IntoResponse::into_response(e),
-    }
+pub async fn handle(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
+    let result = match admit(&app, &mut req) {
+        Ok(Admitted::Answer(response)) => Ok(response),
+        Ok(Admitted::Run { ns, route, caller }) => dispatch(&app, &ns, route, req, caller).await,
+        Err(e) => {
+            // Read what the client sent before answering, or hyper closes the connection
+            // after the answer and a client reusing it sees a disconnect.
+            drain(req.into_body()).await;
+            Err(e)
+        }
+    };
+    let mut response = result.unwrap_or_else(axum::response::IntoResponse::into_response);
+    protect(response.headers_mut());
+    response
 }
 
-async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+/// How much of a refused request's body is read so its connection stays usable.
+const DRAIN_LIMIT: usize = MAX_REQUEST_BODY as usize;
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn drain(body: Incoming) {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, DRAIN_LIMIT);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, limited.collect()).await;
+}
+
+/// What the checks before a guest decided: answer at once, or run the route.
+enum Admitted {
+    Answer(Response<Body>),
+    Run { ns: Arc<Namespace>, route: usize, caller: Result<Principal, identity::Error> },
+}
+
+/// Everything the host decides before a guest runs: the namespace and route, the caller
+/// (whose credentials it removes), the rate limits, the size of the body, the target.
+fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiError> {
     let path = req.uri().path().to_string();
     let rest = path.strip_prefix("/p/").unwrap_or("");
     let (name, inner) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -49,24 +81,45 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
         response.headers_mut().insert(http::header::LOCATION, location);
-        return Ok(response);
+        return Ok(Admitted::Answer(response));
     }
     let ns = app
         .registry
         .get(name)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_namespace", format!("no performance {name:?}")))?;
-    let route = ns.route(inner).ok_or_else(|| ApiError::not_found(format!("no route for {inner}")))?;
+    if req.method() == http::Method::OPTIONS && req.headers().contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) {
+        return Ok(Admitted::Answer(preflight()));
+    }
+    if CREDENTIAL_PATHS.contains(&inner) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "sign_in_on_platform",
+            "accounts sign up and log in on the platform (/api/v1/auth/...), never through a performance; \
+             a performance's own page gets a token for it from POST /api/v1/auth/namespace-token",
+        ));
+    }
+    let index = ns.route(inner).ok_or_else(|| ApiError::not_found(format!("no route for {inner}")))?;
+    let route = &ns.routes[index];
     if let Some(connection) = req.extensions().get::<Arc<crate::fair::Follow>>() {
         connection.follow(&ns.slots.usage);
     }
-    let signature = take_session_cookies(&mut req);
+    // The component learns who is calling from the host, never from a credential.
+    let caller = take_caller(app, &ns.name, req);
+    if inner.starts_with("/api/auth/") && req.method() != http::Method::GET {
+        // A code or secret checked by a component (a presale code, say) is a credential
+        // check like a log-in: it shares the control plane's buckets.
+        let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
+        app.limits.check_address(Limit::LoginByAddress, address).map_err(ApiError::too_many)?;
+        if let Ok(principal) = &caller {
+            app.limits.check(Limit::LoginByAccount, &principal.email).map_err(ApiError::too_many)?;
+        }
+    }
     if route.rate_limit == Some(RouteLimit::Holds) && req.method() == http::Method::POST {
         let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
         app.limits.check_address(Limit::HoldByAddress, address).map_err(ApiError::too_many)?;
-        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         // Unauthenticated holds are the component's to refuse; only buyers have a bucket.
-        if let Ok(claims) = app.shared.auth.verify_header(authorization, signature.as_deref()) {
-            app.limits.check(Limit::HoldByBuyer, &claims.sub).map_err(ApiError::too_many)?;
+        if let Ok(principal) = &caller {
+            app.limits.check(Limit::HoldByBuyer, &principal.id).map_err(ApiError::too_many)?;
         }
     }
     let too_large = req
@@ -93,11 +146,22 @@ async fn dispatch(app: Arc<App>, mut req: Request<Incoming>) -> Result<Response<
         .path_and_query(target)
         .build()
         .map_err(|_| ApiError::bad_request("invalid_path", "invalid request target"))?;
+    Ok(Admitted::Run { ns, route: index, caller })
+}
 
+/// Runs an admitted request in its route's component, with the route's metrics.
+async fn dispatch(
+    app: &App,
+    ns: &Arc<Namespace>,
+    route: usize,
+    req: Request<Incoming>,
+    caller: Result<Principal, identity::Error>,
+) -> Result<Response<Body>, ApiError> {
+    let route = &ns.routes[route];
     let started = Instant::now();
-    let permit = acquire_slot(&ns).await;
+    let permit = acquire_slot(ns).await;
     let result = match permit {
-        Ok(permit) => run(&app, &ns, route, req, signature, permit).await,
+        Ok(permit) => run(app, ns, route, req, caller, permit).await,
         Err(e) => Err(e),
     };
     let status = result.as_ref().map(|r| r.status()).unwrap_or_else(|e| e.status);
@@ -147,11 +211,12 @@ async fn run(
     ns: &Arc<Namespace>,
     route: &Route,
     req: Request<Incoming>,
-    signature: Option<String>,
+    caller: Result<Principal, identity::Error>,
     permit: OwnedSemaphorePermit,
 ) -> Result<Response<Body>, ApiError> {
     let timeout = ns.limits.timeout;
-    let mut store = Store::new(app.pool.engine(), Host::new(ns.clone(), route.function.clone(), signature));
+    let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
+    let mut store = Store::new(app.pool.engine(), Host::new(ns.clone(), route.function.clone(), caller, address));
     store.limiter(|host| &mut host.memory);
     // Every tick the guest gives its worker back (a busy loop cannot hold one), and past its
     // budget it traps.
@@ -199,7 +264,15 @@ async fn run(
     let function = &route.function;
     // The task ends by the wall clock at the latest, dropping the sender with the instance.
     match receiver.await {
-        Ok(Ok(response)) => Ok(response.map(|body| Body::new(http_body_util::Limited::new(body, MAX_RESPONSE_BODY)))),
+        Ok(Ok(response)) => {
+            let (ns, function) = (ns.clone(), function.clone());
+            let mut response = response.map(move |body| {
+                let body = http_body_util::Limited::new(body, MAX_RESPONSE_BODY);
+                Body::new(Streamed { body, instance: Some(task), ns, function })
+            });
+            guard_response(response.headers_mut());
+            Ok(response)
+        }
         Ok(Err(code)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "function_error",
@@ -217,6 +290,70 @@ async fn run(
     }
 }
 
+type InstanceOutcome = tokio::sync::oneshot::Receiver<Result<(), (wasmtime::Error, bool)>>;
+
+/// A component's response body. When its instance traps or runs out of time mid-stream, the
+/// body ends in an error (the connection is cut, a chunked body never gets its last chunk)
+/// instead of ending cleanly, so no client takes a cut-off body for a whole one.
+struct Streamed<B> {
+    body: B,
+    /// Resolves when the instance is gone; `None` once its outcome was read.
+    instance: Option<InstanceOutcome>,
+    ns: Arc<Namespace>,
+    function: Arc<str>,
+}
+
+impl<B> hyper::body::Body for Streamed<B>
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = bytes::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(None) => {}
+            Poll::Ready(Some(frame)) => return Poll::Ready(Some(frame.map_err(Into::into))),
+            Poll::Pending => return Poll::Pending,
+        }
+        let Some(instance) = this.instance.as_mut() else { return Poll::Ready(None) };
+        let outcome = std::task::ready!(std::pin::Pin::new(instance).poll(cx));
+        this.instance = None;
+        match outcome {
+            Ok(Ok(())) => Poll::Ready(None),
+            Ok(Err((error, memory_refused))) => {
+                let failure = function_failure(&this.ns, &this.function, error, memory_refused);
+                Poll::Ready(Some(Err(failure.message.into())))
+            }
+            Err(_) => Poll::Ready(Some(Err(format!("function {} panicked the host", this.function).into()))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.instance.is_none() && self.body.is_end_stream()
+    }
+}
+
+/// Verifies and removes the request's credentials (the `Authorization` header and the
+/// platform's session cookies) before a guest sees it: platform tokens and this namespace's
+/// own tokens are accepted, tokens of other namespaces are not.
+fn take_caller(app: &App, namespace: &str, req: &mut Request<Incoming>) -> Result<Principal, identity::Error> {
+    let signature = take_session_cookies(req);
+    let authorization = req.headers_mut().remove(http::header::AUTHORIZATION);
+    let header = authorization.as_ref().map(|v| v.to_str().unwrap_or(""));
+    match app.shared.auth.verify_header(header, signature.as_deref(), Some(namespace)) {
+        Ok(claims) => Ok(Principal { id: claims.sub, email: claims.email, role: claims.role }),
+        Err(auth::AuthError::Missing) => Err(identity::Error::Missing),
+        Err(_) => Err(identity::Error::Invalid),
+    }
+}
+
 /// Removes the platform's session cookies from a request bound for a guest and returns the
 /// signature half of a browser session, if any.
 fn take_session_cookies(req: &mut Request<Incoming>) -> Option<String> {
@@ -230,6 +367,71 @@ fn take_session_cookies(req: &mut Request<Incoming>) -> Option<String> {
     signature
 }
 
+/// Headers only the platform sets: a component's response may not weaken the browser's
+/// protections of the platform's origin, nor clear or open its storage.
+const PLATFORM_HEADERS: &[&str] = &[
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "x-frame-options",
+    "x-content-type-options",
+    "strict-transport-security",
+    "clear-site-data",
+    "cross-origin-opener-policy",
+    "cross-origin-embedder-policy",
+    "cross-origin-resource-policy",
+    "permissions-policy",
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-allow-headers",
+    "access-control-allow-methods",
+    "access-control-expose-headers",
+    "access-control-max-age",
+];
+
+/// What every page a component serves runs under: a sandbox without the platform's origin
+/// (no access to the console's cookies, storage or windows), framed only by the platform.
+const COMPONENT_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads; frame-ancestors 'self'";
+
+/// Filters a component's response headers: no platform cookie may be set, no security header
+/// set (the platform's own are added to every answer, see [`protect`]).
+fn guard_response(headers: &mut http::HeaderMap) {
+    for name in PLATFORM_HEADERS {
+        headers.remove(*name);
+    }
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter(|v| !v.to_str().map(auth::is_platform_cookie).unwrap_or(true))
+        .cloned()
+        .collect();
+    headers.remove(http::header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(http::header::SET_COOKIE, cookie);
+    }
+}
+
+/// The platform's headers on everything under `/p/`.
+fn protect(headers: &mut http::HeaderMap) {
+    headers.insert(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(COMPONENT_CSP));
+    headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // A sandboxed page has no origin of its own, so even its calls to its own API are
+    // cross-origin. Any origin may read, none with cookies: a caller proves who it is with a
+    // token it holds, never with the platform's cookies.
+    headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+}
+
+/// The answer to a CORS preflight of a performance's API, from the host.
+fn preflight() -> Response<Body> {
+    use http::header;
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type, idempotency-key"));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    response
+}
+
 /// A trapped request: out of time (504), out of memory or any other trap (500), each with a
 /// body that says which. The instance is gone; nothing else is touched.
 fn function_failure(ns: &Namespace, function: &str, error: wasmtime::Error, memory_refused: bool) -> ApiError {
@@ -239,7 +441,8 @@ fn function_failure(ns: &Namespace, function: &str, error: wasmtime::Error, memo
         let limit = ns.limits.memory_bytes >> 20;
         ("memory", StatusCode::INTERNAL_SERVER_ERROR, "function_out_of_memory", format!("function {function} needed more than {limit} MiB"))
     } else {
-        ("trap", StatusCode::INTERNAL_SERVER_ERROR, "function_trap", format!("function {function} failed: {error}"))
+        // The trap's text names the guest's own symbols: it goes to the log, not to the caller.
+        ("trap", StatusCode::INTERNAL_SERVER_ERROR, "function_trap", format!("function {function} failed"))
     };
     tracing::warn!(namespace = %ns.name, function, kind, error = format!("{error:#}"), "function trapped");
     ns.shared.metrics.trap(&ns.name, function, kind);

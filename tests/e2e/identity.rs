@@ -137,27 +137,22 @@ fn rate_limits_answer_429_with_retry_after() {
 }
 
 #[test]
-fn the_auth_component_signs_buyers_up_and_in_through_the_host() {
+fn a_performance_never_takes_a_password_and_its_auth_component_knows_its_caller() {
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let seller = server.account("seller@example.com", "seller");
     server.deploy(&seller, "gala", "seated", gala_params());
-    let creds = json!({"email": "Fan@Example.com", "password": "a-good-password"});
-    let created = server.post("/p/gala/api/auth/signup", None, &creds).expect(201).json();
-    assert_eq!(created["role"], "buyer");
-    assert_eq!(created["email"], "fan@example.com");
-    server.post("/p/gala/api/auth/signup", None, &creds).expect(409);
-    server.post("/p/gala/api/auth/signup", None, &json!({"email": "x@example.com", "password": "short"})).expect(400);
-    server.post("/p/gala/api/auth/signup", None, &json!({"email": "nope", "password": "a-good-password"})).expect(400);
-    server.post("/p/gala/api/auth/login", None, &json!({"email": "fan@example.com", "password": "wrong-password"})).expect(401);
-    let session = server.post("/p/gala/api/auth/login", None, &creds).expect(200).json();
-    let token = session["access_token"].as_str().unwrap();
-    assert!(session["refresh_token"].as_str().unwrap().starts_with("mqr_"));
-    assert_eq!(server.get("/p/gala/api/auth/me", Some(token)).expect(200).json()["email"], "fan@example.com");
+    // Passwords and refresh tokens go to the platform only: the host answers these paths
+    // itself, whatever component a performance runs.
+    let creds = json!({"email": "fan@example.com", "password": "a-good-password"});
+    for path in ["signup", "login", "refresh", "logout"] {
+        let refused = server.post(&format!("/p/gala/api/auth/{path}"), None, &creds).expect(404).json();
+        assert_eq!(refused["error"], "sign_in_on_platform", "{path}");
+    }
+    let token = server.account("fan@example.com", "buyer");
+    assert_eq!(server.get("/p/gala/api/auth/me", Some(&token)).expect(200).json()["email"], "fan@example.com");
     server.get("/p/gala/api/auth/me", None).expect(401);
-    // One platform account: the session books here and refreshes at the control plane.
-    server.post("/p/gala/api/holds", Some(token), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201);
-    server.post("/api/v1/auth/refresh", None, &json!({"refresh_token": session["refresh_token"]})).expect(200);
+    server.get("/p/gala/api/auth/me", Some("not-a-token")).expect(401);
 }
 
 #[test]
@@ -175,22 +170,17 @@ fn a_presale_admits_only_buyers_with_a_code_of_its_own() {
     assert_eq!(server.post("/api/v1/performances", Some(&seller), &json!({"namespace": "x", "template": "seated", "params": bad})).expect(400).json()["field"], "params.presale_codes");
     assert_eq!(server.post("/api/v1/performances", Some(&seller), &json!({"namespace": "x", "template": "presale", "params": gala_params()})).expect(400).json()["field"], "params.presale_codes");
 
-    let creds = json!({"email": "fan@example.com", "password": "a-good-password"});
-    server.post("/p/pre/api/auth/signup", None, &creds).expect(201);
-    assert_eq!(server.post("/p/pre/api/auth/login", None, &creds).expect(403).json()["error"], "presale_code_required");
-    let mut with_code = creds.clone();
-    with_code["code"] = json!("GUESSED");
-    assert_eq!(server.post("/p/pre/api/auth/login", None, &with_code).expect(403).json()["error"], "presale_code_invalid");
-
-    // A session from elsewhere is not admitted either.
-    let token = server.login("fan@example.com", "a-good-password");
+    // Signed in on the platform, a buyer is not admitted until they give a code.
+    let token = server.account("fan@example.com", "buyer");
+    let admitted = token.as_str();
     let hold = json!({"session": "s1", "seats": ["R-1-1"]});
     assert_eq!(server.post("/p/pre/api/holds", Some(&token), &hold).expect(403).json()["error"], "presale_code_required");
     assert_eq!(server.get("/p/pre/api/auth/me", Some(&token)).expect(200).json()["admitted"], false);
+    let guessed = server.post("/p/pre/api/auth/admit", Some(&token), &json!({"code": "GUESSED"})).expect(403).json();
+    assert_eq!(guessed["error"], "presale_code_invalid");
+    server.post("/p/pre/api/auth/admit", None, &json!({"code": "EARLY-BIRD"})).expect(401);
 
-    with_code["code"] = json!("EARLY-BIRD");
-    let session = server.post("/p/pre/api/auth/login", None, &with_code).expect(200).json();
-    let admitted = session["access_token"].as_str().unwrap();
+    server.post("/p/pre/api/auth/admit", Some(&token), &json!({"code": "EARLY-BIRD"})).expect(200);
     assert_eq!(server.get("/p/pre/api/auth/me", Some(admitted)).expect(200).json()["admitted"], true);
     server.post("/p/pre/api/holds", Some(admitted), &hold).expect(201);
     // Admission is per namespace: the other presale still wants a code, then takes it.

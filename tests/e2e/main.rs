@@ -9,3 +9,4 @@ mod kits;
 mod metrics;
 mod spine;
 mod testkit;
+mod trust;

@@ -199,11 +199,12 @@ fn accounts_tokens_and_their_failures() {
     server.post("/api/v1/auth/logout", None, &json!({"refresh_token": pair["refresh_token"]})).expect(204);
     server.post("/api/v1/auth/refresh", None, &json!({"refresh_token": pair["refresh_token"]})).expect(401);
 
-    // A tampered access token is refused.
-    let token = pair["access_token"].as_str().unwrap();
+    // The logged-out session's access token dies with it; a tampered one is refused.
+    server.get("/api/v1/performances", Some(pair["access_token"].as_str().unwrap())).expect(401);
+    let token = server.login("ann@example.com", "a-good-password");
     let tampered = format!("{}x", token);
     server.get("/api/v1/performances", Some(&tampered)).expect(401);
-    server.get("/api/v1/performances", Some(token)).expect(403);
+    server.get("/api/v1/performances", Some(&token)).expect(403);
 }
 
 #[test]

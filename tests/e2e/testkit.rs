@@ -121,6 +121,9 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(60)))
             .max_idle_connections(128)
             .max_idle_connections_per_host(64)
+            // Well inside the server's idle timeout, so a pooled connection is never reused
+            // just as the server closes it.
+            .max_idle_age(Duration::from_secs(5))
             .build();
         Self { child, base, agent: config.into() }
     }
@@ -149,9 +152,12 @@ impl Server {
         Self::finish(bearer(self.agent.delete(self.url(path)), token).call())
     }
 
-    /// POSTs a raw body.
+    /// POSTs a raw body, as JSON unless `headers` name another Content-Type.
     pub fn post_raw(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: &str) -> Reply {
-        let mut req = bearer(self.agent.post(self.url(path)).header("Content-Type", "application/json"), token);
+        let mut req = bearer(self.agent.post(self.url(path)), token);
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+            req = req.header("Content-Type", "application/json");
+        }
         for (name, value) in headers {
             req = req.header(*name, *value);
         }

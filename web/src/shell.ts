@@ -9,8 +9,8 @@ interface Screen {
   label?: string;
   /// Who may open it: these roles, only signed-out visitors, or anyone.
   who: Session['role'][] | 'guest' | 'anyone';
-  /// Where its module comes from, when not the import map's `@marquee/name`.
-  url?: (args: string[]) => string;
+  /// Its module, when not the import map's `@marquee/name`.
+  module?: string;
 }
 
 const SCREENS: Screen[] = [
@@ -20,8 +20,9 @@ const SCREENS: Screen[] = [
   { name: 'monitor', label: 'Monitor', who: ['seller', 'admin'] },
   { name: 'admin', label: 'Components', who: ['seller', 'admin'] },
   { name: 'auth', label: 'Sign in', who: 'guest' },
-  // A performance's storefront is served by its own listing component.
-  { name: 'p', who: 'anyone', url: ([ns]) => `/p/${encodeURIComponent(ns ?? '')}/storefront.js` },
+  // Any performance's storefront, in the console's own copy of the built-in module: the
+  // console never imports JavaScript that a performance (a seller's code) serves.
+  { name: 'p', who: 'anyone', module: '@marquee/storefront' },
 ];
 
 const visible = (screen: Screen, s: Session | null) =>
@@ -74,13 +75,13 @@ async function route() {
   markCurrent();
   main.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
   try {
-    const module: { mount: Mount } = await import(/* @vite-ignore */ screen.url?.(args) ?? `@marquee/${name}`);
+    const module: { mount: Mount } = await import(/* @vite-ignore */ screen.module ?? `@marquee/${name}`);
     main.replaceChildren();
     leave = module.mount(main, { args, navigate: go });
   } catch (e) {
-    // A performance whose listing is the seller's own may not ship a console storefront; its
-    // own page still works.
-    const fallback = screen.url ? h('a', { href: `/p/${encodeURIComponent(args[0] ?? '')}/` }, "Open the performance's own page") : '';
+    // A performance whose listing is the seller's own may answer in its own shapes; its own
+    // page still works.
+    const fallback = screen.module ? h('a', { href: `/p/${encodeURIComponent(args[0] ?? '')}/` }, "Open the performance's own page") : '';
     main.replaceChildren(h('p', { class: 'notice error', role: 'alert' }, `This screen could not load (${e}). `, fallback));
   }
 }

@@ -1,6 +1,6 @@
-//! The default `auth` component: open sign-up and log-in for buyers.
+//! The default `auth` component: who the caller is (`GET /api/auth/me`).
 
-use auth_core::{Credentials, Gate};
+use auth_core::Gate;
 use marquee_sdk::identity::Principal;
 use marquee_sdk::{Handler, Request, Response};
 use serde_json::{Value, json};
@@ -8,10 +8,6 @@ use serde_json::{Value, json};
 struct Open;
 
 impl Gate for Open {
-    fn admit(_: &Principal, _: &Credentials) -> Result<(), Response> {
-        Ok(())
-    }
-
     fn describe(_: &Principal) -> Value {
         json!({})
     }

@@ -111,16 +111,16 @@ struct Booking;
 
 impl Handler for Booking {
     fn handle(req: Request) -> Response {
-        let buyer = match buyer(&req) {
+        let buyer = match buyer() {
             Ok(id) => id,
             Err(response) => return response,
         };
         let result = match (req.method.as_str(), req.segments().as_slice()) {
             ("POST", ["api", "holds"]) => hold(&req, &buyer),
-            ("POST", ["api", "holds", id, "confirm"]) => confirm(&req, &buyer, id),
-            ("DELETE", ["api", "holds", id]) => release(&buyer, id),
-            ("GET", ["api", "orders"]) => orders(&buyer),
-            ("POST", ["api", "orders", id, "cancel"]) => cancel(&buyer, id),
+            ("POST", ["api", "holds", id, "confirm"]) => confirm(&req, id),
+            ("DELETE", ["api", "holds", id]) => release(id),
+            ("GET", ["api", "orders"]) => orders(),
+            ("POST", ["api", "orders", id, "cancel"]) => cancel(id),
             (_, ["api", "holds" | "orders", ..]) => Err(Response::method_not_allowed()),
             _ => Err(Response::not_found()),
         };
@@ -129,8 +129,8 @@ impl Handler for Booking {
 }
 
 /// The calling buyer's account id, verified by the host.
-fn buyer(req: &Request) -> Result<String, Response> {
-    let principal = marquee_sdk::caller(req)?;
+fn buyer() -> Result<String, Response> {
+    let principal = marquee_sdk::caller()?;
     if principal.role != "buyer" {
         return Err(Response::error(403, "forbidden", "only buyer accounts can book"));
     }
@@ -151,12 +151,23 @@ fn inventory_error(e: inventory::Error) -> Response {
             &json!({"error": "unavailable", "message": "some of these are taken", "unavailable": items}),
         ),
         E::OverLimit(limit) => Response::error(429, "over_limit", &format!("at most {limit} tickets per buyer")),
+        E::AddressLimit(limit) => Response::error(
+            429,
+            "over_limit",
+            &format!("at most {limit} unpaid tickets may be held from one address; pay for or release a hold first"),
+        ),
         E::NotFound => Response::error(404, "not_found", "no such hold or order"),
         E::Expired => Response::error(410, "hold_expired", "this hold has expired or was released"),
         E::Forbidden => Response::error(403, "forbidden", "this belongs to another buyer"),
         E::Invalid(message) => Response::error(400, "invalid_request", &message),
         E::Conflict(message) => Response::error(409, "conflict", &message),
         E::PaymentDeclined(reason) => Response::error(402, "payment_declined", &reason),
+        E::Unauthenticated => Response::error(401, "unauthorized", "log in first"),
+        E::IdempotencyKeyReused => Response::error(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was sent with another request; use a new key for a new request",
+        ),
     }
 }
 
@@ -179,7 +190,7 @@ fn hold(req: &Request, buyer: &str) -> Result<Response, Response> {
     if key.is_some_and(|k| k.len() > 200) {
         return Err(Response::error(400, "invalid_idempotency_key", "Idempotency-Key is at most 200 characters"));
     }
-    let hold = inventory::hold(buyer, &session, &claim, key, params.per_buyer_limit).map_err(inventory_error)?;
+    let hold = inventory::hold(&session, &claim, key, params.per_buyer_limit).map_err(inventory_error)?;
     Ok(Response::json(
         201,
         &json!({
@@ -192,24 +203,24 @@ fn hold(req: &Request, buyer: &str) -> Result<Response, Response> {
     ))
 }
 
-fn confirm(req: &Request, buyer: &str, hold_id: &str) -> Result<Response, Response> {
+fn confirm(req: &Request, hold_id: &str) -> Result<Response, Response> {
     let body: ConfirmRequest = if req.body.is_empty() { ConfirmRequest { payment: json!({}) } } else { req.json()? };
-    let order = inventory::confirm(buyer, hold_id, &body.payment.to_string()).map_err(inventory_error)?;
+    let order = inventory::confirm(hold_id, &body.payment.to_string()).map_err(inventory_error)?;
     Ok(Response::json(201, &OrderView::from(order)))
 }
 
-fn release(buyer: &str, hold_id: &str) -> Result<Response, Response> {
-    inventory::release(buyer, hold_id).map_err(inventory_error)?;
+fn release(hold_id: &str) -> Result<Response, Response> {
+    inventory::release(hold_id).map_err(inventory_error)?;
     Ok(Response { status: 204, headers: Vec::new(), body: Vec::new() })
 }
 
-fn orders(buyer: &str) -> Result<Response, Response> {
-    let orders: Vec<OrderView> = inventory::orders(buyer).map_err(inventory_error)?.into_iter().map(OrderView::from).collect();
+fn orders() -> Result<Response, Response> {
+    let orders: Vec<OrderView> = inventory::orders().map_err(inventory_error)?.into_iter().map(OrderView::from).collect();
     Ok(Response::json(200, &orders))
 }
 
-fn cancel(buyer: &str, order_id: &str) -> Result<Response, Response> {
-    let order = inventory::cancel(buyer, order_id).map_err(inventory_error)?;
+fn cancel(order_id: &str) -> Result<Response, Response> {
+    let order = inventory::cancel(order_id).map_err(inventory_error)?;
     Ok(Response::json(200, &OrderView::from(order)))
 }
 

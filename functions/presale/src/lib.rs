@@ -1,9 +1,9 @@
 //! The `presale` auth component: only buyers holding a code the seller issued (the
-//! performance's `presale_codes`) are admitted, at log-in (`code`) or later
-//! (`POST /api/auth/admit {code}`). Admission is kept in the namespace's key-value store,
-//! where the booking component checks it.
+//! performance's `presale_codes`) are admitted, with `POST /api/auth/admit {code}` once signed
+//! in on the platform. Admission is kept in the namespace's key-value store, where the booking
+//! component checks it. The host rate-limits this route like every credential check.
 
-use auth_core::{Credentials, Gate};
+use auth_core::Gate;
 use marquee_sdk::identity::Principal;
 use marquee_sdk::{Handler, Request, Response, config, kv};
 use serde::Deserialize;
@@ -20,17 +20,14 @@ struct Params {
     presale_codes: Vec<String>,
 }
 
-fn admit(buyer: &str, code: Option<&str>) -> Result<(), Response> {
+fn admit(buyer: &str, code: &str) -> Result<(), Response> {
     let params: Params = serde_json::from_str(&config::params())
         .map_err(|e| Response::error(500, "invalid_config", &e.to_string()))?;
-    match code {
-        None => Err(Response::error(403, "presale_code_required", "this presale needs the code the seller gave you")),
-        Some(code) if !params.presale_codes.iter().any(|c| c == code) => {
-            Err(Response::error(403, "presale_code_invalid", "this presale code is not valid"))
-        }
-        Some(_) => kv::set(&admitted_key(buyer), b"1")
-            .map_err(|e| Response::error(503, "unavailable", &format!("could not record the admission: {e:?}"))),
+    if !params.presale_codes.iter().any(|c| c == code) {
+        return Err(Response::error(403, "presale_code_invalid", "this presale code is not valid"));
     }
+    kv::set(&admitted_key(buyer), b"1")
+        .map_err(|e| Response::error(503, "unavailable", &format!("could not record the admission: {e:?}")))
 }
 
 fn is_admitted(buyer: &str) -> bool {
@@ -40,13 +37,6 @@ fn is_admitted(buyer: &str) -> bool {
 struct Presale;
 
 impl Gate for Presale {
-    fn admit(principal: &Principal, credentials: &Credentials) -> Result<(), Response> {
-        if is_admitted(&principal.id) {
-            return Ok(());
-        }
-        admit(&principal.id, credentials.extra.get("code").and_then(Value::as_str))
-    }
-
     fn describe(principal: &Principal) -> Value {
         json!({"admitted": is_admitted(&principal.id)})
     }
@@ -59,9 +49,9 @@ impl Gate for Presale {
         struct Admit {
             code: String,
         }
-        let result = marquee_sdk::caller(req).and_then(|p| {
+        let result = marquee_sdk::caller().and_then(|p| {
             let body: Admit = req.json()?;
-            admit(&p.id, Some(&body.code))?;
+            admit(&p.id, &body.code)?;
             Ok(Response::json(200, &json!({"admitted": true})))
         });
         Some(result.unwrap_or_else(|response| response))

@@ -128,14 +128,15 @@ impl Response {
     }
 }
 
-/// The caller of a request as the host verified it, or the 401 to answer.
-pub fn caller(req: &Request) -> Result<identity::Principal, Response> {
-    match identity::authenticate(req.header("authorization").unwrap_or("")) {
+/// The caller of this request as the host verified it, or the 401 to answer. A component
+/// never sees the credentials themselves.
+pub fn caller() -> Result<identity::Principal, Response> {
+    match identity::caller() {
         Ok(principal) => Ok(principal),
         Err(identity::Error::Missing) => {
             Err(Response::error(401, "unauthorized", "log in first: Authorization: Bearer <access_token>"))
         }
-        Err(_) => Err(Response::error(401, "unauthorized", "the access token is invalid or expired")),
+        Err(_) => Err(Response::error(401, "unauthorized", "the access token is invalid, expired or for another performance")),
     }
 }
 

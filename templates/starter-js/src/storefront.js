@@ -3,8 +3,8 @@
 //
 // Requests arrive as `fetch` events (the component exports wasi:http/incoming-handler); the
 // platform's interfaces are plain imports, named as in wit/platform.wit.
-import { params as readParams } from 'marquee:platform/config@0.1.0';
-import { availability } from 'marquee:platform/inventory@0.1.0';
+import { params as readParams } from 'marquee:platform/config@0.2.0';
+import { availability } from 'marquee:platform/inventory@0.2.0';
 
 const escape = (text) =>
   String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
