@@ -12,7 +12,9 @@ try {
   const page = await context.newPage();
   // The 401s are the probes below, refused as they should be; anything else is a fault.
   watchConsole(page, out, (text) => text.includes("401 (Unauthorized)"));
-  await page.goto(`${base}/p/${ns}/`);
+  // The console's origin: a performance's pages are sandboxed and cannot call the platform
+  // at all (sandbox.mjs).
+  await page.goto(`${base}/console/`);
 
   Object.assign(out, await page.evaluate(async ({ email, password }) => {
     const r = {};
@@ -35,6 +37,7 @@ try {
   // A cross-site form (localhost is another site than 127.0.0.1) cannot ride the cookies.
   const crossSite = await context.newPage();
   await crossSite.goto(base.replace("127.0.0.1", "localhost") + `/p/${ns}/`);
+  await crossSite.waitForLoadState();
   const [response] = await Promise.all([
     crossSite.waitForNavigation(),
     crossSite.evaluate((target) => {

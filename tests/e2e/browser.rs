@@ -35,6 +35,24 @@ fn split_token_sessions_work_in_chromium_and_either_half_alone_fails() {
     assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
 }
 
+#[test]
+fn a_performance_s_own_page_sells_sandboxed_and_the_console_never_runs_seller_javascript() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", gala_params());
+    crate::isolation::upload(&server, &seller, "hostile", &std::fs::read(env!("MARQUEE_HOSTILE_WASM")).unwrap()).expect(201);
+    let evil = json!({"namespace": "evil", "template": "seated", "params": gala_params(), "components": {"listing": "hostile@1.0.0"}});
+    server.post("/api/v1/performances", Some(&seller), &evil).expect(201);
+    server.account("fan@example.com", "buyer");
+    let env = [("NS", "gala"), ("EVIL", "evil"), ("EMAIL", "fan@example.com"), ("PASSWORD", "a-good-password")];
+    let seen = browse_console("sandbox.mjs", &server, &env, 1);
+    assert!(seen["backAt"].as_str().unwrap().ends_with("/p/gala/"), "the token left the address bar: {seen}");
+    assert_eq!(seen["probes"], json!({"origin": "null", "cookies": "blocked", "storage": "blocked", "platformCall": "blocked"}), "{seen}");
+    assert_eq!(seen["tickets"], json!(["R-1-1"]));
+    assert_eq!(seen["consoleRanSellerScript"], false);
+}
+
 /// Builds web/ once per test run, as the README's run command does.
 fn build_console() {
     static BUILT: Once = Once::new();

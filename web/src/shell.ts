@@ -20,6 +20,8 @@ const SCREENS: Screen[] = [
   { name: 'monitor', label: 'Monitor', who: ['seller', 'admin'] },
   { name: 'admin', label: 'Components', who: ['seller', 'admin'] },
   { name: 'auth', label: 'Sign in', who: 'guest' },
+  // Sends a signed-in buyer back to a performance's own page with a token for it alone.
+  { name: 'connect', who: ['buyer', 'seller', 'admin'] },
   // Any performance's storefront, in the console's own copy of the built-in module: the
   // console never imports JavaScript that a performance (a seller's code) serves.
   { name: 'p', who: 'anyone', module: '@marquee/storefront' },
@@ -69,7 +71,8 @@ async function route() {
   if (!name) return go(home(session()));
   const screen = SCREENS.find((s) => s.name === name);
   if (!screen) return go(home(session()));
-  if (!visible(screen, session())) return go(session() ? home(session()) : '#/auth');
+  // A visitor who must sign in first comes back to where they were going.
+  if (!visible(screen, session())) return go(session() ? home(session()) : `#/auth/${[name, ...args].join('/')}`);
   if (typeof leave === 'function') leave();
   leave = undefined;
   markCurrent();

@@ -11,6 +11,8 @@ struct Params {
     sections: Vec<Section>,
     #[serde(default)]
     goods: Vec<Goods>,
+    #[serde(default)]
+    presale_codes: Vec<String>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -53,6 +55,9 @@ struct Info<'a> {
     sections: Vec<SectionInfo<'a>>,
     #[serde(skip_serializing_if = "<[Goods]>::is_empty")]
     goods: &'a [Goods],
+    /// Whether booking needs a presale code (never the codes themselves).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    presale: bool,
 }
 
 #[derive(Serialize)]
@@ -73,6 +78,12 @@ fn params() -> Result<Params, Response> {
 }
 
 const STOREFRONT_MODULE: &str = include_str!("storefront.js");
+const PAGE_API_MODULE: &str = include_str!("page-api.js");
+
+/// A JavaScript module, revalidated on every load so a version switch shows at once.
+fn module(source: &str) -> Result<Response, Response> {
+    Ok(Response::new(200, "text/javascript; charset=utf-8", source.as_bytes().to_vec()).with_header("cache-control", "no-cache"))
+}
 
 struct Listing;
 
@@ -83,9 +94,9 @@ impl Handler for Listing {
         }
         let result = match req.segments().as_slice() {
             [] => storefront(),
-            // The console's storefront screen for this performance (see storefront.js).
-            ["storefront.js"] => Ok(Response::new(200, "text/javascript; charset=utf-8", STOREFRONT_MODULE.as_bytes().to_vec())
-                .with_header("cache-control", "no-cache")),
+            // The storefront the page runs, and its session (see page-api.js).
+            ["storefront.js"] => module(STOREFRONT_MODULE),
+            ["page-api.js"] => module(PAGE_API_MODULE),
             ["api", "info"] => info(),
             ["api", "sessions", session, "availability"] => availability(session),
             _ => Err(Response::not_found()),
@@ -113,6 +124,7 @@ fn info() -> Result<Response, Response> {
             })
             .collect(),
         goods: &params.goods,
+        presale: !params.presale_codes.is_empty(),
     };
     Ok(Response::json(200, &info))
 }
@@ -182,36 +194,36 @@ fn storefront() -> Result<Response, Response> {
         .iter()
         .map(|s| {
             format!(
-                "<tr data-section=\"{name}\"><td>{name}</td><td>{price}</td><td>{capacity}</td><td class=\"available\">…</td></tr>",
+                "<tr data-section=\"{name}\"><td>{name}</td><td>{price}</td><td>{capacity}</td></tr>",
                 name = escape(&s.name),
                 price = s.price,
                 capacity = s.capacity()
             )
         })
         .collect();
+    let namespace = serde_json::to_string(&config::namespace()).map_err(|e| Response::error(500, "invalid_config", &e.to_string()))?;
+    // The storefront itself, over a table that says the same without JavaScript.
     let page = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title><link rel="icon" href="data:,">
-<style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}}</style>
+<style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}}
+.card{{border:1px solid #ddd;border-radius:.75rem;padding:1rem;margin:1rem 0}}button.primary{{background:#7e22ce;border-color:#7e22ce;color:#fff}}label{{display:flex;gap:.5rem;align-items:center;margin:.5rem 0}}
+.notice:empty{{display:none}}.notice.error{{color:#b91c1c}}.notice.ok{{color:#15803d}}.seatmap{{width:100%;height:auto;display:block}}.seatmap .stage,.seatmap .row{{font-size:9px;fill:#666}}
+.seat{{cursor:pointer;stroke:#7e22ce}}.seat.free{{fill:#f3e8ff}}.seat.picked{{fill:#7e22ce}}.seat.taken{{fill:#d4d4d8;stroke:#a1a1aa;cursor:not-allowed}}.qty input{{width:5rem}}</style>
+<script type="importmap">{{"imports": {{"@marquee/api": "./page-api.js", "@marquee/ui": "/console/modules/ui.js"}}}}</script>
+<script type="module">
+import {{ mount }} from "./storefront.js";
+const app = document.getElementById("app");
+app.replaceChildren();
+mount(app, {{ args: [{namespace}], navigate: (hash) => {{ location.href = "/console/" + hash; }} }});
+</script>
 </head><body>
+<main id="app">
 <h1>{title}</h1><p class="venue">{venue}</p>
 <label>Session <select id="session">{sessions}</select></label>
-<table><thead><tr><th>Section</th><th>Price</th><th>Capacity</th><th>Available</th></tr></thead><tbody>{sections}</tbody></table>
-<script>
-const select = document.getElementById("session");
-async function refresh() {{
-  const res = await fetch("api/sessions/" + encodeURIComponent(select.value) + "/availability");
-  if (!res.ok) return;
-  const body = await res.json();
-  for (const s of body.sections) {{
-    const row = document.querySelector(`tr[data-section="${{CSS.escape(s.name)}}"] .available`);
-    if (row) row.textContent = s.available;
-  }}
-}}
-select.addEventListener("change", refresh);
-refresh();
-</script>
+<table><thead><tr><th>Section</th><th>Price</th><th>Capacity</th></tr></thead><tbody>{sections}</tbody></table>
+</main>
 </body></html>"#,
         title = escape(&params.title),
         venue = escape(&params.venue),

@@ -1,10 +1,10 @@
-// The storefront screen of the web console (type-checked by web/tsconfig.storefront.json),
-// served by this performance's listing component at
-// /p/{ns}/storefront.js, so a seller's own listing can ship its own. The console's shell
-// imports it and calls mount(); it shares the console's session through @marquee/api.
+// The built-in storefront (type-checked by web/tsconfig.storefront.json). The console runs
+// its own build of it (web/build.mjs) with the console's session; a performance's own page
+// (/p/{ns}/, served by this listing component) runs it sandboxed, with page-api.js as its
+// @marquee/api: a token for this one performance, never the platform's session.
 // Sessions, an SVG seat map with live availability (arrow keys move, Space picks), general
 // admission by quantity, a hold with its countdown, and checkout.
-import { call, h, money, notice, reason, session } from '@marquee/api';
+import { call, consoleHref, h, money, notice, reason, session, signInHref } from '@marquee/api';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const SEAT = 22;
@@ -107,6 +107,7 @@ export function mount(root, ctx) {
     const picked = new Set();
     const mine = new Set();
     const quantities = new Map();
+    const goodsWanted = new Map();
     let hold = null;
     let current = info.sessions[0]?.id;
 
@@ -116,25 +117,38 @@ export function mount(root, ctx) {
     const refresh = () => {
       const seats = [...picked];
       const units = [...quantities.values()].reduce((a, b) => a + b, 0);
+      const extras = [...goodsWanted.values()].reduce((a, b) => a + b, 0);
       const price = (name) => info.sections.find((s) => s.name === name)?.price ?? 0;
+      const goodsPrice = (name) => (info.goods ?? []).find((g) => g.name === name)?.price ?? 0;
       const total = seats.reduce((sum, id) => sum + price(id.split('-')[0]), 0)
-        + [...quantities].reduce((sum, [name, q]) => sum + q * price(name), 0);
-      summary.textContent = seats.length + units
-        ? `${seats.length ? `Seats ${seats.join(', ')}` : ''}${seats.length && units ? ' and ' : ''}${units ? `${units} standing` : ''}: ${money(total)}`
-        : 'Pick seats on the map.';
-      holdButton.disabled = !(seats.length + units) || hold !== null;
+        + [...quantities].reduce((sum, [name, q]) => sum + q * price(name), 0)
+        + [...goodsWanted].reduce((sum, [name, q]) => sum + q * goodsPrice(name), 0);
+      const parts = [seats.length ? `Seats ${seats.join(', ')}` : '', units ? `${units} standing` : '', extras ? `${extras} goods` : ''].filter(Boolean);
+      summary.textContent = parts.length ? `${parts.join(' and ')}: ${money(total)}` : 'Pick seats on the map.';
+      holdButton.disabled = !parts.length || hold !== null;
     };
 
     const maps = info.sections.filter((s) => s.numbered).map((s) => ({ section: s, ...seatMap(s, picked, refresh) }));
-    const general = info.sections.filter((s) => !s.numbered).map((s) => {
-      const input = h('input', { type: 'number', min: '0', max: '10', value: '0', name: `qty-${s.name}`, inputMode: 'numeric' });
+    /** A quantity picker of a standing section or of goods, kept in `into` by name. */
+    const quantity = (item, into, prefix) => {
+      const input = h('input', { type: 'number', min: '0', max: '10', value: '0', name: `${prefix}-${item.name}`, inputMode: 'numeric' });
       const left = h('span', { class: 'left' });
       input.addEventListener('input', () => {
-        quantities.set(s.name, Math.max(0, Number(input.value) || 0));
+        into.set(item.name, Math.max(0, Number(input.value) || 0));
         refresh();
       });
-      return { section: s, left, el: h('label', { class: 'qty' }, `${s.name} · ${money(s.price)} `, input, left) };
-    });
+      return { section: item, input, left, el: h('label', { class: 'qty' }, `${item.name} · ${money(item.price)} `, input, left) };
+    };
+    const general = info.sections.filter((s) => !s.numbered).map((s) => quantity(s, quantities, 'qty'));
+    const goods = (info.goods ?? []).map((g) => quantity(g, goodsWanted, 'goods'));
+    /** Forgets every pick, on the map and in the quantity fields. */
+    const clearPicks = () => {
+      picked.clear();
+      quantities.clear();
+      goodsWanted.clear();
+      maps.forEach((m) => m.el.querySelectorAll('.picked').forEach((s) => { s.classList.remove('picked'); s.setAttribute('aria-checked', 'false'); }));
+      [...general, ...goods].forEach((q) => { q.input.value = '0'; });
+    };
 
     const poll = async () => {
       if (stopped || !current) return;
@@ -144,6 +158,10 @@ export function mount(root, ctx) {
         const lost = maps.map((m) => m.update(taken, mine)).some(Boolean);
         for (const g of general) {
           const left = a.sections.find((s) => s.name === g.section.name)?.available ?? 0;
+          g.left.textContent = `${left} left`;
+        }
+        for (const g of goods) {
+          const left = (a.goods ?? []).find((s) => s.name === g.section.name)?.available ?? 0;
           g.left.textContent = `${left} left`;
         }
         if (lost) notice(status, 'A seat you picked was just taken by someone else.');
@@ -185,12 +203,12 @@ export function mount(root, ctx) {
             h('div', { class: 'card', 'data-order': order.order_id },
               h('h2', {}, 'Your tickets'),
               h('ul', {}, ...order.tickets.map((t) => h('li', { 'data-ticket': t.seat }, `${t.seat}`))),
-              h('p', {}, `Paid ${money(order.amount)}. `, h('a', { href: '#/tickets' }, 'See all your tickets'))),
+              h('p', {}, `Paid ${money(order.amount)}. `, h('a', { href: consoleHref('#/tickets') }, 'See all your tickets'))),
           );
           hold = null;
-          picked.clear();
+          clearPicks();
           mine.clear();
-          maps.forEach((m) => m.el.querySelectorAll('.picked').forEach((s) => { s.classList.remove('picked'); s.setAttribute('aria-checked', 'false'); }));
+          notice(status, '', 'ok');
           refresh();
         } catch (err) {
           notice(status, reason(err));
@@ -210,7 +228,7 @@ export function mount(root, ctx) {
 
     holdButton.addEventListener('click', async () => {
       if (!session()) {
-        status.replaceChildren('Sign in as a buyer to hold seats: ', h('a', { href: `#/auth/p/${ns}` }, 'sign in'), '.');
+        status.replaceChildren('Sign in as a buyer to hold seats: ', h('a', { href: signInHref(ns) }, 'sign in'), '.');
         status.className = 'notice error';
         return;
       }
@@ -219,6 +237,8 @@ export function mount(root, ctx) {
       if (picked.size) claim.seats = [...picked];
       const standing = [...quantities].filter(([, q]) => q > 0);
       if (standing.length) claim.sections = standing.map(([name, quantity]) => ({ name, quantity }));
+      const extras = [...goodsWanted].filter(([, q]) => q > 0);
+      if (extras.length) claim.goods = extras.map(([name, quantity]) => ({ name, quantity }));
       try {
         hold = await call('POST', `/p/${ns}/api/holds`, claim);
         hold.seats.forEach((s) => mine.add(s));
@@ -232,10 +252,33 @@ export function mount(root, ctx) {
       poll();
     });
 
+    /** A presale admits buyers with a code the seller gave them. */
+    const presaleForm = () => {
+      const code = h('input', { name: 'presale-code', autocomplete: 'off', required: true });
+      const form = h('form', { class: 'card presale' }, h('h2', {}, 'Presale'), h('label', {}, 'Presale code ', code), h('button', { type: 'submit' }, 'Use code'));
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        if (!session()) {
+          status.replaceChildren('Sign in as a buyer first: ', h('a', { href: signInHref(ns) }, 'sign in'), '.');
+          status.className = 'notice error';
+          return;
+        }
+        try {
+          await call('POST', `/p/${ns}/api/auth/admit`, { code: code.value.trim() });
+          form.replaceChildren(h('p', { class: 'admitted' }, 'Code accepted: you may book.'));
+          notice(status, '', 'ok');
+        } catch (err) {
+          notice(status, reason(err));
+        }
+      });
+      return form;
+    };
+
     const sessionPicker = h('select', { name: 'session' }, ...info.sessions.map((s) => h('option', { value: s.id }, `${s.id} · ${new Date(s.starts_at).toLocaleString()}`)));
     sessionPicker.addEventListener('change', () => {
       current = sessionPicker.value;
-      picked.clear();
+      clearPicks();
+      refresh();
       window.clearTimeout(timer);
       poll();
     });
@@ -246,6 +289,8 @@ export function mount(root, ctx) {
       h('label', {}, 'Session ', sessionPicker),
       ...maps.map((m) => h('section', { class: 'card' }, h('h2', {}, `${m.section.name} · ${money(m.section.price)}`), m.el)),
       ...(general.length ? [h('section', { class: 'card' }, h('h2', {}, 'Standing'), ...general.map((g) => g.el))] : []),
+      ...(goods.length ? [h('section', { class: 'card goods' }, h('h2', {}, 'Goods'), ...goods.map((g) => g.el))] : []),
+      ...(info.presale ? [presaleForm()] : []),
       h('div', { class: 'actions sticky' }, summary, holdButton),
       holdBox,
     );

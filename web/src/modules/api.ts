@@ -1,6 +1,9 @@
 // @marquee/api: the one module every screen shares through the import map. It holds the
 // browser session (split-token: this page keeps only header.payload of the access token; the
 // signature and the refresh token stay in HttpOnly cookies) and wraps the control plane's API.
+import { answer } from '@marquee/ui';
+
+export { ApiError, answer, h, money, notice, reason } from '@marquee/ui';
 
 export interface Session {
   token: string;
@@ -17,17 +20,6 @@ export interface Context {
 
 /// What a screen module exports; the shell mounts it and calls the returned cleanup on leave.
 export type Mount = (root: HTMLElement, ctx: Context) => void | (() => void);
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
 
 // A hint (not a secret) that cookies of a session exist, so a fresh page asks for a refresh
 // only when there is one to refresh, and logs no 401 otherwise.
@@ -54,14 +46,6 @@ function fromToken(token: string, expiresIn: number): Session {
   return { token, email: payload.email ?? payload.sub, role: payload.role, expiresAt: Date.now() + expiresIn * 1000 };
 }
 
-async function answer<T>(response: Response): Promise<T> {
-  if (response.status === 204) return undefined as T;
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    throw new ApiError(response.status, body.error ?? 'error', body.message ?? response.statusText, body.field);
-  }
-  return body as T;
-}
 
 async function post<T>(path: string, body?: unknown, token?: string): Promise<T> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -111,6 +95,11 @@ export async function logout(): Promise<void> {
 }
 
 /// Calls the API as the signed-in user, renewing an expired access token once.
+/// Where a storefront sends a buyer to sign in and come back to performance `ns`.
+export const signInHref = (ns: string): string => `#/auth/p/${ns}`;
+/// A link to a console screen (`#/tickets`).
+export const consoleHref = (hash: string): string => hash;
+
 export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   // A Blob (an uploaded file) goes as it is; anything else as JSON.
   const raw = body instanceof Blob;
@@ -123,40 +112,4 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   let s = current;
   if (s && s.expiresAt - Date.now() < 10_000) s = await restore();
   return answer<T>(await send(s));
-}
-
-/// Builds an element: `h('button', {class: 'primary', onclick}, 'Deploy')`.
-export function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<Record<string, unknown>> = {},
-  ...children: (Node | string | null | undefined | false)[]
-): HTMLElementTagNameMap[K] {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith('on') && typeof value === 'function') {
-      el.addEventListener(key.slice(2), value as EventListener);
-    } else if (key in el && key !== 'list' && key !== 'form') {
-      (el as unknown as Record<string, unknown>)[key] = value;
-    } else {
-      el.setAttribute(key, value === true ? '' : String(value));
-    }
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined && child !== false) el.append(child);
-  }
-  return el;
-}
-
-/// What to tell the user about a failure: the API's own message when it answered.
-export const reason = (e: unknown): string => (e instanceof ApiError ? e.message : String(e));
-
-/// An amount in minor currency units, as the platform stores prices.
-export const money = (cents: number): string => (cents / 100).toLocaleString(undefined, { style: 'currency', currency: 'EUR' });
-
-/// A message line that screens share: errors are announced to screen readers.
-export function notice(el: HTMLElement, text: string, kind: 'error' | 'ok' = 'error') {
-  el.textContent = text;
-  el.className = `notice ${kind}`;
-  el.setAttribute('role', kind === 'error' ? 'alert' : 'status');
 }

@@ -1,0 +1,60 @@
+// @marquee/ui: what every screen and every storefront page share and that needs no session:
+// building elements, showing messages and money, reading the API's answers. A performance's
+// own page (sandboxed, without the platform's session) imports it too.
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/// The body of an API answer, or its error as an [`ApiError`].
+export async function answer<T>(response: Response): Promise<T> {
+  if (response.status === 204) return undefined as T;
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new ApiError(response.status, body.error ?? 'error', body.message ?? response.statusText, body.field);
+  }
+  return body as T;
+}
+
+/// Builds an element: `h('button', {class: 'primary', onclick}, 'Deploy')`.
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<Record<string, unknown>> = {},
+  ...children: (Node | string | null | undefined | false)[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2), value as EventListener);
+    } else if (key in el && key !== 'list' && key !== 'form') {
+      (el as unknown as Record<string, unknown>)[key] = value;
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined && child !== false) el.append(child);
+  }
+  return el;
+}
+
+/// What to tell the user about a failure: the API's own message when it answered.
+export const reason = (e: unknown): string => (e instanceof ApiError ? e.message : String(e));
+
+/// An amount in minor currency units, as the platform stores prices.
+export const money = (cents: number): string => (cents / 100).toLocaleString(undefined, { style: 'currency', currency: 'EUR' });
+
+/// A message line that screens share: errors are announced to screen readers.
+export function notice(el: HTMLElement, text: string, kind: 'error' | 'ok' = 'error') {
+  el.textContent = text;
+  el.className = `notice ${kind}`;
+  el.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+}
