@@ -464,13 +464,20 @@ fn template_view(t: &crate::templates::Template) -> Value {
     serde_json::to_value(t).expect("a template serializes")
 }
 
+/// A template as listed: as stored, and whether it is built in (which no one may delete).
+fn listed_template(app: &App, t: &crate::templates::Template) -> Value {
+    let mut view = template_view(t);
+    view["builtin"] = json!(app.templates.is_builtin(&t.name));
+    view
+}
+
 async fn templates(State(app): State<AppState>) -> Json<Value> {
-    Json(Value::Array(app.templates.all().iter().map(template_view).collect()))
+    Json(Value::Array(app.templates.all().iter().map(|t| listed_template(&app, t)).collect()))
 }
 
 async fn template(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let t = app.templates.get(&name).ok_or_else(|| ApiError::not_found(format!("no template named {name:?}")))?;
-    Ok(Json(template_view(&t)))
+    Ok(Json(listed_template(&app, &t)))
 }
 
 async fn create_template(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {

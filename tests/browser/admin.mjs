@@ -33,7 +33,10 @@ try {
   out.templateAdded = true;
   await page.getByRole("button", { name: `Delete template ${name}` }).click();
   await page.waitForSelector(`[data-template-name="${name}"]`, { state: "detached" });
-  out.templateDeleted = await page.textContent(".notice.ok");
+  // Each action's message shows beside it, not at the top of the page.
+  out.templateDeleted = await page.textContent(".template-list >> xpath=.. >> .notice.ok");
+  out.templateMessageInView = await page.locator(".template-list >> xpath=.. >> .notice.ok").isVisible();
+  out.builtinDeleteButtons = await page.locator('[data-template-name="seated"] button').count();
 
   await page.setViewportSize({ width: 375, height: 800 });
   await shoot(page, out, "admin-375");

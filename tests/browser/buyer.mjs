@@ -46,6 +46,8 @@ try {
   await page.keyboard.press("Space");
   out.focused = await page.evaluate(() => document.activeElement?.getAttribute("data-seat"));
   out.picked = await page.$$eval('[data-seat][aria-checked="true"]', (els) => els.map((e) => e.getAttribute("data-seat")));
+  // And one standing place beside them.
+  await page.fill('input[name="qty-S"]', "1");
   out.summary = await page.textContent(".summary");
 
   await page.getByRole("button", { name: "Hold" }).click();
@@ -57,6 +59,13 @@ try {
   await page.getByRole("button", { name: /^Pay / }).click();
   await page.waitForSelector("[data-order]");
   out.tickets = await page.$$eval("[data-ticket]", (els) => els.map((e) => e.getAttribute("data-ticket")));
+  // Nothing of the paid order stays picked for the next one.
+  out.afterPay = {
+    standing: await page.inputValue('input[name="qty-S"]'),
+    picked: await page.locator('[data-seat][aria-checked="true"]').count(),
+    summary: await page.textContent(".summary"),
+    error: await page.locator(".notice.error").count(),
+  };
   await shoot(page, out, "paid-1280");
 
   await page.setViewportSize({ width: 375, height: 800 });

@@ -41,9 +41,14 @@ try {
   await page.getByLabel("Title").fill("Spring Gala");
   await page.getByLabel("Venue").fill("Town Hall");
   out.suggestedAddress = await page.getByLabel("Address").inputValue();
+  // A seated performance may add a standing section beside its seat map.
+  await page.getByRole("button", { name: "Add a section" }).click();
+  await page.locator('select[name="section-kind"]').nth(1).selectOption("standing");
   await page.getByRole("button", { name: "Deploy seated" }).click();
   const deployed = await page.waitForSelector("[data-deployed]");
   out.deployedText = await deployed.textContent();
+  const info = await (await fetch(`${base}/p/spring-gala/api/info`)).json();
+  out.deployedSections = info.sections.map((s) => (s.numbered ? "map" : "standing"));
   await page.waitForSelector(".performances a");
   out.listed = await page.textContent(".performances");
   await shoot(page, out, "deploy-1280");

@@ -115,6 +115,7 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     assert_eq!(seen["who"], "sam@example.com (seller)");
     assert_eq!(seen["keyboardTemplate"], "New presale performance", "an arrow key chose the next template");
     assert_eq!(seen["suggestedAddress"], "spring-gala");
+    assert_eq!(seen["deployedSections"], json!(["map", "standing"]), "{seen}");
     assert!(seen["catalog"].as_str().unwrap().contains("Spring Gala"), "{seen}");
     let deployed = seen["deployedText"].as_str().unwrap();
     assert!(deployed.starts_with("Live in ") && deployed.contains("first answer 200"), "{deployed}");
@@ -148,14 +149,15 @@ fn a_buyer_picks_two_seats_on_the_map_holds_pays_and_sees_a_rivals_seat_taken_li
     assert_eq!(seen["rivalSeatShownTaken"], true);
     assert_eq!(seen["focused"], "R-1-2", "the arrow key moved to the next seat");
     assert_eq!(seen["picked"], json!(["R-1-1", "R-1-2"]));
-    assert!(seen["summary"].as_str().unwrap().contains("R-1-1, R-1-2"), "{seen}");
+    assert!(seen["summary"].as_str().unwrap().contains("R-1-1, R-1-2 and 1 standing"), "{seen}");
     assert!(seen["countdown"].as_str().unwrap().starts_with("Held for 9:") || seen["countdown"] == "Held for 10:00", "{seen}");
-    assert_eq!(seen["tickets"], json!(["R-1-1", "R-1-2"]));
-    assert_eq!(seen["qrCodes"], json!(["QR code of R-1-1", "QR code of R-1-2"]));
+    assert_eq!(seen["tickets"], json!(["R-1-1", "R-1-2", "S#1"]));
+    assert_eq!(seen["afterPay"], json!({"standing": "0", "picked": 0, "summary": "Pick seats on the map.", "error": 0}), "{seen}");
+    assert_eq!(seen["qrCodes"], json!(["QR code of R-1-1", "QR code of R-1-2", "QR code of S#1"]));
     assert_eq!(seen["afterCancel"], "cancelled");
     // The order was real and is cancelled on the platform: its seats are free again.
     let orders = server.get("/api/v1/orders", Some(&server.login("buyer@example.com", "a-good-password"))).expect(200).json();
-    assert_eq!((orders[0]["status"].as_str(), orders[0]["tickets"].as_array().unwrap().len()), (Some("cancelled"), 2), "{orders}");
+    assert_eq!((orders[0]["status"].as_str(), orders[0]["tickets"].as_array().unwrap().len()), (Some("cancelled"), 3), "{orders}");
     let taken = server.get("/p/gala/api/sessions/s1/availability", None).expect(200).json()["taken"].clone();
     assert_eq!(taken, json!(["R-2-5"]));
 }
@@ -183,6 +185,7 @@ fn an_admin_uploads_a_component_and_manages_templates_in_the_console() {
     assert!(seen["uploaded"].as_str().unwrap().starts_with("Added my-storefront@0.1.0 (listing world)"), "{seen}");
     assert_eq!(seen["templateAdded"], true);
     assert!(seen["templateDeleted"].as_str().unwrap().contains("club-night"), "{seen}");
+    assert_eq!(seen["builtinDeleteButtons"], 0, "a built-in template offers a Delete the server refuses");
     // What the console did, the API shows.
     let pool = server.get("/api/v1/components", Some(&admin)).expect(200).json();
     assert!(pool.as_array().unwrap().iter().any(|c| c["name"] == "my-storefront" && c["version"] == "0.1.0"), "{pool}");

@@ -14,11 +14,14 @@ interface Component {
 interface Template {
   name: string;
   description: string;
+  builtin?: boolean;
 }
 
 export function mount(root: HTMLElement, _ctx: Context) {
   const isAdmin = session()?.role === 'admin';
+  // Each card says what became of its own action, where the eye already is.
   const message = h('p', { class: 'notice' });
+  const templateMessage = h('p', { class: 'notice' });
   const pool = h('tbody');
   const templates = h('ul', { class: 'template-list' });
 
@@ -28,6 +31,7 @@ export function mount(root: HTMLElement, _ctx: Context) {
   const uploadButton = h('button', { type: 'submit', class: 'primary' }, 'Upload');
   const upload = h('form', { class: 'card' }, h('h2', {}, 'Upload a component'),
     h('div', { class: 'grid' }, h('label', {}, 'Component (.wasm) ', file), h('label', {}, 'Name ', name), h('label', {}, 'Version ', version)),
+    message,
     h('div', { class: 'actions' }, uploadButton));
   file.addEventListener('change', () => {
     const picked = file.files?.[0];
@@ -54,25 +58,26 @@ export function mount(root: HTMLElement, _ctx: Context) {
   });
 
   const json = h('textarea', { name: 'template', rows: 8, spellcheck: false, placeholder: '{"name": "my-template", …}' });
+  const createMessage = h('p', { class: 'notice' });
   const create = h('form', { class: 'card' }, h('h2', {}, 'Add a template'),
     h('p', {}, 'A template as JSON: components by role, routes, defaults, limits and a parameter schema, like templates/*.json.'),
-    h('label', {}, 'Template JSON ', json), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Add template')));
+    h('label', {}, 'Template JSON ', json), createMessage, h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Add template')));
   create.addEventListener('submit', async (e) => {
     e.preventDefault();
     let body: unknown;
     try {
       body = JSON.parse(json.value);
     } catch (err) {
-      notice(message, `That is not JSON: ${err}`);
+      notice(createMessage, `That is not JSON: ${err}`);
       return;
     }
     try {
       const t = await call<Template>('POST', '/api/v1/templates', body);
-      notice(message, `Added template ${t.name}.`, 'ok');
+      notice(createMessage, `Added template ${t.name}.`, 'ok');
       json.value = '';
       await loadTemplates();
     } catch (err) {
-      notice(message, reason(err));
+      notice(createMessage, reason(err));
     }
   });
 
@@ -88,23 +93,23 @@ export function mount(root: HTMLElement, _ctx: Context) {
       remove.addEventListener('click', async () => {
         try {
           await call('DELETE', `/api/v1/templates/${encodeURIComponent(t.name)}`);
-          notice(message, `Deleted template ${t.name}; performances deployed from it keep running.`, 'ok');
+          notice(templateMessage, `Deleted template ${t.name}; performances deployed from it keep running.`, 'ok');
           await loadTemplates();
         } catch (err) {
-          notice(message, reason(err));
+          notice(templateMessage, reason(err));
         }
       });
-      return h('li', { 'data-template-name': t.name }, h('strong', {}, t.name), ` ${t.description} `, isAdmin ? remove : null);
+      // Built-in templates cannot be deleted: no button that the server would refuse.
+      return h('li', { 'data-template-name': t.name }, h('strong', {}, t.name), ` ${t.description} `, isAdmin && !t.builtin ? remove : null);
     }));
   };
 
   root.append(
     h('h1', {}, isAdmin ? 'Administration' : 'Components'),
-    message,
     upload,
     h('section', { class: 'card' }, h('h2', {}, 'Component pool'),
       h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Version'), h('th', {}, 'Owner'), h('th', {}, 'Digest'))), pool))),
-    h('section', { class: 'card' }, h('h2', {}, 'Templates'), templates),
+    h('section', { class: 'card' }, h('h2', {}, 'Templates'), templateMessage, templates),
     isAdmin ? create : '',
   );
   Promise.all([loadPool(), loadTemplates()]).catch((e) => notice(message, reason(e)));

@@ -85,11 +85,19 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
     const seatRows = number('Rows', 'rows', 10, 1);
     const perRow = number('Seats per row', 'seats-per-row', 20, 1);
     const capacity = number('Capacity', 'capacity', 500, 1);
-    const fields = numbered ? [seatRows.label, perRow.label] : [capacity.label];
+    // A seated template takes numbered sections and general admission side by side.
+    const kind = h('select', { name: 'section-kind' }, h('option', { value: 'map' }, 'Seat map'), h('option', { value: 'standing' }, 'Standing'));
+    const mapped = () => numbered && kind.value === 'map';
+    const show = () => {
+      seatRows.label.hidden = perRow.label.hidden = !mapped();
+      capacity.label.hidden = mapped();
+    };
+    kind.addEventListener('change', show);
+    show();
     return {
-      el: h('div', { class: 'row' }, name.label, price.label, ...fields, removeButton('section', remove)),
+      el: h('div', { class: 'row' }, numbered && h('label', {}, 'Kind ', kind), name.label, price.label, seatRows.label, perRow.label, capacity.label, removeButton('section', remove)),
       value: () =>
-        numbered
+        mapped()
           ? { name: name.input.value, price: price.get(), rows: seatRows.get(), seats_per_row: perRow.get() }
           : { name: name.input.value, price: price.get(), capacity: capacity.get() },
     };
