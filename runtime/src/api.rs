@@ -685,7 +685,10 @@ async fn performance_metrics(
             .ok_or_else(|| ApiError::bad_request("invalid_range", format!("{field} must look like 30s, 15m or 1h")).field(field))
     };
     let (range, step) = (parse(q.range, "15m", "range")?, parse(q.step, "15s", "step")?);
-    if range.as_secs() > 3600 || range.as_secs() / step.as_secs() > MAX_POINTS {
+    if step > range {
+        return Err(ApiError::bad_request("invalid_range", "step must not be longer than range").field("step"));
+    }
+    if range.as_secs() > 3600 || range.as_secs() / step.as_secs().max(1) > MAX_POINTS {
         return Err(ApiError::bad_request("invalid_range", format!("at most 1h of history and {MAX_POINTS} points")).field("range"));
     }
     Ok(Json(app.history.query(&ns.deployment, range, step)))

@@ -66,11 +66,11 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
     let n: u64 = number.parse().ok()?;
     let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return None,
-    };
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    }?;
     (seconds > 0).then(|| Duration::from_secs(seconds))
 }
 
@@ -120,7 +120,8 @@ impl History {
         let mut picked: Vec<&Sample> = Vec::new();
         for sample in ring.iter().filter(|s| s.at_ms >= from.saturating_sub(step_ms)) {
             match picked.last() {
-                Some(last) if (sample.at_ms - from) / step_ms == (last.at_ms.saturating_sub(from)) / step_ms => {
+                // Samples of the step before `from` count as its first window.
+                Some(last) if sample.at_ms.saturating_sub(from) / step_ms == last.at_ms.saturating_sub(from) / step_ms => {
                     *picked.last_mut().unwrap() = sample;
                 }
                 _ => picked.push(sample),

@@ -8,5 +8,6 @@ mod isolation;
 mod kits;
 mod metrics;
 mod spine;
+mod schema;
 mod testkit;
 mod trust;

@@ -70,6 +70,9 @@ fn range_queries_give_rates_percentiles_and_sales_over_time() {
 
     server.get("/api/v1/performances/gala/metrics", Some(&other)).expect(403);
     server.get("/api/v1/performances/gala/metrics?range=2h", Some(&seller)).expect(400);
+    // Found by Schemathesis: a step longer than the range, and a number of hours past u64.
+    server.get("/api/v1/performances/gala/metrics?range=1s&step=9m", Some(&seller)).expect(400);
+    server.get("/api/v1/performances/gala/metrics?range=99999999999999999999h", Some(&seller)).expect(400);
     server.get("/api/v1/performances/gala/metrics?step=soon", Some(&seller)).expect(400);
 }
 

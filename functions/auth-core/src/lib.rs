@@ -19,6 +19,7 @@ pub trait Gate {
 pub fn handle<G: Gate>(req: Request) -> Response {
     let result = match (req.method.as_str(), req.segments().as_slice()) {
         ("GET", ["api", "auth", "me"]) => me::<G>(),
+        (_, ["api", "auth", "me"]) => Err(Response::method_not_allowed("GET")),
         _ => Err(G::route(&req).unwrap_or_else(Response::not_found)),
     };
     result.unwrap_or_else(|response| response)

@@ -121,7 +121,11 @@ impl Handler for Booking {
             ("DELETE", ["api", "holds", id]) => release(id),
             ("GET", ["api", "orders"]) => orders(),
             ("POST", ["api", "orders", id, "cancel"]) => cancel(id),
-            (_, ["api", "holds" | "orders", ..]) => Err(Response::method_not_allowed()),
+            (_, ["api", "holds"]) | (_, ["api", "holds", _, "confirm"]) | (_, ["api", "orders", _, "cancel"]) => {
+                Err(Response::method_not_allowed("POST"))
+            }
+            (_, ["api", "holds", _]) => Err(Response::method_not_allowed("DELETE")),
+            (_, ["api", "orders"]) => Err(Response::method_not_allowed("GET")),
             _ => Err(Response::not_found()),
         };
         result.unwrap_or_else(|response| response)

@@ -90,7 +90,7 @@ struct Listing;
 impl Handler for Listing {
     fn handle(req: Request) -> Response {
         if req.method != "GET" && req.method != "HEAD" {
-            return Response::method_not_allowed();
+            return Response::method_not_allowed("GET, HEAD");
         }
         let result = match req.segments().as_slice() {
             [] => storefront(),

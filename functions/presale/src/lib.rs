@@ -42,8 +42,10 @@ impl Gate for Presale {
     }
 
     fn route(req: &Request) -> Option<Response> {
-        if (req.method.as_str(), req.segments().as_slice()) != ("POST", ["api", "auth", "admit"].as_slice()) {
-            return None;
+        match (req.method.as_str(), req.segments().as_slice()) {
+            ("POST", ["api", "auth", "admit"]) => {}
+            (_, ["api", "auth", "admit"]) => return Some(Response::method_not_allowed("POST")),
+            _ => return None,
         }
         #[derive(Deserialize)]
         struct Admit {

@@ -116,9 +116,9 @@ impl Response {
         Self::error(404, "not_found", "no such route")
     }
 
-    /// A 405 for a known path with another method.
-    pub fn method_not_allowed() -> Self {
-        Self::error(405, "method_not_allowed", "method not allowed on this route")
+    /// A 405 for a known path with another method; `allow` lists the methods it takes.
+    pub fn method_not_allowed(allow: &str) -> Self {
+        Self::error(405, "method_not_allowed", &format!("this route takes {allow}")).with_header("allow", allow)
     }
 
     /// Adds a header.
