@@ -871,11 +871,30 @@ async fn my_orders(State(app): State<AppState>, caller: Caller) -> ApiResult<Jso
     Ok(Json(Value::Array(list)))
 }
 
-async fn catalog(State(app): State<AppState>) -> Json<Value> {
-    let list = app
-        .registry
-        .all()
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// Most performances one catalog page lists, and the default.
+const MAX_PAGE: usize = 500;
+const DEFAULT_PAGE: usize = 100;
+
+/// Every live performance, oldest first, a page at a time (`?limit=&offset=`); a next page
+/// is announced by a `Link: <...>; rel="next"` header.
+async fn catalog(State(app): State<AppState>, axum::extract::Query(page): axum::extract::Query<Page>) -> ApiResult {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_page", format!("limit must be 1 to {MAX_PAGE}")).field("limit"));
+    }
+    let offset = page.offset.unwrap_or(0);
+    let all = app.registry.all();
+    let list: Vec<Value> = all
         .iter()
+        .skip(offset)
+        .take(limit)
         .map(|ns| {
             json!({
                 "namespace": ns.name,
@@ -886,5 +905,10 @@ async fn catalog(State(app): State<AppState>) -> Json<Value> {
             })
         })
         .collect();
-    Json(Value::Array(list))
+    let mut response = Json(Value::Array(list)).into_response();
+    if offset.saturating_add(limit) < all.len() {
+        let next = format!("</api/v1/catalog?limit={limit}&offset={}>; rel=\"next\"", offset + limit);
+        response.headers_mut().insert(http::header::LINK, http::HeaderValue::try_from(next).map_err(anyhow::Error::from)?);
+    }
+    Ok(response)
 }

@@ -28,6 +28,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection may sit idle between requests: a slow or silent client does not hold a
 /// connection (or a shutdown) forever.
 pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 20_000;
+/// Largest request head the platform answers (431 in the error shape past it), and the most
+/// header fields. hyper's own limits sit far above, where it answers 431 itself.
+const MAX_HEAD_BYTES: usize = 64 << 10;
+const MAX_HEADERS: usize = 100;
+const HYPER_HEAD_LIMIT: usize = 1 << 20;
+const HYPER_MAX_HEADERS: usize = 1000;
+
 /// Open connections one client address may have at once; past it new ones are closed.
 pub const DEFAULT_CONNECTIONS_PER_ADDRESS: usize = 1024;
 
@@ -99,7 +106,12 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     });
     let control = crate::api::router(app.clone());
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(app.settings.header_timeout);
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(app.settings.header_timeout)
+        .max_buf_size(HYPER_HEAD_LIMIT)
+        .max_headers(HYPER_MAX_HEADERS);
     let connections = Arc::new(Connections::default());
     let per_address = app.settings.connections_per_address;
     let graceful = GracefulShutdown::new();
@@ -153,6 +165,17 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
 }
 
 async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> Response<Body> {
+    let head: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if head > MAX_HEAD_BYTES || req.headers().len() > MAX_HEADERS {
+        let message = format!("request headers are limited to {MAX_HEADERS} fields and {} KiB", MAX_HEAD_BYTES >> 10);
+        let mut response = axum::response::IntoResponse::into_response(crate::error::ApiError::new(
+            http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            message,
+        ));
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        return response;
+    }
     if req.uri().path().starts_with("/p/") {
         crate::trigger::handle(app, req).await
     } else {

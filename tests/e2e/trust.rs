@@ -420,3 +420,37 @@ fn a_generated_admin_password_works_once_and_every_account_can_change_its_passwo
     server.get("/api/v1/performances", Some(&old)).expect(401);
     server.login("seller@example.com", "another-good-password");
 }
+
+#[test]
+fn the_catalog_comes_in_pages_and_an_oversized_head_keeps_the_error_shape() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    for ns in ["one", "two", "three"] {
+        server.deploy(&seller, ns, "seated", gala_params());
+    }
+    let first = server.get("/api/v1/catalog?limit=2", None).expect(200);
+    let names = |reply: &crate::testkit::Reply| reply.json().as_array().unwrap().iter().map(|p| p["namespace"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(names(&first).len(), 2);
+    assert_eq!(first.header("link"), Some("</api/v1/catalog?limit=2&offset=2>; rel=\"next\""));
+    let last = server.get("/api/v1/catalog?limit=2&offset=2", None).expect(200);
+    assert_eq!(names(&last).len(), 1);
+    assert_eq!(last.header("link"), None);
+    let mut all = names(&first);
+    all.extend(names(&last));
+    all.sort();
+    assert_eq!(all, ["one", "three", "two"]);
+    server.get("/api/v1/catalog?limit=0", None).expect(400);
+    server.get("/api/v1/catalog?limit=lots", None).expect(400);
+
+    // Past the platform's head limit: 431 in the error shape, on both planes.
+    let addr = server.base.strip_prefix("http://").unwrap().to_string();
+    for path in ["/api/v1/catalog", "/p/one/api/info"] {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-Padding: {}\r\n\r\n", "a".repeat(70 << 10));
+        let answer = exchange(&mut stream, &head, b"", Duration::ZERO);
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        assert!(answer.contains("\"error\":\"headers_too_large\""), "{answer}");
+    }
+}
