@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::orders::ORDER_COLUMNS;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY,
@@ -408,14 +410,13 @@ impl Db {
     /// A buyer's orders in every performance, live or archived, newest first.
     pub fn orders_of_buyer(&self, buyer: &str) -> Result<Vec<BuyerOrder>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT o.id, o.deployment, o.session, o.buyer, o.hold_id, o.amount, o.status, o.tickets, o.charge_id, o.created_at,
-                    COALESCE(p.namespace, a.namespace), COALESCE(p.params, a.params), a.archived_at
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ORDER_COLUMNS}, COALESCE(p.namespace, a.namespace), COALESCE(p.params, a.params), a.archived_at
              FROM orders o
              LEFT JOIN performances p ON p.deployment = o.deployment
              LEFT JOIN archived_performances a ON a.deployment = o.deployment
-             WHERE o.buyer = ?1 ORDER BY o.created_at DESC, o.id",
-        )?;
+             WHERE o.buyer = ?1 ORDER BY o.created_at DESC, o.id"
+        ))?;
         let rows = stmt.query_map([buyer], |r| {
             Ok(BuyerOrder {
                 order: crate::orders::order_row(r)?,
@@ -430,12 +431,10 @@ impl Db {
     /// A performance's orders with their buyers' emails, oldest first.
     pub fn orders_of_deployment(&self, deployment: &str) -> Result<Vec<(crate::orders::OrderRow, Option<String>)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT o.id, o.deployment, o.session, o.buyer, o.hold_id, o.amount, o.status, o.tickets, o.charge_id, o.created_at,
-                    a.email
-             FROM orders o LEFT JOIN accounts a ON a.id = o.buyer
-             WHERE o.deployment = ?1 ORDER BY o.created_at, o.id",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ORDER_COLUMNS}, a.email FROM orders o LEFT JOIN accounts a ON a.id = o.buyer
+             WHERE o.deployment = ?1 ORDER BY o.created_at, o.id"
+        ))?;
         let rows = stmt.query_map([deployment], |r| Ok((crate::orders::order_row(r)?, r.get(10)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -145,15 +145,15 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
 }
 
 fn load(conn: &rusqlite::Connection, deployment: &str) -> Result<Vec<OrderRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, deployment, session, buyer, hold_id, amount, status, tickets, charge_id, created_at
-         FROM orders WHERE deployment = ?1 ORDER BY created_at, id",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.deployment = ?1 ORDER BY o.created_at, o.id"))?;
     let rows = stmt.query_map([deployment], order_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// An order from the first ten columns of a row (`id` .. `created_at`, in table order).
+/// The columns [`order_row`] reads, of the `orders` table as `o`; a query may add more after.
+pub(crate) const ORDER_COLUMNS: &str = "o.id, o.deployment, o.session, o.buyer, o.hold_id, o.amount, o.status, o.tickets, o.charge_id, o.created_at";
+
+/// An order from the first ten columns of a row ([`ORDER_COLUMNS`]).
 pub(crate) fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
     let tickets: String = r.get(7)?;
     Ok(OrderRow {
