@@ -53,6 +53,33 @@ fn a_performance_s_own_page_sells_sandboxed_and_the_console_never_runs_seller_ja
     assert_eq!(seen["consoleRanSellerScript"], false);
 }
 
+#[test]
+fn the_storefront_sells_goods_takes_a_presale_code_and_names_an_unknown_address() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let festival = json!({
+        "title": "Fest", "venue": "Field",
+        "sessions": [{"id": "d1", "starts_at": "2027-07-01T12:00:00Z"}],
+        "sections": [{"name": "GA", "price": 5000, "capacity": 100}],
+        "goods": [{"name": "SHIRT", "price": 2500, "stock": 10}]
+    });
+    server.deploy(&seller, "fest", "festival", festival);
+    let mut presale = gala_params();
+    presale["presale_codes"] = json!(["EARLY-BIRD"]);
+    server.deploy(&seller, "pre", "presale", presale);
+    server.account("fan@example.com", "buyer");
+    let env = [("FEST", "fest"), ("PRE", "pre"), ("EMAIL", "fan@example.com"), ("PASSWORD", "a-good-password")];
+    let seen = browse_console("storefronts.mjs", &server, &env, 1);
+    assert_eq!(seen["goods"], json!(["goods-SHIRT"]), "{seen}");
+    assert!(seen["festSummary"].as_str().unwrap().contains("1 standing and 2 goods"), "{seen}");
+    assert_eq!(seen["admitted"], "Code accepted: you may book.");
+    assert!(seen["unknown"].as_str().unwrap().contains("no performance \"no-such-show\""), "{seen}");
+    // The hold the festival screen made took the goods from the shared stock.
+    let left = server.get("/p/fest/api/sessions/d1/availability", None).expect(200).json();
+    assert_eq!(left["goods"][0]["available"], 8, "{left}");
+}
+
 /// Builds web/ once per test run, as the README's run command does.
 fn build_console() {
     static BUILT: Once = Once::new();
@@ -186,6 +213,7 @@ fn an_admin_uploads_a_component_and_manages_templates_in_the_console() {
     assert_eq!(seen["templateAdded"], true);
     assert!(seen["templateDeleted"].as_str().unwrap().contains("club-night"), "{seen}");
     assert_eq!(seen["builtinDeleteButtons"], 0, "a built-in template offers a Delete the server refuses");
+    assert_eq!(seen["templateMessageInView"], true, "the outcome shows beside the action");
     // What the console did, the API shows.
     let pool = server.get("/api/v1/components", Some(&admin)).expect(200).json();
     assert!(pool.as_array().unwrap().iter().any(|c| c["name"] == "my-storefront" && c["version"] == "0.1.0"), "{pool}");

@@ -454,3 +454,56 @@ fn the_catalog_comes_in_pages_and_an_oversized_head_keeps_the_error_shape() {
         assert!(answer.contains("\"error\":\"headers_too_large\""), "{answer}");
     }
 }
+
+#[test]
+fn disguising_text_past_sessions_and_deploy_floods_are_refused() {
+    let dir = DataDir::new();
+    let server = Server::start_with(
+        &dir.0,
+        &[("MARQUEE_NO_RATE_LIMITS", "false"), ("MARQUEE_DEPLOY_RATE", "7"), ("MARQUEE_PERFORMANCES_PER_SELLER", "2")],
+    );
+    let seller = server.account("seller@example.com", "seller");
+    let deploy = |ns: &str, params: Value| server.post("/api/v1/performances", Some(&seller), &json!({"namespace": ns, "template": "seated", "params": params}));
+    for title in ["Gala\u{0}", "Gala\u{1b}[31m", "Gala \u{202e}alaG"] {
+        let mut params = gala_params();
+        params["title"] = json!(title);
+        assert_eq!(deploy("x", params).expect(400).json()["field"], "params.title", "{title:?}");
+    }
+    let mut past = gala_params();
+    past["sessions"][0]["starts_at"] = json!("1970-01-01T00:00:00Z");
+    assert_eq!(deploy("x", past).expect(400).json()["field"], "params.sessions[0].starts_at");
+
+    // A seller has a live-performance quota and a deploy rate; the refusals above counted.
+    server.deploy(&seller, "one", "seated", gala_params());
+    server.deploy(&seller, "two", "seated", gala_params());
+    assert_eq!(deploy("three", gala_params()).expect(403).json()["error"], "quota_exceeded");
+    server.delete("/api/v1/performances/two", Some(&seller)).expect(204);
+    let flood = deploy("three", gala_params()).expect(429);
+    assert!(flood.header("retry-after").is_some());
+    // An admin is not held to a seller's quota.
+    server.deploy(&server.admin(), "house", "seated", gala_params());
+}
+
+#[test]
+fn a_cookie_session_is_renewed_or_ended_only_from_the_platform_s_own_pages() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    server.account("fan@example.com", "buyer");
+    let login = server.post("/api/v1/auth/login", None, &json!({"email": "fan@example.com", "password": "a-good-password", "mode": "browser"}));
+    let cookie: String = login
+        .expect(200)
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let origin = server.base.clone();
+    for path in ["/api/v1/auth/refresh", "/api/v1/auth/logout"] {
+        for bad in ["http://evil.example", "null"] {
+            server.post_raw(path, None, &[("Cookie", &cookie), ("Origin", bad)], "").expect(403);
+        }
+        server.post_raw(path, None, &[("Cookie", &cookie)], "").expect(403);
+    }
+    server.post_raw("/api/v1/auth/refresh", None, &[("Cookie", &cookie), ("Origin", &origin)], "").expect(200);
+}
