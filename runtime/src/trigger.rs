@@ -338,6 +338,10 @@ where
     fn is_end_stream(&self) -> bool {
         self.instance.is_none() && self.body.is_end_stream()
     }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Verifies and removes the request's credentials (the `Authorization` header and the

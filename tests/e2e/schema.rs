@@ -68,8 +68,11 @@ checks.positive_data_acceptance.enabled = false
         // Every check runs (Schemathesis's default, the same as --checks all, which would
         // also override the per-operation exceptions above).
         .args(["--no-color", "run", &server.url("/api/v1/openapi.json"), "--max-examples", "15"])
-        // A fixed seed: the same cases every run. Uploads are raw Wasm, which it cannot make.
-        .args(["--workers", "2", "--seed", "1", "--exclude-path", "/api/v1/components"])
+        // A fixed seed: the same cases every run. One worker: with two threads, CPython 3.11's
+        // `ast.parse` inside Hypothesis now and then fails with "AST constructor recursion
+        // depth mismatch" (an error of the tool, not of the API). Uploads are raw Wasm, which
+        // it cannot make.
+        .args(["--workers", "1", "--seed", "1", "--exclude-path", "/api/v1/components"])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {schemathesis} ({e}): bash .ci/run installs it from PyPI"));
     let stdout = String::from_utf8_lossy(&output.stdout);
