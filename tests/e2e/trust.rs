@@ -68,9 +68,9 @@ fn seller_code_never_sees_a_credential_nor_sets_a_platform_header() {
     assert_eq!(set.header("x-content-type-options"), Some("nosniff"));
 
     // A trap says which function failed, never the guest's own words or symbols.
-    let listing_trap = server.get("/p/evil/api/auth/me?do=panic", None).expect(500).json();
-    assert_eq!(listing_trap["error"], "function_trap");
-    assert_eq!(listing_trap["message"], "function auth failed");
+    let trap = server.get("/p/evil/api/auth/me?do=panic", None).expect(500).json();
+    assert_eq!(trap["error"], "function_trap");
+    assert_eq!(trap["message"], "function auth failed");
 }
 
 #[test]
