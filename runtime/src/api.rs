@@ -589,18 +589,25 @@ fn rfc3339_ms(ms: i64) -> Option<String> {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
 }
 
+/// An entry at the door as the API shows it, with `more` members (`{"status": ...}`) first.
+fn entry_view(entry: &crate::db::Entry, more: Value) -> Value {
+    let mut view = more;
+    view["checked_in_at"] = json!(rfc3339_ms(entry.checked_in_at));
+    view["door"] = json!(entry.door);
+    view
+}
+
 /// A stored order as the API shows it; `entries` marks the tickets used at the door.
 fn order_view(o: &crate::orders::OrderRow, entries: Option<&std::collections::HashMap<(String, String), crate::db::Entry>>) -> Value {
     let tickets: Vec<Value> = o
         .tickets
         .iter()
         .map(|t| {
-            let mut ticket = json!({"seat": t.seat, "code": t.code});
-            if let Some(entry) = entries.and_then(|e| e.get(&(o.id.clone(), t.seat.clone()))) {
-                ticket["checked_in_at"] = json!(rfc3339_ms(entry.checked_in_at));
-                ticket["door"] = json!(entry.door);
+            let ticket = json!({"seat": t.seat, "code": t.code});
+            match entries.and_then(|e| e.get(&(o.id.clone(), t.seat.clone()))) {
+                Some(entry) => entry_view(entry, ticket),
+                None => ticket,
             }
-            ticket
         })
         .collect();
     let mut view = json!({
@@ -723,8 +730,8 @@ async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<S
     })
     .await?;
     Ok(Json(match entry {
-        Ok(entry) => json!({ "valid": true, "status": "checked_in", "checked_in_at": rfc3339_ms(entry.checked_in_at), "door": entry.door }),
-        Err(first) => json!({ "valid": false, "status": "already_used", "checked_in_at": rfc3339_ms(first.checked_in_at), "door": first.door }),
+        Ok(entry) => entry_view(&entry, json!({ "valid": true, "status": "checked_in" })),
+        Err(first) => entry_view(&first, json!({ "valid": false, "status": "already_used" })),
     }))
 }
 
@@ -744,7 +751,7 @@ async fn undo_checkin(State(app): State<AppState>, caller: Caller, Path(name): P
     }
     let undone = blocking(move || app.shared.db.undo_check_in(&req.order_id, &req.seat, crate::clock::now_ms() as i64)).await?;
     match undone {
-        Some(entry) => Ok(Json(json!({ "status": "undone", "checked_in_at": rfc3339_ms(entry.checked_in_at), "door": entry.door }))),
+        Some(entry) => Ok(Json(entry_view(&entry, json!({ "status": "undone" })))),
         None => Err(ApiError::new(StatusCode::CONFLICT, "not_checked_in", "this ticket has not been checked in")),
     }
 }

@@ -666,7 +666,8 @@ impl Inventory {
         while self.paying() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        match self.live_orders() {
+        // Confirmed orders, which a delete must not erase.
+        match self.live_order_ids().len() {
             0 => Ok(()),
             live => {
                 self.closed.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -687,11 +688,6 @@ impl Inventory {
                 s.orders.values().filter(|o| o.row.status == "confirmed").map(|o| o.row.id.clone()).collect::<Vec<_>>()
             })
             .collect()
-    }
-
-    /// Confirmed orders, which a delete must not erase.
-    pub fn live_orders(&self) -> usize {
-        (0..self.sessions.len()).map(|i| self.lock(i).orders.values().filter(|o| o.row.status == "confirmed").count()).sum()
     }
 
     /// Cancels an order: `buyer` is the caller who must own it (`None`: the performance's
