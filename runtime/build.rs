@@ -9,7 +9,7 @@ use std::process::Command;
 const GUESTS: &[&str] = &["listing", "booking", "auth", "presale"];
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
     let functions = root.join("functions");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let target_dir = out.join("functions-target");

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod metrics;
 pub mod namespace;
 pub mod orders;
+pub mod parse_errors;
 pub mod payments;
 pub mod pool;
 pub mod server;

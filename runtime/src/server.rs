@@ -29,7 +29,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection (or a shutdown) forever.
 pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 20_000;
 /// Largest request head the platform answers (431 in the error shape past it), and the most
-/// header fields. hyper's own limits sit far above, where it answers 431 itself.
+/// header fields. hyper's own limits sit far above, where it answers 431 itself (in the
+/// error shape too: crate::parse_errors).
 const MAX_HEAD_BYTES: usize = 64 << 10;
 const MAX_HEADERS: usize = 100;
 const HYPER_HEAD_LIMIT: usize = 1 << 20;
@@ -146,7 +147,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
                 async move { Ok::<_, Infallible>(route(app, control, req).await) }
             })
         };
-        let io = TokioIo::new(Rehoming { stream: Some(stream), background: false });
+        let io = TokioIo::new(crate::parse_errors::ParseErrors::new(Rehoming { stream: Some(stream), background: false }));
         let conn = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
         let conn = async move {
             let _counted = counted;

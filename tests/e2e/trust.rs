@@ -422,7 +422,7 @@ fn a_generated_admin_password_works_once_and_every_account_can_change_its_passwo
 }
 
 #[test]
-fn the_catalog_comes_in_pages_and_an_oversized_head_keeps_the_error_shape() {
+fn the_catalog_comes_in_pages_and_a_refused_head_keeps_the_error_shape() {
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let seller = server.account("seller@example.com", "seller");
@@ -453,6 +453,16 @@ fn the_catalog_comes_in_pages_and_an_oversized_head_keeps_the_error_shape() {
         assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
         assert!(answer.contains("\"error\":\"headers_too_large\""), "{answer}");
     }
+    // A control byte in a header is refused by the HTTP parser before any service runs: still
+    // the error shape, also as the second request of a kept-alive connection.
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let fine = exchange(&mut stream, &format!("GET /api/v1/catalog HTTP/1.1\r\nHost: {addr}\r\n\r\n"), b"", Duration::ZERO);
+    assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
+    let answer = exchange(&mut stream, &format!("GET /p/one/api/info HTTP/1.1\r\nHost: {addr}\r\nX-Odd: a\u{1}b\r\n\r\n"), b"", Duration::ZERO);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("content-type: application/json"), "{answer}");
+    assert!(answer.contains("\"error\":\"bad_request\""), "{answer}");
 }
 
 #[test]
