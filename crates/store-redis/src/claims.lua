@@ -1,0 +1,219 @@
+-- The claims of one performance, one atomic step per call.
+--
+-- KEYS[1] is the performance's prefix `{p:<ns>}`; every key below starts with it, so the hash
+-- tag puts all of them in one Redis Cluster slot. ARGV[1] names the step, ARGV[2] is how long
+-- an ended hold is remembered (ms), the rest are the step's arguments. Each step first ends
+-- the holds that are due by the server's clock, then validates everything, then writes:
+-- a script is atomic but does not roll back what it already wrote.
+--
+-- Keys: <P>:seats:<session> hash seat -> owner (hold or order id); <P>:taken hash pool ->
+-- units claimed; <P>:hold:<id> hash; <P>:expiry zset hold -> due ms; <P>:paying set of holds
+-- being paid; <P>:ended:<id> tombstone with an expiry; <P>:buyer hash buyer -> tickets held or
+-- bought; <P>:addr:<session> hash address -> unpaid tickets; <P>:key:<buyer>:<key>
+-- "<fingerprint>|<hold>"; <P>:confirmed hash hold -> order; <P>:order:<id> hash;
+-- <P>:orders zset order -> created; <P>:orders:<buyer> zset; <P>:live set of confirmed orders;
+-- <P>:closed.
+
+local P = KEYS[1]
+local op = ARGV[1]
+local tomb = tonumber(ARGV[2])
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function fields(key)
+  local flat = redis.call('HGETALL', key)
+  if #flat == 0 then return nil end
+  local map = {}
+  for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
+  return map
+end
+
+-- Gives back what a hold or an order claimed; a seat is freed only from its owner.
+local function free(owner, session, seats, units)
+  local seat_key = P .. ':seats:' .. session
+  for _, seat in ipairs(cjson.decode(seats)) do
+    if redis.call('HGET', seat_key, seat) == owner then redis.call('HDEL', seat_key, seat) end
+  end
+  for _, u in ipairs(cjson.decode(units)) do redis.call('HINCRBY', P .. ':taken', u[1], -u[2]) end
+end
+
+local function end_hold(id, h)
+  free(id, h.session, h.seats, h.units)
+  redis.call('HINCRBY', P .. ':buyer', h.buyer, -tonumber(h.tickets))
+  if h.address ~= '' then redis.call('HINCRBY', P .. ':addr:' .. h.session, h.address, -tonumber(h.tickets)) end
+  redis.call('DEL', P .. ':hold:' .. id)
+  redis.call('ZREM', P .. ':expiry', id)
+  redis.call('SREM', P .. ':paying', id)
+  redis.call('SET', P .. ':ended:' .. id, '1', 'PX', tomb)
+end
+
+local now = now_ms()
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':expiry', '-inf', now, 'LIMIT', 0, 256)) do
+  local h = fields(P .. ':hold:' .. id)
+  if h then end_hold(id, h) else redis.call('ZREM', P .. ':expiry', id) end
+end
+
+local function gone(id)
+  if redis.call('EXISTS', P .. ':ended:' .. id) == 1 then return 'expired' end
+  return 'not_found'
+end
+
+local function order_reply(tag, id)
+  local o = fields(P .. ':order:' .. id)
+  return { tag, id, o.buyer, o.record, o.status }
+end
+
+if op == 'hold' then
+  local session, id, buyer, address = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+  local seats, units = ARGV[7], ARGV[8]
+  local tickets, limit, cap, ttl = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+  local amount, key, fingerprint, payload, key_ttl = ARGV[13], ARGV[14], ARGV[15], ARGV[16], tonumber(ARGV[17])
+  if redis.call('EXISTS', P .. ':closed') == 1 then return { 'closed' } end
+  local key_name = P .. ':key:' .. buyer .. ':' .. key
+  if key ~= '' then
+    local first = redis.call('GET', key_name)
+    if first then
+      local fp, hold = string.match(first, '^([^|]*)|(.*)$')
+      if fp ~= fingerprint then return { 'key_reused' } end
+      local h = fields(P .. ':hold:' .. hold)
+      if h then return { 'existing', hold, h.expires, h.payload } end
+      if redis.call('HEXISTS', P .. ':confirmed', hold) == 1 then return { 'key_confirmed' } end
+      return { 'expired' }
+    end
+  end
+  local owned = tonumber(redis.call('HGET', P .. ':buyer', buyer) or '0')
+  if tickets > 0 and owned + tickets > limit then return { 'over_limit' } end
+  if cap > 0 and address ~= '' and tickets > 0 then
+    local here = tonumber(redis.call('HGET', P .. ':addr:' .. session, address) or '0')
+    if here + tickets > cap then return { 'address_limit' } end
+  end
+  local seat_key = P .. ':seats:' .. session
+  local unavailable = {}
+  local seat_list, unit_list = cjson.decode(seats), cjson.decode(units)
+  for _, seat in ipairs(seat_list) do
+    if redis.call('HEXISTS', seat_key, seat) == 1 then table.insert(unavailable, seat) end
+  end
+  for _, u in ipairs(unit_list) do
+    local taken = tonumber(redis.call('HGET', P .. ':taken', u[1]) or '0')
+    if taken + u[2] > u[3] then table.insert(unavailable, u[1]) end
+  end
+  if #unavailable > 0 then return { 'unavailable', unpack(unavailable) } end
+  for _, seat in ipairs(seat_list) do redis.call('HSET', seat_key, seat, id) end
+  for _, u in ipairs(unit_list) do redis.call('HINCRBY', P .. ':taken', u[1], u[2]) end
+  redis.call('HINCRBY', P .. ':buyer', buyer, tickets)
+  if address ~= '' then redis.call('HINCRBY', P .. ':addr:' .. session, address, tickets) end
+  local expires = now + ttl
+  redis.call('HSET', P .. ':hold:' .. id, 'session', session, 'buyer', buyer, 'address', address,
+    'seats', seats, 'units', units, 'tickets', tickets, 'amount', amount, 'expires', expires, 'payload', payload)
+  redis.call('ZADD', P .. ':expiry', expires, id)
+  if key ~= '' then redis.call('SET', key_name, fingerprint .. '|' .. id, 'PX', key_ttl) end
+  return { 'held', id, tostring(expires), payload }
+end
+
+if op == 'release' then
+  local id, buyer = ARGV[3], ARGV[4]
+  local h = fields(P .. ':hold:' .. id)
+  if not h then return { gone(id) } end
+  if h.buyer ~= buyer then return { 'forbidden' } end
+  if redis.call('SISMEMBER', P .. ':paying', id) == 1 then return { 'busy' } end
+  end_hold(id, h)
+  return { 'ok' }
+end
+
+if op == 'begin_confirm' then
+  local id, buyer, lease = ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local order = redis.call('HGET', P .. ':confirmed', id)
+  if order then
+    if redis.call('HGET', P .. ':order:' .. order, 'buyer') ~= buyer then return { 'forbidden' } end
+    return order_reply('done', order)
+  end
+  local h = fields(P .. ':hold:' .. id)
+  if not h then return { gone(id) } end
+  if h.buyer ~= buyer then return { 'forbidden' } end
+  if redis.call('SISMEMBER', P .. ':paying', id) == 1 then return { 'busy' } end
+  if redis.call('EXISTS', P .. ':closed') == 1 then return { 'closed' } end
+  redis.call('SADD', P .. ':paying', id)
+  redis.call('ZADD', P .. ':expiry', now + lease, id)
+  return { 'ready', h.session, h.amount, h.payload }
+end
+
+if op == 'commit_confirm' then
+  local id, order, created, record = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+  local h = fields(P .. ':hold:' .. id)
+  if not h or redis.call('SISMEMBER', P .. ':paying', id) == 0 then return { 'lost' } end
+  local seat_key = P .. ':seats:' .. h.session
+  for _, seat in ipairs(cjson.decode(h.seats)) do redis.call('HSET', seat_key, seat, order) end
+  if h.address ~= '' then redis.call('HINCRBY', P .. ':addr:' .. h.session, h.address, -tonumber(h.tickets)) end
+  redis.call('DEL', P .. ':hold:' .. id)
+  redis.call('ZREM', P .. ':expiry', id)
+  redis.call('SREM', P .. ':paying', id)
+  redis.call('HSET', P .. ':confirmed', id, order)
+  redis.call('HSET', P .. ':order:' .. order, 'buyer', h.buyer, 'session', h.session, 'seats', h.seats,
+    'units', h.units, 'tickets', h.tickets, 'record', record, 'status', 'confirmed')
+  redis.call('ZADD', P .. ':orders', created, order)
+  redis.call('ZADD', P .. ':orders:' .. h.buyer, created, order)
+  redis.call('SADD', P .. ':live', order)
+  return { 'ok' }
+end
+
+if op == 'abort_confirm' then
+  local id = ARGV[3]
+  local h = fields(P .. ':hold:' .. id)
+  if h and redis.call('SREM', P .. ':paying', id) == 1 then
+    redis.call('ZADD', P .. ':expiry', h.expires, id)
+  end
+  return { 'ok' }
+end
+
+if op == 'cancel' then
+  local id, buyer = ARGV[3], ARGV[4]
+  local o = fields(P .. ':order:' .. id)
+  if not o then return { 'not_found' } end
+  if buyer ~= '' and o.buyer ~= buyer then return { 'forbidden' } end
+  if o.status == 'confirmed' then
+    free(id, o.session, o.seats, o.units)
+    redis.call('HINCRBY', P .. ':buyer', o.buyer, -tonumber(o.tickets))
+    redis.call('HSET', P .. ':order:' .. id, 'status', 'cancelled')
+    redis.call('SREM', P .. ':live', id)
+  end
+  return order_reply('order', id)
+end
+
+if op == 'order' then
+  if redis.call('EXISTS', P .. ':order:' .. ARGV[3]) == 0 then return { 'not_found' } end
+  return order_reply('order', ARGV[3])
+end
+
+if op == 'orders_of' then
+  local out = {}
+  for _, id in ipairs(redis.call('ZRANGE', P .. ':orders:' .. ARGV[3], 0, -1)) do
+    table.insert(out, order_reply('order', id))
+  end
+  return out
+end
+
+if op == 'live' then
+  return redis.call('SMEMBERS', P .. ':live')
+end
+
+if op == 'taken' then
+  local session = ARGV[3]
+  local pools = cjson.decode(ARGV[4])
+  local counts = {}
+  for i, pool in ipairs(pools) do counts[i] = redis.call('HGET', P .. ':taken', pool) or '0' end
+  return { redis.call('HKEYS', P .. ':seats:' .. session), counts }
+end
+
+if op == 'close' then
+  if ARGV[3] == '1' then redis.call('SET', P .. ':closed', '1') else redis.call('DEL', P .. ':closed') end
+  return { 'ok' }
+end
+
+if op == 'paying' then
+  return { tostring(redis.call('SCARD', P .. ':paying')) }
+end
+
+return redis.error_reply('unknown step ' .. op)

@@ -1,0 +1,249 @@
+//! The claim store on Redis. Every step is one call of one Lua script (`claims.lua`), so a
+//! check and its writes are atomic however many runtimes share the store; expiry runs by the
+//! server's clock. A step answered is durable as far as the server's AOF settings make it:
+//! [`RedisStore::connect`] refuses a server that would lose acknowledged writes.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, anyhow, bail};
+use marquee_store::{
+    ClaimStore, ConfirmStart, Confirming, Held, HoldOutcome, HoldRequest, OrderStatus, Refusal, StoredOrder, Taken,
+};
+use redis::Value;
+use redis::aio::ConnectionManager;
+
+/// How long an idempotency key is remembered after its hold was made.
+const KEY_TTL_MS: u64 = 24 * 3600 * 1000;
+/// How long a released or expired hold is remembered (410 rather than 404), in hold TTLs.
+const TOMBSTONE_TTLS: u64 = 4;
+
+/// One Redis server (or a cluster's entry point) and the script of every step.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    claims: redis::Script,
+}
+
+/// Whether the server may lose writes it acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `appendonly yes` and `appendfsync always` are required.
+    Required,
+    /// Accept whatever the server does (tests of speed, caches).
+    Relaxed,
+}
+
+impl RedisStore {
+    /// Connects (reconnecting on its own later) and checks that a confirmed order answered
+    /// is on disk before the answer.
+    pub async fn connect(url: &str, durability: Durability) -> Result<Self> {
+        let client = redis::Client::open(url).with_context(|| format!("bad Redis address {url}"))?;
+        let mut connection =
+            ConnectionManager::new(client).await.with_context(|| format!("failed to connect to Redis at {url}"))?;
+        if durability == Durability::Required {
+            let mut settings = HashMap::new();
+            for name in ["appendonly", "appendfsync"] {
+                let pair: HashMap<String, String> = redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg(name)
+                    .query_async(&mut connection)
+                    .await
+                    .with_context(|| format!("failed to read the Redis setting {name}"))?;
+                settings.extend(pair);
+            }
+            let appendonly = settings.get("appendonly").map(String::as_str);
+            let appendfsync = settings.get("appendfsync").map(String::as_str);
+            if appendonly != Some("yes") || appendfsync != Some("always") {
+                bail!(
+                    "Redis at {url} has appendonly {} and appendfsync {}: it could lose confirmed orders; \
+                     set `appendonly yes` and `appendfsync always`, or start with --store-durability relaxed",
+                    appendonly.unwrap_or("?"),
+                    appendfsync.unwrap_or("?")
+                );
+            }
+        }
+        Ok(Self { connection, claims: redis::Script::new(include_str!("claims.lua")) })
+    }
+
+    /// The claims of one performance; `hold_ttl_ms` sets how long an ended hold is remembered.
+    pub fn performance(&self, namespace: &str, hold_ttl_ms: u64) -> RedisClaims {
+        RedisClaims {
+            store: self.clone(),
+            prefix: format!("{{p:{namespace}}}"),
+            tombstone_ms: (TOMBSTONE_TTLS * hold_ttl_ms).max(1000),
+        }
+    }
+}
+
+/// The claims of one performance, all under its hash tag.
+pub struct RedisClaims {
+    store: RedisStore,
+    prefix: String,
+    tombstone_ms: u64,
+}
+
+impl RedisClaims {
+    /// Runs one step of the script.
+    async fn step(&self, op: &str, args: &[&str]) -> Result<Vec<Value>> {
+        let mut invocation = self.store.claims.key(&self.prefix);
+        invocation.arg(op).arg(self.tombstone_ms);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut connection = self.store.connection.clone();
+        let reply: Value = invocation.invoke_async(&mut connection).await.with_context(|| format!("Redis step {op} failed"))?;
+        match reply {
+            Value::Array(items) => Ok(items),
+            other => Err(anyhow!("Redis step {op} answered {other:?}")),
+        }
+    }
+
+    /// A step whose answer is a tag and strings.
+    async fn strings(&self, op: &str, args: &[&str]) -> Result<Vec<String>> {
+        self.step(op, args).await?.iter().map(text).collect()
+    }
+}
+
+fn text(value: &Value) -> Result<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).context("a Redis answer is not UTF-8"),
+        Value::SimpleString(s) => Ok(s.clone()),
+        Value::Int(n) => Ok(n.to_string()),
+        other => Err(anyhow!("unexpected Redis value {other:?}")),
+    }
+}
+
+fn refusal(tag: &str) -> Result<Refusal> {
+    Ok(match tag {
+        "not_found" => Refusal::NotFound,
+        "expired" => Refusal::Expired,
+        "forbidden" => Refusal::Forbidden,
+        "busy" => Refusal::Busy,
+        "closed" => Refusal::Closed,
+        other => bail!("unexpected Redis answer {other}"),
+    })
+}
+
+/// `[tag, id, buyer, record, status]` as an order.
+fn order(reply: &[String]) -> Result<StoredOrder> {
+    let [_, id, buyer, record, status] = reply else { bail!("malformed order answer from Redis") };
+    Ok(StoredOrder {
+        order_id: id.clone(),
+        buyer: buyer.clone(),
+        record: record.clone(),
+        status: OrderStatus::parse(status).ok_or_else(|| anyhow!("unknown order status {status}"))?,
+    })
+}
+
+fn held(reply: &[String]) -> Result<Held> {
+    let [_, id, expires, payload] = reply else { bail!("malformed hold answer from Redis") };
+    Ok(Held { hold_id: id.clone(), expires_at: expires.parse()?, payload: payload.clone() })
+}
+
+impl ClaimStore for RedisClaims {
+    async fn hold(&self, r: &HoldRequest) -> Result<HoldOutcome> {
+        let seats = serde_json::to_string(&r.seats)?;
+        let units = serde_json::to_string(&r.units.iter().map(|u| (&u.pool, u.quantity, u.capacity)).collect::<Vec<_>>())?;
+        let (key, fingerprint) = r.key.as_ref().map(|(k, f)| (k.as_str(), f.as_str())).unwrap_or(("", ""));
+        let numbers = [r.tickets.to_string(), r.buyer_limit.to_string(), r.address_cap.to_string(), r.ttl_ms.to_string()];
+        let (amount, key_ttl) = (r.amount.to_string(), KEY_TTL_MS.to_string());
+        let args = [
+            r.session.as_str(),
+            &r.hold_id,
+            &r.buyer,
+            r.address.as_deref().unwrap_or(""),
+            &seats,
+            &units,
+            &numbers[0],
+            &numbers[1],
+            &numbers[2],
+            &numbers[3],
+            &amount,
+            key,
+            fingerprint,
+            &r.payload,
+            &key_ttl,
+        ];
+        let reply = self.strings("hold", &args).await?;
+        Ok(match reply[0].as_str() {
+            "held" => HoldOutcome::Held(held(&reply)?),
+            "existing" => HoldOutcome::Existing(held(&reply)?),
+            "unavailable" => HoldOutcome::Unavailable(reply[1..].to_vec()),
+            "over_limit" => HoldOutcome::OverLimit,
+            "address_limit" => HoldOutcome::AddressLimit,
+            "key_reused" => HoldOutcome::KeyReused,
+            "key_confirmed" => HoldOutcome::KeyConfirmed,
+            "expired" => HoldOutcome::Expired,
+            "closed" => HoldOutcome::Closed,
+            other => bail!("unexpected Redis answer {other}"),
+        })
+    }
+
+    async fn release(&self, hold_id: &str, buyer: &str) -> Result<Result<(), Refusal>> {
+        let reply = self.strings("release", &[hold_id, buyer]).await?;
+        Ok(if reply[0] == "ok" { Ok(()) } else { Err(refusal(&reply[0])?) })
+    }
+
+    async fn begin_confirm(&self, hold_id: &str, buyer: &str, lease_ms: u64) -> Result<ConfirmStart> {
+        let reply = self.strings("begin_confirm", &[hold_id, buyer, &lease_ms.to_string()]).await?;
+        Ok(match reply[0].as_str() {
+            "ready" => {
+                let [_, session, amount, payload] = reply.as_slice() else { bail!("malformed confirm answer from Redis") };
+                ConfirmStart::Ready(Confirming { session: session.clone(), amount: amount.parse()?, payload: payload.clone() })
+            }
+            "done" => ConfirmStart::Done(order(&reply)?),
+            tag => ConfirmStart::Refused(refusal(tag)?),
+        })
+    }
+
+    async fn commit_confirm(&self, hold_id: &str, order_id: &str, created_at: u64, record: &str) -> Result<bool> {
+        let reply = self.strings("commit_confirm", &[hold_id, order_id, &created_at.to_string(), record]).await?;
+        Ok(reply[0] == "ok")
+    }
+
+    async fn abort_confirm(&self, hold_id: &str) -> Result<()> {
+        self.step("abort_confirm", &[hold_id]).await.map(drop)
+    }
+
+    async fn cancel(&self, order_id: &str, buyer: Option<&str>) -> Result<Result<StoredOrder, Refusal>> {
+        let reply = self.strings("cancel", &[order_id, buyer.unwrap_or("")]).await?;
+        Ok(if reply[0] == "order" { Ok(order(&reply)?) } else { Err(refusal(&reply[0])?) })
+    }
+
+    async fn order(&self, order_id: &str) -> Result<Option<StoredOrder>> {
+        let reply = self.strings("order", &[order_id]).await?;
+        Ok(if reply[0] == "order" { Some(order(&reply)?) } else { None })
+    }
+
+    async fn orders_of(&self, buyer: &str) -> Result<Vec<StoredOrder>> {
+        self.step("orders_of", &[buyer])
+            .await?
+            .iter()
+            .map(|row| match row {
+                Value::Array(items) => order(&items.iter().map(text).collect::<Result<Vec<_>>>()?),
+                other => Err(anyhow!("unexpected Redis value {other:?}")),
+            })
+            .collect()
+    }
+
+    async fn live_orders(&self) -> Result<Vec<String>> {
+        self.strings("live", &[]).await
+    }
+
+    async fn taken(&self, session: &str, pools: &[&str]) -> Result<Taken> {
+        let reply = self.step("taken", &[session, &serde_json::to_string(pools)?]).await?;
+        let [Value::Array(seats), Value::Array(counts)] = reply.as_slice() else { bail!("malformed availability answer from Redis") };
+        let mut seats = seats.iter().map(text).collect::<Result<Vec<_>>>()?;
+        seats.sort_unstable();
+        let units = counts.iter().map(|c| Ok(text(c)?.parse()?)).collect::<Result<Vec<u32>>>()?;
+        Ok(Taken { seats, units })
+    }
+
+    async fn set_closed(&self, closed: bool) -> Result<()> {
+        self.step("close", &[if closed { "1" } else { "0" }]).await.map(drop)
+    }
+
+    async fn paying(&self) -> Result<bool> {
+        Ok(self.strings("paying", &[]).await?[0] != "0")
+    }
+}

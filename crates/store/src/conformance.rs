@@ -1,0 +1,219 @@
+//! The behaviour every [`ClaimStore`] backend must have, as tests a backend's own test calls
+//! with a maker of fresh, empty performances.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, OrderStatus, Refusal, Units};
+
+const TTL_MS: u64 = 60_000;
+
+fn request(hold_id: &str, buyer: &str, seats: &[&str]) -> HoldRequest {
+    HoldRequest {
+        session: "s1".into(),
+        hold_id: hold_id.into(),
+        buyer: buyer.into(),
+        address: None,
+        seats: seats.iter().map(|s| s.to_string()).collect(),
+        units: Vec::new(),
+        tickets: seats.len() as u32,
+        buyer_limit: 100,
+        address_cap: 0,
+        ttl_ms: TTL_MS,
+        amount: 1000 * seats.len() as u64,
+        key: None,
+        payload: format!("receipt of {hold_id}"),
+    }
+}
+
+fn units(hold_id: &str, buyer: &str, quantity: u32, capacity: u32) -> HoldRequest {
+    HoldRequest {
+        units: vec![Units { pool: "s1/floor".into(), quantity, capacity }],
+        tickets: quantity,
+        ..request(hold_id, buyer, &[])
+    }
+}
+
+async fn held<S: ClaimStore>(store: &S, r: &HoldRequest) {
+    let outcome = store.hold(r).await.unwrap();
+    assert!(matches!(outcome, HoldOutcome::Held(ref h) if h.hold_id == r.hold_id && h.payload == r.payload), "{outcome:?}");
+}
+
+/// Runs every scenario, each on a performance of its own.
+pub async fn run<S: ClaimStore + 'static>(make: impl Fn(&str, u64) -> S) {
+    all_or_nothing(&make("all-or-nothing", TTL_MS)).await;
+    pools_count(&make("pools", TTL_MS)).await;
+    flash_crowd(Arc::new(make("crowd", TTL_MS))).await;
+    keys(&make("keys", TTL_MS)).await;
+    limits(&make("limits", TTL_MS)).await;
+    confirm(&make("confirm", TTL_MS)).await;
+    cancel(&make("cancel", TTL_MS)).await;
+    closing(&make("closing", TTL_MS)).await;
+    expiry(&make("expiry", 300)).await;
+}
+
+async fn all_or_nothing<S: ClaimStore>(store: &S) {
+    held(store, &request("h1", "ann", &["A-1-1", "A-1-2"])).await;
+    let second = store.hold(&request("h2", "bob", &["A-1-2", "A-1-3"])).await.unwrap();
+    assert_eq!(second, HoldOutcome::Unavailable(vec!["A-1-2".into()]));
+    // Nothing of the refused hold was claimed.
+    held(store, &request("h3", "bob", &["A-1-3"])).await;
+    let taken = store.taken("s1", &[]).await.unwrap();
+    assert_eq!(taken.seats, ["A-1-1", "A-1-2", "A-1-3"]);
+    // Another session has seats of its own.
+    held(store, &HoldRequest { session: "s2".into(), ..request("h4", "bob", &["A-1-1"]) }).await;
+    store.release("h1", "ann").await.unwrap().unwrap();
+    assert_eq!(store.taken("s1", &[]).await.unwrap().seats, ["A-1-3"]);
+    assert_eq!(store.release("h1", "ann").await.unwrap(), Err(Refusal::Expired));
+    assert_eq!(store.release("h3", "ann").await.unwrap(), Err(Refusal::Forbidden));
+    assert_eq!(store.release("nope", "ann").await.unwrap(), Err(Refusal::NotFound));
+}
+
+async fn pools_count<S: ClaimStore>(store: &S) {
+    held(store, &units("h1", "ann", 3, 5)).await;
+    assert_eq!(store.hold(&units("h2", "bob", 3, 5)).await.unwrap(), HoldOutcome::Unavailable(vec!["s1/floor".into()]));
+    held(store, &units("h3", "bob", 2, 5)).await;
+    assert_eq!(store.taken("s1", &["s1/floor", "s1/balcony"]).await.unwrap().units, [5, 0]);
+    store.release("h1", "ann").await.unwrap().unwrap();
+    assert_eq!(store.taken("s1", &["s1/floor"]).await.unwrap().units, [2]);
+}
+
+/// Many buyers at once on few seats: no seat is in two holds, and what is taken is what the
+/// holds that stand claim.
+async fn flash_crowd<S: ClaimStore + 'static>(store: Arc<S>) {
+    let seats: Vec<String> = (1..=40).map(|n| format!("A-1-{n}")).collect();
+    let tasks: Vec<_> = (0..16)
+        .map(|buyer| {
+            let (store, seats) = (store.clone(), seats.clone());
+            tokio::spawn(async move {
+                let mut won = Vec::new();
+                for attempt in 0..20usize {
+                    let first = (buyer * 7 + attempt * 3) % seats.len();
+                    let pair = [seats[first].as_str(), seats[(first + 1) % seats.len()].as_str()];
+                    let id = format!("h{buyer}-{attempt}");
+                    if let HoldOutcome::Held(_) = store.hold(&request(&id, &format!("b{buyer}"), &pair)).await.unwrap() {
+                        won.extend(pair.iter().map(|s| s.to_string()));
+                    }
+                }
+                won
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for task in tasks {
+        claimed.extend(task.await.unwrap());
+    }
+    let distinct: HashSet<&String> = claimed.iter().collect();
+    assert_eq!(distinct.len(), claimed.len(), "a seat was held twice");
+    let mut taken = store.taken("s1", &[]).await.unwrap().seats;
+    claimed.sort();
+    taken.sort();
+    assert_eq!(taken, claimed);
+}
+
+async fn keys<S: ClaimStore>(store: &S) {
+    let keyed = |id: &str, seat: &str| HoldRequest { key: Some(("k1".into(), format!("fp-{seat}"))), ..request(id, "ann", &[seat]) };
+    held(store, &keyed("h1", "A-1-1")).await;
+    // The same request again: the first hold, not a second one.
+    let again = store.hold(&keyed("h2", "A-1-1")).await.unwrap();
+    assert!(matches!(again, HoldOutcome::Existing(ref h) if h.hold_id == "h1" && h.payload == "receipt of h1"), "{again:?}");
+    assert_eq!(store.hold(&keyed("h3", "A-1-2")).await.unwrap(), HoldOutcome::KeyReused);
+    // Another buyer's key of the same name is theirs.
+    held(store, &HoldRequest { key: Some(("k1".into(), "fp-A-1-2".into())), ..request("h4", "bob", &["A-1-2"]) }).await;
+    let ConfirmStart::Ready(_) = store.begin_confirm("h1", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
+    assert!(store.commit_confirm("h1", "o1", 1, "order one").await.unwrap());
+    assert_eq!(store.hold(&keyed("h5", "A-1-1")).await.unwrap(), HoldOutcome::KeyConfirmed);
+    store.release("h4", "bob").await.unwrap().unwrap();
+    let bob_again = HoldRequest { key: Some(("k1".into(), "fp-A-1-2".into())), ..request("h6", "bob", &["A-1-2"]) };
+    assert_eq!(store.hold(&bob_again).await.unwrap(), HoldOutcome::Expired);
+}
+
+async fn limits<S: ClaimStore>(store: &S) {
+    let limited = |id: &str, seats: &[&str]| HoldRequest { buyer_limit: 3, ..request(id, "ann", seats) };
+    held(store, &limited("h1", &["A-1-1", "A-1-2"])).await;
+    assert_eq!(store.hold(&limited("h2", &["A-1-3", "A-1-4"])).await.unwrap(), HoldOutcome::OverLimit);
+    held(store, &limited("h3", &["A-1-3"])).await;
+    // Bought tickets count too; a release gives the allowance back.
+    let ConfirmStart::Ready(_) = store.begin_confirm("h3", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
+    assert!(store.commit_confirm("h3", "o3", 1, "order").await.unwrap());
+    assert_eq!(store.hold(&limited("h4", &["A-1-4"])).await.unwrap(), HoldOutcome::OverLimit);
+    store.release("h1", "ann").await.unwrap().unwrap();
+    held(store, &limited("h5", &["A-1-4", "A-1-5"])).await;
+
+    // Unpaid tickets per address per session, over every account it uses.
+    let from = |id: &str, buyer: &str, seat: &str| HoldRequest { address: Some("10.0.0.1".into()), address_cap: 2, ..request(id, buyer, &[seat]) };
+    held(store, &from("a1", "x", "B-1-1")).await;
+    held(store, &from("a2", "y", "B-1-2")).await;
+    assert_eq!(store.hold(&from("a3", "z", "B-1-3")).await.unwrap(), HoldOutcome::AddressLimit);
+    // A paid hold no longer counts against its address.
+    let ConfirmStart::Ready(_) = store.begin_confirm("a1", "x", TTL_MS).await.unwrap() else { panic!("not ready") };
+    assert!(store.commit_confirm("a1", "oa1", 2, "order").await.unwrap());
+    held(store, &from("a4", "z", "B-1-3")).await;
+}
+
+async fn confirm<S: ClaimStore>(store: &S) {
+    held(store, &request("h1", "ann", &["A-1-1"])).await;
+    assert_eq!(store.begin_confirm("h1", "bob", TTL_MS).await.unwrap(), ConfirmStart::Refused(Refusal::Forbidden));
+    let ConfirmStart::Ready(paying) = store.begin_confirm("h1", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
+    assert_eq!((paying.session.as_str(), paying.amount, paying.payload.as_str()), ("s1", 1000, "receipt of h1"));
+    assert!(store.paying().await.unwrap());
+    assert_eq!(store.begin_confirm("h1", "ann", TTL_MS).await.unwrap(), ConfirmStart::Refused(Refusal::Busy));
+    assert_eq!(store.release("h1", "ann").await.unwrap(), Err(Refusal::Busy));
+    assert!(store.commit_confirm("h1", "o1", 10, "order one").await.unwrap());
+    assert!(!store.paying().await.unwrap());
+    // A retried confirm gets the order; the seat stays taken by it.
+    let ConfirmStart::Done(order) = store.begin_confirm("h1", "ann", TTL_MS).await.unwrap() else { panic!("not done") };
+    assert_eq!((order.order_id.as_str(), order.record.as_str(), order.status), ("o1", "order one", OrderStatus::Confirmed));
+    assert_eq!(store.begin_confirm("h1", "bob", TTL_MS).await.unwrap(), ConfirmStart::Refused(Refusal::Forbidden));
+    assert_eq!(store.hold(&request("h2", "bob", &["A-1-1"])).await.unwrap(), HoldOutcome::Unavailable(vec!["A-1-1".into()]));
+    // A declined payment leaves the hold unpaid and releasable.
+    held(store, &request("h3", "ann", &["A-1-2"])).await;
+    let ConfirmStart::Ready(_) = store.begin_confirm("h3", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
+    store.abort_confirm("h3").await.unwrap();
+    store.release("h3", "ann").await.unwrap().unwrap();
+    assert!(!store.commit_confirm("h3", "o3", 11, "never").await.unwrap());
+    assert_eq!(store.live_orders().await.unwrap(), ["o1"]);
+    let mine = store.orders_of("ann").await.unwrap();
+    assert_eq!(mine.iter().map(|o| o.order_id.as_str()).collect::<Vec<_>>(), ["o1"]);
+    assert!(store.orders_of("bob").await.unwrap().is_empty());
+}
+
+async fn cancel<S: ClaimStore>(store: &S) {
+    held(store, &HoldRequest { buyer_limit: 2, ..request("h1", "ann", &["A-1-1", "A-1-2"]) }).await;
+    let ConfirmStart::Ready(_) = store.begin_confirm("h1", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
+    assert!(store.commit_confirm("h1", "o1", 1, "order one").await.unwrap());
+    assert_eq!(store.cancel("o1", Some("bob")).await.unwrap(), Err(Refusal::Forbidden));
+    assert_eq!(store.cancel("o9", None).await.unwrap(), Err(Refusal::NotFound));
+    let cancelled = store.cancel("o1", Some("ann")).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    // Answered as it is the second time; its seats and the buyer's allowance are free again.
+    assert_eq!(store.cancel("o1", None).await.unwrap().unwrap().status, OrderStatus::Cancelled);
+    assert!(store.taken("s1", &[]).await.unwrap().seats.is_empty());
+    held(store, &HoldRequest { buyer_limit: 2, ..request("h2", "ann", &["A-1-1", "A-1-2"]) }).await;
+    assert_eq!(store.order("o1").await.unwrap().unwrap().status, OrderStatus::Cancelled);
+    assert!(store.live_orders().await.unwrap().is_empty());
+}
+
+async fn closing<S: ClaimStore>(store: &S) {
+    held(store, &request("h1", "ann", &["A-1-1"])).await;
+    store.set_closed(true).await.unwrap();
+    assert_eq!(store.hold(&request("h2", "ann", &["A-1-2"])).await.unwrap(), HoldOutcome::Closed);
+    assert_eq!(store.begin_confirm("h1", "ann", TTL_MS).await.unwrap(), ConfirmStart::Refused(Refusal::Closed));
+    store.set_closed(false).await.unwrap();
+    held(store, &request("h2", "ann", &["A-1-2"])).await;
+}
+
+/// Holds end by the store's clock, and so does a payment that never finished.
+async fn expiry<S: ClaimStore>(store: &S) {
+    let short = |id: &str, seat: &str| HoldRequest { ttl_ms: 300, ..request(id, "ann", &[seat]) };
+    held(store, &short("h1", "A-1-1")).await;
+    held(store, &short("h2", "A-1-2")).await;
+    let ConfirmStart::Ready(_) = store.begin_confirm("h2", "ann", 300).await.unwrap() else { panic!("not ready") };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(store.begin_confirm("h1", "ann", 300).await.unwrap(), ConfirmStart::Refused(Refusal::Expired));
+    assert_eq!(store.release("h1", "ann").await.unwrap(), Err(Refusal::Expired));
+    assert!(!store.commit_confirm("h2", "o2", 1, "too late").await.unwrap(), "a lapsed payment must not become an order");
+    assert!(store.taken("s1", &[]).await.unwrap().seats.is_empty());
+    held(store, &request("h3", "bob", &["A-1-1", "A-1-2"])).await;
+}

@@ -1,0 +1,180 @@
+//! The store traits: what every process serving one performance must agree on.
+//!
+//! A backend stores claims, not catalogues: a performance's inventory is numbered seats (each
+//! owned by at most one hold or order) and counted pools (a general-admission section of one
+//! session, or goods shared by every session) with a capacity the caller states. What a seat id
+//! means, what things cost and what a ticket is called stay with the caller; the backend keeps
+//! the invariant that no seat and no unit is claimed twice, holds that expire by the store's
+//! clock, idempotency keys, per-buyer and per-address counts, and the orders.
+
+use std::future::Future;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+/// A counted pool and how much of it a hold takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Units {
+    /// The pool's key, unique in the performance (`s1/floor`, `goods/shirt`).
+    pub pool: String,
+    pub quantity: u32,
+    pub capacity: u32,
+}
+
+/// Everything one hold claims, all or nothing.
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub session: String,
+    pub hold_id: String,
+    pub buyer: String,
+    /// The client address, whose unpaid tickets are capped per session.
+    pub address: Option<String>,
+    pub seats: Vec<String>,
+    pub units: Vec<Units>,
+    /// Tickets this hold counts toward the buyer's limit (goods count none).
+    pub tickets: u32,
+    pub buyer_limit: u32,
+    /// Most unpaid tickets per address per session; 0: no cap.
+    pub address_cap: u32,
+    pub ttl_ms: u64,
+    pub amount: u64,
+    /// The idempotency key and the fingerprint of the request it came with.
+    pub key: Option<(String, String)>,
+    /// The caller's receipt, handed back when the key is sent again.
+    pub payload: String,
+}
+
+/// A hold that stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub hold_id: String,
+    pub expires_at: u64,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    Held(Held),
+    /// The key was used before for this same request: its hold.
+    Existing(Held),
+    /// These seats or pools are taken.
+    Unavailable(Vec<String>),
+    OverLimit,
+    AddressLimit,
+    /// The key was used before with another request.
+    KeyReused,
+    /// The key's hold is already an order.
+    KeyConfirmed,
+    /// The key's hold has ended.
+    Expired,
+    Closed,
+}
+
+/// Why a hold or an order cannot be acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound,
+    /// It existed and has ended (released, expired).
+    Expired,
+    /// It belongs to another buyer.
+    Forbidden,
+    /// A confirm is paying for it.
+    Busy,
+    Closed,
+}
+
+/// A hold whose payment may start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirming {
+    pub session: String,
+    pub amount: u64,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmStart {
+    /// Marked as paying; expiry waits for the lease.
+    Ready(Confirming),
+    /// Confirmed before (a retry): its order.
+    Done(StoredOrder),
+    Refused(Refusal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    Confirmed,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Confirmed => "confirmed",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "confirmed" => Some(OrderStatus::Confirmed),
+            "cancelled" => Some(OrderStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// An order as stored: the caller's record of it (immutable) and its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOrder {
+    pub order_id: String,
+    pub buyer: String,
+    pub record: String,
+    pub status: OrderStatus,
+}
+
+/// What a session has claimed: the seats taken (held or sold) and the pools' counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Taken {
+    pub seats: Vec<String>,
+    pub units: Vec<u32>,
+}
+
+/// The claims of one performance. Every call is one atomic step of the backend; a
+/// `Err` is a fault of the store (unreachable, refused a write), never a refusal.
+pub trait ClaimStore: Send + Sync {
+    fn hold(&self, request: &HoldRequest) -> impl Future<Output = anyhow::Result<HoldOutcome>> + Send;
+
+    /// Ends a buyer's unpaid hold.
+    fn release(&self, hold_id: &str, buyer: &str) -> impl Future<Output = anyhow::Result<Result<(), Refusal>>> + Send;
+
+    /// Marks a hold as paying for `lease_ms` (past it, a confirm that never finished is swept).
+    fn begin_confirm(&self, hold_id: &str, buyer: &str, lease_ms: u64) -> impl Future<Output = anyhow::Result<ConfirmStart>> + Send;
+
+    /// Turns a paying hold into an order, durably before it answers. `Ok(false)`: the hold's
+    /// lease ran out and it was swept; the caller refunds.
+    fn commit_confirm(&self, hold_id: &str, order_id: &str, created_at: u64, record: &str) -> impl Future<Output = anyhow::Result<bool>> + Send;
+
+    /// The payment failed: the hold is unpaid again, with its old expiry.
+    fn abort_confirm(&self, hold_id: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Cancels a confirmed order (`buyer` must own it; `None`: the seller), freeing its claims.
+    /// An order already cancelled is answered as it is.
+    fn cancel(&self, order_id: &str, buyer: Option<&str>) -> impl Future<Output = anyhow::Result<Result<StoredOrder, Refusal>>> + Send;
+
+    fn order(&self, order_id: &str) -> impl Future<Output = anyhow::Result<Option<StoredOrder>>> + Send;
+
+    /// A buyer's orders, oldest first.
+    fn orders_of(&self, buyer: &str) -> impl Future<Output = anyhow::Result<Vec<StoredOrder>>> + Send;
+
+    /// Ids of the confirmed orders.
+    fn live_orders(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
+
+    /// A session's claims; `pools` in the order their counts are wanted.
+    fn taken(&self, session: &str, pools: &[&str]) -> impl Future<Output = anyhow::Result<Taken>> + Send;
+
+    /// Stops new holds and payments (`true`) or lets them go on.
+    fn set_closed(&self, closed: bool) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Whether a payment is under way.
+    fn paying(&self) -> impl Future<Output = anyhow::Result<bool>> + Send;
+}
