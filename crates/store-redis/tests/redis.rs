@@ -1,0 +1,234 @@
+//! The Redis store on a real `redis-server`, started here in a temp dir with the settings a
+//! durable store needs: the conformance suite, two processes' connections sharing one
+//! performance, and a server killed mid-sale.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use marquee_store::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, OrderStatus};
+use marquee_store_redis::{Durability, RedisClaims, RedisStore};
+
+/// A `redis-server` of this test's own, on a Unix socket in a temp dir: no port to race for.
+struct Redis {
+    child: Child,
+    dir: PathBuf,
+    fsync: &'static str,
+}
+
+impl Redis {
+    fn start(name: &str, fsync: &'static str) -> Self {
+        let dir = std::env::temp_dir().join(format!("marquee-redis-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Self::spawn(&dir, fsync);
+        Self { child, dir, fsync }
+    }
+
+    fn spawn(dir: &PathBuf, fsync: &str) -> Child {
+        let socket = dir.join("redis.sock");
+        let _ = std::fs::remove_file(&socket);
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&socket)
+            .arg("--dir")
+            .arg(dir)
+            .args(["--appendonly", "yes", "--appendfsync", fsync, "--save", ""])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (.ci/run installs it)");
+        let started = Instant::now();
+        while !socket.exists() {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child
+    }
+
+    /// kill -9, then a new server on the same append-only file.
+    fn crash_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = Self::spawn(&self.dir, self.fsync);
+    }
+
+    fn url(&self) -> String {
+        format!("unix://{}", self.dir.join("redis.sock").display())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_passes_the_store_conformance_suite() {
+    let redis = Redis::start("suite", "always");
+    let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+    marquee_store::conformance::run(|namespace, hold_ttl_ms| store.performance(namespace, hold_ttl_ms)).await;
+}
+
+#[tokio::test]
+async fn a_redis_that_could_lose_orders_is_refused_unless_told_otherwise() {
+    let redis = Redis::start("lossy", "everysec");
+    let refused = RedisStore::connect(&redis.url(), Durability::Required).await.err().expect("refused");
+    assert!(format!("{refused:#}").contains("appendfsync everysec"), "{refused:#}");
+    RedisStore::connect(&redis.url(), Durability::Relaxed).await.unwrap();
+}
+
+fn seats(n: usize) -> Vec<String> {
+    (1..=n).map(|k| format!("A-{}-{}", (k - 1) / 25 + 1, (k - 1) % 25 + 1)).collect()
+}
+
+fn pair_request(id: &str, buyer: &str, seats: &[String]) -> HoldRequest {
+    HoldRequest {
+        session: "s1".into(),
+        hold_id: id.into(),
+        buyer: buyer.into(),
+        address: None,
+        seats: seats.to_vec(),
+        units: Vec::new(),
+        tickets: seats.len() as u32,
+        buyer_limit: 1000,
+        address_cap: 0,
+        ttl_ms: 60_000,
+        amount: 100,
+        key: None,
+        payload: String::new(),
+    }
+}
+
+/// Holds, pays for and confirms `seats`; `Some(true)` once the order is acknowledged.
+async fn buy(store: &RedisClaims, id: &str, buyer: &str, seats: &[String]) -> anyhow::Result<bool> {
+    let HoldOutcome::Held(_) = store.hold(&pair_request(id, buyer, seats)).await? else { return Ok(false) };
+    let ConfirmStart::Ready(_) = store.begin_confirm(id, buyer, 60_000).await? else { return Ok(false) };
+    store.commit_confirm(id, &format!("o-{id}"), 1, &seats.join(",")).await
+}
+
+/// Every seat of every live order, checking that none is in two.
+async fn sold(store: &RedisClaims) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in store.live_orders().await.unwrap() {
+        let order = store.order(&id).await.unwrap().unwrap();
+        out.extend(order.record.split(',').map(str::to_string));
+    }
+    let distinct: HashSet<&String> = out.iter().collect();
+    assert_eq!(distinct.len(), out.len(), "a seat is in two orders");
+    out
+}
+
+/// Two processes' connections (two runtimes) on one performance: one truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runtimes_share_one_performance() {
+    let redis = Redis::start("two", "always");
+    let url = redis.url();
+    let connect = || RedisStore::connect(&url, Durability::Required);
+    let (a, b) = (connect().await.unwrap().performance("gala", 60_000), connect().await.unwrap().performance("gala", 60_000));
+    // Held through A, confirmed through B; the same key sent to A and to B is one hold.
+    let keyed = |id: &str| HoldRequest { key: Some(("k1".into(), "fp".into())), ..pair_request(id, "ann", &["B-1-1".into()]) };
+    let HoldOutcome::Held(first) = a.hold(&keyed("h1")).await.unwrap() else { panic!("not held") };
+    assert_eq!(b.hold(&keyed("h2")).await.unwrap(), HoldOutcome::Existing(first));
+    let ConfirmStart::Ready(_) = b.begin_confirm("h1", "ann", 60_000).await.unwrap() else { panic!("not ready") };
+    assert_eq!(a.begin_confirm("h1", "ann", 60_000).await.unwrap(), ConfirmStart::Refused(marquee_store::Refusal::Busy));
+    assert!(b.commit_confirm("h1", "o1", 1, "B-1-1").await.unwrap());
+    assert_eq!(a.order("o1").await.unwrap().unwrap().status, OrderStatus::Confirmed);
+
+    // A flash crowd split between them: 32 buyers, 2,000 attempts on 500 seats.
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let all = Arc::new(seats(500));
+    let tasks: Vec<_> = (0..32usize)
+        .map(|buyer| {
+            let (store, all) = (if buyer % 2 == 0 { a.clone() } else { b.clone() }, all.clone());
+            tokio::spawn(async move {
+                let mut bought = Vec::new();
+                for attempt in 0..62usize {
+                    let first = (buyer * 131 + attempt * 17) % (all.len() - 1);
+                    let pair = all[first..first + 2].to_vec();
+                    if buy(&store, &format!("c{buyer}-{attempt}"), &format!("b{buyer}"), &pair).await.unwrap() {
+                        bought.extend(pair);
+                    }
+                }
+                bought
+            })
+        })
+        .collect();
+    let mut bought = Vec::new();
+    for task in tasks {
+        bought.extend(task.await.unwrap());
+    }
+    let mut sold_seats = sold(&a).await;
+    sold_seats.retain(|s| s != "B-1-1");
+    sold_seats.sort();
+    bought.sort();
+    assert_eq!(sold_seats, bought);
+    // Both see the same map: what is taken is what was sold.
+    let (on_a, on_b) = (a.taken("s1", &[]).await.unwrap(), b.taken("s1", &[]).await.unwrap());
+    assert_eq!(on_a, on_b);
+    assert_eq!(on_a.seats.len(), bought.len() + 1);
+}
+
+/// kill -9 of the server mid-sale and a restart on its AOF: every acknowledged order is there,
+/// and no seat is in two orders. (Redis writes the AOF before it replies, so a killed process
+/// loses nothing acknowledged whatever `appendfsync` says; `always` is for a lost machine,
+/// whose page cache goes with it, which no test here can cut.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_order_survives_a_killed_redis() {
+    let mut redis = Redis::start("crash", "always");
+    let store = Arc::new(RedisStore::connect(&redis.url(), Durability::Required).await.unwrap().performance("gala", 60_000));
+    let all = Arc::new(seats(4000));
+    let restarted = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..16usize)
+        .map(|buyer| {
+            let (store, all, stop, restarted) = (store.clone(), all.clone(), stop.clone(), restarted.clone());
+            tokio::spawn(async move {
+                let (mut acknowledged, mut after, mut faults, mut attempt) = (Vec::new(), 0, 0, 0usize);
+                while !stop.load(Ordering::SeqCst) {
+                    attempt += 1;
+                    let first = (buyer * 53 + attempt * 7) % (all.len() - 1);
+                    let id = format!("c{buyer}-{attempt}");
+                    match buy(&store, &id, &format!("b{buyer}"), &all[first..first + 2]).await {
+                        Ok(true) => {
+                            acknowledged.push(format!("o-{id}"));
+                            after += usize::from(restarted.load(Ordering::SeqCst));
+                        }
+                        Ok(false) => {}
+                        // The server is down: what was not acknowledged may or may not stand.
+                        Err(_) => {
+                            faults += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+                (acknowledged, after, faults)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.crash_and_restart();
+    restarted.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (mut acknowledged, mut after, mut faults) = (Vec::new(), 0, 0);
+    for task in tasks {
+        let (orders, a, f) = task.await.unwrap();
+        acknowledged.extend(orders);
+        after += a;
+        faults += f;
+    }
+    assert!(faults > 0, "the sale never saw the server go down");
+    assert!(after > 0, "no order was sold after the restart");
+    for id in &acknowledged {
+        let order = store.order(id).await.unwrap();
+        assert!(order.is_some_and(|o| o.status == OrderStatus::Confirmed), "acknowledged order {id} was lost");
+    }
+    let live = sold(&store).await;
+    assert!(live.len() >= acknowledged.len() * 2);
+}
