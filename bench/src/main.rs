@@ -5,6 +5,7 @@
 //! ./target/release/marquee-bench all
 //! ```
 
+mod claims;
 mod client;
 mod scenarios;
 
@@ -35,18 +36,23 @@ enum Scenario {
     Booking,
     /// Namespace A flooded (256 connections) and spinning; namespace B's latency beside it.
     Noisy,
-    /// Every scenario above.
+    /// Orders/s the Redis claim store alone acknowledges durably (starts its own redis-server).
+    RedisClaims,
+    /// Every scenario above but redis-claims.
     All,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Scenario::RedisClaims = cli.scenario {
+        return runtime.block_on(claims::run());
+    }
     let marquee = match cli.marquee {
         Some(path) => path,
         None => std::env::current_exe()?.with_file_name("marquee"),
     };
     anyhow::ensure!(marquee.exists(), "{} not found; build it with cargo build --release -p marquee", marquee.display());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let run = |s| scenarios::run(s, &marquee);
         match cli.scenario {
@@ -55,6 +61,7 @@ fn main() -> Result<()> {
             Scenario::Memory => run(scenarios::Which::Memory).await,
             Scenario::Booking => run(scenarios::Which::Booking).await,
             Scenario::Noisy => run(scenarios::Which::Noisy).await,
+            Scenario::RedisClaims => unreachable!("run above"),
             Scenario::All => {
                 for s in [scenarios::Which::Deploy, scenarios::Which::Read, scenarios::Which::Memory, scenarios::Which::Booking, scenarios::Which::Noisy] {
                     run(s).await?;
