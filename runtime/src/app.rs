@@ -141,6 +141,7 @@ impl App {
             templates: Templates::builtin(),
             registry: Registry::default(),
             shared: Arc::new(Shared {
+                kv: Arc::new(crate::db::EmbeddedKv(db.clone())),
                 db,
                 auth,
                 commerce,

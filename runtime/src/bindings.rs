@@ -8,6 +8,10 @@ wasmtime::component::bindgen!({
         // Both wait for the order log's group commit.
         "marquee:platform/inventory.confirm": async | trappable,
         "marquee:platform/inventory.cancel": async | trappable,
+        // The store may be across a network (Redis) or a blocking thread (SQLite).
+        "marquee:platform/kv.get": async | trappable,
+        "marquee:platform/kv.set": async | trappable,
+        "marquee:platform/kv.delete": async | trappable,
         default: trappable,
     },
 });

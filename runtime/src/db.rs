@@ -2,9 +2,10 @@
 //! namespace-scoped key-value store and orders.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
+use marquee_store::{BoxFuture, KeyValue};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::orders::ORDER_COLUMNS;
@@ -580,22 +581,43 @@ impl Db {
     }
 }
 
+/// The `kv` interface on the embedded database. Each call runs on a blocking thread: a SQLite
+/// call inside a guest's poll would stall the async worker and every instance it runs.
+pub struct EmbeddedKv(pub Arc<Db>);
+
+impl EmbeddedKv {
+    fn call<'a, T: Send + 'static>(&self, work: impl FnOnce(&Db) -> Result<T> + Send + 'static) -> BoxFuture<'a, T> {
+        let db = self.0.clone();
+        Box::pin(async move { tokio::task::spawn_blocking(move || work(&db)).await? })
+    }
+}
+
+impl KeyValue for EmbeddedKv {
+    fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.call(move |db| db.kv_get(&scope, &key))
+    }
+
+    fn set<'a>(&'a self, scope: &'a str, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, ()> {
+        let (scope, key, value) = (scope.to_owned(), key.to_owned(), value.to_vec());
+        self.call(move |db| db.kv_set(&scope, &key, &value))
+    }
+
+    fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.call(move |db| db.kv_delete(&scope, &key))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn kv_is_scoped_to_its_deployment() {
+    #[tokio::test]
+    async fn the_embedded_kv_passes_the_key_value_conformance_suite() {
         let path = std::env::temp_dir().join(format!("marquee-db-{}.sqlite", crate::auth::random_hex(6)));
-        let db = Db::open(&path).unwrap();
-        db.kv_set("d1", "k", b"one").unwrap();
-        db.kv_set("d1", "k", b"two").unwrap();
-        db.kv_set("d2", "k", b"other").unwrap();
-        assert_eq!(db.kv_get("d1", "k").unwrap().as_deref(), Some(&b"two"[..]));
-        assert_eq!(db.kv_get("d2", "k").unwrap().as_deref(), Some(&b"other"[..]));
-        db.kv_delete("d1", "k").unwrap();
-        assert_eq!(db.kv_get("d1", "k").unwrap(), None);
-        assert!(db.kv_get("d2", "k").unwrap().is_some());
+        let kv = EmbeddedKv(Arc::new(Db::open(&path).unwrap()));
+        marquee_store::conformance::key_value(&kv).await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }

@@ -142,26 +142,32 @@ impl config::Host for Host {
 }
 
 impl kv::Host for Host {
-    fn get(&mut self, key: String) -> HostResult<Result<Option<Vec<u8>>, kv::Error>> {
+    async fn get(&mut self, key: String) -> HostResult<Result<Option<Vec<u8>>, kv::Error>> {
         if key.len() > MAX_KV_KEY {
             return Ok(Err(kv::Error::TooLarge));
         }
-        Ok(self.ns.shared.db.kv_get(&self.ns.deployment, &key).map_err(|e| kv::Error::Unavailable(e.to_string())))
+        Ok(self.ns.shared.kv.get(&self.ns.deployment, &key).await.map_err(unavailable))
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> HostResult<Result<(), kv::Error>> {
+    async fn set(&mut self, key: String, value: Vec<u8>) -> HostResult<Result<(), kv::Error>> {
         if key.len() > MAX_KV_KEY || value.len() > MAX_KV_VALUE {
             return Ok(Err(kv::Error::TooLarge));
         }
-        Ok(self.ns.shared.db.kv_set(&self.ns.deployment, &key, &value).map_err(|e| kv::Error::Unavailable(e.to_string())))
+        Ok(self.ns.shared.kv.set(&self.ns.deployment, &key, &value).await.map_err(unavailable))
     }
 
-    fn delete(&mut self, key: String) -> HostResult<Result<(), kv::Error>> {
+    async fn delete(&mut self, key: String) -> HostResult<Result<(), kv::Error>> {
         if key.len() > MAX_KV_KEY {
             return Ok(Err(kv::Error::TooLarge));
         }
-        Ok(self.ns.shared.db.kv_delete(&self.ns.deployment, &key).map_err(|e| kv::Error::Unavailable(e.to_string())))
+        Ok(self.ns.shared.kv.delete(&self.ns.deployment, &key).await.map_err(unavailable))
     }
+}
+
+/// A store fault, told to the guest without the store's internals (logged here instead).
+fn unavailable(error: anyhow::Error) -> kv::Error {
+    tracing::warn!(error = format!("{error:#}"), "kv store call failed");
+    kv::Error::Unavailable("the store is unavailable; try again".into())
 }
 
 impl log::Host for Host {

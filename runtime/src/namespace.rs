@@ -66,6 +66,8 @@ impl Limits {
 /// Services every namespace's host calls use.
 pub struct Shared {
     pub db: Arc<Db>,
+    /// The `kv` interface's store.
+    pub kv: Arc<dyn marquee_store::KeyValue>,
     pub auth: Arc<Auth>,
     pub commerce: Arc<Commerce>,
     pub metrics: Arc<Metrics>,

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail};
 use marquee_store::{
-    ClaimStore, ConfirmStart, Confirming, Held, HoldOutcome, HoldRequest, OrderStatus, Refusal, StoredOrder, Taken,
+    BoxFuture, ClaimStore, ConfirmStart, Confirming, Held, HoldOutcome, HoldRequest, KeyValue, OrderStatus, Refusal,
+    StoredOrder, Taken,
 };
-use redis::Value;
+use redis::{AsyncCommands, Value};
 use redis::aio::ConnectionManager;
 
 /// How long an idempotency key is remembered after its hold was made.
@@ -73,6 +74,34 @@ impl RedisStore {
             tombstone_ms: (TOMBSTONE_TTLS * hold_ttl_ms).max(1000),
         }
     }
+}
+
+/// `kv` values live beside the performance's claims, under its hash tag.
+impl KeyValue for RedisStore {
+    fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            Ok(connection.get(kv_key(scope, key)).await.context("Redis GET failed")?)
+        })
+    }
+
+    fn set<'a>(&'a self, scope: &'a str, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            Ok(connection.set(kv_key(scope, key), value).await.context("Redis SET failed")?)
+        })
+    }
+
+    fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            Ok(connection.del(kv_key(scope, key)).await.context("Redis DEL failed")?)
+        })
+    }
+}
+
+fn kv_key(scope: &str, key: &str) -> String {
+    format!("{{p:{scope}}}:kv:{key}")
 }
 
 /// The claims of one performance, all under its hash tag.

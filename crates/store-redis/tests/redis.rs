@@ -69,10 +69,17 @@ impl Drop for Redis {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_passes_the_store_conformance_suite() {
+async fn redis_passes_the_claim_conformance_suite() {
     let redis = Redis::start("suite", "always");
     let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
-    marquee_store::conformance::run(|namespace, hold_ttl_ms| store.performance(namespace, hold_ttl_ms)).await;
+    marquee_store::conformance::claims(|namespace, hold_ttl_ms| store.performance(namespace, hold_ttl_ms)).await;
+}
+
+#[tokio::test]
+async fn redis_passes_the_key_value_conformance_suite() {
+    let redis = Redis::start("kv", "always");
+    let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+    marquee_store::conformance::key_value(&store).await;
 }
 
 #[tokio::test]

@@ -5,7 +5,30 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, OrderStatus, Refusal, Units};
+use crate::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, KeyValue, OrderStatus, Refusal, Units};
+
+/// A key-value backend: scoped, overwritten, deleted, binary-safe.
+pub async fn key_value(store: &dyn KeyValue) {
+    assert_eq!(store.get("d1", "k").await.unwrap(), None);
+    store.set("d1", "k", b"one").await.unwrap();
+    store.set("d1", "k", b"two").await.unwrap();
+    store.set("d2", "k", b"other").await.unwrap();
+    assert_eq!(store.get("d1", "k").await.unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(store.get("d2", "k").await.unwrap().as_deref(), Some(&b"other"[..]));
+    // Keys that could collide in a naive encoding stay apart.
+    store.set("d1", "a:b", b"x").await.unwrap();
+    store.set("d1:a", "b", b"y").await.unwrap();
+    assert_eq!(store.get("d1", "a:b").await.unwrap().as_deref(), Some(&b"x"[..]));
+    let bytes: Vec<u8> = (0..=255).collect();
+    store.set("d1", "", &bytes).await.unwrap();
+    assert_eq!(store.get("d1", "").await.unwrap(), Some(bytes));
+    store.set("d1", "empty", b"").await.unwrap();
+    assert_eq!(store.get("d1", "empty").await.unwrap().as_deref(), Some(&b""[..]));
+    store.delete("d1", "k").await.unwrap();
+    store.delete("d1", "never").await.unwrap();
+    assert_eq!(store.get("d1", "k").await.unwrap(), None);
+    assert!(store.get("d2", "k").await.unwrap().is_some());
+}
 
 const TTL_MS: u64 = 60_000;
 
@@ -41,7 +64,7 @@ async fn held<S: ClaimStore>(store: &S, r: &HoldRequest) {
 }
 
 /// Runs every scenario, each on a performance of its own.
-pub async fn run<S: ClaimStore + 'static>(make: impl Fn(&str, u64) -> S) {
+pub async fn claims<S: ClaimStore + 'static>(make: impl Fn(&str, u64) -> S) {
     all_or_nothing(&make("all-or-nothing", TTL_MS)).await;
     pools_count(&make("pools", TTL_MS)).await;
     flash_crowd(Arc::new(make("crowd", TTL_MS))).await;

@@ -8,9 +8,21 @@
 //! clock, idempotency keys, per-buyer and per-address counts, and the orders.
 
 use std::future::Future;
+use std::pin::Pin;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+
+/// What a store call returns when its backend is picked at run time (`dyn` traits).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = anyhow::Result<T>> + Send + 'a>>;
+
+/// The key-value store of the `kv` interface: one scope per deployed performance, so a
+/// component reads and writes only its own.
+pub trait KeyValue: Send + Sync {
+    fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
+    fn set<'a>(&'a self, scope: &'a str, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, ()>;
+    fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()>;
+}
 
 /// A counted pool and how much of it a hold takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
