@@ -3,13 +3,12 @@
 //! multiplexed connection each for two runtimes, against a `redis-server` started here with
 //! `appendonly yes`, `appendfsync always`. It bounds what runtimes sharing one Redis can sell.
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use marquee_store::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest};
-use marquee_store_redis::{Durability, RedisStore};
+use marquee_store_redis::{Durability, LocalRedis, RedisStore};
 
 use crate::client::{ms, percentile};
 
@@ -18,28 +17,8 @@ const SEATS: usize = 50_000;
 const SECONDS: u64 = 10;
 
 pub async fn run() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("marquee-bench-redis-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let socket = dir.join("redis.sock");
-    let mut server = Command::new("redis-server")
-        .args(["--port", "0", "--unixsocket"])
-        .arg(&socket)
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
-        .stdout(Stdio::null())
-        .spawn()
-        .context("failed to start redis-server (apt-get install redis-server)")?;
-    while !socket.exists() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let url = format!("unix://{}", socket.display());
-    let result = sell(&url).await;
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let redis = LocalRedis::start("bench", "always")?;
+    sell(&redis.url()).await
 }
 
 async fn sell(url: &str) -> Result<()> {

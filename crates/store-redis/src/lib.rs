@@ -13,6 +13,9 @@ use marquee_store::{
 use redis::{AsyncCommands, Value};
 use redis::aio::ConnectionManager;
 
+mod local;
+pub use local::LocalRedis;
+
 /// How long an idempotency key is remembered after its hold was made.
 const KEY_TTL_MS: u64 = 24 * 3600 * 1000;
 /// How long a released or expired hold is remembered (410 rather than 404), in hold TTLs.

@@ -3,88 +3,30 @@
 //! performance, and a server killed mid-sale.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use marquee_store::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, OrderStatus};
-use marquee_store_redis::{Durability, RedisClaims, RedisStore};
-
-/// A `redis-server` of this test's own, on a Unix socket in a temp dir: no port to race for.
-struct Redis {
-    child: Child,
-    dir: PathBuf,
-    fsync: &'static str,
-}
-
-impl Redis {
-    fn start(name: &str, fsync: &'static str) -> Self {
-        let dir = std::env::temp_dir().join(format!("marquee-redis-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Self::spawn(&dir, fsync);
-        Self { child, dir, fsync }
-    }
-
-    fn spawn(dir: &PathBuf, fsync: &str) -> Child {
-        let socket = dir.join("redis.sock");
-        let _ = std::fs::remove_file(&socket);
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .arg("--dir")
-            .arg(dir)
-            .args(["--appendonly", "yes", "--appendfsync", fsync, "--save", ""])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (.ci/run installs it)");
-        let started = Instant::now();
-        while !socket.exists() {
-            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        child
-    }
-
-    /// kill -9, then a new server on the same append-only file.
-    fn crash_and_restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.child = Self::spawn(&self.dir, self.fsync);
-    }
-
-    fn url(&self) -> String {
-        format!("unix://{}", self.dir.join("redis.sock").display())
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use marquee_store_redis::{Durability, LocalRedis, RedisClaims, RedisStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_passes_the_claim_conformance_suite() {
-    let redis = Redis::start("suite", "always");
+    let redis = LocalRedis::start("suite", "always").unwrap();
     let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
     marquee_store::conformance::claims(|namespace, hold_ttl_ms| store.performance(namespace, hold_ttl_ms)).await;
 }
 
 #[tokio::test]
 async fn redis_passes_the_key_value_conformance_suite() {
-    let redis = Redis::start("kv", "always");
+    let redis = LocalRedis::start("kv", "always").unwrap();
     let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
     marquee_store::conformance::key_value(&store).await;
 }
 
 #[tokio::test]
 async fn a_redis_that_could_lose_orders_is_refused_unless_told_otherwise() {
-    let redis = Redis::start("lossy", "everysec");
+    let redis = LocalRedis::start("lossy", "everysec").unwrap();
     let refused = RedisStore::connect(&redis.url(), Durability::Required).await.err().expect("refused");
     assert!(format!("{refused:#}").contains("appendfsync everysec"), "{refused:#}");
     RedisStore::connect(&redis.url(), Durability::Relaxed).await.unwrap();
@@ -134,7 +76,7 @@ async fn sold(store: &RedisClaims) -> Vec<String> {
 /// Two processes' connections (two runtimes) on one performance: one truth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runtimes_share_one_performance() {
-    let redis = Redis::start("two", "always");
+    let redis = LocalRedis::start("two", "always").unwrap();
     let url = redis.url();
     let connect = || RedisStore::connect(&url, Durability::Required);
     let (a, b) = (connect().await.unwrap().performance("gala", 60_000), connect().await.unwrap().performance("gala", 60_000));
@@ -187,7 +129,7 @@ async fn two_runtimes_share_one_performance() {
 /// whose page cache goes with it, which no test here can cut.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledged_order_survives_a_killed_redis() {
-    let mut redis = Redis::start("crash", "always");
+    let mut redis = LocalRedis::start("crash", "always").unwrap();
     let store = Arc::new(RedisStore::connect(&redis.url(), Durability::Required).await.unwrap().performance("gala", 60_000));
     let all = Arc::new(seats(4000));
     let restarted = Arc::new(AtomicBool::new(false));
@@ -219,7 +161,7 @@ async fn an_acknowledged_order_survives_a_killed_redis() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    redis.crash_and_restart();
+    redis.crash_and_restart().unwrap();
     restarted.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(800)).await;
     stop.store(true, Ordering::SeqCst);
