@@ -14,11 +14,12 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::auth::{self, AuthError};
+use crate::auth::{self, AuthError, Role};
 use crate::error::ApiError;
 use crate::limits::Limit;
 use crate::server::ClientAddr;
 use crate::namespace::Namespace;
+use crate::orders::OrderStatus;
 
 type AppState = Arc<App>;
 type ApiResult<T = Response> = Result<T, ApiError>;
@@ -76,7 +77,7 @@ async fn metrics(State(app): State<AppState>, headers: http::HeaderMap) -> Respo
         (Some(expected), Some(given)) => auth::constant_time_eq(expected.as_bytes(), given.trim().as_bytes()),
         _ => false,
     };
-    let admin = || app.shared.auth.verify_header(bearer, None, None).is_ok_and(|c| c.role == "admin");
+    let admin = || app.shared.auth.verify_header(bearer, None, None).is_ok_and(|c| c.role == Role::Admin);
     let text = app.shared.metrics.render(scraper || admin());
     ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
@@ -195,7 +196,8 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
 pub struct Caller {
     pub id: String,
     pub email: String,
-    pub role: String,
+    /// `None` for a namespace token, which acts for one performance, not as an account.
+    pub role: Option<Role>,
     /// For a namespace token: the one deployment it may read and patch.
     pub deployment: Option<String>,
     /// The verified access token, for an account (not a namespace token).
@@ -204,14 +206,15 @@ pub struct Caller {
 
 impl Caller {
     pub fn is_admin(&self) -> bool {
-        self.role == "admin"
+        self.role == Some(Role::Admin)
     }
 
-    fn require_role(&self, roles: &[&str]) -> ApiResult<()> {
-        if roles.contains(&self.role.as_str()) {
+    fn require_role(&self, roles: &[Role]) -> ApiResult<()> {
+        if self.role.is_some_and(|r| roles.contains(&r)) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("this call needs one of the roles {roles:?}")))
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::forbidden(format!("this call needs one of the roles {names:?}")))
         }
     }
 
@@ -247,7 +250,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller {
                 id: format!("namespace-token:{}", t.id),
                 email: String::new(),
-                role: "namespace".into(),
+                role: None,
                 deployment: Some(t.deployment),
                 claims: None,
             });
@@ -257,7 +260,7 @@ impl FromRequestParts<AppState> for Caller {
             Ok(claims) => Ok(Caller {
                 id: claims.sub.clone(),
                 email: claims.email.clone(),
-                role: claims.role.clone(),
+                role: Some(claims.role),
                 deployment: None,
                 claims: Some(claims),
             }),
@@ -277,16 +280,17 @@ struct SignupRequest {
 async fn signup(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
     app.limits.check_address(Limit::SignupByAddress, Some(addr.0)).map_err(ApiError::too_many)?;
     let req: SignupRequest = parse(&body)?;
-    if !["buyer", "seller"].contains(&req.role.as_str()) {
-        return Err(ApiError::bad_request("invalid_role", "role must be buyer or seller").field("role"));
-    }
-    let account = app.shared.auth.sign_up(&req.email, req.password, &req.role).await.map_err(|e| match e {
+    let role = match Role::parse(&req.role) {
+        Some(role @ (Role::Buyer | Role::Seller)) => role,
+        _ => return Err(ApiError::bad_request("invalid_role", "role must be buyer or seller").field("role")),
+    };
+    let account = app.shared.auth.sign_up(&req.email, req.password, role).await.map_err(|e| match e {
         auth::SignupError::InvalidEmail(m) => ApiError::bad_request("invalid_email", m).field("email"),
         auth::SignupError::WeakPassword(m) => ApiError::bad_request("weak_password", m).field("password"),
         auth::SignupError::EmailTaken => email_taken(),
         auth::SignupError::Internal(e) => ApiError::internal(e),
     })?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": account.id, "email": account.email, "role": account.role }))).into_response())
+    Ok((StatusCode::CREATED, Json(json!({ "id": account.id, "email": account.email, "role": account.role.as_str() }))).into_response())
 }
 
 fn email_taken() -> ApiError {
@@ -481,7 +485,7 @@ async fn template(State(app): State<AppState>, Path(name): Path<String>) -> ApiR
 }
 
 async fn create_template(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
-    caller.require_role(&["admin"])?;
+    caller.require_role(&[Role::Admin])?;
     let body: Value = parse(&body)?;
     let name = body["name"].as_str().unwrap_or_default();
     if app.templates.get(name).is_some() {
@@ -492,13 +496,13 @@ async fn create_template(State(app): State<AppState>, caller: Caller, body: Byte
 }
 
 async fn update_template(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
-    caller.require_role(&["admin"])?;
+    caller.require_role(&[Role::Admin])?;
     let body: Value = parse(&body)?;
     Ok(Json(template_view(&app.put_template(Some(&name), &body)?)))
 }
 
 async fn delete_template(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
-    caller.require_role(&["admin"])?;
+    caller.require_role(&[Role::Admin])?;
     app.delete_template(&name)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -517,7 +521,7 @@ fn performance_view(ns: &Namespace) -> Value {
 }
 
 async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
-    caller.require_role(&["seller", "admin"])?;
+    caller.require_role(&[Role::Seller, Role::Admin])?;
     let request: Value = parse(&body)?;
     let (ns, took) = app.deploy(&caller, &request)?;
     tracing::info!(namespace = %ns.name, template = %ns.template, ms = took.as_secs_f64() * 1e3, "deployed");
@@ -531,7 +535,7 @@ async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> Api
 }
 
 async fn performances(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require_role(&["seller", "admin"])?;
+    caller.require_role(&[Role::Seller, Role::Admin])?;
     let list = app
         .registry
         .all()
@@ -614,11 +618,11 @@ fn order_view(o: &crate::orders::OrderRow, entries: Option<&std::collections::Ha
         "order_id": o.id,
         "session": o.session,
         "amount": o.amount,
-        "status": o.status,
+        "status": o.status.as_str(),
         "tickets": tickets,
         "created_at": rfc3339_ms(o.created_at as i64),
     });
-    if o.status == "cancelled" {
+    if o.status == OrderStatus::Cancelled {
         view["refunded"] = json!(o.amount);
     }
     view
@@ -664,7 +668,7 @@ async fn revoke_token(State(app): State<AppState>, caller: Caller, Path((name, i
 
 /// Starts signing with a new key; tokens signed with the previous keys stay valid.
 async fn rotate_keys(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require_role(&["admin"])?;
+    caller.require_role(&[Role::Admin])?;
     let kid = app.shared.auth.rotate()?;
     Ok(Json(json!({ "kid": kid })))
 }
@@ -721,8 +725,8 @@ async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<S
         return Err(ApiError::bad_request("invalid_door", "door is at most 64 printable characters").field("door"));
     }
     let status = ns.inventory.check_ticket(&req.order_id, &req.seat, &req.code);
-    if status.as_deref() != Some("confirmed") {
-        return Ok(Json(json!({ "valid": false, "status": status.unwrap_or_else(|| "unknown".into()) })));
+    if status != Some(OrderStatus::Confirmed) {
+        return Ok(Json(json!({ "valid": false, "status": status.map_or("unknown", OrderStatus::as_str) })));
     }
     let deployment = ns.deployment.clone();
     let entry = blocking(move || {
@@ -774,7 +778,7 @@ async fn upload_component(
     axum::extract::Query(query): axum::extract::Query<UploadQuery>,
     body: axum::body::Body,
 ) -> ApiResult {
-    caller.require_role(&["seller", "admin"])?;
+    caller.require_role(&[Role::Seller, Role::Admin])?;
     let body = read_component(body).await?;
     let label = |value: Option<String>, field: &'static str| {
         value
@@ -847,7 +851,7 @@ async fn read_component(body: axum::body::Body) -> ApiResult<Bytes> {
 
 /// The pool as the caller may see it: the built-ins and their own uploads (admin: all).
 async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require_role(&["seller", "admin"])?;
+    caller.require_role(&[Role::Seller, Role::Admin])?;
     let owner = (!caller.is_admin()).then_some(caller.id.as_str());
     let mut list: Vec<Value> = app
         .pool
@@ -861,7 +865,7 @@ async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Js
 /// The caller's orders in every performance, cancelled ones included, newest first: the
 /// console's "my tickets". Cancelling stays with each performance's booking function.
 async fn my_orders(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require_role(&["buyer"])?;
+    caller.require_role(&[Role::Buyer])?;
     let orders = blocking(move || app.shared.db.orders_of_buyer(&caller.id)).await?;
     let list = orders
         .iter()

@@ -446,7 +446,7 @@ fn bootstrap_admin(db: &Db) -> Result<()> {
         id: auth::random_hex(8),
         email: email.clone(),
         password_hash: auth::hash_password(&password)?,
-        role: "admin".into(),
+        role: crate::auth::Role::Admin,
         must_change_password: generated,
     };
     db.insert_account(&account, crate::clock::now_secs())?;

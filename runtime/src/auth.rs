@@ -28,13 +28,36 @@ const ISSUER: &str = "marquee";
 /// Roles an account can have.
 pub const ROLES: &[&str] = &["buyer", "seller", "admin"];
 
+/// What an account may do on the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Buyer,
+    Seller,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Buyer => "buyer",
+            Role::Seller => "seller",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Role::Buyer, Role::Seller, Role::Admin].into_iter().find(|r| r.as_str() == text)
+    }
+}
+
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// Account id.
     pub sub: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub iss: String,
     pub iat: i64,
     pub exp: i64,
@@ -178,7 +201,7 @@ impl Auth {
         self.sign(&Claims {
             sub: account.id.clone(),
             email: account.email.clone(),
-            role: account.role.clone(),
+            role: account.role,
             iss: ISSUER.into(),
             iat: now,
             exp: now + ACCESS_TTL_SECS,
@@ -350,14 +373,14 @@ pub enum SignupError {
 
 impl Auth {
     /// Creates an account; the password is hashed off the async workers.
-    pub async fn sign_up(&self, email: &str, password: String, role: &str) -> Result<Account, SignupError> {
+    pub async fn sign_up(&self, email: &str, password: String, role: Role) -> Result<Account, SignupError> {
         let email = normalize_email(email).map_err(SignupError::InvalidEmail)?;
         check_password_strength(&password).map_err(SignupError::WeakPassword)?;
         if self.db.account_by_email(&email)?.is_some() {
             return Err(SignupError::EmailTaken);
         }
         let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(anyhow::Error::from)??;
-        let account = Account { id: random_hex(8), email, password_hash: hash, role: role.to_string(), must_change_password: false };
+        let account = Account { id: random_hex(8), email, password_hash: hash, role, must_change_password: false };
         if !self.db.insert_account(&account, now_secs())? {
             return Err(SignupError::EmailTaken);
         }
@@ -561,7 +584,7 @@ mod tests {
             id: "a1".into(),
             email: "a@example.com".into(),
             password_hash: String::new(),
-            role: "buyer".into(),
+            role: Role::Buyer,
             must_change_password: false,
         }
     }
@@ -572,7 +595,7 @@ mod tests {
         let token = auth.access_token(&account(), None).unwrap();
         let claims = auth.verify(&token).unwrap();
         assert_eq!(claims.sub, "a1");
-        assert_eq!(claims.role, "buyer");
+        assert_eq!(claims.role, Role::Buyer);
         assert_eq!(claims.exp - claims.iat, ACCESS_TTL_SECS);
 
         let mut parts: Vec<String> = token.split('.').map(String::from).collect();
@@ -601,7 +624,7 @@ mod tests {
         let claims = Claims {
             sub: "a1".into(),
             email: "a@example.com".into(),
-            role: "buyer".into(),
+            role: Role::Buyer,
             iss: ISSUER.into(),
             iat: now - 2 * ACCESS_TTL_SECS,
             exp: now - ACCESS_TTL_SECS,

@@ -126,7 +126,7 @@ pub struct Account {
     pub id: String,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: crate::auth::Role,
     /// A generated one-time password that must be changed before the account logs in.
     pub must_change_password: bool,
 }
@@ -212,6 +212,11 @@ fn add_column(conn: &Connection, table: &str, column: &str, declaration: &str) -
 }
 
 /// Whether an error is SQLite refusing a duplicate key.
+/// An account's role column.
+fn role(text: String) -> rusqlite::Result<crate::auth::Role> {
+    crate::auth::Role::parse(&text).ok_or(rusqlite::Error::InvalidColumnType(3, text, rusqlite::types::Type::Text))
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
@@ -245,7 +250,7 @@ impl Db {
     pub fn insert_account(&self, a: &Account, now: i64) -> Result<bool> {
         self.insert_unique(
             "INSERT INTO accounts (id, email, password_hash, role, created_at, must_change_password) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![a.id, a.email, a.password_hash, a.role, now, a.must_change_password],
+            params![a.id, a.email, a.password_hash, a.role.as_str(), now, a.must_change_password],
         )
     }
 
@@ -254,7 +259,7 @@ impl Db {
         Ok(self
             .conn()
             .query_row(&sql, [value], |r| {
-                Ok(Account { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, role: r.get(3)?, must_change_password: r.get(4)? })
+                Ok(Account { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, role: role(r.get(3)?)?, must_change_password: r.get(4)? })
             })
             .optional()?)
     }

@@ -18,7 +18,7 @@ use crate::clock::now_ms;
 use crate::bindings::inventory::{
     Claim, Error, HoldReceipt, Order, Quantity, SectionAvailability, SessionAvailability, Ticket,
 };
-use crate::orders::{OrderRow, OrderStore, Record, TicketRow};
+use crate::orders::{OrderRow, OrderStatus, OrderStore, Record, TicketRow};
 use crate::metrics::SalesMetrics;
 use crate::payments::{Charge, PaymentProvider};
 use crate::templates::PerformanceParams;
@@ -265,7 +265,7 @@ impl Inventory {
         let Some(&index) = self.session_index.get(&row.session) else { return };
         let items: Vec<Item> = self.items_of_tickets(&row.tickets);
         let mut s = self.lock(index);
-        if row.status == "confirmed" {
+        if row.status == OrderStatus::Confirmed {
             let mut goods = self.goods_taken();
             for item in &items {
                 s.take(item, &row.id, &mut goods);
@@ -595,7 +595,7 @@ impl Inventory {
                 buyer: buyer.to_string(),
                 hold_id: hold_id.to_string(),
                 amount,
-                status: "confirmed".into(),
+                status: OrderStatus::Confirmed,
                 tickets,
                 charge_id,
                 created_at: now_ms(),
@@ -649,7 +649,7 @@ impl Inventory {
             let paying = self.paying();
             for id in self.live_order_ids() {
                 if let Ok(order) = self.cancel_order(None, &id).await? {
-                    cancelled += usize::from(order.status == "cancelled");
+                    cancelled += usize::from(order.status == OrderStatus::Cancelled.as_str());
                 }
             }
             if !paying {
@@ -685,7 +685,7 @@ impl Inventory {
         (0..self.sessions.len())
             .flat_map(|i| {
                 let s = self.lock(i);
-                s.orders.values().filter(|o| o.row.status == "confirmed").map(|o| o.row.id.clone()).collect::<Vec<_>>()
+                s.orders.values().filter(|o| o.row.status == OrderStatus::Confirmed).map(|o| o.row.id.clone()).collect::<Vec<_>>()
             })
             .collect()
     }
@@ -702,21 +702,21 @@ impl Inventory {
             if buyer.is_some_and(|b| order.row.buyer != b) {
                 return Ok(Err(Error::Forbidden));
             }
-            if order.row.status != "confirmed" {
+            if order.row.status != OrderStatus::Confirmed {
                 return Ok(Ok(to_order(&order.row)));
             }
             index
         };
         self.commerce
             .log
-            .append(Record::Status { id: order_id.to_string(), status: "cancelled".into() })
+            .append(Record::Status { id: order_id.to_string(), status: OrderStatus::Cancelled })
             .await
             .map_err(|e| e.context("could not store a cancellation"))?;
         let mut s = self.lock(index);
         let s = &mut *s;
         let order = s.orders.get_mut(order_id).expect("orders are never removed");
-        if order.row.status == "confirmed" {
-            order.row.status = "cancelled".into();
+        if order.row.status == OrderStatus::Confirmed {
+            order.row.status = OrderStatus::Cancelled;
             let mut goods = self.goods_taken.lock().unwrap_or_else(|e| e.into_inner());
             for item in &order.items {
                 free(&mut s.taken, &mut s.seats, &mut goods, item);
@@ -747,7 +747,7 @@ impl Inventory {
         for i in 0..self.sessions.len() {
             let s = self.swept(i);
             let mut sold = vec![0u64; self.sections.len()];
-            for o in s.orders.values().filter(|o| o.row.status == "confirmed") {
+            for o in s.orders.values().filter(|o| o.row.status == OrderStatus::Confirmed) {
                 for item in &o.items {
                     match item {
                         Item::Seat { section, .. } => sold[*section] += 1,
@@ -772,13 +772,13 @@ impl Inventory {
     }
 
     /// Check-in: the status of the order a ticket belongs to, if its code is genuine.
-    pub fn check_ticket(&self, order_id: &str, seat: &str, code: &str) -> Option<String> {
+    pub fn check_ticket(&self, order_id: &str, seat: &str, code: &str) -> Option<OrderStatus> {
         if !self.commerce.signer.verify(&self.deployment, order_id, seat, code) {
             return None;
         }
         let (_, s) = self.session_by_id(order_id, 'o').ok()?;
         let order = s.orders.get(order_id)?;
-        order.row.tickets.iter().any(|t| t.seat == seat).then(|| order.row.status.clone())
+        order.row.tickets.iter().any(|t| t.seat == seat).then_some(order.row.status)
     }
 }
 
@@ -799,7 +799,7 @@ fn to_order(row: &OrderRow) -> Order {
         id: row.id.clone(),
         session: row.session.clone(),
         amount: row.amount,
-        status: row.status.clone(),
+        status: row.status.as_str().into(),
         tickets: row.tickets.iter().map(|t| Ticket { seat: t.seat.clone(), code: t.code.clone() }).collect(),
         created_at: row.created_at,
     }

@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
+pub use marquee_store::OrderStatus;
+
 /// Most records folded into one commit.
 const MAX_BATCH: usize = 4096;
 
@@ -31,7 +33,7 @@ pub struct OrderRow {
     pub buyer: String,
     pub hold_id: String,
     pub amount: u64,
-    pub status: String,
+    pub status: OrderStatus,
     pub tickets: Vec<TicketRow>,
     pub charge_id: String,
     pub created_at: u64,
@@ -40,7 +42,7 @@ pub struct OrderRow {
 /// One change to the log.
 pub enum Record {
     Insert(OrderRow),
-    Status { id: String, status: String },
+    Status { id: String, status: OrderStatus },
 }
 
 struct Job {
@@ -128,14 +130,14 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
                         o.buyer,
                         o.hold_id,
                         o.amount as i64,
-                        o.status,
+                        o.status.as_str(),
                         serde_json::to_string(&o.tickets)?,
                         o.charge_id,
                         o.created_at as i64
                     ])?;
                 }
                 Record::Status { id, status: s } => {
-                    status.execute(params![id, s])?;
+                    status.execute(params![id, s.as_str()])?;
                 }
             }
         }
@@ -163,7 +165,10 @@ pub(crate) fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
         buyer: r.get(3)?,
         hold_id: r.get(4)?,
         amount: r.get::<_, i64>(5)? as u64,
-        status: r.get(6)?,
+        status: {
+            let text: String = r.get(6)?;
+            OrderStatus::parse(&text).ok_or_else(|| rusqlite::Error::InvalidColumnType(6, text, rusqlite::types::Type::Text))?
+        },
         tickets: serde_json::from_str(&tickets).unwrap_or_default(),
         charge_id: r.get(8)?,
         created_at: r.get::<_, i64>(9)? as u64,

@@ -352,7 +352,7 @@ fn take_caller(app: &App, namespace: &str, req: &mut Request<Incoming>) -> Resul
     let authorization = req.headers_mut().remove(http::header::AUTHORIZATION);
     let header = authorization.as_ref().map(|v| v.to_str().unwrap_or(""));
     match app.shared.auth.verify_header(header, signature.as_deref(), Some(namespace)) {
-        Ok(claims) => Ok(Principal { id: claims.sub, email: claims.email, role: claims.role }),
+        Ok(claims) => Ok(Principal { id: claims.sub, email: claims.email, role: claims.role.as_str().into() }),
         Err(auth::AuthError::Missing) => Err(identity::Error::Missing),
         Err(_) => Err(identity::Error::Invalid),
     }
