@@ -209,6 +209,10 @@ impl Caller {
         self.role == Some(Role::Admin)
     }
 
+    fn actor(&self) -> crate::app::Actor<'_> {
+        crate::app::Actor { id: &self.id, admin: self.is_admin() }
+    }
+
     fn require_role(&self, roles: &[Role]) -> ApiResult<()> {
         if self.role.is_some_and(|r| roles.contains(&r)) {
             Ok(())
@@ -523,7 +527,7 @@ fn performance_view(ns: &Namespace) -> Value {
 async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
     caller.require_role(&[Role::Seller, Role::Admin])?;
     let request: Value = parse(&body)?;
-    let (ns, took) = app.deploy(&caller, &request)?;
+    let (ns, took) = app.deploy(caller.actor(), &request)?;
     tracing::info!(namespace = %ns.name, template = %ns.template, ms = took.as_secs_f64() * 1e3, "deployed");
     let body = json!({
         "namespace": ns.name,
@@ -566,7 +570,7 @@ async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Pa
 async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     caller.may_update(&*find(&app, &name)?)?;
     let request: Value = parse(&body)?;
-    let (ns, took) = app.patch(&caller, &name, &request)?;
+    let (ns, took) = app.patch(caller.actor(), &name, &request)?;
     let mut view = performance_view(&ns);
     view["switch_ms"] = json!(took.as_secs_f64() * 1e3);
     Ok(Json(view))

@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use http::StatusCode;
 use serde_json::Value;
 
-use crate::api::Caller;
 use crate::auth::{self, Auth};
 use crate::db::{Account, Db, PerformanceRow};
 use crate::error::ApiError;
@@ -113,6 +112,14 @@ pub fn valid_namespace(name: &str) -> bool {
         && bytes[bytes.len() - 1] != b'-'
 }
 
+/// Who asks the platform for a change: an account, and whether it is an admin (who may act on
+/// any seller's performances and is not held to a seller's quota).
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub id: &'a str,
+    pub admin: bool,
+}
+
 impl App {
     pub fn open(settings: Settings) -> Result<Arc<Self>> {
         let data = &settings.data_dir;
@@ -176,15 +183,15 @@ impl App {
 
     /// Validates, pins, persists and publishes a performance. Nothing is left behind when
     /// any step fails: persisting is the last step that can.
-    pub fn deploy(&self, caller: &Caller, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
-        let owner = caller.id.as_str();
+    pub fn deploy(&self, caller: Actor<'_>, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+        let owner = caller.id;
         let started = Instant::now();
-        if !caller.is_admin() {
+        if !caller.admin {
             self.limits.check(crate::limits::Limit::DeployBySeller, owner).map_err(ApiError::too_many)?;
         }
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let cap = self.limits.performances_per_seller as usize;
-        if cap > 0 && !caller.is_admin() && self.registry.all().iter().filter(|ns| ns.owner == owner).count() >= cap {
+        if cap > 0 && !caller.admin && self.registry.all().iter().filter(|ns| ns.owner == owner).count() >= cap {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "quota_exceeded",
@@ -219,7 +226,7 @@ impl App {
             return Err(namespace_taken(&namespace));
         }
         let mut components = self.template_components(&template)?;
-        let lookup = (!caller.is_admin()).then_some(owner);
+        let lookup = (!caller.admin).then_some(owner);
         self.swap_components(lookup, &mut components, request.get("components"))?;
         let spec = Spec { components, routes: template.routes.clone(), limits: template.limits };
         let row = PerformanceRow {
@@ -322,7 +329,7 @@ impl App {
     /// (`{"components": {role: reference}}`, rolling forward or back to another version). The
     /// switch is one map insert: requests in flight finish on the old functions, new ones
     /// run the new. Returns the performance and how long the switch took.
-    pub fn patch(&self, caller: &Caller, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+    pub fn patch(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
         let started = Instant::now();
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
@@ -363,7 +370,7 @@ impl App {
         };
         let mut spec = ns.spec.clone();
         // The owner's namespace token acts as the owner.
-        let owner = (!caller.is_admin()).then_some(ns.owner.as_str());
+        let owner = (!caller.admin).then_some(ns.owner.as_str());
         self.swap_components(owner, &mut spec.components, request.get("components"))?;
         let params_json = serde_json::to_string(&params).map_err(anyhow::Error::from)?;
         let spec_json = serde_json::to_string(&spec).map_err(anyhow::Error::from)?;
