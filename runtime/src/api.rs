@@ -282,7 +282,7 @@ struct SignupRequest {
 }
 
 async fn signup(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
-    app.limits.check_address(Limit::SignupByAddress, Some(addr.0)).map_err(ApiError::too_many)?;
+    app.limits.check_address(Limit::SignupByAddress, Some(addr.0)).await.map_err(ApiError::too_many)?;
     let req: SignupRequest = parse(&body)?;
     let role = match Role::parse(&req.role) {
         Some(role @ (Role::Buyer | Role::Seller)) => role,
@@ -349,9 +349,9 @@ fn session(pair: auth::TokenPair, mode: SessionMode) -> Response {
 }
 
 async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
-    app.limits.check_address(Limit::LoginByAddress, Some(addr.0)).map_err(ApiError::too_many)?;
+    app.limits.check_address(Limit::LoginByAddress, Some(addr.0)).await.map_err(ApiError::too_many)?;
     let req: LoginRequest = parse(&body)?;
-    app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).map_err(ApiError::too_many)?;
+    app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).await.map_err(ApiError::too_many)?;
     match app.shared.auth.log_in(&req.email, req.password).await? {
         auth::LogIn::Session(found) => Ok(session(found.1, req.mode)),
         auth::LogIn::MustChangePassword => Err(ApiError::new(
@@ -376,9 +376,9 @@ struct PasswordRequest {
 /// Changes an account's password (the current one proves it is theirs), ends all of its
 /// sessions and starts a new one. A credential check: log-in's limits apply.
 async fn change_password(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
-    app.limits.check_address(Limit::LoginByAddress, Some(addr.0)).map_err(ApiError::too_many)?;
+    app.limits.check_address(Limit::LoginByAddress, Some(addr.0)).await.map_err(ApiError::too_many)?;
     let req: PasswordRequest = parse(&body)?;
-    app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).map_err(ApiError::too_many)?;
+    app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).await.map_err(ApiError::too_many)?;
     match app.shared.auth.change_password(&req.email, req.password, req.new_password).await? {
         Ok(pair) => Ok(session(pair, req.mode)),
         Err(auth::PasswordError::Wrong) => Err(ApiError::unauthorized("wrong email or password")),
@@ -527,7 +527,7 @@ fn performance_view(ns: &Namespace) -> Value {
 async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
     caller.require_role(&[Role::Seller, Role::Admin])?;
     let request: Value = parse(&body)?;
-    let (ns, took) = app.deploy(caller.actor(), &request)?;
+    let (ns, took) = app.deploy(caller.actor(), &request).await?;
     tracing::info!(namespace = %ns.name, template = %ns.template, ms = took.as_secs_f64() * 1e3, "deployed");
     let body = json!({
         "namespace": ns.name,

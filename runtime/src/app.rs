@@ -155,7 +155,7 @@ impl App {
                 metrics: Arc::default(),
                 max_timeout: settings.request_timeout,
             }),
-            limits: settings.rates.map(RateLimits::new).unwrap_or_else(RateLimits::off),
+            limits: settings.rates.map(|r| RateLimits::new(r, Arc::new(crate::limits::LocalBuckets::default()))).unwrap_or_else(RateLimits::off),
             history: History::default(),
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
@@ -183,11 +183,11 @@ impl App {
 
     /// Validates, pins, persists and publishes a performance. Nothing is left behind when
     /// any step fails: persisting is the last step that can.
-    pub fn deploy(&self, caller: Actor<'_>, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+    pub async fn deploy(&self, caller: Actor<'_>, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
         let owner = caller.id;
         let started = Instant::now();
         if !caller.admin {
-            self.limits.check(crate::limits::Limit::DeployBySeller, owner).map_err(ApiError::too_many)?;
+            self.limits.check(crate::limits::Limit::DeployBySeller, owner).await.map_err(ApiError::too_many)?;
         }
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let cap = self.limits.performances_per_seller as usize;

@@ -36,7 +36,7 @@ pub const MAX_RESPONSE_BODY: usize = 16 << 20;
 const WALL_CLOCK_FACTOR: u32 = 2;
 
 pub async fn handle(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
-    let result = match admit(&app, &mut req) {
+    let result = match admit(&app, &mut req).await {
         Ok(Admitted::Answer(response)) => Ok(response),
         Ok(Admitted::Run { ns, route, caller }) => dispatch(&app, &ns, route, req, caller).await,
         Err(e) => {
@@ -69,7 +69,7 @@ enum Admitted {
 
 /// Everything the host decides before a guest runs: the namespace and route, the caller
 /// (whose credentials it removes), the rate limits, the size of the body, the target.
-fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiError> {
+async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiError> {
     let path = req.uri().path().to_string();
     let rest = path.strip_prefix("/p/").unwrap_or("");
     let (name, inner) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -109,17 +109,17 @@ fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiError> {
         // A code or secret checked by a component (a presale code, say) is a credential
         // check like a log-in: it shares the control plane's buckets.
         let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
-        app.limits.check_address(Limit::LoginByAddress, address).map_err(ApiError::too_many)?;
+        app.limits.check_address(Limit::LoginByAddress, address).await.map_err(ApiError::too_many)?;
         if let Ok(principal) = &caller {
-            app.limits.check(Limit::LoginByAccount, &principal.email).map_err(ApiError::too_many)?;
+            app.limits.check(Limit::LoginByAccount, &principal.email).await.map_err(ApiError::too_many)?;
         }
     }
     if route.rate_limit == Some(RouteLimit::Holds) && req.method() == http::Method::POST {
         let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
-        app.limits.check_address(Limit::HoldByAddress, address).map_err(ApiError::too_many)?;
+        app.limits.check_address(Limit::HoldByAddress, address).await.map_err(ApiError::too_many)?;
         // Unauthenticated holds are the component's to refuse; only buyers have a bucket.
         if let Ok(principal) = &caller {
-            app.limits.check(Limit::HoldByBuyer, &principal.id).map_err(ApiError::too_many)?;
+            app.limits.check(Limit::HoldByBuyer, &principal.id).await.map_err(ApiError::too_many)?;
         }
     }
     let too_large = req

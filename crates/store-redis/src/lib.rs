@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail};
 use marquee_store::{
-    BoxFuture, ClaimStore, ConfirmStart, Confirming, Held, HoldOutcome, HoldRequest, KeyValue, OrderStatus, Refusal,
-    StoredOrder, Taken,
+    BoxFuture, ClaimStore, ConfirmStart, Confirming, Held, HoldOutcome, HoldRequest, KeyValue, OrderStatus, RateBuckets,
+    Refusal, StoredOrder, Taken,
 };
 use redis::{AsyncCommands, Value};
 use redis::aio::ConnectionManager;
@@ -26,6 +26,7 @@ const TOMBSTONE_TTLS: u64 = 4;
 pub struct RedisStore {
     connection: ConnectionManager,
     claims: redis::Script,
+    bucket: redis::Script,
 }
 
 /// Whether the server may lose writes it acknowledged.
@@ -66,7 +67,11 @@ impl RedisStore {
                 );
             }
         }
-        Ok(Self { connection, claims: redis::Script::new(include_str!("claims.lua")) })
+        Ok(Self {
+            connection,
+            claims: redis::Script::new(include_str!("claims.lua")),
+            bucket: redis::Script::new(include_str!("bucket.lua")),
+        })
     }
 
     /// The claims of one performance; `hold_ttl_ms` sets how long an ended hold is remembered.
@@ -99,6 +104,21 @@ impl KeyValue for RedisStore {
         Box::pin(async move {
             let mut connection = self.connection.clone();
             Ok(connection.del(kv_key(scope, key)).await.context("Redis DEL failed")?)
+        })
+    }
+}
+
+/// Each bucket is one key of its own (no hash tag: buckets need no neighbours, and spread
+/// over a cluster's slots).
+impl RateBuckets for RedisStore {
+    fn take<'a>(&'a self, limit: &'a str, key: &'a str, count: u32, period: std::time::Duration) -> BoxFuture<'a, Result<(), std::time::Duration>> {
+        Box::pin(async move {
+            let period_us = period.as_micros().max(1) as u64;
+            let mut invocation = self.bucket.key(format!("rate:{limit}:{key}"));
+            invocation.arg(period_us / u64::from(count.max(1))).arg(period_us);
+            let mut connection = self.connection.clone();
+            let wait_us: u64 = invocation.invoke_async(&mut connection).await.context("Redis rate-limit step failed")?;
+            Ok(if wait_us == 0 { Ok(()) } else { Err(std::time::Duration::from_micros(wait_us)) })
         })
     }
 }

@@ -25,6 +25,13 @@ async fn redis_passes_the_key_value_conformance_suite() {
 }
 
 #[tokio::test]
+async fn redis_passes_the_rate_bucket_conformance_suite() {
+    let redis = LocalRedis::start("buckets", "always").unwrap();
+    let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+    marquee_store::conformance::rate_buckets(&store).await;
+}
+
+#[tokio::test]
 async fn a_redis_that_could_lose_orders_is_refused_unless_told_otherwise() {
     let redis = LocalRedis::start("lossy", "everysec").unwrap();
     let refused = RedisStore::connect(&redis.url(), Durability::Required).await.err().expect("refused");

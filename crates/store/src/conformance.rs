@@ -5,7 +5,31 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, KeyValue, OrderStatus, Refusal, Units};
+use crate::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, KeyValue, OrderStatus, RateBuckets, Refusal, Units};
+
+/// A rate-limit backend: a burst, then a wait that refills one token per `period / count`.
+pub async fn rate_buckets(store: &dyn RateBuckets) {
+    const MINUTE: Duration = Duration::from_secs(60);
+    for _ in 0..3 {
+        store.take("signup", "1.2.3.4", 3, MINUTE).await.unwrap().unwrap();
+    }
+    let wait = store.take("signup", "1.2.3.4", 3, MINUTE).await.unwrap().unwrap_err();
+    assert!(wait > Duration::from_secs(10) && wait <= Duration::from_secs(20), "{wait:?}");
+    // A refused call takes nothing: the wait does not grow.
+    let again = store.take("signup", "1.2.3.4", 3, MINUTE).await.unwrap().unwrap_err();
+    assert!(again <= wait, "{again:?} > {wait:?}");
+    // Other keys and other limits have buckets of their own.
+    store.take("signup", "5.6.7.8", 3, MINUTE).await.unwrap().unwrap();
+    store.take("login", "1.2.3.4", 3, MINUTE).await.unwrap().unwrap();
+    // A token comes back after period / count (1 s here), and only one.
+    let fast = Duration::from_secs(2);
+    store.take("holds", "b1", 2, fast).await.unwrap().unwrap();
+    store.take("holds", "b1", 2, fast).await.unwrap().unwrap();
+    assert!(store.take("holds", "b1", 2, fast).await.unwrap().is_err());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    store.take("holds", "b1", 2, fast).await.unwrap().unwrap();
+    assert!(store.take("holds", "b1", 2, fast).await.unwrap().is_err());
+}
 
 /// A key-value backend: scoped, overwritten, deleted, binary-safe.
 pub async fn key_value(store: &dyn KeyValue) {

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -22,6 +23,16 @@ pub trait KeyValue: Send + Sync {
     fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
     fn set<'a>(&'a self, scope: &'a str, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, ()>;
     fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()>;
+}
+
+/// Token buckets (GCRA) shared by every process: `count` calls per `period`, a burst of up to
+/// `count` at once, per limit and key (a client address, an account).
+pub trait RateBuckets: Send + Sync {
+    /// Takes one token from the bucket, or says how long until one is free.
+    fn take<'a>(&'a self, limit: &'a str, key: &'a str, count: u32, period: Duration) -> BoxFuture<'a, Result<(), Duration>>;
+
+    /// Forgets idle buckets, for a backend whose buckets do not expire on their own.
+    fn shrink(&self) {}
 }
 
 /// A counted pool and how much of it a hold takes.
