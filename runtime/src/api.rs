@@ -95,7 +95,13 @@ pub const MAX_BODY: usize = 1 << 20;
 /// or multipart form) is refused, so no other site can log a browser in or act through it.
 async fn read_body(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     if req.uri().path() == "/api/v1/components" {
-        return next.run(req).await;
+        // An upload streams into its handler, which may refuse it unread (401, 403): the
+        // connection then cannot carry another request, and the client is told so.
+        let mut response = next.run(req).await;
+        if !response.status().is_success() {
+            response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        return response;
     }
     let json = req.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let (parts, body) = req.into_parts();
