@@ -211,12 +211,12 @@ fn add_column(conn: &Connection, table: &str, column: &str, declaration: &str) -
     Ok(())
 }
 
-/// Whether an error is SQLite refusing a duplicate key.
 /// An account's role column.
 fn role(text: String) -> rusqlite::Result<crate::auth::Role> {
     crate::auth::Role::parse(&text).ok_or(rusqlite::Error::InvalidColumnType(3, text, rusqlite::types::Type::Text))
 }
 
+/// Whether an error is SQLite refusing a duplicate key.
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
