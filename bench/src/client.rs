@@ -66,7 +66,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(marquee: &Path) -> Result<Self> {
+    pub async fn start(marquee: &Path, store: Option<&str>) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("marquee-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut child = tokio::process::Command::new(marquee)
@@ -76,6 +76,7 @@ impl Server {
             .env("RUST_LOG", "warn")
             // One load generator on loopback is not a bot farm.
             .env("MARQUEE_NO_RATE_LIMITS", "true")
+            .args(store.map(|url| ["--store", url]).into_iter().flatten())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;

@@ -20,6 +20,10 @@ struct Cli {
     /// The marquee binary (default: next to this one).
     #[arg(long, global = true)]
     marquee: Option<PathBuf>,
+    /// Runs marquee on a redis-server of its own (`--store`, appendfsync always) instead of
+    /// the embedded store.
+    #[arg(long, global = true)]
+    redis: bool,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -53,8 +57,11 @@ fn main() -> Result<()> {
         None => std::env::current_exe()?.with_file_name("marquee"),
     };
     anyhow::ensure!(marquee.exists(), "{} not found; build it with cargo build --release -p marquee", marquee.display());
+    // Kept until the end: dropping it stops the server.
+    let redis = cli.redis.then(|| marquee_store_redis::LocalRedis::start("bench", "always")).transpose()?;
+    let store = redis.as_ref().map(marquee_store_redis::LocalRedis::url);
     runtime.block_on(async {
-        let run = |s| scenarios::run(s, &marquee);
+        let run = |s| scenarios::run(s, &marquee, store.as_deref());
         match cli.scenario {
             Scenario::Deploy => run(scenarios::Which::Deploy).await,
             Scenario::Read => run(scenarios::Which::Read).await,

@@ -37,8 +37,9 @@ fn seated(rows: u32, seats_per_row: u32) -> Value {
     })
 }
 
-pub async fn run(which: Which, marquee: &Path) -> Result<()> {
-    let server = Server::start(marquee).await?;
+/// Runs one scenario on a fresh `marquee up`, on the embedded store or on `store`.
+pub async fn run(which: Which, marquee: &Path, store: Option<&str>) -> Result<()> {
+    let server = Server::start(marquee, store).await?;
     let token = server.seller().await?;
     match which {
         Which::Deploy => {

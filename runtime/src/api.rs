@@ -646,15 +646,23 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + 
 /// The performance's orders (owner or admin), with each buyer's email and the tickets used.
 async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let ns = owned(&app, &caller, &name)?;
-    let (orders, entries) = {
+    let orders = ns.inventory.all_orders().await?;
+    let (entries, emails) = {
         let (app, deployment) = (app.clone(), ns.deployment.clone());
-        blocking(move || Ok((app.shared.db.orders_of_deployment(&deployment)?, app.shared.db.check_ins(&deployment)?))).await?
+        let mut buyers: Vec<String> = orders.iter().map(|o| o.buyer.clone()).collect();
+        buyers.sort_unstable();
+        buyers.dedup();
+        blocking(move || {
+            let buyers: Vec<&str> = buyers.iter().map(String::as_str).collect();
+            Ok((app.shared.db.check_ins(&deployment)?, app.shared.db.emails(&buyers)?))
+        })
+        .await?
     };
     let list = orders
         .iter()
-        .map(|(o, email)| {
+        .map(|o| {
             let mut view = order_view(o, Some(&entries));
-            view["buyer"] = json!({"id": o.buyer, "email": email});
+            view["buyer"] = json!({"id": o.buyer, "email": emails.get(&o.buyer)});
             view
         })
         .collect();
@@ -734,7 +742,7 @@ async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<S
     if req.door.as_ref().is_some_and(|d| d.chars().count() > 64 || d.chars().any(char::is_control)) {
         return Err(ApiError::bad_request("invalid_door", "door is at most 64 printable characters").field("door"));
     }
-    let status = ns.inventory.check_ticket(&req.order_id, &req.seat, &req.code);
+    let status = ns.inventory.check_ticket(&req.order_id, &req.seat, &req.code).await?;
     if status != Some(OrderStatus::Confirmed) {
         return Ok(Json(json!({ "valid": false, "status": status.map_or("unknown", OrderStatus::as_str) })));
     }
@@ -760,7 +768,7 @@ struct UndoCheckinRequest {
 async fn undo_checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     let ns = owned(&app, &caller, &name)?;
     let req: UndoCheckinRequest = parse(&body)?;
-    if !ns.inventory.has_ticket(&req.order_id, &req.seat) {
+    if !ns.inventory.has_ticket(&req.order_id, &req.seat).await? {
         return Err(ApiError::not_found("no such ticket in this performance"));
     }
     let undone = blocking(move || app.shared.db.undo_check_in(&req.order_id, &req.seat, crate::clock::now_ms() as i64)).await?;
@@ -876,7 +884,7 @@ async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Js
 /// console's "my tickets". Cancelling stays with each performance's booking function.
 async fn my_orders(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require_role(&[Role::Buyer])?;
-    let orders = blocking(move || app.shared.db.orders_of_buyer(&caller.id)).await?;
+    let orders = app.orders_of_buyer(&caller.id).await?;
     let list = orders
         .iter()
         .map(|o| {

@@ -8,15 +8,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use http::StatusCode;
+use marquee_store::{ClaimStore, KeyValue, RateBuckets};
 use serde_json::Value;
 
 use crate::auth::{self, Auth};
-use crate::db::{Account, Db, PerformanceRow};
+use crate::db::{Account, BuyerOrder, Db, PerformanceRow};
 use crate::error::ApiError;
 use crate::history::History;
 use crate::inventory::{Commerce, TicketSigner};
 use crate::limits::{RateLimits, Rates};
-use crate::namespace::{Namespace, Registry, Shared, Spec};
+use crate::namespace::{Namespace, Registry, Shared, Spec, Store};
 use crate::orders::SqliteOrderLog;
 use crate::payments::TestProvider;
 use crate::pool::Pool;
@@ -42,6 +43,7 @@ pub struct Settings {
     pub header_timeout: Duration,
     /// The bearer token of the platform's Prometheus, which may scrape sales series too.
     pub metrics_token: Option<String>,
+    pub store: Store,
 }
 
 pub struct App {
@@ -143,19 +145,24 @@ impl App {
             max_held_per_address: settings.rates.map_or(0, |r| r.held_seats_per_address),
         });
         let pool = Pool::open(&engine, &data.join("components"), BUILTINS)?;
+        let (kv, buckets): (Arc<dyn KeyValue>, Arc<dyn RateBuckets>) = match &settings.store {
+            Store::Embedded => (Arc::new(crate::db::EmbeddedKv(db.clone())), Arc::new(crate::limits::LocalBuckets::default())),
+            Store::Redis(redis) => (Arc::new(redis.clone()), Arc::new(redis.clone())),
+        };
         let app = Arc::new(Self {
             pool,
             templates: Templates::builtin(),
             registry: Registry::default(),
             shared: Arc::new(Shared {
-                kv: Arc::new(crate::db::EmbeddedKv(db.clone())),
+                store: settings.store.clone(),
+                kv,
                 db,
                 auth,
                 commerce,
                 metrics: Arc::default(),
                 max_timeout: settings.request_timeout,
             }),
-            limits: settings.rates.map(|r| RateLimits::new(r, Arc::new(crate::limits::LocalBuckets::default()))).unwrap_or_else(RateLimits::off),
+            limits: settings.rates.map(|r| RateLimits::new(r, buckets)).unwrap_or_else(RateLimits::off),
             history: History::default(),
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
@@ -169,9 +176,8 @@ impl App {
             }
         }
         for row in app.shared.db.performances()? {
-            let orders = app.shared.commerce.log.load(&row.deployment)?;
             // One performance that cannot come back must not keep the others down.
-            match Namespace::build(&row, &app.pool, app.shared.clone(), orders) {
+            match Namespace::build(&row, &app.pool, app.shared.clone()) {
                 Ok(ns) => app.registry.publish(Arc::new(ns)),
                 Err(e) => tracing::error!(namespace = %row.namespace, error = format!("{e:#}"), "could not restore"),
             }
@@ -238,7 +244,7 @@ impl App {
             spec: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
             created_at: crate::clock::now_secs(),
         };
-        let ns = Arc::new(Namespace::build(&row, &self.pool, self.shared.clone(), Vec::new())?);
+        let ns = Arc::new(Namespace::build(&row, &self.pool, self.shared.clone())?);
         if !self.shared.db.insert_performance(&row)? {
             return Err(namespace_taken(&namespace));
         }
@@ -403,7 +409,7 @@ impl App {
     /// [`App::cancel`] ends those, by refunding them. No order row is ever removed.
     pub async fn undeploy(&self, namespace: &str) -> Result<(), ApiError> {
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
-        if let Err(live) = ns.inventory.close_unsold().await {
+        if let Err(live) = ns.inventory.close_unsold().await? {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "has_orders",
@@ -411,7 +417,7 @@ impl App {
             )
             .with("orders", live.into()));
         }
-        self.retire(&ns)
+        self.retire(&ns).await
     }
 
     /// Cancels a performance: stops its sales, refunds and cancels every confirmed order
@@ -419,16 +425,39 @@ impl App {
     pub async fn cancel(&self, namespace: &str) -> Result<usize, ApiError> {
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
         let cancelled = ns.inventory.cancel_all().await?;
-        self.retire(&ns)?;
+        self.retire(&ns).await?;
         Ok(cancelled)
     }
 
     /// Unpublishes a performance whose sales are closed, archiving it if it has orders.
-    fn retire(&self, ns: &Namespace) -> Result<(), ApiError> {
+    async fn retire(&self, ns: &Namespace) -> Result<(), ApiError> {
+        let archive = !ns.inventory.all_orders().await?.is_empty();
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-        self.shared.db.remove_performance(&ns.name, crate::clock::now_secs())?;
+        self.shared.db.remove_performance(&ns.name, crate::clock::now_secs(), archive)?;
         self.registry.remove(&ns.name);
         Ok(())
+    }
+
+    /// A buyer's orders in every performance, live or archived, newest first.
+    pub async fn orders_of_buyer(&self, buyer: &str) -> Result<Vec<BuyerOrder>> {
+        let db = self.shared.db.clone();
+        let Store::Redis(redis) = &self.shared.store else {
+            let buyer = buyer.to_string();
+            return tokio::task::spawn_blocking(move || db.orders_of_buyer(&buyer)).await?;
+        };
+        // Each performance's orders are under its own hash tag: one step per performance.
+        let deployments = tokio::task::spawn_blocking(move || db.deployments()).await??;
+        let mut out = Vec::new();
+        for (namespace, deployment, params, archived_at) in deployments {
+            let hold_ttl_ms = serde_json::from_str::<crate::templates::PerformanceParams>(&params)
+                .map_or(0, |p| u64::from(p.hold_ttl_seconds) * 1000);
+            for order in redis.performance(&deployment, hold_ttl_ms).orders_of(buyer).await? {
+                let order = crate::inventory::row_of(&order)?;
+                out.push(BuyerOrder { order, namespace: namespace.clone(), params: params.clone(), archived_at });
+            }
+        }
+        out.sort_by(|a, b| (b.order.created_at, &a.order.id).cmp(&(a.order.created_at, &b.order.id)));
+        Ok(out)
     }
 }
 

@@ -5,9 +5,14 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "marquee:platform/platform",
     imports: {
-        // Both wait for the order log's group commit.
+        // The claim store may be across a network (Redis); confirm and cancel wait for
+        // the order's durable write.
+        "marquee:platform/inventory.availability": async | trappable,
+        "marquee:platform/inventory.hold": async | trappable,
+        "marquee:platform/inventory.release": async | trappable,
         "marquee:platform/inventory.confirm": async | trappable,
         "marquee:platform/inventory.cancel": async | trappable,
+        "marquee:platform/inventory.orders": async | trappable,
         // The store may be across a network (Redis) or a blocking thread (SQLite).
         "marquee:platform/kv.get": async | trappable,
         "marquee:platform/kv.set": async | trappable,

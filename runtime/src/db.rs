@@ -393,16 +393,17 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// Takes a performance out of service. With orders it is archived, not forgotten, so its
-    /// buyers keep seeing what they bought; its namespace is free again either way.
-    pub fn remove_performance(&self, namespace: &str, now: i64) -> Result<()> {
+    /// Takes a performance out of service. With orders (`archive`) it is archived, not
+    /// forgotten, so its buyers keep seeing what they bought; its namespace is free again
+    /// either way.
+    pub fn remove_performance(&self, namespace: &str, now: i64, archive: bool) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO archived_performances (deployment, namespace, owner, template, params, spec, created_at, archived_at)
              SELECT deployment, namespace, owner, template, params, spec, created_at, ?2 FROM performances
-             WHERE namespace = ?1 AND EXISTS (SELECT 1 FROM orders WHERE orders.deployment = performances.deployment)",
-            params![namespace, now],
+             WHERE namespace = ?1 AND ?3",
+            params![namespace, now, archive],
         )?;
         tx.execute(
             "DELETE FROM kv WHERE deployment = (SELECT deployment FROM performances WHERE namespace = ?1)",
@@ -434,14 +435,27 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A performance's orders with their buyers' emails, oldest first.
-    pub fn orders_of_deployment(&self, deployment: &str) -> Result<Vec<(crate::orders::OrderRow, Option<String>)>> {
+    /// The email of each of these accounts that exists.
+    pub fn emails(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, String>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {ORDER_COLUMNS}, a.email FROM orders o LEFT JOIN accounts a ON a.id = o.buyer
-             WHERE o.deployment = ?1 ORDER BY o.created_at, o.id"
-        ))?;
-        let rows = stmt.query_map([deployment], |r| Ok((crate::orders::order_row(r)?, r.get(10)?)))?;
+        let mut stmt = conn.prepare_cached("SELECT email FROM accounts WHERE id = ?1")?;
+        let mut out = std::collections::HashMap::new();
+        for id in ids {
+            if let Some(email) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+                out.insert(id.to_string(), email);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every performance, live or archived: (namespace, deployment, params, archived_at).
+    pub fn deployments(&self) -> Result<Vec<(String, String, String, Option<i64>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT namespace, deployment, params, NULL FROM performances
+             UNION ALL SELECT namespace, deployment, params, archived_at FROM archived_performances",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

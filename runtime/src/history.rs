@@ -77,31 +77,36 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 impl History {
     /// Samples every live namespace every `interval` until the app is gone.
     pub fn start(app: Weak<App>, interval: Duration) {
-        std::thread::Builder::new()
-            .name("history".into())
-            .spawn(move || {
-                while let Some(app) = app.upgrade() {
-                    app.history.sample(&app);
-                    drop(app);
-                    std::thread::sleep(interval);
-                }
-            })
-            .expect("failed to start the history sampler");
+        tokio::spawn(async move {
+            while let Some(app) = app.upgrade() {
+                app.history.sample(&app).await;
+                drop(app);
+                tokio::time::sleep(interval).await;
+            }
+        });
     }
 
-    fn sample(&self, app: &App) {
+    async fn sample(&self, app: &App) {
         let at_ms = crate::clock::now_ms();
         let keep = (KEPT.as_secs_f64() / app.settings.history_interval.as_secs_f64()).ceil() as usize;
         let live = app.registry.all();
+        // Read the stores first: the map's lock is not held across a wait.
+        let mut samples = Vec::with_capacity(live.len());
+        for ns in &live {
+            match ns.inventory.sales().await {
+                Ok(sales) => samples.push((ns, sales)),
+                Err(e) => tracing::warn!(ns = %ns.name, error = %format!("{e:#}"), "could not sample sales"),
+            }
+        }
         let mut map = self.by_deployment.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|deployment, _| live.iter().any(|ns| &ns.deployment == deployment));
-        for ns in live {
+        for (ns, sales) in samples {
             let mut functions = HashMap::new();
             for route in &ns.routes {
                 functions.entry(route.function.to_string()).or_insert_with(|| function_sample(&route.metrics));
             }
             let ring = map.entry(ns.deployment.clone()).or_default();
-            ring.push_back(Sample { at_ms, functions, sales: ns.inventory.sales() });
+            ring.push_back(Sample { at_ms, functions, sales });
             while ring.len() > keep {
                 ring.pop_front();
             }

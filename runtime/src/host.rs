@@ -183,48 +183,63 @@ impl log::Host for Host {
     }
 }
 
+/// The verified buyer, or the call answers `unauthenticated`.
+macro_rules! signed_in {
+    ($host:expr) => {
+        match $host.buyer() {
+            Ok(buyer) => buyer,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+
+/// A fault of the claim store traps the call: the guest cannot tell it from a bug of its own,
+/// and the request fails as a 5xx without internals.
+fn trap(e: anyhow::Error) -> wasmtime::Error {
+    wasmtime::Error::from_anyhow(e)
+}
+
 impl inventory::Host for Host {
-    fn availability(&mut self, session: String) -> HostResult<Result<inventory::SessionAvailability, inventory::Error>> {
-        Ok(self.ns.inventory.availability(&session))
+    async fn availability(&mut self, session: String) -> HostResult<Result<inventory::SessionAvailability, inventory::Error>> {
+        let ns = self.ns.clone();
+        ns.inventory.availability(&session).await.map_err(trap)
     }
 
-    fn hold(
+    async fn hold(
         &mut self,
         session: String,
         claim: inventory::Claim,
         idempotency_key: Option<String>,
         per_buyer_limit: u32,
     ) -> HostResult<Result<inventory::HoldReceipt, inventory::Error>> {
-        Ok(self.buyer().and_then(|buyer| {
-            let holder = crate::inventory::Holder { buyer: &buyer, address: self.address };
-            self.ns.inventory.hold(holder, &session, &claim, idempotency_key.as_deref(), per_buyer_limit)
-        }))
+        let buyer = signed_in!(self);
+        let (ns, address) = (self.ns.clone(), self.address);
+        let holder = crate::inventory::Holder { buyer: &buyer, address };
+        ns.inventory.hold(holder, &session, &claim, idempotency_key.as_deref(), per_buyer_limit).await.map_err(trap)
     }
 
-    fn release(&mut self, hold_id: String) -> HostResult<Result<(), inventory::Error>> {
-        Ok(self.buyer().and_then(|buyer| self.ns.inventory.release(&buyer, &hold_id)))
+    async fn release(&mut self, hold_id: String) -> HostResult<Result<(), inventory::Error>> {
+        let buyer = signed_in!(self);
+        let ns = self.ns.clone();
+        ns.inventory.release(&buyer, &hold_id).await.map_err(trap)
     }
 
     async fn confirm(&mut self, hold_id: String, payment: String) -> HostResult<Result<inventory::Order, inventory::Error>> {
-        let buyer = match self.buyer() {
-            Ok(buyer) => buyer,
-            Err(e) => return Ok(Err(e)),
-        };
+        let buyer = signed_in!(self);
         let ns = self.ns.clone();
-        ns.inventory.confirm(&buyer, &hold_id, &payment).await.map_err(wasmtime::Error::from_anyhow)
+        ns.inventory.confirm(&buyer, &hold_id, &payment).await.map_err(trap)
     }
 
     async fn cancel(&mut self, order_id: String) -> HostResult<Result<inventory::Order, inventory::Error>> {
-        let buyer = match self.buyer() {
-            Ok(buyer) => buyer,
-            Err(e) => return Ok(Err(e)),
-        };
+        let buyer = signed_in!(self);
         let ns = self.ns.clone();
-        ns.inventory.cancel(&buyer, &order_id).await.map_err(wasmtime::Error::from_anyhow)
+        ns.inventory.cancel(&buyer, &order_id).await.map_err(trap)
     }
 
-    fn orders(&mut self) -> HostResult<Result<Vec<inventory::Order>, inventory::Error>> {
-        Ok(self.buyer().map(|buyer| self.ns.inventory.orders(&buyer)))
+    async fn orders(&mut self) -> HostResult<Result<Vec<inventory::Order>, inventory::Error>> {
+        let buyer = signed_in!(self);
+        let ns = self.ns.clone();
+        Ok(Ok(ns.inventory.orders(&buyer).await.map_err(trap)?))
     }
 }
 

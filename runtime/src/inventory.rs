@@ -1,31 +1,35 @@
-//! The inventory of one performance: which seats and units are held or sold, per session.
+//! The inventory of one performance: its catalogue (sections, seats, goods, prices, ticket
+//! names) over a [`ClaimStore`], which keeps the claims and the orders.
 //!
-//! Only claims are stored (a 50,000-seat map costs nothing until seats are held), and each
-//! session has its own lock, held only for the in-memory check-and-claim; payment and the
-//! durable write of an order happen outside it. The invariant of the public contract lives
-//! here, so no component, built-in or uploaded, can sell a seat twice.
+//! Only claims are stored (a 50,000-seat map costs nothing until seats are held); each step
+//! is one atomic call of the store, so the invariant of the public contract holds however
+//! many runtimes share it: no component, built-in or uploaded, can sell a seat twice.
+//! Payment happens between the steps that start and finish a confirm, outside any lock.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use marquee_store::{Cancelled, ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, Refusal, StoredOrder, Units};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::auth::random_hex;
-use crate::clock::now_ms;
 use crate::bindings::inventory::{
-    Claim, Error, HoldReceipt, Order, Quantity, SectionAvailability, SessionAvailability, Ticket,
+    Claim, Error, HoldReceipt, Order, SectionAvailability, SessionAvailability, Ticket,
 };
-use crate::orders::{OrderRow, OrderStatus, OrderStore, Record, TicketRow};
+use crate::claims::{EmbeddedClaims, Restored};
+use crate::clock::now_ms;
 use crate::metrics::SalesMetrics;
+use crate::orders::{OrderRow, OrderStatus, TicketRow};
 use crate::payments::{Charge, PaymentProvider};
 use crate::templates::PerformanceParams;
 
-/// How long a released or expired hold is remembered, so confirming it says 410 rather than
-/// 404, in multiples of the hold TTL.
-const TOMBSTONE_TTLS: u64 = 4;
+/// How long a confirm may take between its start and its order before the hold is swept
+/// (its charge is then refunded): far above a payment's time, so only a dead runtime hits it.
+const CONFIRM_LEASE_MS: u64 = 60_000;
 
 /// Signs ticket codes so check-in can verify them without a lookup, and no one can guess one.
 pub struct TicketSigner {
@@ -59,15 +63,16 @@ impl TicketSigner {
     }
 }
 
-/// What every performance's inventory shares: the order log, the payment provider, the
-/// ticket signer.
+/// What every performance's inventory shares: the embedded order log, the payment provider,
+/// the ticket signer.
 pub struct Commerce {
-    pub log: Arc<dyn OrderStore>,
+    pub log: Arc<dyn crate::orders::OrderStore>,
     pub payments: Arc<dyn PaymentProvider>,
     pub signer: TicketSigner,
     /// Most seats or units one client address may hold unpaid in a session (0: no cap).
     pub max_held_per_address: u32,
 }
+
 
 enum SectionKind {
     Numbered { rows: u32, per_row: u32 },
@@ -115,46 +120,6 @@ impl Item {
     }
 }
 
-/// How many tickets a list of items holds.
-fn tickets(items: &[Item]) -> u32 {
-    items.iter().map(Item::tickets).sum()
-}
-
-struct Hold {
-    buyer: String,
-    /// The client address it was made from, whose unpaid seats are capped.
-    address: Option<IpAddr>,
-    items: Vec<Item>,
-    amount: u64,
-    expires_at: u64,
-    /// A confirm is paying for it: expiry must wait.
-    confirming: bool,
-}
-
-struct OrderState {
-    row: OrderRow,
-    items: Vec<Item>,
-}
-
-#[derive(Default)]
-struct SessionState {
-    /// Numbered seat -> the hold or order that has it.
-    seats: HashMap<String, String>,
-    /// Per section: seats or units held or sold.
-    taken: Vec<u32>,
-    holds: HashMap<String, Hold>,
-    expiries: BTreeSet<(u64, String)>,
-    /// Ended holds (released or expired) and when to forget them.
-    ended: HashMap<String, u64>,
-    orders: HashMap<String, OrderState>,
-    /// Hold id -> order id, so a retried confirm returns the same order.
-    confirmed: HashMap<String, String>,
-    /// Buyer -> seats or units held or bought.
-    per_buyer: HashMap<String, u32>,
-    /// Client address -> seats or units in its unpaid holds, over every account it uses.
-    held_by_address: HashMap<IpAddr, u32>,
-}
-
 /// Who asks for a hold: the verified buyer, and the client address the request came from.
 #[derive(Debug, Clone, Copy)]
 pub struct Holder<'a> {
@@ -168,10 +133,21 @@ impl<'a> From<&'a str> for Holder<'a> {
     }
 }
 
-/// What an idempotency key was first used for: the request's fingerprint and its hold.
-struct KeyUse {
-    fingerprint: u64,
-    hold_id: String,
+/// What a hold's receipt keeps in the store: its ticket names and its price.
+#[derive(Serialize, Deserialize)]
+struct HoldPayload {
+    tickets: Vec<String>,
+    amount: u64,
+}
+
+/// The store's pool of a section in a session: a numbered section's seats are counted in it
+/// too, so held and sold counts come from one place. Ids are identifiers (no `/`).
+fn section_pool(session: &str, section: &str) -> String {
+    format!("s/{session}/{section}")
+}
+
+fn goods_pool(goods: &str) -> String {
+    format!("g/{goods}")
 }
 
 /// The inventory of one deployed performance.
@@ -182,38 +158,19 @@ pub struct Inventory {
     section_index: HashMap<String, usize>,
     goods: Vec<GoodsDef>,
     goods_index: HashMap<String, usize>,
-    /// Per goods: units held or sold. Locked after a session's lock, never before.
-    goods_taken: Mutex<Vec<u32>>,
-    /// (buyer, idempotency key) -> its first use, across sessions, so a key sent again with
-    /// another body is refused rather than answered with the first hold. Locked after a
-    /// session's lock, never before.
-    keys: Mutex<HashMap<(String, String), KeyUse>>,
-    session_index: HashMap<String, usize>,
-    sessions: Vec<(String, Mutex<SessionState>)>,
+    sessions: Vec<String>,
+    claims: Arc<dyn ClaimStore>,
     commerce: Arc<Commerce>,
     sales: SalesMetrics,
-    /// Set when the performance is cancelled: no new hold or payment starts.
-    closed: std::sync::atomic::AtomicBool,
 }
 
-/// Ids carry their session's index, so a call finds its session without a global map.
-fn new_id(prefix: char, session: usize) -> String {
-    format!("{prefix}{session}_{}", random_hex(12))
-}
-
-fn session_of(id: &str, prefix: char) -> Option<usize> {
-    id.strip_prefix(prefix)?.split_once('_')?.0.parse().ok()
+fn new_id(prefix: char) -> String {
+    format!("{prefix}_{}", random_hex(12))
 }
 
 impl Inventory {
-    /// An empty inventory; `orders` are the deployment's stored orders, replayed in order.
-    pub fn new(
-        deployment: &str,
-        params: &PerformanceParams,
-        commerce: Arc<Commerce>,
-        sales: SalesMetrics,
-        orders: Vec<OrderRow>,
-    ) -> Self {
+    /// An inventory whose claims live in `claims`, a store that keeps its own orders.
+    pub fn new(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, sales: SalesMetrics, claims: Arc<dyn ClaimStore>) -> Self {
         let sections: Vec<SectionDef> = params
             .sections
             .iter()
@@ -230,50 +187,43 @@ impl Inventory {
         let goods: Vec<GoodsDef> =
             params.goods.iter().map(|g| GoodsDef { name: g.name.clone(), price: g.price as u64, stock: g.stock }).collect();
         let goods_index = goods.iter().enumerate().map(|(i, g)| (g.name.clone(), i)).collect();
-        let goods_taken = Mutex::new(vec![0; goods.len()]);
-        let session_index = params.sessions.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
-        let sessions = params
-            .sessions
-            .iter()
-            .map(|s| {
-                let state = SessionState { taken: vec![0; sections.len()], ..Default::default() };
-                (s.id.clone(), Mutex::new(state))
-            })
-            .collect();
-        let inventory = Self {
+        Self {
             deployment: deployment.to_string(),
             hold_ttl_ms: u64::from(params.hold_ttl_seconds) * 1000,
             sections,
             section_index,
             goods,
             goods_index,
-            goods_taken,
-            keys: Mutex::default(),
-            session_index,
-            sessions,
+            sessions: params.sessions.iter().map(|s| s.id.clone()).collect(),
+            claims,
             commerce,
             sales,
-            closed: Default::default(),
-        };
-        for row in orders {
-            inventory.restore(row);
         }
-        inventory
     }
 
-    fn restore(&self, row: OrderRow) {
-        let Some(&index) = self.session_index.get(&row.session) else { return };
-        let items: Vec<Item> = self.items_of_tickets(&row.tickets);
-        let mut s = self.lock(index);
-        if row.status == OrderStatus::Confirmed {
-            let mut goods = self.goods_taken();
-            for item in &items {
-                s.take(item, &row.id, &mut goods);
+    /// An inventory on the embedded store, with the deployment's logged orders put back.
+    pub fn embedded(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, sales: SalesMetrics, orders: Vec<OrderRow>) -> Result<Self> {
+        let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
+        let claims = Arc::new(EmbeddedClaims::new(commerce.log.clone(), hold_ttl_ms));
+        let inventory = Self::new(deployment, params, commerce, sales, claims.clone());
+        for row in orders {
+            if !inventory.sessions.contains(&row.session) {
+                continue;
             }
-            *s.per_buyer.entry(row.buyer.clone()).or_default() += tickets(&items);
+            let (seats, units) = inventory.claims_of(&row.session, &inventory.items_of_tickets(&row.tickets));
+            let order = StoredOrder { order_id: row.id.clone(), buyer: row.buyer.clone(), record: serde_json::to_string(&row)?, status: row.status };
+            let tickets = units.iter().filter(|u| u.pool.starts_with("s/")).map(|u| u.quantity).sum();
+            claims.restore(Restored {
+                hold_id: row.hold_id.clone(),
+                session: row.session.clone(),
+                seats,
+                units: units.into_iter().map(|u| (u.pool, u.quantity)).collect(),
+                tickets,
+                created_at: row.created_at,
+                order,
+            });
         }
-        s.confirmed.insert(row.hold_id.clone(), row.id.clone());
-        s.orders.insert(row.id.clone(), OrderState { row, items });
+        Ok(inventory)
     }
 
     /// Rebuilds the items of an order from its ticket names.
@@ -299,6 +249,34 @@ impl Inventory {
         items
     }
 
+    /// What items claim in the store: seat ids, and units of pools (a numbered section's
+    /// seats count in its pool as well).
+    fn claims_of(&self, session: &str, items: &[Item]) -> (Vec<String>, Vec<Units>) {
+        let mut seats = Vec::new();
+        let mut per_section: Vec<u32> = vec![0; self.sections.len()];
+        let mut units = Vec::new();
+        for item in items {
+            match item {
+                Item::Seat { section, seat } => {
+                    seats.push(seat.clone());
+                    per_section[*section] += 1;
+                }
+                Item::Units { section, quantity } => per_section[*section] += quantity,
+                Item::Goods { goods, quantity } => {
+                    let def = &self.goods[*goods];
+                    units.push(Units { pool: goods_pool(&def.name), quantity: *quantity, capacity: def.stock });
+                }
+            }
+        }
+        let sections = per_section.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| {
+            let def = &self.sections[i];
+            Units { pool: section_pool(session, &def.name), quantity: *n, capacity: def.capacity() }
+        });
+        let mut all: Vec<Units> = sections.collect();
+        all.extend(units);
+        (seats, all)
+    }
+
     /// The names of the tickets an item becomes (`R-1-2`, `S#1`, `goods/SHIRT#1`, ...).
     fn ticket_names(&self, item: &Item) -> Vec<String> {
         match item {
@@ -320,29 +298,8 @@ impl Inventory {
         }
     }
 
-    fn goods_taken(&self) -> MutexGuard<'_, Vec<u32>> {
-        self.goods_taken.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn lock(&self, index: usize) -> MutexGuard<'_, SessionState> {
-        self.sessions[index].1.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Locks a session with its expired holds ended.
-    fn swept(&self, index: usize) -> MutexGuard<'_, SessionState> {
-        let mut state = self.lock(index);
-        state.sweep(now_ms(), self.hold_ttl_ms, &mut self.goods_taken(), index, &self.keys);
-        state
-    }
-
-    fn session(&self, session: &str) -> Result<(usize, MutexGuard<'_, SessionState>), Error> {
-        let &index = self.session_index.get(session).ok_or(Error::UnknownSession)?;
-        Ok((index, self.swept(index)))
-    }
-
-    fn session_by_id(&self, id: &str, prefix: char) -> Result<(usize, MutexGuard<'_, SessionState>), Error> {
-        let index = session_of(id, prefix).filter(|i| *i < self.sessions.len()).ok_or(Error::NotFound)?;
-        Ok((index, self.swept(index)))
+    fn known_session(&self, session: &str) -> Result<(), Error> {
+        if self.sessions.iter().any(|s| s == session) { Ok(()) } else { Err(Error::UnknownSession) }
     }
 
     /// Parses and checks a seat id such as `R-3-12`; only the canonical spelling is accepted,
@@ -394,262 +351,195 @@ impl Inventory {
         Ok(items)
     }
 
-    pub fn availability(&self, session: &str) -> Result<SessionAvailability, Error> {
-        let (_, s) = self.session(session)?;
-        let sections = self
-            .sections
-            .iter()
-            .zip(&s.taken)
-            .map(|(def, taken)| SectionAvailability {
-                name: def.name.clone(),
-                capacity: def.capacity(),
-                available: def.capacity() - taken,
-            })
-            .collect();
-        let mut taken: Vec<String> = s.seats.keys().cloned().collect();
-        drop(s);
-        taken.sort_unstable();
-        let goods = self
-            .goods
-            .iter()
-            .zip(self.goods_taken().iter())
-            .map(|(def, taken)| SectionAvailability { name: def.name.clone(), capacity: def.stock, available: def.stock - taken })
-            .collect();
-        Ok(SessionAvailability { sections, taken, goods })
+    /// The outer error of this and every call below is a fault of the store (the call
+    /// should trap); the inner one is the buyer's answer.
+    pub async fn availability(&self, session: &str) -> Result<Result<SessionAvailability, Error>> {
+        if let Err(e) = self.known_session(session) {
+            return Ok(Err(e));
+        }
+        let mut pools: Vec<String> = self.sections.iter().map(|s| section_pool(session, &s.name)).collect();
+        pools.extend(self.goods.iter().map(|g| goods_pool(&g.name)));
+        let names: Vec<&str> = pools.iter().map(String::as_str).collect();
+        let taken = self.claims.taken(session, &names).await?;
+        let (sections, goods) = taken.units.split_at(self.sections.len().min(taken.units.len()));
+        let count = |def_capacity: u32, taken: u32, name: &str| SectionAvailability {
+            name: name.to_string(),
+            capacity: def_capacity,
+            available: def_capacity.saturating_sub(taken),
+        };
+        Ok(Ok(SessionAvailability {
+            sections: self.sections.iter().zip(sections).map(|(d, t)| count(d.capacity(), *t, &d.name)).collect(),
+            taken: taken.seats,
+            goods: self.goods.iter().zip(goods).map(|(d, t)| count(d.stock, *t, &d.name)).collect(),
+        }))
     }
 
     /// Claims everything in `claim` for the holder, or nothing.
-    pub fn hold<'a>(
+    pub async fn hold<'a>(
         &self,
         holder: impl Into<Holder<'a>>,
         session: &str,
         claim: &Claim,
         idempotency_key: Option<&str>,
         per_buyer_limit: u32,
-    ) -> Result<HoldReceipt, Error> {
+    ) -> Result<Result<HoldReceipt, Error>> {
         let holder = holder.into();
-        let buyer = holder.buyer;
-        let items = self.items_of_claim(claim)?;
-        let (index, mut s) = self.session(session)?;
-        if self.is_closed() {
-            return Err(Error::Conflict("this performance is cancelled".into()));
-        }
-        let key = idempotency_key.map(|k| (buyer.to_string(), k.to_string()));
-        let id = new_id('h', index);
-        if let Some(key) = &key {
-            let fingerprint = fingerprint(session, claim);
-            let mut keys = self.keys();
-            match keys.get(key) {
-                Some(first) if first.fingerprint != fingerprint => return Err(Error::IdempotencyKeyReused),
-                Some(first) => {
-                    return match s.holds.get(&first.hold_id) {
-                        Some(hold) => Ok(self.receipt(&first.hold_id, session, hold)),
-                        None if s.confirmed.contains_key(&first.hold_id) => Err(Error::Conflict("this hold is already confirmed".into())),
-                        None => Err(Error::Expired),
-                    };
-                }
-                None => keys.insert(key.clone(), KeyUse { fingerprint, hold_id: id.clone() }),
-            };
-        }
-        let claimed = self.claim(&mut s, &id, holder, session, items, per_buyer_limit);
-        if claimed.is_err() {
-            // A refused request did not use its key: the same request may be tried again.
-            if let Some(key) = &key {
-                self.keys().remove(key);
-            }
-        }
-        claimed
-    }
-
-    fn keys(&self) -> MutexGuard<'_, HashMap<(String, String), KeyUse>> {
-        self.keys.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Claims `items` for `buyer` as hold `id` in a locked session, or nothing.
-    fn claim(
-        &self,
-        s: &mut SessionState,
-        id: &str,
-        holder: Holder<'_>,
-        session: &str,
-        items: Vec<Item>,
-        per_buyer_limit: u32,
-    ) -> Result<HoldReceipt, Error> {
-        let Holder { buyer, address } = holder;
-        let count = tickets(&items);
-        let owned = s.per_buyer.get(buyer).copied().unwrap_or(0);
-        if count > 0 && owned.saturating_add(count) > per_buyer_limit {
-            return Err(Error::OverLimit(per_buyer_limit));
-        }
-        let cap = self.commerce.max_held_per_address;
-        let held_here = address.and_then(|a| s.held_by_address.get(&a)).copied().unwrap_or(0);
-        if cap > 0 && address.is_some() && count > 0 && held_here.saturating_add(count) > cap {
-            return Err(Error::AddressLimit(cap));
-        }
-        let mut goods = self.goods_taken();
-        let unavailable: Vec<String> = items
-            .iter()
-            .filter_map(|item| match item {
-                Item::Seat { seat, .. } => s.seats.contains_key(seat).then(|| seat.clone()),
-                Item::Units { section, quantity } => (s.taken[*section].saturating_add(*quantity)
-                    > self.sections[*section].capacity())
-                .then(|| self.sections[*section].name.clone()),
-                Item::Goods { goods: g, quantity } => {
-                    (goods[*g].saturating_add(*quantity) > self.goods[*g].stock).then(|| format!("goods/{}", self.goods[*g].name))
-                }
-            })
-            .collect();
-        if !unavailable.is_empty() {
-            return Err(Error::Unavailable(unavailable));
-        }
-        for item in &items {
-            s.take(item, id, &mut goods);
-        }
-        drop(goods);
-        *s.per_buyer.entry(buyer.to_string()).or_default() += count;
-        if let Some(address) = address {
-            *s.held_by_address.entry(address).or_default() += count;
-        }
-        let amount = items.iter().map(|i| self.price(i)).sum();
-        let expires_at = now_ms() + self.hold_ttl_ms;
-        let hold = Hold { buyer: buyer.to_string(), address, items, amount, expires_at, confirming: false };
-        let receipt = self.receipt(id, session, &hold);
-        s.expiries.insert((expires_at, id.to_string()));
-        s.holds.insert(id.to_string(), hold);
-        self.sales.holds.inc();
-        Ok(receipt)
-    }
-
-    fn receipt(&self, id: &str, session: &str, hold: &Hold) -> HoldReceipt {
-        HoldReceipt {
-            id: id.to_string(),
-            session: session.to_string(),
-            seats: hold.items.iter().flat_map(|i| self.ticket_names(i)).collect(),
-            expires_at: hold.expires_at,
-            amount: hold.amount,
-        }
-    }
-
-    pub fn release(&self, buyer: &str, hold_id: &str) -> Result<(), Error> {
-        let (_, mut s) = self.session_by_id(hold_id, 'h')?;
-        let hold = s.holds.get(hold_id).ok_or(if s.ended.contains_key(hold_id) { Error::Expired } else { Error::NotFound })?;
-        if hold.buyer != buyer {
-            return Err(Error::Forbidden);
-        }
-        if hold.confirming {
-            return Err(Error::Conflict("this hold is being confirmed".into()));
-        }
-        let forget_at = now_ms() + TOMBSTONE_TTLS * self.hold_ttl_ms;
-        s.end_hold(hold_id, forget_at, &mut self.goods_taken());
-        Ok(())
-    }
-
-    /// Pays for a hold and turns it into a durable order. The outer error is a store
-    /// failure: the charge is refunded, the hold stays, and the call should trap.
-    pub async fn confirm(&self, buyer: &str, hold_id: &str, payment: &str) -> Result<Result<Order, Error>> {
-        let (index, amount) = {
-            let (index, mut s) = match self.session_by_id(hold_id, 'h') {
-                Ok(found) => found,
-                Err(e) => return Ok(Err(e)),
-            };
-            if let Some(order_id) = s.confirmed.get(hold_id) {
-                let order = &s.orders[order_id];
-                return Ok(if order.row.buyer == buyer { Ok(to_order(&order.row)) } else { Err(Error::Forbidden) });
-            }
-            let Some(hold) = s.holds.get_mut(hold_id) else {
-                return Ok(Err(if s.ended.contains_key(hold_id) { Error::Expired } else { Error::NotFound }));
-            };
-            if hold.buyer != buyer {
-                return Ok(Err(Error::Forbidden));
-            }
-            if hold.confirming {
-                return Ok(Err(Error::Conflict("this hold is already being confirmed".into())));
-            }
-            if self.is_closed() {
-                return Ok(Err(Error::Conflict("this performance is cancelled".into())));
-            }
-            hold.confirming = true;
-            (index, hold.amount)
+        let items = match self.items_of_claim(claim).and_then(|items| self.known_session(session).map(|()| items)) {
+            Ok(items) => items,
+            Err(e) => return Ok(Err(e)),
         };
-        let charge_id = match self.commerce.payments.charge(hold_id, amount, payment) {
+        let (seats, units) = self.claims_of(session, &items);
+        let payload = HoldPayload {
+            tickets: items.iter().flat_map(|i| self.ticket_names(i)).collect(),
+            amount: items.iter().map(|i| self.price(i)).sum(),
+        };
+        let cap = self.commerce.max_held_per_address;
+        let request = HoldRequest {
+            session: session.to_string(),
+            hold_id: new_id('h'),
+            buyer: holder.buyer.to_string(),
+            address: holder.address.map(|a| a.to_string()),
+            seats,
+            units,
+            tickets: items.iter().map(Item::tickets).sum(),
+            buyer_limit: per_buyer_limit,
+            address_cap: cap,
+            ttl_ms: self.hold_ttl_ms,
+            amount: payload.amount,
+            key: idempotency_key.map(|k| (k.to_string(), fingerprint(session, claim))),
+            payload: serde_json::to_string(&payload)?,
+        };
+        let receipt = |held: marquee_store::Held| -> Result<HoldReceipt> {
+            let payload: HoldPayload = serde_json::from_str(&held.payload).context("a stored hold")?;
+            Ok(HoldReceipt { id: held.hold_id, session: session.to_string(), seats: payload.tickets, expires_at: held.expires_at, amount: payload.amount })
+        };
+        Ok(match self.claims.hold(&request).await? {
+            HoldOutcome::Held(held) => {
+                self.sales.holds.inc();
+                Ok(receipt(held)?)
+            }
+            HoldOutcome::Existing(held) => Ok(receipt(held)?),
+            HoldOutcome::Unavailable(taken) => Err(Error::Unavailable(taken.into_iter().map(|t| self.display_name(&t)).collect())),
+            HoldOutcome::OverLimit => Err(Error::OverLimit(per_buyer_limit)),
+            HoldOutcome::AddressLimit => Err(Error::AddressLimit(cap)),
+            HoldOutcome::KeyReused => Err(Error::IdempotencyKeyReused),
+            HoldOutcome::KeyConfirmed => Err(Error::Conflict("this hold is already confirmed".into())),
+            HoldOutcome::Expired => Err(Error::Expired),
+            HoldOutcome::Closed => Err(closed()),
+        })
+    }
+
+    /// What the buyer is told is taken: a seat id, a section's name, `goods/<name>`.
+    fn display_name(&self, taken: &str) -> String {
+        if let Some(name) = taken.strip_prefix("g/") {
+            format!("goods/{name}")
+        } else if let Some(rest) = taken.strip_prefix("s/") {
+            rest.split_once('/').map_or(rest, |(_, section)| section).to_string()
+        } else {
+            taken.to_string()
+        }
+    }
+
+    pub async fn release(&self, buyer: &str, hold_id: &str) -> Result<Result<(), Error>> {
+        Ok(self.claims.release(hold_id, buyer).await?.map_err(|r| refused(r, "this hold is being confirmed")))
+    }
+
+    /// Pays for a hold and turns it into a durable order. A store failure refunds the charge
+    /// and leaves the hold to its lease.
+    pub async fn confirm(&self, buyer: &str, hold_id: &str, payment: &str) -> Result<Result<Order, Error>> {
+        let paying = match self.claims.begin_confirm(hold_id, buyer, CONFIRM_LEASE_MS).await? {
+            ConfirmStart::Ready(paying) => paying,
+            ConfirmStart::Done(order) => return Ok(Ok(to_order(&order)?)),
+            ConfirmStart::Refused(r) => return Ok(Err(refused(r, "this hold is already being confirmed"))),
+        };
+        let payload: HoldPayload = serde_json::from_str(&paying.payload).context("a stored hold")?;
+        let charge_id = match self.commerce.payments.charge(hold_id, paying.amount, payment) {
             Charge::Approved { charge_id } => charge_id,
             Charge::Declined { reason } => {
-                self.unmark_confirming(index, hold_id);
+                self.claims.abort_confirm(hold_id).await?;
                 return Ok(Err(Error::PaymentDeclined(reason)));
             }
         };
-        let order_id = new_id('o', index);
-        let (row, items) = {
-            let s = self.lock(index);
-            let hold = &s.holds[hold_id];
-            let tickets = hold
-                .items
-                .iter()
-                .flat_map(|i| self.ticket_names(i))
-                .map(|seat| TicketRow { code: self.commerce.signer.code(&self.deployment, &order_id, &seat), seat })
-                .collect();
-            let row = OrderRow {
-                id: order_id.clone(),
-                deployment: self.deployment.clone(),
-                session: self.sessions[index].0.clone(),
-                buyer: buyer.to_string(),
-                hold_id: hold_id.to_string(),
-                amount,
-                status: OrderStatus::Confirmed,
-                tickets,
-                charge_id,
-                created_at: now_ms(),
-            };
-            (row, hold.items.clone())
+        let order_id = new_id('o');
+        let tickets = payload
+            .tickets
+            .into_iter()
+            .map(|seat| TicketRow { code: self.commerce.signer.code(&self.deployment, &order_id, &seat), seat })
+            .collect();
+        let row = OrderRow {
+            id: order_id.clone(),
+            deployment: self.deployment.clone(),
+            session: paying.session,
+            buyer: buyer.to_string(),
+            hold_id: hold_id.to_string(),
+            amount: paying.amount,
+            status: OrderStatus::Confirmed,
+            tickets,
+            charge_id,
+            created_at: now_ms(),
         };
-        if let Err(e) = self.commerce.log.append(Record::Insert(row.clone())).await {
-            self.commerce.payments.refund(&row.charge_id);
-            self.unmark_confirming(index, hold_id);
-            return Err(e.context("could not store an order; its charge was refunded"));
+        let record = serde_json::to_string(&row)?;
+        match self.claims.commit_confirm(hold_id, &order_id, row.created_at, &record).await {
+            Ok(true) => {
+                self.sales.orders.inc();
+                self.sales.tickets.inc_by(row.tickets.len() as u64);
+                Ok(Ok(order_of_row(&row, row.status)))
+            }
+            Ok(false) => {
+                self.commerce.payments.refund(&row.charge_id);
+                Ok(Err(Error::Expired))
+            }
+            Err(e) => {
+                if let Some(order) = self.committed_after_all(buyer, hold_id).await {
+                    self.sales.orders.inc();
+                    self.sales.tickets.inc_by(row.tickets.len() as u64);
+                    return Ok(Ok(to_order(&order)?));
+                }
+                self.commerce.payments.refund(&row.charge_id);
+                let _ = self.claims.abort_confirm(hold_id).await;
+                Err(e.context("could not store an order; its charge was refunded"))
+            }
         }
-        let mut s = self.lock(index);
-        let hold = s.holds.remove(hold_id).expect("a confirming hold is never swept");
-        s.expiries.remove(&(hold.expires_at, hold_id.to_string()));
-        s.unhold_address(&hold);
-        for item in &items {
-            s.retag(item, &order_id);
-        }
-        s.confirmed.insert(hold_id.to_string(), order_id.clone());
-        self.sales.orders.inc();
-        self.sales.tickets.inc_by(row.tickets.len() as u64);
-        let order = to_order(&row);
-        s.orders.insert(order_id, OrderState { row, items });
-        Ok(Ok(order))
     }
 
-    fn unmark_confirming(&self, index: usize, hold_id: &str) {
-        if let Some(hold) = self.lock(index).holds.get_mut(hold_id) {
-            hold.confirming = false;
+    /// After a failed commit: whether it was written all the same (a store across a network
+    /// may apply a step whose answer is lost). A store still unreachable after a few tries
+    /// counts as not written; the refund is logged with its hold for reconciliation.
+    async fn committed_after_all(&self, buyer: &str, hold_id: &str) -> Option<StoredOrder> {
+        for _ in 0..3 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            match self.claims.begin_confirm(hold_id, buyer, CONFIRM_LEASE_MS).await {
+                Ok(ConfirmStart::Done(order)) => return Some(order),
+                // Still paying (`Busy`) or gone: it was not written.
+                Ok(_) => return None,
+                Err(_) => continue,
+            }
         }
+        tracing::error!(hold_id, deployment = %self.deployment, "refunding a payment whose order may have been stored");
+        None
     }
 
     /// Cancels a buyer's confirmed order: its seats are free again and its charge is refunded.
     pub async fn cancel(&self, buyer: &str, order_id: &str) -> Result<Result<Order, Error>> {
-        self.cancel_order(Some(buyer), order_id).await
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+        match self.cancel_order(Some(buyer), order_id).await? {
+            Ok(cancelled) => Ok(Ok(to_order(&cancelled.order)?)),
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     /// Stops sales and cancels every confirmed order (the seller cancelled the performance),
     /// refunding each, including those whose payment was under way when sales stopped.
     /// Returns how many were cancelled; a store failure stops it with the rest untouched.
     pub async fn cancel_all(&self) -> Result<usize> {
-        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.claims.set_closed(true).await?;
         let mut cancelled = 0;
         loop {
             // Read before the pass: with no payment under way then, none can start (sales
             // are closed), so this pass sees every order there will be.
-            let paying = self.paying();
-            for id in self.live_order_ids() {
-                if let Ok(order) = self.cancel_order(None, &id).await? {
-                    cancelled += usize::from(order.status == OrderStatus::Cancelled.as_str());
+            let paying = self.claims.paying().await?;
+            for id in self.claims.live_orders().await? {
+                if let Ok(c) = self.cancel_order(None, &id).await? {
+                    cancelled += usize::from(c.now);
                 }
             }
             if !paying {
@@ -660,235 +550,131 @@ impl Inventory {
     }
 
     /// Stops sales for a delete, unless orders stand: then sales go on and the count of
-    /// confirmed orders is the error.
-    pub async fn close_unsold(&self) -> Result<(), usize> {
-        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-        while self.paying() {
+    /// confirmed orders is the inner error.
+    pub async fn close_unsold(&self) -> Result<Result<(), usize>> {
+        self.claims.set_closed(true).await?;
+        while self.claims.paying().await? {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         // Confirmed orders, which a delete must not erase.
-        match self.live_order_ids().len() {
-            0 => Ok(()),
+        match self.claims.live_orders().await?.len() {
+            0 => Ok(Ok(())),
             live => {
-                self.closed.store(false, std::sync::atomic::Ordering::SeqCst);
-                Err(live)
+                self.claims.set_closed(false).await?;
+                Ok(Err(live))
             }
         }
-    }
-
-    /// Whether a confirm is between its payment and its order.
-    fn paying(&self) -> bool {
-        (0..self.sessions.len()).any(|i| self.lock(i).holds.values().any(|h| h.confirming))
-    }
-
-    fn live_order_ids(&self) -> Vec<String> {
-        (0..self.sessions.len())
-            .flat_map(|i| {
-                let s = self.lock(i);
-                s.orders.values().filter(|o| o.row.status == OrderStatus::Confirmed).map(|o| o.row.id.clone()).collect::<Vec<_>>()
-            })
-            .collect()
     }
 
     /// Cancels an order: `buyer` is the caller who must own it (`None`: the performance's
-    /// seller). Durable first: a crash after the log write restores the order as cancelled.
-    async fn cancel_order(&self, buyer: Option<&str>, order_id: &str) -> Result<Result<Order, Error>> {
-        let index = {
-            let (index, s) = match self.session_by_id(order_id, 'o') {
-                Ok(found) => found,
-                Err(e) => return Ok(Err(e)),
-            };
-            let Some(order) = s.orders.get(order_id) else { return Ok(Err(Error::NotFound)) };
-            if buyer.is_some_and(|b| order.row.buyer != b) {
-                return Ok(Err(Error::Forbidden));
-            }
-            if order.row.status != OrderStatus::Confirmed {
-                return Ok(Ok(to_order(&order.row)));
-            }
-            index
+    /// seller). The one call that cancels it refunds it.
+    async fn cancel_order(&self, buyer: Option<&str>, order_id: &str) -> Result<Result<Cancelled, Error>> {
+        let cancelled = match self.claims.cancel(order_id, buyer).await.context("could not store a cancellation")? {
+            Ok(cancelled) => cancelled,
+            Err(r) => return Ok(Err(refused(r, "this order is changing"))),
         };
-        self.commerce
-            .log
-            .append(Record::Status { id: order_id.to_string(), status: OrderStatus::Cancelled })
-            .await
-            .map_err(|e| e.context("could not store a cancellation"))?;
-        let mut s = self.lock(index);
-        let s = &mut *s;
-        let order = s.orders.get_mut(order_id).expect("orders are never removed");
-        if order.row.status == OrderStatus::Confirmed {
-            order.row.status = OrderStatus::Cancelled;
-            let mut goods = self.goods_taken.lock().unwrap_or_else(|e| e.into_inner());
-            for item in &order.items {
-                free(&mut s.taken, &mut s.seats, &mut goods, item);
-            }
-            if let Some(n) = s.per_buyer.get_mut(&order.row.buyer) {
-                *n = n.saturating_sub(tickets(&order.items));
-            }
-            self.commerce.payments.refund(&order.row.charge_id);
+        if cancelled.now {
+            self.commerce.payments.refund(&row_of(&cancelled.order)?.charge_id);
             self.sales.cancellations.inc();
         }
-        Ok(Ok(to_order(&order.row)))
+        Ok(Ok(cancelled))
     }
 
     /// A buyer's orders in this performance, oldest first.
-    pub fn orders(&self, buyer: &str) -> Vec<Order> {
-        let mut out: Vec<&OrderRow> = Vec::new();
-        let guards: Vec<_> = (0..self.sessions.len()).map(|i| self.lock(i)).collect();
-        for s in &guards {
-            out.extend(s.orders.values().map(|o| &o.row).filter(|r| r.buyer == buyer));
-        }
-        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        out.into_iter().map(to_order).collect()
+    pub async fn orders(&self, buyer: &str) -> Result<Vec<Order>> {
+        self.claims.orders_of(buyer).await?.iter().map(to_order).collect()
+    }
+
+    /// Every order of this performance as written, with its status now, oldest first.
+    pub async fn all_orders(&self) -> Result<Vec<OrderRow>> {
+        self.claims.orders().await?.iter().map(row_of).collect()
     }
 
     /// Per section: (name, capacity, held, sold), summed over sessions.
-    pub fn sales(&self) -> Vec<(String, u64, u64, u64)> {
+    pub async fn sales(&self) -> Result<Vec<(String, u64, u64, u64)>> {
+        let pools: Vec<String> =
+            self.sessions.iter().flat_map(|session| self.sections.iter().map(|s| section_pool(session, &s.name))).collect();
+        let names: Vec<&str> = pools.iter().map(String::as_str).collect();
+        let counts = self.claims.counts(&names).await?;
         let mut out: Vec<(String, u64, u64, u64)> = self.sections.iter().map(|s| (s.name.clone(), 0, 0, 0)).collect();
-        for i in 0..self.sessions.len() {
-            let s = self.swept(i);
-            let mut sold = vec![0u64; self.sections.len()];
-            for o in s.orders.values().filter(|o| o.row.status == OrderStatus::Confirmed) {
-                for item in &o.items {
-                    match item {
-                        Item::Seat { section, .. } => sold[*section] += 1,
-                        Item::Units { section, quantity } => sold[*section] += u64::from(*quantity),
-                        Item::Goods { .. } => {}
-                    }
-                }
-            }
-            for (k, def) in self.sections.iter().enumerate() {
-                out[k].1 += u64::from(def.capacity());
-                out[k].3 += sold[k];
-                out[k].2 += u64::from(s.taken[k]) - sold[k];
-            }
+        for (i, count) in counts.iter().enumerate() {
+            let k = i % self.sections.len();
+            out[k].1 += u64::from(self.sections[k].capacity());
+            out[k].2 += u64::from(count.taken.saturating_sub(count.sold));
+            out[k].3 += u64::from(count.sold);
         }
-        out
+        Ok(out)
+    }
+
+    /// A stored order, as written and with its status now.
+    async fn order_row(&self, order_id: &str) -> Result<Option<OrderRow>> {
+        self.claims.order(order_id).await?.as_ref().map(row_of).transpose()
     }
 
     /// Whether this performance sold a ticket for this seat in this order.
-    pub fn has_ticket(&self, order_id: &str, seat: &str) -> bool {
-        let Ok((_, s)) = self.session_by_id(order_id, 'o') else { return false };
-        s.orders.get(order_id).is_some_and(|o| o.row.tickets.iter().any(|t| t.seat == seat))
+    pub async fn has_ticket(&self, order_id: &str, seat: &str) -> Result<bool> {
+        Ok(self.order_row(order_id).await?.is_some_and(|row| row.tickets.iter().any(|t| t.seat == seat)))
     }
 
     /// Check-in: the status of the order a ticket belongs to, if its code is genuine.
-    pub fn check_ticket(&self, order_id: &str, seat: &str, code: &str) -> Option<OrderStatus> {
+    pub async fn check_ticket(&self, order_id: &str, seat: &str, code: &str) -> Result<Option<OrderStatus>> {
         if !self.commerce.signer.verify(&self.deployment, order_id, seat, code) {
-            return None;
+            return Ok(None);
         }
-        let (_, s) = self.session_by_id(order_id, 'o').ok()?;
-        let order = s.orders.get(order_id)?;
-        order.row.tickets.iter().any(|t| t.seat == seat).then_some(order.row.status)
+        let Some(row) = self.order_row(order_id).await? else { return Ok(None) };
+        Ok(row.tickets.iter().any(|t| t.seat == seat).then_some(row.status))
     }
 }
 
-/// What a hold request asked for, so a key sent again can be told apart from a new request.
-fn fingerprint(session: &str, claim: &Claim) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    session.hash(&mut h);
-    claim.seats.hash(&mut h);
-    for q in claim.sections.iter().chain(std::iter::once(&Quantity { name: String::new(), count: 0 })).chain(&claim.goods) {
-        (&q.name, q.count).hash(&mut h);
-    }
-    h.finish()
+fn closed() -> Error {
+    Error::Conflict("this performance is cancelled".into())
 }
 
-fn to_order(row: &OrderRow) -> Order {
+/// A store's refusal as the buyer's error; `busy` says what is under way.
+fn refused(refusal: Refusal, busy: &str) -> Error {
+    match refusal {
+        Refusal::NotFound => Error::NotFound,
+        Refusal::Expired => Error::Expired,
+        Refusal::Forbidden => Error::Forbidden,
+        Refusal::Busy => Error::Conflict(busy.into()),
+        Refusal::Closed => closed(),
+    }
+}
+
+/// What a hold request asked for, so a key sent again can be told apart from a new request,
+/// by any process.
+fn fingerprint(session: &str, claim: &Claim) -> String {
+    let quantities = |q: &[crate::bindings::inventory::Quantity]| q.iter().map(|q| (q.name.clone(), q.count)).collect::<Vec<_>>();
+    let canonical = serde_json::json!([session, claim.seats, quantities(&claim.sections), quantities(&claim.goods)]);
+    hex::encode(&Sha256::digest(canonical.to_string().as_bytes())[..16])
+}
+
+/// A stored order's record, with its status now.
+pub fn row_of(order: &StoredOrder) -> Result<OrderRow> {
+    let row: OrderRow = serde_json::from_str(&order.record).context("a stored order")?;
+    Ok(OrderRow { status: order.status, ..row })
+}
+
+fn to_order(order: &StoredOrder) -> Result<Order> {
+    let row = row_of(order)?;
+    Ok(order_of_row(&row, row.status))
+}
+
+fn order_of_row(row: &OrderRow, status: OrderStatus) -> Order {
     Order {
         id: row.id.clone(),
         session: row.session.clone(),
         amount: row.amount,
-        status: row.status.as_str().into(),
+        status: status.as_str().into(),
         tickets: row.tickets.iter().map(|t| Ticket { seat: t.seat.clone(), code: t.code.clone() }).collect(),
         created_at: row.created_at,
-    }
-}
-
-/// Gives back what an item took.
-fn free(taken: &mut [u32], seats: &mut HashMap<String, String>, goods: &mut [u32], item: &Item) {
-    match item {
-        Item::Seat { section, seat } => {
-            taken[*section] -= 1;
-            seats.remove(seat);
-        }
-        Item::Units { section, quantity } => taken[*section] -= quantity,
-        Item::Goods { goods: g, quantity } => goods[*g] -= quantity,
-    }
-}
-
-impl SessionState {
-    fn take(&mut self, item: &Item, owner: &str, goods: &mut [u32]) {
-        match item {
-            Item::Seat { section, seat } => {
-                self.taken[*section] += 1;
-                self.seats.insert(seat.clone(), owner.to_string());
-            }
-            Item::Units { section, quantity } => self.taken[*section] += quantity,
-            Item::Goods { goods: g, quantity } => goods[*g] += quantity,
-        }
-    }
-
-    fn retag(&mut self, item: &Item, owner: &str) {
-        if let Item::Seat { seat, .. } = item {
-            self.seats.insert(seat.clone(), owner.to_string());
-        }
-    }
-
-    /// Frees a hold's claims and remembers that it ended until `forget_at`.
-    fn end_hold(&mut self, id: &str, forget_at: u64, goods: &mut [u32]) {
-        let Some(hold) = self.holds.remove(id) else { return };
-        self.expiries.remove(&(hold.expires_at, id.to_string()));
-        for item in &hold.items {
-            free(&mut self.taken, &mut self.seats, goods, item);
-        }
-        if let Some(n) = self.per_buyer.get_mut(&hold.buyer) {
-            *n = n.saturating_sub(tickets(&hold.items));
-        }
-        self.unhold_address(&hold);
-        self.ended.insert(id.to_string(), forget_at);
-    }
-
-    /// A hold is paid or ended: its seats no longer count against its address.
-    fn unhold_address(&mut self, hold: &Hold) {
-        let Some(address) = hold.address else { return };
-        if let Some(n) = self.held_by_address.get_mut(&address) {
-            *n = n.saturating_sub(tickets(&hold.items));
-            if *n == 0 {
-                self.held_by_address.remove(&address);
-            }
-        }
-    }
-
-    /// Ends every hold past its expiry (except those being paid for) and forgets old ends.
-    /// Keys of this session (`index`) whose hold is forgotten are forgotten with it.
-    fn sweep(&mut self, now: u64, ttl_ms: u64, goods: &mut [u32], index: usize, keys: &Mutex<HashMap<(String, String), KeyUse>>) {
-        while let Some((expires_at, id)) = self.expiries.first().cloned() {
-            if expires_at > now {
-                break;
-            }
-            if self.holds.get(&id).is_some_and(|h| h.confirming) {
-                // Its confirm finishes or gives it back; look again on the next sweep.
-                self.expiries.remove(&(expires_at, id.clone()));
-                self.expiries.insert((now + 1000, id));
-                continue;
-            }
-            self.end_hold(&id, now + TOMBSTONE_TTLS * ttl_ms, goods);
-        }
-        if self.ended.len() > 1024 {
-            self.ended.retain(|_, forget_at| *forget_at > now);
-            let (holds, ended, confirmed) = (&self.holds, &self.ended, &self.confirmed);
-            keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, k| {
-                let id = &k.hold_id;
-                session_of(id, 'h') != Some(index) || holds.contains_key(id) || ended.contains_key(id) || confirmed.contains_key(id)
-            });
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::inventory::Quantity;
     use crate::templates::Templates;
 
     fn inventory() -> (std::path::PathBuf, Inventory) {
@@ -913,78 +699,78 @@ mod tests {
             }))
             .unwrap();
         let sales = crate::metrics::Metrics::default().sales("t");
-        (dir.clone(), Inventory::new("d1", &params, commerce, sales, Vec::new()))
+        (dir.clone(), Inventory::embedded("d1", &params, commerce, sales, Vec::new()).unwrap())
     }
 
     fn seats(ids: &[&str]) -> Claim {
         Claim { seats: ids.iter().map(|s| s.to_string()).collect(), sections: vec![], goods: vec![] }
     }
 
-    #[test]
-    fn a_seat_is_held_once() {
+    #[tokio::test]
+    async fn a_seat_is_held_once() {
         let (_dir, inv) = inventory();
-        let h = inv.hold("a", "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).unwrap();
+        let h = inv.hold("a", "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).await.unwrap().unwrap();
         assert_eq!(h.amount, 200);
-        match inv.hold("b", "s1", &seats(&["R-1-2", "R-2-1"]), None, 10) {
+        match inv.hold("b", "s1", &seats(&["R-1-2", "R-2-1"]), None, 10).await.unwrap() {
             Err(Error::Unavailable(u)) => assert_eq!(u, vec!["R-1-2".to_string()]),
             other => panic!("{other:?}"),
         }
         // Nothing of the failed claim stuck.
-        inv.hold("b", "s1", &seats(&["R-2-1"]), None, 10).unwrap();
-        let a = inv.availability("s1").unwrap();
+        inv.hold("b", "s1", &seats(&["R-2-1"]), None, 10).await.unwrap().unwrap();
+        let a = inv.availability("s1").await.unwrap().unwrap();
         assert_eq!(a.sections[0].available, 1);
         assert_eq!(a.taken, vec!["R-1-1", "R-1-2", "R-2-1"]);
     }
 
-    #[test]
-    fn bad_seats_and_quantities_are_refused() {
+    #[tokio::test]
+    async fn bad_seats_and_quantities_are_refused() {
         let (_dir, inv) = inventory();
         for bad in ["R-0-1", "R-3-1", "R-1-3", "R-01-1", "S-1-1", "X-1-1", "R1", ""] {
-            assert!(matches!(inv.hold("a", "s1", &seats(&[bad]), None, 10), Err(Error::UnknownSeat(_))), "{bad}");
+            assert!(matches!(inv.hold("a", "s1", &seats(&[bad]), None, 10).await.unwrap(), Err(Error::UnknownSeat(_))), "{bad}");
         }
         let q = |n| Claim { seats: vec![], sections: vec![Quantity { name: "S".into(), count: n }], goods: vec![] };
-        assert!(matches!(inv.hold("a", "s1", &q(4), None, 10), Err(Error::Unavailable(_))));
-        assert!(matches!(inv.hold("a", "s1", &q(0), None, 10), Err(Error::Invalid(_))));
-        assert!(matches!(inv.hold("a", "s2", &q(1), None, 10), Err(Error::UnknownSession)));
-        inv.hold("a", "s1", &q(3), None, 10).unwrap();
-        assert_eq!(inv.availability("s1").unwrap().sections[1].available, 0);
+        assert!(matches!(inv.hold("a", "s1", &q(4), None, 10).await.unwrap(), Err(Error::Unavailable(_))));
+        assert!(matches!(inv.hold("a", "s1", &q(0), None, 10).await.unwrap(), Err(Error::Invalid(_))));
+        assert!(matches!(inv.hold("a", "s2", &q(1), None, 10).await.unwrap(), Err(Error::UnknownSession)));
+        inv.hold("a", "s1", &q(3), None, 10).await.unwrap().unwrap();
+        assert_eq!(inv.availability("s1").await.unwrap().unwrap().sections[1].available, 0);
     }
 
-    #[test]
-    fn idempotency_and_limits() {
+    #[tokio::test]
+    async fn idempotency_and_limits() {
         let (_dir, inv) = inventory();
-        let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).unwrap();
-        let again = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).unwrap();
+        let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).await.unwrap().unwrap();
+        let again = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).await.unwrap().unwrap();
         assert_eq!(first.id, again.id);
-        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2", "R-2-1"]), None, 2), Err(Error::OverLimit(2))));
+        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2", "R-2-1"]), None, 2).await.unwrap(), Err(Error::OverLimit(2))));
     }
 
-    #[test]
-    fn a_key_sent_with_another_claim_is_refused() {
+    #[tokio::test]
+    async fn a_key_sent_with_another_claim_is_refused() {
         let (_dir, inv) = inventory();
-        let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 4).unwrap();
-        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k1"), 4), Err(Error::IdempotencyKeyReused)));
+        let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 4).await.unwrap().unwrap();
+        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k1"), 4).await.unwrap(), Err(Error::IdempotencyKeyReused)));
         // The key is the buyer's: another buyer's k1 is another request.
-        assert_ne!(inv.hold("b", "s1", &seats(&["R-1-2"]), Some("k1"), 4).unwrap().id, first.id);
-        assert_eq!(inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 4).unwrap().id, first.id);
+        assert_ne!(inv.hold("b", "s1", &seats(&["R-1-2"]), Some("k1"), 4).await.unwrap().unwrap().id, first.id);
+        assert_eq!(inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 4).await.unwrap().unwrap().id, first.id);
         // A refused request leaves its key unused.
-        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k2"), 4), Err(Error::Unavailable(_))));
-        inv.hold("a", "s1", &seats(&["R-2-1"]), Some("k2"), 4).unwrap();
+        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k2"), 4).await.unwrap(), Err(Error::Unavailable(_))));
+        inv.hold("a", "s1", &seats(&["R-2-1"]), Some("k2"), 4).await.unwrap().unwrap();
     }
 
-    #[test]
-    fn one_address_holds_a_bounded_number_of_unpaid_seats() {
+    #[tokio::test]
+    async fn one_address_holds_a_bounded_number_of_unpaid_seats() {
         let (_dir, inv) = inventory();
         let address = Some("192.0.2.7".parse().unwrap());
         let from = |buyer| Holder { buyer, address };
-        let h = inv.hold(from("a"), "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).unwrap();
-        inv.hold(from("b"), "s1", &seats(&["R-2-1"]), None, 10).unwrap();
+        let h = inv.hold(from("a"), "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).await.unwrap().unwrap();
+        inv.hold(from("b"), "s1", &seats(&["R-2-1"]), None, 10).await.unwrap().unwrap();
         // A third account from the same address is refused; another address is not.
-        assert!(matches!(inv.hold(from("c"), "s1", &seats(&["R-2-2"]), None, 10), Err(Error::AddressLimit(3))));
-        inv.hold(Holder { buyer: "c", address: Some("192.0.2.8".parse().unwrap()) }, "s1", &seats(&["R-2-2"]), None, 10).unwrap();
-        inv.release("a", &h.id).unwrap();
+        assert!(matches!(inv.hold(from("c"), "s1", &seats(&["R-2-2"]), None, 10).await.unwrap(), Err(Error::AddressLimit(3))));
+        inv.hold(Holder { buyer: "c", address: Some("192.0.2.8".parse().unwrap()) }, "s1", &seats(&["R-2-2"]), None, 10).await.unwrap().unwrap();
+        inv.release("a", &h.id).await.unwrap().unwrap();
         let q = Claim { seats: vec![], sections: vec![Quantity { name: "S".into(), count: 2 }], goods: vec![] };
-        inv.hold(from("c"), "s1", &q, None, 10).unwrap();
+        inv.hold(from("c"), "s1", &q, None, 10).await.unwrap().unwrap();
     }
 
     #[test]

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use marquee::app::{App, Settings};
 use marquee::limits::Rates;
+use marquee::namespace::Store;
 use tracing_subscriber::EnvFilter;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -64,6 +65,8 @@ enum Command {
         metrics_token: Option<String>,
         #[command(flatten)]
         rates: RateFlags,
+        #[command(flatten)]
+        store: StoreFlags,
     },
     /// Logs in and prints an access token (`export MARQUEE_TOKEN=$(marquee login …)`).
     Login {
@@ -118,6 +121,36 @@ enum ComponentsCommand {
 enum ListCommand {
     /// Lists them.
     List,
+}
+
+/// Where shared state lives.
+#[derive(clap::Args)]
+struct StoreFlags {
+    /// A Redis server (`redis://host:6379`, `redis+unix:///path/redis.sock`) for claims, orders,
+    /// kv and rate limits; without it they live in this process and its data dir.
+    #[arg(long = "store", env = "MARQUEE_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// `required`: refuse a Redis that could lose an acknowledged write (it must have
+    /// `appendonly yes` and `appendfsync always`); `relaxed`: accept any.
+    #[arg(long = "store-durability", env = "MARQUEE_STORE_DURABILITY", value_enum, default_value_t = Durability::Required)]
+    durability: Durability,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Durability {
+    Required,
+    Relaxed,
+}
+
+impl StoreFlags {
+    async fn connect(self) -> anyhow::Result<Store> {
+        let Some(url) = self.store else { return Ok(Store::Embedded) };
+        let durability = match self.durability {
+            Durability::Required => marquee_store_redis::Durability::Required,
+            Durability::Relaxed => marquee_store_redis::Durability::Relaxed,
+        };
+        Ok(Store::Redis(marquee_store_redis::RedisStore::connect(&url, durability).await?))
+    }
 }
 
 /// Rate limits; 0 turns one off.
@@ -175,7 +208,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let client = || marquee::cli::Client::new(&cli.url, cli.token.clone());
     match cli.command {
-        Command::Up { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates } => {
+        Command::Up { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates, store } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .event_interval(EVENT_INTERVAL)
@@ -190,6 +223,7 @@ fn main() -> Result<()> {
                     connections_per_address: connections_per_address.max(1),
                     header_timeout: Duration::from_millis(header_timeout_ms.max(100)),
                     metrics_token: metrics_token.filter(|t| !t.is_empty()),
+                    store: store.connect().await?,
                 };
                 let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
                 let listener = marquee::server::bind(listen).await?;

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Auth;
 use crate::db::{Db, PerformanceRow};
 use crate::inventory::{Commerce, Inventory};
-use crate::orders::OrderRow;
 use crate::pool::{Loaded, Pool};
 use crate::host::MAX_INSTANCE_MEMORY;
 use crate::metrics::{FunctionMetrics, Metrics};
@@ -63,8 +62,28 @@ impl Limits {
     }
 }
 
+/// Where the state lives that every process serving a performance must share.
+#[derive(Clone)]
+pub enum Store {
+    /// This process alone: claims in memory over the SQLite order log, kv in SQLite, rate
+    /// buckets in memory.
+    Embedded,
+    /// A Redis server: claims and orders, kv and rate buckets.
+    Redis(marquee_store_redis::RedisStore),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Store::Embedded => "embedded",
+            Store::Redis(_) => "redis",
+        })
+    }
+}
+
 /// Services every namespace's host calls use.
 pub struct Shared {
+    pub store: Store,
     pub db: Arc<Db>,
     /// The `kv` interface's store.
     pub kv: Arc<dyn marquee_store::KeyValue>,
@@ -115,13 +134,21 @@ pub struct Slots {
 }
 
 impl Namespace {
-    /// Resolves a stored performance against the pool and replays its orders.
-    pub fn build(row: &PerformanceRow, pool: &Pool, shared: Arc<Shared>, orders: Vec<OrderRow>) -> Result<Self> {
+    /// Resolves a stored performance against the pool, over its claims in the store (the
+    /// embedded one replays the performance's logged orders).
+    pub fn build(row: &PerformanceRow, pool: &Pool, shared: Arc<Shared>) -> Result<Self> {
         let params: PerformanceParams = serde_json::from_str(&row.params).context("stored params")?;
         let spec: Spec = serde_json::from_str(&row.spec).context("stored spec")?;
         let routes = resolve_routes(&spec, pool, |role| Arc::new(shared.metrics.function(&row.namespace, role)))?;
         let sales = shared.metrics.sales(&row.namespace);
-        let inventory = Arc::new(Inventory::new(&row.deployment, &params, shared.commerce.clone(), sales, orders));
+        let (deployment, commerce) = (&row.deployment, shared.commerce.clone());
+        let inventory = Arc::new(match &shared.store {
+            Store::Embedded => Inventory::embedded(deployment, &params, commerce, sales, shared.commerce.log.load(deployment)?)?,
+            Store::Redis(redis) => {
+                let claims = redis.performance(deployment, u64::from(params.hold_ttl_seconds) * 1000);
+                Inventory::new(deployment, &params, commerce, sales, Arc::new(claims))
+            }
+        });
         let limits = Limits::resolve(spec.limits, shared.max_timeout);
         let slots = Arc::new(Slots {
             permits: Arc::new(tokio::sync::Semaphore::new(limits.concurrency)),

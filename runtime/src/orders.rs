@@ -24,8 +24,8 @@ pub struct TicketRow {
     pub code: String,
 }
 
-/// An order as stored.
-#[derive(Debug, Clone)]
+/// An order as stored: a row of the embedded log, and the record a claim store keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderRow {
     pub id: String,
     pub deployment: String,

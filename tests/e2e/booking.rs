@@ -10,18 +10,18 @@ use serde_json::{Value, json};
 
 use crate::testkit::{DataDir, Server, gala_params, house};
 
-const GOOD_CARD: &str = "4242 4242 4242 4242";
+pub const GOOD_CARD: &str = "4242 4242 4242 4242";
 const DECLINED_CARD: &str = "4000 0000 0000 0002";
 
-fn hold(server: &Server, ns: &str, token: &str, body: Value) -> crate::testkit::Reply {
+pub fn hold(server: &Server, ns: &str, token: &str, body: Value) -> crate::testkit::Reply {
     server.post(&format!("/p/{ns}/api/holds"), Some(token), &body)
 }
 
-fn confirm(server: &Server, ns: &str, token: &str, hold_id: &str, card: &str) -> crate::testkit::Reply {
+pub fn confirm(server: &Server, ns: &str, token: &str, hold_id: &str, card: &str) -> crate::testkit::Reply {
     server.post(&format!("/p/{ns}/api/holds/{hold_id}/confirm"), Some(token), &json!({"payment": {"card": card}}))
 }
 
-fn availability(server: &Server, ns: &str) -> Value {
+pub fn availability(server: &Server, ns: &str) -> Value {
     server.get(&format!("/p/{ns}/api/sessions/s1/availability"), None).expect(200).json()
 }
 
@@ -159,7 +159,7 @@ fn an_unconfirmed_hold_expires_and_an_idempotency_key_gives_one_hold() {
 }
 
 /// Buying attempts from many clients at once; returns every confirmed order's items.
-fn crowd(server: &Server, ns: &str, buyers: &[String], clients: usize, attempts: usize, pick: fn(&mut rand::rngs::ThreadRng) -> Value) -> Vec<Vec<String>> {
+pub fn crowd(server: &Server, ns: &str, buyers: &[String], clients: usize, attempts: usize, pick: fn(&mut rand::rngs::ThreadRng) -> Value) -> Vec<Vec<String>> {
     let sold = Arc::new(Mutex::new(Vec::new()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::scope(|scope| {
@@ -187,7 +187,91 @@ fn crowd(server: &Server, ns: &str, buyers: &[String], clients: usize, attempts:
     Arc::try_unwrap(sold).unwrap().into_inner().unwrap()
 }
 
-fn buyers(server: &Server, n: usize) -> Vec<String> {
+/// A sale that runs until its server stops answering: 16 clients over the buyers hold random
+/// seats of section A (40 rows of 50) and pay for four holds in five.
+pub struct Sale {
+    /// Every order a confirm answered 201: (buyer index, order id, seats).
+    pub confirmed: Arc<Mutex<Vec<(usize, String, Vec<String>)>>>,
+    /// Holds left unpaid: (buyer index, hold id).
+    live_holds: Arc<Mutex<Vec<(usize, String)>>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Sale {
+    pub fn start(base: &str, ns: &str, buyers: &[String], for_at_most: Duration) -> Self {
+        let confirmed: Arc<Mutex<Vec<(usize, String, Vec<String>)>>> = Arc::default();
+        let live_holds: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+        let deadline = Instant::now() + for_at_most;
+        let workers = (0..16)
+            .map(|w| {
+                let b = w % buyers.len();
+                let (confirmed, live_holds, token) = (confirmed.clone(), live_holds.clone(), buyers[b].clone());
+                let holds = format!("{base}/p/{ns}/api/holds");
+                std::thread::spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(5))).build().into();
+                    let bearer = format!("Bearer {token}");
+                    let mut rng = rand::rng();
+                    while Instant::now() < deadline {
+                        let seat = format!("A-{}-{}", rng.random_range(1..=40), rng.random_range(1..=50));
+                        let Ok(mut r) = agent.post(&holds).header("Authorization", &bearer).send(json!({"session": "s1", "seats": [seat]}).to_string()) else { return };
+                        if r.status() != 201 {
+                            continue;
+                        }
+                        // The server may die between the head and the body.
+                        let Ok(text) = r.body_mut().read_to_string() else { return };
+                        let Ok(h) = serde_json::from_str::<Value>(&text) else { return };
+                        let id = h["hold_id"].as_str().unwrap().to_string();
+                        if rng.random_bool(0.2) {
+                            live_holds.lock().unwrap().push((b, id));
+                            continue;
+                        }
+                        let Ok(mut r) = agent.post(format!("{holds}/{id}/confirm")).header("Authorization", &bearer).send(json!({"payment": {"card": GOOD_CARD}}).to_string()) else { return };
+                        if r.status() == 201 {
+                            let Ok(text) = r.body_mut().read_to_string() else { return };
+                            let Ok(o) = serde_json::from_str::<Value>(&text) else { return };
+                            let seats = o["tickets"].as_array().unwrap().iter().map(|t| t["seat"].as_str().unwrap().to_string()).collect();
+                            confirmed.lock().unwrap().push((b, o["order_id"].as_str().unwrap().to_string(), seats));
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { confirmed, live_holds, workers }
+    }
+
+    /// Waits for every client to stop: the orders confirmed, and the holds left unpaid.
+    pub fn join(self) -> (Vec<(usize, String, Vec<String>)>, Vec<(usize, String)>) {
+        for w in self.workers {
+            w.join().unwrap();
+        }
+        let confirmed = std::mem::take(&mut *self.confirmed.lock().unwrap());
+        let holds = std::mem::take(&mut *self.live_holds.lock().unwrap());
+        (confirmed, holds)
+    }
+}
+
+/// Checks that every order answered 2xx is stored as it was answered and that no seat is in
+/// two orders; returns the seats sold.
+pub fn survived(server: &Server, ns: &str, buyers: &[String], confirmed: &[(usize, String, Vec<String>)]) -> HashSet<String> {
+    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
+    for token in buyers {
+        for o in server.get(&format!("/p/{ns}/api/orders"), Some(token)).expect(200).json().as_array().unwrap() {
+            assert_eq!(o["status"], "confirmed");
+            let seats = o["tickets"].as_array().unwrap().iter().map(|t| t["seat"].as_str().unwrap().to_string()).collect();
+            stored.insert(o["order_id"].as_str().unwrap().to_string(), seats);
+        }
+    }
+    for (_, id, seats) in confirmed {
+        assert_eq!(stored.get(id), Some(seats), "order {id} got a 2xx before the crash and must survive it");
+    }
+    let mut sold = HashSet::new();
+    for seat in stored.values().flatten() {
+        assert!(sold.insert(seat.clone()), "seat {seat} sold twice");
+    }
+    sold
+}
+
+pub fn buyers(server: &Server, n: usize) -> Vec<String> {
     (0..n).map(|i| server.account(&format!("buyer{i}@example.com"), "buyer")).collect()
 }
 
@@ -242,74 +326,21 @@ fn a_crash_mid_sale_loses_no_confirmed_order() {
     let buyers = buyers(&server, 8);
 
     // Buyers hold and pay until the server dies; every 2xx confirm is recorded.
-    let confirmed: Arc<Mutex<Vec<(usize, String, Vec<String>)>>> = Arc::default();
-    let live_holds = Arc::new(Mutex::new(Vec::new()));
-    let base = server.base.clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let workers: Vec<_> = (0..16)
-        .map(|w| {
-            let (confirmed, live_holds, token, base) = (confirmed.clone(), live_holds.clone(), buyers[w % 8].clone(), base.clone());
-            std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(5))).build().into();
-                let mut rng = rand::rng();
-                while Instant::now() < deadline {
-                    let seat = format!("A-{}-{}", rng.random_range(1..=40), rng.random_range(1..=50));
-                    let Ok(mut r) = agent.post(format!("{base}/p/crash/api/holds")).header("Authorization", format!("Bearer {token}")).send(json!({"session": "s1", "seats": [seat]}).to_string()) else { return };
-                    if r.status() != 201 {
-                        continue;
-                    }
-                    // The server may die between the head and the body.
-                    let Ok(text) = r.body_mut().read_to_string() else { return };
-                    let Ok(h) = serde_json::from_str::<Value>(&text) else { return };
-                    let id = h["hold_id"].as_str().unwrap().to_string();
-                    if rng.random_bool(0.2) {
-                        live_holds.lock().unwrap().push(id);
-                        continue;
-                    }
-                    let Ok(mut r) = agent.post(format!("{base}/p/crash/api/holds/{id}/confirm")).header("Authorization", format!("Bearer {token}")).send(json!({"payment": {"card": GOOD_CARD}}).to_string()) else { return };
-                    if r.status() == 201 {
-                        let Ok(text) = r.body_mut().read_to_string() else { return };
-                        let Ok(o) = serde_json::from_str::<Value>(&text) else { return };
-                        let seats = o["tickets"].as_array().unwrap().iter().map(|t| t["seat"].as_str().unwrap().to_string()).collect();
-                        confirmed.lock().unwrap().push((w % 8, o["order_id"].as_str().unwrap().to_string(), seats));
-                    }
-                }
-            })
-        })
-        .collect();
+    let sale = Sale::start(&server.base, "crash", &buyers, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(2500));
-    let before_kill = confirmed.lock().unwrap().len();
+    let before_kill = sale.confirmed.lock().unwrap().len();
     server.kill();
-    for w in workers {
-        w.join().unwrap();
-    }
-    let confirmed = Arc::try_unwrap(confirmed).unwrap().into_inner().unwrap();
+    let (confirmed, live_holds) = sale.join();
     assert!(before_kill > 20, "the load should have confirmed orders before the crash, got {before_kill}");
 
     let server = Server::start(&dir);
-    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
-    for token in &buyers {
-        for o in server.get("/p/crash/api/orders", Some(token)).expect(200).json().as_array().unwrap() {
-            assert_eq!(o["status"], "confirmed");
-            let seats = o["tickets"].as_array().unwrap().iter().map(|t| t["seat"].as_str().unwrap().to_string()).collect();
-            stored.insert(o["order_id"].as_str().unwrap().to_string(), seats);
-        }
-    }
-    for (_, id, seats) in &confirmed {
-        assert_eq!(stored.get(id), Some(seats), "order {id} got a 2xx before the crash and must survive it");
-    }
-    let mut sold = HashSet::new();
-    for seat in stored.values().flatten() {
-        assert!(sold.insert(seat.clone()), "seat {seat} sold twice");
-    }
+    let sold = survived(&server, "crash", &buyers, &confirmed);
     // Holds live only in memory: after the crash they are released, so taken == sold.
     let taken: HashSet<String> = availability(&server, "crash")["taken"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
     assert_eq!(taken, sold);
-    let held = live_holds.lock().unwrap().first().cloned();
-    if let Some(id) = held {
-        let owner = &buyers[0];
-        let status = confirm(&server, "crash", owner, &id, GOOD_CARD).status;
-        assert!(status == 404 || status == 403, "a hold from before the crash is gone, got {status}");
+    if let Some((owner, id)) = live_holds.first() {
+        let status = confirm(&server, "crash", &buyers[*owner], id, GOOD_CARD).status;
+        assert_eq!(status, 404, "a hold from before the crash is gone");
     }
 }
 

@@ -7,6 +7,7 @@ mod identity;
 mod isolation;
 mod kits;
 mod metrics;
+mod redis;
 mod spine;
 mod schema;
 mod testkit;

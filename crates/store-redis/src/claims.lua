@@ -12,7 +12,7 @@
 -- bought; <P>:addr:<session> hash address -> unpaid tickets; <P>:key:<buyer>:<key>
 -- "<fingerprint>|<hold>"; <P>:confirmed hash hold -> order; <P>:order:<id> hash;
 -- <P>:orders zset order -> created; <P>:orders:<buyer> zset; <P>:live set of confirmed orders;
--- <P>:closed.
+-- <P>:sold hash pool -> units in confirmed orders; <P>:closed.
 
 local P = KEYS[1]
 local op = ARGV[1]
@@ -150,6 +150,7 @@ if op == 'commit_confirm' then
   redis.call('DEL', P .. ':hold:' .. id)
   redis.call('ZREM', P .. ':expiry', id)
   redis.call('SREM', P .. ':paying', id)
+  for _, u in ipairs(cjson.decode(h.units)) do redis.call('HINCRBY', P .. ':sold', u[1], u[2]) end
   redis.call('HSET', P .. ':confirmed', id, order)
   redis.call('HSET', P .. ':order:' .. order, 'buyer', h.buyer, 'session', h.session, 'seats', h.seats,
     'units', h.units, 'tickets', h.tickets, 'record', record, 'status', 'confirmed')
@@ -173,13 +174,17 @@ if op == 'cancel' then
   local o = fields(P .. ':order:' .. id)
   if not o then return { 'not_found' } end
   if buyer ~= '' and o.buyer ~= buyer then return { 'forbidden' } end
-  if o.status == 'confirmed' then
+  local now_cancelled = o.status == 'confirmed'
+  if now_cancelled then
     free(id, o.session, o.seats, o.units)
+    for _, u in ipairs(cjson.decode(o.units)) do redis.call('HINCRBY', P .. ':sold', u[1], -u[2]) end
     redis.call('HINCRBY', P .. ':buyer', o.buyer, -tonumber(o.tickets))
     redis.call('HSET', P .. ':order:' .. id, 'status', 'cancelled')
     redis.call('SREM', P .. ':live', id)
   end
-  return order_reply('order', id)
+  local reply = order_reply('order', id)
+  table.insert(reply, now_cancelled and '1' or '0')
+  return reply
 end
 
 if op == 'order' then
@@ -195,6 +200,14 @@ if op == 'orders_of' then
   return out
 end
 
+if op == 'orders' then
+  local out = {}
+  for _, id in ipairs(redis.call('ZRANGE', P .. ':orders', 0, -1)) do
+    table.insert(out, order_reply('order', id))
+  end
+  return out
+end
+
 if op == 'live' then
   return redis.call('SMEMBERS', P .. ':live')
 end
@@ -205,6 +218,14 @@ if op == 'taken' then
   local counts = {}
   for i, pool in ipairs(pools) do counts[i] = redis.call('HGET', P .. ':taken', pool) or '0' end
   return { redis.call('HKEYS', P .. ':seats:' .. session), counts }
+end
+
+if op == 'counts' then
+  local out = {}
+  for i, pool in ipairs(cjson.decode(ARGV[3])) do
+    out[i] = { redis.call('HGET', P .. ':taken', pool) or '0', redis.call('HGET', P .. ':sold', pool) or '0' }
+  end
+  return out
 end
 
 if op == 'close' then

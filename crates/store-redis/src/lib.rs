@@ -7,15 +7,17 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail};
 use marquee_store::{
-    BoxFuture, ClaimStore, ConfirmStart, Confirming, Held, HoldOutcome, HoldRequest, KeyValue, OrderStatus, RateBuckets,
-    Refusal, StoredOrder, Taken,
+    BoxFuture, Cancelled, ClaimStore, ConfirmStart, Confirming, Held, HoldOutcome, HoldRequest, KeyValue, OrderStatus,
+    PoolCount, RateBuckets, Refusal, StoredOrder, Taken,
 };
 use redis::{AsyncCommands, Value};
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 mod local;
 pub use local::LocalRedis;
 
+/// How long a step's answer may take before the call fails.
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long an idempotency key is remembered after its hold was made.
 const KEY_TTL_MS: u64 = 24 * 3600 * 1000;
 /// How long a released or expired hold is remembered (410 rather than 404), in hold TTLs.
@@ -43,8 +45,12 @@ impl RedisStore {
     /// is on disk before the answer.
     pub async fn connect(url: &str, durability: Durability) -> Result<Self> {
         let client = redis::Client::open(url).with_context(|| format!("bad Redis address {url}"))?;
-        let mut connection =
-            ConnectionManager::new(client).await.with_context(|| format!("failed to connect to Redis at {url}"))?;
+        // The default 500 ms answer timeout is shorter than an fsync on a busy disk, and a
+        // step timed out may still have been applied: wait longer for the answer instead.
+        let config = ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let mut connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .with_context(|| format!("failed to connect to Redis at {url}"))?;
         if durability == Durability::Required {
             let mut settings = HashMap::new();
             for name in ["appendonly", "appendfsync"] {
@@ -178,7 +184,7 @@ fn refusal(tag: &str) -> Result<Refusal> {
 
 /// `[tag, id, buyer, record, status]` as an order.
 fn order(reply: &[String]) -> Result<StoredOrder> {
-    let [_, id, buyer, record, status] = reply else { bail!("malformed order answer from Redis") };
+    let [_, id, buyer, record, status, ..] = reply else { bail!("malformed order answer from Redis") };
     Ok(StoredOrder {
         order_id: id.clone(),
         buyer: buyer.clone(),
@@ -192,8 +198,8 @@ fn held(reply: &[String]) -> Result<Held> {
     Ok(Held { hold_id: id.clone(), expires_at: expires.parse()?, payload: payload.clone() })
 }
 
-impl ClaimStore for RedisClaims {
-    async fn hold(&self, r: &HoldRequest) -> Result<HoldOutcome> {
+impl RedisClaims {
+    async fn do_hold(&self, r: &HoldRequest) -> Result<HoldOutcome> {
         let seats = serde_json::to_string(&r.seats)?;
         let units = serde_json::to_string(&r.units.iter().map(|u| (&u.pool, u.quantity, u.capacity)).collect::<Vec<_>>())?;
         let (key, fingerprint) = r.key.as_ref().map(|(k, f)| (k.as_str(), f.as_str())).unwrap_or(("", ""));
@@ -231,12 +237,12 @@ impl ClaimStore for RedisClaims {
         })
     }
 
-    async fn release(&self, hold_id: &str, buyer: &str) -> Result<Result<(), Refusal>> {
+    async fn do_release(&self, hold_id: &str, buyer: &str) -> Result<Result<(), Refusal>> {
         let reply = self.strings("release", &[hold_id, buyer]).await?;
         Ok(if reply[0] == "ok" { Ok(()) } else { Err(refusal(&reply[0])?) })
     }
 
-    async fn begin_confirm(&self, hold_id: &str, buyer: &str, lease_ms: u64) -> Result<ConfirmStart> {
+    async fn do_begin_confirm(&self, hold_id: &str, buyer: &str, lease_ms: u64) -> Result<ConfirmStart> {
         let reply = self.strings("begin_confirm", &[hold_id, buyer, &lease_ms.to_string()]).await?;
         Ok(match reply[0].as_str() {
             "ready" => {
@@ -248,27 +254,39 @@ impl ClaimStore for RedisClaims {
         })
     }
 
-    async fn commit_confirm(&self, hold_id: &str, order_id: &str, created_at: u64, record: &str) -> Result<bool> {
+    async fn do_commit_confirm(&self, hold_id: &str, order_id: &str, created_at: u64, record: &str) -> Result<bool> {
         let reply = self.strings("commit_confirm", &[hold_id, order_id, &created_at.to_string(), record]).await?;
         Ok(reply[0] == "ok")
     }
 
-    async fn abort_confirm(&self, hold_id: &str) -> Result<()> {
+    async fn do_abort_confirm(&self, hold_id: &str) -> Result<()> {
         self.step("abort_confirm", &[hold_id]).await.map(drop)
     }
 
-    async fn cancel(&self, order_id: &str, buyer: Option<&str>) -> Result<Result<StoredOrder, Refusal>> {
+    async fn do_cancel(&self, order_id: &str, buyer: Option<&str>) -> Result<Result<Cancelled, Refusal>> {
         let reply = self.strings("cancel", &[order_id, buyer.unwrap_or("")]).await?;
-        Ok(if reply[0] == "order" { Ok(order(&reply)?) } else { Err(refusal(&reply[0])?) })
+        if reply[0] != "order" {
+            return Ok(Err(refusal(&reply[0])?));
+        }
+        Ok(Ok(Cancelled { order: order(&reply)?, now: reply.get(5).is_some_and(|n| n == "1") }))
     }
 
-    async fn order(&self, order_id: &str) -> Result<Option<StoredOrder>> {
+    async fn do_order(&self, order_id: &str) -> Result<Option<StoredOrder>> {
         let reply = self.strings("order", &[order_id]).await?;
         Ok(if reply[0] == "order" { Some(order(&reply)?) } else { None })
     }
 
-    async fn orders_of(&self, buyer: &str) -> Result<Vec<StoredOrder>> {
-        self.step("orders_of", &[buyer])
+    async fn do_orders_of(&self, buyer: &str) -> Result<Vec<StoredOrder>> {
+        self.order_list("orders_of", &[buyer]).await
+    }
+
+    async fn do_orders(&self) -> Result<Vec<StoredOrder>> {
+        self.order_list("orders", &[]).await
+    }
+
+    /// A step whose answer is a list of orders.
+    async fn order_list(&self, op: &str, args: &[&str]) -> Result<Vec<StoredOrder>> {
+        self.step(op, args)
             .await?
             .iter()
             .map(|row| match row {
@@ -278,11 +296,11 @@ impl ClaimStore for RedisClaims {
             .collect()
     }
 
-    async fn live_orders(&self) -> Result<Vec<String>> {
+    async fn do_live_orders(&self) -> Result<Vec<String>> {
         self.strings("live", &[]).await
     }
 
-    async fn taken(&self, session: &str, pools: &[&str]) -> Result<Taken> {
+    async fn do_taken(&self, session: &str, pools: &[&str]) -> Result<Taken> {
         let reply = self.step("taken", &[session, &serde_json::to_string(pools)?]).await?;
         let [Value::Array(seats), Value::Array(counts)] = reply.as_slice() else { bail!("malformed availability answer from Redis") };
         let mut seats = seats.iter().map(text).collect::<Result<Vec<_>>>()?;
@@ -291,11 +309,81 @@ impl ClaimStore for RedisClaims {
         Ok(Taken { seats, units })
     }
 
-    async fn set_closed(&self, closed: bool) -> Result<()> {
+    async fn do_counts(&self, pools: &[&str]) -> Result<Vec<PoolCount>> {
+        let reply = self.step("counts", &[&serde_json::to_string(pools)?]).await?;
+        reply
+            .iter()
+            .map(|pair| match pair {
+                Value::Array(pair) if pair.len() == 2 => Ok(PoolCount { taken: text(&pair[0])?.parse()?, sold: text(&pair[1])?.parse()? }),
+                other => Err(anyhow!("unexpected Redis value {other:?}")),
+            })
+            .collect()
+    }
+
+    async fn do_set_closed(&self, closed: bool) -> Result<()> {
         self.step("close", &[if closed { "1" } else { "0" }]).await.map(drop)
     }
 
-    async fn paying(&self) -> Result<bool> {
+    async fn do_paying(&self) -> Result<bool> {
         Ok(self.strings("paying", &[]).await?[0] != "0")
+    }
+}
+
+/// Each step boxed, so the runtime can pick this backend at run time.
+impl ClaimStore for RedisClaims {
+    fn hold<'a>(&'a self, request: &'a HoldRequest) -> BoxFuture<'a, HoldOutcome> {
+        Box::pin(self.do_hold(request))
+    }
+
+    fn release<'a>(&'a self, hold_id: &'a str, buyer: &'a str) -> BoxFuture<'a, Result<(), Refusal>> {
+        Box::pin(self.do_release(hold_id, buyer))
+    }
+
+    fn begin_confirm<'a>(&'a self, hold_id: &'a str, buyer: &'a str, lease_ms: u64) -> BoxFuture<'a, ConfirmStart> {
+        Box::pin(self.do_begin_confirm(hold_id, buyer, lease_ms))
+    }
+
+    fn commit_confirm<'a>(&'a self, hold_id: &'a str, order_id: &'a str, created_at: u64, record: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(self.do_commit_confirm(hold_id, order_id, created_at, record))
+    }
+
+    fn abort_confirm<'a>(&'a self, hold_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.do_abort_confirm(hold_id))
+    }
+
+    fn cancel<'a>(&'a self, order_id: &'a str, buyer: Option<&'a str>) -> BoxFuture<'a, Result<Cancelled, Refusal>> {
+        Box::pin(self.do_cancel(order_id, buyer))
+    }
+
+    fn order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Option<StoredOrder>> {
+        Box::pin(self.do_order(order_id))
+    }
+
+    fn orders_of<'a>(&'a self, buyer: &'a str) -> BoxFuture<'a, Vec<StoredOrder>> {
+        Box::pin(self.do_orders_of(buyer))
+    }
+
+    fn orders(&self) -> BoxFuture<'_, Vec<StoredOrder>> {
+        Box::pin(self.do_orders())
+    }
+
+    fn live_orders(&self) -> BoxFuture<'_, Vec<String>> {
+        Box::pin(self.do_live_orders())
+    }
+
+    fn taken<'a>(&'a self, session: &'a str, pools: &'a [&'a str]) -> BoxFuture<'a, Taken> {
+        Box::pin(self.do_taken(session, pools))
+    }
+
+    fn counts<'a>(&'a self, pools: &'a [&'a str]) -> BoxFuture<'a, Vec<PoolCount>> {
+        Box::pin(self.do_counts(pools))
+    }
+
+    fn set_closed(&self, closed: bool) -> BoxFuture<'_, ()> {
+        Box::pin(self.do_set_closed(closed))
+    }
+
+    fn paying(&self) -> BoxFuture<'_, bool> {
+        Box::pin(self.do_paying())
     }
 }

@@ -14,7 +14,7 @@ use marquee_store_redis::{Durability, LocalRedis, RedisClaims, RedisStore};
 async fn redis_passes_the_claim_conformance_suite() {
     let redis = LocalRedis::start("suite", "always").unwrap();
     let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
-    marquee_store::conformance::claims(|namespace, hold_ttl_ms| store.performance(namespace, hold_ttl_ms)).await;
+    marquee_store::conformance::claims(|namespace, hold_ttl_ms| Arc::new(store.performance(namespace, hold_ttl_ms)), |id| format!("record of {id}")).await;
 }
 
 #[tokio::test]

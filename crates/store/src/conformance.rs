@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, KeyValue, OrderStatus, RateBuckets, Refusal, Units};
+use crate::{ClaimStore, ConfirmStart, Confirming, HoldOutcome, HoldRequest, KeyValue, OrderStatus, PoolCount, RateBuckets, Refusal, Units};
 
 /// A rate-limit backend: a burst, then a wait that refills one token per `period / count`.
 pub async fn rate_buckets(store: &dyn RateBuckets) {
@@ -82,25 +82,43 @@ fn units(hold_id: &str, buyer: &str, quantity: u32, capacity: u32) -> HoldReques
     }
 }
 
-async fn held<S: ClaimStore>(store: &S, r: &HoldRequest) {
+async fn held(store: &dyn ClaimStore, r: &HoldRequest) {
     let outcome = store.hold(r).await.unwrap();
     assert!(matches!(outcome, HoldOutcome::Held(ref h) if h.hold_id == r.hold_id && h.payload == r.payload), "{outcome:?}");
 }
 
-/// Runs every scenario, each on a performance of its own.
-pub async fn claims<S: ClaimStore + 'static>(make: impl Fn(&str, u64) -> S) {
-    all_or_nothing(&make("all-or-nothing", TTL_MS)).await;
-    pools_count(&make("pools", TTL_MS)).await;
-    flash_crowd(Arc::new(make("crowd", TTL_MS))).await;
-    keys(&make("keys", TTL_MS)).await;
-    limits(&make("limits", TTL_MS)).await;
-    confirm(&make("confirm", TTL_MS)).await;
-    cancel(&make("cancel", TTL_MS)).await;
-    closing(&make("closing", TTL_MS)).await;
-    expiry(&make("expiry", 300)).await;
+/// Starts paying for a hold that must be ready to pay.
+async fn pay(store: &dyn ClaimStore, hold_id: &str, buyer: &str, lease_ms: u64) -> Confirming {
+    match store.begin_confirm(hold_id, buyer, lease_ms).await.unwrap() {
+        ConfirmStart::Ready(paying) => paying,
+        other => panic!("{hold_id} is not ready to pay: {other:?}"),
+    }
 }
 
-async fn all_or_nothing<S: ClaimStore>(store: &S) {
+/// The record a backend stores for an order: opaque to the store, but a backend may ask for
+/// a shape of its own (the embedded one writes columns of it).
+pub type Record = fn(order_id: &str) -> String;
+
+/// Pays for a hold and makes it order `order_id`.
+async fn bought(store: &dyn ClaimStore, record: Record, hold_id: &str, buyer: &str, order_id: &str) {
+    pay(store, hold_id, buyer, TTL_MS).await;
+    assert!(store.commit_confirm(hold_id, order_id, 1, &record(order_id)).await.unwrap());
+}
+
+/// Runs every scenario, each on a performance of its own.
+pub async fn claims(make: impl Fn(&str, u64) -> Arc<dyn ClaimStore>, record: Record) {
+    all_or_nothing(&*make("all-or-nothing", TTL_MS)).await;
+    pools_count(&*make("pools", TTL_MS), record).await;
+    flash_crowd(make("crowd", TTL_MS)).await;
+    keys(&*make("keys", TTL_MS), record).await;
+    limits(&*make("limits", TTL_MS), record).await;
+    confirm(&*make("confirm", TTL_MS), record).await;
+    cancel(&*make("cancel", TTL_MS), record).await;
+    closing(&*make("closing", TTL_MS)).await;
+    expiry(&*make("expiry", 300), record).await;
+}
+
+async fn all_or_nothing(store: &dyn ClaimStore) {
     held(store, &request("h1", "ann", &["A-1-1", "A-1-2"])).await;
     let second = store.hold(&request("h2", "bob", &["A-1-2", "A-1-3"])).await.unwrap();
     assert_eq!(second, HoldOutcome::Unavailable(vec!["A-1-2".into()]));
@@ -117,18 +135,26 @@ async fn all_or_nothing<S: ClaimStore>(store: &S) {
     assert_eq!(store.release("nope", "ann").await.unwrap(), Err(Refusal::NotFound));
 }
 
-async fn pools_count<S: ClaimStore>(store: &S) {
+async fn pools_count(store: &dyn ClaimStore, record: Record) {
     held(store, &units("h1", "ann", 3, 5)).await;
     assert_eq!(store.hold(&units("h2", "bob", 3, 5)).await.unwrap(), HoldOutcome::Unavailable(vec!["s1/floor".into()]));
     held(store, &units("h3", "bob", 2, 5)).await;
     assert_eq!(store.taken("s1", &["s1/floor", "s1/balcony"]).await.unwrap().units, [5, 0]);
     store.release("h1", "ann").await.unwrap().unwrap();
     assert_eq!(store.taken("s1", &["s1/floor"]).await.unwrap().units, [2]);
+    // What an order claims counts as sold until it is cancelled.
+    bought(store, record, "h3", "bob", "o3").await;
+    let counts = store.counts(&["s1/floor", "s1/balcony"]).await.unwrap();
+    assert_eq!(counts, [PoolCount { taken: 2, sold: 2 }, PoolCount::default()]);
+    held(store, &units("h4", "ann", 1, 5)).await;
+    assert_eq!(store.counts(&["s1/floor"]).await.unwrap(), [PoolCount { taken: 3, sold: 2 }]);
+    store.cancel("o3", None).await.unwrap().unwrap();
+    assert_eq!(store.counts(&["s1/floor"]).await.unwrap(), [PoolCount { taken: 1, sold: 0 }]);
 }
 
 /// Many buyers at once on few seats: no seat is in two holds, and what is taken is what the
 /// holds that stand claim.
-async fn flash_crowd<S: ClaimStore + 'static>(store: Arc<S>) {
+async fn flash_crowd(store: Arc<dyn ClaimStore>) {
     let seats: Vec<String> = (1..=40).map(|n| format!("A-1-{n}")).collect();
     let tasks: Vec<_> = (0..16)
         .map(|buyer| {
@@ -159,7 +185,7 @@ async fn flash_crowd<S: ClaimStore + 'static>(store: Arc<S>) {
     assert_eq!(taken, claimed);
 }
 
-async fn keys<S: ClaimStore>(store: &S) {
+async fn keys(store: &dyn ClaimStore, record: Record) {
     let keyed = |id: &str, seat: &str| HoldRequest { key: Some(("k1".into(), format!("fp-{seat}"))), ..request(id, "ann", &[seat]) };
     held(store, &keyed("h1", "A-1-1")).await;
     // The same request again: the first hold, not a second one.
@@ -168,22 +194,20 @@ async fn keys<S: ClaimStore>(store: &S) {
     assert_eq!(store.hold(&keyed("h3", "A-1-2")).await.unwrap(), HoldOutcome::KeyReused);
     // Another buyer's key of the same name is theirs.
     held(store, &HoldRequest { key: Some(("k1".into(), "fp-A-1-2".into())), ..request("h4", "bob", &["A-1-2"]) }).await;
-    let ConfirmStart::Ready(_) = store.begin_confirm("h1", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
-    assert!(store.commit_confirm("h1", "o1", 1, "order one").await.unwrap());
+    bought(store, record, "h1", "ann", "o1").await;
     assert_eq!(store.hold(&keyed("h5", "A-1-1")).await.unwrap(), HoldOutcome::KeyConfirmed);
     store.release("h4", "bob").await.unwrap().unwrap();
     let bob_again = HoldRequest { key: Some(("k1".into(), "fp-A-1-2".into())), ..request("h6", "bob", &["A-1-2"]) };
     assert_eq!(store.hold(&bob_again).await.unwrap(), HoldOutcome::Expired);
 }
 
-async fn limits<S: ClaimStore>(store: &S) {
+async fn limits(store: &dyn ClaimStore, record: Record) {
     let limited = |id: &str, seats: &[&str]| HoldRequest { buyer_limit: 3, ..request(id, "ann", seats) };
     held(store, &limited("h1", &["A-1-1", "A-1-2"])).await;
     assert_eq!(store.hold(&limited("h2", &["A-1-3", "A-1-4"])).await.unwrap(), HoldOutcome::OverLimit);
     held(store, &limited("h3", &["A-1-3"])).await;
     // Bought tickets count too; a release gives the allowance back.
-    let ConfirmStart::Ready(_) = store.begin_confirm("h3", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
-    assert!(store.commit_confirm("h3", "o3", 1, "order").await.unwrap());
+    bought(store, record, "h3", "ann", "o3").await;
     assert_eq!(store.hold(&limited("h4", &["A-1-4"])).await.unwrap(), HoldOutcome::OverLimit);
     store.release("h1", "ann").await.unwrap().unwrap();
     held(store, &limited("h5", &["A-1-4", "A-1-5"])).await;
@@ -194,55 +218,61 @@ async fn limits<S: ClaimStore>(store: &S) {
     held(store, &from("a2", "y", "B-1-2")).await;
     assert_eq!(store.hold(&from("a3", "z", "B-1-3")).await.unwrap(), HoldOutcome::AddressLimit);
     // A paid hold no longer counts against its address.
-    let ConfirmStart::Ready(_) = store.begin_confirm("a1", "x", TTL_MS).await.unwrap() else { panic!("not ready") };
-    assert!(store.commit_confirm("a1", "oa1", 2, "order").await.unwrap());
+    bought(store, record, "a1", "x", "oa1").await;
     held(store, &from("a4", "z", "B-1-3")).await;
 }
 
-async fn confirm<S: ClaimStore>(store: &S) {
+async fn confirm(store: &dyn ClaimStore, record: Record) {
     held(store, &request("h1", "ann", &["A-1-1"])).await;
     assert_eq!(store.begin_confirm("h1", "bob", TTL_MS).await.unwrap(), ConfirmStart::Refused(Refusal::Forbidden));
-    let ConfirmStart::Ready(paying) = store.begin_confirm("h1", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
+    let paying = pay(store, "h1", "ann", TTL_MS).await;
     assert_eq!((paying.session.as_str(), paying.amount, paying.payload.as_str()), ("s1", 1000, "receipt of h1"));
     assert!(store.paying().await.unwrap());
     assert_eq!(store.begin_confirm("h1", "ann", TTL_MS).await.unwrap(), ConfirmStart::Refused(Refusal::Busy));
     assert_eq!(store.release("h1", "ann").await.unwrap(), Err(Refusal::Busy));
-    assert!(store.commit_confirm("h1", "o1", 10, "order one").await.unwrap());
+    assert!(store.commit_confirm("h1", "o1", 10, &record("o1")).await.unwrap());
     assert!(!store.paying().await.unwrap());
     // A retried confirm gets the order; the seat stays taken by it.
     let ConfirmStart::Done(order) = store.begin_confirm("h1", "ann", TTL_MS).await.unwrap() else { panic!("not done") };
-    assert_eq!((order.order_id.as_str(), order.record.as_str(), order.status), ("o1", "order one", OrderStatus::Confirmed));
+    assert_eq!((order.order_id.as_str(), order.record.clone(), order.status), ("o1", record("o1"), OrderStatus::Confirmed));
     assert_eq!(store.begin_confirm("h1", "bob", TTL_MS).await.unwrap(), ConfirmStart::Refused(Refusal::Forbidden));
     assert_eq!(store.hold(&request("h2", "bob", &["A-1-1"])).await.unwrap(), HoldOutcome::Unavailable(vec!["A-1-1".into()]));
     // A declined payment leaves the hold unpaid and releasable.
     held(store, &request("h3", "ann", &["A-1-2"])).await;
-    let ConfirmStart::Ready(_) = store.begin_confirm("h3", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
+    pay(store, "h3", "ann", TTL_MS).await;
     store.abort_confirm("h3").await.unwrap();
     store.release("h3", "ann").await.unwrap().unwrap();
-    assert!(!store.commit_confirm("h3", "o3", 11, "never").await.unwrap());
+    assert!(!store.commit_confirm("h3", "o3", 11, &record("o3")).await.unwrap());
     assert_eq!(store.live_orders().await.unwrap(), ["o1"]);
     let mine = store.orders_of("ann").await.unwrap();
     assert_eq!(mine.iter().map(|o| o.order_id.as_str()).collect::<Vec<_>>(), ["o1"]);
     assert!(store.orders_of("bob").await.unwrap().is_empty());
+    // The seller's list has every order, oldest first, whoever bought it.
+    held(store, &request("h4", "bob", &["A-1-3"])).await;
+    pay(store, "h4", "bob", TTL_MS).await;
+    assert!(store.commit_confirm("h4", "o4", 20, &record("o4")).await.unwrap());
+    let all: Vec<(String, String)> = store.orders().await.unwrap().into_iter().map(|o| (o.order_id, o.buyer)).collect();
+    assert_eq!(all, [("o1".to_string(), "ann".to_string()), ("o4".into(), "bob".into())]);
 }
 
-async fn cancel<S: ClaimStore>(store: &S) {
+async fn cancel(store: &dyn ClaimStore, record: Record) {
     held(store, &HoldRequest { buyer_limit: 2, ..request("h1", "ann", &["A-1-1", "A-1-2"]) }).await;
-    let ConfirmStart::Ready(_) = store.begin_confirm("h1", "ann", TTL_MS).await.unwrap() else { panic!("not ready") };
-    assert!(store.commit_confirm("h1", "o1", 1, "order one").await.unwrap());
+    pay(store, "h1", "ann", TTL_MS).await;
+    assert!(store.commit_confirm("h1", "o1", 1, &record("o1")).await.unwrap());
     assert_eq!(store.cancel("o1", Some("bob")).await.unwrap(), Err(Refusal::Forbidden));
     assert_eq!(store.cancel("o9", None).await.unwrap(), Err(Refusal::NotFound));
     let cancelled = store.cancel("o1", Some("ann")).await.unwrap().unwrap();
-    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!((cancelled.order.status, cancelled.order.record.clone(), cancelled.now), (OrderStatus::Cancelled, record("o1"), true));
     // Answered as it is the second time; its seats and the buyer's allowance are free again.
-    assert_eq!(store.cancel("o1", None).await.unwrap().unwrap().status, OrderStatus::Cancelled);
+    let again = store.cancel("o1", None).await.unwrap().unwrap();
+    assert_eq!((again.order.status, again.now), (OrderStatus::Cancelled, false));
     assert!(store.taken("s1", &[]).await.unwrap().seats.is_empty());
     held(store, &HoldRequest { buyer_limit: 2, ..request("h2", "ann", &["A-1-1", "A-1-2"]) }).await;
     assert_eq!(store.order("o1").await.unwrap().unwrap().status, OrderStatus::Cancelled);
     assert!(store.live_orders().await.unwrap().is_empty());
 }
 
-async fn closing<S: ClaimStore>(store: &S) {
+async fn closing(store: &dyn ClaimStore) {
     held(store, &request("h1", "ann", &["A-1-1"])).await;
     store.set_closed(true).await.unwrap();
     assert_eq!(store.hold(&request("h2", "ann", &["A-1-2"])).await.unwrap(), HoldOutcome::Closed);
@@ -252,15 +282,15 @@ async fn closing<S: ClaimStore>(store: &S) {
 }
 
 /// Holds end by the store's clock, and so does a payment that never finished.
-async fn expiry<S: ClaimStore>(store: &S) {
+async fn expiry(store: &dyn ClaimStore, record: Record) {
     let short = |id: &str, seat: &str| HoldRequest { ttl_ms: 300, ..request(id, "ann", &[seat]) };
     held(store, &short("h1", "A-1-1")).await;
     held(store, &short("h2", "A-1-2")).await;
-    let ConfirmStart::Ready(_) = store.begin_confirm("h2", "ann", 300).await.unwrap() else { panic!("not ready") };
+    pay(store, "h2", "ann", 300).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(store.begin_confirm("h1", "ann", 300).await.unwrap(), ConfirmStart::Refused(Refusal::Expired));
     assert_eq!(store.release("h1", "ann").await.unwrap(), Err(Refusal::Expired));
-    assert!(!store.commit_confirm("h2", "o2", 1, "too late").await.unwrap(), "a lapsed payment must not become an order");
+    assert!(!store.commit_confirm("h2", "o2", 1, &record("o2")).await.unwrap(), "a lapsed payment must not become an order");
     assert!(store.taken("s1", &[]).await.unwrap().seats.is_empty());
     held(store, &request("h3", "bob", &["A-1-1", "A-1-2"])).await;
 }

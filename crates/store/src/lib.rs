@@ -123,7 +123,8 @@ pub enum ConfirmStart {
     Refused(Refusal),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     Confirmed,
     Cancelled,
@@ -162,42 +163,64 @@ pub struct Taken {
     pub units: Vec<u32>,
 }
 
+/// A cancel's answer: the order as it now is, and whether this call cancelled it (a
+/// cancel of a cancelled order changes nothing, so whoever refunds does it once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancelled {
+    pub order: StoredOrder,
+    pub now: bool,
+}
+
+/// A pool's count: units held or sold, and of those, sold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolCount {
+    pub taken: u32,
+    pub sold: u32,
+}
+
 /// The claims of one performance. Every call is one atomic step of the backend; a
 /// `Err` is a fault of the store (unreachable, refused a write), never a refusal.
+/// Object-safe, so the backend is picked at run time.
 pub trait ClaimStore: Send + Sync {
-    fn hold(&self, request: &HoldRequest) -> impl Future<Output = anyhow::Result<HoldOutcome>> + Send;
+    fn hold<'a>(&'a self, request: &'a HoldRequest) -> BoxFuture<'a, HoldOutcome>;
 
     /// Ends a buyer's unpaid hold.
-    fn release(&self, hold_id: &str, buyer: &str) -> impl Future<Output = anyhow::Result<Result<(), Refusal>>> + Send;
+    fn release<'a>(&'a self, hold_id: &'a str, buyer: &'a str) -> BoxFuture<'a, Result<(), Refusal>>;
 
     /// Marks a hold as paying for `lease_ms` (past it, a confirm that never finished is swept).
-    fn begin_confirm(&self, hold_id: &str, buyer: &str, lease_ms: u64) -> impl Future<Output = anyhow::Result<ConfirmStart>> + Send;
+    fn begin_confirm<'a>(&'a self, hold_id: &'a str, buyer: &'a str, lease_ms: u64) -> BoxFuture<'a, ConfirmStart>;
 
-    /// Turns a paying hold into an order, durably before it answers. `Ok(false)`: the hold's
-    /// lease ran out and it was swept; the caller refunds.
-    fn commit_confirm(&self, hold_id: &str, order_id: &str, created_at: u64, record: &str) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// Turns a paying hold into an order, durably before it answers; its pools count the
+    /// units as sold. `Ok(false)`: the hold's lease ran out and it was swept; the caller refunds.
+    fn commit_confirm<'a>(&'a self, hold_id: &'a str, order_id: &'a str, created_at: u64, record: &'a str) -> BoxFuture<'a, bool>;
 
     /// The payment failed: the hold is unpaid again, with its old expiry.
-    fn abort_confirm(&self, hold_id: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
+    fn abort_confirm<'a>(&'a self, hold_id: &'a str) -> BoxFuture<'a, ()>;
 
-    /// Cancels a confirmed order (`buyer` must own it; `None`: the seller), freeing its claims.
-    /// An order already cancelled is answered as it is.
-    fn cancel(&self, order_id: &str, buyer: Option<&str>) -> impl Future<Output = anyhow::Result<Result<StoredOrder, Refusal>>> + Send;
+    /// Cancels a confirmed order (`buyer` must own it; `None`: the seller), freeing its
+    /// claims, durably before it answers. An order already cancelled is answered as it is.
+    fn cancel<'a>(&'a self, order_id: &'a str, buyer: Option<&'a str>) -> BoxFuture<'a, Result<Cancelled, Refusal>>;
 
-    fn order(&self, order_id: &str) -> impl Future<Output = anyhow::Result<Option<StoredOrder>>> + Send;
+    fn order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Option<StoredOrder>>;
 
     /// A buyer's orders, oldest first.
-    fn orders_of(&self, buyer: &str) -> impl Future<Output = anyhow::Result<Vec<StoredOrder>>> + Send;
+    fn orders_of<'a>(&'a self, buyer: &'a str) -> BoxFuture<'a, Vec<StoredOrder>>;
+
+    /// Every order, oldest first (the seller's list).
+    fn orders(&self) -> BoxFuture<'_, Vec<StoredOrder>>;
 
     /// Ids of the confirmed orders.
-    fn live_orders(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
+    fn live_orders(&self) -> BoxFuture<'_, Vec<String>>;
 
     /// A session's claims; `pools` in the order their counts are wanted.
-    fn taken(&self, session: &str, pools: &[&str]) -> impl Future<Output = anyhow::Result<Taken>> + Send;
+    fn taken<'a>(&'a self, session: &'a str, pools: &'a [&'a str]) -> BoxFuture<'a, Taken>;
+
+    /// Held and sold counts of pools, in the order asked.
+    fn counts<'a>(&'a self, pools: &'a [&'a str]) -> BoxFuture<'a, Vec<PoolCount>>;
 
     /// Stops new holds and payments (`true`) or lets them go on.
-    fn set_closed(&self, closed: bool) -> impl Future<Output = anyhow::Result<()>> + Send;
+    fn set_closed(&self, closed: bool) -> BoxFuture<'_, ()>;
 
     /// Whether a payment is under way.
-    fn paying(&self) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    fn paying(&self) -> BoxFuture<'_, bool>;
 }

@@ -1,0 +1,118 @@
+//! `marquee up --store redis://…`: claims, orders, kv and rate limits in a real redis-server
+//! of the test's own (AOF on, `appendfsync always`), through crashes of either process.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use marquee_store_redis::LocalRedis;
+use serde_json::json;
+
+use crate::booking::{GOOD_CARD, Sale, availability, buyers, confirm, crowd, survived};
+use crate::testkit::{DataDir, Server, house};
+
+fn on_redis(dir: &DataDir, redis: &LocalRedis) -> Server {
+    Server::start_with(&dir.0, &[("MARQUEE_STORE", &redis.url()), ("MARQUEE_HISTORY_INTERVAL_MS", "200")])
+}
+
+fn seats_of(list: &serde_json::Value) -> HashSet<String> {
+    list.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn on_redis_a_flash_crowd_never_oversells_and_the_seller_sees_every_order() {
+    let redis = LocalRedis::start("e2e-crowd", "always").unwrap();
+    let dir = DataDir::new();
+    let server = on_redis(&dir, &redis);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "crowd", "seated", house(json!([{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}])));
+    server.deploy(&seller, "field", "standing", house(json!([{"name": "GA", "price": 100, "capacity": 500}])));
+    let buyers = buyers(&server, 16);
+
+    let orders = crowd(&server, "crowd", &buyers, 64, 2000, |rng| {
+        use rand::Rng;
+        let n = rng.random_range(1..=4);
+        let seats: Vec<String> = (0..n).map(|_| format!("A-{}-{}", rng.random_range(1..=10), rng.random_range(1..=50))).collect::<HashSet<_>>().into_iter().collect();
+        json!({"session": "s1", "seats": seats})
+    });
+    let mut sold = HashSet::new();
+    for seat in orders.iter().flatten() {
+        assert!(sold.insert(seat.clone()), "seat {seat} sold twice");
+    }
+    let a = availability(&server, "crowd");
+    assert_eq!(a["sections"][0]["available"].as_u64().unwrap(), 500 - sold.len() as u64);
+    assert_eq!(seats_of(&a["taken"]), sold, "every taken seat is a sold seat");
+    assert!(sold.len() > 250, "the crowd should sell most of the house, sold {}", sold.len());
+    // The seller's list comes from the same store: every order, with its buyer.
+    let listed = server.get("/api/v1/performances/crowd/orders", Some(&seller)).expect(200).json();
+    assert_eq!(listed.as_array().unwrap().len(), orders.len());
+    assert!(listed[0]["buyer"]["email"].as_str().unwrap().ends_with("@example.com"));
+
+    let ga = crowd(&server, "field", &buyers, 64, 2000, |rng| {
+        use rand::Rng;
+        json!({"session": "s1", "section": "GA", "quantity": rng.random_range(1..=4)})
+    });
+    let units: usize = ga.iter().map(Vec::len).sum();
+    assert!((497..=500).contains(&units), "GA sells out to within one last order, sold {units}");
+    assert_eq!(availability(&server, "field")["sections"][0]["available"].as_u64().unwrap(), 500 - units as u64);
+    // Sales per section, as the console's history samples them from the store.
+    std::thread::sleep(Duration::from_millis(500));
+    let series = server.get("/api/v1/performances/field/metrics?range=1m&step=1s", Some(&seller)).expect(200).json();
+    let last = series["sales"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["sections"][0], json!({"name": "GA", "sold": units, "held": 0, "free": 500 - units}));
+}
+
+#[test]
+fn on_redis_kill_9_of_marquee_or_of_redis_server_loses_no_confirmed_order() {
+    let mut redis = LocalRedis::start("e2e-crash", "always").unwrap();
+    let dir = DataDir::new();
+    let server = on_redis(&dir, &redis);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "crash", "seated", house(json!([{"name": "A", "price": 100, "rows": 40, "seats_per_row": 50}])));
+    let buyers = buyers(&server, 8);
+
+    // Redis dies and comes back on its AOF mid-sale (calls in between fail as 5xx and the
+    // clients go on), then marquee itself dies.
+    let sale = Sale::start(&server.base, "crash", &buyers, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500));
+    let before_redis_crash = sale.confirmed.lock().unwrap().len();
+    redis.crash_and_restart().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let before_kill = sale.confirmed.lock().unwrap().len();
+    server.kill();
+    let (confirmed, live_holds) = sale.join();
+    assert!(before_redis_crash > 20, "the load should have confirmed orders before Redis died, got {before_redis_crash}");
+    assert!(before_kill > before_redis_crash, "sales went on once Redis was back ({before_redis_crash} then {before_kill})");
+
+    let server = on_redis(&dir, &redis);
+    let sold = survived(&server, "crash", &buyers, &confirmed);
+    // Holds are in Redis too: one made before the crash is still there to pay for.
+    let taken = seats_of(&availability(&server, "crash")["taken"]);
+    assert!(taken.is_superset(&sold));
+    let (owner, id) = live_holds.last().expect("a fifth of the holds are left unpaid");
+    let order = confirm(&server, "crash", &buyers[*owner], id, GOOD_CARD).expect(201).json();
+    let seat = order["tickets"][0]["seat"].as_str().unwrap();
+    assert!(!sold.contains(seat), "the held seat {seat} was not sold to anyone else");
+
+    // Cancelling refunds every order; the buyers still see theirs, as cancelled.
+    let cancelled = server.post("/api/v1/performances/crash/cancel", Some(&seller), &json!({})).expect(200).json();
+    assert_eq!(cancelled["refunded_orders"].as_u64().unwrap() as usize, sold.len() + 1);
+    let mine = server.get("/api/v1/orders", Some(&buyers[*owner])).expect(200).json();
+    let mine = mine.as_array().unwrap();
+    assert!(mine.iter().any(|o| o["order_id"] == order["order_id"]));
+    assert!(mine.iter().all(|o| o["status"] == "cancelled" && o["performance_status"] == "cancelled"), "{mine:?}");
+}
+
+#[test]
+fn marquee_refuses_a_redis_that_could_lose_confirmed_orders() {
+    let redis = LocalRedis::start("e2e-lossy", "everysec").unwrap();
+    let dir = DataDir::new();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir.0)
+        .args(["--store", &redis.url()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("appendfsync everysec") && stderr.contains("--store-durability relaxed"), "{stderr}");
+}
