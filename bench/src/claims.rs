@@ -24,8 +24,8 @@ pub async fn run() -> Result<()> {
 async fn sell(url: &str) -> Result<()> {
     // Two connections, as two runtime processes would have.
     let runtimes = [
-        Arc::new(RedisStore::connect(url, Durability::Required).await?.performance("sale", 600_000)),
-        Arc::new(RedisStore::connect(url, Durability::Required).await?.performance("sale", 600_000)),
+        Arc::new(RedisStore::connect(url, Durability::Required).await?.claims("sale", 600_000)),
+        Arc::new(RedisStore::connect(url, Durability::Required).await?.claims("sale", 600_000)),
     ];
     let started = Instant::now();
     let deadline = started + Duration::from_secs(SECONDS);

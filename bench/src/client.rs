@@ -66,11 +66,14 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(marquee: &Path, store: Option<&str>) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("marquee-bench-{}", std::process::id()));
+    /// Starts `marquee <part>` (`up`, `control`, `runtime`) on a data dir of its own.
+    pub async fn start(marquee: &Path, part: &str, store: Option<&str>) -> Result<Self> {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("marquee-bench-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut child = tokio::process::Command::new(marquee)
-            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([part, "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
             .env("MARQUEE_ADMIN_PASSWORD", "bench-admin-password")
             .env("RUST_LOG", "warn")

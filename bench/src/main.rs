@@ -24,6 +24,10 @@ struct Cli {
     /// the embedded store.
     #[arg(long, global = true)]
     redis: bool,
+    /// With --redis: runs `marquee control` and this many `marquee runtime` processes instead
+    /// of one `marquee up` (deploy and booking).
+    #[arg(long, global = true, default_value_t = 0, requires = "redis")]
+    runtimes: usize,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -61,7 +65,7 @@ fn main() -> Result<()> {
     let redis = cli.redis.then(|| marquee_store_redis::LocalRedis::start("bench", "always")).transpose()?;
     let store = redis.as_ref().map(marquee_store_redis::LocalRedis::url);
     runtime.block_on(async {
-        let run = |s| scenarios::run(s, &marquee, store.as_deref());
+        let run = |s| scenarios::run(s, &marquee, store.as_deref(), cli.runtimes);
         match cli.scenario {
             Scenario::Deploy => run(scenarios::Which::Deploy).await,
             Scenario::Read => run(scenarios::Which::Read).await,

@@ -37,38 +37,55 @@ fn seated(rows: u32, seats_per_row: u32) -> Value {
     })
 }
 
-/// Runs one scenario on a fresh `marquee up`, on the embedded store or on `store`.
-pub async fn run(which: Which, marquee: &Path, store: Option<&str>) -> Result<()> {
-    let server = Server::start(marquee, store).await?;
+/// Runs one scenario on a fresh `marquee up`, on the embedded store or on `store`; with
+/// `runtimes` > 0, on `marquee control` and that many `marquee runtime` processes sharing
+/// `store`, the performances' traffic spread over the runtimes (deploy and booking only).
+pub async fn run(which: Which, marquee: &Path, store: Option<&str>, runtimes: usize) -> Result<()> {
+    let server = Server::start(marquee, if runtimes == 0 { "up" } else { "control" }, store).await?;
+    let mut fronts = Vec::with_capacity(runtimes);
+    for _ in 0..runtimes {
+        fronts.push(Server::start(marquee, "runtime", store).await?);
+    }
+    let fronts: Vec<&Server> = if runtimes == 0 { vec![&server] } else { fronts.iter().collect() };
     let token = server.seller().await?;
     match which {
         Which::Deploy => {
-            deploy(&server, &token, "20,000 seats (100 x 200)", seated(100, 200), "big").await?;
-            deploy(&server, &token, "4 seats (2 x 2)", seated(2, 2), "small").await
+            deploy(&server, fronts[0], &token, "20,000 seats (100 x 200)", seated(100, 200), "big").await?;
+            deploy(&server, fronts[0], &token, "4 seats (2 x 2)", seated(2, 2), "small").await
         }
+        Which::Booking => booking(&server, &fronts, &token).await,
+        _ if runtimes > 0 => anyhow::bail!("only deploy and booking run on split roles"),
         Which::Read => read(&server, &token).await,
         Which::Memory => memory(&server, &token).await,
-        Which::Booking => booking(&server, &token).await,
         Which::Noisy => noisy(&server, &token).await,
     }
 }
 
-/// Times each deploy from the POST to the first 200 of the new performance's info call.
-async fn deploy(server: &Server, token: &str, label: &str, params: Value, prefix: &str) -> Result<()> {
-    let mut conn = Conn::connect(&server.addr).await?;
+/// Times each deploy from the POST (to `control`) to the first 200 of the new performance's
+/// info call (from `front`: the same process, or a runtime that learns of it through Redis).
+async fn deploy(control: &Server, front: &Server, token: &str, label: &str, params: Value, prefix: &str) -> Result<()> {
+    let mut conn = Conn::connect(&control.addr).await?;
+    let mut probe = Conn::connect(&front.addr).await?;
     let mut samples = Vec::with_capacity(DEPLOYS);
     for i in 0..DEPLOYS {
         let ns = format!("{prefix}-{i}");
         let body = json!({"namespace": ns, "template": "seated", "params": params});
         let started = Instant::now();
         conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
-        let (status, _) = conn.get(&format!("/p/{ns}/api/info")).await?;
-        anyhow::ensure!(status == 200, "first info call of {ns}: {status}");
+        // A runtime hears of the deploy a moment after the 201: ask until it answers.
+        loop {
+            let (status, _) = probe.get(&format!("/p/{ns}/api/info")).await?;
+            if status == 200 {
+                break;
+            }
+            anyhow::ensure!(status == 404 && started.elapsed() < Duration::from_secs(10), "first info call of {ns}: {status}");
+        }
         samples.push(started.elapsed());
     }
     samples.sort();
+    let split = if std::ptr::eq(control, front) { "" } else { ", first 200 from a runtime process" };
     println!(
-        "deploy {label}: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
+        "deploy {label}{split}: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
         samples.len(),
         ms(percentile(&samples, 0.50)),
         ms(percentile(&samples, 0.99)),
@@ -155,7 +172,7 @@ async fn memory(server: &Server, token: &str) -> Result<()> {
 /// Hold + pay + durable confirm on ONE performance with a 50,000-seat map, one buyer per
 /// connection, each buying single seats from its own slice of the map (so every attempt can
 /// succeed and the figure is the platform's, not the contention's).
-async fn booking(server: &Server, token: &str) -> Result<()> {
+async fn booking(server: &Server, fronts: &[&Server], token: &str) -> Result<()> {
     let mut conn = Conn::connect(&server.addr).await?;
     let mut params = seated(BOOKING_ROWS, BOOKING_SEATS_PER_ROW);
     params["per_buyer_limit"] = json!(10_000);
@@ -172,8 +189,12 @@ async fn booking(server: &Server, token: &str) -> Result<()> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(BOOKING_SECONDS);
     let mut tasks = Vec::new();
+    for front in fronts {
+        let mut probe = Conn::connect(&front.addr).await?;
+        while probe.get("/p/sale/api/info").await?.0 != 200 {}
+    }
     for (i, buyer) in buyers.into_iter().enumerate() {
-        let addr = server.addr.clone();
+        let addr = fronts[i % fronts.len()].addr.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::connect(&addr).await?;
             let (mut holds, mut confirms) = (Vec::new(), Vec::new());
@@ -204,12 +225,13 @@ async fn booking(server: &Server, token: &str) -> Result<()> {
     holds.sort();
     confirms.sort();
     // Every seat sold once: availability agrees with the count of confirmed orders.
-    let (_, bytes) = conn.get("/p/sale/api/sessions/s1/availability").await?;
+    let (_, bytes) = Conn::connect(&fronts[0].addr).await?.get("/p/sale/api/sessions/s1/availability").await?;
     let availability: Value = serde_json::from_slice(&bytes)?;
     let available = availability["sections"][0]["available"].as_u64().unwrap_or(0);
     anyhow::ensure!(available as usize == seats - confirms.len(), "availability {available} disagrees with {} orders", confirms.len());
     println!(
-        "booking 50,000 seats, {BUYERS} buyers: {} confirmed orders in {:.1} s = {:.0} orders/s; hold p50={:.2} ms p99={:.2} ms; confirm p50={:.2} ms p99={:.2} ms",
+        "booking 50,000 seats, {BUYERS} buyers on {} process(es): {} confirmed orders in {:.1} s = {:.0} orders/s; hold p50={:.2} ms p99={:.2} ms; confirm p50={:.2} ms p99={:.2} ms",
+        fronts.len(),
         confirms.len(),
         elapsed.as_secs_f64(),
         confirms.len() as f64 / elapsed.as_secs_f64(),

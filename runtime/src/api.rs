@@ -447,7 +447,7 @@ fn same_origin(headers: &http::HeaderMap) -> bool {
 
 async fn refresh(State(app): State<AppState>, headers: http::HeaderMap, body: Bytes) -> ApiResult {
     let (token, mode) = refresh_token(&headers, &body)?;
-    match app.shared.auth.refresh(&token)? {
+    match app.shared.auth.refresh(&token).await? {
         Ok(pair) => Ok(session(pair, mode)),
         Err(AuthError::Reused) => Err(ApiError::unauthorized("refresh token already used; the session is revoked")),
         Err(_) => Err(ApiError::unauthorized("invalid or expired refresh token")),
@@ -456,7 +456,7 @@ async fn refresh(State(app): State<AppState>, headers: http::HeaderMap, body: By
 
 async fn logout(State(app): State<AppState>, headers: http::HeaderMap, body: Bytes) -> ApiResult {
     let (token, mode) = refresh_token(&headers, &body)?;
-    if !app.shared.auth.logout(&token)? {
+    if !app.shared.auth.logout(&token).await? {
         return Err(ApiError::unauthorized("unknown refresh token"));
     }
     let response = StatusCode::NO_CONTENT.into_response();
@@ -576,7 +576,7 @@ async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Pa
 async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     caller.may_update(&*find(&app, &name)?)?;
     let request: Value = parse(&body)?;
-    let (ns, took) = app.patch(caller.actor(), &name, &request)?;
+    let (ns, took) = app.patch(caller.actor(), &name, &request).await?;
     let mut view = performance_view(&ns);
     view["switch_ms"] = json!(took.as_secs_f64() * 1e3);
     Ok(Json(view))
@@ -647,22 +647,22 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + 
 async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let ns = owned(&app, &caller, &name)?;
     let orders = ns.inventory.all_orders().await?;
-    let (entries, emails) = {
+    let mut emails = std::collections::HashMap::new();
+    for o in &orders {
+        if !emails.contains_key(&o.buyer) {
+            let account = app.shared.auth.identity().account_by_id(&o.buyer).await?;
+            emails.insert(o.buyer.clone(), account.map(|a| a.email));
+        }
+    }
+    let entries = {
         let (app, deployment) = (app.clone(), ns.deployment.clone());
-        let mut buyers: Vec<String> = orders.iter().map(|o| o.buyer.clone()).collect();
-        buyers.sort_unstable();
-        buyers.dedup();
-        blocking(move || {
-            let buyers: Vec<&str> = buyers.iter().map(String::as_str).collect();
-            Ok((app.shared.db.check_ins(&deployment)?, app.shared.db.emails(&buyers)?))
-        })
-        .await?
+        blocking(move || app.shared.db.check_ins(&deployment)).await?
     };
     let list = orders
         .iter()
         .map(|o| {
             let mut view = order_view(o, Some(&entries));
-            view["buyer"] = json!({"id": o.buyer, "email": emails.get(&o.buyer)});
+            view["buyer"] = json!({"id": o.buyer, "email": emails[&o.buyer]});
             view
         })
         .collect();
@@ -687,7 +687,7 @@ async fn revoke_token(State(app): State<AppState>, caller: Caller, Path((name, i
 /// Starts signing with a new key; tokens signed with the previous keys stay valid.
 async fn rotate_keys(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require_role(&[Role::Admin])?;
-    let kid = app.shared.auth.rotate()?;
+    let kid = app.shared.auth.rotate().await?;
     Ok(Json(json!({ "kid": kid })))
 }
 
@@ -828,6 +828,7 @@ async fn upload_component(
     if !app.shared.db.insert_component(&row)? {
         return Err(ApiError::new(StatusCode::CONFLICT, "version_taken", "you already uploaded this name and version").field("version"));
     }
+    app.announce_component(&row.digest, &body).await?;
     Ok((StatusCode::CREATED, Json(component_view(&row))).into_response())
 }
 

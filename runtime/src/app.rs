@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use http::StatusCode;
-use marquee_store::{ClaimStore, KeyValue, RateBuckets};
+use marquee_store::{ClaimStore, Directory, Identity, KeyValue, RateBuckets};
+use marquee_store_redis::{DirectoryEvent, IdentityEvent};
 use serde_json::Value;
 
 use crate::auth::{self, Auth};
-use crate::db::{Account, BuyerOrder, Db, PerformanceRow};
+use crate::db::{Account, BuyerOrder, Db, EmbeddedIdentity, PerformanceRow};
 use crate::error::ApiError;
 use crate::history::History;
 use crate::inventory::{Commerce, TicketSigner};
@@ -44,6 +45,30 @@ pub struct Settings {
     /// The bearer token of the platform's Prometheus, which may scrape sales series too.
     pub metrics_token: Option<String>,
     pub store: Store,
+    pub part: Part,
+}
+
+/// What one process serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// The control plane and every performance (`marquee up`).
+    All,
+    /// The control plane (`/api/v1`, the console) and `/metrics` (`marquee control`); with a
+    /// Redis store it writes every performance to the store's directory.
+    Control,
+    /// `/p/{ns}/…` of the performances in the store's directory, or of those named, and
+    /// `/metrics` (`marquee runtime`).
+    Runtime { only: Vec<String> },
+}
+
+impl Part {
+    pub fn serves_control(&self) -> bool {
+        !matches!(self, Part::Runtime { .. })
+    }
+
+    pub fn serves_performances(&self) -> bool {
+        !matches!(self, Part::Control)
+    }
 }
 
 pub struct App {
@@ -58,6 +83,9 @@ pub struct App {
     pub workers: crate::fair::Workers,
     /// Serializes deploy, patch and delete, so none of them publishes over another.
     changes: std::sync::Mutex<()>,
+    /// Serializes writes to the store's directory (control) and their application (runtime),
+    /// so the last one written or applied is the newest state.
+    directory: tokio::sync::Mutex<()>,
     /// Held for the life of the process: the OS releases it on any exit, crash included.
     _lock: std::fs::File,
 }
@@ -136,8 +164,18 @@ impl App {
         crate::engine::start_epoch_ticker(&engine);
         let db_path = data.join("marquee.db");
         let db = Arc::new(Db::open(&db_path)?);
-        let auth = Arc::new(Auth::open(&secrets, db.clone())?);
-        bootstrap_admin(&db)?;
+        let identity: Arc<dyn Identity> = match &settings.store {
+            Store::Embedded => Arc::new(EmbeddedIdentity { db: db.clone(), keys_path: secrets.join("token-keys.json") }),
+            Store::Redis(redis) => Arc::new(redis.clone()),
+        };
+        // Opened on a blocking thread of the runtime (it compiles components): the store's
+        // async calls run to completion here.
+        let runtime = tokio::runtime::Handle::current();
+        let auth = Arc::new(runtime.block_on(Auth::open(identity.clone(), db.clone()))?);
+        runtime.block_on(bootstrap_admin(&*identity))?;
+        if let Store::Redis(redis) = &settings.store {
+            watch_identity(redis, &auth);
+        }
         let commerce = Arc::new(Commerce {
             log: Arc::new(SqliteOrderLog::open(&db_path)?),
             payments: Arc::new(TestProvider::default()),
@@ -166,6 +204,7 @@ impl App {
             history: History::default(),
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
+            directory: tokio::sync::Mutex::default(),
             _lock: lock,
             settings,
         });
@@ -175,16 +214,136 @@ impl App {
                 Err(e) => tracing::error!(error = %e, "a stored template does not parse"),
             }
         }
-        for row in app.shared.db.performances()? {
-            // One performance that cannot come back must not keep the others down.
-            match Namespace::build(&row, &app.pool, app.shared.clone()) {
-                Ok(ns) => app.registry.publish(Arc::new(ns)),
-                Err(e) => tracing::error!(namespace = %row.namespace, error = format!("{e:#}"), "could not restore"),
+        if app.settings.part.serves_control() {
+            for row in app.shared.db.performances()? {
+                // One performance that cannot come back must not keep the others down.
+                match Namespace::build(&row, &app.pool, app.shared.clone()) {
+                    Ok(ns) => app.registry.publish(Arc::new(ns)),
+                    Err(e) => tracing::error!(namespace = %row.namespace, error = format!("{e:#}"), "could not restore"),
+                }
             }
+            runtime.block_on(app.announce_all())?;
+        } else {
+            let Store::Redis(redis) = &app.settings.store else { anyhow::bail!("a runtime process needs a shared store (--store)") };
+            runtime.block_on(app.follow_directory())?;
+            let follower = Arc::downgrade(&app);
+            redis.watch_directory(move |event| {
+                let Some(app) = follower.upgrade() else { return };
+                tokio::spawn(async move {
+                    let applied = match &event {
+                        DirectoryEvent::Resync => app.follow_directory().await,
+                        DirectoryEvent::Changed(namespace) => app.follow(namespace).await,
+                    };
+                    if let Err(e) = applied {
+                        tracing::error!(?event, error = format!("{e:#}"), "could not apply a change of the directory");
+                    }
+                });
+            });
         }
         tracing::info!(performances = app.registry.len(), "restored");
         History::start(Arc::downgrade(&app), app.settings.history_interval);
         Ok(app)
+    }
+
+    /// Writes a performance as this process now serves it (or its removal) to the store's
+    /// directory, where every runtime hears of it; nothing without a shared store.
+    async fn announce(&self, namespace: &str) -> Result<()> {
+        let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
+        let _directory = self.directory.lock().await;
+        match self.registry.get(namespace) {
+            Some(ns) => redis.put_performance(namespace, &serde_json::to_string(&ns.row())?).await,
+            None => redis.remove_performance(namespace).await,
+        }
+    }
+
+    /// At the control plane's start: the directory becomes what this process serves, with
+    /// the bytes of every uploaded component a performance runs.
+    async fn announce_all(&self) -> Result<()> {
+        let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
+        let live = self.registry.all();
+        for ns in &live {
+            for digest in ns.spec.components.values() {
+                if !self.pool.builtins().any(|(_, d)| d == digest) {
+                    redis.put_component(digest, &self.pool.bytes(digest)?).await?;
+                }
+            }
+            self.announce(&ns.name).await?;
+        }
+        for (namespace, _) in redis.performances().await? {
+            if self.registry.get(&namespace).is_none() {
+                self.announce(&namespace).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts an uploaded component where every runtime finds it.
+    pub async fn announce_component(&self, digest: &str, bytes: &[u8]) -> Result<()> {
+        match &self.settings.store {
+            Store::Redis(redis) => redis.put_component(digest, bytes).await,
+            Store::Embedded => Ok(()),
+        }
+    }
+
+    fn followed(&self, namespace: &str) -> bool {
+        match &self.settings.part {
+            Part::Runtime { only } => only.is_empty() || only.iter().any(|n| n == namespace),
+            _ => true,
+        }
+    }
+
+    /// A runtime serves every performance of the directory it follows, and no other.
+    async fn follow_directory(&self) -> Result<()> {
+        let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
+        let listed = redis.performances().await?;
+        for (namespace, _) in &listed {
+            if let Err(e) = self.follow(namespace).await {
+                tracing::error!(%namespace, error = format!("{e:#}"), "could not serve a performance of the directory");
+            }
+        }
+        for ns in self.registry.all() {
+            if !listed.iter().any(|(n, _)| n == &ns.name) {
+                self.registry.remove(&ns.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves one performance as the directory has it now (or stops serving it), compiling
+    /// any component this process has not seen from the bytes in the store.
+    async fn follow(&self, namespace: &str) -> Result<()> {
+        let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
+        if !self.followed(namespace) {
+            return Ok(());
+        }
+        let _directory = self.directory.lock().await;
+        let Some(record) = Directory::performance(redis, namespace).await? else {
+            self.registry.remove(namespace);
+            return Ok(());
+        };
+        let row: PerformanceRow = serde_json::from_str(&record).context("a performance of the directory")?;
+        if self.registry.get(namespace).is_some_and(|ns| {
+            ns.deployment == row.deployment && ns.params_json == row.params && serde_json::to_string(&ns.spec).ok() == Some(row.spec.clone())
+        }) {
+            return Ok(());
+        }
+        let spec: Spec = serde_json::from_str(&row.spec).context("a performance's spec")?;
+        let mut missing = Vec::new();
+        for digest in spec.components.values() {
+            if self.pool.get(digest).is_err() {
+                let bytes = redis.component(digest).await?.with_context(|| format!("component {digest} is not in the store"))?;
+                missing.push(bytes);
+            }
+        }
+        let (pool, shared) = (&self.pool, self.shared.clone());
+        let ns = tokio::task::block_in_place(|| {
+            for bytes in &missing {
+                pool.install(bytes)?;
+            }
+            Namespace::build(&row, pool, shared)
+        })?;
+        self.registry.publish(Arc::new(ns));
+        Ok(())
     }
 
     /// Validates, pins, persists and publishes a performance. Nothing is left behind when
@@ -195,7 +354,7 @@ impl App {
         if !caller.admin {
             self.limits.check(crate::limits::Limit::DeployBySeller, owner).await.map_err(ApiError::too_many)?;
         }
-        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let cap = self.limits.performances_per_seller as usize;
         if cap > 0 && !caller.admin && self.registry.all().iter().filter(|ns| ns.owner == owner).count() >= cap {
             return Err(ApiError::new(
@@ -249,6 +408,8 @@ impl App {
             return Err(namespace_taken(&namespace));
         }
         self.registry.publish(ns.clone());
+        drop(changes);
+        self.announce(&namespace).await?;
         Ok((ns, started.elapsed()))
     }
 
@@ -335,7 +496,13 @@ impl App {
     /// (`{"components": {role: reference}}`, rolling forward or back to another version). The
     /// switch is one map insert: requests in flight finish on the old functions, new ones
     /// run the new. Returns the performance and how long the switch took.
-    pub fn patch(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+    pub async fn patch(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+        let patched = self.patch_here(caller, namespace, request)?;
+        self.announce(namespace).await?;
+        Ok(patched)
+    }
+
+    fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
         let started = Instant::now();
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
@@ -432,10 +599,12 @@ impl App {
     /// Unpublishes a performance whose sales are closed, archiving it if it has orders.
     async fn retire(&self, ns: &Namespace) -> Result<(), ApiError> {
         let archive = !ns.inventory.all_orders().await?.is_empty();
-        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-        self.shared.db.remove_performance(&ns.name, crate::clock::now_secs(), archive)?;
-        self.registry.remove(&ns.name);
-        Ok(())
+        {
+            let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.db.remove_performance(&ns.name, crate::clock::now_secs(), archive)?;
+            self.registry.remove(&ns.name);
+        }
+        Ok(self.announce(&ns.name).await?)
     }
 
     /// A buyer's orders in every performance, live or archived, newest first.
@@ -451,7 +620,7 @@ impl App {
         for (namespace, deployment, params, archived_at) in deployments {
             let hold_ttl_ms = serde_json::from_str::<crate::templates::PerformanceParams>(&params)
                 .map_or(0, |p| u64::from(p.hold_ttl_seconds) * 1000);
-            for order in redis.performance(&deployment, hold_ttl_ms).orders_of(buyer).await? {
+            for order in redis.claims(&deployment, hold_ttl_ms).orders_of(buyer).await? {
                 let order = crate::inventory::row_of(&order)?;
                 out.push(BuyerOrder { order, namespace: namespace.clone(), params: params.clone(), archived_at });
             }
@@ -467,8 +636,8 @@ fn namespace_taken(namespace: &str) -> ApiError {
 
 /// On an empty store, creates the admin from `MARQUEE_ADMIN_EMAIL` / `MARQUEE_ADMIN_PASSWORD`,
 /// or prints a generated one-time password once.
-fn bootstrap_admin(db: &Db) -> Result<()> {
-    if db.account_count()? > 0 {
+async fn bootstrap_admin(identity: &dyn Identity) -> Result<()> {
+    if identity.account_count().await? > 0 {
         return Ok(());
     }
     let email = std::env::var("MARQUEE_ADMIN_EMAIL").unwrap_or_else(|_| "admin@marquee.local".into());
@@ -485,12 +654,32 @@ fn bootstrap_admin(db: &Db) -> Result<()> {
         role: crate::auth::Role::Admin,
         must_change_password: generated,
     };
-    db.insert_account(&account, crate::clock::now_secs())?;
-    if generated {
+    // Another process on the same store may have made it first: then it printed the password.
+    let inserted = identity.insert_account(&account, crate::clock::now_secs()).await?;
+    if generated && inserted {
         eprintln!(
             "marquee: created admin {email} with one-time password {password} (shown once; change it before the first log-in: \
              POST /api/v1/auth/password, or set MARQUEE_ADMIN_PASSWORD on first start to choose)"
         );
     }
     Ok(())
+}
+
+/// Keeps this process's token keys and revoked sessions in step with every other process on
+/// the same Redis: a revocation anywhere refuses its access tokens here within milliseconds.
+fn watch_identity(redis: &marquee_store_redis::RedisStore, auth: &Arc<Auth>) {
+    let auth = Arc::downgrade(auth);
+    redis.watch_identity(move |event| {
+        let Some(auth) = auth.upgrade() else { return };
+        match event {
+            IdentityEvent::Revoked(family) => auth.revoke(family),
+            IdentityEvent::Resync | IdentityEvent::KeysRotated => {
+                tokio::spawn(async move {
+                    if let Err(e) = auth.reload().await {
+                        tracing::warn!(error = %format!("{e:#}"), "could not reload token keys and revocations");
+                    }
+                });
+            }
+        }
+    });
 }

@@ -2,7 +2,7 @@
 //! generated per installation (with key ids, so keys can rotate), and rotating refresh
 //! tokens whose reuse revokes their whole family.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now_secs;
 use crate::db::{Account, Db, NamespaceToken, RefreshState};
+use marquee_store::Identity;
 
 /// Prefix of namespace (deploy) tokens: `mqd_<id>_<secret>`.
 pub const NAMESPACE_TOKEN_PREFIX: &str = "mqd_";
@@ -28,28 +29,7 @@ const ISSUER: &str = "marquee";
 /// Roles an account can have.
 pub const ROLES: &[&str] = &["buyer", "seller", "admin"];
 
-/// What an account may do on the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Buyer,
-    Seller,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Buyer => "buyer",
-            Role::Seller => "seller",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Role::Buyer, Role::Seller, Role::Admin].into_iter().find(|r| r.as_str() == text)
-    }
-}
+pub use marquee_store::Role;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,8 +92,14 @@ impl StoredKey {
     }
 }
 
-fn read_keys(path: &Path) -> Result<Vec<StoredKey>> {
-    serde_json::from_slice(&std::fs::read(path)?).with_context(|| format!("{} is not a key list", path.display()))
+/// Signing keys from the store's encoding of them, newest first.
+fn signing_keys(stored: &[String]) -> Result<Vec<SigningKey>> {
+    let keys = stored
+        .iter()
+        .map(|k| serde_json::from_str::<StoredKey>(k).context("a stored token key")?.signing())
+        .collect::<Result<Vec<_>>>()?;
+    anyhow::ensure!(!keys.is_empty(), "the store holds no token key");
+    Ok(keys)
 }
 
 struct SigningKey {
@@ -130,8 +116,9 @@ const KEPT_KEYS: usize = 4;
 pub struct Auth {
     /// Newest first: the first signs, all verify (by `kid`).
     keys: RwLock<Vec<SigningKey>>,
-    /// Where the keys are kept, as [`StoredKey`]s.
-    path: PathBuf,
+    /// Accounts, refresh-token families, the keys as [`StoredKey`]s.
+    identity: Arc<dyn Identity>,
+    /// Namespace (deploy) tokens, which only the control plane checks.
     db: Arc<Db>,
     /// Sessions ended by a logout or a stolen refresh token, whose access tokens every
     /// verification refuses.
@@ -165,34 +152,37 @@ pub fn write_secret(path: &Path, contents: &[u8]) -> Result<()> {
 }
 
 impl Auth {
-    /// Loads the installation's token keys from `secrets_dir`, generating one on first start.
-    pub fn open(secrets_dir: &Path, db: Arc<Db>) -> Result<Self> {
-        let path = secrets_dir.join("token-keys.json");
-        if !path.exists() {
-            write_secret(&path, &serde_json::to_vec(&vec![StoredKey::generate()])?)?;
-        }
-        let stored = read_keys(&path)?;
-        let keys = stored.iter().map(StoredKey::signing).collect::<Result<Vec<_>>>()?;
-        anyhow::ensure!(!keys.is_empty(), "{} holds no key", path.display());
-        let revoked = RwLock::new(db.revoked_families()?.into_iter().collect());
-        Ok(Self { keys: RwLock::new(keys), path, db, revoked })
+    /// Loads the installation's token keys and revoked sessions from the store, generating a
+    /// key on first start.
+    pub async fn open(identity: Arc<dyn Identity>, db: Arc<Db>) -> Result<Self> {
+        let first = serde_json::to_string(&StoredKey::generate())?;
+        let keys = RwLock::new(signing_keys(&identity.token_keys(&first).await?)?);
+        let revoked = RwLock::new(identity.revoked_families().await?.into_iter().collect());
+        Ok(Self { keys, identity, db, revoked })
+    }
+
+    pub fn identity(&self) -> &dyn Identity {
+        &*self.identity
+    }
+
+    /// Reads the keys and the revoked sessions again: another process sharing the store may
+    /// have rotated or revoked.
+    pub async fn reload(&self) -> Result<()> {
+        let first = serde_json::to_string(&StoredKey::generate())?;
+        let keys = signing_keys(&self.identity.token_keys(&first).await?)?;
+        let revoked = self.identity.revoked_families().await?;
+        *self.keys.write().unwrap() = keys;
+        self.revoked.write().unwrap().extend(revoked);
+        Ok(())
     }
 
     /// Makes a new key the signing key; the previous ones keep verifying. Returns its id.
-    pub fn rotate(&self) -> Result<String> {
-        let mut keys = self.keys.write().unwrap();
-        let mut stored = read_keys(&self.path)?;
+    pub async fn rotate(&self) -> Result<String> {
         let fresh = StoredKey::generate();
         let kid = fresh.kid.clone();
-        stored.insert(0, fresh);
-        stored.truncate(KEPT_KEYS);
-        crate::pool::write_atomically(&self.path, &serde_json::to_vec(&stored)?)?;
-        *keys = stored.iter().map(StoredKey::signing).collect::<Result<Vec<_>>>()?;
+        let stored = self.identity.add_token_key(&serde_json::to_string(&fresh)?, KEPT_KEYS).await?;
+        *self.keys.write().unwrap() = signing_keys(&stored)?;
         Ok(kid)
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
     }
 
     /// Signs an access token for an account's session `sid` (`None`: outside any session).
@@ -248,7 +238,9 @@ impl Auth {
         Ok(claims)
     }
 
-    fn revoke(&self, family: String) {
+    /// Refuses the access tokens of a session from now on (revoked here or, told by the
+    /// store, by another process).
+    pub fn revoke(&self, family: String) {
         self.revoked.write().unwrap().insert(family);
     }
 
@@ -280,29 +272,29 @@ impl Auth {
         }
     }
 
-    fn new_refresh(&self, family: &str, account_id: &str) -> Result<String> {
+    async fn new_refresh(&self, family: &str, account_id: &str) -> Result<String> {
         let token = format!("mqr_{}", random_hex(32));
-        self.db.insert_refresh(&sha256_hex(&token), family, account_id, now_secs() + REFRESH_TTL_SECS)?;
+        self.identity.insert_refresh(&sha256_hex(&token), family, account_id, now_secs() + REFRESH_TTL_SECS).await?;
         Ok(token)
     }
 
-    fn pair(&self, account: &Account, family: &str) -> Result<TokenPair> {
+    async fn pair(&self, account: &Account, family: &str) -> Result<TokenPair> {
         Ok(TokenPair {
             access_token: self.access_token(account, Some(family))?,
-            refresh_token: self.new_refresh(family, &account.id)?,
+            refresh_token: self.new_refresh(family, &account.id).await?,
             token_type: "Bearer",
             expires_in: ACCESS_TTL_SECS,
         })
     }
 
     /// Starts a new session family for an account that just proved its password.
-    pub fn login(&self, account: &Account) -> Result<TokenPair> {
-        self.pair(account, &random_hex(16))
+    pub async fn login(&self, account: &Account) -> Result<TokenPair> {
+        self.pair(account, &random_hex(16)).await
     }
 
     /// Rotates a refresh token. A spent or revoked one revokes its family.
-    pub fn refresh(&self, token: &str) -> Result<Result<TokenPair, AuthError>> {
-        match self.db.rotate_refresh(&sha256_hex(token))? {
+    pub async fn refresh(&self, token: &str) -> Result<Result<TokenPair, AuthError>> {
+        match self.identity.rotate_refresh(&sha256_hex(token)).await? {
             RefreshState::Unknown => Ok(Err(AuthError::Invalid)),
             RefreshState::Reused { family } => {
                 tracing::warn!(%family, "refresh token reused; family revoked");
@@ -310,8 +302,8 @@ impl Auth {
                 Ok(Err(AuthError::Reused))
             }
             RefreshState::Live { expires_at, .. } if expires_at <= now_secs() => Ok(Err(AuthError::Invalid)),
-            RefreshState::Live { family, account_id, .. } => match self.db.account_by_id(&account_id)? {
-                Some(account) => Ok(Ok(self.pair(&account, &family)?)),
+            RefreshState::Live { family, account_id, .. } => match self.identity.account_by_id(&account_id).await? {
+                Some(account) => Ok(Ok(self.pair(&account, &family).await?)),
                 None => Ok(Err(AuthError::Invalid)),
             },
         }
@@ -348,8 +340,8 @@ impl Auth {
 
     /// Revokes the family of a refresh token; false when the token is unknown.
     /// Its access tokens stop working at once.
-    pub fn logout(&self, token: &str) -> Result<bool> {
-        let family = self.db.revoke_family_of(&sha256_hex(token))?;
+    pub async fn logout(&self, token: &str) -> Result<bool> {
+        let family = self.identity.revoke_family_of(&sha256_hex(token)).await?;
         Ok(family.map(|family| self.revoke(family)).is_some())
     }
 }
@@ -376,12 +368,12 @@ impl Auth {
     pub async fn sign_up(&self, email: &str, password: String, role: Role) -> Result<Account, SignupError> {
         let email = normalize_email(email).map_err(SignupError::InvalidEmail)?;
         check_password_strength(&password).map_err(SignupError::WeakPassword)?;
-        if self.db.account_by_email(&email)?.is_some() {
+        if self.identity.account_by_email(&email).await?.is_some() {
             return Err(SignupError::EmailTaken);
         }
         let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(anyhow::Error::from)??;
         let account = Account { id: random_hex(8), email, password_hash: hash, role, must_change_password: false };
-        if !self.db.insert_account(&account, now_secs())? {
+        if !self.identity.insert_account(&account, now_secs()).await? {
             return Err(SignupError::EmailTaken);
         }
         Ok(account)
@@ -392,7 +384,10 @@ impl Auth {
     async fn check_password(&self, email: &str, password: String) -> Result<Option<Account>> {
         static DUMMY_HASH: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| hash_password("not a real password").expect("hashing works"));
-        let account = normalize_email(email).ok().map(|e| self.db.account_by_email(&e)).transpose()?.flatten();
+        let account = match normalize_email(email) {
+            Ok(email) => self.identity.account_by_email(&email).await?,
+            Err(_) => None,
+        };
         let hash = account.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await?;
         Ok(account.filter(|_| ok))
@@ -404,7 +399,7 @@ impl Auth {
             None => LogIn::Wrong,
             Some(account) if account.must_change_password => LogIn::MustChangePassword,
             Some(account) => {
-                let pair = self.login(&account)?;
+                let pair = self.login(&account).await?;
                 LogIn::Session(Box::new((account, pair)))
             }
         })
@@ -421,10 +416,10 @@ impl Auth {
         }
         let Some(account) = self.check_password(email, password).await? else { return Ok(Err(PasswordError::Wrong)) };
         let hash = tokio::task::spawn_blocking(move || hash_password(&new_password)).await??;
-        for family in self.db.set_password(&account.id, &hash)? {
+        for family in self.identity.set_password(&account.id, &hash).await? {
             self.revoke(family);
         }
-        Ok(Ok(self.login(&account)?))
+        Ok(Ok(self.login(&account).await?))
     }
 }
 
@@ -556,11 +551,17 @@ pub fn check_password_strength(password: &str) -> Result<(), &'static str> {
 mod tests {
     use super::*;
 
-    fn auth() -> (tempdir::Dir, Auth) {
+    async fn auth() -> (tempdir::Dir, Auth) {
         let dir = tempdir::Dir::new();
-        let db = Arc::new(Db::open(&dir.0.join("db.sqlite")).unwrap());
-        let auth = Auth::open(&dir.0, db).unwrap();
+        let auth = open(&dir).await;
         (dir, auth)
+    }
+
+    /// The embedded store of a data dir, as a restart opens it again.
+    async fn open(dir: &tempdir::Dir) -> Auth {
+        let db = Arc::new(Db::open(&dir.0.join("db.sqlite")).unwrap());
+        let identity = Arc::new(crate::db::EmbeddedIdentity { db: db.clone(), keys_path: dir.0.join("token-keys.json") });
+        Auth::open(identity, db).await.unwrap()
     }
 
     mod tempdir {
@@ -589,9 +590,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn access_tokens_verify_and_tampering_fails() {
-        let (_dir, auth) = auth();
+    #[tokio::test]
+    async fn access_tokens_verify_and_tampering_fails() {
+        let (_dir, auth) = auth().await;
         let token = auth.access_token(&account(), None).unwrap();
         let claims = auth.verify(&token).unwrap();
         assert_eq!(claims.sub, "a1");
@@ -603,10 +604,10 @@ mod tests {
         assert_eq!(auth.verify(&parts.join(".")).unwrap_err(), AuthError::Invalid);
     }
 
-    #[test]
-    fn alg_none_and_foreign_keys_are_refused() {
-        let (_dir, auth) = auth();
-        let (_other_dir, other) = self::auth();
+    #[tokio::test]
+    async fn alg_none_and_foreign_keys_are_refused() {
+        let (_dir, auth) = auth().await;
+        let (_other_dir, other) = self::auth().await;
         let foreign = other.access_token(&account(), None).unwrap();
         assert_eq!(auth.verify(&foreign).unwrap_err(), AuthError::Invalid);
 
@@ -617,9 +618,9 @@ mod tests {
         assert_eq!(auth.verify(&none).unwrap_err(), AuthError::Invalid);
     }
 
-    #[test]
-    fn expired_tokens_are_refused() {
-        let (_dir, auth) = auth();
+    #[tokio::test]
+    async fn expired_tokens_are_refused() {
+        let (_dir, auth) = auth().await;
         let now = now_secs();
         let claims = Claims {
             sub: "a1".into(),
@@ -639,26 +640,26 @@ mod tests {
         assert_eq!(auth.verify(&token).unwrap_err(), AuthError::Invalid);
     }
 
-    #[test]
-    fn rotation_keeps_older_tokens_valid_until_their_key_is_dropped() {
-        let (dir, auth) = auth();
+    #[tokio::test]
+    async fn rotation_keeps_older_tokens_valid_until_their_key_is_dropped() {
+        let (dir, auth) = auth().await;
         let first = auth.access_token(&account(), None).unwrap();
-        auth.rotate().unwrap();
+        auth.rotate().await.unwrap();
         let second = auth.access_token(&account(), None).unwrap();
         assert_ne!(jsonwebtoken::decode_header(&first).unwrap().kid, jsonwebtoken::decode_header(&second).unwrap().kid);
         assert!(auth.verify(&first).is_ok() && auth.verify(&second).is_ok());
         // The rotation is on disk: a restart verifies both too.
-        let reopened = Auth::open(&dir.0, auth.db.clone()).unwrap();
+        let reopened = open(&dir).await;
         assert!(reopened.verify(&first).is_ok());
         for _ in 0..KEPT_KEYS {
-            auth.rotate().unwrap();
+            auth.rotate().await.unwrap();
         }
         assert_eq!(auth.verify(&first).unwrap_err(), AuthError::Invalid);
     }
 
-    #[test]
-    fn split_tokens_need_both_halves() {
-        let (_dir, auth) = auth();
+    #[tokio::test]
+    async fn split_tokens_need_both_halves() {
+        let (_dir, auth) = auth().await;
         let token = auth.access_token(&account(), None).unwrap();
         let (page, signature) = token.rsplit_once('.').unwrap();
         let bearer = |t: &str| format!("Bearer {t}");
@@ -669,9 +670,9 @@ mod tests {
         assert_eq!(auth.verify_header(None, Some(signature), None).unwrap_err(), AuthError::Missing);
     }
 
-    #[test]
-    fn namespace_tokens_work_in_their_namespace_only() {
-        let (_dir, auth) = auth();
+    #[tokio::test]
+    async fn namespace_tokens_work_in_their_namespace_only() {
+        let (_dir, auth) = auth().await;
         let platform = auth.verify(&auth.access_token(&account(), None).unwrap()).unwrap();
         let scoped = format!("Bearer {}", auth.namespace_access_token(&platform, "gala1").unwrap());
         assert_eq!(auth.verify_header(Some(&scoped), None, Some("gala1")).unwrap().sub, "a1");
@@ -687,33 +688,33 @@ mod tests {
         assert_eq!(without_session_cookies(header.unwrap()), "a=1; theme=dark");
     }
 
-    #[test]
-    fn reused_refresh_token_revokes_the_family() {
-        let (_dir, auth) = auth();
+    #[tokio::test]
+    async fn reused_refresh_token_revokes_the_family() {
+        let (_dir, auth) = auth().await;
         let a = account();
-        assert!(auth.db.insert_account(&a, 0).unwrap());
-        let first = auth.login(&a).unwrap();
-        let second = auth.refresh(&first.refresh_token).unwrap().unwrap();
+        assert!(auth.identity.insert_account(&a, 0).await.unwrap());
+        let first = auth.login(&a).await.unwrap();
+        let second = auth.refresh(&first.refresh_token).await.unwrap().unwrap();
         // Replaying the spent token is theft: refused, and the live successor dies with it,
         // its access token too.
         assert!(auth.verify(&second.access_token).is_ok());
-        assert_eq!(auth.refresh(&first.refresh_token).unwrap().unwrap_err(), AuthError::Reused);
-        assert!(auth.refresh(&second.refresh_token).unwrap().is_err());
+        assert_eq!(auth.refresh(&first.refresh_token).await.unwrap().unwrap_err(), AuthError::Reused);
+        assert!(auth.refresh(&second.refresh_token).await.unwrap().is_err());
         assert_eq!(auth.verify(&second.access_token).unwrap_err(), AuthError::Invalid);
     }
 
-    #[test]
-    fn logout_ends_the_session_s_access_tokens_at_once() {
-        let (dir, auth) = auth();
+    #[tokio::test]
+    async fn logout_ends_the_session_s_access_tokens_at_once() {
+        let (dir, auth) = auth().await;
         let a = account();
-        assert!(auth.db.insert_account(&a, 0).unwrap());
-        let pair = auth.login(&a).unwrap();
-        let other = auth.login(&a).unwrap();
-        assert!(auth.logout(&pair.refresh_token).unwrap());
+        assert!(auth.identity.insert_account(&a, 0).await.unwrap());
+        let pair = auth.login(&a).await.unwrap();
+        let other = auth.login(&a).await.unwrap();
+        assert!(auth.logout(&pair.refresh_token).await.unwrap());
         assert_eq!(auth.verify(&pair.access_token).unwrap_err(), AuthError::Invalid);
         assert!(auth.verify(&other.access_token).is_ok(), "another session lives on");
         // The revocation outlives a restart.
-        let reopened = Auth::open(&dir.0, auth.db.clone()).unwrap();
+        let reopened = open(&dir).await;
         assert_eq!(reopened.verify(&pair.access_token).unwrap_err(), AuthError::Invalid);
     }
 

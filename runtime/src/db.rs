@@ -1,11 +1,11 @@
 //! The embedded durable store (SQLite): accounts, refresh tokens, performances, the
 //! namespace-scoped key-value store and orders.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use marquee_store::{BoxFuture, KeyValue};
+use marquee_store::{BoxFuture, Identity, KeyValue};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::orders::ORDER_COLUMNS;
@@ -120,19 +120,10 @@ pub fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// An account as stored.
-#[derive(Debug, Clone)]
-pub struct Account {
-    pub id: String,
-    pub email: String,
-    pub password_hash: String,
-    pub role: crate::auth::Role,
-    /// A generated one-time password that must be changed before the account logs in.
-    pub must_change_password: bool,
-}
+pub use marquee_store::{Account, RefreshState};
 
-/// A performance as stored.
-#[derive(Debug, Clone)]
+/// A performance as stored (and as the directory of a Redis store hands it to runtimes).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PerformanceRow {
     pub namespace: String,
     /// Unique per deploy, so a later performance of the same name starts empty.
@@ -185,13 +176,6 @@ pub struct Entry {
     pub door: Option<String>,
 }
 
-/// What a refresh token lookup found.
-pub enum RefreshState {
-    Unknown,
-    Live { family: String, account_id: String, expires_at: i64 },
-    /// Spent or revoked: presenting it again means theft; its family must die.
-    Reused { family: String },
-}
 
 /// The control plane's handle on SQLite.
 pub struct Db {
@@ -211,9 +195,9 @@ fn add_column(conn: &Connection, table: &str, column: &str, declaration: &str) -
     Ok(())
 }
 
-/// An account's role column.
-fn role(text: String) -> rusqlite::Result<crate::auth::Role> {
-    crate::auth::Role::parse(&text).ok_or(rusqlite::Error::InvalidColumnType(3, text, rusqlite::types::Type::Text))
+/// A text column that must parse (an enum stored by its name).
+pub(crate) fn parsed<T>(index: usize, text: String, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    parse(&text).ok_or(rusqlite::Error::InvalidColumnType(index, text, rusqlite::types::Type::Text))
 }
 
 /// Whether an error is SQLite refusing a duplicate key.
@@ -242,7 +226,7 @@ impl Db {
         }
     }
 
-    pub fn account_count(&self) -> Result<i64> {
+    pub fn account_count(&self) -> Result<u64> {
         Ok(self.conn().query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?)
     }
 
@@ -259,7 +243,7 @@ impl Db {
         Ok(self
             .conn()
             .query_row(&sql, [value], |r| {
-                Ok(Account { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, role: role(r.get(3)?)?, must_change_password: r.get(4)? })
+                Ok(Account { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, role: parsed(3, r.get(3)?, marquee_store::Role::parse)?, must_change_password: r.get(4)? })
             })
             .optional()?)
     }
@@ -435,19 +419,6 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The email of each of these accounts that exists.
-    pub fn emails(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, String>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT email FROM accounts WHERE id = ?1")?;
-        let mut out = std::collections::HashMap::new();
-        for id in ids {
-            if let Some(email) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional()? {
-                out.insert(id.to_string(), email);
-            }
-        }
-        Ok(out)
-    }
-
     /// Every performance, live or archived: (namespace, deployment, params, archived_at).
     pub fn deployments(&self) -> Result<Vec<(String, String, String, Option<i64>)>> {
         let conn = self.conn();
@@ -600,31 +571,117 @@ impl Db {
     }
 }
 
-/// The `kv` interface on the embedded database. Each call runs on a blocking thread: a SQLite
-/// call inside a guest's poll would stall the async worker and every instance it runs.
-pub struct EmbeddedKv(pub Arc<Db>);
-
-impl EmbeddedKv {
-    fn call<'a, T: Send + 'static>(&self, work: impl FnOnce(&Db) -> Result<T> + Send + 'static) -> BoxFuture<'a, T> {
-        let db = self.0.clone();
-        Box::pin(async move { tokio::task::spawn_blocking(move || work(&db)).await? })
-    }
+/// Runs a store call on a blocking thread: a SQLite call inside a guest's poll or on an async
+/// worker would stall the worker and every task it runs.
+fn on_blocking<'a, T: Send + 'static>(db: &Arc<Db>, work: impl FnOnce(&Db) -> Result<T> + Send + 'static) -> BoxFuture<'a, T> {
+    let db = db.clone();
+    Box::pin(async move { tokio::task::spawn_blocking(move || work(&db)).await? })
 }
+
+/// The `kv` interface on the embedded database.
+pub struct EmbeddedKv(pub Arc<Db>);
 
 impl KeyValue for EmbeddedKv {
     fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.call(move |db| db.kv_get(&scope, &key))
+        on_blocking(&self.0, move |db| db.kv_get(&scope, &key))
     }
 
     fn set<'a>(&'a self, scope: &'a str, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, ()> {
         let (scope, key, value) = (scope.to_owned(), key.to_owned(), value.to_vec());
-        self.call(move |db| db.kv_set(&scope, &key, &value))
+        on_blocking(&self.0, move |db| db.kv_set(&scope, &key, &value))
     }
 
     fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.call(move |db| db.kv_delete(&scope, &key))
+        on_blocking(&self.0, move |db| db.kv_delete(&scope, &key))
+    }
+}
+
+/// Accounts and refresh tokens in the embedded database; the token keys in a file of the
+/// data dir's secrets, readable by its owner only.
+pub struct EmbeddedIdentity {
+    pub db: Arc<Db>,
+    pub keys_path: PathBuf,
+}
+
+impl EmbeddedIdentity {
+    /// The file holds a JSON array of the keys as the caller encodes them (JSON objects).
+    fn write_keys(keys: &[String]) -> Result<Vec<u8>> {
+        let values = keys.iter().map(|k| serde_json::from_str(k)).collect::<Result<Vec<serde_json::Value>, _>>()?;
+        Ok(serde_json::to_vec(&values)?)
+    }
+
+    fn read_keys(path: &Path) -> Result<Vec<String>> {
+        let values: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(path)?)
+            .with_context(|| format!("{} is not a key list", path.display()))?;
+        Ok(values.iter().map(serde_json::Value::to_string).collect())
+    }
+}
+
+impl Identity for EmbeddedIdentity {
+    fn insert_account<'a>(&'a self, account: &'a Account, now: i64) -> BoxFuture<'a, bool> {
+        let account = account.clone();
+        on_blocking(&self.db, move |db| db.insert_account(&account, now))
+    }
+
+    fn account_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Option<Account>> {
+        let email = email.to_owned();
+        on_blocking(&self.db, move |db| db.account_by_email(&email))
+    }
+
+    fn account_by_id<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Account>> {
+        let id = id.to_owned();
+        on_blocking(&self.db, move |db| db.account_by_id(&id))
+    }
+
+    fn account_count(&self) -> BoxFuture<'_, u64> {
+        on_blocking(&self.db, |db| db.account_count())
+    }
+
+    fn set_password<'a>(&'a self, account_id: &'a str, password_hash: &'a str) -> BoxFuture<'a, Vec<String>> {
+        let (id, hash) = (account_id.to_owned(), password_hash.to_owned());
+        on_blocking(&self.db, move |db| db.set_password(&id, &hash))
+    }
+
+    fn insert_refresh<'a>(&'a self, hash: &'a str, family: &'a str, account_id: &'a str, expires_at: i64) -> BoxFuture<'a, ()> {
+        let (hash, family, id) = (hash.to_owned(), family.to_owned(), account_id.to_owned());
+        on_blocking(&self.db, move |db| db.insert_refresh(&hash, &family, &id, expires_at))
+    }
+
+    fn rotate_refresh<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, RefreshState> {
+        let hash = hash.to_owned();
+        on_blocking(&self.db, move |db| db.rotate_refresh(&hash))
+    }
+
+    fn revoke_family_of<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Option<String>> {
+        let hash = hash.to_owned();
+        on_blocking(&self.db, move |db| db.revoke_family_of(&hash))
+    }
+
+    fn revoked_families(&self) -> BoxFuture<'_, Vec<String>> {
+        on_blocking(&self.db, |db| db.revoked_families())
+    }
+
+    fn token_keys<'a>(&'a self, first: &'a str) -> BoxFuture<'a, Vec<String>> {
+        let (path, first) = (self.keys_path.clone(), first.to_owned());
+        on_blocking(&self.db, move |_| {
+            if !path.exists() {
+                crate::auth::write_secret(&path, &Self::write_keys(&[first])?)?;
+            }
+            Self::read_keys(&path)
+        })
+    }
+
+    fn add_token_key<'a>(&'a self, key: &'a str, kept: usize) -> BoxFuture<'a, Vec<String>> {
+        let (path, key) = (self.keys_path.clone(), key.to_owned());
+        on_blocking(&self.db, move |_| {
+            let mut keys = Self::read_keys(&path)?;
+            keys.insert(0, key);
+            keys.truncate(kept);
+            crate::pool::write_atomically(&path, &Self::write_keys(&keys)?)?;
+            Ok(keys)
+        })
     }
 }
 
@@ -640,5 +697,14 @@ mod tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
+    }
+
+    #[tokio::test]
+    async fn the_embedded_identity_passes_the_identity_conformance_suite() {
+        let dir = std::env::temp_dir().join(format!("marquee-identity-{}", crate::auth::random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let identity = EmbeddedIdentity { db: Arc::new(Db::open(&dir.join("m.db")).unwrap()), keys_path: dir.join("token-keys.json") };
+        marquee_store::conformance::identity(Arc::new(identity)).await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

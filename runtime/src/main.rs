@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use marquee::app::{App, Settings};
+use marquee::app::{App, Part, Settings};
 use marquee::limits::Rates;
 use marquee::namespace::Store;
 use tracing_subscriber::EnvFilter;
@@ -38,35 +38,18 @@ const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 #[derive(Subcommand)]
 enum Command {
     /// Runs the whole platform in this process: control plane and every performance.
-    Up {
-        /// Address to listen on; port 0 picks a free one.
-        #[arg(long, env = "MARQUEE_LISTEN", default_value = DEFAULT_LISTEN)]
-        listen: SocketAddr,
-        /// Where the store, keys and compiled components live.
-        #[arg(long, env = "MARQUEE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        /// Time budget of one function request, in milliseconds.
-        #[arg(long, env = "MARQUEE_REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
-        request_timeout_ms: u64,
-        /// How often the console's metric history is sampled, in milliseconds.
-        #[arg(long, env = "MARQUEE_HISTORY_INTERVAL_MS", default_value_t = DEFAULT_HISTORY_INTERVAL_MS)]
-        history_interval_ms: u64,
-        /// The web console as built by `npm run build` in web/.
-        #[arg(long, env = "MARQUEE_CONSOLE_DIR", default_value = "web/dist")]
-        console_dir: PathBuf,
-        /// Open connections one client address may have at once.
-        #[arg(long, env = "MARQUEE_CONNECTIONS_PER_ADDRESS", default_value_t = marquee::server::DEFAULT_CONNECTIONS_PER_ADDRESS)]
-        connections_per_address: usize,
-        /// How long a client may take to send a request's headers, or leave a connection idle, in milliseconds.
-        #[arg(long, env = "MARQUEE_HEADER_TIMEOUT_MS", default_value_t = marquee::server::DEFAULT_HEADER_TIMEOUT_MS)]
-        header_timeout_ms: u64,
-        /// Bearer token of the platform's own Prometheus: with it `/metrics` includes sales series.
-        #[arg(long, env = "MARQUEE_METRICS_TOKEN", hide_env_values = true)]
-        metrics_token: Option<String>,
+    Up(Serve),
+    /// Runs the control plane (`/api/v1`, the console) against a shared store (`--store`);
+    /// runtimes serve its performances.
+    Control(Serve),
+    /// Serves the performances of a shared store (`--store`) at `/p/{namespace}/…`: all of
+    /// them, or those named with `--only`.
+    Runtime {
         #[command(flatten)]
-        rates: RateFlags,
-        #[command(flatten)]
-        store: StoreFlags,
+        serve: Serve,
+        /// A performance to serve (repeatable); without it, every one.
+        #[arg(long = "only", value_name = "NAMESPACE")]
+        only: Vec<String>,
     },
     /// Logs in and prints an access token (`export MARQUEE_TOKEN=$(marquee login …)`).
     Login {
@@ -121,6 +104,68 @@ enum ComponentsCommand {
 enum ListCommand {
     /// Lists them.
     List,
+}
+
+/// How a serving process runs.
+#[derive(clap::Args)]
+struct Serve {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, env = "MARQUEE_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Where the store, keys and compiled components live.
+    #[arg(long, env = "MARQUEE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Time budget of one function request, in milliseconds.
+    #[arg(long, env = "MARQUEE_REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
+    request_timeout_ms: u64,
+    /// How often the console's metric history is sampled, in milliseconds.
+    #[arg(long, env = "MARQUEE_HISTORY_INTERVAL_MS", default_value_t = DEFAULT_HISTORY_INTERVAL_MS)]
+    history_interval_ms: u64,
+    /// The web console as built by `npm run build` in web/.
+    #[arg(long, env = "MARQUEE_CONSOLE_DIR", default_value = "web/dist")]
+    console_dir: PathBuf,
+    /// Open connections one client address may have at once.
+    #[arg(long, env = "MARQUEE_CONNECTIONS_PER_ADDRESS", default_value_t = marquee::server::DEFAULT_CONNECTIONS_PER_ADDRESS)]
+    connections_per_address: usize,
+    /// How long a client may take to send a request's headers, or leave a connection idle, in milliseconds.
+    #[arg(long, env = "MARQUEE_HEADER_TIMEOUT_MS", default_value_t = marquee::server::DEFAULT_HEADER_TIMEOUT_MS)]
+    header_timeout_ms: u64,
+    /// Bearer token of the platform's own Prometheus: with it `/metrics` includes sales series.
+    #[arg(long, env = "MARQUEE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    #[command(flatten)]
+    rates: RateFlags,
+    #[command(flatten)]
+    store: StoreFlags,
+}
+
+impl Serve {
+    fn run(self, part: Part) -> Result<()> {
+        let Self { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates, store } = self;
+        anyhow::ensure!(
+            part == Part::All || store.store.is_some(),
+            "the control plane and the runtimes share their state through a store: start them with --store redis://…"
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().event_interval(EVENT_INTERVAL).build()?;
+        runtime.block_on(async move {
+            let settings = Settings {
+                data_dir,
+                request_timeout: Duration::from_millis(request_timeout_ms),
+                rates: rates.rates(),
+                history_interval: Duration::from_millis(history_interval_ms.max(100)),
+                console_dir,
+                connections_per_address: connections_per_address.max(1),
+                header_timeout: Duration::from_millis(header_timeout_ms.max(100)),
+                metrics_token: metrics_token.filter(|t| !t.is_empty()),
+                store: store.connect().await?,
+                part,
+            };
+            let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
+            let listener = marquee::server::bind(listen).await?;
+            println!("marquee listening on http://{}", listener.local_addr()?);
+            marquee::server::serve(app, listener, marquee::server::shutdown_signal()).await
+        })
+    }
 }
 
 /// Where shared state lives.
@@ -208,29 +253,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let client = || marquee::cli::Client::new(&cli.url, cli.token.clone());
     match cli.command {
-        Command::Up { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates, store } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .event_interval(EVENT_INTERVAL)
-                .build()?;
-            runtime.block_on(async move {
-                let settings = Settings {
-                    data_dir,
-                    request_timeout: Duration::from_millis(request_timeout_ms),
-                    rates: rates.rates(),
-                    history_interval: Duration::from_millis(history_interval_ms.max(100)),
-                    console_dir,
-                    connections_per_address: connections_per_address.max(1),
-                    header_timeout: Duration::from_millis(header_timeout_ms.max(100)),
-                    metrics_token: metrics_token.filter(|t| !t.is_empty()),
-                    store: store.connect().await?,
-                };
-                let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
-                let listener = marquee::server::bind(listen).await?;
-                println!("marquee listening on http://{}", listener.local_addr()?);
-                marquee::server::serve(app, listener, marquee::server::shutdown_signal()).await
-            })
-        }
+        Command::Up(serve) => serve.run(Part::All),
+        Command::Control(serve) => serve.run(Part::Control),
+        Command::Runtime { serve, only } => serve.run(Part::Runtime { only }),
         Command::Login { email, password } => {
             println!("{}", client().login(&email, &password)?);
             Ok(())

@@ -145,7 +145,7 @@ impl Namespace {
         let inventory = Arc::new(match &shared.store {
             Store::Embedded => Inventory::embedded(deployment, &params, commerce, sales, shared.commerce.log.load(deployment)?)?,
             Store::Redis(redis) => {
-                let claims = redis.performance(deployment, u64::from(params.hold_ttl_seconds) * 1000);
+                let claims = redis.claims(deployment, u64::from(params.hold_ttl_seconds) * 1000);
                 Inventory::new(deployment, &params, commerce, sales, Arc::new(claims))
             }
         });
@@ -171,6 +171,19 @@ impl Namespace {
             limits,
             slots,
         })
+    }
+
+    /// The performance as stored.
+    pub fn row(&self) -> PerformanceRow {
+        PerformanceRow {
+            namespace: self.name.clone(),
+            deployment: self.deployment.clone(),
+            owner: self.owner.clone(),
+            template: self.template.clone(),
+            params: self.params_json.clone(),
+            spec: serde_json::to_string(&self.spec).expect("a spec serializes"),
+            created_at: self.created_at,
+        }
     }
 
     /// The same performance with new parameters and functions, over the same inventory:

@@ -165,10 +165,7 @@ pub(crate) fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
         buyer: r.get(3)?,
         hold_id: r.get(4)?,
         amount: r.get::<_, i64>(5)? as u64,
-        status: {
-            let text: String = r.get(6)?;
-            OrderStatus::parse(&text).ok_or_else(|| rusqlite::Error::InvalidColumnType(6, text, rusqlite::types::Type::Text))?
-        },
+        status: crate::db::parsed(6, r.get(6)?, OrderStatus::parse)?,
         tickets: serde_json::from_str(&tickets).unwrap_or_default(),
         charge_id: r.get(8)?,
         created_at: r.get::<_, i64>(9)? as u64,

@@ -126,6 +126,12 @@ impl Pool {
         self.load(&digest)
     }
 
+    /// The Wasm bytes of a component in the pool.
+    pub fn bytes(&self, digest: &str) -> Result<Vec<u8>> {
+        let wasm = self.dir.join(format!("{digest}.wasm"));
+        std::fs::read(&wasm).with_context(|| format!("component {digest} is not in the pool"))
+    }
+
     /// The loaded component with this digest, loading its artifact from disk if needed.
     pub fn get(&self, digest: &str) -> Result<Arc<Loaded>> {
         if let Some(loaded) = self.loaded.read().unwrap().get(digest) {

@@ -177,7 +177,15 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
         response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         return response;
     }
-    if req.uri().path().starts_with("/p/") {
+    let path = req.uri().path();
+    let part = &app.settings.part;
+    if path.starts_with("/p/") && !part.serves_performances() {
+        return not_here("this process is the control plane; performances are served by the runtimes");
+    }
+    if !path.starts_with("/p/") && path != "/metrics" && !part.serves_control() {
+        return not_here("this process is a runtime: it serves /p/{namespace}/… and /metrics");
+    }
+    if path.starts_with("/p/") {
         crate::trigger::handle(app, req).await
     } else {
         match control.oneshot(req.map(Body::new)).await {
@@ -185,6 +193,10 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
             Err(never) => match never {},
         }
     }
+}
+
+fn not_here(message: &str) -> Response<Body> {
+    axum::response::IntoResponse::into_response(crate::error::ApiError::not_found(message))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -158,14 +158,15 @@ fn an_unconfirmed_hold_expires_and_an_idempotency_key_gives_one_hold() {
     hold(&server, "quick", &ann, json!({"session": "s1", "seats": ["R-3-3"]})).expect(201);
 }
 
-/// Buying attempts from many clients at once; returns every confirmed order's items.
-pub fn crowd(server: &Server, ns: &str, buyers: &[String], clients: usize, attempts: usize, pick: fn(&mut rand::rngs::ThreadRng) -> Value) -> Vec<Vec<String>> {
+/// Buying attempts from many clients at once, spread over `servers` (each client holds and
+/// pays on one); returns every confirmed order's items.
+pub fn crowd(servers: &[&Server], ns: &str, buyers: &[String], clients: usize, attempts: usize, pick: fn(&mut rand::rngs::ThreadRng) -> Value) -> Vec<Vec<String>> {
     let sold = Arc::new(Mutex::new(Vec::new()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::scope(|scope| {
         for c in 0..clients {
             let (sold, next) = (sold.clone(), next.clone());
-            let token = &buyers[c % buyers.len()];
+            let (token, server) = (&buyers[c % buyers.len()], servers[c % servers.len()]);
             scope.spawn(move || {
                 let mut rng = rand::rng();
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < attempts {
@@ -271,6 +272,18 @@ pub fn survived(server: &Server, ns: &str, buyers: &[String], confirmed: &[(usiz
     sold
 }
 
+/// A hold of one to four random seats of section A (10 rows of 50).
+pub fn some_seats(rng: &mut rand::rngs::ThreadRng) -> Value {
+    let n = rng.random_range(1..=4);
+    let seats: HashSet<String> = (0..n).map(|_| format!("A-{}-{}", rng.random_range(1..=10), rng.random_range(1..=50))).collect();
+    json!({"session": "s1", "seats": seats})
+}
+
+/// A hold of one to four units of section GA.
+pub fn some_units(rng: &mut rand::rngs::ThreadRng) -> Value {
+    json!({"session": "s1", "section": "GA", "quantity": rng.random_range(1..=4)})
+}
+
 pub fn buyers(server: &Server, n: usize) -> Vec<String> {
     (0..n).map(|i| server.account(&format!("buyer{i}@example.com"), "buyer")).collect()
 }
@@ -283,11 +296,7 @@ fn a_flash_crowd_never_oversells_numbered_seats() {
     let params = house(json!([{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}]));
     server.deploy(&seller, "crowd", "seated", params);
     let buyers = buyers(&server, 16);
-    let orders = crowd(&server, "crowd", &buyers, 64, 2000, |rng| {
-        let n = rng.random_range(1..=4);
-        let seats: Vec<String> = (0..n).map(|_| format!("A-{}-{}", rng.random_range(1..=10), rng.random_range(1..=50))).collect::<HashSet<_>>().into_iter().collect();
-        json!({"session": "s1", "seats": seats})
-    });
+    let orders = crowd(&[&server], "crowd", &buyers, 64, 2000, some_seats);
     let mut seen = HashSet::new();
     for seat in orders.iter().flatten() {
         assert!(seen.insert(seat.clone()), "seat {seat} sold twice");
@@ -307,9 +316,7 @@ fn a_flash_crowd_never_oversells_general_admission() {
     let params = house(json!([{"name": "GA", "price": 100, "capacity": 500}]));
     server.deploy(&seller, "field", "standing", params);
     let buyers = buyers(&server, 16);
-    let orders = crowd(&server, "field", &buyers, 64, 2000, |rng| {
-        json!({"session": "s1", "section": "GA", "quantity": rng.random_range(1..=4)})
-    });
+    let orders = crowd(&[&server], "field", &buyers, 64, 2000, some_units);
     let sold: usize = orders.iter().map(Vec::len).sum();
     assert!(sold <= 500);
     assert!(sold >= 497, "GA sells out to within one last order, sold {sold}");
@@ -385,7 +392,7 @@ fn festival_goods_share_stock_across_sessions_and_sell_all_or_nothing() {
 
     // Goods alone are a valid hold; a crowd of them sells exactly the stock.
     let buyers = buyers(&server, 4);
-    let orders = crowd(&server, "fest", &buyers, 16, 200, |rng| {
+    let orders = crowd(&[&server], "fest", &buyers, 16, 200, |rng| {
         json!({"session": "s2", "goods": [{"name": "SHIRT", "quantity": rng.random_range(1..=2)}]})
     });
     let sold: usize = orders.iter().map(Vec::len).sum();

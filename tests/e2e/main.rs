@@ -9,6 +9,7 @@ mod kits;
 mod metrics;
 mod redis;
 mod spine;
+mod split;
 mod schema;
 mod testkit;
 mod trust;

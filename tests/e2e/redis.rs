@@ -7,8 +7,8 @@ use std::time::Duration;
 use marquee_store_redis::LocalRedis;
 use serde_json::json;
 
-use crate::booking::{GOOD_CARD, Sale, availability, buyers, confirm, crowd, survived};
-use crate::testkit::{DataDir, Server, house};
+use crate::booking::{GOOD_CARD, Sale, availability, buyers, confirm, crowd, some_seats, some_units, survived};
+use crate::testkit::{DataDir, Server, house, soon};
 
 fn on_redis(dir: &DataDir, redis: &LocalRedis) -> Server {
     Server::start_with(&dir.0, &[("MARQUEE_STORE", &redis.url()), ("MARQUEE_HISTORY_INTERVAL_MS", "200")])
@@ -28,12 +28,7 @@ fn on_redis_a_flash_crowd_never_oversells_and_the_seller_sees_every_order() {
     server.deploy(&seller, "field", "standing", house(json!([{"name": "GA", "price": 100, "capacity": 500}])));
     let buyers = buyers(&server, 16);
 
-    let orders = crowd(&server, "crowd", &buyers, 64, 2000, |rng| {
-        use rand::Rng;
-        let n = rng.random_range(1..=4);
-        let seats: Vec<String> = (0..n).map(|_| format!("A-{}-{}", rng.random_range(1..=10), rng.random_range(1..=50))).collect::<HashSet<_>>().into_iter().collect();
-        json!({"session": "s1", "seats": seats})
-    });
+    let orders = crowd(&[&server], "crowd", &buyers, 64, 2000, some_seats);
     let mut sold = HashSet::new();
     for seat in orders.iter().flatten() {
         assert!(sold.insert(seat.clone()), "seat {seat} sold twice");
@@ -47,10 +42,7 @@ fn on_redis_a_flash_crowd_never_oversells_and_the_seller_sees_every_order() {
     assert_eq!(listed.as_array().unwrap().len(), orders.len());
     assert!(listed[0]["buyer"]["email"].as_str().unwrap().ends_with("@example.com"));
 
-    let ga = crowd(&server, "field", &buyers, 64, 2000, |rng| {
-        use rand::Rng;
-        json!({"session": "s1", "section": "GA", "quantity": rng.random_range(1..=4)})
-    });
+    let ga = crowd(&[&server], "field", &buyers, 64, 2000, some_units);
     let units: usize = ga.iter().map(Vec::len).sum();
     assert!((497..=500).contains(&units), "GA sells out to within one last order, sold {units}");
     assert_eq!(availability(&server, "field")["sections"][0]["available"].as_u64().unwrap(), 500 - units as u64);
@@ -115,4 +107,49 @@ fn marquee_refuses_a_redis_that_could_lose_confirmed_orders() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("appendfsync everysec") && stderr.contains("--store-durability relaxed"), "{stderr}");
+}
+
+#[test]
+fn two_processes_on_one_redis_share_accounts_sessions_keys_and_rate_limits() {
+    let redis = LocalRedis::start("e2e-identity", "always").unwrap();
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    let limits = [("MARQUEE_STORE", redis.url()), ("MARQUEE_NO_RATE_LIMITS", "false".into()), ("MARQUEE_SIGNUP_RATE", "4".into())];
+    let env: Vec<(&str, &str)> = limits.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = Server::start_with(&dir_a.0, &env);
+    let b = Server::start_with(&dir_b.0, &env);
+
+    // An account made on A logs in on B; A's tokens verify on B.
+    let ann = a.account("ann@example.com", "buyer");
+    b.get("/api/v1/orders", Some(&ann)).expect(200);
+    let pair = b.post("/api/v1/auth/login", None, &json!({"email": "ann@example.com", "password": "a-good-password"})).expect(200).json();
+
+    // A refresh token spent on B is refused on A, and its family dies everywhere.
+    let next = b.post("/api/v1/auth/refresh", None, &json!({"refresh_token": pair["refresh_token"]})).expect(200).json();
+    let access = next["access_token"].as_str().unwrap().to_string();
+    a.get("/api/v1/orders", Some(&access)).expect(200);
+    a.post("/api/v1/auth/refresh", None, &json!({"refresh_token": pair["refresh_token"]})).expect(401);
+    b.post("/api/v1/auth/refresh", None, &json!({"refresh_token": next["refresh_token"]})).expect(401);
+    soon("the revoked session's access token is refused on B", || b.get("/api/v1/orders", Some(&access)).status == 401);
+    a.get("/api/v1/orders", Some(&access)).expect(401);
+    // A logout on A ends that session's access tokens on B.
+    let session = a.post("/api/v1/auth/login", None, &json!({"email": "ann@example.com", "password": "a-good-password"})).expect(200).json();
+    let token = session["access_token"].as_str().unwrap().to_string();
+    b.get("/api/v1/orders", Some(&token)).expect(200);
+    a.post("/api/v1/auth/logout", None, &json!({"refresh_token": session["refresh_token"]})).expect(204);
+    soon("a logout on A reaches B", || b.get("/api/v1/orders", Some(&token)).status == 401);
+
+    // A key rotated on A signs tokens that B verifies; the old ones keep working.
+    let admin = a.admin();
+    a.post("/api/v1/admin/token-keys/rotate", Some(&admin), &json!({})).expect(200);
+    let fresh = a.login("ann@example.com", "a-good-password");
+    assert_ne!(fresh.split('.').next(), ann.split('.').next(), "new tokens name the new key");
+    soon("B verifies a token signed with A's new key", || b.get("/api/v1/orders", Some(&fresh)).status == 200);
+    b.get("/api/v1/orders", Some(&ann)).expect(200);
+
+    // One sign-up budget per address, whichever process is asked: 4 a minute, 1 spent on ann.
+    let signup = |server: &Server, email: &str| {
+        server.post("/api/v1/auth/signup", None, &json!({"email": email, "password": "a-good-password", "role": "buyer"})).status
+    };
+    assert_eq!([signup(&a, "b@example.com"), signup(&b, "c@example.com"), signup(&a, "d@example.com")], [201, 201, 201]);
+    assert_eq!(signup(&b, "e@example.com"), 429);
 }

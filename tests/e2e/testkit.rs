@@ -85,8 +85,14 @@ impl Server {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_as(&["up"], data_dir, env)
+    }
+
+    /// Starts `marquee <part…>` (`up`, `control`, `runtime --only gala`).
+    pub fn start_as(part: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
-            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(part)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("MARQUEE_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("MARQUEE_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -232,6 +238,16 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` for up to five seconds: what one process publishes reaches another within
+/// milliseconds (`marquee-bench` measures it), not at once, and a test machine is busy.
+pub fn soon(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

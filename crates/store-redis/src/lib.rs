@@ -13,7 +13,11 @@ use marquee_store::{
 use redis::{AsyncCommands, Value};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+mod directory;
+mod identity;
 mod local;
+pub use directory::DirectoryEvent;
+pub use identity::IdentityEvent;
 pub use local::LocalRedis;
 
 /// How long a step's answer may take before the call fails.
@@ -26,9 +30,11 @@ const TOMBSTONE_TTLS: u64 = 4;
 /// One Redis server (or a cluster's entry point) and the script of every step.
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     connection: ConnectionManager,
     claims: redis::Script,
     bucket: redis::Script,
+    identity: redis::Script,
 }
 
 /// Whether the server may lose writes it acknowledged.
@@ -48,7 +54,7 @@ impl RedisStore {
         // The default 500 ms answer timeout is shorter than an fsync on a busy disk, and a
         // step timed out may still have been applied: wait longer for the answer instead.
         let config = ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let mut connection = ConnectionManager::new_with_config(client, config)
+        let mut connection = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .with_context(|| format!("failed to connect to Redis at {url}"))?;
         if durability == Durability::Required {
@@ -74,19 +80,48 @@ impl RedisStore {
             }
         }
         Ok(Self {
+            client,
             connection,
             claims: redis::Script::new(include_str!("claims.lua")),
             bucket: redis::Script::new(include_str!("bucket.lua")),
+            identity: redis::Script::new(include_str!("identity.lua")),
         })
     }
 
     /// The claims of one performance; `hold_ttl_ms` sets how long an ended hold is remembered.
-    pub fn performance(&self, namespace: &str, hold_ttl_ms: u64) -> RedisClaims {
+    pub fn claims(&self, namespace: &str, hold_ttl_ms: u64) -> RedisClaims {
         RedisClaims {
             store: self.clone(),
             prefix: format!("{{p:{namespace}}}"),
             tombstone_ms: (TOMBSTONE_TTLS * hold_ttl_ms).max(1000),
         }
+    }
+}
+
+impl RedisStore {
+    /// Calls `on` with every message published on `channel`, and with `None` each time the
+    /// subscription (re)starts: after subscribing, so a change made while it was down is
+    /// never missed by a caller that reloads everything on `None`. A lost connection is
+    /// retried every 200 ms, for as long as the task runs.
+    pub(crate) fn watch(&self, channel: &'static str, on: impl Fn(Option<String>) + Send + Sync + 'static) -> tokio::task::JoinHandle<()> {
+        use futures_util::StreamExt;
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(mut pubsub) = client.get_async_pubsub().await
+                    && pubsub.subscribe(channel).await.is_ok()
+                {
+                    on(None);
+                    let mut messages = pubsub.into_on_message();
+                    while let Some(message) = messages.next().await {
+                        if let Ok(text) = message.get_payload::<String>() {
+                            on(Some(text));
+                        }
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
     }
 }
 
@@ -162,7 +197,7 @@ impl RedisClaims {
     }
 }
 
-fn text(value: &Value) -> Result<String> {
+pub(crate) fn text(value: &Value) -> Result<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes.clone()).context("a Redis answer is not UTF-8"),
         Value::SimpleString(s) => Ok(s.clone()),

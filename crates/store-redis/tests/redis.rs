@@ -8,13 +8,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use marquee_store::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, OrderStatus};
-use marquee_store_redis::{Durability, LocalRedis, RedisClaims, RedisStore};
+use marquee_store_redis::{DirectoryEvent, Durability, LocalRedis, RedisClaims, RedisStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_passes_the_claim_conformance_suite() {
     let redis = LocalRedis::start("suite", "always").unwrap();
     let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
-    marquee_store::conformance::claims(|namespace, hold_ttl_ms| Arc::new(store.performance(namespace, hold_ttl_ms)), |id| format!("record of {id}")).await;
+    marquee_store::conformance::claims(|namespace, hold_ttl_ms| Arc::new(store.claims(namespace, hold_ttl_ms)), |id| format!("record of {id}")).await;
+}
+
+#[tokio::test]
+async fn redis_passes_the_identity_conformance_suite() {
+    let redis = LocalRedis::start("identity", "always").unwrap();
+    let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+    marquee_store::conformance::identity(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn redis_passes_the_directory_conformance_suite_and_tells_every_watcher() {
+    let redis = LocalRedis::start("directory", "always").unwrap();
+    let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = store.watch_directory(move |event| drop(tx.send(event)));
+    assert_eq!(rx.recv().await, Some(DirectoryEvent::Resync));
+    marquee_store::conformance::directory(&store).await;
+    let mut heard = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+        heard.push(event);
+    }
+    let changed = |ns: &str| DirectoryEvent::Changed(ns.into());
+    assert_eq!(heard, [changed("gala"), changed("fest"), changed("gala"), changed("gala"), changed("never")]);
+    watcher.abort();
 }
 
 #[tokio::test]
@@ -86,7 +110,7 @@ async fn two_runtimes_share_one_performance() {
     let redis = LocalRedis::start("two", "always").unwrap();
     let url = redis.url();
     let connect = || RedisStore::connect(&url, Durability::Required);
-    let (a, b) = (connect().await.unwrap().performance("gala", 60_000), connect().await.unwrap().performance("gala", 60_000));
+    let (a, b) = (connect().await.unwrap().claims("gala", 60_000), connect().await.unwrap().claims("gala", 60_000));
     // Held through A, confirmed through B; the same key sent to A and to B is one hold.
     let keyed = |id: &str| HoldRequest { key: Some(("k1".into(), "fp".into())), ..pair_request(id, "ann", &["B-1-1".into()]) };
     let HoldOutcome::Held(first) = a.hold(&keyed("h1")).await.unwrap() else { panic!("not held") };
@@ -137,7 +161,7 @@ async fn two_runtimes_share_one_performance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledged_order_survives_a_killed_redis() {
     let mut redis = LocalRedis::start("crash", "always").unwrap();
-    let store = Arc::new(RedisStore::connect(&redis.url(), Durability::Required).await.unwrap().performance("gala", 60_000));
+    let store = Arc::new(RedisStore::connect(&redis.url(), Durability::Required).await.unwrap().claims("gala", 60_000));
     let all = Arc::new(seats(4000));
     let restarted = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));

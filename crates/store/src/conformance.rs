@@ -5,7 +5,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ClaimStore, ConfirmStart, Confirming, HoldOutcome, HoldRequest, KeyValue, OrderStatus, PoolCount, RateBuckets, Refusal, Units};
+use crate::{
+    Account, ClaimStore, ConfirmStart, Confirming, Directory, HoldOutcome, HoldRequest, Identity, KeyValue, OrderStatus, PoolCount, RateBuckets,
+    RefreshState, Refusal, Role, Units,
+};
 
 /// A rate-limit backend: a burst, then a wait that refills one token per `period / count`.
 pub async fn rate_buckets(store: &dyn RateBuckets) {
@@ -293,4 +296,82 @@ async fn expiry(store: &dyn ClaimStore, record: Record) {
     assert!(!store.commit_confirm("h2", "o2", 1, &record("o2")).await.unwrap(), "a lapsed payment must not become an order");
     assert!(store.taken("s1", &[]).await.unwrap().seats.is_empty());
     held(store, &request("h3", "bob", &["A-1-1", "A-1-2"])).await;
+}
+
+/// An identity backend: accounts unique by email, refresh tokens that rotate once and revoke
+/// their family when presented again, logouts, password changes, token keys.
+pub async fn identity(store: Arc<dyn Identity>) {
+    let ann = Account {
+        id: "a1".into(),
+        email: "ann@example.com".into(),
+        password_hash: "hash-1".into(),
+        role: Role::Seller,
+        must_change_password: true,
+    };
+    assert!(store.insert_account(&ann, 1).await.unwrap());
+    assert!(!store.insert_account(&Account { id: "a2".into(), ..ann.clone() }, 2).await.unwrap(), "an email is one account");
+    assert_eq!(store.account_by_email("ann@example.com").await.unwrap().as_ref(), Some(&ann));
+    assert_eq!(store.account_by_id("a1").await.unwrap().as_ref(), Some(&ann));
+    assert_eq!(store.account_by_id("a2").await.unwrap(), None);
+    assert_eq!(store.account_count().await.unwrap(), 1);
+
+    // A refresh token is spent once; presented again, its whole family is revoked.
+    let far = 4_000_000_000;
+    store.insert_refresh("r1", "f1", "a1", far).await.unwrap();
+    let live = RefreshState::Live { family: "f1".into(), account_id: "a1".into(), expires_at: far };
+    assert_eq!(store.rotate_refresh("r1").await.unwrap(), live);
+    store.insert_refresh("r2", "f1", "a1", far).await.unwrap();
+    assert_eq!(store.rotate_refresh("r1").await.unwrap(), RefreshState::Reused { family: "f1".into() });
+    assert_eq!(store.rotate_refresh("r2").await.unwrap(), RefreshState::Reused { family: "f1".into() });
+    assert_eq!(store.rotate_refresh("nope").await.unwrap(), RefreshState::Unknown);
+    assert!(store.revoked_families().await.unwrap().contains(&"f1".to_string()));
+
+    // Two presentations at once: one wins.
+    store.insert_refresh("r3", "f2", "a1", far).await.unwrap();
+    let (x, y) = tokio::join!(store.rotate_refresh("r3"), store.rotate_refresh("r3"));
+    let live = [x.unwrap(), y.unwrap()].iter().filter(|s| matches!(s, RefreshState::Live { .. })).count();
+    assert_eq!(live, 1);
+
+    // A logout revokes the family; an unknown token is no one's.
+    store.insert_refresh("r4", "f3", "a1", far).await.unwrap();
+    assert_eq!(store.revoke_family_of("r4").await.unwrap().as_deref(), Some("f3"));
+    assert_eq!(store.rotate_refresh("r4").await.unwrap(), RefreshState::Reused { family: "f3".into() });
+    assert_eq!(store.revoke_family_of("nope").await.unwrap(), None);
+
+    // A new password ends every live session of the account.
+    store.insert_refresh("r5", "f4", "a1", far).await.unwrap();
+    let ended = store.set_password("a1", "hash-2").await.unwrap();
+    assert!(ended.contains(&"f4".to_string()), "{ended:?}");
+    let changed = store.account_by_id("a1").await.unwrap().unwrap();
+    assert_eq!((changed.password_hash.as_str(), changed.must_change_password), ("hash-2", false));
+    assert_eq!(store.rotate_refresh("r5").await.unwrap(), RefreshState::Reused { family: "f4".into() });
+
+    // Token keys (JSON objects, as the runtime encodes them): the first one stays the first;
+    // a rotation keeps `kept`, newest first.
+    let key = |n: u32| format!(r#"{{"kid":"k{n}"}}"#);
+    assert_eq!(store.token_keys(&key(0)).await.unwrap(), [key(0)]);
+    assert_eq!(store.token_keys(&key(9)).await.unwrap(), [key(0)]);
+    assert_eq!(store.add_token_key(&key(1), 2).await.unwrap(), [key(1), key(0)]);
+    assert_eq!(store.add_token_key(&key(2), 2).await.unwrap(), [key(2), key(1)]);
+    assert_eq!(store.token_keys(&key(9)).await.unwrap(), [key(2), key(1)]);
+}
+
+/// A directory backend: performances written, replaced, removed and listed; component bytes.
+pub async fn directory(store: &dyn Directory) {
+    assert!(store.performances().await.unwrap().is_empty());
+    store.put_performance("gala", "v1").await.unwrap();
+    store.put_performance("fest", "f1").await.unwrap();
+    store.put_performance("gala", "v2").await.unwrap();
+    assert_eq!(store.performance("gala").await.unwrap().as_deref(), Some("v2"));
+    let all = store.performances().await.unwrap();
+    assert_eq!(all, [("fest".to_string(), "f1".to_string()), ("gala".into(), "v2".into())]);
+    store.remove_performance("gala").await.unwrap();
+    store.remove_performance("never").await.unwrap();
+    assert_eq!(store.performance("gala").await.unwrap(), None);
+    assert_eq!(store.performances().await.unwrap().len(), 1);
+
+    let bytes: Vec<u8> = (0..=255).cycle().take(100_000).collect();
+    store.put_component("d1", &bytes).await.unwrap();
+    assert_eq!(store.component("d1").await.unwrap(), Some(bytes));
+    assert_eq!(store.component("d2").await.unwrap(), None);
 }

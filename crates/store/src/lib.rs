@@ -5,7 +5,8 @@
 //! session, or goods shared by every session) with a capacity the caller states. What a seat id
 //! means, what things cost and what a ticket is called stay with the caller; the backend keeps
 //! the invariant that no seat and no unit is claimed twice, holds that expire by the store's
-//! clock, idempotency keys, per-buyer and per-address counts, and the orders.
+//! clock, idempotency keys, per-buyer and per-address counts, and the orders. [`Identity`]
+//! keeps accounts, refresh-token families and token keys.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -223,4 +224,96 @@ pub trait ClaimStore: Send + Sync {
 
     /// Whether a payment is under way.
     fn paying(&self) -> BoxFuture<'_, bool>;
+}
+
+/// What an account may do on the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Buyer,
+    Seller,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Buyer => "buyer",
+            Role::Seller => "seller",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Role::Buyer, Role::Seller, Role::Admin].into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: Role,
+    /// A generated one-time password that must be changed before the account logs in.
+    pub must_change_password: bool,
+}
+
+/// What presenting a refresh token (by its hash) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshState {
+    Unknown,
+    /// It was live and is spent now: its successor may be issued.
+    Live { family: String, account_id: String, expires_at: i64 },
+    /// Spent or revoked before: presenting it again means theft, and its family is revoked.
+    Reused { family: String },
+}
+
+/// Accounts, refresh-token families and the token keys: what every process that signs or
+/// verifies a token must agree on. Secrets are stored as given (password hashes, hashes of
+/// refresh tokens; token keys as the caller encodes them).
+pub trait Identity: Send + Sync {
+    /// `Ok(false)`: the email is taken.
+    fn insert_account<'a>(&'a self, account: &'a Account, now: i64) -> BoxFuture<'a, bool>;
+    fn account_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Option<Account>>;
+    fn account_by_id<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Account>>;
+    fn account_count(&self) -> BoxFuture<'_, u64>;
+
+    /// Sets a new password (no longer one to change) and revokes every session family of the
+    /// account, in one step; returns the families revoked.
+    fn set_password<'a>(&'a self, account_id: &'a str, password_hash: &'a str) -> BoxFuture<'a, Vec<String>>;
+
+    fn insert_refresh<'a>(&'a self, hash: &'a str, family: &'a str, account_id: &'a str, expires_at: i64) -> BoxFuture<'a, ()>;
+
+    /// Spends a refresh token, atomically: of two processes presenting it at once, one gets
+    /// `Live`, the other `Reused` (and the family is revoked).
+    fn rotate_refresh<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, RefreshState>;
+
+    /// Revokes the family of a refresh token and names it; `None` when the token is unknown.
+    fn revoke_family_of<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Option<String>>;
+
+    /// Revoked families whose tokens may still be presented.
+    fn revoked_families(&self) -> BoxFuture<'_, Vec<String>>;
+
+    /// The token keys (each a JSON object), newest first; on an empty store, `first` becomes
+    /// the only one.
+    fn token_keys<'a>(&'a self, first: &'a str) -> BoxFuture<'a, Vec<String>>;
+
+    /// Makes `key` the newest and keeps `kept` keys in all; returns them, newest first.
+    fn add_token_key<'a>(&'a self, key: &'a str, kept: usize) -> BoxFuture<'a, Vec<String>>;
+}
+
+/// What every runtime process serves: the performances as the control plane last wrote them
+/// (each an opaque record) and the bytes of the components they run, so a process can
+/// compile a component it has not seen. A backend that several processes share tells them
+/// of each change (see the Redis backend's `watch_directory`).
+pub trait Directory: Send + Sync {
+    fn put_performance<'a>(&'a self, namespace: &'a str, record: &'a str) -> BoxFuture<'a, ()>;
+    fn remove_performance<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, ()>;
+    fn performance<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Option<String>>;
+    /// Every performance: (namespace, record), by namespace.
+    fn performances(&self) -> BoxFuture<'_, Vec<(String, String)>>;
+    fn put_component<'a>(&'a self, digest: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, ()>;
+    fn component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
 }

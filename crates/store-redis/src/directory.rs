@@ -1,0 +1,87 @@
+//! The directory of performances and component bytes on Redis. A write and its notice are
+//! one `MULTI`, so a runtime that hears of a change always reads it.
+
+use anyhow::{Context, Result};
+use marquee_store::{BoxFuture, Directory};
+use redis::AsyncCommands;
+
+use crate::RedisStore;
+
+/// Namespace -> record.
+const PERFORMANCES: &str = "{dir}:performances";
+/// The channel a change's namespace is published on.
+const CHANNEL: &str = "marquee:directory";
+
+fn component_key(digest: &str) -> String {
+    format!("{{dir}}:component:{digest}")
+}
+
+/// What [`RedisStore::watch_directory`] hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryEvent {
+    /// The subscription (re)started: read every performance again.
+    Resync,
+    /// This performance was written or removed.
+    Changed(String),
+}
+
+impl RedisStore {
+    /// Calls `on` for every change of a performance, and with `Resync` each time the
+    /// subscription (re)starts, for as long as the task runs.
+    pub fn watch_directory(&self, on: impl Fn(DirectoryEvent) + Send + Sync + 'static) -> tokio::task::JoinHandle<()> {
+        self.watch(CHANNEL, move |message| on(message.map_or(DirectoryEvent::Resync, DirectoryEvent::Changed)))
+    }
+
+    async fn change(&self, namespace: &str, write: impl FnOnce(&mut redis::Pipeline)) -> Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        write(&mut pipe);
+        pipe.publish(CHANNEL, namespace).ignore();
+        let mut connection = self.connection.clone();
+        pipe.query_async::<()>(&mut connection).await.context("Redis directory write failed")
+    }
+}
+
+impl Directory for RedisStore {
+    fn put_performance<'a>(&'a self, namespace: &'a str, record: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.change(namespace, move |pipe| {
+            pipe.hset(PERFORMANCES, namespace, record).ignore();
+        }))
+    }
+
+    fn remove_performance<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.change(namespace, move |pipe| {
+            pipe.hdel(PERFORMANCES, namespace).ignore();
+        }))
+    }
+
+    fn performance<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            Ok(connection.hget(PERFORMANCES, namespace).await.context("Redis HGET failed")?)
+        })
+    }
+
+    fn performances(&self) -> BoxFuture<'_, Vec<(String, String)>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let all: std::collections::BTreeMap<String, String> =
+                connection.hgetall(PERFORMANCES).await.context("Redis HGETALL failed")?;
+            Ok(all.into_iter().collect())
+        })
+    }
+
+    fn put_component<'a>(&'a self, digest: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            Ok(connection.set(component_key(digest), bytes).await.context("Redis SET failed")?)
+        })
+    }
+
+    fn component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            Ok(connection.get(component_key(digest)).await.context("Redis GET failed")?)
+        })
+    }
+}

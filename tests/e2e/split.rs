@@ -1,0 +1,186 @@
+//! The roles apart: one `marquee control` and two `marquee runtime` processes sharing one
+//! real `redis-server` (AOF on, `appendfsync always`).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use marquee_store_redis::LocalRedis;
+use serde_json::{Value, json};
+
+use crate::booking::{GOOD_CARD, Sale, availability, buyers, confirm, crowd, hold, some_seats, some_units, survived};
+use crate::testkit::{DataDir, Server, gala_params, house, soon};
+
+struct Cluster {
+    control: Server,
+    a: Server,
+    b: Server,
+    redis: LocalRedis,
+    _dirs: Vec<DataDir>,
+}
+
+impl Cluster {
+    fn start(name: &str) -> Self {
+        let redis = LocalRedis::start(name, "always").unwrap();
+        let dirs: Vec<DataDir> = (0..3).map(|_| DataDir::new()).collect();
+        let url = redis.url();
+        let env = [("MARQUEE_STORE", url.as_str())];
+        let control = Server::start_as(&["control"], &dirs[0].0, &env);
+        let a = Server::start_as(&["runtime"], &dirs[1].0, &env);
+        let b = Server::start_as(&["runtime"], &dirs[2].0, &env);
+        Self { control, a, b, redis, _dirs: dirs }
+    }
+
+    /// Deploys on the control plane and waits until both runtimes serve it.
+    fn deploy(&self, token: &str, namespace: &str, template: &str, params: Value) {
+        self.control.deploy(token, namespace, template, params);
+        for runtime in [&self.a, &self.b] {
+            soon("a runtime serves the new performance", || runtime.get(&format!("/p/{namespace}/api/info"), None).status == 200);
+        }
+    }
+}
+
+fn title(server: &Server, ns: &str) -> Value {
+    server.get(&format!("/p/{ns}/api/info"), None).expect(200).json()["title"].clone()
+}
+
+#[test]
+fn every_change_on_the_control_plane_reaches_every_runtime_within_milliseconds() {
+    let cluster = Cluster::start("split-changes");
+    let (control, a, b) = (&cluster.control, &cluster.a, &cluster.b);
+    let seller = control.account("seller@example.com", "seller");
+    let deployed = Instant::now();
+    cluster.deploy(&seller, "gala", "seated", gala_params());
+    assert!(deployed.elapsed() < Duration::from_secs(2));
+    // Each process serves its part only.
+    assert_eq!(control.get("/p/gala/api/info", None).expect(404).json()["error"], "not_found");
+    a.get("/api/v1/templates", None).expect(404);
+    a.get("/metrics", None).expect(200);
+
+    control.patch("/api/v1/performances/gala", Some(&seller), &json!({"params": {"title": "Gala, moved"}})).expect(200);
+    for runtime in [a, b] {
+        soon("a patch reaches the runtimes", || title(runtime, "gala") == "Gala, moved");
+    }
+
+    // A component uploaded on the control plane runs on runtimes that never saw it.
+    let bytes = std::fs::read(env!("MARQUEE_HOSTILE_WASM")).unwrap();
+    let digest = crate::isolation::upload(control, &seller, "hostile", &bytes).expect(201).json()["digest"].clone();
+    control.patch("/api/v1/performances/gala", Some(&seller), &json!({"components": {"listing": digest}})).expect(200);
+    for runtime in [a, b] {
+        soon("a rolled component reaches the runtimes", || runtime.get("/p/gala/api/info?do=ok", None).text == "fine");
+    }
+    control.patch("/api/v1/performances/gala", Some(&seller), &json!({"components": {"listing": "listing"}})).expect(200);
+    for runtime in [a, b] {
+        soon("and the roll back", || runtime.get("/p/gala/api/info", None).status == 200 && title(runtime, "gala") == "Gala, moved");
+    }
+
+    // A runtime with --only serves its performances and no other.
+    let dir = DataDir::new();
+    let url = cluster.redis.url();
+    let only = Server::start_as(&["runtime", "--only", "fest"], &dir.0, &[("MARQUEE_STORE", &url)]);
+    cluster.deploy(&seller, "fest", "seated", gala_params());
+    soon("the --only runtime serves its performance", || only.get("/p/fest/api/info", None).status == 200);
+    only.get("/p/gala/api/info", None).expect(404);
+
+    // A delete leaves every runtime.
+    control.delete("/api/v1/performances/gala", Some(&seller)).expect(204);
+    for runtime in [a, b] {
+        soon("a delete reaches the runtimes", || runtime.get("/p/gala/api/info", None).status == 404);
+    }
+    // A runtime started later serves what the directory holds.
+    let late_dir = DataDir::new();
+    let late = Server::start_as(&["runtime"], &late_dir.0, &[("MARQUEE_STORE", &url)]);
+    late.get("/p/fest/api/info", None).expect(200);
+    late.get("/p/gala/api/info", None).expect(404);
+}
+
+#[test]
+fn a_flash_crowd_over_two_runtimes_never_oversells() {
+    let cluster = Cluster::start("split-crowd");
+    let (control, a, b) = (&cluster.control, &cluster.a, &cluster.b);
+    let seller = control.account("seller@example.com", "seller");
+    cluster.deploy(&seller, "crowd", "seated", house(json!([{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}])));
+    cluster.deploy(&seller, "field", "standing", house(json!([{"name": "GA", "price": 100, "capacity": 500}])));
+    let buyers = buyers(control, 16);
+
+    let orders = crowd(&[a, b], "crowd", &buyers, 64, 2000, some_seats);
+    let mut sold = HashSet::new();
+    for seat in orders.iter().flatten() {
+        assert!(sold.insert(seat.clone()), "seat {seat} sold twice");
+    }
+    assert!(sold.len() > 250, "the crowd should sell most of the house, sold {}", sold.len());
+    for runtime in [a, b] {
+        let seen = availability(runtime, "crowd");
+        assert_eq!(seen["sections"][0]["available"].as_u64().unwrap(), 500 - sold.len() as u64);
+        let taken: HashSet<String> = seen["taken"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+        assert_eq!(taken, sold, "both runtimes see what was sold");
+    }
+    let listed = control.get("/api/v1/performances/crowd/orders", Some(&seller)).expect(200).json();
+    assert_eq!(listed.as_array().unwrap().len(), orders.len());
+
+    let ga = crowd(&[a, b], "field", &buyers, 64, 2000, some_units);
+    let units: usize = ga.iter().map(Vec::len).sum();
+    assert!((497..=500).contains(&units), "GA sells out to within one last order, sold {units}");
+    for runtime in [a, b] {
+        assert_eq!(availability(runtime, "field")["sections"][0]["available"].as_u64().unwrap(), 500 - units as u64);
+    }
+}
+
+#[test]
+fn holds_keys_and_expiry_are_one_truth_for_every_runtime() {
+    let cluster = Cluster::start("split-holds");
+    let (control, a, b) = (&cluster.control, &cluster.a, &cluster.b);
+    let seller = control.account("seller@example.com", "seller");
+    let ann = control.account("ann@example.com", "buyer");
+    let mut params = gala_params();
+    params["hold_ttl_seconds"] = json!(5);
+    cluster.deploy(&seller, "quick", "seated", params);
+
+    // Held through A, paid through B.
+    let held = hold(a, "quick", &ann, json!({"session": "s1", "seats": ["R-1-1"]})).expect(201).json();
+    let order = confirm(b, "quick", &ann, held["hold_id"].as_str().unwrap(), GOOD_CARD).expect(201).json();
+    assert_eq!(order["tickets"][0]["seat"], "R-1-1");
+    hold(b, "quick", &ann, json!({"session": "s1", "seats": ["R-1-1"]})).expect(409);
+
+    // One key, one hold, whichever runtime is asked.
+    let key = [("Idempotency-Key", "retry-1")];
+    let body = json!({"session": "s1", "seats": ["R-2-2"]}).to_string();
+    let first = a.post_raw("/p/quick/api/holds", Some(&ann), &key, &body).expect(201).json();
+    let again = b.post_raw("/p/quick/api/holds", Some(&ann), &key, &body).expect(201).json();
+    assert_eq!(first["hold_id"], again["hold_id"]);
+
+    // Expired by the store's clock: 410 on both.
+    std::thread::sleep(Duration::from_millis(5500));
+    let id = first["hold_id"].as_str().unwrap();
+    for runtime in [a, b] {
+        assert_eq!(confirm(runtime, "quick", &ann, id, GOOD_CARD).expect(410).json()["error"], "hold_expired");
+    }
+}
+
+#[test]
+fn a_runtime_killed_mid_sale_leaves_the_other_selling_and_loses_no_order() {
+    let cluster = Cluster::start("split-kill");
+    let Cluster { control, a, b, .. } = cluster;
+    let seller = control.account("seller@example.com", "seller");
+    control.deploy(&seller, "crash", "seated", house(json!([{"name": "A", "price": 100, "rows": 40, "seats_per_row": 50}])));
+    for runtime in [&a, &b] {
+        soon("both runtimes serve it", || runtime.get("/p/crash/api/info", None).status == 200);
+    }
+    let buyers = buyers(&control, 8);
+
+    let on_a = Sale::start(&a.base, "crash", &buyers, Duration::from_secs(30));
+    let on_b = Sale::start(&b.base, "crash", &buyers, Duration::from_secs(4));
+    std::thread::sleep(Duration::from_millis(1500));
+    a.kill();
+    let b_when_a_died = on_b.confirmed.lock().unwrap().len();
+    let (mut confirmed, _) = on_a.join();
+    let (on_b, _) = on_b.join();
+    assert!(on_b.len() > b_when_a_died, "B kept selling after A died ({b_when_a_died} then {})", on_b.len());
+    assert!(confirmed.len() > 10, "A sold before it died, {}", confirmed.len());
+    confirmed.extend(on_b);
+    // Every order that got a 2xx is in Redis (and a few more: confirms A committed but died
+    // before answering), no seat in two of them.
+    survived(&b, "crash", &buyers, &confirmed);
+    let listed = control.get("/api/v1/performances/crash/orders", Some(&seller)).expect(200).json();
+    let listed: HashSet<&str> = listed.as_array().unwrap().iter().map(|o| o["order_id"].as_str().unwrap()).collect();
+    assert!(confirmed.iter().all(|(_, id, _)| listed.contains(id.as_str())), "the seller's list has every 2xx order");
+}
