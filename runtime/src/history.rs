@@ -15,8 +15,8 @@ use crate::metrics::FunctionMetrics;
 /// How much history is kept.
 const KEPT: Duration = Duration::from_secs(3600);
 
-/// One function's counters at one instant.
-#[derive(Clone)]
+/// One function's counters at one instant (in one process, or summed over them).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct FunctionSample {
     requests: u64,
     errors: u64,
@@ -34,9 +34,31 @@ struct Sample {
     sales: Vec<(String, u64, u64, u64)>,
 }
 
-#[derive(Default)]
 pub struct History {
     by_deployment: Mutex<HashMap<String, VecDeque<Sample>>>,
+    /// This process's run, under which a runtime writes its counters to a shared store.
+    process: String,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        Self { by_deployment: Mutex::default(), process: crate::auth::random_hex(8) }
+    }
+}
+
+impl FunctionSample {
+    /// Adds another process's counters of the same function.
+    fn add(&mut self, other: &FunctionSample) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        if self.buckets.len() == other.buckets.len() {
+            for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+                mine.1 += theirs.1;
+            }
+        }
+        self.memory_peak = self.memory_peak.max(other.memory_peak);
+        self.in_flight += other.in_flight;
+    }
 }
 
 fn function_sample(m: &FunctionMetrics) -> FunctionSample {
@@ -93,24 +115,44 @@ impl History {
         // Read the stores first: the map's lock is not held across a wait.
         let mut samples = Vec::with_capacity(live.len());
         for ns in &live {
+            let mut functions = HashMap::new();
+            for route in &ns.routes {
+                functions.entry(route.function.to_string()).or_insert_with(|| function_sample(&route.metrics));
+            }
+            if let Err(e) = self.share(app, ns, &mut functions).await {
+                tracing::warn!(ns = %ns.name, error = %format!("{e:#}"), "could not share function counters");
+            }
             match ns.inventory.sales().await {
-                Ok(sales) => samples.push((ns, sales)),
+                Ok(sales) => samples.push((ns, functions, sales)),
                 Err(e) => tracing::warn!(ns = %ns.name, error = %format!("{e:#}"), "could not sample sales"),
             }
         }
         let mut map = self.by_deployment.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|deployment, _| live.iter().any(|ns| &ns.deployment == deployment));
-        for (ns, sales) in samples {
-            let mut functions = HashMap::new();
-            for route in &ns.routes {
-                functions.entry(route.function.to_string()).or_insert_with(|| function_sample(&route.metrics));
-            }
+        for (ns, functions, sales) in samples {
             let ring = map.entry(ns.deployment.clone()).or_default();
             ring.push_back(Sample { at_ms, functions, sales });
             while ring.len() > keep {
                 ring.pop_front();
             }
         }
+    }
+
+    /// With a shared store, a runtime writes its counters there and the control plane adds
+    /// every runtime's to its own, so the console's history counts all of a performance's
+    /// requests wherever they were served.
+    async fn share(&self, app: &App, ns: &crate::namespace::Namespace, functions: &mut HashMap<String, FunctionSample>) -> anyhow::Result<()> {
+        let crate::namespace::Store::Redis(redis) = &app.settings.store else { return Ok(()) };
+        if !app.settings.part.serves_control() {
+            let counters = functions.iter().map(|(name, f)| Ok((name.clone(), serde_json::to_string(f)?))).collect::<anyhow::Result<Vec<_>>>()?;
+            return redis.put_counters(&ns.deployment, &self.process, &counters).await;
+        }
+        for (_, name, value) in redis.counters(&ns.deployment, &self.process).await? {
+            if let (Some(mine), Ok(theirs)) = (functions.get_mut(&name), serde_json::from_str::<FunctionSample>(&value)) {
+                mine.add(&theirs);
+            }
+        }
+        Ok(())
     }
 
     /// Rates and percentiles per function and sales per section, one point per `step`

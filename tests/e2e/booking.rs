@@ -199,6 +199,11 @@ pub struct Sale {
 }
 
 impl Sale {
+    /// What a sale sells: section A, 40 rows of 50.
+    pub fn house() -> Value {
+        house(json!([{"name": "A", "price": 100, "rows": 40, "seats_per_row": 50}]))
+    }
+
     pub fn start(base: &str, ns: &str, buyers: &[String], for_at_most: Duration) -> Self {
         let confirmed: Arc<Mutex<Vec<(usize, String, Vec<String>)>>> = Arc::default();
         let live_holds: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
@@ -293,19 +298,8 @@ fn a_flash_crowd_never_oversells_numbered_seats() {
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let seller = server.account("seller@example.com", "seller");
-    let params = house(json!([{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}]));
-    server.deploy(&seller, "crowd", "seated", params);
-    let buyers = buyers(&server, 16);
-    let orders = crowd(&[&server], "crowd", &buyers, 64, 2000, some_seats);
-    let mut seen = HashSet::new();
-    for seat in orders.iter().flatten() {
-        assert!(seen.insert(seat.clone()), "seat {seat} sold twice");
-    }
-    let a = availability(&server, "crowd");
-    assert_eq!(a["sections"][0]["available"].as_u64().unwrap(), 500 - seen.len() as u64);
-    let taken: HashSet<String> = a["taken"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
-    assert_eq!(taken, seen, "every taken seat is a sold seat");
-    assert!(seen.len() > 250, "the crowd should sell most of the house, sold {}", seen.len());
+    server.deploy(&seller, "crowd", "seated", seated_house());
+    seated_crowd(&[&server], "crowd", &buyers(&server, 16));
 }
 
 #[test]
@@ -313,14 +307,53 @@ fn a_flash_crowd_never_oversells_general_admission() {
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let seller = server.account("seller@example.com", "seller");
-    let params = house(json!([{"name": "GA", "price": 100, "capacity": 500}]));
-    server.deploy(&seller, "field", "standing", params);
-    let buyers = buyers(&server, 16);
-    let orders = crowd(&[&server], "field", &buyers, 64, 2000, some_units);
+    server.deploy(&seller, "field", "standing", standing_house());
+    standing_crowd(&[&server], "field", &buyers(&server, 16));
+}
+
+/// 500 numbered seats: section A, 10 rows of 50.
+pub fn seated_house() -> Value {
+    house(json!([{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}]))
+}
+
+/// 500 places of general admission: section GA.
+pub fn standing_house() -> Value {
+    house(json!([{"name": "GA", "price": 100, "capacity": 500}]))
+}
+
+/// The seats in a list of them.
+pub fn seats_of(list: &Value) -> HashSet<String> {
+    list.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+/// A 2,000-attempt crowd of 64 clients spread over `servers` on a [`seated_house`]: no seat
+/// in two orders, and every server shows the same map, whose taken seats are the sold ones.
+/// Returns the orders.
+pub fn seated_crowd(servers: &[&Server], ns: &str, buyers: &[String]) -> Vec<Vec<String>> {
+    let orders = crowd(servers, ns, buyers, 64, 2000, some_seats);
+    let mut sold = HashSet::new();
+    for seat in orders.iter().flatten() {
+        assert!(sold.insert(seat.clone()), "seat {seat} sold twice");
+    }
+    assert!(sold.len() > 250, "the crowd should sell most of the house, sold {}", sold.len());
+    for server in servers {
+        let seen = availability(server, ns);
+        assert_eq!(seen["sections"][0]["available"].as_u64().unwrap(), 500 - sold.len() as u64);
+        assert_eq!(seats_of(&seen["taken"]), sold, "every taken seat is a sold seat");
+    }
+    orders
+}
+
+/// The same on a [`standing_house`]: it sells out to within one last order and never past it.
+/// Returns the units sold.
+pub fn standing_crowd(servers: &[&Server], ns: &str, buyers: &[String]) -> usize {
+    let orders = crowd(servers, ns, buyers, 64, 2000, some_units);
     let sold: usize = orders.iter().map(Vec::len).sum();
-    assert!(sold <= 500);
-    assert!(sold >= 497, "GA sells out to within one last order, sold {sold}");
-    assert_eq!(availability(&server, "field")["sections"][0]["available"].as_u64().unwrap(), 500 - sold as u64);
+    assert!((497..=500).contains(&sold), "GA sells out to within one last order, sold {sold}");
+    for server in servers {
+        assert_eq!(availability(server, ns)["sections"][0]["available"].as_u64().unwrap(), 500 - sold as u64);
+    }
+    sold
 }
 
 #[test]
@@ -328,8 +361,7 @@ fn a_crash_mid_sale_loses_no_confirmed_order() {
     let dir = DataDir::new();
     let server = Server::start(&dir);
     let seller = server.account("seller@example.com", "seller");
-    let params = house(json!([{"name": "A", "price": 100, "rows": 40, "seats_per_row": 50}]));
-    server.deploy(&seller, "crash", "seated", params);
+    server.deploy(&seller, "crash", "seated", Sale::house());
     let buyers = buyers(&server, 8);
 
     // Buyers hold and pay until the server dies; every 2xx confirm is recorded.

@@ -1,22 +1,18 @@
 //! `marquee up --store redis://…`: claims, orders, kv and rate limits in a real redis-server
 //! of the test's own (AOF on, `appendfsync always`), through crashes of either process.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use marquee_store_redis::LocalRedis;
 use serde_json::json;
 
-use crate::booking::{GOOD_CARD, Sale, availability, buyers, confirm, crowd, some_seats, some_units, survived};
-use crate::testkit::{DataDir, Server, house, soon};
+use crate::booking::{GOOD_CARD, Sale, availability, buyers, confirm, seated_crowd, seated_house, seats_of, standing_crowd, standing_house, survived};
+use crate::testkit::{DataDir, Server, soon};
 
 fn on_redis(dir: &DataDir, redis: &LocalRedis) -> Server {
     Server::start_with(&dir.0, &[("MARQUEE_STORE", &redis.url()), ("MARQUEE_HISTORY_INTERVAL_MS", "200")])
 }
 
-fn seats_of(list: &serde_json::Value) -> HashSet<String> {
-    list.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
-}
 
 #[test]
 fn on_redis_a_flash_crowd_never_oversells_and_the_seller_sees_every_order() {
@@ -24,28 +20,16 @@ fn on_redis_a_flash_crowd_never_oversells_and_the_seller_sees_every_order() {
     let dir = DataDir::new();
     let server = on_redis(&dir, &redis);
     let seller = server.account("seller@example.com", "seller");
-    server.deploy(&seller, "crowd", "seated", house(json!([{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}])));
-    server.deploy(&seller, "field", "standing", house(json!([{"name": "GA", "price": 100, "capacity": 500}])));
+    server.deploy(&seller, "crowd", "seated", seated_house());
+    server.deploy(&seller, "field", "standing", standing_house());
     let buyers = buyers(&server, 16);
-
-    let orders = crowd(&[&server], "crowd", &buyers, 64, 2000, some_seats);
-    let mut sold = HashSet::new();
-    for seat in orders.iter().flatten() {
-        assert!(sold.insert(seat.clone()), "seat {seat} sold twice");
-    }
-    let a = availability(&server, "crowd");
-    assert_eq!(a["sections"][0]["available"].as_u64().unwrap(), 500 - sold.len() as u64);
-    assert_eq!(seats_of(&a["taken"]), sold, "every taken seat is a sold seat");
-    assert!(sold.len() > 250, "the crowd should sell most of the house, sold {}", sold.len());
+    let orders = seated_crowd(&[&server], "crowd", &buyers);
     // The seller's list comes from the same store: every order, with its buyer.
     let listed = server.get("/api/v1/performances/crowd/orders", Some(&seller)).expect(200).json();
     assert_eq!(listed.as_array().unwrap().len(), orders.len());
     assert!(listed[0]["buyer"]["email"].as_str().unwrap().ends_with("@example.com"));
 
-    let ga = crowd(&[&server], "field", &buyers, 64, 2000, some_units);
-    let units: usize = ga.iter().map(Vec::len).sum();
-    assert!((497..=500).contains(&units), "GA sells out to within one last order, sold {units}");
-    assert_eq!(availability(&server, "field")["sections"][0]["available"].as_u64().unwrap(), 500 - units as u64);
+    let units = standing_crowd(&[&server], "field", &buyers);
     // Sales per section, as the console's history samples them from the store.
     std::thread::sleep(Duration::from_millis(500));
     let series = server.get("/api/v1/performances/field/metrics?range=1m&step=1s", Some(&seller)).expect(200).json();
@@ -59,7 +43,7 @@ fn on_redis_kill_9_of_marquee_or_of_redis_server_loses_no_confirmed_order() {
     let dir = DataDir::new();
     let server = on_redis(&dir, &redis);
     let seller = server.account("seller@example.com", "seller");
-    server.deploy(&seller, "crash", "seated", house(json!([{"name": "A", "price": 100, "rows": 40, "seats_per_row": 50}])));
+    server.deploy(&seller, "crash", "seated", Sale::house());
     let buyers = buyers(&server, 8);
 
     // Redis dies and comes back on its AOF mid-sale (calls in between fail as 5xx and the

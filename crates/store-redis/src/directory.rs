@@ -12,6 +12,14 @@ const PERFORMANCES: &str = "{dir}:performances";
 /// The channel a change's namespace is published on.
 const CHANNEL: &str = "marquee:directory";
 
+/// How long a process's counters count after their last write: one that stopped writing
+/// (stopped, killed) drops out of the sums.
+const COUNTERS_TTL_SECONDS: i64 = 30;
+
+fn counters_key(deployment: &str) -> String {
+    format!("{{dir}}:counters:{deployment}")
+}
+
 fn component_key(digest: &str) -> String {
     format!("{{dir}}:component:{digest}")
 }
@@ -39,6 +47,40 @@ impl RedisStore {
         pipe.publish(CHANNEL, namespace).ignore();
         let mut connection = self.connection.clone();
         pipe.query_async::<()>(&mut connection).await.context("Redis directory write failed")
+    }
+}
+
+impl RedisStore {
+    /// Writes this process's cumulative counters of a performance (`process` names this
+    /// process's run; each value is the caller's encoding), for the control plane to sum.
+    pub async fn put_counters(&self, deployment: &str, process: &str, counters: &[(String, String)]) -> Result<()> {
+        let key = counters_key(deployment);
+        let mut pipe = redis::pipe();
+        for (name, value) in counters {
+            pipe.hset(&key, format!("{process}/{name}"), value).ignore();
+        }
+        pipe.hset(&key, format!("{process}/"), crate::now_seconds()).ignore();
+        pipe.expire(&key, COUNTERS_TTL_SECONDS).ignore();
+        let mut connection = self.connection.clone();
+        pipe.query_async::<()>(&mut connection).await.context("Redis counters write failed")
+    }
+
+    /// Every other process's counters of a performance that wrote in the last 30 s:
+    /// (process, name, value).
+    pub async fn counters(&self, deployment: &str, except: &str) -> Result<Vec<(String, String, String)>> {
+        let mut connection = self.connection.clone();
+        let all: std::collections::HashMap<String, String> =
+            connection.hgetall(counters_key(deployment)).await.context("Redis HGETALL failed")?;
+        let fresh = |process: &str| {
+            all.get(&format!("{process}/")).and_then(|t| t.parse::<i64>().ok()).is_some_and(|t| crate::now_seconds() - t < COUNTERS_TTL_SECONDS)
+        };
+        Ok(all
+            .iter()
+            .filter_map(|(field, value)| {
+                let (process, name) = field.split_once('/')?;
+                (!name.is_empty() && process != except && fresh(process)).then(|| (process.to_string(), name.to_string(), value.clone()))
+            })
+            .collect())
     }
 }
 

@@ -197,6 +197,11 @@ impl RedisClaims {
     }
 }
 
+/// This machine's clock, in seconds (for freshness marks that need no precision).
+pub(crate) fn now_seconds() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 pub(crate) fn text(value: &Value) -> Result<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes.clone()).context("a Redis answer is not UTF-8"),
