@@ -97,7 +97,7 @@ const PATCHABLE: &[&str] =
 /// Reads a secret key file, creating it with fresh random bytes on first start.
 fn secret_key(path: &Path) -> Result<Vec<u8>> {
     if !path.exists() {
-        auth::write_secret(path, auth::random_hex(32).as_bytes())?;
+        marquee_store_embedded::files::write_secret(path, auth::random_hex(32).as_bytes())?;
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
     hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))

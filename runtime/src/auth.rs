@@ -2,7 +2,6 @@
 //! generated per installation (with key ids, so keys can rotate), and rotating refresh
 //! tokens whose reuse revokes their whole family.
 
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
@@ -134,21 +133,6 @@ pub fn random_hex(n: usize) -> String {
 
 fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-/// Writes a file readable by its owner only.
-pub fn write_secret(path: &Path, contents: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("failed to create {}", path.display()))?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    Ok(())
 }
 
 impl Auth {

@@ -5,10 +5,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod bindings;
-pub mod claims;
 pub mod cli;
-pub mod clock;
-pub mod db;
 pub mod engine;
 pub mod error;
 pub mod fair;
@@ -18,10 +15,13 @@ pub mod inventory;
 pub mod limits;
 pub mod metrics;
 pub mod namespace;
-pub mod orders;
 pub mod parse_errors;
 pub mod payments;
 pub mod pool;
 pub mod server;
 pub mod templates;
 pub mod trigger;
+
+// The embedded store's modules, under the names the runtime has always used.
+pub use marquee_store::clock;
+pub use marquee_store_embedded::{claims, db, orders};

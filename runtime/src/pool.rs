@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
+use marquee_store_embedded::files::write_atomically;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
@@ -60,25 +61,6 @@ fn world_of(imports: &[String]) -> &'static str {
 
 pub fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// Writes a file (owner-only) so that readers see all of it or nothing.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    // Owner-only: the same helper writes keys.
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("failed to create {}", tmp.display()))?;
-    file.write_all(bytes).with_context(|| format!("failed to write {}", tmp.display()))?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("failed to rename to {}", path.display()))?;
-    Ok(())
 }
 
 impl Pool {

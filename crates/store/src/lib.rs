@@ -12,6 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 

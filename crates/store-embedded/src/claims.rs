@@ -12,7 +12,7 @@ use marquee_store::{
     Refusal, StoredOrder, Taken,
 };
 
-use crate::clock::now_ms;
+use marquee_store::clock::now_ms;
 use crate::orders::{OrderRow, OrderStore, Record};
 
 /// How long a released or expired hold is remembered (410 rather than 404), in hold TTLs.
@@ -495,10 +495,10 @@ mod tests {
     use crate::orders::SqliteOrderLog;
 
     /// A fresh database for each performance: the log's order ids are unique per database.
-    fn log() -> (tempdir::Dir, Arc<SqliteOrderLog>) {
-        let dir = tempdir::Dir::new();
-        crate::db::Db::open(&dir.path.join("m.db")).unwrap();
-        let log = Arc::new(SqliteOrderLog::open(&dir.path.join("m.db")).unwrap());
+    fn log() -> (crate::TestDir, Arc<SqliteOrderLog>) {
+        let dir = crate::TestDir::new("claims");
+        crate::db::Db::open(&dir.0.join("m.db")).unwrap();
+        let log = Arc::new(SqliteOrderLog::open(&dir.0.join("m.db")).unwrap());
         (dir, log)
     }
 
@@ -517,27 +517,6 @@ mod tests {
             created_at: 1,
         };
         serde_json::to_string(&row).unwrap()
-    }
-
-    mod tempdir {
-        /// A temp dir removed when dropped.
-        pub struct Dir {
-            pub path: std::path::PathBuf,
-        }
-
-        impl Dir {
-            pub fn new() -> Self {
-                let path = std::env::temp_dir().join(format!("marquee-claims-{}", crate::auth::random_hex(6)));
-                std::fs::create_dir_all(&path).unwrap();
-                Self { path }
-            }
-        }
-
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.path);
-            }
-        }
     }
 
     #[tokio::test]

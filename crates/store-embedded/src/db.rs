@@ -131,7 +131,7 @@ pub struct PerformanceRow {
     pub owner: String,
     pub template: String,
     pub params: String,
-    /// The functions it runs, pinned at deploy: a JSON [`crate::namespace::Spec`].
+    /// The functions it runs, pinned at deploy: the runtime's `Spec` as JSON.
     pub spec: String,
     pub created_at: i64,
 }
@@ -324,7 +324,7 @@ impl Db {
         let mut stmt = conn.prepare(
             "SELECT DISTINCT family FROM refresh_tokens WHERE state = 2 AND expires_at > ?1",
         )?;
-        let rows = stmt.query_map([crate::clock::now_secs()], |r| r.get(0))?;
+        let rows = stmt.query_map([marquee_store::clock::now_secs()], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -667,7 +667,7 @@ impl Identity for EmbeddedIdentity {
         let (path, first) = (self.keys_path.clone(), first.to_owned());
         on_blocking(&self.db, move |_| {
             if !path.exists() {
-                crate::auth::write_secret(&path, &Self::write_keys(&[first])?)?;
+                crate::files::write_secret(&path, &Self::write_keys(&[first])?)?;
             }
             Self::read_keys(&path)
         })
@@ -679,7 +679,7 @@ impl Identity for EmbeddedIdentity {
             let mut keys = Self::read_keys(&path)?;
             keys.insert(0, key);
             keys.truncate(kept);
-            crate::pool::write_atomically(&path, &Self::write_keys(&keys)?)?;
+            crate::files::write_atomically(&path, &Self::write_keys(&keys)?)?;
             Ok(keys)
         })
     }
@@ -691,20 +691,15 @@ mod tests {
 
     #[tokio::test]
     async fn the_embedded_kv_passes_the_key_value_conformance_suite() {
-        let path = std::env::temp_dir().join(format!("marquee-db-{}.sqlite", crate::auth::random_hex(6)));
-        let kv = EmbeddedKv(Arc::new(Db::open(&path).unwrap()));
+        let dir = crate::TestDir::new("kv");
+        let kv = EmbeddedKv(Arc::new(Db::open(&dir.0.join("m.db")).unwrap()));
         marquee_store::conformance::key_value(&kv).await;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
     }
 
     #[tokio::test]
     async fn the_embedded_identity_passes_the_identity_conformance_suite() {
-        let dir = std::env::temp_dir().join(format!("marquee-identity-{}", crate::auth::random_hex(6)));
-        std::fs::create_dir_all(&dir).unwrap();
-        let identity = EmbeddedIdentity { db: Arc::new(Db::open(&dir.join("m.db")).unwrap()), keys_path: dir.join("token-keys.json") };
+        let dir = crate::TestDir::new("identity");
+        let identity = EmbeddedIdentity { db: Arc::new(Db::open(&dir.0.join("m.db")).unwrap()), keys_path: dir.0.join("token-keys.json") };
         marquee_store::conformance::identity(Arc::new(identity)).await;
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
