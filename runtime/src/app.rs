@@ -172,7 +172,9 @@ impl App {
         // async calls run to completion here.
         let runtime = tokio::runtime::Handle::current();
         let auth = Arc::new(runtime.block_on(Auth::open(identity.clone(), db.clone()))?);
-        runtime.block_on(bootstrap_admin(&*identity))?;
+        if settings.part.serves_control() {
+            runtime.block_on(bootstrap_admin(&*identity))?;
+        }
         if let Store::Redis(redis) = &settings.store {
             watch_identity(redis, &auth);
         }
