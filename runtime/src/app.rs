@@ -606,7 +606,9 @@ impl App {
             self.shared.db.remove_performance(&ns.name, crate::clock::now_secs(), archive)?;
             self.registry.remove(&ns.name);
         }
-        Ok(self.announce(&ns.name).await?)
+        self.announce(&ns.name).await?;
+        // The components' own data goes with the performance, archived or not.
+        Ok(self.shared.kv.clear(&ns.deployment).await?)
     }
 
     /// A buyer's orders in every performance, live or archived, newest first.

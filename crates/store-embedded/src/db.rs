@@ -379,7 +379,7 @@ impl Db {
 
     /// Takes a performance out of service. With orders (`archive`) it is archived, not
     /// forgotten, so its buyers keep seeing what they bought; its namespace is free again
-    /// either way.
+    /// either way. Its `kv` is the caller's to clear.
     pub fn remove_performance(&self, namespace: &str, now: i64, archive: bool) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -388,10 +388,6 @@ impl Db {
              SELECT deployment, namespace, owner, template, params, spec, created_at, ?2 FROM performances
              WHERE namespace = ?1 AND ?3",
             params![namespace, now, archive],
-        )?;
-        tx.execute(
-            "DELETE FROM kv WHERE deployment = (SELECT deployment FROM performances WHERE namespace = ?1)",
-            [namespace],
         )?;
         tx.execute("DELETE FROM performances WHERE namespace = ?1", [namespace])?;
         tx.commit()?;
@@ -569,6 +565,11 @@ impl Db {
         self.conn().execute("DELETE FROM kv WHERE deployment = ?1 AND key = ?2", [deployment, key])?;
         Ok(())
     }
+
+    pub fn kv_clear(&self, deployment: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM kv WHERE deployment = ?1", [deployment])?;
+        Ok(())
+    }
 }
 
 /// Runs a store call on a blocking thread: a SQLite call inside a guest's poll or on an async
@@ -595,6 +596,11 @@ impl KeyValue for EmbeddedKv {
     fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
         on_blocking(&self.0, move |db| db.kv_delete(&scope, &key))
+    }
+
+    fn clear<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, ()> {
+        let scope = scope.to_owned();
+        on_blocking(&self.0, move |db| db.kv_clear(&scope))
     }
 }
 

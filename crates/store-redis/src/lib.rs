@@ -147,6 +147,26 @@ impl KeyValue for RedisStore {
             Ok(connection.del(kv_key(scope, key)).await.context("Redis DEL failed")?)
         })
     }
+
+    /// Scans the scope's keys (a scope is a deployment id: no glob characters) and deletes
+    /// them in batches.
+    fn clear<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let keys: Vec<String> = {
+                let mut scan = connection.scan_match::<_, String>(format!("{{p:{scope}}}:kv:*")).await.context("Redis SCAN failed")?;
+                let mut keys = Vec::new();
+                while let Some(key) = futures_util::StreamExt::next(&mut scan).await {
+                    keys.push(key.context("Redis SCAN failed")?);
+                }
+                keys
+            };
+            for batch in keys.chunks(500) {
+                let _: () = connection.del(batch).await.context("Redis DEL failed")?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Each bucket is one key of its own (no hash tag: buckets need no neighbours, and spread

@@ -55,6 +55,16 @@ pub async fn key_value(store: &dyn KeyValue) {
     store.delete("d1", "never").await.unwrap();
     assert_eq!(store.get("d1", "k").await.unwrap(), None);
     assert!(store.get("d2", "k").await.unwrap().is_some());
+    // A scope cleared has no keys left; its neighbours keep theirs.
+    for n in 0..300 {
+        store.set("d3", &format!("k{n}"), b"v").await.unwrap();
+    }
+    store.clear("d3").await.unwrap();
+    store.clear("d1").await.unwrap();
+    assert_eq!(store.get("d3", "k7").await.unwrap(), None);
+    assert_eq!(store.get("d1", "a:b").await.unwrap(), None);
+    assert_eq!(store.get("d1:a", "b").await.unwrap().as_deref(), Some(&b"y"[..]));
+    assert!(store.get("d2", "k").await.unwrap().is_some());
 }
 
 const TTL_MS: u64 = 60_000;

@@ -25,6 +25,8 @@ pub trait KeyValue: Send + Sync {
     fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
     fn set<'a>(&'a self, scope: &'a str, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, ()>;
     fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()>;
+    /// Forgets every key of a scope (its performance is gone).
+    fn clear<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, ()>;
 }
 
 /// Token buckets (GCRA) shared by every process: `count` calls per `period`, a burst of up to
