@@ -303,9 +303,11 @@ impl App {
                 tracing::error!(%namespace, error = format!("{e:#}"), "could not serve a performance of the directory");
             }
         }
+        // Gone from the list: asked again one by one, so a deploy that lands after the list
+        // was read is kept.
         for ns in self.registry.all() {
             if !listed.iter().any(|(n, _)| n == &ns.name) {
-                self.registry.remove(&ns.name);
+                self.follow(&ns.name).await?;
             }
         }
         Ok(())

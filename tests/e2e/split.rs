@@ -155,11 +155,13 @@ fn a_runtime_killed_mid_sale_leaves_the_other_selling_and_loses_no_order() {
     for runtime in [&a, &b] {
         soon("both runtimes serve it", || runtime.get("/p/crash/api/info", None).status == 200);
     }
-    let buyers = buyers(&control, 8);
+    // Enough buyers that their per-buyer limits (100 tickets, unpaid holds included) do not
+    // stop the sale before the seats do.
+    let buyers = buyers(&control, 16);
 
     let on_a = Sale::start(&a.base, "crash", &buyers, Duration::from_secs(30));
-    let on_b = Sale::start(&b.base, "crash", &buyers, Duration::from_secs(4));
-    std::thread::sleep(Duration::from_millis(1500));
+    let on_b = Sale::start(&b.base, "crash", &buyers, Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(1000));
     a.kill();
     let b_when_a_died = on_b.confirmed.lock().unwrap().len();
     let (mut confirmed, _) = on_a.join();
