@@ -21,7 +21,7 @@ use crate::limits::{RateLimits, Rates};
 use crate::namespace::{Namespace, Registry, Shared, Spec, Store};
 use crate::orders::SqliteOrderLog;
 use crate::payments::TestProvider;
-use crate::pool::Pool;
+use marquee_host::pool::Pool;
 use crate::templates::{Template, Templates};
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
@@ -97,7 +97,7 @@ const PATCHABLE: &[&str] =
 /// Reads a secret key file, creating it with fresh random bytes on first start.
 fn secret_key(path: &Path) -> Result<Vec<u8>> {
     if !path.exists() {
-        marquee_store_embedded::files::write_secret(path, auth::random_hex(32).as_bytes())?;
+        marquee_store::files::write_secret(path, auth::random_hex(32).as_bytes())?;
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
     hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))
@@ -160,8 +160,8 @@ impl App {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))?;
 
-        let engine = crate::engine::new_engine()?;
-        crate::engine::start_epoch_ticker(&engine);
+        let engine = marquee_host::engine::new_engine()?;
+        marquee_host::engine::start_epoch_ticker(&engine);
         let db_path = data.join("marquee.db");
         let db = Arc::new(Db::open(&db_path)?);
         let identity: Arc<dyn Identity> = match &settings.store {

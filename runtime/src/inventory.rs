@@ -7,7 +7,6 @@
 //! Payment happens between the steps that start and finish a confirm, outside any lock.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -17,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::random_hex;
-use crate::bindings::inventory::{
+use marquee_host::bindings::inventory::{
     Claim, Error, HoldReceipt, Order, SectionAvailability, SessionAvailability, Ticket,
 };
+use marquee_host::inventory::{Backend, Holder};
+use marquee_store::BoxFuture;
 use crate::claims::{EmbeddedClaims, Restored};
 use crate::clock::now_ms;
 use crate::metrics::SalesMetrics;
@@ -120,18 +121,6 @@ impl Item {
     }
 }
 
-/// Who asks for a hold: the verified buyer, and the client address the request came from.
-#[derive(Debug, Clone, Copy)]
-pub struct Holder<'a> {
-    pub buyer: &'a str,
-    pub address: Option<IpAddr>,
-}
-
-impl<'a> From<&'a str> for Holder<'a> {
-    fn from(buyer: &'a str) -> Self {
-        Self { buyer, address: None }
-    }
-}
 
 /// What a hold's receipt keeps in the store: its ticket names and its price.
 #[derive(Serialize, Deserialize)]
@@ -644,7 +633,7 @@ fn refused(refusal: Refusal, busy: &str) -> Error {
 /// What a hold request asked for, so a key sent again can be told apart from a new request,
 /// by any process.
 fn fingerprint(session: &str, claim: &Claim) -> String {
-    let quantities = |q: &[crate::bindings::inventory::Quantity]| q.iter().map(|q| (q.name.clone(), q.count)).collect::<Vec<_>>();
+    let quantities = |q: &[marquee_host::bindings::inventory::Quantity]| q.iter().map(|q| (q.name.clone(), q.count)).collect::<Vec<_>>();
     let canonical = serde_json::json!([session, claim.seats, quantities(&claim.sections), quantities(&claim.goods)]);
     hex::encode(&Sha256::digest(canonical.to_string().as_bytes())[..16])
 }
@@ -671,10 +660,44 @@ fn order_of_row(row: &OrderRow, status: OrderStatus) -> Order {
     }
 }
 
+/// What a guest's `inventory` calls reach.
+impl Backend for Inventory {
+    fn availability<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<SessionAvailability, Error>> {
+        Box::pin(Inventory::availability(self, session))
+    }
+
+    fn hold<'a>(
+        &'a self,
+        holder: Holder<'a>,
+        session: &'a str,
+        claim: &'a Claim,
+        idempotency_key: Option<&'a str>,
+        per_buyer_limit: u32,
+    ) -> BoxFuture<'a, Result<HoldReceipt, Error>> {
+        Box::pin(Inventory::hold(self, holder, session, claim, idempotency_key, per_buyer_limit))
+    }
+
+    fn release<'a>(&'a self, buyer: &'a str, hold_id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(Inventory::release(self, buyer, hold_id))
+    }
+
+    fn confirm<'a>(&'a self, buyer: &'a str, hold_id: &'a str, payment: &'a str) -> BoxFuture<'a, Result<Order, Error>> {
+        Box::pin(Inventory::confirm(self, buyer, hold_id, payment))
+    }
+
+    fn cancel<'a>(&'a self, buyer: &'a str, order_id: &'a str) -> BoxFuture<'a, Result<Order, Error>> {
+        Box::pin(Inventory::cancel(self, buyer, order_id))
+    }
+
+    fn orders<'a>(&'a self, buyer: &'a str) -> BoxFuture<'a, Vec<Order>> {
+        Box::pin(Inventory::orders(self, buyer))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::inventory::Quantity;
+    use marquee_host::bindings::inventory::Quantity;
     use crate::templates::Templates;
 
     fn inventory() -> (std::path::PathBuf, Inventory) {

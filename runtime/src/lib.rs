@@ -1,23 +1,19 @@
-//! The Marquee host: HTTP triggers, component pool, namespaces, host capabilities and the
-//! control plane, run by the `marquee` binary.
+//! The Marquee server: the HTTP trigger, namespaces and their inventories, and the control
+//! plane, run by the `marquee` binary over the Wasm host (`marquee-host`) and a store.
 
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod bindings;
 pub mod cli;
-pub mod engine;
 pub mod error;
 pub mod fair;
 pub mod history;
-pub mod host;
 pub mod inventory;
 pub mod limits;
 pub mod metrics;
 pub mod namespace;
 pub mod parse_errors;
 pub mod payments;
-pub mod pool;
 pub mod server;
 pub mod templates;
 pub mod trigger;

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Auth;
 use crate::db::{Db, PerformanceRow};
 use crate::inventory::{Commerce, Inventory};
-use crate::pool::{Loaded, Pool};
-use crate::host::MAX_INSTANCE_MEMORY;
+use marquee_host::MAX_INSTANCE_MEMORY;
+use marquee_host::config::Config;
+use marquee_host::kv::Kv;
+use marquee_host::pool::{Loaded, Pool};
 use crate::metrics::{FunctionMetrics, Metrics};
 use crate::templates::{PerformanceParams, RouteLimit, RouteSpec, TemplateLimits};
 use prometheus::IntGauge;
@@ -120,6 +122,9 @@ pub struct Namespace {
     pub limits: Limits,
     /// Instance slots: a flooded namespace waits on its own, not on its neighbours'.
     pub slots: Arc<Slots>,
+    /// What every request's `config` and `kv` capabilities hold.
+    pub config: Config,
+    pub kv: Kv,
 }
 
 /// A namespace's instance slots and the bounded queue in front of them.
@@ -156,7 +161,10 @@ impl Namespace {
             queued: shared.metrics.queued(&row.namespace),
             usage: Arc::new(crate::fair::Usage::new(shared.metrics.cpu(&row.namespace))),
         });
+        let kv = Kv { store: shared.kv.clone(), scope: Arc::from(row.deployment.as_str()) };
         Ok(Self {
+            config: config_of(&row.namespace, &row.params),
+            kv,
             name: row.namespace.clone(),
             deployment: row.deployment.clone(),
             owner: row.owner.clone(),
@@ -196,6 +204,8 @@ impl Namespace {
             }
         })?;
         Ok(Self {
+            config: config_of(&self.name, &params_json),
+            kv: self.kv.clone(),
             name: self.name.clone(),
             deployment: self.deployment.clone(),
             owner: self.owner.clone(),
@@ -217,6 +227,10 @@ impl Namespace {
     pub fn route(&self, path: &str) -> Option<usize> {
         self.routes.iter().position(|r| crate::templates::route_matches(&r.pattern, path))
     }
+}
+
+fn config_of(namespace: &str, params_json: &str) -> Config {
+    Config { namespace: Arc::from(namespace), params: Arc::from(params_json) }
 }
 
 /// Resolves a spec's routes to loaded components, with each function's metrics.

@@ -15,10 +15,13 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::app::App;
 use crate::auth;
-use crate::engine::EPOCH_TICK;
+use marquee_host::engine::EPOCH_TICK;
 use crate::error::ApiError;
-use crate::bindings::identity::{self, Principal};
-use crate::host::Host;
+use marquee_host::bindings::identity::{self, Principal};
+use marquee_host::identity::Identity;
+use marquee_host::inventory::Inventory;
+use marquee_host::log::Log;
+use marquee_host::{Capabilities, Host};
 use crate::namespace::{Namespace, Route};
 use crate::limits::Limit;
 use crate::server::ClientAddr;
@@ -216,7 +219,14 @@ async fn run(
 ) -> Result<Response<Body>, ApiError> {
     let timeout = ns.limits.timeout;
     let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
-    let mut store = Store::new(app.pool.engine(), Host::new(ns.clone(), route.function.clone(), caller, address));
+    let capabilities = Capabilities {
+        config: ns.config.clone(),
+        kv: ns.kv.clone(),
+        log: Log { namespace: ns.config.namespace.clone(), function: route.function.clone() },
+        inventory: Inventory { backend: ns.inventory.clone(), buyer: caller.as_ref().ok().map(|p| p.id.clone()), address },
+        identity: Identity { caller },
+    };
+    let mut store = Store::new(app.pool.engine(), Host::new(ns.limits.memory_bytes, capabilities));
     store.limiter(|host| &mut host.memory);
     // Every tick the guest gives its worker back (a busy loop cannot hold one), and past its
     // budget it traps.

@@ -673,7 +673,7 @@ impl Identity for EmbeddedIdentity {
         let (path, first) = (self.keys_path.clone(), first.to_owned());
         on_blocking(&self.db, move |_| {
             if !path.exists() {
-                crate::files::write_secret(&path, &Self::write_keys(&[first])?)?;
+                marquee_store::files::write_secret(&path, &Self::write_keys(&[first])?)?;
             }
             Self::read_keys(&path)
         })
@@ -685,7 +685,7 @@ impl Identity for EmbeddedIdentity {
             let mut keys = Self::read_keys(&path)?;
             keys.insert(0, key);
             keys.truncate(kept);
-            crate::files::write_atomically(&path, &Self::write_keys(&keys)?)?;
+            marquee_store::files::write_atomically(&path, &Self::write_keys(&keys)?)?;
             Ok(keys)
         })
     }

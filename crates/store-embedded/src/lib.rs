@@ -6,7 +6,6 @@
 
 pub mod claims;
 pub mod db;
-pub mod files;
 pub mod orders;
 
 /// A fresh temp dir for a test, removed when dropped.

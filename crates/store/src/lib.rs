@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub mod clock;
+pub mod files;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
-use marquee_store_embedded::files::write_atomically;
+use marquee_store::files::write_atomically;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::host::Host;
+use crate::Host;
 
 /// A compiled component, pre-instantiated against the host linker: creating an instance
 /// per request only allocates and initializes.
@@ -69,7 +69,7 @@ impl Pool {
         std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
         let mut pool = Self {
             engine: engine.clone(),
-            linker: crate::host::linker(engine)?,
+            linker: crate::linker(engine)?,
             dir: dir.to_path_buf(),
             loaded: RwLock::default(),
             builtins: HashMap::new(),

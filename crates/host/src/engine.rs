@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::host::MAX_INSTANCE_MEMORY;
+use crate::MAX_INSTANCE_MEMORY;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);

@@ -1,4 +1,4 @@
-//! Files the embedded store writes: owner-only, durable before they are used.
+//! Files a store or the component pool writes: owner-only, durable before they are used.
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! `bindgen!` (like Spin's `world` crate).
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "marquee:platform/platform",
     imports: {
         // The claim store may be across a network (Redis); confirm and cancel wait for

@@ -1,0 +1,132 @@
+//! Marquee's Wasm host: the one engine, the component pool, and the store state of one request.
+//!
+//! Guests get a sandboxed WASI p2 (no preopens, no environment, no sockets, no outgoing HTTP)
+//! beside `wasi:http`, and one capability per platform interface ([`config`], [`kv`], [`log`],
+//! [`identity`], [`inventory`]), each holding only the per-request state its calls need. The
+//! trigger builds them; nothing here knows what a namespace or a performance is.
+
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+pub mod bindings;
+pub mod config;
+pub mod engine;
+pub mod identity;
+pub mod inventory;
+pub mod kv;
+pub mod log;
+pub mod pool;
+
+/// Largest linear memory one instance may grow to.
+pub const MAX_INSTANCE_MEMORY: usize = 64 << 20;
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// What a guest may do on behalf of one request, one field per platform interface.
+pub struct Capabilities {
+    pub config: config::Config,
+    pub kv: kv::Kv,
+    pub log: log::Log,
+    pub identity: identity::Identity,
+    pub inventory: inventory::Inventory,
+}
+
+/// Outgoing HTTP is not a capability Marquee grants (yet): every request is denied.
+struct DenyOutgoing;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+                )>,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Caps one instance's memory and records the largest it grew to.
+pub struct MemoryLimiter {
+    pub limit: usize,
+    pub peak: usize,
+    /// Whether a growth past the limit was refused (the guest usually traps next).
+    pub refused: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Per-request store state.
+pub struct Host {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: DenyOutgoing,
+    pub memory: MemoryLimiter,
+    /// Epoch ticks this request has run Wasm for; past its budget it traps.
+    pub ticks: u64,
+    capabilities: Capabilities,
+}
+
+impl Host {
+    pub fn new(memory_limit: usize, capabilities: Capabilities) -> Self {
+        Self {
+            // Nothing inherited: no env, args, stdio, preopens or network.
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: DenyOutgoing,
+            memory: MemoryLimiter { limit: memory_limit, peak: 0, refused: false },
+            ticks: 0,
+            capabilities,
+        }
+    }
+
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// The linker every component is pre-instantiated against: each platform interface is served
+/// by its own capability.
+pub fn linker(engine: &Engine) -> anyhow::Result<Linker<Host>> {
+    use bindings::marquee::platform as wit;
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wit::config::add_to_linker::<Host, HasSelf<config::Config>>(&mut linker, |h| &mut h.capabilities.config)?;
+    wit::kv::add_to_linker::<Host, HasSelf<kv::Kv>>(&mut linker, |h| &mut h.capabilities.kv)?;
+    wit::log::add_to_linker::<Host, HasSelf<log::Log>>(&mut linker, |h| &mut h.capabilities.log)?;
+    wit::identity::add_to_linker::<Host, HasSelf<identity::Identity>>(&mut linker, |h| &mut h.capabilities.identity)?;
+    wit::inventory::add_to_linker::<Host, HasSelf<inventory::Inventory>>(&mut linker, |h| &mut h.capabilities.inventory)?;
+    Ok(linker)
+}
