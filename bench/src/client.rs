@@ -9,6 +9,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use marquee_api::{DeployRequest, LoginRequest, SignupRequest, TokenPair};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpStream;
@@ -27,7 +30,7 @@ impl Conn {
         Ok(Self { sender, host: addr.to_string() })
     }
 
-    pub async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<(u16, Bytes)> {
+    pub async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<&impl Serialize>) -> Result<(u16, Bytes)> {
         let mut req = hyper::Request::builder().method(method).uri(path).header("host", &self.host);
         if let Some(token) = token {
             req = req.header("authorization", format!("Bearer {token}"));
@@ -35,7 +38,7 @@ impl Conn {
         let body = match body {
             Some(v) => {
                 req = req.header("content-type", "application/json");
-                Full::new(Bytes::from(v.to_string()))
+                Full::new(Bytes::from(serde_json::to_vec(v)?))
             }
             None => Full::new(Bytes::new()),
         };
@@ -47,14 +50,30 @@ impl Conn {
     }
 
     pub async fn get(&mut self, path: &str) -> Result<(u16, Bytes)> {
-        self.send("GET", path, None, None).await
+        self.send("GET", path, None, None::<&()>).await
     }
 
-    /// POSTs JSON and insists on `expect`, returning the JSON answer.
-    pub async fn post_json(&mut self, path: &str, token: Option<&str>, body: &Value, expect: u16) -> Result<Value> {
+    /// POSTs JSON and insists on `expect`, returning the answer.
+    pub async fn post_json<T: DeserializeOwned>(&mut self, path: &str, token: Option<&str>, body: &impl Serialize, expect: u16) -> Result<T> {
         let (status, bytes) = self.send("POST", path, token, Some(body)).await?;
         anyhow::ensure!(status == expect, "POST {path}: {status} {}", String::from_utf8_lossy(&bytes));
         Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// Deploys a `seated` performance.
+    pub async fn deploy(&mut self, token: &str, namespace: &str, params: Value) -> Result<()> {
+        let request = DeployRequest { namespace: namespace.into(), template: "seated".into(), params, components: Default::default() };
+        self.post_json::<Value>("/api/v1/performances", Some(token), &request, 201).await?;
+        Ok(())
+    }
+
+    /// Signs up an account and returns its access token.
+    pub async fn account(&mut self, email: &str, role: &str) -> Result<String> {
+        let password = "bench-password".to_string();
+        let signup = SignupRequest { email: email.into(), password: password.clone(), role: role.into() };
+        self.post_json::<Value>("/api/v1/auth/signup", None, &signup, 201).await?;
+        let login = LoginRequest { email: email.into(), password, mode: Default::default() };
+        Ok(self.post_json::<TokenPair>("/api/v1/auth/login", None, &login, 200).await?.access_token)
     }
 }
 
@@ -102,11 +121,7 @@ impl Server {
 
     /// Signs up a seller and returns its access token.
     pub async fn seller(&self) -> Result<String> {
-        let mut conn = Conn::connect(&self.addr).await?;
-        let creds = serde_json::json!({"email": "bench@example.com", "password": "bench-password", "role": "seller"});
-        conn.post_json("/api/v1/auth/signup", None, &creds, 201).await?;
-        let pair = conn.post_json("/api/v1/auth/login", None, &creds, 200).await?;
-        Ok(pair["access_token"].as_str().context("access_token")?.to_string())
+        Conn::connect(&self.addr).await?.account("bench@example.com", "seller").await
     }
 }
 

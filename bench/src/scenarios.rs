@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use marquee_api::{Component, DeployRequest};
 use serde_json::{Value, json};
 
 use crate::client::{Conn, Server, ms, percentile};
@@ -69,9 +70,8 @@ async fn deploy(control: &Server, front: &Server, token: &str, label: &str, para
     let mut samples = Vec::with_capacity(DEPLOYS);
     for i in 0..DEPLOYS {
         let ns = format!("{prefix}-{i}");
-        let body = json!({"namespace": ns, "template": "seated", "params": params});
         let started = Instant::now();
-        conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
+        conn.deploy(token, &ns, params.clone()).await?;
         // A runtime hears of the deploy a moment after the 201: ask until it answers.
         loop {
             let (status, _) = probe.get(&format!("/p/{ns}/api/info")).await?;
@@ -96,9 +96,7 @@ async fn deploy(control: &Server, front: &Server, token: &str, label: &str, para
 
 /// Closed-loop load: each connection sends its next request when the last one answers.
 async fn read(server: &Server, token: &str) -> Result<()> {
-    let mut conn = Conn::connect(&server.addr).await?;
-    let body = json!({"namespace": "read", "template": "seated", "params": seated(100, 200)});
-    conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
+    Conn::connect(&server.addr).await?.deploy(token, "read", seated(100, 200)).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..READ_CONNECTIONS {
@@ -147,14 +145,12 @@ async fn read(server: &Server, token: &str) -> Result<()> {
 async fn memory(server: &Server, token: &str) -> Result<()> {
     let mut conn = Conn::connect(&server.addr).await?;
     // One performance first, so the baseline includes the warmed-up runtime.
-    let body = json!({"namespace": "warm", "template": "seated", "params": seated(100, 200)});
-    conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
+    conn.deploy(token, "warm", seated(100, 200)).await?;
     conn.get("/p/warm/api/info").await?;
     let before = server.rss_kib()?;
     for i in 0..MEMORY_PERFORMANCES {
         let ns = format!("idle-{i}");
-        let body = json!({"namespace": ns, "template": "seated", "params": seated(100, 200)});
-        conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
+        conn.deploy(token, &ns, seated(100, 200)).await?;
         let (status, _) = conn.get(&format!("/p/{ns}/api/info")).await?;
         anyhow::ensure!(status == 200, "info of {ns}: {status}");
     }
@@ -176,14 +172,10 @@ async fn booking(server: &Server, fronts: &[&Server], token: &str) -> Result<()>
     let mut conn = Conn::connect(&server.addr).await?;
     let mut params = seated(BOOKING_ROWS, BOOKING_SEATS_PER_ROW);
     params["per_buyer_limit"] = json!(10_000);
-    let body = json!({"namespace": "sale", "template": "seated", "params": params});
-    conn.post_json("/api/v1/performances", Some(token), &body, 201).await?;
+    conn.deploy(token, "sale", params).await?;
     let mut buyers = Vec::with_capacity(BUYERS);
     for i in 0..BUYERS {
-        let creds = json!({"email": format!("buyer{i}@example.com"), "password": "bench-password", "role": "buyer"});
-        conn.post_json("/api/v1/auth/signup", None, &creds, 201).await?;
-        let pair = conn.post_json("/api/v1/auth/login", None, &creds, 200).await?;
-        buyers.push(pair["access_token"].as_str().unwrap_or_default().to_string());
+        buyers.push(conn.account(&format!("buyer{i}@example.com"), "buyer").await?);
     }
     let seats = (BOOKING_ROWS * BOOKING_SEATS_PER_ROW) as usize;
     let started = Instant::now();
@@ -203,12 +195,12 @@ async fn booking(server: &Server, fronts: &[&Server], token: &str) -> Result<()>
                 let id = format!("R-{}-{}", seat / BOOKING_SEATS_PER_ROW as usize + 1, seat % BOOKING_SEATS_PER_ROW as usize + 1);
                 let t = Instant::now();
                 let hold = json!({"session": "s1", "seats": [id]});
-                let h = conn.post_json("/p/sale/api/holds", Some(&buyer), &hold, 201).await?;
+                let h: Value = conn.post_json("/p/sale/api/holds", Some(&buyer), &hold, 201).await?;
                 holds.push(t.elapsed());
                 let hold_id = h["hold_id"].as_str().unwrap_or_default().to_string();
                 let t = Instant::now();
                 let pay = json!({"payment": {"card": "4242 4242 4242 4242"}});
-                conn.post_json(&format!("/p/sale/api/holds/{hold_id}/confirm"), Some(&buyer), &pay, 201).await?;
+                conn.post_json::<Value>(&format!("/p/sale/api/holds/{hold_id}/confirm"), Some(&buyer), &pay, 201).await?;
                 confirms.push(t.elapsed());
                 seat += BUYERS;
             }
@@ -330,12 +322,12 @@ async fn noisy(server: &Server, token: &str) -> Result<()> {
         let response = sender.send_request(req).await?;
         anyhow::ensure!(response.status() == 201, "upload: {}", response.status());
         let body = http_body_util::BodyExt::collect(response.into_body()).await?.to_bytes();
-        serde_json::from_slice::<Value>(&body)?
+        serde_json::from_slice::<Component>(&body)?
     };
-    let noisy = json!({"namespace": "noisy", "template": "seated", "params": seated(10, 10), "components": {"listing": uploaded["digest"]}});
-    conn.post_json("/api/v1/performances", Some(token), &noisy, 201).await?;
-    let quiet = json!({"namespace": "quiet", "template": "seated", "params": seated(10, 10)});
-    conn.post_json("/api/v1/performances", Some(token), &quiet, 201).await?;
+    let components = [("listing".to_string(), uploaded.digest)].into();
+    let noisy = DeployRequest { namespace: "noisy".into(), template: "seated".into(), params: seated(10, 10), components };
+    conn.post_json::<Value>("/api/v1/performances", Some(token), &noisy, 201).await?;
+    conn.deploy(token, "quiet", seated(10, 10)).await?;
 
     let window = Duration::from_secs(NOISY_SECONDS);
     let (alone, alone_errors) = paced(&server.addr, "/p/quiet/api/info", QUIET_CONNECTIONS, QUIET_EVERY, Instant::now() + window).await?;

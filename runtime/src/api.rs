@@ -13,6 +13,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use marquee_api::{
+    Component, Deployed, LoginRequest, NamespaceTokenRequest, PasswordRequest, Performance, RefreshRequest, SessionMode, SignupRequest,
+    TokenPair,
+};
+
 use crate::app::App;
 use crate::auth::{self, AuthError, Role};
 use crate::error::ApiError;
@@ -280,13 +285,6 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-#[derive(Deserialize)]
-struct SignupRequest {
-    email: String,
-    password: String,
-    role: String,
-}
-
 async fn signup(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
     app.limits.check_address(Limit::SignupByAddress, Some(addr.0)).await.map_err(ApiError::too_many)?;
     let req: SignupRequest = parse(&body)?;
@@ -300,33 +298,17 @@ async fn signup(State(app): State<AppState>, Extension(addr): Extension<ClientAd
         auth::SignupError::EmailTaken => email_taken(),
         auth::SignupError::Internal(e) => ApiError::internal(e),
     })?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": account.id, "email": account.email, "role": account.role.as_str() }))).into_response())
+    let view = marquee_api::Account { id: account.id, email: account.email, role: account.role.as_str().to_string() };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 fn email_taken() -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "email_taken", "an account with this email exists").field("email")
 }
 
-#[derive(Deserialize)]
-struct LoginRequest {
-    email: String,
-    password: String,
-    /// `"browser"`: a split-token session (see [`browser_session`]); default `"api"`.
-    #[serde(default)]
-    mode: SessionMode,
-}
-
-#[derive(Deserialize, Default, PartialEq, Eq, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum SessionMode {
-    #[default]
-    Api,
-    Browser,
-}
-
 /// A token pair as a browser gets it: the page receives only `header.payload` of the access
 /// token; the signature and the refresh token travel in HttpOnly cookies.
-fn browser_session(pair: auth::TokenPair) -> Response {
+fn browser_session(pair: TokenPair) -> Response {
     let cookies = auth::session_cookies(&pair);
     let page_part = pair.access_token.rsplit_once('.').map(|(head, _)| head.to_string()).unwrap_or_default();
     let body = json!({
@@ -347,7 +329,7 @@ fn with_cookies(mut response: Response, cookies: [String; 2]) -> Response {
     response
 }
 
-fn session(pair: auth::TokenPair, mode: SessionMode) -> Response {
+fn session(pair: TokenPair, mode: SessionMode) -> Response {
     match mode {
         SessionMode::Api => Json(pair).into_response(),
         SessionMode::Browser => browser_session(pair),
@@ -369,16 +351,6 @@ async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAdd
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PasswordRequest {
-    email: String,
-    password: String,
-    new_password: String,
-    #[serde(default)]
-    mode: SessionMode,
-}
-
 /// Changes an account's password (the current one proves it is theirs), ends all of its
 /// sessions and starts a new one. A credential check: log-in's limits apply.
 async fn change_password(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
@@ -390,11 +362,6 @@ async fn change_password(State(app): State<AppState>, Extension(addr): Extension
         Err(auth::PasswordError::Wrong) => Err(ApiError::unauthorized("wrong email or password")),
         Err(auth::PasswordError::Weak(reason)) => Err(ApiError::bad_request("weak_password", reason).field("new_password")),
     }
-}
-
-#[derive(Deserialize)]
-struct RefreshRequest {
-    refresh_token: String,
 }
 
 /// The refresh token of a call: from the body (API clients), or from the refresh cookie
@@ -410,12 +377,6 @@ fn refresh_token(headers: &http::HeaderMap, body: &Bytes) -> ApiResult<(String, 
         None if no_body => Err(ApiError::unauthorized("no refresh token: send {\"refresh_token\"} or the session cookie")),
         _ => Ok((parse::<RefreshRequest>(body)?.refresh_token, SessionMode::Api)),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NamespaceTokenRequest {
-    namespace: String,
 }
 
 /// A token for one performance's pages (`/p/{ns}/…`), for the caller: what the console hands
@@ -517,17 +478,18 @@ async fn delete_template(State(app): State<AppState>, caller: Caller, Path(name)
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn performance_view(ns: &Namespace) -> Value {
-    json!({
-        "namespace": ns.name,
-        "status": "ready",
-        "url": format!("/p/{}/", ns.name),
-        "template": ns.template,
-        "owner": ns.owner,
-        "created_at": ns.created_at,
-        "params": ns.params,
-        "components": ns.spec.components,
-    })
+fn performance_view(ns: &Namespace) -> Performance {
+    Performance {
+        namespace: ns.name.clone(),
+        status: "ready".into(),
+        url: format!("/p/{}/", ns.name),
+        template: ns.template.clone(),
+        owner: ns.owner.clone(),
+        created_at: ns.created_at,
+        params: serde_json::to_value(&ns.params).expect("params serialize"),
+        components: ns.spec.components.clone(),
+        switch_ms: None,
+    }
 }
 
 async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
@@ -535,16 +497,16 @@ async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> Api
     let request: Value = parse(&body)?;
     let (ns, took) = app.deploy(caller.actor(), &request).await?;
     tracing::info!(namespace = %ns.name, template = %ns.template, ms = took.as_secs_f64() * 1e3, "deployed");
-    let body = json!({
-        "namespace": ns.name,
-        "status": "ready",
-        "url": format!("/p/{}/", ns.name),
-        "deploy_ms": took.as_secs_f64() * 1e3,
-    });
+    let body = Deployed {
+        namespace: ns.name.clone(),
+        status: "ready".into(),
+        url: format!("/p/{}/", ns.name),
+        deploy_ms: took.as_secs_f64() * 1e3,
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn performances(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+async fn performances(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Performance>>> {
     caller.require_role(&[Role::Seller, Role::Admin])?;
     let list = app
         .registry
@@ -553,7 +515,7 @@ async fn performances(State(app): State<AppState>, caller: Caller) -> ApiResult<
         .filter(|ns| caller.is_admin() || ns.owner == caller.id)
         .map(|ns| performance_view(ns))
         .collect();
-    Ok(Json(Value::Array(list)))
+    Ok(Json(list))
 }
 
 fn find(app: &App, name: &str) -> ApiResult<Arc<Namespace>> {
@@ -567,18 +529,18 @@ fn owned(app: &App, caller: &Caller, name: &str) -> ApiResult<Arc<Namespace>> {
     Ok(ns)
 }
 
-async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Performance>> {
     let ns = find(&app, &name)?;
     caller.may_update(&ns)?;
     Ok(Json(performance_view(&ns)))
 }
 
-async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Performance>> {
     caller.may_update(&*find(&app, &name)?)?;
     let request: Value = parse(&body)?;
     let (ns, took) = app.patch(caller.actor(), &name, &request).await?;
     let mut view = performance_view(&ns);
-    view["switch_ms"] = json!(took.as_secs_f64() * 1e3);
+    view.switch_ms = Some(took.as_secs_f64() * 1e3);
     Ok(Json(view))
 }
 
@@ -784,8 +746,15 @@ struct UploadQuery {
     version: Option<String>,
 }
 
-fn component_view(c: &crate::db::ComponentRow) -> Value {
-    json!({"digest": c.digest, "name": c.name, "version": c.version, "world": c.world, "size": c.size, "owner": c.owner})
+fn component_view(c: &crate::db::ComponentRow) -> Component {
+    Component {
+        digest: c.digest.clone(),
+        name: c.name.clone(),
+        version: c.version.clone(),
+        world: Some(c.world.clone()),
+        size: Some(c.size as u64),
+        owner: c.owner.clone(),
+    }
 }
 
 /// Uploads a component into the pool (seller, admin): checked and compiled once, off the
@@ -869,16 +838,20 @@ async fn read_component(body: axum::body::Body) -> ApiResult<Bytes> {
 }
 
 /// The pool as the caller may see it: the built-ins and their own uploads (admin: all).
-async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Component>>> {
     caller.require_role(&[Role::Seller, Role::Admin])?;
     let owner = (!caller.is_admin()).then_some(caller.id.as_str());
-    let mut list: Vec<Value> = app
-        .pool
-        .builtins()
-        .map(|(name, digest)| json!({"digest": digest, "name": name, "version": "builtin", "owner": "marquee"}))
-        .collect();
+    let builtin = |(name, digest): (&str, &str)| Component {
+        digest: digest.into(),
+        name: name.into(),
+        version: "builtin".into(),
+        world: None,
+        size: None,
+        owner: "marquee".into(),
+    };
+    let mut list: Vec<Component> = app.pool.builtins().map(builtin).collect();
     list.extend(app.shared.db.components(owner)?.iter().map(component_view));
-    Ok(Json(Value::Array(list)))
+    Ok(Json(list))
 }
 
 /// The caller's orders in every performance, cancelled ones included, newest first: the

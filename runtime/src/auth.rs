@@ -50,14 +50,7 @@ pub struct Claims {
     pub sid: Option<String>,
 }
 
-/// A fresh access + refresh token pair, as the API returns it.
-#[derive(Debug, Serialize)]
-pub struct TokenPair {
-    pub access_token: String,
-    pub refresh_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-}
+pub use marquee_api::TokenPair;
 
 /// Why a credential was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -266,7 +259,7 @@ impl Auth {
         Ok(TokenPair {
             access_token: self.access_token(account, Some(family))?,
             refresh_token: self.new_refresh(family, &account.id).await?,
-            token_type: "Bearer",
+            token_type: "Bearer".into(),
             expires_in: ACCESS_TTL_SECS,
         })
     }

@@ -4,8 +4,13 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result, bail};
-use serde_json::{Map, Value, json};
+use marquee_api::{Component, DeployRequest, Deployed, ErrorBody, LoginRequest, Performance, TemplateSummary, TokenPair};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
 /// A platform to talk to.
 pub struct Client {
@@ -28,8 +33,8 @@ impl Client {
         self.token.as_deref().context("this command needs a token: --token or MARQUEE_TOKEN (see `marquee login`)")
     }
 
-    /// Sends a request and returns the JSON answer, or the API's error as an error.
-    fn call(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>, auth: bool) -> Result<Value> {
+    /// Sends a request and returns the answer, or the API's error as an error.
+    fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>, auth: bool) -> Result<T> {
         let url = format!("{}{path}", self.url);
         let mut request = http::Request::builder().method(method).uri(&url);
         if auth {
@@ -45,45 +50,46 @@ impl Client {
         let mut response = response.with_context(|| format!("cannot reach {}", self.url))?;
         let status = response.status().as_u16();
         let text = response.body_mut().with_config().limit(64 << 20).read_to_string()?;
-        let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         if status >= 400 {
-            let field = value["field"].as_str().map(|f| format!(" ({f})")).unwrap_or_default();
-            bail!("{status} {}: {}{field}", value["error"].as_str().unwrap_or("error"), value["message"].as_str().unwrap_or(""));
+            let Ok(e) = serde_json::from_str::<ErrorBody>(&text) else { bail!("{status}: {text}") };
+            let field = e.field.map(|f| format!(" ({f})")).unwrap_or_default();
+            bail!("{status} {}: {}{field}", e.error, e.message);
         }
-        Ok(value)
+        serde_json::from_str(&text).with_context(|| format!("{url} answered what this client cannot read: {text}"))
     }
 
-    fn get(&self, path: &str, auth: bool) -> Result<Value> {
+    fn get<T: DeserializeOwned>(&self, path: &str, auth: bool) -> Result<T> {
         self.call("GET", path, None, auth)
     }
 
-    fn post(&self, path: &str, body: &Value, auth: bool) -> Result<Value> {
-        self.call("POST", path, Some(("application/json", body.to_string().into_bytes())), auth)
+    fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize, auth: bool) -> Result<T> {
+        self.call("POST", path, Some(("application/json", serde_json::to_vec(body)?)), auth)
     }
 
     /// Logs in and returns the access token.
     pub fn login(&self, email: &str, password: &str) -> Result<String> {
-        let pair = self.post("/api/v1/auth/login", &json!({"email": email, "password": password}), false)?;
-        Ok(pair["access_token"].as_str().context("no access_token in the answer")?.to_string())
+        let request = LoginRequest { email: email.into(), password: password.into(), mode: Default::default() };
+        let pair: TokenPair = self.post("/api/v1/auth/login", &request, false)?;
+        Ok(pair.access_token)
     }
 
     pub fn templates(&self) -> Result<Vec<Vec<String>>> {
-        let list = self.get("/api/v1/templates", false)?;
-        Ok(rows(&list, |t| vec![text(&t["name"]), text(&t["description"])]))
+        let list: Vec<TemplateSummary> = self.get("/api/v1/templates", false)?;
+        Ok(list.into_iter().map(|t| vec![t.name, t.description]).collect())
     }
 
     pub fn performances(&self) -> Result<Vec<Vec<String>>> {
-        let list = self.get("/api/v1/performances", true)?;
-        Ok(rows(&list, |p| vec![text(&p["namespace"]), text(&p["template"]), text(&p["params"]["title"]), text(&p["url"])]))
+        let list: Vec<Performance> = self.get("/api/v1/performances", true)?;
+        Ok(list.into_iter().map(|p| vec![p.namespace, p.template, text(&p.params["title"]), p.url]).collect())
     }
 
     pub fn components(&self) -> Result<Vec<Vec<String>>> {
-        let list = self.get("/api/v1/components", true)?;
-        Ok(rows(&list, |c| vec![text(&c["name"]), text(&c["version"]), text(&c["digest"])]))
+        let list: Vec<Component> = self.get("/api/v1/components", true)?;
+        Ok(list.into_iter().map(|c| vec![c.name, c.version, c.digest]).collect())
     }
 
     /// Uploads a component file, showing a spinner while the platform checks and compiles it.
-    pub fn push(&self, file: &Path, name: &str, version: &str) -> Result<Value> {
+    pub fn push(&self, file: &Path, name: &str, version: &str) -> Result<Component> {
         let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         let spinner = indicatif::ProgressBar::new_spinner();
         spinner.enable_steady_tick(Duration::from_millis(100));
@@ -95,12 +101,9 @@ impl Client {
     }
 
     /// Deploys a performance from a template, with parameters from a file and `--set`s.
-    pub fn deploy(&self, namespace: &str, template: &str, params: Value, components: Map<String, Value>) -> Result<Value> {
-        let mut body = json!({"namespace": namespace, "template": template, "params": params});
-        if !components.is_empty() {
-            body["components"] = Value::Object(components);
-        }
-        self.post("/api/v1/performances", &body, true)
+    pub fn deploy(&self, namespace: &str, template: &str, params: Value, components: BTreeMap<String, String>) -> Result<Deployed> {
+        let request = DeployRequest { namespace: namespace.into(), template: template.into(), params, components };
+        self.post("/api/v1/performances", &request, true)
     }
 }
 
@@ -110,10 +113,6 @@ fn text(value: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
-}
-
-fn rows(list: &Value, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
-    list.as_array().into_iter().flatten().map(row).collect()
 }
 
 /// Prints rows as aligned columns.

@@ -78,10 +78,8 @@ impl From<anyhow::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({ "error": self.code, "message": self.message });
-        if let Some(field) = self.field {
-            body["field"] = field.into();
-        }
+        let body = marquee_api::ErrorBody { error: self.code.into(), message: self.message, field: self.field };
+        let mut body = serde_json::to_value(body).expect("an error body serializes");
         if let Some((name, value)) = self.extra {
             body[name] = value;
         }

@@ -274,7 +274,7 @@ fn main() -> Result<()> {
         }
         Command::Components(ComponentsCommand::Push { file, name, version }) => {
             let c = client().push(&file, &name, &version)?;
-            println!("pushed {name}@{version}: {} ({}, {} bytes)", c["digest"].as_str().unwrap_or(""), c["world"].as_str().unwrap_or(""), c["size"]);
+            println!("pushed {name}@{version}: {} ({}, {} bytes)", c.digest, c.world.unwrap_or_default(), c.size.unwrap_or_default());
             Ok(())
         }
         Command::Deploy { namespace, template, params, sets, components } => {
@@ -286,18 +286,18 @@ fn main() -> Result<()> {
             for assignment in &sets {
                 marquee::cli::set(&mut document, assignment)?;
             }
-            let mut swaps = serde_json::Map::new();
+            let mut swaps = std::collections::BTreeMap::new();
             for swap in &components {
                 let (role, reference) = swap.split_once('=').context("--component takes role=reference")?;
-                swaps.insert(role.to_string(), reference.into());
+                swaps.insert(role.to_string(), reference.to_string());
             }
             let deployed = client().deploy(&namespace, &template, document, swaps)?;
             println!(
                 "deployed {} in {:.1} ms: {}{}",
                 namespace,
-                deployed["deploy_ms"].as_f64().unwrap_or(0.0),
+                deployed.deploy_ms,
                 cli.url.trim_end_matches('/'),
-                deployed["url"].as_str().unwrap_or("")
+                deployed.url
             );
             Ok(())
         }

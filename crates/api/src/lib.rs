@@ -1,0 +1,182 @@
+//! The `/api/v1` control plane's request and answer bodies (../shared/API.md), as the server
+//! writes and reads them and as the CLI and the bench send and read them: one definition, so
+//! the three cannot drift apart. Fields a client does not know are ignored when reading.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `invalid_namespace`.
+    pub error: String,
+    pub message: String,
+    /// The request field at fault, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// `POST /api/v1/auth/signup`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+    /// `buyer` or `seller`; checked by the server so that a wrong one is a clear 400.
+    pub role: String,
+}
+
+/// An account as the API shows it (the signup answer).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+}
+
+/// How a session's tokens travel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionMode {
+    /// Both tokens in the answer's body.
+    #[default]
+    Api,
+    /// A split-token browser session: the page gets `header.payload` of the access token; the
+    /// signature and the refresh token travel in HttpOnly cookies.
+    Browser,
+}
+
+impl SessionMode {
+    fn is_api(&self) -> bool {
+        *self == Self::Api
+    }
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    #[serde(default, skip_serializing_if = "SessionMode::is_api")]
+    pub mode: SessionMode,
+}
+
+/// `POST /api/v1/auth/password`: the current password proves the account is the caller's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    pub email: String,
+    pub password: String,
+    pub new_password: String,
+    #[serde(default, skip_serializing_if = "SessionMode::is_api")]
+    pub mode: SessionMode,
+}
+
+/// `POST /api/v1/auth/refresh` and `/logout` from an API client (a browser sends its cookie).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// `POST /api/v1/auth/namespace-token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceTokenRequest {
+    pub namespace: String,
+}
+
+/// A fresh access + refresh token pair (an API-mode session).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+}
+
+/// `POST /api/v1/performances`. The server checks each field on its own, in this order, so
+/// that each mistake gets its own code and `field`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployRequest {
+    pub namespace: String,
+    pub template: String,
+    /// The template's parameters (`GET /api/v1/templates/{name}` has their schema).
+    #[serde(default)]
+    pub params: Value,
+    /// Function role -> component reference (`name@version` or a digest) replacing the
+    /// template's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub components: BTreeMap<String, String>,
+}
+
+/// The answer to a deploy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deployed {
+    pub namespace: String,
+    pub status: String,
+    /// The performance's pages, relative to the platform's address.
+    pub url: String,
+    /// From the request's arrival to the performance being served.
+    pub deploy_ms: f64,
+}
+
+/// A performance as its seller and admins see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Performance {
+    pub namespace: String,
+    pub status: String,
+    pub url: String,
+    pub template: String,
+    pub owner: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub params: Value,
+    /// Function role -> the digest it is pinned to.
+    pub components: BTreeMap<String, String>,
+    /// In a PATCH's answer: how long the switch to the new version took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_ms: Option<f64>,
+}
+
+/// A component in the registry; built-ins have no world or size and belong to `marquee`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Component {
+    pub digest: String,
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    pub owner: String,
+}
+
+/// A template in the catalogue, as far as a listing needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TemplateSummary {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_have_the_wire_shape_of_the_contract() {
+        let error = ErrorBody { error: "invalid_namespace".into(), message: "m".into(), field: None };
+        assert_eq!(serde_json::to_value(&error).unwrap(), json!({"error": "invalid_namespace", "message": "m"}));
+        let deploy = DeployRequest { namespace: "gala".into(), template: "seated".into(), params: json!({}), components: BTreeMap::new() };
+        assert_eq!(serde_json::to_value(&deploy).unwrap(), json!({"namespace": "gala", "template": "seated", "params": {}}));
+        let login = LoginRequest { email: "a@example.com".into(), password: "p".into(), mode: SessionMode::Api };
+        assert_eq!(serde_json::to_value(&login).unwrap(), json!({"email": "a@example.com", "password": "p"}));
+        let browser: LoginRequest = serde_json::from_value(json!({"email": "a", "password": "p", "mode": "browser"})).unwrap();
+        assert_eq!(browser.mode, SessionMode::Browser);
+        // A client reads answers that carry more than it knows.
+        let component: Component = serde_json::from_value(json!({"digest": "d", "name": "n", "version": "builtin", "owner": "marquee", "new": 1})).unwrap();
+        assert_eq!((component.world, component.size), (None, None));
+    }
+}
