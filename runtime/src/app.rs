@@ -413,7 +413,18 @@ impl App {
         }
         self.registry.publish(ns.clone());
         drop(changes);
-        self.announce(&namespace).await?;
+        if let Err(e) = self.announce(&namespace).await {
+            // Runtimes may never hear of it, so the deploy did not happen: nothing stays here,
+            // and the directory is told to forget it (if that fails too, the next start of the
+            // control plane makes the directory what this process serves).
+            {
+                let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+                self.shared.db.remove_performance(&namespace, crate::clock::now_secs(), false)?;
+                self.registry.remove(&namespace);
+            }
+            let _ = self.announce(&namespace).await;
+            return Err(ApiError::store_unavailable(e));
+        }
         Ok((ns, started.elapsed()))
     }
 

@@ -61,6 +61,12 @@ impl ApiError {
         tracing::error!(error = format!("{error:#}"), "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
     }
+
+    /// The shared store did not answer: nothing was changed, and the call may be retried.
+    pub fn store_unavailable(error: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{error:#}"), "store unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the shared store did not answer; nothing was changed, try again")
+    }
 }
 
 /// A parameter that failed a template's validation: 400 `invalid_params` naming the field.

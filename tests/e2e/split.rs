@@ -95,6 +95,21 @@ fn every_change_on_the_control_plane_reaches_every_runtime_within_milliseconds()
     let late = Server::start_as(&["runtime"], &late_dir.0, &[("MARQUEE_STORE", &url)]);
     late.get("/p/fest/api/info", None).expect(200);
     late.get("/p/gala/api/info", None).expect(404);
+
+    // A deploy the directory did not take did not happen: a 503, nothing kept anywhere, even
+    // once the stalled Redis applies what it was sent meanwhile; then the namespace deploys.
+    let admin = control.admin();
+    let body = json!({"namespace": "stalled", "template": "seated", "params": gala_params()});
+    cluster.redis.pause().unwrap();
+    let refused = control.post("/api/v1/performances", Some(&admin), &body);
+    cluster.redis.resume().unwrap();
+    assert_eq!((refused.status, refused.json()["error"].as_str()), (503, Some("store_unavailable")), "{refused:?}");
+    control.get("/api/v1/performances/stalled", Some(&admin)).expect(404);
+    std::thread::sleep(Duration::from_millis(300));
+    for runtime in [a, b, &late] {
+        runtime.get("/p/stalled/api/info", None).expect(404);
+    }
+    cluster.deploy(&admin, "stalled", "seated", gala_params());
 }
 
 #[test]

@@ -28,6 +28,16 @@ impl LocalRedis {
         format!("unix://{}", self.dir.join("redis.sock").display())
     }
 
+    /// Stops the server where it is (SIGSTOP) until [`resume`](Self::resume): a Redis that
+    /// answers nothing, so each call times out, and what was sent meanwhile is applied later.
+    pub fn pause(&self) -> Result<()> {
+        signal(self.child.id(), "STOP")
+    }
+
+    pub fn resume(&self) -> Result<()> {
+        signal(self.child.id(), "CONT")
+    }
+
     /// kill -9, then a new server on the same append-only file.
     pub fn crash_and_restart(&mut self) -> Result<()> {
         self.child.kill()?;
@@ -35,6 +45,12 @@ impl LocalRedis {
         self.child = spawn(&self.dir, self.fsync)?;
         Ok(())
     }
+}
+
+fn signal(pid: u32, name: &str) -> Result<()> {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().context("failed to run kill")?;
+    anyhow::ensure!(status.success(), "kill -{name} {pid} failed");
+    Ok(())
 }
 
 fn spawn(dir: &PathBuf, fsync: &str) -> Result<Child> {
