@@ -1,7 +1,7 @@
 //! The platform in one value: store, keys, component pool, templates and live namespaces.
 //! Opening it on a data dir restores every deployed performance and its orders.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,6 +86,8 @@ pub struct App {
     /// Serializes writes to the store's directory (control) and their application (runtime),
     /// so the last one written or applied is the newest state.
     directory: tokio::sync::Mutex<()>,
+    /// Removals the directory did not take yet (control), written again every second.
+    unannounced: std::sync::Mutex<BTreeSet<String>>,
     /// Held for the life of the process: the OS releases it on any exit, crash included.
     _lock: std::fs::File,
 }
@@ -207,6 +209,7 @@ impl App {
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
             directory: tokio::sync::Mutex::default(),
+            unannounced: std::sync::Mutex::default(),
             _lock: lock,
             settings,
         });
@@ -225,6 +228,7 @@ impl App {
                 }
             }
             runtime.block_on(app.announce_all())?;
+            runtime.spawn(Self::announce_again(Arc::downgrade(&app)));
         } else {
             let Store::Redis(redis) = &app.settings.store else { anyhow::bail!("a runtime process needs a shared store (--store)") };
             runtime.block_on(app.follow_directory())?;
@@ -255,6 +259,21 @@ impl App {
         match self.registry.get(namespace) {
             Some(ns) => redis.put_performance(namespace, &serde_json::to_string(&ns.row())?).await,
             None => redis.remove_performance(namespace).await,
+        }
+    }
+
+    /// Writes the removals the directory missed until it takes them, so runtimes stop serving
+    /// a deleted performance once Redis answers again, not at the next start.
+    async fn announce_again(app: std::sync::Weak<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Some(app) = app.upgrade() else { return };
+            let missed = std::mem::take(&mut *app.unannounced.lock().unwrap());
+            for namespace in missed {
+                if app.announce(&namespace).await.is_err() {
+                    app.unannounced.lock().unwrap().insert(namespace);
+                }
+            }
         }
     }
 
@@ -512,12 +531,26 @@ impl App {
     /// switch is one map insert: requests in flight finish on the old functions, new ones
     /// run the new. Returns the performance and how long the switch took.
     pub async fn patch(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
-        let patched = self.patch_here(caller, namespace, request)?;
-        self.announce(namespace).await?;
-        Ok(patched)
+        let (previous, updated, took) = self.patch_here(caller, namespace, request)?;
+        if let Err(e) = self.announce(namespace).await {
+            // Runtimes may never hear of it, so the change did not happen: the previous version
+            // comes back (unless another change landed meanwhile) and is written again.
+            {
+                let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+                if self.registry.get(namespace).is_some_and(|now| Arc::ptr_eq(&now, &updated)) {
+                    let row = previous.row();
+                    self.shared.db.update_performance(namespace, &row.params, &row.spec)?;
+                    self.registry.publish(previous);
+                }
+            }
+            let _ = self.announce(namespace).await;
+            return Err(ApiError::store_unavailable(e));
+        }
+        Ok((updated, took))
     }
 
-    fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+    /// Applies a patch here; returns the version it replaced, the new one and the time taken.
+    fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Arc<Namespace>, Duration), ApiError> {
         let started = Instant::now();
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
@@ -565,7 +598,7 @@ impl App {
         let updated = Arc::new(ns.successor(params, params_json.clone(), spec, &self.pool)?);
         self.shared.db.update_performance(namespace, &params_json, &spec_json)?;
         self.registry.publish(updated.clone());
-        Ok((updated, started.elapsed()))
+        Ok((ns, updated, started.elapsed()))
     }
 
     /// Applies `{role: reference}` swaps to a performance's functions.
@@ -619,7 +652,12 @@ impl App {
             self.shared.db.remove_performance(&ns.name, crate::clock::now_secs(), archive)?;
             self.registry.remove(&ns.name);
         }
-        self.announce(&ns.name).await?;
+        // The deletion stands (orders may be refunded already); runtimes learn of it when the
+        // directory takes it.
+        if let Err(e) = self.announce(&ns.name).await {
+            tracing::warn!(namespace = %ns.name, error = format!("{e:#}"), "the directory missed a removal; writing it again");
+            self.unannounced.lock().unwrap().insert(ns.name.clone());
+        }
         // The components' own data goes with the performance, archived or not.
         Ok(self.shared.kv.clear(&ns.deployment).await?)
     }

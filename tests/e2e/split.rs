@@ -110,6 +110,18 @@ fn every_change_on_the_control_plane_reaches_every_runtime_within_milliseconds()
         runtime.get("/p/stalled/api/info", None).expect(404);
     }
     cluster.deploy(&admin, "stalled", "seated", gala_params());
+
+    // So is a patch: the previous version stays, here and on every runtime.
+    cluster.redis.pause().unwrap();
+    let refused = control.patch("/api/v1/performances/stalled", Some(&admin), &json!({"params": {"title": "Never"}}));
+    cluster.redis.resume().unwrap();
+    assert_eq!(refused.status, 503, "{refused:?}");
+    let kept = control.get("/api/v1/performances/stalled", Some(&admin)).expect(200).json();
+    assert_eq!(kept["params"]["title"], gala_params()["title"]);
+    std::thread::sleep(Duration::from_millis(300));
+    for runtime in [a, b, &late] {
+        assert_eq!(title(runtime, "stalled"), Some(gala_params()["title"].clone()));
+    }
 }
 
 #[test]
