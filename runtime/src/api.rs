@@ -21,8 +21,7 @@ use marquee_api::{
 use crate::app::App;
 use crate::auth::{self, AuthError, Role};
 use crate::error::ApiError;
-use crate::limits::Limit;
-use crate::server::ClientAddr;
+use crate::limits::{ClientAddr, Limit};
 use crate::namespace::Namespace;
 use crate::orders::OrderStatus;
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::auth::{self, Auth};
 use crate::db::{Account, BuyerOrder, Db, EmbeddedIdentity, PerformanceRow};
 use crate::error::ApiError;
-use crate::history::History;
+use crate::history::{Counters, History};
 use crate::inventory::{Commerce, TicketSigner};
 use crate::limits::{RateLimits, Rates};
 use crate::namespace::{Namespace, Registry, Shared, Spec, Store};
@@ -205,7 +205,11 @@ impl App {
                 max_timeout: settings.request_timeout,
             }),
             limits: settings.rates.map(|r| RateLimits::new(r, buckets)).unwrap_or_else(RateLimits::off),
-            history: History::default(),
+            history: History::new(settings.history_interval, match &settings.store {
+                Store::Embedded => Counters::Alone,
+                Store::Redis(redis) if settings.part.serves_control() => Counters::Merge(redis.clone()),
+                Store::Redis(redis) => Counters::Publish(redis.clone()),
+            }),
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
             directory: tokio::sync::Mutex::default(),
@@ -247,7 +251,7 @@ impl App {
             });
         }
         tracing::info!(performances = app.registry.len(), "restored");
-        History::start(Arc::downgrade(&app), app.settings.history_interval);
+        Self::sample_history(Arc::downgrade(&app));
         Ok(app)
     }
 
@@ -260,6 +264,18 @@ impl App {
             Some(ns) => redis.put_performance(namespace, &serde_json::to_string(&ns.row())?).await,
             None => redis.remove_performance(namespace).await,
         }
+    }
+
+    /// Samples every live performance's history every interval until the app is gone.
+    fn sample_history(app: std::sync::Weak<Self>) {
+        tokio::spawn(async move {
+            while let Some(app) = app.upgrade() {
+                app.history.sample(&app.registry.all()).await;
+                let interval = app.settings.history_interval;
+                drop(app);
+                tokio::time::sleep(interval).await;
+            }
+        });
     }
 
     /// Writes the removals the directory missed until it takes them, so runtimes stop serving

@@ -3,14 +3,14 @@
 //! turn consecutive samples into rates, latency percentiles and sales over time.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::core::Metric;
 use serde_json::{Value, json};
 
-use crate::app::App;
 use crate::metrics::FunctionMetrics;
+use crate::namespace::Namespace;
 
 /// How much history is kept.
 const KEPT: Duration = Duration::from_secs(3600);
@@ -36,14 +36,21 @@ struct Sample {
 
 pub struct History {
     by_deployment: Mutex<HashMap<String, VecDeque<Sample>>>,
+    /// Samples kept per performance.
+    keep: usize,
+    counters: Counters,
     /// This process's run, under which a runtime writes its counters to a shared store.
     process: String,
 }
 
-impl Default for History {
-    fn default() -> Self {
-        Self { by_deployment: Mutex::default(), process: crate::auth::random_hex(8) }
-    }
+/// Where this process's function counters meet the other processes'.
+pub enum Counters {
+    /// One process serves everything.
+    Alone,
+    /// A runtime writes its counters to the shared store.
+    Publish(marquee_store_redis::RedisStore),
+    /// The control plane adds every runtime's counters from the shared store to its own.
+    Merge(marquee_store_redis::RedisStore),
 }
 
 impl FunctionSample {
@@ -97,29 +104,24 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 impl History {
-    /// Samples every live namespace every `interval` until the app is gone.
-    pub fn start(app: Weak<App>, interval: Duration) {
-        tokio::spawn(async move {
-            while let Some(app) = app.upgrade() {
-                app.history.sample(&app).await;
-                drop(app);
-                tokio::time::sleep(interval).await;
-            }
-        });
+    /// A history sampled every `interval`.
+    pub fn new(interval: Duration, counters: Counters) -> Self {
+        let keep = (KEPT.as_secs_f64() / interval.as_secs_f64()).ceil() as usize;
+        Self { by_deployment: Mutex::default(), keep, counters, process: crate::auth::random_hex(8) }
     }
 
-    async fn sample(&self, app: &App) {
+    /// Records one sample of every live performance, forgetting those no longer live.
+    pub async fn sample(&self, live: &[Arc<Namespace>]) {
         let at_ms = crate::clock::now_ms();
-        let keep = (KEPT.as_secs_f64() / app.settings.history_interval.as_secs_f64()).ceil() as usize;
-        let live = app.registry.all();
+        let keep = self.keep;
         // Read the stores first: the map's lock is not held across a wait.
         let mut samples = Vec::with_capacity(live.len());
-        for ns in &live {
+        for ns in live {
             let mut functions = HashMap::new();
             for route in &ns.routes {
                 functions.entry(route.function.to_string()).or_insert_with(|| function_sample(&route.metrics));
             }
-            if let Err(e) = self.share(app, ns, &mut functions).await {
+            if let Err(e) = self.share(ns, &mut functions).await {
                 tracing::warn!(ns = %ns.name, error = %format!("{e:#}"), "could not share function counters");
             }
             match ns.inventory.sales().await {
@@ -141,12 +143,15 @@ impl History {
     /// With a shared store, a runtime writes its counters there and the control plane adds
     /// every runtime's to its own, so the console's history counts all of a performance's
     /// requests wherever they were served.
-    async fn share(&self, app: &App, ns: &crate::namespace::Namespace, functions: &mut HashMap<String, FunctionSample>) -> anyhow::Result<()> {
-        let crate::namespace::Store::Redis(redis) = &app.settings.store else { return Ok(()) };
-        if !app.settings.part.serves_control() {
-            let counters = functions.iter().map(|(name, f)| Ok((name.clone(), serde_json::to_string(f)?))).collect::<anyhow::Result<Vec<_>>>()?;
-            return redis.put_counters(&ns.deployment, &self.process, &counters).await;
-        }
+    async fn share(&self, ns: &Namespace, functions: &mut HashMap<String, FunctionSample>) -> anyhow::Result<()> {
+        let redis = match &self.counters {
+            Counters::Alone => return Ok(()),
+            Counters::Publish(redis) => {
+                let counters = functions.iter().map(|(name, f)| Ok((name.clone(), serde_json::to_string(f)?))).collect::<anyhow::Result<Vec<_>>>()?;
+                return redis.put_counters(&ns.deployment, &self.process, &counters).await;
+            }
+            Counters::Merge(redis) => redis,
+        };
         for (_, name, value) in redis.counters(&ns.deployment, &self.process).await? {
             if let (Some(mine), Ok(theirs)) = (functions.get_mut(&name), serde_json::from_str::<FunctionSample>(&value)) {
                 mine.add(&theirs);

@@ -14,6 +14,11 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use marquee_store::{BoxFuture, RateBuckets};
 
+/// The address of the client at the other end of the connection, which the server puts on
+/// every request and per-address limits key on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
 /// Requests allowed per period; a burst of the same size is allowed at once. 0 means no limit.
 #[derive(Debug, Clone, Copy)]
 pub struct Rates {

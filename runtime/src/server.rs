@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 use crate::app::App;
+use crate::limits::ClientAddr;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,10 +44,6 @@ pub const DEFAULT_CONNECTIONS_PER_ADDRESS: usize = 1024;
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("failed to listen on {addr}"))
 }
-
-/// The address of the client at the other end of the connection.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub std::net::IpAddr);
 
 /// How often idle rate-limit buckets are forgotten.
 const LIMIT_SHRINK_INTERVAL: Duration = Duration::from_secs(60);

@@ -23,8 +23,7 @@ use marquee_host::inventory::Inventory;
 use marquee_host::log::Log;
 use marquee_host::{Capabilities, Host};
 use crate::namespace::{Namespace, Route};
-use crate::limits::Limit;
-use crate::server::ClientAddr;
+use crate::limits::{ClientAddr, Limit};
 use crate::templates::RouteLimit;
 
 /// Where passwords and refresh tokens would travel. They are the platform's alone: no
