@@ -685,19 +685,22 @@ impl App {
             let buyer = buyer.to_string();
             return tokio::task::spawn_blocking(move || db.orders_of_buyer(&buyer)).await?;
         };
-        // Each performance's orders are under its own hash tag: one step per performance, all
-        // sent at once (the multiplexed connection pipelines them).
+        // Each performance's orders are under its own hash tag: one step per performance, 32
+        // in flight at a time (the multiplexed connection pipelines them).
+        use futures_util::{StreamExt, TryStreamExt};
         let deployments = tokio::task::spawn_blocking(move || db.deployments()).await??;
-        let mut asked = tokio::task::JoinSet::new();
-        for (namespace, deployment, params, archived_at) in deployments {
-            let hold_ttl_ms = serde_json::from_str::<crate::templates::PerformanceParams>(&params)
-                .map_or(0, |p| u64::from(p.hold_ttl_seconds) * 1000);
-            let (claims, buyer) = (redis.claims(&deployment, hold_ttl_ms), buyer.to_string());
-            asked.spawn(async move { anyhow::Ok((claims.orders_of(&buyer).await?, namespace, params, archived_at)) });
-        }
+        let asks: Vec<_> = deployments
+            .into_iter()
+            .map(|(namespace, deployment, params, archived_at)| {
+                let hold_ttl_ms = serde_json::from_str::<crate::templates::PerformanceParams>(&params)
+                    .map_or(0, |p| u64::from(p.hold_ttl_seconds) * 1000);
+                let claims = redis.claims(&deployment, hold_ttl_ms);
+                async move { anyhow::Ok((claims.orders_of(buyer).await?, namespace, params, archived_at)) }
+            })
+            .collect();
+        let answers: Vec<_> = futures_util::stream::iter(asks).buffered(32).try_collect().await?;
         let mut out = Vec::new();
-        while let Some(answer) = asked.join_next().await {
-            let (orders, namespace, params, archived_at) = answer??;
+        for (orders, namespace, params, archived_at) in answers {
             for order in orders {
                 let order = crate::inventory::row_of(&order)?;
                 out.push(BuyerOrder { order, namespace: namespace.clone(), params: params.clone(), archived_at });
