@@ -62,10 +62,10 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
     }
 
-    /// The shared store did not answer: nothing was changed, and the call may be retried.
+    /// The shared store did not answer; the call may be retried.
     pub fn store_unavailable(error: anyhow::Error) -> Self {
         tracing::error!(error = format!("{error:#}"), "store unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the shared store did not answer; nothing was changed, try again")
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the shared store did not answer; try again")
     }
 }
 
@@ -76,9 +76,10 @@ impl From<crate::templates::FieldError> for ApiError {
     }
 }
 
+/// A fault: 503 when the shared store did not answer, else 500.
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
-        Self::internal(error)
+        if marquee_store_redis::unreachable(&error) { Self::store_unavailable(error) } else { Self::internal(error) }
     }
 }
 

@@ -122,6 +122,16 @@ fn every_change_on_the_control_plane_reaches_every_runtime_within_milliseconds()
     for runtime in [a, b, &late] {
         assert_eq!(title(runtime, "stalled"), Some(gala_params()["title"].clone()));
     }
+
+    // Any call the store does not answer is a 503 to retry, not a 500; the retry works.
+    cluster.redis.pause().unwrap();
+    let refused = control.delete("/api/v1/performances/stalled", Some(&admin));
+    cluster.redis.resume().unwrap();
+    assert_eq!((refused.status, refused.json()["error"].as_str()), (503, Some("store_unavailable")), "{refused:?}");
+    control.delete("/api/v1/performances/stalled", Some(&admin)).expect(204);
+    for runtime in [a, b, &late] {
+        soon("a retried delete reaches the runtimes", || runtime.get("/p/stalled/api/info", None).status == 404);
+    }
 }
 
 #[test]

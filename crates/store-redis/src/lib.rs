@@ -20,6 +20,15 @@ pub use directory::DirectoryEvent;
 pub use identity::IdentityEvent;
 pub use local::LocalRedis;
 
+/// Whether a call failed because Redis did not answer (down, unreachable, too slow) rather
+/// than refused it: the caller may try again.
+pub fn unreachable(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<redis::RedisError>())
+        .any(|e| e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal())
+}
+
 /// How long a step's answer may take before the call fails.
 const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long an idempotency key is remembered after its hold was made.
