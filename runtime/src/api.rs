@@ -608,13 +608,10 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + 
 async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let ns = owned(&app, &caller, &name)?;
     let orders = ns.inventory.all_orders().await?;
-    // Buyers' accounts asked 32 at a time: on Redis the connection pipelines them, and the
-    // embedded store's blocking threads stay few.
-    use futures_util::{StreamExt, TryStreamExt};
     let buyers: std::collections::BTreeSet<&str> = orders.iter().map(|o| o.buyer.as_str()).collect();
     let identity = app.shared.auth.identity();
     let asks: Vec<_> = buyers.iter().map(|id| identity.account_by_id(id)).collect();
-    let accounts: Vec<_> = futures_util::stream::iter(asks).buffered(32).try_collect().await?;
+    let accounts = crate::app::a_few_at_a_time(asks).await?;
     let emails: std::collections::HashMap<&str, Option<String>> =
         buyers.into_iter().zip(accounts).map(|(id, account)| (id, account.map(|a| a.email))).collect();
     let entries = {

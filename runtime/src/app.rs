@@ -232,7 +232,9 @@ impl App {
                 }
             }
             runtime.block_on(app.announce_all())?;
-            runtime.spawn(Self::announce_again(Arc::downgrade(&app)));
+            if let Store::Redis(_) = &app.settings.store {
+                runtime.spawn(Self::announce_again(Arc::downgrade(&app)));
+            }
         } else {
             let Store::Redis(redis) = &app.settings.store else { anyhow::bail!("a runtime process needs a shared store (--store)") };
             runtime.block_on(app.follow_directory())?;
@@ -452,13 +454,9 @@ impl App {
             // Runtimes may never hear of it, so the deploy did not happen: nothing stays here,
             // and the directory is told to forget it (if that fails too, the next start of the
             // control plane makes the directory what this process serves).
-            {
-                let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-                self.shared.db.remove_performance(&namespace, crate::clock::now_secs(), false)?;
-                self.registry.remove(&namespace);
-            }
+            self.unpublish(&namespace, false)?;
             let _ = self.announce(&namespace).await;
-            return Err(ApiError::store_unavailable(e));
+            return Err(e.into());
         }
         Ok((ns, started.elapsed()))
     }
@@ -560,7 +558,7 @@ impl App {
                 }
             }
             let _ = self.announce(namespace).await;
-            return Err(ApiError::store_unavailable(e));
+            return Err(e.into());
         }
         Ok((updated, took))
     }
@@ -663,11 +661,7 @@ impl App {
     /// Unpublishes a performance whose sales are closed, archiving it if it has orders.
     async fn retire(&self, ns: &Namespace) -> Result<(), ApiError> {
         let archive = !ns.inventory.all_orders().await?.is_empty();
-        {
-            let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-            self.shared.db.remove_performance(&ns.name, crate::clock::now_secs(), archive)?;
-            self.registry.remove(&ns.name);
-        }
+        self.unpublish(&ns.name, archive)?;
         // The deletion stands (orders may be refunded already); runtimes learn of it when the
         // directory takes it.
         if let Err(e) = self.announce(&ns.name).await {
@@ -678,6 +672,14 @@ impl App {
         Ok(self.shared.kv.clear(&ns.deployment).await?)
     }
 
+    /// Takes a performance out of the store and out of service here (archived with `archive`).
+    fn unpublish(&self, namespace: &str, archive: bool) -> Result<()> {
+        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.db.remove_performance(namespace, crate::clock::now_secs(), archive)?;
+        self.registry.remove(namespace);
+        Ok(())
+    }
+
     /// A buyer's orders in every performance, live or archived, newest first.
     pub async fn orders_of_buyer(&self, buyer: &str) -> Result<Vec<BuyerOrder>> {
         let db = self.shared.db.clone();
@@ -685,9 +687,7 @@ impl App {
             let buyer = buyer.to_string();
             return tokio::task::spawn_blocking(move || db.orders_of_buyer(&buyer)).await?;
         };
-        // Each performance's orders are under its own hash tag: one step per performance, 32
-        // in flight at a time (the multiplexed connection pipelines them).
-        use futures_util::{StreamExt, TryStreamExt};
+        // Each performance's orders are under its own hash tag: one step per performance.
         let deployments = tokio::task::spawn_blocking(move || db.deployments()).await??;
         let asks: Vec<_> = deployments
             .into_iter()
@@ -698,7 +698,7 @@ impl App {
                 async move { anyhow::Ok((claims.orders_of(buyer).await?, namespace, params, archived_at)) }
             })
             .collect();
-        let answers: Vec<_> = futures_util::stream::iter(asks).buffered(32).try_collect().await?;
+        let answers = a_few_at_a_time(asks).await?;
         let mut out = Vec::new();
         for (orders, namespace, params, archived_at) in answers {
             for order in orders {
@@ -709,6 +709,13 @@ impl App {
         out.sort_by(|a, b| (b.order.created_at, &a.order.id).cmp(&(a.order.created_at, &b.order.id)));
         Ok(out)
     }
+}
+
+/// Runs store calls a few at a time, answers in order: over a multiplexed Redis connection
+/// they are pipelined, and the embedded store's blocking threads stay few.
+pub async fn a_few_at_a_time<T>(asks: Vec<impl Future<Output = Result<T>>>) -> Result<Vec<T>> {
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(asks).buffered(32).try_collect().await
 }
 
 fn namespace_taken(namespace: &str) -> ApiError {

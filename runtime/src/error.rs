@@ -63,7 +63,7 @@ impl ApiError {
     }
 
     /// The shared store did not answer; the call may be retried.
-    pub fn store_unavailable(error: anyhow::Error) -> Self {
+    fn store_unavailable(error: anyhow::Error) -> Self {
         tracing::error!(error = format!("{error:#}"), "store unavailable");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the shared store did not answer; try again")
     }

@@ -8,8 +8,8 @@
 //! Across namespaces, every poll's time is charged to its namespace, up to a bound: a guest
 //! yields at every epoch tick, so a poll much longer than that was mostly its worker waiting
 //! for a core the operating system gave to another process, not the namespace's use. (Reading
-//! the thread's CPU clock instead is a system call per poll, ~8% of the read path here.) A namespace that takes
-//! more than its fair share of the cores while others also want CPU is demoted: its instances
+//! the thread's CPU clock instead is a system call per poll, ~8% of the read path here.)
+//! A namespace that takes more than its fair share of the cores while others also want CPU is demoted: its instances
 //! and its clients' connections run on background workers at the operating system's idle
 //! priority, which get only the CPU nobody in the foreground wants. Its neighbours' requests then never queue behind its flood;
 //! once its use falls to half its share (or it is alone) it comes back to the foreground.

@@ -113,7 +113,6 @@ impl History {
     /// Records one sample of every live performance, forgetting those no longer live.
     pub async fn sample(&self, live: &[Arc<Namespace>]) {
         let at_ms = crate::clock::now_ms();
-        let keep = self.keep;
         // Read the stores first: the map's lock is not held across a wait.
         let mut samples = Vec::with_capacity(live.len());
         for ns in live {
@@ -134,7 +133,7 @@ impl History {
         for (ns, functions, sales) in samples {
             let ring = map.entry(ns.deployment.clone()).or_default();
             ring.push_back(Sample { at_ms, functions, sales });
-            while ring.len() > keep {
+            while ring.len() > self.keep {
                 ring.pop_front();
             }
         }
