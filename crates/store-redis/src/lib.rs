@@ -16,9 +16,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 mod directory;
 mod identity;
 mod local;
+mod serving;
 pub use directory::DirectoryEvent;
 pub use identity::IdentityEvent;
 pub use local::LocalRedis;
+pub use serving::SERVING_TTL_SECONDS;
 
 /// Whether a call failed because Redis did not answer (down, unreachable, too slow) rather
 /// than refused it: the caller may try again.

@@ -1,0 +1,95 @@
+//! The `Performance` custom resource: one per deployed performance, written by the control plane
+//! (spec) and by the operator (status). Cluster-scoped, named after the performance, so it can own
+//! the Kubernetes namespace of the same name and everything in it.
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "marquee.dev",
+    version = "v1alpha1",
+    kind = "Performance",
+    plural = "performances",
+    shortname = "perf",
+    status = "PerformanceStatus",
+    printcolumn = r#"{"name":"Template","type":"string","jsonPath":".spec.template"}"#,
+    printcolumn = r#"{"name":"Placement","type":"string","jsonPath":".spec.placement"}"#,
+    printcolumn = r#"{"name":"Backend","type":"string","jsonPath":".status.backend"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformanceSpec {
+    /// The seller's account id on the control plane.
+    #[schemars(length(min = 1))]
+    pub owner: String,
+    /// The template it was deployed from.
+    #[schemars(length(min = 1))]
+    pub template: String,
+    /// The sha256 of the performance's record in the store as the control plane wrote it.
+    /// `Ready` waits for a runtime that reports serving this digest.
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub digest: String,
+    /// `shared` (the runtime pool serves it) or `dedicated` (its own runtime Deployment too).
+    #[serde(default)]
+    pub placement: Placement,
+    /// Size of the dedicated runtime; only read with `placement: dedicated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<DedicatedRuntime>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    #[default]
+    Shared,
+    Dedicated,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DedicatedRuntime {
+    #[schemars(range(min = 1, max = 50))]
+    pub replicas: i32,
+    /// CPU per pod, requested and the limit (`500m`, `2`).
+    pub cpu: Quantity,
+    /// Memory per pod, requested and the limit (`256Mi`).
+    pub memory: Quantity,
+}
+
+/// Where the performance's route sends its traffic.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Pool,
+    Dedicated,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformanceStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Accepted`, `Routed` and `Ready`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+    /// Ready pods of the dedicated Deployment; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedicated_ready: Option<i32>,
+    /// Runtime processes that serve `spec.digest`, as they last reported to the store.
+    #[serde(default)]
+    pub serving: Vec<String>,
+}
+
+impl Performance {
+    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+        self.status.as_ref()?.conditions.iter().find(|c| c.type_ == kind)
+    }
+}

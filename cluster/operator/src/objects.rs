@@ -1,0 +1,343 @@
+//! The Kubernetes objects a `Performance` stands for, built as plain values (no API calls), so
+//! the reconcile applies them and `marquee-operator render` prints them for offline validation.
+
+use std::collections::BTreeMap;
+
+use gateway_api::httproutes::{
+    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesBackendRefs, HttpRouteRulesMatches,
+    HttpRouteRulesMatchesPath, HttpRouteRulesMatchesPathType, HttpRouteSpec,
+};
+use gateway_api::referencegrants::{ReferenceGrant, ReferenceGrantFrom, ReferenceGrantSpec, ReferenceGrantTo};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Namespace, PodSecurityContext,
+    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, SecurityContext, Service,
+    ServiceAccount, ServicePort, ServiceSpec,
+};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+
+use crate::crd::{Backend, Performance};
+
+/// Label on every object the operator writes, with the performance's name.
+pub const PERFORMANCE_LABEL: &str = "marquee.dev/performance";
+/// The seller's ServiceAccount and its Role and RoleBinding, in the performance's namespace.
+pub const SELLER: &str = "seller";
+/// The performance's Service, its dedicated Deployment and the Secret that Deployment reads.
+pub const RUNTIME: &str = "runtime";
+pub const STORE_SECRET: &str = "runtime-store";
+pub const ROUTE: &str = "performance";
+pub const NETWORK_POLICY: &str = "isolate";
+
+/// What the operator knows of the platform it runs in.
+#[derive(Clone, Debug)]
+pub struct Platform {
+    /// The namespace of the control plane, the runtime pool, Redis and the Gateway.
+    pub namespace: String,
+    pub gateway: String,
+    /// The runtime pool's Service in `namespace`.
+    pub pool_service: String,
+    /// The port every runtime listens on.
+    pub port: i32,
+    /// The `marquee` image a dedicated runtime runs.
+    pub image: String,
+    /// The store every runtime shares (`redis://…`); handed to dedicated runtimes in a Secret.
+    pub store: String,
+}
+
+/// Kubernetes namespaces a performance may not take over.
+pub fn reserved(name: &str, platform: &Platform) -> bool {
+    name == "default" || name.starts_with("kube-") || name == platform.namespace
+}
+
+fn owner(perf: &Performance) -> OwnerReference {
+    perf.controller_owner_ref(&()).expect("a Performance read from the API has a name and a uid")
+}
+
+fn labels(perf: &Performance) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (PERFORMANCE_LABEL.to_owned(), perf.name_any()),
+        ("app.kubernetes.io/managed-by".to_owned(), "marquee-operator".to_owned()),
+    ])
+}
+
+fn meta(perf: &Performance, name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: namespace.map(str::to_owned),
+        labels: Some(labels(perf)),
+        owner_references: Some(vec![owner(perf)]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The performance's namespace, labelled so that the Gateway admits its route.
+pub fn namespace(perf: &Performance) -> Namespace {
+    Namespace { metadata: meta(perf, &perf.name_any(), None), ..Namespace::default() }
+}
+
+/// The account the control plane asks a short-lived token for (TokenRequest) on the seller's
+/// behalf; it carries no token Secret of its own.
+pub fn service_account(perf: &Performance) -> ServiceAccount {
+    ServiceAccount {
+        metadata: meta(perf, SELLER, Some(&perf.name_any())),
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    }
+}
+
+/// What the seller's token may do: look at its own namespace's workloads and logs. No Secrets
+/// (the dedicated runtime's store address is one), nothing outside the namespace.
+pub fn role(perf: &Performance) -> Role {
+    let read = || ["get", "list", "watch"].map(String::from).to_vec();
+    Role {
+        metadata: meta(perf, SELLER, Some(&perf.name_any())),
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(["pods", "pods/log", "services", "events"].map(String::from).to_vec()),
+                verbs: read(),
+                ..PolicyRule::default()
+            },
+            PolicyRule {
+                api_groups: Some(vec!["apps".to_owned()]),
+                resources: Some(vec!["deployments".to_owned()]),
+                verbs: read(),
+                ..PolicyRule::default()
+            },
+            PolicyRule {
+                api_groups: Some(vec!["gateway.networking.k8s.io".to_owned()]),
+                resources: Some(vec!["httproutes".to_owned()]),
+                verbs: read(),
+                ..PolicyRule::default()
+            },
+        ]),
+    }
+}
+
+pub fn role_binding(perf: &Performance) -> RoleBinding {
+    let ns = perf.name_any();
+    RoleBinding {
+        metadata: meta(perf, SELLER, Some(&ns)),
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".to_owned(), kind: "Role".to_owned(), name: SELLER.to_owned() },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: SELLER.to_owned(),
+            namespace: Some(ns),
+            ..Subject::default()
+        }]),
+    }
+}
+
+fn runtime_selector(perf: &Performance) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (PERFORMANCE_LABEL.to_owned(), perf.name_any()),
+        ("app.kubernetes.io/component".to_owned(), RUNTIME.to_owned()),
+    ])
+}
+
+/// The Service in front of the performance's dedicated runtime pods (none while it is shared).
+pub fn service(perf: &Performance, platform: &Platform) -> Service {
+    Service {
+        metadata: meta(perf, RUNTIME, Some(&perf.name_any())),
+        spec: Some(ServiceSpec {
+            selector: Some(runtime_selector(perf)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".to_owned()),
+                port: platform.port,
+                target_port: Some(IntOrString::String("http".to_owned())),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// Other namespaces are kept out: only the platform's namespace (the Gateway, the control plane)
+/// and the performance's own pods reach its pods.
+pub fn network_policy(perf: &Performance, platform: &Platform) -> NetworkPolicy {
+    let from_namespace = |name: &str| NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), name.to_owned())])),
+            ..LabelSelector::default()
+        }),
+        ..NetworkPolicyPeer::default()
+    };
+    let own_pods = NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..NetworkPolicyPeer::default() };
+    NetworkPolicy {
+        metadata: meta(perf, NETWORK_POLICY, Some(&perf.name_any())),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Ingress".to_owned()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![from_namespace(&platform.namespace), own_pods]),
+                ..NetworkPolicyIngressRule::default()
+            }]),
+            ..NetworkPolicySpec::default()
+        }),
+    }
+}
+
+/// Lets the performance's HttpRoute send traffic to the pool's Service in the platform's
+/// namespace; it lives there, named after the performance.
+pub fn reference_grant(perf: &Performance, platform: &Platform) -> ReferenceGrant {
+    ReferenceGrant {
+        metadata: meta(perf, &perf.name_any(), Some(&platform.namespace)),
+        spec: ReferenceGrantSpec {
+            from: vec![ReferenceGrantFrom {
+                group: "gateway.networking.k8s.io".to_owned(),
+                kind: "HTTPRoute".to_owned(),
+                namespace: perf.name_any(),
+            }],
+            to: vec![ReferenceGrantTo {
+                group: String::new(),
+                kind: "Service".to_owned(),
+                name: Some(platform.pool_service.clone()),
+            }],
+        },
+    }
+}
+
+/// `/p/<name>/…` on the platform's Gateway, to the pool or to the dedicated runtime.
+pub fn http_route(perf: &Performance, platform: &Platform, backend: Backend) -> HttpRoute {
+    let name = perf.name_any();
+    let backend_ref = match backend {
+        Backend::Pool => HttpRouteRulesBackendRefs {
+            name: platform.pool_service.clone(),
+            namespace: Some(platform.namespace.clone()),
+            port: Some(platform.port),
+            ..HttpRouteRulesBackendRefs::default()
+        },
+        Backend::Dedicated => HttpRouteRulesBackendRefs {
+            name: RUNTIME.to_owned(),
+            port: Some(platform.port),
+            ..HttpRouteRulesBackendRefs::default()
+        },
+    };
+    HttpRoute {
+        metadata: meta(perf, ROUTE, Some(&name)),
+        spec: HttpRouteSpec {
+            parent_refs: Some(vec![HttpRouteParentRefs {
+                group: Some("gateway.networking.k8s.io".to_owned()),
+                kind: Some("Gateway".to_owned()),
+                name: platform.gateway.clone(),
+                namespace: Some(platform.namespace.clone()),
+                ..HttpRouteParentRefs::default()
+            }]),
+            rules: Some(vec![HttpRouteRules {
+                matches: Some(vec![HttpRouteRulesMatches {
+                    path: Some(HttpRouteRulesMatchesPath {
+                        r#type: Some(HttpRouteRulesMatchesPathType::PathPrefix),
+                        value: Some(format!("/p/{name}/")),
+                    }),
+                    ..HttpRouteRulesMatches::default()
+                }]),
+                backend_refs: Some(vec![backend_ref]),
+                ..HttpRouteRules::default()
+            }]),
+            ..HttpRouteSpec::default()
+        },
+        status: None,
+    }
+}
+
+/// The store's address for the dedicated runtime, kept out of its pod spec (which the seller may
+/// read) and out of the seller's Role.
+pub fn store_secret(perf: &Performance, platform: &Platform) -> Secret {
+    Secret {
+        metadata: meta(perf, STORE_SECRET, Some(&perf.name_any())),
+        string_data: Some(BTreeMap::from([("store".to_owned(), platform.store.clone())])),
+        ..Secret::default()
+    }
+}
+
+/// `marquee runtime --only <name>`, sized by the spec. Its readiness probe asks the runtime
+/// whether it serves every performance it was told to, so Ready pods are serving pods.
+pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
+    let name = perf.name_any();
+    let size = perf.spec.runtime.clone();
+    let replicas = size.as_ref().map_or(1, |s| s.replicas);
+    let resources = size.map(|s| {
+        let amounts = BTreeMap::from([("cpu".to_owned(), s.cpu), ("memory".to_owned(), s.memory)]);
+        ResourceRequirements { requests: Some(amounts.clone()), limits: Some(amounts), ..ResourceRequirements::default() }
+    });
+    let probe = |path: &str, period: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String("http".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        ..Probe::default()
+    };
+    let mut pod_labels = runtime_selector(perf);
+    pod_labels.extend(labels(perf));
+    Deployment {
+        metadata: meta(perf, RUNTIME, Some(&name)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector { match_labels: Some(runtime_selector(perf)), ..LabelSelector::default() },
+            // A new pod must serve before an old one goes: the route stays on Ready pods.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".to_owned()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_unavailable: Some(IntOrString::Int(0)),
+                    max_surge: Some(IntOrString::Int(1)),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(pod_labels), ..ObjectMeta::default() }),
+                spec: Some(PodSpec {
+                    automount_service_account_token: Some(false),
+                    security_context: Some(PodSecurityContext { run_as_non_root: Some(true), ..PodSecurityContext::default() }),
+                    containers: vec![Container {
+                        name: "runtime".to_owned(),
+                        image: Some(platform.image.clone()),
+                        args: Some(
+                            ["runtime", "--listen", &format!("0.0.0.0:{}", platform.port), "--only", &name]
+                                .map(String::from)
+                                .to_vec(),
+                        ),
+                        env: Some(vec![EnvVar {
+                            name: "MARQUEE_STORE".to_owned(),
+                            value_from: Some(EnvVarSource {
+                                secret_key_ref: Some(SecretKeySelector {
+                                    name: STORE_SECRET.to_owned(),
+                                    key: "store".to_owned(),
+                                    ..SecretKeySelector::default()
+                                }),
+                                ..EnvVarSource::default()
+                            }),
+                            ..EnvVar::default()
+                        }]),
+                        ports: Some(vec![ContainerPort {
+                            name: Some("http".to_owned()),
+                            container_port: platform.port,
+                            ..ContainerPort::default()
+                        }]),
+                        readiness_probe: Some(probe("/readyz", 2)),
+                        liveness_probe: Some(probe("/healthz", 10)),
+                        resources,
+                        security_context: Some(SecurityContext {
+                            allow_privilege_escalation: Some(false),
+                            read_only_root_filesystem: Some(true),
+                            capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_owned()]), ..Capabilities::default() }),
+                            ..SecurityContext::default()
+                        }),
+                        ..Container::default()
+                    }],
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        status: None,
+    }
+}

@@ -1,0 +1,237 @@
+//! The reconcile: a `Performance` in, its objects applied (server-side apply, one field manager,
+//! owned by the `Performance`) and its status written. A finalizer removes what garbage
+//! collection would leave behind, and the cross-namespace ReferenceGrant, before the object goes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use gateway_api::referencegrants::ReferenceGrant;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::crd::{Backend, Performance, PerformanceStatus, Placement};
+use crate::objects::{self, Platform};
+
+/// The one field manager of every object the operator writes.
+pub const MANAGER: &str = "marquee-operator";
+pub const FINALIZER: &str = "marquee.dev/cleanup";
+/// How soon to look again while no runtime serves the current spec yet.
+pub const WAIT_FOR_SERVING: Duration = Duration::from_secs(2);
+/// How often a settled performance is checked anyway (a runtime may have died).
+pub const RESYNC: Duration = Duration::from_secs(60);
+/// The pause after an API error before the reconcile runs again.
+pub const RETRY: Duration = Duration::from_secs(5);
+
+/// Which runtime processes serve a performance's spec (by digest), as they report it to the store.
+pub trait Serving: Send + Sync {
+    fn serving<'a>(&'a self, namespace: &'a str, digest: &'a str) -> BoxFuture<'a, anyhow::Result<Vec<String>>>;
+}
+
+pub struct Context {
+    pub client: Client,
+    pub platform: Platform,
+    pub serving: Arc<dyn Serving>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+pub async fn reconcile(perf: Arc<Performance>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api: Api<Performance> = Api::all(ctx.client.clone());
+    finalizer(&api, FINALIZER, perf, |event| async {
+        match event {
+            Event::Apply(perf) => apply(&perf, &ctx).await,
+            Event::Cleanup(perf) => cleanup(&perf, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Every failure is retried after a pause: API errors and conflicts are usually passing.
+pub fn error_policy(perf: Arc<Performance>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(performance = %perf.name_any(), error = %error, "reconcile failed; retrying");
+    Action::requeue(RETRY)
+}
+
+async fn put<K>(client: &Client, namespace: Option<&str>, object: &K) -> Result<K, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
+    K::Scope: ScopeApi,
+{
+    let api = K::Scope::api::<K>(client.clone(), namespace);
+    let name = object.meta().name.clone().expect("every object we build has a name");
+    api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(object)).await
+}
+
+/// `Api::all` for cluster-scoped kinds and `Api::namespaced` for the rest, chosen by the type.
+pub trait ScopeApi {
+    fn api<K: Resource<DynamicType = (), Scope = Self>>(client: Client, namespace: Option<&str>) -> Api<K>;
+}
+
+impl ScopeApi for k8s_openapi::ClusterResourceScope {
+    fn api<K: Resource<DynamicType = (), Scope = Self>>(client: Client, _: Option<&str>) -> Api<K> {
+        Api::all(client)
+    }
+}
+
+impl ScopeApi for k8s_openapi::NamespaceResourceScope {
+    fn api<K: Resource<DynamicType = (), Scope = Self>>(client: Client, namespace: Option<&str>) -> Api<K> {
+        Api::namespaced(client, namespace.expect("a namespaced object has a namespace"))
+    }
+}
+
+async fn remove<K>(api: Api<K>, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource + DeserializeOwned + Clone + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn apply(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
+    let name = perf.name_any();
+    let (client, platform) = (&ctx.client, &ctx.platform);
+    let mut status = PerformanceStatus { observed_generation: perf.metadata.generation, ..PerformanceStatus::default() };
+    if objects::reserved(&name, platform) {
+        let message = format!("{name} is a namespace Kubernetes or the platform keeps for itself");
+        status.conditions = vec![
+            condition(perf, "Accepted", false, "ReservedName", &message),
+            condition(perf, "Routed", false, "NotAccepted", ""),
+            condition(perf, "Ready", false, "NotAccepted", ""),
+        ];
+        write_status(perf, ctx, status).await?;
+        return Ok(Action::await_change());
+    }
+    let ns = Some(name.as_str());
+    put(client, None, &objects::namespace(perf)).await?;
+    put(client, ns, &objects::service_account(perf)).await?;
+    put(client, ns, &objects::role(perf)).await?;
+    put(client, ns, &objects::role_binding(perf)).await?;
+    put(client, ns, &objects::network_policy(perf, platform)).await?;
+    put(client, ns, &objects::service(perf, platform)).await?;
+    put(client, Some(&platform.namespace), &objects::reference_grant(perf, platform)).await?;
+
+    let backend = match perf.spec.placement {
+        Placement::Dedicated => {
+            put(client, ns, &objects::store_secret(perf, platform)).await?;
+            let deployment = put(client, ns, &objects::deployment(perf, platform)).await?;
+            let ready = serving_pods(&deployment);
+            status.dedicated_ready = Some(ready);
+            if ready > 0 { Backend::Dedicated } else { Backend::Pool }
+        }
+        Placement::Shared => {
+            if perf.status.as_ref().is_some_and(|s| s.dedicated_ready.is_some()) {
+                remove(Api::<Deployment>::namespaced(client.clone(), &name), objects::RUNTIME).await?;
+                remove(Api::<Secret>::namespaced(client.clone(), &name), objects::STORE_SECRET).await?;
+            }
+            Backend::Pool
+        }
+    };
+    put(client, ns, &objects::http_route(perf, platform, backend)).await?;
+    status.backend = Some(backend);
+
+    let (serving, trouble) = match ctx.serving.serving(&name, &perf.spec.digest).await {
+        Ok(pods) => (pods, None),
+        Err(e) => (Vec::new(), Some(format!("the store did not say who serves it: {e:#}"))),
+    };
+    let routed = match backend {
+        Backend::Pool => "to the runtime pool".to_owned(),
+        Backend::Dedicated => "to its dedicated runtime".to_owned(),
+    };
+    let ready = !serving.is_empty();
+    let ready_message = match (&trouble, ready) {
+        (Some(t), _) => t.clone(),
+        (None, true) => format!("its current spec is served by {}", serving.join(", ")),
+        (None, false) => "no runtime serves its current spec yet".to_owned(),
+    };
+    status.conditions = vec![
+        condition(perf, "Accepted", true, "Applied", "its namespace, account, role, service and policy are applied"),
+        condition(perf, "Routed", true, if backend == Backend::Pool { "Pool" } else { "Dedicated" }, &routed),
+        condition(perf, "Ready", ready, if ready { "Serving" } else { "NotServing" }, &ready_message),
+    ];
+    status.serving = serving;
+    write_status(perf, ctx, status).await?;
+    Ok(Action::requeue(if ready { RESYNC } else { WAIT_FOR_SERVING }))
+}
+
+/// Ready pods of the dedicated Deployment's current revision: the ones a rollout waits for, so
+/// the route never moves onto pods of a spec that is going away.
+fn serving_pods(deployment: &Deployment) -> i32 {
+    let Some(status) = &deployment.status else { return 0 };
+    let current = status.observed_generation == deployment.metadata.generation;
+    if current { status.ready_replicas.unwrap_or(0).min(status.updated_replicas.unwrap_or(0)) } else { 0 }
+}
+
+async fn cleanup(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
+    let name = perf.name_any();
+    if !objects::reserved(&name, &ctx.platform) {
+        let grants = Api::<ReferenceGrant>::namespaced(ctx.client.clone(), &ctx.platform.namespace);
+        remove(grants, &name).await?;
+        remove(Api::<Namespace>::all(ctx.client.clone()), &name).await?;
+    }
+    Ok(Action::await_change())
+}
+
+/// A condition whose transition time moves only when its status does.
+fn condition(perf: &Performance, kind: &str, status: bool, reason: &str, message: &str) -> Condition {
+    let status = if status { "True" } else { "False" }.to_owned();
+    let since = perf
+        .condition(kind)
+        .filter(|c| c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| Time(Timestamp::now()));
+    Condition {
+        type_: kind.to_owned(),
+        status,
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        observed_generation: perf.metadata.generation,
+        last_transition_time: since,
+    }
+}
+
+async fn write_status(perf: &Performance, ctx: &Context, status: PerformanceStatus) -> Result<(), Error> {
+    let api: Api<Performance> = Api::all(ctx.client.clone());
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(&perf.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// The objects a `Performance` stands for, as `marquee-operator render` prints them.
+pub fn render(perf: &Performance, platform: &Platform) -> Vec<serde_json::Value> {
+    let json = |v: serde_json::Result<serde_json::Value>| v.expect("our objects serialize");
+    let backend = if perf.spec.placement == Placement::Dedicated { Backend::Dedicated } else { Backend::Pool };
+    let mut all = vec![
+        json(serde_json::to_value(objects::namespace(perf))),
+        json(serde_json::to_value(objects::service_account(perf))),
+        json(serde_json::to_value(objects::role(perf))),
+        json(serde_json::to_value(objects::role_binding(perf))),
+        json(serde_json::to_value(objects::network_policy(perf, platform))),
+        json(serde_json::to_value(objects::service(perf, platform))),
+        json(serde_json::to_value(objects::reference_grant(perf, platform))),
+        json(serde_json::to_value(objects::http_route(perf, platform, backend))),
+    ];
+    if perf.spec.placement == Placement::Dedicated {
+        all.push(json(serde_json::to_value(objects::store_secret(perf, platform))));
+        all.push(json(serde_json::to_value(objects::deployment(perf, platform))));
+    }
+    all
+}
