@@ -487,6 +487,7 @@ fn performance_view(ns: &Namespace) -> Performance {
         created_at: ns.created_at,
         params: serde_json::to_value(&ns.params).expect("params serialize"),
         components: ns.spec.components.clone(),
+        digest: ns.digest(),
         switch_ms: None,
     }
 }

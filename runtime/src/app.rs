@@ -26,6 +26,10 @@ use crate::templates::{Template, Templates};
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
+/// How often a runtime on a shared store reports what it serves; a report lapses after
+/// [`marquee_store_redis::SERVING_TTL_SECONDS`].
+pub const SERVING_REPORT_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Settings of one platform process.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -79,6 +83,9 @@ pub struct App {
     pub shared: Arc<Shared>,
     pub limits: RateLimits,
     pub history: History,
+    /// This process's run (host name and a random part): how it signs what it writes to a
+    /// shared store, its serving reports and function counters.
+    pub process: String,
     /// Foreground workers, and background ones for namespaces over their share of the CPU.
     pub workers: crate::fair::Workers,
     /// Serializes deploy, patch and delete, so none of them publishes over another.
@@ -183,7 +190,14 @@ impl App {
         let commerce = Arc::new(Commerce {
             log: Arc::new(SqliteOrderLog::open(&db_path)?),
             payments: Arc::new(TestProvider::default()),
-            signer: TicketSigner::new(secret_key(&secrets.join("ticket-key"))?),
+            // Tickets signed by one runtime are checked at the door by another process.
+            signer: TicketSigner::new(match &settings.store {
+                Store::Embedded => secret_key(&secrets.join("ticket-key"))?,
+                Store::Redis(redis) => {
+                    let key = runtime.block_on(redis.shared_secret("ticket-key", &auth::random_hex(32)))?;
+                    hex::decode(key.trim()).context("the shared ticket key is not hex")?
+                }
+            }),
             max_held_per_address: settings.rates.map_or(0, |r| r.held_seats_per_address),
         });
         let pool = Pool::open(&engine, &data.join("components"), BUILTINS)?;
@@ -191,6 +205,7 @@ impl App {
             Store::Embedded => (Arc::new(crate::db::EmbeddedKv(db.clone())), Arc::new(crate::limits::LocalBuckets::default())),
             Store::Redis(redis) => (Arc::new(redis.clone()), Arc::new(redis.clone())),
         };
+        let process = format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "marquee".into()), crate::auth::random_hex(4));
         let app = Arc::new(Self {
             pool,
             templates: Templates::builtin(),
@@ -205,11 +220,16 @@ impl App {
                 max_timeout: settings.request_timeout,
             }),
             limits: settings.rates.map(|r| RateLimits::new(r, buckets)).unwrap_or_else(RateLimits::off),
-            history: History::new(settings.history_interval, match &settings.store {
-                Store::Embedded => Counters::Alone,
-                Store::Redis(redis) if settings.part.serves_control() => Counters::Merge(redis.clone()),
-                Store::Redis(redis) => Counters::Publish(redis.clone()),
-            }),
+            history: History::new(
+                settings.history_interval,
+                match &settings.store {
+                    Store::Embedded => Counters::Alone,
+                    Store::Redis(redis) if settings.part.serves_control() => Counters::Merge(redis.clone()),
+                    Store::Redis(redis) => Counters::Publish(redis.clone()),
+                },
+                process.clone(),
+            ),
+            process,
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
             directory: tokio::sync::Mutex::default(),
@@ -254,6 +274,9 @@ impl App {
         }
         tracing::info!(performances = app.registry.len(), "restored");
         Self::sample_history(Arc::downgrade(&app));
+        if let (Store::Redis(_), Part::Runtime { .. }) = (&app.settings.store, &app.settings.part) {
+            runtime.spawn(Self::report_serving(Arc::downgrade(&app)));
+        }
         Ok(app)
     }
 
@@ -265,6 +288,34 @@ impl App {
         match self.registry.get(namespace) {
             Some(ns) => redis.put_performance(namespace, &serde_json::to_string(&ns.row())?).await,
             None => redis.remove_performance(namespace).await,
+        }
+    }
+
+    /// Tells the store which performances this runtime serves, and at which spec, every
+    /// [`SERVING_REPORT_INTERVAL`] until the app is gone; each change is reported as it lands too.
+    async fn report_serving(app: std::sync::Weak<Self>) {
+        loop {
+            let Some(app) = app.upgrade() else { return };
+            let served: Vec<_> = app.registry.all().iter().map(|ns| (ns.name.clone(), ns.digest())).collect();
+            app.report(&served).await;
+            drop(app);
+            tokio::time::sleep(SERVING_REPORT_INTERVAL).await;
+        }
+    }
+
+    async fn report(&self, served: &[(String, String)]) {
+        let Store::Redis(redis) = &self.settings.store else { return };
+        if let Err(e) = redis.report_serving(&self.process, served).await {
+            tracing::warn!(error = format!("{e:#}"), "could not report what this runtime serves");
+        }
+    }
+
+    /// Whether this process serves what it was started for: a runtime started with `--only`
+    /// is not ready until it serves every performance named.
+    pub fn ready(&self) -> bool {
+        match &self.settings.part {
+            Part::Runtime { only } => only.iter().all(|name| self.registry.get(name).is_some()),
+            Part::All | Part::Control => true,
         }
     }
 
@@ -383,7 +434,9 @@ impl App {
             }
             Namespace::build(&row, pool, shared)
         })?;
+        let served = [(ns.name.clone(), ns.digest())];
         self.registry.publish(Arc::new(ns));
+        self.report(&served).await;
         Ok(())
     }
 

@@ -105,9 +105,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 impl History {
     /// A history sampled every `interval`.
-    pub fn new(interval: Duration, counters: Counters) -> Self {
+    pub fn new(interval: Duration, counters: Counters, process: String) -> Self {
         let keep = (KEPT.as_secs_f64() / interval.as_secs_f64()).ceil() as usize;
-        Self { by_deployment: Mutex::default(), keep, counters, process: crate::auth::random_hex(8) }
+        Self { by_deployment: Mutex::default(), keep, counters, process }
     }
 
     /// Records one sample of every live performance, forgetting those no longer live.

@@ -194,6 +194,14 @@ impl Namespace {
         }
     }
 
+    /// The sha256 of the performance as stored: what a runtime reports serving and what the
+    /// Kubernetes operator waits for before it calls the performance Ready.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let record = serde_json::to_string(&self.row()).expect("a row serializes");
+        hex::encode(sha2::Sha256::digest(record.as_bytes()))
+    }
+
     /// The same performance with new parameters and functions, over the same inventory:
     /// in-flight requests finish on the old value, new ones see the new one.
     pub fn successor(&self, params: PerformanceParams, params_json: String, spec: Spec, pool: &Pool) -> Result<Self> {

@@ -176,6 +176,20 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     }
     let path = req.uri().path();
     let part = &app.settings.part;
+    // Probes for an orchestrator, on every role: alive, and serving what it was started for.
+    if path == "/healthz" {
+        return axum::response::IntoResponse::into_response(axum::Json(serde_json::json!({"status": "ok"})));
+    }
+    if path == "/readyz" {
+        return match app.ready() {
+            true => axum::response::IntoResponse::into_response(axum::Json(serde_json::json!({"status": "ready"}))),
+            false => axum::response::IntoResponse::into_response(crate::error::ApiError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "this runtime does not serve every performance it was started for yet",
+            )),
+        };
+    }
     if path.starts_with("/p/") && !part.serves_performances() {
         return not_here("this process is the control plane; performances are served by the runtimes");
     }

@@ -133,10 +133,10 @@ fn a_real_prometheus_scrapes_marquee_and_promql_sees_per_function_rates() {
     panic!("PromQL never saw a per-function request rate; last answer: {answer}");
 }
 
-/// Every query of cluster/grafana's dashboard, run against the live Prometheus.
+/// Every query of cluster/deploy/grafana's dashboard, run against the live Prometheus.
 fn dashboard_queries_prometheus_refuses(agent: &ureq::Agent, port: u16) -> Vec<String> {
     let dashboard: Value =
-        serde_json::from_str(include_str!("../../cluster/grafana/marquee-dashboard.json")).expect("dashboard is JSON");
+        serde_json::from_str(include_str!("../../cluster/deploy/grafana/marquee-dashboard.json")).expect("dashboard is JSON");
     let mut refused = Vec::new();
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {

@@ -171,6 +171,10 @@ fn holds_keys_and_expiry_are_one_truth_for_every_runtime() {
     let order = confirm(b, "quick", &ann, held["hold_id"].as_str().unwrap(), GOOD_CARD).expect(201).json();
     assert_eq!(order["tickets"][0]["seat"], "R-1-1");
     hold(b, "quick", &ann, json!({"session": "s1", "seats": ["R-1-1"]})).expect(409);
+    // The ticket signed on B admits at the door, which the control plane keeps.
+    let ticket = json!({"order_id": order["order_id"], "seat": "R-1-1", "code": order["tickets"][0]["code"]});
+    let admitted = control.post("/api/v1/performances/quick/checkin", Some(&seller), &ticket).expect(200).json();
+    assert_eq!((&admitted["valid"], &admitted["status"]), (&json!(true), &json!("checked_in")));
 
     // One key, one hold, whichever runtime is asked.
     let key = [("Idempotency-Key", "retry-1")];
@@ -216,4 +220,38 @@ fn a_runtime_killed_mid_sale_leaves_the_other_selling_and_loses_no_order() {
     let listed = control.get("/api/v1/performances/crash/orders", Some(&seller)).expect(200).json();
     let listed: HashSet<&str> = listed.as_array().unwrap().iter().map(|o| o["order_id"].as_str().unwrap()).collect();
     assert!(confirmed.iter().all(|(_, id, _)| listed.contains(id.as_str())), "the seller's list has every 2xx order");
+}
+
+/// What Kubernetes waits on: each runtime reports, by the spec's digest, what it serves, and a
+/// runtime started for one performance is not ready until it serves it.
+#[test]
+fn runtimes_report_the_spec_they_serve_and_an_only_runtime_is_ready_once_it_serves() {
+    let cluster = Cluster::start("split-serving");
+    let (control, a, b) = (&cluster.control, &cluster.a, &cluster.b);
+    let seller = control.account("seller@example.com", "seller");
+    let url = cluster.redis.url();
+    let dir = DataDir::new();
+    let only = Server::start_as(&["runtime", "--only", "solo"], &dir.0, &[("MARQUEE_STORE", url.as_str())]);
+    for server in [control, a, b, &only] {
+        assert_eq!(server.get("/healthz", None).expect(200).json()["status"], "ok");
+    }
+    assert_eq!(only.get("/readyz", None).expect(503).json()["error"], "not_ready");
+    assert_eq!(a.get("/readyz", None).expect(200).json()["status"], "ready");
+
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let redis = tokio.block_on(marquee_store_redis::RedisStore::connect(&url, marquee_store_redis::Durability::Relaxed)).unwrap();
+    let serving = |ns: &str, digest: &str| tokio.block_on(redis.serving(ns, digest)).unwrap();
+
+    cluster.deploy(&seller, "solo", "seated", gala_params());
+    let digest = control.get("/api/v1/performances/solo", Some(&seller)).expect(200).json()["digest"].as_str().unwrap().to_owned();
+    assert_eq!(digest.len(), 64);
+    soon("the --only runtime is ready", || only.get("/readyz", None).status == 200);
+    soon("all three runtimes report serving it", || serving("solo", &digest).len() == 3);
+
+    // A change is a new digest, reported by every runtime as it takes it.
+    let patched = control.patch("/api/v1/performances/solo", Some(&seller), &json!({"params": {"title": "Solo II"}})).expect(200).json();
+    let new_digest = patched["digest"].as_str().unwrap().to_owned();
+    assert_ne!(new_digest, digest);
+    soon("every runtime reports the new spec", || serving("solo", &new_digest).len() == 3);
+    assert!(serving("solo", &digest).is_empty(), "no runtime reports the old spec any more");
 }

@@ -134,6 +134,9 @@ pub struct Performance {
     pub params: Value,
     /// Function role -> the digest it is pinned to.
     pub components: BTreeMap<String, String>,
+    /// The sha256 of the performance's spec as stored: what runtimes report serving, and what
+    /// a `Performance` object carries on Kubernetes.
+    pub digest: String,
     /// In a PATCH's answer: how long the switch to the new version took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch_ms: Option<f64>,

@@ -51,6 +51,21 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// A secret every process shares (the ticket signing key): the first process to ask
+    /// stores its `candidate`, and every process gets the one stored.
+    pub async fn shared_secret(&self, name: &str, candidate: &str) -> Result<String> {
+        let key = format!("{{dir}}:secret:{name}");
+        let mut connection = self.connection.clone();
+        let (_, stored): (Option<String>, String) = redis::pipe()
+            .atomic()
+            .cmd("SET").arg(&key).arg(candidate).arg("NX")
+            .get(&key)
+            .query_async(&mut connection)
+            .await
+            .context("Redis shared secret failed")?;
+        Ok(stored)
+    }
+
     /// Writes this process's cumulative counters of a performance (`process` names this
     /// process's run; each value is the caller's encoding), for the control plane to sum.
     pub async fn put_counters(&self, deployment: &str, process: &str, counters: &[(String, String)]) -> Result<()> {
