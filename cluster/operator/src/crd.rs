@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
     group = "marquee.dev",
     version = "v1alpha1",
     kind = "Performance",
+    doc = "A deployed performance: its namespace, the seller's scoped account, its route and its runtime",
     plural = "performances",
     shortname = "perf",
     status = "PerformanceStatus",

@@ -1,0 +1,136 @@
+//! Offline checks of everything we hand to Kubernetes, against the real schemas: built-in kinds
+//! with `kubernetes-validate --strict` (PyPI), Gateway API kinds with the Gateway API CRDs'
+//! schemas (`tests/cluster/validate-gateway.mjs`), Performance objects with the generated CRD's
+//! `openAPIV3Schema` (`tests/cluster/validate-performance.py`). `.ci/run` installs the tools.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kube::CustomResourceExt;
+use marquee_operator::crd::Performance;
+use marquee_operator::objects::Platform;
+
+/// The Kubernetes release the objects are checked against.
+const KUBERNETES: &str = "1.34.0";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tool(env: &str, default: &str) -> String {
+    std::env::var(env).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Runs a checker and fails the test with its output unless it succeeds.
+fn check(what: &str, command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: could not start {command:?}: {e} (.ci/run installs it)"));
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{what} failed:\n{text}");
+    text
+}
+
+fn kubernetes_validate(file: &Path) -> String {
+    check(
+        "kubernetes-validate",
+        Command::new(tool("MARQUEE_KUBERNETES_VALIDATE", "kubernetes-validate")).args(["--strict", "-k", KUBERNETES]).arg(file),
+    )
+}
+
+fn gateway_validate(file: &Path) -> String {
+    check("the Gateway API check", Command::new("node").arg(root().join("tests/cluster/validate-gateway.mjs")).arg(file))
+}
+
+/// What kubernetes-validate reports as checked, one entry per object ("kind/name").
+fn passed(report: &str) -> Vec<String> {
+    report.lines().filter(|l| l.contains(" passed for resource ")).map(|l| l.split(" passed for resource ").nth(1).unwrap().split(' ').next().unwrap().to_owned()).collect()
+}
+
+fn temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("marquee-manifests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_crd_in_the_base_is_the_one_the_types_generate() {
+    let generated = serde_json::to_string_pretty(&Performance::crd()).unwrap() + "\n";
+    let committed = std::fs::read_to_string(root().join("cluster/deploy/crd.json")).unwrap();
+    assert!(
+        generated == committed,
+        "cluster/deploy/crd.json is stale: run `cargo run -p marquee-operator -- crd > cluster/deploy/crd.json`"
+    );
+}
+
+#[test]
+fn the_kustomize_base_validates_against_the_real_schemas() {
+    let output = Command::new("kubectl").args(["kustomize"]).arg(root().join("cluster/deploy")).output().expect("kubectl renders kustomize offline");
+    assert!(output.status.success(), "kubectl kustomize: {}", String::from_utf8_lossy(&output.stderr));
+    let file = temp("base.yaml", &String::from_utf8(output.stdout).unwrap());
+    let checked = passed(&kubernetes_validate(&file));
+    for object in [
+        "customresourcedefinition/performances.marquee.dev",
+        "deployment/marquee-control",
+        "deployment/marquee-runtime",
+        "deployment/marquee-operator",
+        "statefulset/marquee-redis",
+        "poddisruptionbudget/marquee-runtime",
+        "horizontalpodautoscaler/marquee-runtime",
+        "clusterrole/marquee-operator",
+        "configmap/marquee-grafana-dashboard",
+        "configmap/marquee-prometheus",
+    ] {
+        assert!(checked.iter().any(|c| c == object), "{object} was not checked: {checked:?}");
+    }
+    let gateway = gateway_validate(&file);
+    assert!(gateway.contains("ok ") && gateway.contains("Gateway/marquee") && gateway.contains("HTTPRoute/marquee-control"), "{gateway}");
+}
+
+#[test]
+fn what_the_operator_applies_validates_against_the_real_schemas() {
+    let platform = Platform {
+        namespace: "marquee-system".into(),
+        gateway: "marquee".into(),
+        pool_service: "marquee-runtime".into(),
+        port: 8080,
+        image: "ghcr.io/marquee-dev/marquee:latest".into(),
+        store: "redis://marquee-redis:6379".into(),
+    };
+    for (sample, extra) in [("shared", &[][..]), ("dedicated", &["secret/runtime-store", "deployment/runtime"][..])] {
+        let text = std::fs::read_to_string(root().join(format!("tests/cluster/performances/valid/{sample}.json"))).unwrap();
+        let perf: Performance = serde_json::from_str(&text).unwrap();
+        let documents: Vec<String> = marquee_operator::reconcile::render(&perf, &platform).iter().map(|o| o.to_string()).collect();
+        let file = temp(&format!("{sample}.yaml"), &documents.join("\n---\n"));
+        let checked = passed(&kubernetes_validate(&file));
+        let name = perf.metadata.name.as_deref().unwrap();
+        let mut expected: Vec<String> = ["serviceaccount/seller", "role/seller", "rolebinding/seller", "networkpolicy/isolate", "service/runtime"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        expected.push(format!("namespace/{name}"));
+        for object in &expected {
+            assert!(checked.contains(object), "{sample}: {object} was not checked: {checked:?}");
+        }
+        let gateway = gateway_validate(&file);
+        assert!(gateway.contains(&format!("ReferenceGrant/{name}")) && gateway.contains("HTTPRoute/performance"), "{gateway}");
+    }
+}
+
+#[test]
+fn performance_samples_meet_the_crd_schema_and_bad_ones_do_not() {
+    let python = tool("MARQUEE_CLUSTER_PYTHON", "python3");
+    let crd = temp("crd.json", &serde_json::to_string(&Performance::crd()).unwrap());
+    for expect in ["valid", "invalid"] {
+        let dir = root().join(format!("tests/cluster/performances/{expect}"));
+        let mut samples: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        samples.sort();
+        assert!(samples.len() >= 2, "samples in {}", dir.display());
+        let report = check(
+            &format!("the {expect} Performance samples"),
+            Command::new(&python).arg(root().join("tests/cluster/validate-performance.py")).arg(&crd).arg(expect).args(&samples),
+        );
+        assert_eq!(report.lines().filter(|l| l.starts_with("ok ")).count(), samples.len(), "{report}");
+    }
+}
