@@ -53,6 +53,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances/{ns}/checkin/undo", post(undo_checkin))
         .route("/api/v1/performances/{ns}/metrics", get(performance_metrics))
         .route("/api/v1/performances/{ns}/tokens", post(issue_token))
+        .route("/api/v1/performances/{ns}/kubernetes-token", post(kubernetes_token))
         .route("/api/v1/performances/{ns}/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/admin/token-keys/rotate", post(rotate_keys))
         .route("/api/v1/catalog", get(catalog))
@@ -635,6 +636,32 @@ async fn issue_token(State(app): State<AppState>, caller: Caller, Path(name): Pa
     let ns = owned(&app, &caller, &name)?;
     let (id, token) = app.shared.auth.issue_namespace_token(&ns.name, &ns.deployment, &caller.id)?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "namespace": ns.name, "token": token }))).into_response())
+}
+
+/// Cluster mode: a short-lived token of the performance's Kubernetes account, whose rights
+/// reach only its namespace. The control plane holds the right to ask; the seller never does.
+async fn kubernetes_token(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
+    let ns = owned(&app, &caller, &name)?;
+    let Some(mirror) = app.mirror.get() else {
+        return Err(ApiError::not_found("Kubernetes tokens exist only in cluster mode (marquee control --kube)"));
+    };
+    let (token, expires_at) = mirror.seller_token(&ns.name).await.map_err(|e| {
+        let missing = e.downcast_ref::<kube::Error>().is_some_and(|k| matches!(k, kube::Error::Api(s) if s.code == 404));
+        match missing {
+            true => ApiError::new(StatusCode::CONFLICT, "not_provisioned", "the operator has not made this performance's Kubernetes account yet; try again shortly"),
+            false => {
+                tracing::error!(namespace = %ns.name, error = format!("{e:#}"), "TokenRequest failed");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable", "the Kubernetes API did not give a token; try again")
+            }
+        }
+    })?;
+    let body = json!({
+        "namespace": ns.name,
+        "service_account": crate::cluster::SELLER_ACCOUNT,
+        "token": token,
+        "expires_at": expires_at,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 async fn revoke_token(State(app): State<AppState>, caller: Caller, Path((name, id)): Path<(String, String)>) -> ApiResult {

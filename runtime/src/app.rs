@@ -50,6 +50,8 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     pub store: Store,
     pub part: Part,
+    /// Cluster mode: the Kubernetes API the control plane mirrors performances into.
+    pub kube: Option<crate::cluster::Cluster>,
 }
 
 /// What one process serves.
@@ -86,6 +88,8 @@ pub struct App {
     /// This process's run (host name and a random part): how it signs what it writes to a
     /// shared store, its serving reports and function counters.
     pub process: String,
+    /// Cluster mode's mirror of every performance into a `Performance` object.
+    pub mirror: std::sync::OnceLock<crate::cluster::Mirror>,
     /// Foreground workers, and background ones for namespaces over their share of the CPU.
     pub workers: crate::fair::Workers,
     /// Serializes deploy, patch and delete, so none of them publishes over another.
@@ -140,6 +144,34 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
     file.rewind()?;
     write!(file, "{}", std::process::id())?;
     Ok(file)
+}
+
+/// What the control plane serves, for cluster mode's mirror.
+struct Served(std::sync::Weak<App>);
+
+impl Served {
+    fn spec(app: &App, ns: &Namespace) -> marquee_crd::PerformanceSpec {
+        let template = app.templates.get(&ns.template);
+        marquee_crd::PerformanceSpec {
+            owner: ns.owner.clone(),
+            template: ns.template.clone(),
+            digest: ns.digest(),
+            placement: template.as_ref().map(|t| t.placement).unwrap_or_default(),
+            runtime: template.and_then(|t| t.runtime),
+        }
+    }
+}
+
+impl crate::cluster::Desired for Served {
+    fn performance(&self, name: &str) -> Option<Option<marquee_crd::PerformanceSpec>> {
+        let app = self.0.upgrade()?;
+        Some(app.registry.get(name).map(|ns| Self::spec(&app, &ns)))
+    }
+
+    fn performances(&self) -> Option<Vec<(String, marquee_crd::PerformanceSpec)>> {
+        let app = self.0.upgrade()?;
+        Some(app.registry.all().iter().map(|ns| (ns.name.clone(), Self::spec(&app, ns))).collect())
+    }
 }
 
 /// A namespace name: a DNS label, like a Kubernetes namespace.
@@ -230,6 +262,7 @@ impl App {
                 process.clone(),
             ),
             process,
+            mirror: std::sync::OnceLock::new(),
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
             directory: tokio::sync::Mutex::default(),
@@ -277,12 +310,19 @@ impl App {
         if let (Store::Redis(_), Part::Runtime { .. }) = (&app.settings.store, &app.settings.part) {
             runtime.spawn(Self::report_serving(Arc::downgrade(&app)));
         }
+        if let (Some(client), true) = (&app.settings.kube, app.settings.part.serves_control()) {
+            let _guard = runtime.enter();
+            let _ = app.mirror.set(crate::cluster::Mirror::start(client.0.clone(), Served(Arc::downgrade(&app))));
+        }
         Ok(app)
     }
 
     /// Writes a performance as this process now serves it (or its removal) to the store's
     /// directory, where every runtime hears of it; nothing without a shared store.
     async fn announce(&self, namespace: &str) -> Result<()> {
+        if let Some(mirror) = self.mirror.get() {
+            mirror.changed(namespace);
+        }
         let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
         let _directory = self.directory.lock().await;
         match self.registry.get(namespace) {
@@ -554,6 +594,7 @@ impl App {
             return Err(ApiError::new(StatusCode::CONFLICT, "builtin_template", "built-in templates cannot change").field("name"));
         }
         template.check_routes().map_err(|e| ApiError::bad_request("invalid_template", e.message).field(e.field))?;
+        template.check_runtime().map_err(|e| ApiError::bad_request("invalid_template", e.message).field(e.field))?;
         self.template_components(&template)?;
         let json = serde_json::to_string(&template).map_err(anyhow::Error::from)?;
         self.shared.db.put_template(&template.name, &json, crate::clock::now_secs())?;

@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod error;
 pub mod fair;
 pub mod history;

@@ -137,11 +137,18 @@ struct Serve {
     rates: RateFlags,
     #[command(flatten)]
     store: StoreFlags,
+    /// Cluster mode: mirror every performance into a `Performance` object for the operator,
+    /// through the pod's service account.
+    #[arg(long, env = "MARQUEE_KUBE")]
+    kube: bool,
+    /// Cluster mode against this Kubernetes API address instead of the pod's own.
+    #[arg(long, env = "MARQUEE_KUBE_API", value_name = "URL")]
+    kube_api: Option<String>,
 }
 
 impl Serve {
     fn run(self, part: Part) -> Result<()> {
-        let Self { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates, store } = self;
+        let Self { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates, store, kube, kube_api } = self;
         anyhow::ensure!(
             part == Part::All || store.store.is_some(),
             "the control plane and the runtimes share their state through a store: start them with --store redis://…"
@@ -159,6 +166,10 @@ impl Serve {
                 metrics_token: metrics_token.filter(|t| !t.is_empty()),
                 store: store.connect().await?,
                 part,
+                kube: match kube || kube_api.is_some() {
+                    true => Some(marquee::cluster::connect(kube_api.as_deref()).await?),
+                    false => None,
+                },
             };
             let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
             let listener = marquee::server::bind(listen).await?;

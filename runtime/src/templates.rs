@@ -64,6 +64,12 @@ pub struct Template {
     /// Per-namespace resource limits; the platform caps each.
     #[serde(default)]
     pub limits: TemplateLimits,
+    /// On Kubernetes: `dedicated` gives each performance its own runtime pods besides the pool.
+    #[serde(default)]
+    pub placement: marquee_crd::Placement,
+    /// The size of a dedicated performance's runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<marquee_crd::DedicatedRuntime>,
 }
 
 /// What a template asks for each of its namespaces; unset means the platform default.
@@ -440,6 +446,22 @@ impl Templates {
 }
 
 impl Template {
+    /// A dedicated runtime's size is one the Performance CRD accepts.
+    pub fn check_runtime(&self) -> Result<(), FieldError> {
+        let Some(runtime) = &self.runtime else { return Ok(()) };
+        if !(1..=50).contains(&runtime.replicas) {
+            return Err(FieldError::new("runtime.replicas", "replicas must be 1-50"));
+        }
+        for (field, quantity, units) in [("runtime.cpu", &runtime.cpu.0, &["", "m"][..]), ("runtime.memory", &runtime.memory.0, &["", "Ki", "Mi", "Gi", "Ti", "k", "M", "G", "T"][..])] {
+            let number = quantity.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let unit = &quantity[number.len()..];
+            if number.is_empty() || number.parse::<f64>().map_or(true, |n| n <= 0.0) || !units.contains(&unit) {
+                return Err(FieldError::new(field, format!("{quantity:?} is not a Kubernetes quantity of this resource (say 500m or 2 for CPU, 256Mi for memory)")));
+            }
+        }
+        Ok(())
+    }
+
     /// Every route names one of the template's functions.
     pub fn check_routes(&self) -> Result<(), FieldError> {
         for (i, route) in self.routes.iter().enumerate() {

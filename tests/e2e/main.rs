@@ -6,6 +6,7 @@ mod cli;
 mod identity;
 mod isolation;
 mod kits;
+mod kube;
 mod metrics;
 mod redis;
 mod spine;

@@ -3,6 +3,6 @@
 //! wasmtime: runtimes serve a performance as soon as its spec reaches the store, and the objects
 //! here follow off the request path.
 
-pub mod crd;
+pub use marquee_crd as crd;
 pub mod objects;
 pub mod reconcile;

@@ -1,5 +1,5 @@
 //! The `Performance` custom resource: one per deployed performance, written by the control plane
-//! (spec) and by the operator (status). Cluster-scoped, named after the performance, so it can own
+//! (spec, under its own field manager) and by the operator (status). Cluster-scoped, named after the performance, so it can own
 //! the Kubernetes namespace of the same name and everything in it.
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;

@@ -1,0 +1,151 @@
+//! Cluster mode (`--kube`): the control plane mirrors every performance into a `Performance`
+//! object, which the operator turns into its namespace, account, route and pods, and asks the
+//! API server for a seller's short-lived namespace token. The mirror runs off the request path:
+//! a deploy is served by the runtimes as soon as Redis has it; the objects follow.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use marquee_crd::{Performance, PerformanceSpec};
+use tokio::sync::mpsc;
+
+/// The control plane's field manager on `Performance` specs (the operator writes the status).
+pub const MANAGER: &str = "marquee-control";
+/// The seller's account in each performance's namespace, which the operator creates.
+pub const SELLER_ACCOUNT: &str = "seller";
+/// How long a seller's namespace token lives; revoking early means deleting the account.
+pub const TOKEN_SECONDS: i64 = 600;
+/// How soon a failed write is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// How often every object is compared with what the control plane serves, which also catches a
+/// change made while the API server was away or this process was down.
+const RESYNC: Duration = Duration::from_secs(60);
+
+/// The cluster's API server, as cluster mode's settings hold it.
+#[derive(Clone)]
+pub struct Cluster(pub Client);
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cluster")
+    }
+}
+
+/// Connects to the cluster's API server: `api` (a URL, for a test's mock server) or the pod's
+/// own service account.
+pub async fn connect(api: Option<&str>) -> Result<Cluster> {
+    let client = match api {
+        Some(url) => {
+            let config = kube::Config::new(url.parse().with_context(|| format!("bad Kubernetes API address {url}"))?);
+            Client::try_from(config).context("failed to make a Kubernetes client")?
+        }
+        None => Client::try_default().await.context("no Kubernetes API to talk to (not in a pod, no kubeconfig)")?,
+    };
+    Ok(Cluster(client))
+}
+
+/// What the control plane serves, as `Performance` specs; `None` once the platform is gone.
+pub trait Desired: Send + Sync + 'static {
+    fn performance(&self, name: &str) -> Option<Option<PerformanceSpec>>;
+    fn performances(&self) -> Option<Vec<(String, PerformanceSpec)>>;
+}
+
+pub struct Mirror {
+    client: Client,
+    changes: mpsc::UnboundedSender<String>,
+}
+
+impl Mirror {
+    /// Starts the task that writes each changed performance, then every [`RESYNC`] all of them.
+    pub fn start(client: Client, desired: impl Desired) -> Self {
+        let (changes, received) = mpsc::unbounded_channel();
+        tokio::spawn(mirror(Api::all(client.clone()), desired, received, changes.clone()));
+        Self { client, changes }
+    }
+
+    /// The performance changed (deployed, patched, rolled, deleted): its object will follow.
+    pub fn changed(&self, namespace: &str) {
+        let _ = self.changes.send(namespace.to_owned());
+    }
+
+    /// A short-lived token of the performance's `seller` account, whose Role reaches only its
+    /// namespace: (token, expiry as RFC 3339).
+    pub async fn seller_token(&self, namespace: &str) -> Result<(String, Option<String>)> {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        let request = TokenRequest {
+            spec: TokenRequestSpec { expiration_seconds: Some(TOKEN_SECONDS), ..TokenRequestSpec::default() },
+            ..TokenRequest::default()
+        };
+        let answer = accounts.create_token_request(SELLER_ACCOUNT, &PostParams::default(), &request).await?;
+        let status = answer.status.context("the API server answered a TokenRequest without a token")?;
+        Ok((status.token, Some(status.expiration_timestamp.0.to_string())))
+    }
+}
+
+async fn mirror(
+    api: Api<Performance>,
+    desired: impl Desired,
+    mut received: mpsc::UnboundedReceiver<String>,
+    again: mpsc::UnboundedSender<String>,
+) {
+    let mut resync = tokio::time::interval(RESYNC);
+    loop {
+        let mut pending = BTreeSet::new();
+        tokio::select! {
+            Some(name) = received.recv() => {
+                pending.insert(name);
+                while let Ok(name) = received.try_recv() {
+                    pending.insert(name);
+                }
+            }
+            _ = resync.tick() => match resync_all(&api, &desired).await {
+                Ok(names) => pending = names,
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "could not compare Performance objects; retrying at the next resync"),
+            },
+        }
+        for name in pending {
+            let Some(spec) = desired.performance(&name) else { return };
+            if let Err(e) = write(&api, &name, spec).await {
+                tracing::warn!(namespace = %name, error = format!("{e:#}"), "could not write its Performance; retrying");
+                let again = again.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(RETRY).await;
+                    let _ = again.send(name);
+                });
+            }
+        }
+    }
+}
+
+/// The names whose object differs from what is served, or that no longer should exist.
+async fn resync_all(api: &Api<Performance>, desired: &impl Desired) -> Result<BTreeSet<String>> {
+    let Some(served) = desired.performances() else { return Ok(BTreeSet::new()) };
+    let listed = api.list(&ListParams::default()).await?;
+    let mut stale: BTreeSet<String> =
+        listed.items.iter().filter_map(|p| p.metadata.name.clone()).filter(|name| !served.iter().any(|(n, _)| n == name)).collect();
+    for (name, spec) in served {
+        if !listed.items.iter().any(|p| p.metadata.name.as_deref() == Some(name.as_str()) && p.spec == spec) {
+            stale.insert(name);
+        }
+    }
+    Ok(stale)
+}
+
+async fn write(api: &Api<Performance>, name: &str, spec: Option<PerformanceSpec>) -> Result<()> {
+    match spec {
+        Some(spec) => {
+            api.patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&Performance::new(name, spec))).await?;
+        }
+        None => match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(())
+}
