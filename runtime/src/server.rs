@@ -177,6 +177,15 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     let path = req.uri().path();
     let part = &app.settings.part;
     // Probes for an orchestrator, on every role: alive, and serving what it was started for.
+    if (path == "/healthz" || path == "/readyz") && !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+        let mut response = axum::response::IntoResponse::into_response(crate::error::ApiError::new(
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not take this method; see Allow",
+        ));
+        response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("GET,HEAD"));
+        return response;
+    }
     if path == "/healthz" {
         return axum::response::IntoResponse::into_response(axum::Json(serde_json::json!({"status": "ok"})));
     }
