@@ -54,6 +54,9 @@ struct PlatformFlags {
     /// The store every runtime shares.
     #[arg(long, env = "MARQUEE_STORE", default_value = "redis://marquee-redis:6379")]
     store: String,
+    /// Another namespace whose pods may reach performances' pods (the Gateway's proxies).
+    #[arg(long = "admit-namespace", env = "MARQUEE_ADMIT_NAMESPACES", value_delimiter = ',', value_name = "NAMESPACE")]
+    admit: Vec<String>,
 }
 
 impl PlatformFlags {
@@ -65,6 +68,7 @@ impl PlatformFlags {
             port: self.port,
             image: self.image,
             store: self.store,
+            admit: self.admit,
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct Platform {
     pub image: String,
     /// The store every runtime shares (`redis://…`); handed to dedicated runtimes in a Secret.
     pub store: String,
+    /// Namespaces besides the platform's whose pods may reach a performance's pods: where the
+    /// Gateway implementation runs its proxies (Envoy Gateway: `envoy-gateway-system`).
+    pub admit: Vec<String>,
 }
 
 /// Kubernetes namespaces a performance may not take over.
@@ -160,8 +163,8 @@ pub fn service(perf: &Performance, platform: &Platform) -> Service {
     }
 }
 
-/// Other namespaces are kept out: only the platform's namespace (the Gateway, the control plane)
-/// and the performance's own pods reach its pods.
+/// Other namespaces are kept out: only the platform's namespace (the control plane), the
+/// Gateway's proxies and the performance's own pods reach its pods.
 pub fn network_policy(perf: &Performance, platform: &Platform) -> NetworkPolicy {
     let from_namespace = |name: &str| NetworkPolicyPeer {
         namespace_selector: Some(LabelSelector {
@@ -177,7 +180,13 @@ pub fn network_policy(perf: &Performance, platform: &Platform) -> NetworkPolicy 
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Ingress".to_owned()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![from_namespace(&platform.namespace), own_pods]),
+                from: Some(
+                    std::iter::once(&platform.namespace)
+                        .chain(&platform.admit)
+                        .map(|name| from_namespace(name))
+                        .chain([own_pods])
+                        .collect(),
+                ),
                 ..NetworkPolicyIngressRule::default()
             }]),
             ..NetworkPolicySpec::default()

@@ -54,6 +54,19 @@ fn temp(name: &str, text: &str) -> PathBuf {
 }
 
 #[test]
+fn the_operator_does_not_link_wasmtime() {
+    let output = Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "--locked", "-e", "normal", "-p", "marquee-operator", "--prefix", "none"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "cargo tree: {}", String::from_utf8_lossy(&output.stderr));
+    let tree = String::from_utf8(output.stdout).unwrap();
+    assert!(tree.lines().any(|l| l.starts_with("kube ")), "{tree}");
+    assert!(!tree.lines().any(|l| l.starts_with("wasmtime") || l.starts_with("marquee ")), "{tree}");
+}
+
+#[test]
 fn the_crd_in_the_base_is_the_one_the_types_generate() {
     let generated = serde_json::to_string_pretty(&Performance::crd()).unwrap() + "\n";
     let committed = std::fs::read_to_string(root().join("cluster/deploy/crd.json")).unwrap();
@@ -96,6 +109,7 @@ fn what_the_operator_applies_validates_against_the_real_schemas() {
         port: 8080,
         image: "ghcr.io/marquee-dev/marquee:latest".into(),
         store: "redis://marquee-redis:6379".into(),
+        admit: vec!["envoy-gateway-system".into()],
     };
     for (sample, extra) in [("shared", &[][..]), ("dedicated", &["secret/runtime-store", "deployment/runtime"][..])] {
         let text = std::fs::read_to_string(root().join(format!("tests/cluster/performances/valid/{sample}.json"))).unwrap();

@@ -113,6 +113,7 @@ fn platform() -> Platform {
         port: 8080,
         image: "marquee:test".into(),
         store: "redis://marquee-redis:6379".into(),
+        admit: vec!["envoy-gateway-system".into()],
     }
 }
 
@@ -168,6 +169,21 @@ fn gone(kind: &str, api_version: &str) -> Value {
     json!({"kind": kind, "apiVersion": api_version, "metadata": {"name": "gala"}, "spec": {"from": [], "to": []}})
 }
 
+/// Every request of a shared performance's reconcile, the status write last.
+fn shared(name: &str) -> Vec<Step> {
+    let mut script = objects(name);
+    script.push(route(name));
+    script.push(status_write(name));
+    script
+}
+
+/// Runtimes that report serving `gala` at `DIGEST`.
+fn serving_gala() -> Arc<Reports> {
+    let reports = Arc::new(Reports::default());
+    reports.serves("gala", DIGEST, "pool-7f9c-1");
+    reports
+}
+
 fn condition<'a>(status: &'a Value, kind: &str) -> &'a Value {
     status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == kind).unwrap_or_else(|| panic!("no {kind} condition in {status}"))
 }
@@ -196,12 +212,8 @@ async fn a_new_performance_gets_the_finalizer_before_anything_else() {
 
 #[tokio::test]
 async fn create_applies_every_object_owned_by_the_performance_and_writes_its_status() {
-    let reports = Arc::new(Reports::default());
-    reports.serves("gala", DIGEST, "pool-7f9c-1");
-    let mut script = objects("gala");
-    script.push(route("gala"));
-    script.push(status_write("gala"));
-    let (client, server) = api_server(script);
+    let reports = serving_gala();
+    let (client, server) = api_server(shared("gala"));
     let action = reconcile::reconcile(Arc::new(performance("gala", Placement::Shared, 1)), context(client, reports)).await.unwrap();
     assert_eq!(action, Action::requeue(RESYNC));
     let seen = server.await.unwrap();
@@ -229,9 +241,16 @@ async fn create_applies_every_object_owned_by_the_performance_and_writes_its_sta
     let rules = seen[2].body["rules"].as_array().unwrap();
     assert!(rules.iter().all(|r| !r["resources"].as_array().unwrap().iter().any(|x| x == "secrets")));
     assert_eq!(seen[3].body["subjects"], json!([{"kind": "ServiceAccount", "name": "seller", "namespace": "gala"}]));
-    // Other namespaces are kept out; the platform's may come in.
+    // Other namespaces are kept out; the platform's, the Gateway's proxies' and its own pods come in.
     let peers = &seen[4].body["spec"]["ingress"][0]["from"];
-    assert_eq!(peers[0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "marquee-system");
+    assert_eq!(
+        peers,
+        &json!([
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "marquee-system"}}},
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "envoy-gateway-system"}}},
+            {"podSelector": {}}
+        ])
+    );
     assert_eq!(seen[6].body["spec"]["from"], json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "gala"}]));
     let rule = &seen[7].body["spec"]["rules"][0];
     assert_eq!(rule["matches"][0]["path"], json!({"type": "PathPrefix", "value": "/p/gala/"}));
@@ -250,12 +269,8 @@ async fn create_applies_every_object_owned_by_the_performance_and_writes_its_sta
 
 #[tokio::test]
 async fn a_spec_change_is_not_ready_until_a_runtime_serves_the_new_digest() {
-    let reports = Arc::new(Reports::default());
-    reports.serves("gala", DIGEST, "pool-7f9c-1");
-    let mut script = objects("gala");
-    script.push(route("gala"));
-    script.push(status_write("gala"));
-    let (client, server) = api_server(script);
+    let reports = serving_gala();
+    let (client, server) = api_server(shared("gala"));
     let first = performance("gala", Placement::Shared, 1);
     reconcile::reconcile(Arc::new(first.clone()), context(client, reports.clone())).await.unwrap();
     let before = server.await.unwrap().pop().unwrap();
@@ -265,10 +280,7 @@ async fn a_spec_change_is_not_ready_until_a_runtime_serves_the_new_digest() {
     let run = |perf: Performance| {
         let reports = reports.clone();
         async move {
-            let mut script = objects("gala");
-            script.push(route("gala"));
-            script.push(status_write("gala"));
-            let (client, server) = api_server(script);
+            let (client, server) = api_server(shared("gala"));
             let action = reconcile::reconcile(Arc::new(perf), context(client, reports)).await.unwrap();
             (action, server.await.unwrap().pop().unwrap().body)
         }
@@ -305,8 +317,7 @@ fn dedicated_script(deployment_status: Value) -> Vec<Step> {
 
 #[tokio::test]
 async fn a_dedicated_performance_moves_to_its_pods_once_ready_and_back_to_the_pool_when_they_fail() {
-    let reports = Arc::new(Reports::default());
-    reports.serves("gala", DIGEST, "pool-7f9c-1");
+    let reports = serving_gala();
     let run = |perf: Performance, deployment_status: Value| {
         let reports = reports.clone();
         async move {
@@ -407,8 +418,7 @@ async fn a_conflict_on_apply_fails_the_run_and_is_retried_without_a_status() {
 
 #[tokio::test]
 async fn an_api_error_midway_is_retried_and_the_retry_finishes() {
-    let reports = Arc::new(Reports::default());
-    reports.serves("gala", DIGEST, "pool-7f9c-1");
+    let reports = serving_gala();
     let mut script = objects("gala")[..2].iter().map(|s| step(s.method.clone(), s.uri.clone(), Answer::Echo)).collect::<Vec<_>>();
     script.push(step(Method::PATCH, format!("/apis/rbac.authorization.k8s.io/v1/namespaces/gala/roles/seller{APPLY}"), Answer::Error(500, "InternalError")));
     let (client, server) = api_server(script);
@@ -418,10 +428,7 @@ async fn an_api_error_midway_is_retried_and_the_retry_finishes() {
     assert_eq!(reconcile::error_policy(perf.clone(), &error, ctx), Action::requeue(RETRY));
     assert_eq!(server.await.unwrap().len(), 3);
 
-    let mut script = objects("gala");
-    script.push(route("gala"));
-    script.push(status_write("gala"));
-    let (client, server) = api_server(script);
+    let (client, server) = api_server(shared("gala"));
     assert_eq!(reconcile::reconcile(perf, context(client, reports)).await.unwrap(), Action::requeue(RESYNC));
     assert_eq!(condition(&server.await.unwrap()[8].body["status"], "Ready")["status"], "True");
 }
