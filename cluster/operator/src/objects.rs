@@ -10,9 +10,9 @@ use gateway_api::httproutes::{
 use gateway_api::referencegrants::{ReferenceGrant, ReferenceGrantFrom, ReferenceGrantSpec, ReferenceGrantTo};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Namespace, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, SecurityContext, Service,
-    ServiceAccount, ServicePort, ServiceSpec,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, Namespace,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, SecurityContext,
+    Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::{
@@ -34,6 +34,8 @@ pub const RUNTIME: &str = "runtime";
 pub const STORE_SECRET: &str = "runtime-store";
 pub const ROUTE: &str = "performance";
 pub const NETWORK_POLICY: &str = "isolate";
+/// Where a runtime keeps its lock and compiled components (the root file system is read-only).
+pub const DATA_DIR: &str = "/var/lib/marquee";
 
 /// What the operator knows of the platform it runs in.
 #[derive(Clone, Debug)]
@@ -314,17 +316,25 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
                                 .map(String::from)
                                 .to_vec(),
                         ),
-                        env: Some(vec![EnvVar {
-                            name: "MARQUEE_STORE".to_owned(),
-                            value_from: Some(EnvVarSource {
-                                secret_key_ref: Some(SecretKeySelector {
-                                    name: STORE_SECRET.to_owned(),
-                                    key: "store".to_owned(),
-                                    ..SecretKeySelector::default()
+                        env: Some(vec![
+                            EnvVar {
+                                name: "MARQUEE_STORE".to_owned(),
+                                value_from: Some(EnvVarSource {
+                                    secret_key_ref: Some(SecretKeySelector {
+                                        name: STORE_SECRET.to_owned(),
+                                        key: "store".to_owned(),
+                                        ..SecretKeySelector::default()
+                                    }),
+                                    ..EnvVarSource::default()
                                 }),
-                                ..EnvVarSource::default()
-                            }),
-                            ..EnvVar::default()
+                                ..EnvVar::default()
+                            },
+                            EnvVar { name: "MARQUEE_DATA_DIR".to_owned(), value: Some(DATA_DIR.to_owned()), ..EnvVar::default() },
+                        ]),
+                        volume_mounts: Some(vec![VolumeMount {
+                            name: "data".to_owned(),
+                            mount_path: DATA_DIR.to_owned(),
+                            ..VolumeMount::default()
                         }]),
                         ports: Some(vec![ContainerPort {
                             name: Some("http".to_owned()),
@@ -342,6 +352,11 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
                         }),
                         ..Container::default()
                     }],
+                    volumes: Some(vec![Volume {
+                        name: "data".to_owned(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Volume::default()
+                    }]),
                     ..PodSpec::default()
                 }),
             },

@@ -339,6 +339,10 @@ async fn a_dedicated_performance_moves_to_its_pods_once_ready_and_back_to_the_po
     assert_eq!(container["resources"]["limits"], json!({"cpu": "500m", "memory": "256Mi"}));
     assert_eq!(container["env"][0]["valueFrom"]["secretKeyRef"], json!({"name": "runtime-store", "key": "store"}));
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // A read-only root file system: the runtime's data dir is a volume of its own.
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(container["volumeMounts"], json!([{"name": "data", "mountPath": "/var/lib/marquee"}]));
+    assert_eq!(deployment["spec"]["template"]["spec"]["volumes"], json!([{"name": "data", "emptyDir": {}}]));
     assert_eq!(seen[9].body["spec"]["rules"][0]["backendRefs"][0]["name"], "marquee-runtime");
     let status = &seen[10].body["status"];
     assert_eq!((status["backend"].as_str(), status["dedicatedReady"].as_i64()), (Some("pool"), Some(0)));
