@@ -179,6 +179,11 @@ fn holds_keys_and_expiry_are_one_truth_for_every_runtime() {
     // One key, one hold, whichever runtime is asked.
     let key = [("Idempotency-Key", "retry-1")];
     let body = json!({"session": "s1", "seats": ["R-2-2"]}).to_string();
+    // A hold Redis does not answer is a 503 to retry with the same key, not the function's 500.
+    cluster.redis.pause().unwrap();
+    let stalled = a.post_raw("/p/quick/api/holds", Some(&ann), &key, &body);
+    cluster.redis.resume().unwrap();
+    assert_eq!((stalled.status, stalled.json()["error"].as_str()), (503, Some("store_unavailable")), "{stalled:?}");
     let first = a.post_raw("/p/quick/api/holds", Some(&ann), &key, &body).expect(201).json();
     let again = b.post_raw("/p/quick/api/holds", Some(&ann), &key, &body).expect(201).json();
     assert_eq!(first["hold_id"], again["hold_id"]);

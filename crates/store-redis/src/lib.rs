@@ -25,10 +25,14 @@ pub use serving::SERVING_TTL_SECONDS;
 /// Whether a call failed because Redis did not answer (down, unreachable, too slow) rather
 /// than refused it: the caller may try again.
 pub fn unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(unreachable_cause)
+}
+
+/// Whether this one error of a chain is Redis not answering.
+pub fn unreachable_cause(error: &(dyn std::error::Error + 'static)) -> bool {
     error
-        .chain()
-        .filter_map(|e| e.downcast_ref::<redis::RedisError>())
-        .any(|e| e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal())
+        .downcast_ref::<redis::RedisError>()
+        .is_some_and(|e| e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal())
 }
 
 /// How long a step's answer may take before the call fails.
