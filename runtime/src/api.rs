@@ -206,7 +206,6 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
 /// The authenticated caller of a control-plane call: an account, or a namespace token.
 pub struct Caller {
     pub id: String,
-    pub email: String,
     /// `None` for a namespace token, which acts for one performance, not as an account.
     pub role: Option<Role>,
     /// For a namespace token: the one deployment it may read and patch.
@@ -264,7 +263,6 @@ impl FromRequestParts<AppState> for Caller {
                 .map_err(|_| ApiError::unauthorized("the namespace token is invalid or revoked"))?;
             return Ok(Caller {
                 id: format!("namespace-token:{}", t.id),
-                email: String::new(),
                 role: None,
                 deployment: Some(t.deployment),
                 claims: None,
@@ -274,7 +272,6 @@ impl FromRequestParts<AppState> for Caller {
         match app.shared.auth.verify_header(header, auth::cookie(cookies, auth::SIGNATURE_COOKIE), None) {
             Ok(claims) => Ok(Caller {
                 id: claims.sub.clone(),
-                email: claims.email.clone(),
                 role: Some(claims.role),
                 deployment: None,
                 claims: Some(claims),

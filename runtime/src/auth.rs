@@ -25,9 +25,6 @@ pub const ACCESS_TTL_SECS: i64 = 15 * 60;
 pub const REFRESH_TTL_SECS: i64 = 30 * 24 * 3600;
 const ISSUER: &str = "marquee";
 
-/// Roles an account can have.
-pub const ROLES: &[&str] = &["buyer", "seller", "admin"];
-
 pub use marquee_store::Role;
 
 /// The claims of an access token.
