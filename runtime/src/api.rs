@@ -475,11 +475,12 @@ async fn delete_template(State(app): State<AppState>, caller: Caller, Path(name)
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn performance_view(ns: &Namespace) -> Performance {
+fn performance_view(app: &App, ns: &Namespace) -> Performance {
     Performance {
         namespace: ns.name.clone(),
         status: "ready".into(),
         url: format!("/p/{}/", ns.name),
+        public_url: app.public_url(&ns.name),
         template: ns.template.clone(),
         owner: ns.owner.clone(),
         created_at: ns.created_at,
@@ -499,6 +500,7 @@ async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> Api
         namespace: ns.name.clone(),
         status: "ready".into(),
         url: format!("/p/{}/", ns.name),
+        public_url: app.public_url(&ns.name),
         deploy_ms: took.as_secs_f64() * 1e3,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -511,7 +513,7 @@ async fn performances(State(app): State<AppState>, caller: Caller) -> ApiResult<
         .all()
         .iter()
         .filter(|ns| caller.is_admin() || ns.owner == caller.id)
-        .map(|ns| performance_view(ns))
+        .map(|ns| performance_view(&app, ns))
         .collect();
     Ok(Json(list))
 }
@@ -530,14 +532,14 @@ fn owned(app: &App, caller: &Caller, name: &str) -> ApiResult<Arc<Namespace>> {
 async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Performance>> {
     let ns = find(&app, &name)?;
     caller.may_update(&ns)?;
-    Ok(Json(performance_view(&ns)))
+    Ok(Json(performance_view(&app, &ns)))
 }
 
 async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Performance>> {
     caller.may_update(&*find(&app, &name)?)?;
     let request: Value = parse(&body)?;
     let (ns, took) = app.patch(caller.actor(), &name, &request).await?;
-    let mut view = performance_view(&ns);
+    let mut view = performance_view(&app, &ns);
     view.switch_ms = Some(took.as_secs_f64() * 1e3);
     Ok(Json(view))
 }

@@ -50,6 +50,9 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     pub store: Store,
     pub part: Part,
+    /// Where buyers reach `/p/…` (a load balancer or Gateway in front of the runtimes), for the
+    /// performance links the control plane hands out.
+    pub public_url: Option<String>,
     /// Cluster mode: the Kubernetes API the control plane mirrors performances into.
     pub kube: Option<crate::cluster::Cluster>,
 }
@@ -192,6 +195,11 @@ pub struct Actor<'a> {
 }
 
 impl App {
+    /// A performance's pages at `--public-url`, if the process has one.
+    pub fn public_url(&self, namespace: &str) -> Option<String> {
+        self.settings.public_url.as_ref().map(|base| format!("{}/p/{namespace}/", base.trim_end_matches('/')))
+    }
+
     pub fn open(settings: Settings) -> Result<Arc<Self>> {
         let data = &settings.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("failed to create {}", data.display()))?;

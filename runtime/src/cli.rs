@@ -80,7 +80,7 @@ impl Client {
 
     pub fn performances(&self) -> Result<Vec<Vec<String>>> {
         let list: Vec<Performance> = self.get("/api/v1/performances", true)?;
-        Ok(list.into_iter().map(|p| vec![p.namespace, p.template, text(&p.params["title"]), p.url]).collect())
+        Ok(list.into_iter().map(|p| vec![p.namespace, p.template, text(&p.params["title"]), p.public_url.unwrap_or(p.url)]).collect())
     }
 
     pub fn components(&self) -> Result<Vec<Vec<String>>> {

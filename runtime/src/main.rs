@@ -137,6 +137,10 @@ struct Serve {
     rates: RateFlags,
     #[command(flatten)]
     store: StoreFlags,
+    /// Where buyers reach `/p/…` (the load balancer or Gateway in front of the runtimes): the
+    /// performance links the control plane hands out point there.
+    #[arg(long, env = "MARQUEE_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// Cluster mode: mirror every performance into a `Performance` object for the operator,
     /// through the pod's service account.
     #[arg(long, env = "MARQUEE_KUBE")]
@@ -148,7 +152,7 @@ struct Serve {
 
 impl Serve {
     fn run(self, part: Part) -> Result<()> {
-        let Self { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates, store, kube, kube_api } = self;
+        let Self { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates, store, public_url, kube, kube_api } = self;
         anyhow::ensure!(
             part == Part::All || store.store.is_some(),
             "the control plane and the runtimes share their state through a store: start them with --store redis://…"
@@ -166,6 +170,7 @@ impl Serve {
                 metrics_token: metrics_token.filter(|t| !t.is_empty()),
                 store: store.connect().await?,
                 part,
+                public_url,
                 kube: match kube || kube_api.is_some() {
                     true => Some(marquee::cluster::connect(kube_api.as_deref()).await?),
                     false => None,
@@ -303,13 +308,8 @@ fn main() -> Result<()> {
                 swaps.insert(role.to_string(), reference.to_string());
             }
             let deployed = client().deploy(&namespace, &template, document, swaps)?;
-            println!(
-                "deployed {} in {:.1} ms: {}{}",
-                namespace,
-                deployed.deploy_ms,
-                cli.url.trim_end_matches('/'),
-                deployed.url
-            );
+            let url = deployed.public_url.unwrap_or_else(|| format!("{}{}", cli.url.trim_end_matches('/'), deployed.url));
+            println!("deployed {} in {:.1} ms: {url}", namespace, deployed.deploy_ms);
             Ok(())
         }
     }

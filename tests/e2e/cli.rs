@@ -21,7 +21,8 @@ fn stdout(output: &Output) -> String {
 #[test]
 fn the_cli_logs_in_deploys_lists_and_pushes() {
     let dir = DataDir::new();
-    let server = Server::start(&dir);
+    // Links point where buyers go, which need not be the control plane's address.
+    let server = Server::start_with(&dir.0, &[("MARQUEE_PUBLIC_URL", "https://tickets.example.com/")]);
     server.account("seller@example.com", "seller");
     let token = stdout(&marquee(&server, None, &["login", "--email", "seller@example.com", "--password", "a-good-password"]));
     let token = token.trim();
@@ -37,11 +38,11 @@ fn the_cli_logs_in_deploys_lists_and_pushes() {
             "--set", "sections[0].name=GA", "--set", "sections[0].price=1000", "--set", "sections[0].capacity=100",
         ],
     ));
-    assert!(deployed.contains("deployed cli-show") && deployed.contains("/p/cli-show/"), "{deployed}");
+    assert!(deployed.contains("deployed cli-show") && deployed.contains(": https://tickets.example.com/p/cli-show/"), "{deployed}");
     assert_eq!(server.get("/p/cli-show/api/info", None).expect(200).json()["title"], "CLI Show");
 
     assert!(stdout(&marquee(&server, None, &["templates", "list"])).contains("festival"));
-    assert!(stdout(&marquee(&server, Some(token), &["performances", "list"])).contains("cli-show"));
+    assert!(stdout(&marquee(&server, Some(token), &["performances", "list"])).contains("https://tickets.example.com/p/cli-show/"));
     let pushed = stdout(&marquee(&server, Some(token), &["components", "push", env!("MARQUEE_HOSTILE_WASM"), "--name", "page", "--version", "1"]));
     assert!(pushed.starts_with("pushed page@1:"), "{pushed}");
     assert!(stdout(&marquee(&server, Some(token), &["components", "list"])).contains("page"));

@@ -117,6 +117,10 @@ pub struct Deployed {
     pub status: String,
     /// The performance's pages, relative to the platform's address.
     pub url: String,
+    /// The same pages where buyers reach them, when the control plane knows (`--public-url`):
+    /// with split roles, that is the runtimes' address, not the control plane's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// From the request's arrival to the performance being served.
     pub deploy_ms: f64,
 }
@@ -127,6 +131,9 @@ pub struct Performance {
     pub namespace: String,
     pub status: String,
     pub url: String,
+    /// Where buyers reach its pages, when the control plane knows (`--public-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     pub template: String,
     pub owner: String,
     /// Unix seconds.
