@@ -63,6 +63,8 @@ pub fn router(app: AppState) -> Router {
             post(upload_component).get(components).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(|| async { ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .route("/", get(|| async { axum::response::Redirect::permanent("/console/") }))
         .nest_service("/console", console(&app.settings.console_dir))
@@ -71,6 +73,16 @@ pub fn router(app: AppState) -> Router {
         .layer(axum::middleware::from_fn(read_body))
         .layer(axum::middleware::map_response_with_state(SecurityHeaders::new(&app.settings.console_dir), security_headers))
         .with_state(app)
+}
+
+/// Serving what this process was started for (see [`App::ready`]): the orchestrator's
+/// readiness probe.
+async fn readyz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    if !app.ready() {
+        let message = "this runtime does not serve every performance it was started for yet";
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message));
+    }
+    Ok(Json(json!({"status": "ready"})))
 }
 
 /// Prometheus exposition. Sales series (holds, orders, tickets, cancellations per
@@ -486,7 +498,7 @@ fn performance_view(app: &App, ns: &Namespace) -> Performance {
         created_at: ns.created_at,
         params: serde_json::to_value(&ns.params).expect("params serialize"),
         components: ns.spec.components.clone(),
-        digest: ns.digest(),
+        digest: ns.digest().to_owned(),
         switch_ms: None,
     }
 }

@@ -158,7 +158,7 @@ impl Served {
         marquee_crd::PerformanceSpec {
             owner: ns.owner.clone(),
             template: ns.template.clone(),
-            digest: ns.digest(),
+            digest: ns.digest().to_owned(),
             placement: template.as_ref().map(|t| t.placement).unwrap_or_default(),
             runtime: template.and_then(|t| t.runtime),
         }
@@ -171,7 +171,7 @@ impl crate::cluster::Desired for Served {
         Some(app.registry.get(name).map(|ns| Self::spec(&app, &ns)))
     }
 
-    fn performances(&self) -> Option<Vec<(String, marquee_crd::PerformanceSpec)>> {
+    fn performances(&self) -> Option<std::collections::BTreeMap<String, marquee_crd::PerformanceSpec>> {
         let app = self.0.upgrade()?;
         Some(app.registry.all().iter().map(|ns| (ns.name.clone(), Self::spec(&app, ns))).collect())
     }
@@ -344,7 +344,7 @@ impl App {
     async fn report_serving(app: std::sync::Weak<Self>) {
         loop {
             let Some(app) = app.upgrade() else { return };
-            let served: Vec<_> = app.registry.all().iter().map(|ns| (ns.name.clone(), ns.digest())).collect();
+            let served: Vec<_> = app.registry.all().iter().map(|ns| (ns.name.clone(), ns.digest().to_owned())).collect();
             app.report(&served).await;
             drop(app);
             tokio::time::sleep(SERVING_REPORT_INTERVAL).await;
@@ -482,7 +482,7 @@ impl App {
             }
             Namespace::build(&row, pool, shared)
         })?;
-        let served = [(ns.name.clone(), ns.digest())];
+        let served = [(ns.name.clone(), ns.digest().to_owned())];
         self.registry.publish(Arc::new(ns));
         self.report(&served).await;
         Ok(())

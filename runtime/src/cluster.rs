@@ -3,7 +3,7 @@
 //! API server for a seller's short-lived namespace token. The mirror runs off the request path:
 //! a deploy is served by the runtimes as soon as Redis has it; the objects follow.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -52,7 +52,7 @@ pub async fn connect(api: Option<&str>) -> Result<Cluster> {
 /// What the control plane serves, as `Performance` specs; `None` once the platform is gone.
 pub trait Desired: Send + Sync + 'static {
     fn performance(&self, name: &str) -> Option<Option<PerformanceSpec>>;
-    fn performances(&self) -> Option<Vec<(String, PerformanceSpec)>>;
+    fn performances(&self) -> Option<BTreeMap<String, PerformanceSpec>>;
 }
 
 pub struct Mirror {
@@ -125,14 +125,10 @@ async fn mirror(
 /// The names whose object differs from what is served, or that no longer should exist.
 async fn resync_all(api: &Api<Performance>, desired: &impl Desired) -> Result<BTreeSet<String>> {
     let Some(served) = desired.performances() else { return Ok(BTreeSet::new()) };
-    let listed = api.list(&ListParams::default()).await?;
-    let mut stale: BTreeSet<String> =
-        listed.items.iter().filter_map(|p| p.metadata.name.clone()).filter(|name| !served.iter().any(|(n, _)| n == name)).collect();
-    for (name, spec) in served {
-        if !listed.items.iter().any(|p| p.metadata.name.as_deref() == Some(name.as_str()) && p.spec == spec) {
-            stale.insert(name);
-        }
-    }
+    let listed: BTreeMap<String, PerformanceSpec> =
+        api.list(&ListParams::default()).await?.items.into_iter().filter_map(|p| Some((p.metadata.name?, p.spec))).collect();
+    let mut stale: BTreeSet<String> = listed.keys().filter(|name| !served.contains_key(*name)).cloned().collect();
+    stale.extend(served.into_iter().filter(|(name, spec)| listed.get(name) != Some(spec)).map(|(name, _)| name));
     Ok(stale)
 }
 

@@ -63,8 +63,7 @@ impl ApiError {
     }
 
     /// The shared store did not answer; the call may be retried.
-    fn store_unavailable(error: anyhow::Error) -> Self {
-        tracing::error!(error = format!("{error:#}"), "store unavailable");
+    pub fn store_unavailable() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the shared store did not answer; try again")
     }
 }
@@ -79,7 +78,11 @@ impl From<crate::templates::FieldError> for ApiError {
 /// A fault: 503 when the shared store did not answer, else 500.
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
-        if marquee_store_redis::unreachable(&error) { Self::store_unavailable(error) } else { Self::internal(error) }
+        if !marquee_store_redis::unreachable(&error) {
+            return Self::internal(error);
+        }
+        tracing::error!(error = format!("{error:#}"), "store unavailable");
+        Self::store_unavailable()
     }
 }
 

@@ -125,6 +125,8 @@ pub struct Namespace {
     /// What every request's `config` and `kv` capabilities hold.
     pub config: Config,
     pub kv: Kv,
+    /// [`Self::digest`], computed on first use: a namespace never changes, a change is a successor.
+    digest: std::sync::OnceLock<String>,
 }
 
 /// A namespace's instance slots and the bounded queue in front of them.
@@ -178,6 +180,7 @@ impl Namespace {
             shared,
             limits,
             slots,
+            digest: std::sync::OnceLock::new(),
         })
     }
 
@@ -196,10 +199,12 @@ impl Namespace {
 
     /// The sha256 of the performance as stored: what a runtime reports serving and what the
     /// Kubernetes operator waits for before it calls the performance Ready.
-    pub fn digest(&self) -> String {
-        use sha2::Digest;
-        let record = serde_json::to_string(&self.row()).expect("a row serializes");
-        hex::encode(sha2::Sha256::digest(record.as_bytes()))
+    pub fn digest(&self) -> &str {
+        self.digest.get_or_init(|| {
+            use sha2::Digest;
+            let record = serde_json::to_string(&self.row()).expect("a row serializes");
+            hex::encode(sha2::Sha256::digest(record.as_bytes()))
+        })
     }
 
     /// The same performance with new parameters and functions, over the same inventory:
@@ -227,6 +232,7 @@ impl Namespace {
             shared: self.shared.clone(),
             limits: self.limits,
             slots: self.slots.clone(),
+            digest: std::sync::OnceLock::new(),
         })
     }
 

@@ -176,33 +176,12 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     }
     let path = req.uri().path();
     let part = &app.settings.part;
-    // Probes for an orchestrator, on every role: alive, and serving what it was started for.
-    if (path == "/healthz" || path == "/readyz") && !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
-        let mut response = axum::response::IntoResponse::into_response(crate::error::ApiError::new(
-            http::StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this endpoint does not take this method; see Allow",
-        ));
-        response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("GET,HEAD"));
-        return response;
-    }
-    if path == "/healthz" {
-        return axum::response::IntoResponse::into_response(axum::Json(serde_json::json!({"status": "ok"})));
-    }
-    if path == "/readyz" {
-        return match app.ready() {
-            true => axum::response::IntoResponse::into_response(axum::Json(serde_json::json!({"status": "ready"}))),
-            false => axum::response::IntoResponse::into_response(crate::error::ApiError::new(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "this runtime does not serve every performance it was started for yet",
-            )),
-        };
-    }
     if path.starts_with("/p/") && !part.serves_performances() {
         return not_here("this process is the control plane; performances are served by the runtimes");
     }
-    if !path.starts_with("/p/") && path != "/metrics" && !part.serves_control() {
+    // Every role answers `/metrics` and the orchestrator's probes.
+    let every_role = matches!(path, "/metrics" | "/healthz" | "/readyz");
+    if !path.starts_with("/p/") && !every_role && !part.serves_control() {
         return not_here("this process is a runtime: it serves /p/{namespace}/… and /metrics");
     }
     if path.starts_with("/p/") {

@@ -448,20 +448,21 @@ fn preflight() -> Response<Body> {
 /// A trapped request: out of time (504), the store not answering a host call (503), out of
 /// memory or any other trap (500), each with a body that says which. The instance is gone; nothing else is touched.
 fn function_failure(ns: &Namespace, function: &str, error: wasmtime::Error, memory_refused: bool) -> ApiError {
-    let (kind, status, code, message) = if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
-        ("timeout", StatusCode::GATEWAY_TIMEOUT, "timeout", format!("function {function} ran out of time"))
+    let (kind, answer) = if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+        ("timeout", ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("function {function} ran out of time")))
     } else if error.chain().any(marquee_store_redis::unreachable_cause) {
         // The store did not answer a host call: an outage to retry (with the same
         // Idempotency-Key), not the function's fault.
-        ("store", StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the shared store did not answer; try again".to_owned())
+        ("store", ApiError::store_unavailable())
     } else if memory_refused {
         let limit = ns.limits.memory_bytes >> 20;
-        ("memory", StatusCode::INTERNAL_SERVER_ERROR, "function_out_of_memory", format!("function {function} needed more than {limit} MiB"))
+        let message = format!("function {function} needed more than {limit} MiB");
+        ("memory", ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "function_out_of_memory", message))
     } else {
         // The trap's text names the guest's own symbols: it goes to the log, not to the caller.
-        ("trap", StatusCode::INTERNAL_SERVER_ERROR, "function_trap", format!("function {function} failed"))
+        ("trap", ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "function_trap", format!("function {function} failed")))
     };
     tracing::warn!(namespace = %ns.name, function, kind, error = format!("{error:#}"), "function trapped");
     ns.shared.metrics.trap(&ns.name, function, kind);
-    ApiError::new(status, code, message)
+    answer
 }

@@ -152,9 +152,9 @@ async fn apply(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
         Ok(pods) => (pods, None),
         Err(e) => (Vec::new(), Some(format!("the store did not say who serves it: {e:#}"))),
     };
-    let routed = match backend {
-        Backend::Pool => "to the runtime pool".to_owned(),
-        Backend::Dedicated => "to its dedicated runtime".to_owned(),
+    let (routed_reason, routed) = match backend {
+        Backend::Pool => ("Pool", "to the runtime pool"),
+        Backend::Dedicated => ("Dedicated", "to its dedicated runtime"),
     };
     let ready = !serving.is_empty();
     let ready_message = match (&trouble, ready) {
@@ -164,7 +164,7 @@ async fn apply(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
     };
     status.conditions = vec![
         condition(perf, "Accepted", true, "Applied", "its namespace, account, role, service and policy are applied"),
-        condition(perf, "Routed", true, if backend == Backend::Pool { "Pool" } else { "Dedicated" }, &routed),
+        condition(perf, "Routed", true, routed_reason, routed),
         condition(perf, "Ready", ready, if ready { "Serving" } else { "NotServing" }, &ready_message),
     ];
     status.serving = serving;
