@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use marquee::app::{App, Part, Settings};
-use marquee::limits::Rates;
-use marquee::namespace::Store;
+use marquee_platform::app::{App, Part, Settings};
+use marquee_platform::limits::Rates;
+use marquee_platform::namespace::Store;
 use tracing_subscriber::EnvFilter;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -172,9 +172,10 @@ impl Serve {
                 part,
                 public_url,
                 kube: match kube || kube_api.is_some() {
-                    true => Some(marquee::cluster::connect(kube_api.as_deref()).await?),
+                    true => Some(marquee_platform::cluster::connect(kube_api.as_deref()).await?),
                     false => None,
                 },
+                builtins: marquee::BUILTINS,
             };
             let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
             let listener = marquee::server::bind(listen).await?;

@@ -20,8 +20,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
-use crate::app::App;
-use crate::limits::ClientAddr;
+use marquee_platform::app::App;
+use marquee_platform::limits::ClientAddr;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -95,14 +95,14 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     });
     let weak = Arc::downgrade(&app);
     tokio::spawn(async move {
-        let cores = crate::namespace::running_permits() as u64;
-        let mut tick = tokio::time::interval(crate::fair::TICK);
+        let cores = marquee_platform::namespace::running_permits() as u64;
+        let mut tick = tokio::time::interval(marquee_platform::fair::TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while let Some(app) = { tick.tick().await; weak.upgrade() } {
-            crate::fair::rebalance(&app.registry.usages(), cores);
+            marquee_platform::fair::rebalance(&app.registry.usages(), cores);
         }
     });
-    let control = crate::api::router(app.clone());
+    let control = marquee_control::router(app.clone());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -132,8 +132,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // The connection runs where the namespace of its latest request runs (crate::fair).
-        let class = Arc::new(crate::fair::Follow::default());
+        // The connection runs where the namespace of its latest request runs (marquee_platform::fair).
+        let class = Arc::new(marquee_platform::fair::Follow::default());
         let service = {
             let (app, control, class) = (app.clone(), control.clone(), class.clone());
             hyper::service::service_fn(move |mut req: Request<Incoming>| {
@@ -166,7 +166,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     let head: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     if head > MAX_HEAD_BYTES || req.headers().len() > MAX_HEADERS {
         let message = format!("request headers are limited to {MAX_HEADERS} fields and {} KiB", MAX_HEAD_BYTES >> 10);
-        let mut response = axum::response::IntoResponse::into_response(crate::error::ApiError::new(
+        let mut response = axum::response::IntoResponse::into_response(marquee_platform::error::ApiError::new(
             http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             message,
@@ -185,7 +185,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
         return not_here("this process is a runtime: it serves /p/{namespace}/… and /metrics");
     }
     if path.starts_with("/p/") {
-        crate::trigger::handle(app, req).await
+        marquee_trigger_http::handle(app, req).await
     } else {
         match control.oneshot(req.map(Body::new)).await {
             Ok(response) => response,
@@ -195,7 +195,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
 }
 
 fn not_here(message: &str) -> Response<Body> {
-    axum::response::IntoResponse::into_response(crate::error::ApiError::not_found(message))
+    axum::response::IntoResponse::into_response(marquee_platform::error::ApiError::not_found(message))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -218,7 +218,7 @@ struct Rehoming {
 impl Rehoming {
     fn stream(&mut self) -> std::io::Result<Pin<&mut TcpStream>> {
         let lost = || std::io::Error::other("connection lost while moving");
-        let here = crate::fair::on_background();
+        let here = marquee_platform::fair::on_background();
         if here != self.background {
             let moved = self.stream.take().ok_or_else(lost)?;
             // Registers with the runtime this poll runs in.

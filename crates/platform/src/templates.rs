@@ -10,10 +10,10 @@ use serde_json::Value;
 
 /// The templates shipped with Marquee.
 const BUILTIN: &[&str] = &[
-    include_str!("../../templates/seated.json"),
-    include_str!("../../templates/standing.json"),
-    include_str!("../../templates/festival.json"),
-    include_str!("../../templates/presale.json"),
+    include_str!("../../../templates/seated.json"),
+    include_str!("../../../templates/standing.json"),
+    include_str!("../../../templates/festival.json"),
+    include_str!("../../../templates/presale.json"),
 ];
 
 /// Which kinds of section a template sells.

@@ -74,16 +74,20 @@ impl Mirror {
     }
 
     /// A short-lived token of the performance's `seller` account, whose Role reaches only its
-    /// namespace: (token, expiry as RFC 3339).
-    pub async fn seller_token(&self, namespace: &str) -> Result<(String, Option<String>)> {
+    /// namespace: (token, expiry as RFC 3339), or `None` while the operator has not made the
+    /// account yet.
+    pub async fn seller_token(&self, namespace: &str) -> Result<Option<(String, Option<String>)>> {
         let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
         let request = TokenRequest {
             spec: TokenRequestSpec { expiration_seconds: Some(TOKEN_SECONDS), ..TokenRequestSpec::default() },
             ..TokenRequest::default()
         };
-        let answer = accounts.create_token_request(SELLER_ACCOUNT, &PostParams::default(), &request).await?;
+        let answer = match accounts.create_token_request(SELLER_ACCOUNT, &PostParams::default(), &request).await {
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
+            answer => answer?,
+        };
         let status = answer.status.context("the API server answered a TokenRequest without a token")?;
-        Ok((status.token, Some(status.expiration_timestamp.0.to_string())))
+        Ok(Some((status.token, Some(status.expiration_timestamp.0.to_string()))))
     }
 }
 

@@ -18,12 +18,12 @@ use marquee_api::{
     TokenPair,
 };
 
-use crate::app::App;
-use crate::auth::{self, AuthError, Role};
-use crate::error::ApiError;
-use crate::limits::{ClientAddr, Limit};
-use crate::namespace::Namespace;
-use crate::orders::OrderStatus;
+use marquee_platform::app::App;
+use marquee_platform::auth::{self, AuthError, Role};
+use marquee_platform::error::ApiError;
+use marquee_platform::limits::{ClientAddr, Limit};
+use marquee_platform::namespace::Namespace;
+use marquee_platform::orders::OrderStatus;
 
 type AppState = Arc<App>;
 type ApiResult<T = Response> = Result<T, ApiError>;
@@ -231,8 +231,8 @@ impl Caller {
         self.role == Some(Role::Admin)
     }
 
-    fn actor(&self) -> crate::app::Actor<'_> {
-        crate::app::Actor { id: &self.id, admin: self.is_admin() }
+    fn actor(&self) -> marquee_platform::app::Actor<'_> {
+        marquee_platform::app::Actor { id: &self.id, admin: self.is_admin() }
     }
 
     fn require_role(&self, roles: &[Role]) -> ApiResult<()> {
@@ -444,12 +444,12 @@ fn console(dir: &std::path::Path) -> tower_http::services::ServeDir<tower_http::
 }
 
 /// A template as stored: what GET returns, POST and PUT take back.
-fn template_view(t: &crate::templates::Template) -> Value {
+fn template_view(t: &marquee_platform::templates::Template) -> Value {
     serde_json::to_value(t).expect("a template serializes")
 }
 
 /// A template as listed: as stored, and whether it is built in (which no one may delete).
-fn listed_template(app: &App, t: &crate::templates::Template) -> Value {
+fn listed_template(app: &App, t: &marquee_platform::templates::Template) -> Value {
     let mut view = template_view(t);
     view["builtin"] = json!(app.templates.is_builtin(&t.name));
     view
@@ -578,7 +578,7 @@ fn rfc3339_ms(ms: i64) -> Option<String> {
 }
 
 /// An entry at the door as the API shows it, with `more` members (`{"status": ...}`) first.
-fn entry_view(entry: &crate::db::Entry, more: Value) -> Value {
+fn entry_view(entry: &marquee_platform::db::Entry, more: Value) -> Value {
     let mut view = more;
     view["checked_in_at"] = json!(rfc3339_ms(entry.checked_in_at));
     view["door"] = json!(entry.door);
@@ -586,7 +586,7 @@ fn entry_view(entry: &crate::db::Entry, more: Value) -> Value {
 }
 
 /// A stored order as the API shows it; `entries` marks the tickets used at the door.
-fn order_view(o: &crate::orders::OrderRow, entries: Option<&std::collections::HashMap<(String, String), crate::db::Entry>>) -> Value {
+fn order_view(o: &marquee_platform::orders::OrderRow, entries: Option<&std::collections::HashMap<(String, String), marquee_platform::db::Entry>>) -> Value {
     let tickets: Vec<Value> = o
         .tickets
         .iter()
@@ -624,7 +624,7 @@ async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(na
     let buyers: std::collections::BTreeSet<&str> = orders.iter().map(|o| o.buyer.as_str()).collect();
     let identity = app.shared.auth.identity();
     let asks: Vec<_> = buyers.iter().map(|id| identity.account_by_id(id)).collect();
-    let accounts = crate::app::a_few_at_a_time(asks).await?;
+    let accounts = marquee_platform::app::a_few_at_a_time(asks).await?;
     let emails: std::collections::HashMap<&str, Option<String>> =
         buyers.into_iter().zip(accounts).map(|(id, account)| (id, account.map(|a| a.email))).collect();
     let entries = {
@@ -656,19 +656,16 @@ async fn kubernetes_token(State(app): State<AppState>, caller: Caller, Path(name
     let Some(mirror) = app.mirror.get() else {
         return Err(ApiError::not_found("Kubernetes tokens exist only in cluster mode (marquee control --kube)"));
     };
-    let (token, expires_at) = mirror.seller_token(&ns.name).await.map_err(|e| {
-        let missing = e.downcast_ref::<kube::Error>().is_some_and(|k| matches!(k, kube::Error::Api(s) if s.code == 404));
-        match missing {
-            true => ApiError::new(StatusCode::CONFLICT, "not_provisioned", "the operator has not made this performance's Kubernetes account yet; try again shortly"),
-            false => {
-                tracing::error!(namespace = %ns.name, error = format!("{e:#}"), "TokenRequest failed");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable", "the Kubernetes API did not give a token; try again")
-            }
-        }
+    let issued = mirror.seller_token(&ns.name).await.map_err(|e| {
+        tracing::error!(namespace = %ns.name, error = format!("{e:#}"), "TokenRequest failed");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable", "the Kubernetes API did not give a token; try again")
     })?;
+    let Some((token, expires_at)) = issued else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_provisioned", "the operator has not made this performance's Kubernetes account yet; try again shortly"));
+    };
     let body = json!({
         "namespace": ns.name,
-        "service_account": crate::cluster::SELLER_ACCOUNT,
+        "service_account": marquee_platform::cluster::SELLER_ACCOUNT,
         "token": token,
         "expires_at": expires_at,
     });
@@ -709,7 +706,7 @@ async fn performance_metrics(
     let ns = find(&app, &name)?;
     caller.may_update(&ns)?;
     let parse = |text: Option<String>, default: &str, field: &'static str| {
-        crate::history::parse_duration(text.as_deref().unwrap_or(default))
+        marquee_platform::history::parse_duration(text.as_deref().unwrap_or(default))
             .ok_or_else(|| ApiError::bad_request("invalid_range", format!("{field} must look like 30s, 15m or 1h")).field(field))
     };
     let (range, step) = (parse(q.range, "15m", "range")?, parse(q.step, "15s", "step")?);
@@ -747,7 +744,7 @@ async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<S
     }
     let deployment = ns.deployment.clone();
     let entry = blocking(move || {
-        app.shared.db.check_in(&deployment, &req.order_id, &req.seat, req.door.as_deref(), crate::clock::now_ms() as i64)
+        app.shared.db.check_in(&deployment, &req.order_id, &req.seat, req.door.as_deref(), marquee_platform::clock::now_ms() as i64)
     })
     .await?;
     Ok(Json(match entry {
@@ -770,7 +767,7 @@ async fn undo_checkin(State(app): State<AppState>, caller: Caller, Path(name): P
     if !ns.inventory.has_ticket(&req.order_id, &req.seat).await? {
         return Err(ApiError::not_found("no such ticket in this performance"));
     }
-    let undone = blocking(move || app.shared.db.undo_check_in(&req.order_id, &req.seat, crate::clock::now_ms() as i64)).await?;
+    let undone = blocking(move || app.shared.db.undo_check_in(&req.order_id, &req.seat, marquee_platform::clock::now_ms() as i64)).await?;
     match undone {
         Some(entry) => Ok(Json(entry_view(&entry, json!({ "status": "undone" })))),
         None => Err(ApiError::new(StatusCode::CONFLICT, "not_checked_in", "this ticket has not been checked in")),
@@ -783,7 +780,7 @@ struct UploadQuery {
     version: Option<String>,
 }
 
-fn component_view(c: &crate::db::ComponentRow) -> Component {
+fn component_view(c: &marquee_platform::db::ComponentRow) -> Component {
     Component {
         digest: c.digest.clone(),
         name: c.name.clone(),
@@ -822,14 +819,14 @@ async fn upload_component(
         Ok(joined) => joined.map_err(anyhow::Error::from)?.map_err(|e| ApiError::bad_request("invalid_component", e.0))?,
         Err(_) => return Err(ApiError::bad_request("invalid_component", "compiling took too long")),
     };
-    let row = crate::db::ComponentRow {
+    let row = marquee_platform::db::ComponentRow {
         owner: caller.id.clone(),
         name,
         version,
         digest: loaded.digest.clone(),
         world: world.to_string(),
         size: body.len() as i64,
-        created_at: crate::clock::now_secs(),
+        created_at: marquee_platform::clock::now_secs(),
     };
     if !app.shared.db.insert_component(&row)? {
         return Err(ApiError::new(StatusCode::CONFLICT, "version_taken", "you already uploaded this name and version").field("version"));

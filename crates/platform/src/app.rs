@@ -24,8 +24,6 @@ use crate::payments::TestProvider;
 use marquee_host::pool::Pool;
 use crate::templates::{Template, Templates};
 
-include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
-
 /// How often a runtime on a shared store reports what it serves; a report lapses after
 /// [`marquee_store_redis::SERVING_TTL_SECONDS`].
 pub const SERVING_REPORT_INTERVAL: Duration = Duration::from_secs(2);
@@ -55,6 +53,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Cluster mode: the Kubernetes API the control plane mirrors performances into.
     pub kube: Option<crate::cluster::Cluster>,
+    /// The built-in components every process has in its pool: (name, component bytes).
+    pub builtins: &'static [(&'static str, &'static [u8])],
 }
 
 /// What one process serves.
@@ -240,7 +240,7 @@ impl App {
             }),
             max_held_per_address: settings.rates.map_or(0, |r| r.held_seats_per_address),
         });
-        let pool = Pool::open(&engine, &data.join("components"), BUILTINS)?;
+        let pool = Pool::open(&engine, &data.join("components"), settings.builtins)?;
         let (kv, buckets): (Arc<dyn KeyValue>, Arc<dyn RateBuckets>) = match &settings.store {
             Store::Embedded => (Arc::new(crate::db::EmbeddedKv(db.clone())), Arc::new(crate::limits::LocalBuckets::default())),
             Store::Redis(redis) => (Arc::new(redis.clone()), Arc::new(redis.clone())),

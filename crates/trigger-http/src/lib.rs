@@ -13,18 +13,18 @@ use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use crate::app::App;
-use crate::auth;
+use marquee_platform::app::App;
+use marquee_platform::auth;
 use marquee_host::engine::EPOCH_TICK;
-use crate::error::ApiError;
+use marquee_platform::error::ApiError;
 use marquee_host::bindings::identity::{self, Principal};
 use marquee_host::identity::Identity;
 use marquee_host::inventory::Inventory;
 use marquee_host::log::Log;
 use marquee_host::{Capabilities, Host};
-use crate::namespace::{Namespace, Route};
-use crate::limits::{ClientAddr, Limit};
-use crate::templates::RouteLimit;
+use marquee_platform::namespace::{Namespace, Route};
+use marquee_platform::limits::{ClientAddr, Limit};
+use marquee_platform::templates::RouteLimit;
 
 /// Where passwords and refresh tokens would travel. They are the platform's alone: no
 /// component, built-in or a seller's, is ever handed a request to these paths.
@@ -102,7 +102,7 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
     }
     let index = ns.route(inner).ok_or_else(|| ApiError::not_found(format!("no route for {inner}")))?;
     let route = &ns.routes[index];
-    if let Some(connection) = req.extensions().get::<Arc<crate::fair::Follow>>() {
+    if let Some(connection) = req.extensions().get::<Arc<marquee_platform::fair::Follow>>() {
         connection.follow(&ns.slots.usage);
     }
     // The component learns who is calling from the host, never from a credential.

@@ -1,0 +1,21 @@
+//! What both roles of a Marquee process serve: the process's state ([`app::App`]), its
+//! performances (namespaces) and their inventories, identity, templates, rate limits, metrics,
+//! and the one error shape. The HTTP trigger (`marquee-trigger-http`) and the control plane
+//! (`marquee-control`) are built on it; neither depends on the other.
+
+pub mod app;
+pub mod auth;
+pub mod cluster;
+pub mod error;
+pub mod fair;
+pub mod history;
+pub(crate) mod inventory;
+pub mod limits;
+pub mod metrics;
+pub mod namespace;
+pub(crate) mod payments;
+pub mod templates;
+
+// The embedded store's modules, under the names the platform has always used.
+pub use marquee_store::clock;
+pub use marquee_store_embedded::{claims, db, orders};
