@@ -132,6 +132,19 @@ fn every_change_on_the_control_plane_reaches_every_runtime_within_milliseconds()
     for runtime in [a, b, &late] {
         soon("a retried delete reaches the runtimes", || runtime.get("/p/stalled/api/info", None).status == 404);
     }
+
+    // A delete whose directory write the store refuses stands on the control plane; the
+    // runtimes keep serving until the directory takes writes again, then learn of it.
+    cluster.deploy(&admin, "halfway", "seated", gala_params());
+    cluster.redis.freeze_directory(true).unwrap();
+    control.delete("/api/v1/performances/halfway", Some(&admin)).expect(204);
+    control.get("/api/v1/performances/halfway", Some(&admin)).expect(404);
+    std::thread::sleep(Duration::from_millis(1500));
+    a.get("/p/halfway/api/info", None).expect(200);
+    cluster.redis.freeze_directory(false).unwrap();
+    for runtime in [a, b, &late] {
+        soon("a delete the store took late reaches the runtimes", || runtime.get("/p/halfway/api/info", None).status == 404);
+    }
 }
 
 #[test]

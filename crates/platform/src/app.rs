@@ -100,8 +100,9 @@ pub struct App {
     /// Serializes writes to the store's directory (control) and their application (runtime),
     /// so the last one written or applied is the newest state.
     directory: tokio::sync::Mutex<()>,
-    /// Removals the directory did not take yet (control), written again every second.
-    unannounced: std::sync::Mutex<BTreeSet<String>>,
+    /// Deletes the store did not finish taking (control): (namespace, deployment) whose
+    /// directory entry or components' data is still there, removed again every second.
+    unfinished: std::sync::Mutex<BTreeSet<(String, String)>>,
     /// Held for the life of the process: the OS releases it on any exit, crash included.
     _lock: std::fs::File,
 }
@@ -229,7 +230,7 @@ impl App {
         }
         let commerce = Arc::new(Commerce {
             log: Arc::new(SqliteOrderLog::open(&db_path)?),
-            payments: Arc::new(TestProvider::default()),
+            payments: Arc::new(TestProvider),
             // Tickets signed by one runtime are checked at the door by another process.
             signer: TicketSigner::new(match &settings.store {
                 Store::Embedded => secret_key(&secrets.join("ticket-key"))?,
@@ -274,7 +275,7 @@ impl App {
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
             changes: std::sync::Mutex::default(),
             directory: tokio::sync::Mutex::default(),
-            unannounced: std::sync::Mutex::default(),
+            unfinished: std::sync::Mutex::default(),
             _lock: lock,
             settings,
         });
@@ -293,9 +294,7 @@ impl App {
                 }
             }
             runtime.block_on(app.announce_all())?;
-            if let Store::Redis(_) = &app.settings.store {
-                runtime.spawn(Self::announce_again(Arc::downgrade(&app)));
-            }
+            runtime.spawn(Self::finish_removals(Arc::downgrade(&app)));
         } else {
             let Store::Redis(redis) = &app.settings.store else { anyhow::bail!("a runtime process needs a shared store (--store)") };
             runtime.block_on(app.follow_directory())?;
@@ -379,18 +378,29 @@ impl App {
         });
     }
 
-    /// Writes the removals the directory missed until it takes them, so runtimes stop serving
-    /// a deleted performance once Redis answers again, not at the next start.
-    async fn announce_again(app: std::sync::Weak<Self>) {
+    /// Finishes the deletes the store did not take until it takes them, so runtimes stop
+    /// serving a deleted performance once Redis takes writes again, not at the next start.
+    async fn finish_removals(app: std::sync::Weak<Self>) {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let Some(app) = app.upgrade() else { return };
-            let missed = std::mem::take(&mut *app.unannounced.lock().unwrap());
-            for namespace in missed {
-                if app.announce(&namespace).await.is_err() {
-                    app.unannounced.lock().unwrap().insert(namespace);
-                }
+            let missed = std::mem::take(&mut *app.unfinished.lock().unwrap());
+            for (namespace, deployment) in missed {
+                app.remove_from_store(&namespace, &deployment).await;
             }
+        }
+    }
+
+    /// Takes a deleted performance out of the directory and its components' data out of the
+    /// store; what fails is tried again by [`App::finish_removals`].
+    async fn remove_from_store(&self, namespace: &str, deployment: &str) {
+        let removed = match self.announce(namespace).await {
+            Ok(()) => self.shared.kv.clear(deployment).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = removed {
+            tracing::warn!(namespace, error = format!("{e:#}"), "the store did not take a delete yet; trying again");
+            self.unfinished.lock().unwrap().insert((namespace.to_owned(), deployment.to_owned()));
         }
     }
 
@@ -765,13 +775,9 @@ impl App {
         let archive = !ns.inventory.all_orders().await?.is_empty();
         self.unpublish(&ns.name, archive)?;
         // The deletion stands (orders may be refunded already); runtimes learn of it when the
-        // directory takes it.
-        if let Err(e) = self.announce(&ns.name).await {
-            tracing::warn!(namespace = %ns.name, error = format!("{e:#}"), "the directory missed a removal; writing it again");
-            self.unannounced.lock().unwrap().insert(ns.name.clone());
-        }
-        // The components' own data goes with the performance, archived or not.
-        Ok(self.shared.kv.clear(&ns.deployment).await?)
+        // directory takes it, and the components' own data goes with it, archived or not.
+        self.remove_from_store(&ns.name, &ns.deployment).await;
+        Ok(())
     }
 
     /// Takes a performance out of the store and out of service here (archived with `archive`).

@@ -130,7 +130,7 @@ impl Auth {
     /// key on first start.
     pub async fn open(identity: Arc<dyn Identity>, db: Arc<Db>) -> Result<Self> {
         let first = serde_json::to_string(&StoredKey::generate())?;
-        let keys = RwLock::new(signing_keys(&identity.token_keys(&first).await?)?);
+        let keys = RwLock::new(signing_keys(&identity.token_keys(Some(&first)).await?)?);
         let revoked = RwLock::new(identity.revoked_families().await?.into_iter().collect());
         Ok(Self { keys, identity, db, revoked })
     }
@@ -142,8 +142,7 @@ impl Auth {
     /// Reads the keys and the revoked sessions again: another process sharing the store may
     /// have rotated or revoked.
     pub async fn reload(&self) -> Result<()> {
-        let first = serde_json::to_string(&StoredKey::generate())?;
-        let keys = signing_keys(&self.identity.token_keys(&first).await?)?;
+        let keys = signing_keys(&self.identity.token_keys(None).await?)?;
         let revoked = self.identity.revoked_families().await?;
         *self.keys.write().unwrap() = keys;
         self.revoked.write().unwrap().extend(revoked);

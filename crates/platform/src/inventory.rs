@@ -707,7 +707,7 @@ mod tests {
         drop(db);
         let commerce = Arc::new(Commerce {
             log: Arc::new(crate::orders::SqliteOrderLog::open(&dir.join("m.db")).unwrap()),
-            payments: Arc::new(crate::payments::TestProvider::default()),
+            payments: Arc::new(crate::payments::TestProvider),
             signer: TicketSigner::new(b"k".to_vec()),
             max_held_per_address: 3,
         });

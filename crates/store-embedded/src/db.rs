@@ -669,10 +669,11 @@ impl Identity for EmbeddedIdentity {
         on_blocking(&self.db, |db| db.revoked_families())
     }
 
-    fn token_keys<'a>(&'a self, first: &'a str) -> BoxFuture<'a, Vec<String>> {
-        let (path, first) = (self.keys_path.clone(), first.to_owned());
+    fn token_keys<'a>(&'a self, first: Option<&'a str>) -> BoxFuture<'a, Vec<String>> {
+        let (path, first) = (self.keys_path.clone(), first.map(str::to_owned));
         on_blocking(&self.db, move |_| {
             if !path.exists() {
+                let Some(first) = first else { return Ok(Vec::new()) };
                 marquee_store::files::write_secret(&path, &Self::write_keys(&[first])?)?;
             }
             Self::read_keys(&path)

@@ -102,7 +102,7 @@ if op == 'revoked_families' then
 end
 
 if op == 'token_keys' then
-  if redis.call('LLEN', P .. ':keys') == 0 then redis.call('RPUSH', P .. ':keys', ARGV[2]) end
+  if ARGV[2] and redis.call('LLEN', P .. ':keys') == 0 then redis.call('RPUSH', P .. ':keys', ARGV[2]) end
   return redis.call('LRANGE', P .. ':keys', 0, -1)
 end
 

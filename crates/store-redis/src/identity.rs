@@ -126,8 +126,8 @@ impl Identity for RedisStore {
         Box::pin(self.strings("revoked_families", &[]))
     }
 
-    fn token_keys<'a>(&'a self, first: &'a str) -> BoxFuture<'a, Vec<String>> {
-        Box::pin(async move { self.strings("token_keys", &[first]).await })
+    fn token_keys<'a>(&'a self, first: Option<&'a str>) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move { self.strings("token_keys", first.as_slice()).await })
     }
 
     fn add_token_key<'a>(&'a self, key: &'a str, kept: usize) -> BoxFuture<'a, Vec<String>> {

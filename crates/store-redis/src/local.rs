@@ -38,6 +38,26 @@ impl LocalRedis {
         signal(self.child.id(), "CONT")
     }
 
+    /// Refuses writes to the directory of performances (an ACL on its key), every other key
+    /// as before, until called again with `false`: a store that takes some steps and not others.
+    pub fn freeze_directory(&self, frozen: bool) -> Result<()> {
+        // Every key but `{dir}:performances` stays writable.
+        let keys: &[&str] = match frozen {
+            true => &["%R~*", "%W~{p:*", "%W~{id}*", "%W~rate:*", "%W~{dir}:counters:*", "%W~{dir}:secret:*", "%W~{dir}:component:*", "%W~{dir}:serving:*"],
+            false => &["~*"],
+        };
+        let status = Command::new("redis-cli")
+            .arg("-s")
+            .arg(self.dir.join("redis.sock"))
+            .args(["ACL", "SETUSER", "default", "resetkeys"])
+            .args(keys)
+            .stdout(Stdio::null())
+            .status()
+            .context("failed to run redis-cli (apt-get install redis-tools)")?;
+        anyhow::ensure!(status.success(), "redis-cli ACL SETUSER failed");
+        Ok(())
+    }
+
     /// kill -9, then a new server on the same append-only file.
     pub fn crash_and_restart(&mut self) -> Result<()> {
         self.child.kill()?;

@@ -212,3 +212,27 @@ async fn an_acknowledged_order_survives_a_killed_redis() {
     let live = sold(&store).await;
     assert!(live.len() >= acknowledged.len() * 2);
 }
+
+/// Reading orders writes nothing, even with holds due: only the steps whose answer the due
+/// holds change end them.
+#[tokio::test]
+async fn reads_of_orders_write_nothing() {
+    let redis = LocalRedis::start("reads", "always").unwrap();
+    let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+    let claims = store.claims("quiet", 60_000);
+    let request = HoldRequest { ttl_ms: 20, ..pair_request("h1", "b1", &seats(1)) };
+    assert!(matches!(claims.hold(&request).await.unwrap(), HoldOutcome::Held(_)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let hold_exists = async |raw: &mut redis::aio::MultiplexedConnection| -> bool { redis::cmd("EXISTS").arg("{p:quiet}:hold:h1").query_async(raw).await.unwrap() };
+    assert!(claims.orders().await.unwrap().is_empty());
+    assert!(claims.orders_of("b1").await.unwrap().is_empty());
+    assert!(claims.live_orders().await.unwrap().is_empty());
+    assert!(claims.order("o-h1").await.unwrap().is_none());
+    assert!(hold_exists(&mut raw).await, "a read of orders ended a hold");
+    // Availability is what the due hold changes: asking for it ends the hold.
+    assert!(claims.taken("s1", &[]).await.unwrap().seats.is_empty());
+    assert!(!hold_exists(&mut raw).await);
+}

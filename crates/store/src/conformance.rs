@@ -359,11 +359,13 @@ pub async fn identity(store: Arc<dyn Identity>) {
     // Token keys (JSON objects, as the runtime encodes them): the first one stays the first;
     // a rotation keeps `kept`, newest first.
     let key = |n: u32| format!(r#"{{"kid":"k{n}"}}"#);
-    assert_eq!(store.token_keys(&key(0)).await.unwrap(), [key(0)]);
-    assert_eq!(store.token_keys(&key(9)).await.unwrap(), [key(0)]);
+    assert!(store.token_keys(None).await.unwrap().is_empty(), "reading creates no key");
+    assert_eq!(store.token_keys(Some(&key(0))).await.unwrap(), [key(0)]);
+    assert_eq!(store.token_keys(Some(&key(9))).await.unwrap(), [key(0)]);
+    assert_eq!(store.token_keys(None).await.unwrap(), [key(0)]);
     assert_eq!(store.add_token_key(&key(1), 2).await.unwrap(), [key(1), key(0)]);
     assert_eq!(store.add_token_key(&key(2), 2).await.unwrap(), [key(2), key(1)]);
-    assert_eq!(store.token_keys(&key(9)).await.unwrap(), [key(2), key(1)]);
+    assert_eq!(store.token_keys(Some(&key(9))).await.unwrap(), [key(2), key(1)]);
 }
 
 /// A directory backend: performances written, replaced, removed and listed; component bytes.

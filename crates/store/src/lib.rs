@@ -300,9 +300,9 @@ pub trait Identity: Send + Sync {
     /// Revoked families whose tokens may still be presented.
     fn revoked_families(&self) -> BoxFuture<'_, Vec<String>>;
 
-    /// The token keys (each a JSON object), newest first; on an empty store, `first` becomes
-    /// the only one.
-    fn token_keys<'a>(&'a self, first: &'a str) -> BoxFuture<'a, Vec<String>>;
+    /// The token keys (each a JSON object), newest first. On an empty store, `first` (if
+    /// given) becomes the only one; without it an empty store answers none.
+    fn token_keys<'a>(&'a self, first: Option<&'a str>) -> BoxFuture<'a, Vec<String>>;
 
     /// Makes `key` the newest and keeps `kept` keys in all; returns them, newest first.
     fn add_token_key<'a>(&'a self, key: &'a str, kept: usize) -> BoxFuture<'a, Vec<String>>;
