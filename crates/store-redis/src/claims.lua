@@ -2,8 +2,9 @@
 --
 -- KEYS[1] is the performance's prefix `{p:<ns>}`; every key below starts with it, so the hash
 -- tag puts all of them in one Redis Cluster slot. ARGV[1] names the step, ARGV[2] is how long
--- an ended hold is remembered (ms), the rest are the step's arguments. Each step first ends
--- the holds that are due by the server's clock, then validates everything, then writes:
+-- an ended hold is remembered (ms), the rest are the step's arguments. Each step but the reads
+-- of orders first ends the holds that are due by the server's clock, then validates
+-- everything, then writes:
 -- a script is atomic but does not roll back what it already wrote.
 --
 -- Keys: <P>:seats:<session> hash seat -> owner (hold or order id); <P>:taken hash pool ->
@@ -50,10 +51,15 @@ local function end_hold(id, h)
   redis.call('SET', P .. ':ended:' .. id, '1', 'PX', tomb)
 end
 
+-- Steps that read orders only: ending holds changes nothing they answer, so they write nothing.
+local ORDER_READS = { order = true, orders_of = true, orders = true, live = true }
+
 local now = now_ms()
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':expiry', '-inf', now, 'LIMIT', 0, 256)) do
-  local h = fields(P .. ':hold:' .. id)
-  if h then end_hold(id, h) else redis.call('ZREM', P .. ':expiry', id) end
+if not ORDER_READS[op] then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':expiry', '-inf', now, 'LIMIT', 0, 256)) do
+    local h = fields(P .. ':hold:' .. id)
+    if h then end_hold(id, h) else redis.call('ZREM', P .. ':expiry', id) end
+  end
 end
 
 local function gone(id)
