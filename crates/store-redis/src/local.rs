@@ -41,9 +41,10 @@ impl LocalRedis {
     /// Refuses writes to the directory of performances (an ACL on its key), every other key
     /// as before, until called again with `false`: a store that takes some steps and not others.
     pub fn freeze_directory(&self, frozen: bool) -> Result<()> {
-        // Every key but `{dir}:performances` stays writable.
+        // Every key but `{dir}:performances` stays writable. A key a script names needs read
+        // and write from one pattern, hence `~` (both) rather than `%W~`.
         let keys: &[&str] = match frozen {
-            true => &["%R~*", "%W~{p:*", "%W~{id}*", "%W~rate:*", "%W~{dir}:counters:*", "%W~{dir}:secret:*", "%W~{dir}:component:*", "%W~{dir}:serving:*"],
+            true => &["%R~*", "~{p:*", "~{id}*", "~rate:*", "~{dir}:counters:*", "~{dir}:secret:*", "~{dir}:component:*", "~{dir}:serving:*"],
             false => &["~*"],
         };
         let status = Command::new("redis-cli")
