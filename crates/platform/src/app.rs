@@ -394,11 +394,11 @@ impl App {
     /// Takes a deleted performance out of the directory and its components' data out of the
     /// store; what fails is tried again by [`App::finish_removals`].
     async fn remove_from_store(&self, namespace: &str, deployment: &str) {
-        let removed = match self.announce(namespace).await {
-            Ok(()) => self.shared.kv.clear(deployment).await,
-            Err(e) => Err(e),
+        let removed = async {
+            self.announce(namespace).await?;
+            self.shared.kv.clear(deployment).await
         };
-        if let Err(e) = removed {
+        if let Err(e) = removed.await {
             tracing::warn!(namespace, error = format!("{e:#}"), "the store did not take a delete yet; trying again");
             self.unfinished.lock().unwrap().insert((namespace.to_owned(), deployment.to_owned()));
         }
