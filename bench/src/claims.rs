@@ -47,6 +47,7 @@ async fn sell(url: &str) -> Result<()> {
                         units: Vec::new(),
                         tickets: 1,
                         buyer_limit: 10_000,
+                        unpaid: 1,
                         address_cap: 0,
                         ttl_ms: 600_000,
                         amount: 5000,

@@ -130,6 +130,11 @@ struct Serve {
     /// How long a client may take to send a request's headers, or leave a connection idle, in milliseconds.
     #[arg(long, env = "MARQUEE_HEADER_TIMEOUT_MS", default_value_t = marquee::server::DEFAULT_HEADER_TIMEOUT_MS)]
     header_timeout_ms: u64,
+    /// Proxies (CIDR ranges, comma-separated) whose `X-Forwarded-For` / `Forwarded` name the
+    /// real client, for per-address limits: the Gateway's or load balancer's. Nobody else's
+    /// are read.
+    #[arg(long, env = "MARQUEE_TRUSTED_PROXIES", value_delimiter = ',', value_name = "CIDR")]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Bearer token of the platform's own Prometheus: with it `/metrics` includes sales series.
     #[arg(long, env = "MARQUEE_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
@@ -152,7 +157,22 @@ struct Serve {
 
 impl Serve {
     fn run(self, part: Part) -> Result<()> {
-        let Self { listen, data_dir, request_timeout_ms, history_interval_ms, console_dir, connections_per_address, header_timeout_ms, metrics_token, rates, store, public_url, kube, kube_api } = self;
+        let Self {
+            listen,
+            data_dir,
+            request_timeout_ms,
+            history_interval_ms,
+            console_dir,
+            connections_per_address,
+            header_timeout_ms,
+            trusted_proxies,
+            metrics_token,
+            rates,
+            store,
+            public_url,
+            kube,
+            kube_api,
+        } = self;
         anyhow::ensure!(
             part == Part::All || store.store.is_some(),
             "the control plane and the runtimes share their state through a store: start them with --store redis://…"
@@ -167,6 +187,7 @@ impl Serve {
                 console_dir,
                 connections_per_address: connections_per_address.max(1),
                 header_timeout: Duration::from_millis(header_timeout_ms.max(100)),
+                trusted_proxies: marquee_platform::limits::TrustedProxies(trusted_proxies),
                 metrics_token: metrics_token.filter(|t| !t.is_empty()),
                 store: store.connect().await?,
                 part,
@@ -180,7 +201,9 @@ impl Serve {
             let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
             let listener = marquee::server::bind(listen).await?;
             println!("marquee listening on http://{}", listener.local_addr()?);
-            marquee::server::serve(app, listener, marquee::server::shutdown_signal()).await
+            marquee::server::serve(app.clone(), listener, marquee::server::shutdown_signal()).await?;
+            app.release_lease().await;
+            Ok(())
         })
     }
 }
@@ -227,9 +250,13 @@ struct RateFlags {
     /// Log-ins per minute per client address.
     #[arg(long, env = "MARQUEE_LOGIN_RATE", default_value_t = 60)]
     login_rate: u32,
-    /// Log-ins per minute per account.
+    /// Log-ins per minute per account from one client address.
     #[arg(long, env = "MARQUEE_LOGIN_ACCOUNT_RATE", default_value_t = 10)]
     login_account_rate: u32,
+    /// Log-ins per hour per account from anywhere; past it, only an address that has not
+    /// tried the account in the last hour gets a try (so the owner is never locked out).
+    #[arg(long, env = "MARQUEE_LOGIN_ACCOUNT_HOURLY_RATE", default_value_t = 100)]
+    login_account_hourly_rate: u32,
     /// Holds per second per client address.
     #[arg(long, env = "MARQUEE_HOLD_RATE", default_value_t = 50)]
     hold_rate: u32,
@@ -253,6 +280,7 @@ impl RateFlags {
             signup_per_minute: self.signup_rate,
             login_per_minute: self.login_rate,
             login_per_account_per_minute: self.login_account_rate,
+            login_per_account_per_hour: self.login_account_hourly_rate,
             holds_per_second: self.hold_rate,
             holds_per_buyer_per_second: self.hold_buyer_rate,
             held_seats_per_address: self.held_seats_per_address,
@@ -262,7 +290,19 @@ impl RateFlags {
     }
 }
 
-fn main() -> Result<()> {
+/// Prints an error alone (`error: …` and its causes), as cargo does: never the backtrace a
+/// `RUST_BACKTRACE` in the user's shell would add to a returned error.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)

@@ -137,7 +137,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         let service = {
             let (app, control, class) = (app.clone(), control.clone(), class.clone());
             hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ClientAddr(peer.ip()));
+                let client = app.settings.trusted_proxies.client(peer.ip(), req.headers());
+                req.extensions_mut().insert(ClientAddr(client));
                 req.extensions_mut().insert(class.clone());
                 let app = app.clone();
                 let control = control.clone();
@@ -183,6 +184,10 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     let every_role = matches!(path, "/metrics" | "/healthz" | "/readyz");
     if !path.starts_with("/p/") && !every_role && !part.serves_control() {
         return not_here("this process is a runtime: it serves /p/{namespace}/… and /metrics");
+    }
+    // While the shared store does not answer, a call that needs it is told so at once.
+    if !app.store_up() && (path.starts_with("/p/") || path.starts_with("/api/")) {
+        return axum::response::IntoResponse::into_response(marquee_platform::error::ApiError::store_unavailable());
     }
     if path.starts_with("/p/") {
         marquee_trigger_http::handle(app, req).await

@@ -1,6 +1,7 @@
 //! The control plane under `/api/v1`: identity, templates, performances, catalog.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Extension, FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -20,10 +21,10 @@ use marquee_api::{
 
 use marquee_platform::app::App;
 use marquee_platform::auth::{self, AuthError, Role};
-use marquee_platform::error::ApiError;
+use marquee_platform::error::{ApiError, BODY_TIMEOUT};
 use marquee_platform::limits::{ClientAddr, Limit};
 use marquee_platform::namespace::Namespace;
-use marquee_platform::orders::OrderStatus;
+use marquee_platform::orders::{CheckIn, Entry, OrderStatus};
 
 type AppState = Arc<App>;
 type ApiResult<T = Response> = Result<T, ApiError>;
@@ -78,6 +79,9 @@ pub fn router(app: AppState) -> Router {
 /// Serving what this process was started for (see [`App::ready`]): the orchestrator's
 /// readiness probe.
 async fn readyz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    if !app.store_up() {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the shared store does not answer"));
+    }
     if !app.ready() {
         let message = "this runtime does not serve every performance it was started for yet";
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message));
@@ -102,6 +106,8 @@ async fn metrics(State(app): State<AppState>, headers: http::HeaderMap) -> Respo
 /// Largest control-plane request body, component uploads aside (they stream under
 /// [`MAX_COMPONENT_BYTES`]).
 pub const MAX_BODY: usize = 1 << 20;
+/// How long an upload's bytes may take to arrive: a component is far larger than a JSON body.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Reads a request's whole body before any handler runs. A handler that answers without
 /// reading it (a 401 before the JSON is parsed, say) would leave it unread, and hyper then
@@ -123,13 +129,22 @@ async fn read_body(req: axum::extract::Request, next: axum::middleware::Next) ->
     let json = req.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let (parts, body) = req.into_parts();
     let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request bodies are limited to {MAX_BODY} bytes"));
-    match read_bounded(body, MAX_BODY, too_large).await {
+    match read_bounded(body, MAX_BODY, BODY_TIMEOUT, too_large).await {
         Ok(bytes) if !bytes.is_empty() && !json => {
             ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as Content-Type: application/json")
                 .into_response()
         }
         Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // The rest of a body that timed out is still on its way: the connection cannot
+            // carry another request.
+            let timed_out = e.status == StatusCode::REQUEST_TIMEOUT;
+            let mut response = e.into_response();
+            if timed_out {
+                response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            response
+        }
     }
 }
 
@@ -203,8 +218,9 @@ async fn security_headers(State(policy): State<SecurityHeaders>, uri: http::Uri,
     } else {
         headers.insert(header::CONTENT_SECURITY_POLICY, http::HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     }
-    if uri.path().starts_with("/api/v1/auth/") {
-        // Tokens are never cached, by the browser or anything between.
+    if uri.path().starts_with("/api/") {
+        // Answers carry tokens (log-in, deploy and namespace tokens) or one caller's data:
+        // never kept, by the browser or anything between.
         headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     }
     response
@@ -346,9 +362,8 @@ fn session(pair: TokenPair, mode: SessionMode) -> Response {
 }
 
 async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
-    app.limits.check_address(Limit::LoginByAddress, Some(addr.0)).await.map_err(ApiError::too_many)?;
     let req: LoginRequest = parse(&body)?;
-    app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).await.map_err(ApiError::too_many)?;
+    app.limits.check_login(&req.email.trim().to_ascii_lowercase(), Some(addr.0)).await.map_err(ApiError::too_many)?;
     match app.shared.auth.log_in(&req.email, req.password).await? {
         auth::LogIn::Session(found) => Ok(session(found.1, req.mode)),
         auth::LogIn::MustChangePassword => Err(ApiError::new(
@@ -363,9 +378,8 @@ async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAdd
 /// Changes an account's password (the current one proves it is theirs), ends all of its
 /// sessions and starts a new one. A credential check: log-in's limits apply.
 async fn change_password(State(app): State<AppState>, Extension(addr): Extension<ClientAddr>, body: Bytes) -> ApiResult {
-    app.limits.check_address(Limit::LoginByAddress, Some(addr.0)).await.map_err(ApiError::too_many)?;
     let req: PasswordRequest = parse(&body)?;
-    app.limits.check(Limit::LoginByAccount, &req.email.trim().to_ascii_lowercase()).await.map_err(ApiError::too_many)?;
+    app.limits.check_login(&req.email.trim().to_ascii_lowercase(), Some(addr.0)).await.map_err(ApiError::too_many)?;
     match app.shared.auth.change_password(&req.email, req.password, req.new_password).await? {
         Ok(pair) => Ok(session(pair, req.mode)),
         Err(auth::PasswordError::Wrong) => Err(ApiError::unauthorized("wrong email or password")),
@@ -394,7 +408,7 @@ async fn namespace_token(State(app): State<AppState>, caller: Caller, body: Byte
     let claims = caller.claims.ok_or_else(|| ApiError::forbidden("a deploy token cannot act for an account"))?;
     let req: NamespaceTokenRequest = parse(&body)?;
     let ns = find(&app, &req.namespace).map_err(|e| e.field("namespace"))?;
-    let token = app.shared.auth.namespace_access_token(&claims, &ns.name)?;
+    let token = app.shared.auth.namespace_access_token(&claims, &ns.deployment)?;
     Ok(Json(json!({
         "access_token": token,
         "token_type": "Bearer",
@@ -578,15 +592,15 @@ fn rfc3339_ms(ms: i64) -> Option<String> {
 }
 
 /// An entry at the door as the API shows it, with `more` members (`{"status": ...}`) first.
-fn entry_view(entry: &marquee_platform::db::Entry, more: Value) -> Value {
+fn entry_view(entry: &Entry, more: Value) -> Value {
     let mut view = more;
-    view["checked_in_at"] = json!(rfc3339_ms(entry.checked_in_at));
+    view["checked_in_at"] = json!(rfc3339_ms(entry.at as i64));
     view["door"] = json!(entry.door);
     view
 }
 
 /// A stored order as the API shows it; `entries` marks the tickets used at the door.
-fn order_view(o: &marquee_platform::orders::OrderRow, entries: Option<&std::collections::HashMap<(String, String), marquee_platform::db::Entry>>) -> Value {
+fn order_view(o: &marquee_platform::orders::OrderRow, entries: Option<&std::collections::HashMap<(String, String), Entry>>) -> Value {
     let tickets: Vec<Value> = o
         .tickets
         .iter()
@@ -612,11 +626,6 @@ fn order_view(o: &marquee_platform::orders::OrderRow, entries: Option<&std::coll
     view
 }
 
-/// Runs a blocking store call off the async workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> ApiResult<T> {
-    Ok(tokio::task::spawn_blocking(work).await.map_err(anyhow::Error::from)??)
-}
-
 /// The performance's orders (owner or admin), with each buyer's email and the tickets used.
 async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let ns = owned(&app, &caller, &name)?;
@@ -627,10 +636,7 @@ async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(na
     let accounts = marquee_platform::app::a_few_at_a_time(asks).await?;
     let emails: std::collections::HashMap<&str, Option<String>> =
         buyers.into_iter().zip(accounts).map(|(id, account)| (id, account.map(|a| a.email))).collect();
-    let entries = {
-        let (app, deployment) = (app.clone(), ns.deployment.clone());
-        blocking(move || app.shared.db.check_ins(&deployment)).await?
-    };
+    let entries = ns.inventory.entries().await?;
     let list = orders
         .iter()
         .map(|o| {
@@ -738,18 +744,15 @@ async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<S
     if req.door.as_ref().is_some_and(|d| d.chars().count() > 64 || d.chars().any(char::is_control)) {
         return Err(ApiError::bad_request("invalid_door", "door is at most 64 printable characters").field("door"));
     }
-    let status = ns.inventory.check_ticket(&req.order_id, &req.seat, &req.code).await?;
-    if status != Some(OrderStatus::Confirmed) {
-        return Ok(Json(json!({ "valid": false, "status": status.map_or("unknown", OrderStatus::as_str) })));
-    }
-    let deployment = ns.deployment.clone();
-    let entry = blocking(move || {
-        app.shared.db.check_in(&deployment, &req.order_id, &req.seat, req.door.as_deref(), marquee_platform::clock::now_ms() as i64)
-    })
-    .await?;
-    Ok(Json(match entry {
-        Ok(entry) => entry_view(&entry, json!({ "valid": true, "status": "checked_in" })),
-        Err(first) => entry_view(&first, json!({ "valid": false, "status": "already_used" })),
+    let unknown = json!({ "valid": false, "status": "unknown" });
+    let Some((outcome, entry)) = ns.inventory.check_in(&req.order_id, &req.seat, &req.code, req.door.as_deref()).await? else {
+        return Ok(Json(unknown));
+    };
+    Ok(Json(match outcome {
+        CheckIn::Admitted => entry_view(&entry, json!({ "valid": true, "status": "checked_in" })),
+        CheckIn::Used(first) => entry_view(&first, json!({ "valid": false, "status": "already_used" })),
+        CheckIn::NotConfirmed(status) => json!({ "valid": false, "status": status.as_str() }),
+        CheckIn::NotFound => unknown,
     }))
 }
 
@@ -767,8 +770,7 @@ async fn undo_checkin(State(app): State<AppState>, caller: Caller, Path(name): P
     if !ns.inventory.has_ticket(&req.order_id, &req.seat).await? {
         return Err(ApiError::not_found("no such ticket in this performance"));
     }
-    let undone = blocking(move || app.shared.db.undo_check_in(&req.order_id, &req.seat, marquee_platform::clock::now_ms() as i64)).await?;
-    match undone {
+    match ns.inventory.undo_check_in(&req.order_id, &req.seat).await? {
         Some(entry) => Ok(Json(entry_view(&entry, json!({ "status": "undone" })))),
         None => Err(ApiError::new(StatusCode::CONFLICT, "not_checked_in", "this ticket has not been checked in")),
     }
@@ -838,25 +840,30 @@ async fn upload_component(
 /// Reads a body of at most `limit` bytes. Past that the rest is read and dropped (up to a
 /// bound) before the 413, so an HTTP/1 client still sending gets the answer instead of a
 /// reset connection.
-async fn read_bounded(body: axum::body::Body, limit: usize, too_large: impl FnOnce() -> ApiError) -> ApiResult<Bytes> {
+/// A body that does not arrive within `within` is answered 408.
+async fn read_bounded(body: axum::body::Body, limit: usize, within: Duration, too_large: impl FnOnce() -> ApiError) -> ApiResult<Bytes> {
     use http_body_util::BodyExt;
     let drain_limit = 4 * limit;
     let mut body = body;
     let mut bytes = Vec::new();
     let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return Err(ApiError::bad_request("invalid_body", "the request body was cut off"));
-        };
-        if let Ok(data) = frame.into_data() {
-            seen += data.len();
-            if seen <= limit {
-                bytes.extend_from_slice(&data);
-            } else if seen > drain_limit {
-                break;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(ApiError::bad_request("invalid_body", "the request body was cut off"));
+            };
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen <= limit {
+                    bytes.extend_from_slice(&data);
+                } else if seen > drain_limit {
+                    break;
+                }
             }
         }
-    }
+        Ok(())
+    };
+    tokio::time::timeout(within, read).await.map_err(|_| ApiError::body_timeout())??;
     if seen > limit {
         return Err(too_large());
     }
@@ -865,7 +872,7 @@ async fn read_bounded(body: axum::body::Body, limit: usize, too_large: impl FnOn
 
 /// Reads an upload of at most [`MAX_COMPONENT_BYTES`].
 async fn read_component(body: axum::body::Body) -> ApiResult<Bytes> {
-    read_bounded(body, MAX_COMPONENT_BYTES, || {
+    read_bounded(body, MAX_COMPONENT_BYTES, UPLOAD_TIMEOUT, || {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20))
     })
     .await

@@ -45,6 +45,9 @@ pub struct Inventory {
     pub buyer: Option<String>,
     /// The client's address, whose unpaid holds the backend caps.
     pub address: Option<IpAddr>,
+    /// The payment the buyer sent with this request (a hold's confirm), read by the host
+    /// off the body the component never sees: what a confirm charges.
+    pub payment: Option<String>,
 }
 
 /// The verified buyer, or the call answers `unauthenticated`.
@@ -79,8 +82,12 @@ impl crate::bindings::inventory::Host for Inventory {
         self.backend.release(signed_in!(self), &hold_id).await.map_err(trap)
     }
 
-    async fn confirm(&mut self, hold_id: String, payment: String) -> Answer<Order> {
-        self.backend.confirm(signed_in!(self), &hold_id, &payment).await.map_err(trap)
+    /// The guest's `payment` is not read: card data never passes through a component, so a
+    /// confirm charges only what the buyer sent the platform with this very request (none
+    /// outside a confirm: a free order still confirms, a priced one is declined).
+    async fn confirm(&mut self, hold_id: String, _payment: String) -> Answer<Order> {
+        let payment = self.payment.as_deref().unwrap_or("{}");
+        self.backend.confirm(signed_in!(self), &hold_id, payment).await.map_err(trap)
     }
 
     async fn cancel(&mut self, order_id: String) -> Answer<Order> {

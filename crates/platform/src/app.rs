@@ -44,6 +44,8 @@ pub struct Settings {
     pub connections_per_address: usize,
     /// How long a client may take to send a request's headers or keep a connection idle.
     pub header_timeout: Duration,
+    /// Proxies whose forwarded headers name the real client.
+    pub trusted_proxies: crate::limits::TrustedProxies,
     /// The bearer token of the platform's Prometheus, which may scrape sales series too.
     pub metrics_token: Option<String>,
     pub store: Store,
@@ -103,9 +105,16 @@ pub struct App {
     /// Deletes the store did not finish taking (control): (namespace, deployment) whose
     /// directory entry or components' data is still there, removed again every second.
     unfinished: std::sync::Mutex<BTreeSet<(String, String)>>,
+    /// This data dir's control plane, across its runs: what its lease on a shared store names.
+    control_id: String,
+    /// Whether the shared store answered its last health check (always, without one).
+    store_up: std::sync::atomic::AtomicBool,
     /// Held for the life of the process: the OS releases it on any exit, crash included.
     _lock: std::fs::File,
 }
+
+/// How often a shared store's health is checked.
+const STORE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Parameters an owner may change on a live performance; the rest shape its inventory.
 const PATCHABLE: &[&str] =
@@ -276,6 +285,8 @@ impl App {
             changes: std::sync::Mutex::default(),
             directory: tokio::sync::Mutex::default(),
             unfinished: std::sync::Mutex::default(),
+            control_id: hex::encode(&secret_key(&secrets.join("control-id"))?[..8]),
+            store_up: std::sync::atomic::AtomicBool::new(true),
             _lock: lock,
             settings,
         });
@@ -286,6 +297,16 @@ impl App {
             }
         }
         if app.settings.part.serves_control() {
+            if let Store::Redis(redis) = &app.settings.store {
+                if let Err(holder) = runtime.block_on(redis.take_lease(&app.control_id, &app.process))? {
+                    anyhow::bail!(
+                        "another control plane ({holder}) serves the store at this --store address; one control plane \
+                         serves a store at a time. Stop it first: its lease lapses {} s after it stops renewing it",
+                        marquee_store_redis::LEASE_TTL.as_secs()
+                    );
+                }
+                runtime.spawn(Self::keep_lease(Arc::downgrade(&app)));
+            }
             for row in app.shared.db.performances()? {
                 // One performance that cannot come back must not keep the others down.
                 match Namespace::build(&row, &app.pool, app.shared.clone()) {
@@ -313,6 +334,9 @@ impl App {
             });
         }
         tracing::info!(performances = app.registry.len(), "restored");
+        if let Store::Redis(_) = &app.settings.store {
+            runtime.spawn(Self::watch_store(Arc::downgrade(&app)));
+        }
         Self::sample_history(Arc::downgrade(&app));
         if let (Store::Redis(_), Part::Runtime { .. }) = (&app.settings.store, &app.settings.part) {
             runtime.spawn(Self::report_serving(Arc::downgrade(&app)));
@@ -378,6 +402,54 @@ impl App {
         });
     }
 
+    /// Renews the control plane's lease for as long as the app lives. A lease another
+    /// control plane took (this one was cut off from Redis past the lease) ends this process:
+    /// two control planes must never write one store.
+    async fn keep_lease(app: std::sync::Weak<Self>) {
+        loop {
+            tokio::time::sleep(marquee_store_redis::LEASE_TTL / 3).await;
+            let Some(app) = app.upgrade() else { return };
+            let Store::Redis(redis) = &app.settings.store else { return };
+            match redis.take_lease(&app.control_id, &app.process).await {
+                Ok(Ok(())) => {}
+                Ok(Err(holder)) => {
+                    tracing::error!(%holder, "another control plane took this store's lease; stopping");
+                    std::process::exit(1);
+                }
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "could not renew the control plane's lease"),
+            }
+        }
+    }
+
+    /// Whether the shared store answers: while it does not, requests that need it are
+    /// answered 503 at once instead of each waiting for its own timeout.
+    pub fn store_up(&self) -> bool {
+        self.store_up.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Pings the shared store every [`STORE_CHECK_INTERVAL`] for as long as the app lives.
+    async fn watch_store(app: std::sync::Weak<Self>) {
+        loop {
+            let Some(app) = app.upgrade() else { return };
+            let Store::Redis(redis) = &app.settings.store else { return };
+            let up = redis.ping().await;
+            if app.store_up.swap(up, std::sync::atomic::Ordering::Relaxed) != up {
+                if up { tracing::info!("the shared store answers again") } else { tracing::warn!("the shared store does not answer") }
+            }
+            drop(app);
+            tokio::time::sleep(STORE_CHECK_INTERVAL).await;
+        }
+    }
+
+    /// Gives up the control plane's lease at a clean stop, so a successor starts at once.
+    pub async fn release_lease(&self) {
+        if let (Store::Redis(redis), true) = (&self.settings.store, self.settings.part.serves_control())
+            && let Err(e) = redis.release_lease(&self.control_id, &self.process).await
+        {
+            tracing::warn!(error = format!("{e:#}"), "could not give up the control plane's lease; it lapses on its own");
+        }
+    }
+
     /// Finishes the deletes the store did not take until it takes them, so runtimes stop
     /// serving a deleted performance once Redis takes writes again, not at the next start.
     async fn finish_removals(app: std::sync::Weak<Self>) {
@@ -404,8 +476,10 @@ impl App {
         }
     }
 
-    /// At the control plane's start: the directory becomes what this process serves, with
-    /// the bytes of every uploaded component a performance runs.
+    /// At the control plane's start: the directory gets every performance this process
+    /// serves, with the bytes of every uploaded component they run. It takes nothing out: a
+    /// performance listed that this control plane does not know (another data dir's) is
+    /// left to the runtimes that serve it.
     async fn announce_all(&self) -> Result<()> {
         let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
         let live = self.registry.all();
@@ -417,10 +491,9 @@ impl App {
             }
             self.announce(&ns.name).await?;
         }
-        for (namespace, _) in redis.performances().await? {
-            if self.registry.get(&namespace).is_none() {
-                self.announce(&namespace).await?;
-            }
+        let unknown: Vec<String> = redis.performances().await?.into_iter().map(|(n, _)| n).filter(|n| self.registry.get(n).is_none()).collect();
+        if !unknown.is_empty() {
+            tracing::warn!(?unknown, "the store lists performances this control plane does not know; they are left as they are");
         }
         Ok(())
     }

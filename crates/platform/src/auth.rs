@@ -37,8 +37,10 @@ pub struct Claims {
     pub iss: String,
     pub iat: i64,
     pub exp: i64,
-    /// A namespace token's one performance: it works on `/p/{ns}/…` of that namespace only,
-    /// never on the control plane. Absent on platform tokens.
+    /// A namespace token's one deployment (the id of one deploy of a performance, which its
+    /// PATCHes keep): it works on that deployment's `/p/{ns}/…` only, never on the control
+    /// plane, and not on a later performance that takes the same name. Absent on platform
+    /// tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ns: Option<String>,
     /// The session (refresh-token family) it belongs to: a logout revokes its access tokens
@@ -173,12 +175,12 @@ impl Auth {
         })
     }
 
-    /// A token for the pages of one performance (`/p/{ns}/…`), for the caller of a platform
-    /// token: a page or component that leaks it exposes nothing beyond that namespace.
-    /// It belongs to the caller's session: a logout ends it too.
-    pub fn namespace_access_token(&self, caller: &Claims, namespace: &str) -> Result<String> {
+    /// A token for the pages of one deployment of a performance (`/p/{ns}/…`), for the
+    /// caller of a platform token: a page or component that leaks it exposes nothing beyond
+    /// that deployment. It belongs to the caller's session: a logout ends it too.
+    pub fn namespace_access_token(&self, caller: &Claims, deployment: &str) -> Result<String> {
         let now = now_secs();
-        self.sign(&Claims { iat: now, exp: now + ACCESS_TTL_SECS, ns: Some(namespace.to_string()), ..caller.clone() })
+        self.sign(&Claims { iat: now, exp: now + ACCESS_TTL_SECS, ns: Some(deployment.to_string()), ..caller.clone() })
     }
 
     fn sign(&self, claims: &Claims) -> Result<String> {
@@ -218,8 +220,8 @@ impl Auth {
     }
 
     /// Verifies the value of an `Authorization: Bearer …` header for use in `scope` (`None`:
-    /// the control plane, which takes platform tokens only; `Some(ns)`: that performance,
-    /// which takes platform tokens and its own namespace tokens). In a split-token browser
+    /// the control plane, which takes platform tokens only; `Some(deployment)`: that
+    /// performance's pages, which take platform tokens and its own namespace tokens). In a split-token browser
     /// session the header carries only `header.payload`, and `signature` (from the
     /// HttpOnly cookie) completes it; either half alone is refused.
     pub fn verify_header(&self, header: Option<&str>, signature: Option<&str>, scope: Option<&str>) -> Result<Claims, AuthError> {
@@ -492,11 +494,19 @@ pub fn normalize_email(email: &str) -> Result<String, &'static str> {
     if email.len() > 254 || local.is_empty() || local.len() > 64 {
         return Err("the part before @ must be 1 to 64 characters");
     }
-    if domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
-        return Err("the domain after @ is not valid");
+    // Only what reads the same to everyone: plain ASCII, so no look-alike letters, invisible
+    // or direction-changing characters make a second account that shows as the first.
+    // International domains are given in their xn-- form.
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c);
+    if !local.chars().all(atext) || local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err("the part before @ may have letters a-z, digits and . _ + - (plain ASCII)");
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("an email address cannot contain spaces");
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if labels.len() < 2 || !labels.iter().all(label_ok) {
+        return Err("the domain after @ is not valid (international domains in their xn-- form)");
     }
     Ok(email)
 }
@@ -705,7 +715,11 @@ mod tests {
     #[test]
     fn emails_are_checked() {
         assert_eq!(normalize_email(" A@Example.COM ").unwrap(), "a@example.com");
-        for bad in ["", "a", "@x.com", "a@b", "a@@b.com", "a b@c.com", "a@.com"] {
+        for good in ["ann.lee+tickets@example.com", "o'brien@mail.example.co.uk", "x@xn--mnchen-3ya.de"] {
+            assert!(normalize_email(good).is_ok(), "{good}");
+        }
+        // Look-alikes: a Cyrillic а, a zero-width space, a right-to-left override.
+        for bad in ["", "a", "@x.com", "a@b", "a@@b.com", "a b@c.com", "a@.com", "\u{430}dmin@example.com", "admin\u{200b}@example.com", "admin@exa\u{202e}moc.elp", "a..b@example.com", "a@-x.com", "a@x_y.com"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

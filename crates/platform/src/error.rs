@@ -62,11 +62,22 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
     }
 
+    /// A request body that did not arrive within [`BODY_TIMEOUT`] (a client sending a byte
+    /// at a time holds nothing for long).
+    pub fn body_timeout() -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()))
+    }
+
     /// The shared store did not answer; the call may be retried.
     pub fn store_unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the shared store did not answer; try again")
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the shared store did not answer; try again");
+        e.retry_after = Some(1);
+        e
     }
 }
+
+/// How long any request body may take to arrive, on every route that reads one whole.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A parameter that failed a template's validation: 400 `invalid_params` naming the field.
 impl From<crate::templates::FieldError> for ApiError {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use hmac::{Hmac, Mac};
-use marquee_store::{Cancelled, ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, Refusal, StoredOrder, Units};
+use marquee_store::{Cancelled, CheckIn, ClaimStore, ConfirmStart, Entry, HoldOutcome, HoldRequest, Refusal, StoredOrder, Units};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -100,6 +100,8 @@ struct GoodsDef {
     name: String,
     price: u64,
     stock: u32,
+    /// Most one buyer may hold or own; `None`: the performance's limit at the time of a hold.
+    per_buyer: Option<u32>,
 }
 
 /// One claimed thing: a numbered seat, units of a general-admission section, or goods.
@@ -117,6 +119,14 @@ impl Item {
             Item::Seat { .. } => 1,
             Item::Units { quantity, .. } => *quantity,
             Item::Goods { .. } => 0,
+        }
+    }
+
+    /// What this item counts toward its address's cap on unpaid items: everything.
+    fn unpaid(&self) -> u32 {
+        match self {
+            Item::Seat { .. } => 1,
+            Item::Units { quantity, .. } | Item::Goods { quantity, .. } => *quantity,
         }
     }
 }
@@ -174,7 +184,7 @@ impl Inventory {
             .collect();
         let section_index = sections.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
         let goods: Vec<GoodsDef> =
-            params.goods.iter().map(|g| GoodsDef { name: g.name.clone(), price: g.price as u64, stock: g.stock }).collect();
+            params.goods.iter().map(|g| GoodsDef { name: g.name.clone(), price: g.price as u64, stock: g.stock, per_buyer: g.per_buyer_limit }).collect();
         let goods_index = goods.iter().enumerate().map(|(i, g)| (g.name.clone(), i)).collect();
         Self {
             deployment: deployment.to_string(),
@@ -193,24 +203,28 @@ impl Inventory {
     /// An inventory on the embedded store, with the deployment's logged orders put back.
     pub fn embedded(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, sales: SalesMetrics, orders: Vec<OrderRow>) -> Result<Self> {
         let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
-        let claims = Arc::new(EmbeddedClaims::new(commerce.log.clone(), hold_ttl_ms));
+        let claims = Arc::new(EmbeddedClaims::new(deployment, commerce.log.clone(), hold_ttl_ms));
+        let entries = commerce.log.entries(deployment)?;
         let inventory = Self::new(deployment, params, commerce, sales, claims.clone());
         for row in orders {
             if !inventory.sessions.contains(&row.session) {
                 continue;
             }
-            let (seats, units) = inventory.claims_of(&row.session, &inventory.items_of_tickets(&row.tickets));
+            let (seats, units) = inventory.claims_of(&row.session, &inventory.items_of_tickets(&row.tickets), params.per_buyer_limit);
             let order = StoredOrder { order_id: row.id.clone(), buyer: row.buyer.clone(), record: serde_json::to_string(&row)?, status: row.status };
             let tickets = units.iter().filter(|u| u.pool.starts_with("s/")).map(|u| u.quantity).sum();
             claims.restore(Restored {
                 hold_id: row.hold_id.clone(),
                 session: row.session.clone(),
                 seats,
-                units: units.into_iter().map(|u| (u.pool, u.quantity)).collect(),
+                units,
                 tickets,
                 created_at: row.created_at,
                 order,
             });
+        }
+        for (order, ticket, entry) in entries {
+            claims.restore_entry(&order, &ticket, entry);
         }
         Ok(inventory)
     }
@@ -239,8 +253,9 @@ impl Inventory {
     }
 
     /// What items claim in the store: seat ids, and units of pools (a numbered section's
-    /// seats count in its pool as well).
-    fn claims_of(&self, session: &str, items: &[Item]) -> (Vec<String>, Vec<Units>) {
+    /// seats count in its pool as well). Goods without a limit of their own are limited per
+    /// buyer by `per_buyer_limit`, the performance's.
+    fn claims_of(&self, session: &str, items: &[Item], per_buyer_limit: u32) -> (Vec<String>, Vec<Units>) {
         let mut seats = Vec::new();
         let mut per_section: Vec<u32> = vec![0; self.sections.len()];
         let mut units = Vec::new();
@@ -253,13 +268,14 @@ impl Inventory {
                 Item::Units { section, quantity } => per_section[*section] += quantity,
                 Item::Goods { goods, quantity } => {
                     let def = &self.goods[*goods];
-                    units.push(Units { pool: goods_pool(&def.name), quantity: *quantity, capacity: def.stock });
+                    let per_buyer = def.per_buyer.unwrap_or(per_buyer_limit);
+                    units.push(Units { pool: goods_pool(&def.name), quantity: *quantity, capacity: def.stock, per_buyer });
                 }
             }
         }
         let sections = per_section.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| {
             let def = &self.sections[i];
-            Units { pool: section_pool(session, &def.name), quantity: *n, capacity: def.capacity() }
+            Units { pool: section_pool(session, &def.name), quantity: *n, capacity: def.capacity(), per_buyer: 0 }
         });
         let mut all: Vec<Units> = sections.collect();
         all.extend(units);
@@ -377,7 +393,7 @@ impl Inventory {
             Ok(items) => items,
             Err(e) => return Ok(Err(e)),
         };
-        let (seats, units) = self.claims_of(session, &items);
+        let (seats, units) = self.claims_of(session, &items, per_buyer_limit);
         let payload = HoldPayload {
             tickets: items.iter().flat_map(|i| self.ticket_names(i)).collect(),
             amount: items.iter().map(|i| self.price(i)).sum(),
@@ -392,6 +408,7 @@ impl Inventory {
             units,
             tickets: items.iter().map(Item::tickets).sum(),
             buyer_limit: per_buyer_limit,
+            unpaid: items.iter().map(Item::unpaid).sum(),
             address_cap: cap,
             ttl_ms: self.hold_ttl_ms,
             amount: payload.amount,
@@ -605,15 +622,30 @@ impl Inventory {
         Ok(self.order_row(order_id).await?.is_some_and(|row| row.tickets.iter().any(|t| t.seat == seat)))
     }
 
-    /// Check-in: the status of the order a ticket belongs to, if its code is genuine.
-    pub async fn check_ticket(&self, order_id: &str, seat: &str, code: &str) -> Result<Option<OrderStatus>> {
-        if !self.commerce.signer.verify(&self.deployment, order_id, seat, code) {
+    /// Checks a ticket in at the door: `None` unless its code is genuine and names a ticket
+    /// of the order; else what the store decided (admitted once, then used).
+    pub async fn check_in(&self, order_id: &str, seat: &str, code: &str, door: Option<&str>) -> Result<Option<(CheckIn, Entry)>> {
+        if !self.commerce.signer.verify(&self.deployment, order_id, seat, code) || !self.has_ticket(order_id, seat).await? {
             return Ok(None);
         }
-        let Some(row) = self.order_row(order_id).await? else { return Ok(None) };
-        Ok(row.tickets.iter().any(|t| t.seat == seat).then_some(row.status))
+        let entry = Entry { at: now_ms(), door: door.map(str::to_string) };
+        Ok(Some((self.claims.check_in(order_id, seat, &entry).await?, entry)))
+    }
+
+    /// Undoes a ticket's entry (a mistaken scan): the entry undone, if it had one.
+    pub async fn undo_check_in(&self, order_id: &str, seat: &str) -> Result<Option<Entry>> {
+        self.claims.undo_check_in(order_id, seat).await
+    }
+
+    /// The live entries at the door: (order, ticket) -> entry.
+    pub async fn entries(&self) -> Result<HashMap<(String, String), Entry>> {
+        Ok(self.claims.entries().await?.into_iter().map(|(order, ticket, entry)| ((order, ticket), entry)).collect())
     }
 }
+
+/// The reason a conflict names (`<reason>: <text>`, see the WIT's `conflict`) when a buyer
+/// tries to cancel an order whose ticket was used.
+pub const ALREADY_USED: &str = "already_used";
 
 fn closed() -> Error {
     Error::Conflict("this performance is cancelled".into())
@@ -627,6 +659,7 @@ fn refused(refusal: Refusal, busy: &str) -> Error {
         Refusal::Forbidden => Error::Forbidden,
         Refusal::Busy => Error::Conflict(busy.into()),
         Refusal::Closed => closed(),
+        Refusal::Used => Error::Conflict(format!("{ALREADY_USED}: a ticket of this order was used at the door; only the seller can refund it")),
     }
 }
 

@@ -158,6 +158,10 @@ pub struct GoodsParam {
     /// Minor currency units.
     pub price: i64,
     pub stock: u32,
+    /// Most of these one buyer may hold or own at once; without it, the performance's
+    /// `per_buyer_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_buyer_limit: Option<u32>,
 }
 
 impl SectionParam {
@@ -397,6 +401,9 @@ impl Template {
                 return Err(FieldError::new(field("price"), format!("must be between 0 and {MAX_PRICE}")));
             }
             check_range(&field("stock"), g.stock, 1, MAX_CAPACITY)?;
+            if let Some(limit) = g.per_buyer_limit {
+                check_range(&field("per_buyer_limit"), limit, 1, MAX_PER_BUYER_LIMIT)?;
+            }
         }
         Ok(params)
     }

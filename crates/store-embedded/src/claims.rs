@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Result;
 use marquee_store::{
-    BoxFuture, Cancelled, ClaimStore, ConfirmStart, Confirming, Held, HoldOutcome, HoldRequest, OrderStatus, PoolCount,
-    Refusal, StoredOrder, Taken,
+    BoxFuture, Cancelled, CheckIn, ClaimStore, ConfirmStart, Confirming, Entry, Held, HoldOutcome, HoldRequest, OrderStatus,
+    PoolCount, Refusal, StoredOrder, Taken, Units,
 };
 
 use marquee_store::clock::now_ms;
@@ -34,8 +34,10 @@ struct Hold {
     buyer: String,
     address: Option<String>,
     seats: Vec<String>,
-    units: Vec<(String, u32)>,
+    units: Vec<Units>,
     tickets: u32,
+    /// Items counted toward its address's unpaid cap.
+    unpaid: u32,
     amount: u64,
     expires_at: u64,
     /// When the sweep ends it: its expiry, or the end of its payment's lease.
@@ -49,7 +51,7 @@ struct Order {
     created_at: u64,
     session: String,
     seats: Vec<String>,
-    units: Vec<(String, u32)>,
+    units: Vec<Units>,
     tickets: u32,
 }
 
@@ -79,8 +81,12 @@ struct State {
     live: HashSet<String>,
     /// Buyer -> tickets held or bought.
     per_buyer: HashMap<String, u32>,
-    /// (session, address) -> unpaid tickets.
+    /// (buyer, pool) -> units held or bought, for pools with a per-buyer limit.
+    mine: HashMap<(String, String), u32>,
+    /// (session, address) -> unpaid items.
     per_address: HashMap<(String, String), u32>,
+    /// Order -> ticket -> its live entry at the door.
+    entries: HashMap<String, HashMap<String, Entry>>,
     closed: bool,
 }
 
@@ -89,21 +95,39 @@ pub struct Restored {
     pub hold_id: String,
     pub session: String,
     pub seats: Vec<String>,
-    pub units: Vec<(String, u32)>,
+    pub units: Vec<Units>,
     pub tickets: u32,
     pub created_at: u64,
     pub order: StoredOrder,
 }
 
 pub struct EmbeddedClaims {
+    deployment: String,
     state: Mutex<State>,
+    /// Held across a cancel's, a check-in's or an undo's write to the log, so each of them
+    /// decides on a state no other of them is changing: a ticket scanned while its order is
+    /// being cancelled is either in before the cancel (and the buyer's cancel refused) or
+    /// refused as cancelled.
+    changes: tokio::sync::Mutex<()>,
     log: Arc<dyn OrderStore>,
     tombstone_ms: u64,
 }
 
 impl EmbeddedClaims {
-    pub fn new(log: Arc<dyn OrderStore>, hold_ttl_ms: u64) -> Self {
-        Self { state: Mutex::default(), log, tombstone_ms: (TOMBSTONE_TTLS * hold_ttl_ms).max(1000) }
+    /// The claims of `deployment`, whose orders and entries `log` keeps.
+    pub fn new(deployment: &str, log: Arc<dyn OrderStore>, hold_ttl_ms: u64) -> Self {
+        Self {
+            deployment: deployment.to_string(),
+            state: Mutex::default(),
+            changes: tokio::sync::Mutex::default(),
+            log,
+            tombstone_ms: (TOMBSTONE_TTLS * hold_ttl_ms).max(1000),
+        }
+    }
+
+    /// Puts back a ticket's entry from the log, after its order.
+    pub fn restore_entry(&self, order: &str, ticket: &str, entry: Entry) {
+        self.lock().entries.entry(order.to_string()).or_default().insert(ticket.to_string(), entry);
     }
 
     /// Puts back an order from the log, in the order they were written.
@@ -111,9 +135,9 @@ impl EmbeddedClaims {
         let mut s = self.lock();
         let id = r.order.order_id.clone();
         if r.order.status == OrderStatus::Confirmed {
-            s.claim(&id, &r.session, &r.seats, &r.units);
-            for (pool, n) in &r.units {
-                *s.sold.entry(pool.clone()).or_default() += n;
+            s.claim(&id, &r.order.buyer, &r.session, &r.seats, &r.units);
+            for u in &r.units {
+                *s.sold.entry(u.pool.clone()).or_default() += u.quantity;
             }
             *s.per_buyer.entry(r.order.buyer.clone()).or_default() += r.tickets;
             s.live.insert(id.clone());
@@ -157,11 +181,18 @@ impl EmbeddedClaims {
         if r.tickets > 0 && owned.saturating_add(r.tickets) > r.buyer_limit {
             return HoldOutcome::OverLimit;
         }
+        let over_own = r.units.iter().any(|u| {
+            u.per_buyer > 0
+                && s.mine.get(&(r.buyer.clone(), u.pool.clone())).copied().unwrap_or(0).saturating_add(u.quantity) > u.per_buyer
+        });
+        if over_own {
+            return HoldOutcome::OverLimit;
+        }
         let address = r.address.as_ref().map(|a| (r.session.clone(), a.clone()));
         if let Some(address) = &address
             && r.address_cap > 0
-            && r.tickets > 0
-            && s.per_address.get(address).copied().unwrap_or(0).saturating_add(r.tickets) > r.address_cap
+            && r.unpaid > 0
+            && s.per_address.get(address).copied().unwrap_or(0).saturating_add(r.unpaid) > r.address_cap
         {
             return HoldOutcome::AddressLimit;
         }
@@ -176,11 +207,10 @@ impl EmbeddedClaims {
         if !unavailable.is_empty() {
             return HoldOutcome::Unavailable(unavailable);
         }
-        let units: Vec<(String, u32)> = r.units.iter().map(|u| (u.pool.clone(), u.quantity)).collect();
-        s.claim(&r.hold_id, &r.session, &r.seats, &units);
+        s.claim(&r.hold_id, &r.buyer, &r.session, &r.seats, &r.units);
         *s.per_buyer.entry(r.buyer.clone()).or_default() += r.tickets;
         if let Some(address) = address {
-            *s.per_address.entry(address).or_default() += r.tickets;
+            *s.per_address.entry(address).or_default() += r.unpaid;
         }
         if let Some((key, fingerprint)) = key {
             s.keys.insert(key, KeyUse { fingerprint: fingerprint.clone(), hold_id: r.hold_id.clone() });
@@ -194,8 +224,9 @@ impl EmbeddedClaims {
                 buyer: r.buyer.clone(),
                 address: r.address.clone(),
                 seats: r.seats.clone(),
-                units,
+                units: r.units.clone(),
                 tickets: r.tickets,
+                unpaid: r.unpaid,
                 amount: r.amount,
                 expires_at,
                 due: expires_at,
@@ -262,14 +293,14 @@ impl EmbeddedClaims {
         let hold = s.holds.remove(hold_id).expect("a hold whose order is being written is never swept");
         s.due.remove(&(hold.due, hold_id.to_string()));
         if let Some(address) = &hold.address {
-            s.unhold_address(&hold.session, address, hold.tickets);
+            s.unhold_address(&hold.session, address, hold.unpaid);
         }
         let seats = s.seats.entry(hold.session.clone()).or_default();
         for seat in &hold.seats {
             seats.insert(seat.clone(), order_id.to_string());
         }
-        for (pool, n) in &hold.units {
-            *s.sold.entry(pool.clone()).or_default() += n;
+        for u in &hold.units {
+            *s.sold.entry(u.pool.clone()).or_default() += u.quantity;
         }
         s.confirmed.insert(hold_id.to_string(), order_id.to_string());
         s.by_buyer.entry(hold.buyer.clone()).or_default().push(order_id.to_string());
@@ -292,6 +323,7 @@ impl EmbeddedClaims {
     }
 
     async fn cancel_order(&self, order_id: &str, buyer: Option<&str>) -> Result<Result<Cancelled, Refusal>> {
+        let _changing = self.changes.lock().await;
         {
             let s = self.swept();
             let Some(order) = s.orders.get(order_id) else { return Ok(Err(Refusal::NotFound)) };
@@ -300,6 +332,9 @@ impl EmbeddedClaims {
             }
             if order.stored.status != OrderStatus::Confirmed {
                 return Ok(Ok(Cancelled { order: order.stored.clone(), now: false }));
+            }
+            if buyer.is_some() && s.entries.get(order_id).is_some_and(|e| !e.is_empty()) {
+                return Ok(Err(Refusal::Used));
             }
         }
         // Durable first: a crash after the write restores the order as cancelled.
@@ -313,10 +348,10 @@ impl EmbeddedClaims {
             let order = &s.orders[order_id];
             let (session, seats, units, tickets, buyer) =
                 (order.session.clone(), order.seats.clone(), order.units.clone(), order.tickets, order.stored.buyer.clone());
-            s.free(order_id, &session, &seats, &units);
-            for (pool, n) in &units {
-                if let Some(sold) = s.sold.get_mut(pool) {
-                    *sold = sold.saturating_sub(*n);
+            s.free(order_id, &buyer, &session, &seats, &units);
+            for u in &units {
+                if let Some(sold) = s.sold.get_mut(&u.pool) {
+                    *sold = sold.saturating_sub(u.quantity);
                 }
             }
             if let Some(n) = s.per_buyer.get_mut(&buyer) {
@@ -326,21 +361,57 @@ impl EmbeddedClaims {
         }
         Ok(Ok(Cancelled { order: s.orders[order_id].stored.clone(), now }))
     }
+
+    async fn check_in_now(&self, order_id: &str, ticket: &str, entry: &Entry) -> Result<CheckIn> {
+        let _changing = self.changes.lock().await;
+        {
+            let s = self.lock();
+            let Some(order) = s.orders.get(order_id) else { return Ok(CheckIn::NotFound) };
+            if order.stored.status != OrderStatus::Confirmed {
+                return Ok(CheckIn::NotConfirmed(order.stored.status));
+            }
+            if let Some(first) = s.entries.get(order_id).and_then(|e| e.get(ticket)) {
+                return Ok(CheckIn::Used(first.clone()));
+            }
+        }
+        let record = Record::CheckIn { deployment: self.deployment.clone(), order: order_id.into(), ticket: ticket.into(), entry: entry.clone() };
+        self.log.append(record).await?;
+        self.restore_entry(order_id, ticket, entry.clone());
+        Ok(CheckIn::Admitted)
+    }
+
+    async fn undo_now(&self, order_id: &str, ticket: &str) -> Result<Option<Entry>> {
+        let _changing = self.changes.lock().await;
+        let Some(entry) = self.lock().entries.get(order_id).and_then(|e| e.get(ticket)).cloned() else { return Ok(None) };
+        self.log.append(Record::Undo { order: order_id.into(), ticket: ticket.into(), at: now_ms() }).await?;
+        let mut s = self.lock();
+        if let Some(tickets) = s.entries.get_mut(order_id) {
+            tickets.remove(ticket);
+            if tickets.is_empty() {
+                s.entries.remove(order_id);
+            }
+        }
+        Ok(Some(entry))
+    }
 }
 
 impl State {
-    fn claim(&mut self, owner: &str, session: &str, seats: &[String], units: &[(String, u32)]) {
+    /// Claims seats and units for `owner` (a hold or an order) of `buyer`.
+    fn claim(&mut self, owner: &str, buyer: &str, session: &str, seats: &[String], units: &[Units]) {
         let map = self.seats.entry(session.to_string()).or_default();
         for seat in seats {
             map.insert(seat.clone(), owner.to_string());
         }
-        for (pool, n) in units {
-            *self.taken.entry(pool.clone()).or_default() += n;
+        for u in units {
+            *self.taken.entry(u.pool.clone()).or_default() += u.quantity;
+            if u.per_buyer > 0 {
+                *self.mine.entry((buyer.to_string(), u.pool.clone())).or_default() += u.quantity;
+            }
         }
     }
 
     /// Gives back what a hold or an order claimed; a seat is freed only from its owner.
-    fn free(&mut self, owner: &str, session: &str, seats: &[String], units: &[(String, u32)]) {
+    fn free(&mut self, owner: &str, buyer: &str, session: &str, seats: &[String], units: &[Units]) {
         if let Some(map) = self.seats.get_mut(session) {
             for seat in seats {
                 if map.get(seat).is_some_and(|o| o == owner) {
@@ -348,9 +419,18 @@ impl State {
                 }
             }
         }
-        for (pool, n) in units {
-            if let Some(taken) = self.taken.get_mut(pool) {
-                *taken = taken.saturating_sub(*n);
+        for u in units {
+            if let Some(taken) = self.taken.get_mut(&u.pool) {
+                *taken = taken.saturating_sub(u.quantity);
+            }
+            let key = (buyer.to_string(), u.pool.clone());
+            if u.per_buyer > 0
+                && let Some(n) = self.mine.get_mut(&key)
+            {
+                *n = n.saturating_sub(u.quantity);
+                if *n == 0 {
+                    self.mine.remove(&key);
+                }
             }
         }
     }
@@ -366,10 +446,10 @@ impl State {
         self.due.insert((due, hold_id.to_string()));
     }
 
-    fn unhold_address(&mut self, session: &str, address: &str, tickets: u32) {
+    fn unhold_address(&mut self, session: &str, address: &str, items: u32) {
         let key = (session.to_string(), address.to_string());
         if let Some(n) = self.per_address.get_mut(&key) {
-            *n = n.saturating_sub(tickets);
+            *n = n.saturating_sub(items);
             if *n == 0 {
                 self.per_address.remove(&key);
             }
@@ -380,12 +460,12 @@ impl State {
     fn end_hold(&mut self, id: &str, forget_at: u64) {
         let Some(hold) = self.holds.remove(id) else { return };
         self.due.remove(&(hold.due, id.to_string()));
-        self.free(id, &hold.session, &hold.seats, &hold.units);
+        self.free(id, &hold.buyer, &hold.session, &hold.seats, &hold.units);
         if let Some(n) = self.per_buyer.get_mut(&hold.buyer) {
             *n = n.saturating_sub(hold.tickets);
         }
         if let Some(address) = &hold.address {
-            self.unhold_address(&hold.session, address, hold.tickets);
+            self.unhold_address(&hold.session, address, hold.unpaid);
         }
         self.ended.insert(id.to_string(), forget_at);
     }
@@ -478,6 +558,25 @@ impl ClaimStore for EmbeddedClaims {
         Box::pin(std::future::ready(Ok(counts)))
     }
 
+    fn check_in<'a>(&'a self, order_id: &'a str, ticket: &'a str, entry: &'a Entry) -> BoxFuture<'a, CheckIn> {
+        Box::pin(self.check_in_now(order_id, ticket, entry))
+    }
+
+    fn undo_check_in<'a>(&'a self, order_id: &'a str, ticket: &'a str) -> BoxFuture<'a, Option<Entry>> {
+        Box::pin(self.undo_now(order_id, ticket))
+    }
+
+    fn entries(&self) -> BoxFuture<'_, Vec<(String, String, Entry)>> {
+        let s = self.lock();
+        let mut all: Vec<(String, String, Entry)> = s
+            .entries
+            .iter()
+            .flat_map(|(order, tickets)| tickets.iter().map(move |(ticket, entry)| (order.clone(), ticket.clone(), entry.clone())))
+            .collect();
+        all.sort_by(|a, b| (a.2.at, &a.0, &a.1).cmp(&(b.2.at, &b.0, &b.1)));
+        Box::pin(std::future::ready(Ok(all)))
+    }
+
     fn set_closed(&self, closed: bool) -> BoxFuture<'_, ()> {
         self.lock().closed = closed;
         Box::pin(std::future::ready(Ok(())))
@@ -526,7 +625,7 @@ mod tests {
             |_, hold_ttl_ms| {
                 let (dir, log) = log();
                 dirs.lock().unwrap().push(dir);
-                Arc::new(EmbeddedClaims::new(log, hold_ttl_ms))
+                Arc::new(EmbeddedClaims::new("d1", log, hold_ttl_ms))
             },
             record,
         )
@@ -536,7 +635,7 @@ mod tests {
     #[tokio::test]
     async fn orders_and_cancellations_are_in_the_log_before_the_answer() {
         let (_dir, log) = log();
-        let claims = EmbeddedClaims::new(log.clone(), 60_000);
+        let claims = EmbeddedClaims::new("d1", log.clone(), 60_000);
         for (hold, seat) in [("h1", "A-1-1"), ("h2", "A-1-2")] {
             let request = HoldRequest {
                 session: "s1".into(),
@@ -547,6 +646,7 @@ mod tests {
                 units: Vec::new(),
                 tickets: 1,
                 buyer_limit: 10,
+                unpaid: 1,
                 address_cap: 0,
                 ttl_ms: 60_000,
                 amount: 1000,

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS archived_performances (
     created_at INTEGER NOT NULL,
     archived_at INTEGER NOT NULL
 );
--- Entries at the door; an undone scan keeps its row with undone_at set.
+-- Entries at the door (written by the order log); an undone scan keeps its row with
+-- undone_at set.
 CREATE TABLE IF NOT EXISTS checkins (
     id INTEGER PRIMARY KEY,
     deployment TEXT NOT NULL,
@@ -168,13 +169,6 @@ pub struct BuyerOrder {
     pub archived_at: Option<i64>,
 }
 
-/// A ticket's entry at the door.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Milliseconds since the Unix epoch.
-    pub checked_in_at: i64,
-    pub door: Option<String>,
-}
 
 
 /// The control plane's handle on SQLite.
@@ -423,54 +417,6 @@ impl Db {
              UNION ALL SELECT namespace, deployment, params, archived_at FROM archived_performances",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Records the entry of a ticket: `Ok` with the new entry, or `Err` with the entry that
-    /// already used it. The unique index decides, so two doors scanning at once admit once.
-    pub fn check_in(&self, deployment: &str, order_id: &str, seat: &str, door: Option<&str>, now_ms: i64) -> Result<Result<Entry, Entry>> {
-        let conn = self.conn();
-        let inserted = conn.execute(
-            "INSERT INTO checkins (deployment, order_id, seat, checked_in_at, door) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![deployment, order_id, seat, now_ms, door],
-        );
-        match inserted {
-            Ok(_) => Ok(Ok(Entry { checked_in_at: now_ms, door: door.map(str::to_string) })),
-            Err(e) if is_unique_violation(&e) => {
-                let first = conn.query_row(
-                    "SELECT checked_in_at, door FROM checkins WHERE order_id = ?1 AND seat = ?2 AND undone_at IS NULL",
-                    [order_id, seat],
-                    |r| Ok(Entry { checked_in_at: r.get(0)?, door: r.get(1)? }),
-                )?;
-                Ok(Err(first))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Undoes a ticket's entry (a mistaken scan); the undone entry stays on record.
-    pub fn undo_check_in(&self, order_id: &str, seat: &str, now_ms: i64) -> Result<Option<Entry>> {
-        let conn = self.conn();
-        let entry = conn
-            .query_row(
-                "UPDATE checkins SET undone_at = ?3 WHERE order_id = ?1 AND seat = ?2 AND undone_at IS NULL
-                 RETURNING checked_in_at, door",
-                params![order_id, seat, now_ms],
-                |r| Ok(Entry { checked_in_at: r.get(0)?, door: r.get(1)? }),
-            )
-            .optional()?;
-        Ok(entry)
-    }
-
-    /// The live entries of a deployment: (order, seat) -> entry.
-    pub fn check_ins(&self, deployment: &str) -> Result<std::collections::HashMap<(String, String), Entry>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT order_id, seat, checked_in_at, door FROM checkins WHERE deployment = ?1 AND undone_at IS NULL",
-        )?;
-        let rows = stmt.query_map([deployment], |r| {
-            Ok(((r.get(0)?, r.get(1)?), Entry { checked_in_at: r.get(2)?, door: r.get(3)? }))
-        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

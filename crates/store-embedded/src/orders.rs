@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
-pub use marquee_store::OrderStatus;
+pub use marquee_store::{CheckIn, Entry, OrderStatus};
 
 /// Most records folded into one commit.
 const MAX_BATCH: usize = 4096;
@@ -43,6 +43,10 @@ pub struct OrderRow {
 pub enum Record {
     Insert(OrderRow),
     Status { id: String, status: OrderStatus },
+    /// A ticket's entry at the door.
+    CheckIn { deployment: String, order: String, ticket: String, entry: Entry },
+    /// An entry undone (a mistaken scan): it stays on record, marked undone at `at`.
+    Undo { order: String, ticket: String, at: u64 },
 }
 
 struct Job {
@@ -56,6 +60,8 @@ pub trait OrderStore: Send + Sync {
     fn append(&self, record: Record) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
     /// Every order of a deployment, oldest first.
     fn load(&self, deployment: &str) -> Result<Vec<OrderRow>>;
+    /// The live entries of a deployment's tickets: (order, ticket, entry).
+    fn entries(&self, deployment: &str) -> Result<Vec<(String, String, Entry)>>;
 }
 
 /// The embedded backend: SQLite in the data dir, one group-committing writer thread.
@@ -110,6 +116,17 @@ impl OrderStore for SqliteOrderLog {
     fn load(&self, deployment: &str) -> Result<Vec<OrderRow>> {
         load(&self.reader.lock().unwrap_or_else(|e| e.into_inner()), deployment)
     }
+
+    fn entries(&self, deployment: &str) -> Result<Vec<(String, String, Entry)>> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stmt = conn.prepare_cached(
+            "SELECT order_id, seat, checked_in_at, door FROM checkins WHERE deployment = ?1 AND undone_at IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([deployment], |r| {
+            Ok((r.get(0)?, r.get(1)?, Entry { at: r.get::<_, i64>(2)? as u64, door: r.get(3)? }))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
@@ -120,6 +137,8 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         let mut status = tx.prepare_cached("UPDATE orders SET status = ?2 WHERE id = ?1")?;
+        let mut check_in = tx.prepare_cached("INSERT OR IGNORE INTO checkins (deployment, order_id, seat, checked_in_at, door) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let mut undo = tx.prepare_cached("UPDATE checkins SET undone_at = ?3 WHERE order_id = ?1 AND seat = ?2 AND undone_at IS NULL")?;
         for job in batch {
             match &job.record {
                 Record::Insert(o) => {
@@ -138,6 +157,12 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
                 }
                 Record::Status { id, status: s } => {
                     status.execute(params![id, s.as_str()])?;
+                }
+                Record::CheckIn { deployment, order, ticket, entry } => {
+                    check_in.execute(params![deployment, order, ticket, entry.at as i64, entry.door])?;
+                }
+                Record::Undo { order, ticket, at } => {
+                    undo.execute(params![order, ticket, *at as i64])?;
                 }
             }
         }

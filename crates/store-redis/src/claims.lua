@@ -10,10 +10,12 @@
 -- Keys: <P>:seats:<session> hash seat -> owner (hold or order id); <P>:taken hash pool ->
 -- units claimed; <P>:hold:<id> hash; <P>:expiry zset hold -> due ms; <P>:paying set of holds
 -- being paid; <P>:ended:<id> tombstone with an expiry; <P>:buyer hash buyer -> tickets held or
--- bought; <P>:addr:<session> hash address -> unpaid tickets; <P>:key:<buyer>:<key>
+-- bought; <P>:mine:<buyer> hash pool -> units of a pool with a per-buyer limit held or
+-- bought; <P>:addr:<session> hash address -> unpaid items; <P>:key:<buyer>:<key>
 -- "<fingerprint>|<hold>"; <P>:confirmed hash hold -> order; <P>:order:<id> hash;
 -- <P>:orders zset order -> created; <P>:orders:<buyer> zset; <P>:live set of confirmed orders;
--- <P>:sold hash pool -> units in confirmed orders; <P>:closed.
+-- <P>:sold hash pool -> units in confirmed orders; <P>:closed; <P>:entries:<order> hash
+-- ticket -> "<ms> <door>" (live entries at the door); <P>:entered set of orders with one.
 
 local P = KEYS[1]
 local op = ARGV[1]
@@ -22,6 +24,13 @@ local tomb = tonumber(ARGV[2])
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Adds `n` to a hash field. Never sends a delta of 0: Lua makes `-0` of it, which HINCRBY
+-- refuses, and a refused write midway through a step would leave that step half done.
+local function add(key, field, n)
+  n = tonumber(n)
+  if n ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', n)) end
 end
 
 local function fields(key)
@@ -38,21 +47,36 @@ local function free(owner, session, seats, units)
   for _, seat in ipairs(cjson.decode(seats)) do
     if redis.call('HGET', seat_key, seat) == owner then redis.call('HDEL', seat_key, seat) end
   end
-  for _, u in ipairs(cjson.decode(units)) do redis.call('HINCRBY', P .. ':taken', u[1], -u[2]) end
+  for _, u in ipairs(cjson.decode(units)) do add(P .. ':taken', u[1], -u[2]) end
+end
+
+-- A unit is `[pool, quantity, capacity, per-buyer limit]` (older ones have no limit): the
+-- buyer's own count of a limited pool moves by `sign` times the quantity.
+local function mine(buyer, units, sign)
+  for _, u in ipairs(cjson.decode(units)) do
+    if tonumber(u[4] or 0) > 0 then add(P .. ':mine:' .. buyer, u[1], sign * u[2]) end
+  end
+end
+
+-- Items a hold counts toward its address's cap (older holds counted tickets only).
+local function unpaid(h)
+  return tonumber(h.unpaid or h.tickets)
 end
 
 local function end_hold(id, h)
   free(id, h.session, h.seats, h.units)
-  redis.call('HINCRBY', P .. ':buyer', h.buyer, -tonumber(h.tickets))
-  if h.address ~= '' then redis.call('HINCRBY', P .. ':addr:' .. h.session, h.address, -tonumber(h.tickets)) end
+  mine(h.buyer, h.units, -1)
+  add(P .. ':buyer', h.buyer, -tonumber(h.tickets))
+  if h.address ~= '' then add(P .. ':addr:' .. h.session, h.address, -unpaid(h)) end
   redis.call('DEL', P .. ':hold:' .. id)
   redis.call('ZREM', P .. ':expiry', id)
   redis.call('SREM', P .. ':paying', id)
   redis.call('SET', P .. ':ended:' .. id, '1', 'PX', tomb)
 end
 
--- Steps that read orders only: ending holds changes nothing they answer, so they write nothing.
-local ORDER_READS = { order = true, orders_of = true, orders = true, live = true }
+-- Steps that read or write orders and their entries only: ending holds changes nothing they
+-- answer, so they leave holds to the next step that needs them ended.
+local ORDER_READS = { order = true, orders_of = true, orders = true, live = true, check_in = true, undo = true, entries = true }
 
 local now = now_ms()
 if not ORDER_READS[op] then
@@ -77,6 +101,7 @@ if op == 'hold' then
   local seats, units = ARGV[7], ARGV[8]
   local tickets, limit, cap, ttl = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
   local amount, key, fingerprint, payload, key_ttl = ARGV[13], ARGV[14], ARGV[15], ARGV[16], tonumber(ARGV[17])
+  local items = tonumber(ARGV[18])
   if redis.call('EXISTS', P .. ':closed') == 1 then return { 'closed' } end
   local key_name = P .. ':key:' .. buyer .. ':' .. key
   if key ~= '' then
@@ -92,13 +117,19 @@ if op == 'hold' then
   end
   local owned = tonumber(redis.call('HGET', P .. ':buyer', buyer) or '0')
   if tickets > 0 and owned + tickets > limit then return { 'over_limit' } end
-  if cap > 0 and address ~= '' and tickets > 0 then
+  local seat_list, unit_list = cjson.decode(seats), cjson.decode(units)
+  for _, u in ipairs(unit_list) do
+    local own = tonumber(u[4] or 0)
+    if own > 0 and tonumber(redis.call('HGET', P .. ':mine:' .. buyer, u[1]) or '0') + u[2] > own then
+      return { 'over_limit' }
+    end
+  end
+  if cap > 0 and address ~= '' and items > 0 then
     local here = tonumber(redis.call('HGET', P .. ':addr:' .. session, address) or '0')
-    if here + tickets > cap then return { 'address_limit' } end
+    if here + items > cap then return { 'address_limit' } end
   end
   local seat_key = P .. ':seats:' .. session
   local unavailable = {}
-  local seat_list, unit_list = cjson.decode(seats), cjson.decode(units)
   for _, seat in ipairs(seat_list) do
     if redis.call('HEXISTS', seat_key, seat) == 1 then table.insert(unavailable, seat) end
   end
@@ -108,12 +139,14 @@ if op == 'hold' then
   end
   if #unavailable > 0 then return { 'unavailable', unpack(unavailable) } end
   for _, seat in ipairs(seat_list) do redis.call('HSET', seat_key, seat, id) end
-  for _, u in ipairs(unit_list) do redis.call('HINCRBY', P .. ':taken', u[1], u[2]) end
-  redis.call('HINCRBY', P .. ':buyer', buyer, tickets)
-  if address ~= '' then redis.call('HINCRBY', P .. ':addr:' .. session, address, tickets) end
+  for _, u in ipairs(unit_list) do add(P .. ':taken', u[1], u[2]) end
+  mine(buyer, units, 1)
+  add(P .. ':buyer', buyer, tickets)
+  if address ~= '' then add(P .. ':addr:' .. session, address, items) end
   local expires = now + ttl
   redis.call('HSET', P .. ':hold:' .. id, 'session', session, 'buyer', buyer, 'address', address,
-    'seats', seats, 'units', units, 'tickets', tickets, 'amount', amount, 'expires', expires, 'payload', payload)
+    'seats', seats, 'units', units, 'tickets', tickets, 'unpaid', items, 'amount', amount, 'expires', expires,
+    'payload', payload)
   redis.call('ZADD', P .. ':expiry', expires, id)
   if key ~= '' then redis.call('SET', key_name, fingerprint .. '|' .. id, 'PX', key_ttl) end
   return { 'held', id, tostring(expires), payload }
@@ -152,11 +185,11 @@ if op == 'commit_confirm' then
   if not h or redis.call('SISMEMBER', P .. ':paying', id) == 0 then return { 'lost' } end
   local seat_key = P .. ':seats:' .. h.session
   for _, seat in ipairs(cjson.decode(h.seats)) do redis.call('HSET', seat_key, seat, order) end
-  if h.address ~= '' then redis.call('HINCRBY', P .. ':addr:' .. h.session, h.address, -tonumber(h.tickets)) end
+  if h.address ~= '' then add(P .. ':addr:' .. h.session, h.address, -unpaid(h)) end
   redis.call('DEL', P .. ':hold:' .. id)
   redis.call('ZREM', P .. ':expiry', id)
   redis.call('SREM', P .. ':paying', id)
-  for _, u in ipairs(cjson.decode(h.units)) do redis.call('HINCRBY', P .. ':sold', u[1], u[2]) end
+  for _, u in ipairs(cjson.decode(h.units)) do add(P .. ':sold', u[1], u[2]) end
   redis.call('HSET', P .. ':confirmed', id, order)
   redis.call('HSET', P .. ':order:' .. order, 'buyer', h.buyer, 'session', h.session, 'seats', h.seats,
     'units', h.units, 'tickets', h.tickets, 'record', record, 'status', 'confirmed')
@@ -181,10 +214,12 @@ if op == 'cancel' then
   if not o then return { 'not_found' } end
   if buyer ~= '' and o.buyer ~= buyer then return { 'forbidden' } end
   local now_cancelled = o.status == 'confirmed'
+  if now_cancelled and buyer ~= '' and redis.call('EXISTS', P .. ':entries:' .. id) == 1 then return { 'used' } end
   if now_cancelled then
     free(id, o.session, o.seats, o.units)
-    for _, u in ipairs(cjson.decode(o.units)) do redis.call('HINCRBY', P .. ':sold', u[1], -u[2]) end
-    redis.call('HINCRBY', P .. ':buyer', o.buyer, -tonumber(o.tickets))
+    for _, u in ipairs(cjson.decode(o.units)) do add(P .. ':sold', u[1], -u[2]) end
+    mine(o.buyer, o.units, -1)
+    add(P .. ':buyer', o.buyer, -tonumber(o.tickets))
     redis.call('HSET', P .. ':order:' .. id, 'status', 'cancelled')
     redis.call('SREM', P .. ':live', id)
   end
@@ -216,6 +251,36 @@ end
 
 if op == 'live' then
   return redis.call('SMEMBERS', P .. ':live')
+end
+
+if op == 'check_in' then
+  local id, ticket, at, door = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+  local status = redis.call('HGET', P .. ':order:' .. id, 'status')
+  if not status then return { 'not_found' } end
+  if status ~= 'confirmed' then return { 'not_confirmed', status } end
+  local first = redis.call('HGET', P .. ':entries:' .. id, ticket)
+  if first then return { 'used', first } end
+  redis.call('HSET', P .. ':entries:' .. id, ticket, at .. ' ' .. door)
+  redis.call('SADD', P .. ':entered', id)
+  return { 'admitted' }
+end
+
+if op == 'undo' then
+  local id, ticket = ARGV[3], ARGV[4]
+  local first = redis.call('HGET', P .. ':entries:' .. id, ticket)
+  if not first then return { 'none' } end
+  redis.call('HDEL', P .. ':entries:' .. id, ticket)
+  if redis.call('EXISTS', P .. ':entries:' .. id) == 0 then redis.call('SREM', P .. ':entered', id) end
+  return { 'undone', first }
+end
+
+if op == 'entries' then
+  local out = {}
+  for _, id in ipairs(redis.call('SMEMBERS', P .. ':entered')) do
+    local flat = redis.call('HGETALL', P .. ':entries:' .. id)
+    for i = 1, #flat, 2 do table.insert(out, { id, flat[i], flat[i + 1] }) end
+  end
+  return out
 end
 
 if op == 'taken' then

@@ -7,18 +7,20 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail};
 use marquee_store::{
-    BoxFuture, Cancelled, ClaimStore, ConfirmStart, Confirming, Held, HoldOutcome, HoldRequest, KeyValue, OrderStatus,
-    PoolCount, RateBuckets, Refusal, StoredOrder, Taken,
+    BoxFuture, Cancelled, CheckIn, ClaimStore, ConfirmStart, Confirming, Entry, Held, HoldOutcome, HoldRequest, KeyValue,
+    OrderStatus, PoolCount, RateBuckets, Refusal, StoredOrder, Taken,
 };
 use redis::{AsyncCommands, Value};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 mod directory;
 mod identity;
+mod lease;
 mod local;
 mod serving;
 pub use directory::DirectoryEvent;
 pub use identity::IdentityEvent;
+pub use lease::LEASE_TTL;
 pub use local::LocalRedis;
 pub use serving::SERVING_TTL_SECONDS;
 
@@ -35,6 +37,8 @@ pub fn unreachable_cause(error: &(dyn std::error::Error + 'static)) -> bool {
         .is_some_and(|e| e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal())
 }
 
+/// How long a health check's PING may take: past it the store counts as down.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 /// How long a step's answer may take before the call fails.
 const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long an idempotency key is remembered after its hold was made.
@@ -101,6 +105,14 @@ impl RedisStore {
             bucket: redis::Script::new(include_str!("bucket.lua")),
             identity: redis::Script::new(include_str!("identity.lua")),
         })
+    }
+
+    /// Whether the server answers a PING within half a second.
+    pub async fn ping(&self) -> bool {
+        let mut connection = self.connection.clone();
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<String>(&mut connection);
+        matches!(tokio::time::timeout(PING_TIMEOUT, ping).await, Ok(Ok(_)))
     }
 
     /// The claims of one performance; `hold_ttl_ms` sets how long an ended hold is remembered.
@@ -253,6 +265,7 @@ fn refusal(tag: &str) -> Result<Refusal> {
         "forbidden" => Refusal::Forbidden,
         "busy" => Refusal::Busy,
         "closed" => Refusal::Closed,
+        "used" => Refusal::Used,
         other => bail!("unexpected Redis answer {other}"),
     })
 }
@@ -268,6 +281,12 @@ fn order(reply: &[String]) -> Result<StoredOrder> {
     })
 }
 
+/// An entry as the script keeps it: `"<ms> <door>"`, the door empty when none was named.
+fn entry(text: &str) -> Result<Entry> {
+    let (at, door) = text.split_once(' ').ok_or_else(|| anyhow!("malformed entry {text:?} in Redis"))?;
+    Ok(Entry { at: at.parse()?, door: (!door.is_empty()).then(|| door.to_string()) })
+}
+
 fn held(reply: &[String]) -> Result<Held> {
     let [_, id, expires, payload] = reply else { bail!("malformed hold answer from Redis") };
     Ok(Held { hold_id: id.clone(), expires_at: expires.parse()?, payload: payload.clone() })
@@ -276,10 +295,10 @@ fn held(reply: &[String]) -> Result<Held> {
 impl RedisClaims {
     async fn do_hold(&self, r: &HoldRequest) -> Result<HoldOutcome> {
         let seats = serde_json::to_string(&r.seats)?;
-        let units = serde_json::to_string(&r.units.iter().map(|u| (&u.pool, u.quantity, u.capacity)).collect::<Vec<_>>())?;
+        let units = serde_json::to_string(&r.units.iter().map(|u| (&u.pool, u.quantity, u.capacity, u.per_buyer)).collect::<Vec<_>>())?;
         let (key, fingerprint) = r.key.as_ref().map(|(k, f)| (k.as_str(), f.as_str())).unwrap_or(("", ""));
         let numbers = [r.tickets.to_string(), r.buyer_limit.to_string(), r.address_cap.to_string(), r.ttl_ms.to_string()];
-        let (amount, key_ttl) = (r.amount.to_string(), KEY_TTL_MS.to_string());
+        let (amount, key_ttl, unpaid) = (r.amount.to_string(), KEY_TTL_MS.to_string(), r.unpaid.to_string());
         let args = [
             r.session.as_str(),
             &r.hold_id,
@@ -296,6 +315,7 @@ impl RedisClaims {
             fingerprint,
             &r.payload,
             &key_ttl,
+            &unpaid,
         ];
         let reply = self.strings("hold", &args).await?;
         Ok(match reply[0].as_str() {
@@ -395,6 +415,36 @@ impl RedisClaims {
             .collect()
     }
 
+    async fn do_check_in(&self, order_id: &str, ticket: &str, e: &Entry) -> Result<CheckIn> {
+        let reply = self.strings("check_in", &[order_id, ticket, &e.at.to_string(), e.door.as_deref().unwrap_or("")]).await?;
+        Ok(match (reply[0].as_str(), reply.get(1)) {
+            ("admitted", _) => CheckIn::Admitted,
+            ("used", Some(first)) => CheckIn::Used(entry(first)?),
+            ("not_confirmed", Some(status)) => CheckIn::NotConfirmed(OrderStatus::parse(status).ok_or_else(|| anyhow!("unknown order status {status}"))?),
+            ("not_found", _) => CheckIn::NotFound,
+            (other, _) => bail!("unexpected Redis answer {other}"),
+        })
+    }
+
+    async fn do_undo_check_in(&self, order_id: &str, ticket: &str) -> Result<Option<Entry>> {
+        let reply = self.strings("undo", &[order_id, ticket]).await?;
+        reply.get(1).map(|first| entry(first)).transpose()
+    }
+
+    async fn do_entries(&self) -> Result<Vec<(String, String, Entry)>> {
+        let mut all = self
+            .step("entries", &[])
+            .await?
+            .iter()
+            .map(|row| match row {
+                Value::Array(items) if items.len() == 3 => Ok((text(&items[0])?, text(&items[1])?, entry(&text(&items[2])?)?)),
+                other => Err(anyhow!("unexpected Redis value {other:?}")),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        all.sort_by(|a, b| (a.2.at, &a.0, &a.1).cmp(&(b.2.at, &b.0, &b.1)));
+        Ok(all)
+    }
+
     async fn do_set_closed(&self, closed: bool) -> Result<()> {
         self.step("close", &[if closed { "1" } else { "0" }]).await.map(drop)
     }
@@ -452,6 +502,18 @@ impl ClaimStore for RedisClaims {
 
     fn counts<'a>(&'a self, pools: &'a [&'a str]) -> BoxFuture<'a, Vec<PoolCount>> {
         Box::pin(self.do_counts(pools))
+    }
+
+    fn check_in<'a>(&'a self, order_id: &'a str, ticket: &'a str, entry: &'a Entry) -> BoxFuture<'a, CheckIn> {
+        Box::pin(self.do_check_in(order_id, ticket, entry))
+    }
+
+    fn undo_check_in<'a>(&'a self, order_id: &'a str, ticket: &'a str) -> BoxFuture<'a, Option<Entry>> {
+        Box::pin(self.do_undo_check_in(order_id, ticket))
+    }
+
+    fn entries(&self) -> BoxFuture<'_, Vec<(String, String, Entry)>> {
+        Box::pin(self.do_entries())
     }
 
     fn set_closed(&self, closed: bool) -> BoxFuture<'_, ()> {

@@ -44,7 +44,7 @@ impl LocalRedis {
         // Every key but `{dir}:performances` stays writable. A key a script names needs read
         // and write from one pattern, hence `~` (both) rather than `%W~`.
         let keys: &[&str] = match frozen {
-            true => &["%R~*", "~{p:*", "~{id}*", "~rate:*", "~{dir}:counters:*", "~{dir}:secret:*", "~{dir}:component:*", "~{dir}:serving:*"],
+            true => &["%R~*", "~{p:*", "~{id}*", "~rate:*", "~{dir}:counters:*", "~{dir}:secret:*", "~{dir}:component:*", "~{dir}:serving:*", "~{dir}:control-lease"],
             false => &["~*"],
         };
         let status = Command::new("redis-cli")

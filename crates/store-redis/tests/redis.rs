@@ -77,6 +77,7 @@ fn pair_request(id: &str, buyer: &str, seats: &[String]) -> HoldRequest {
         units: Vec::new(),
         tickets: seats.len() as u32,
         buyer_limit: 1000,
+        unpaid: seats.len() as u32,
         address_cap: 0,
         ttl_ms: 60_000,
         amount: 100,

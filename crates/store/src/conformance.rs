@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    Account, ClaimStore, ConfirmStart, Confirming, Directory, HoldOutcome, HoldRequest, Identity, KeyValue, OrderStatus, PoolCount, RateBuckets,
-    RefreshState, Refusal, Role, Units,
+    Account, CheckIn, ClaimStore, ConfirmStart, Confirming, Directory, Entry, HoldOutcome, HoldRequest, Identity, KeyValue, OrderStatus, PoolCount,
+    RateBuckets, RefreshState, Refusal, Role, Units,
 };
 
 /// A rate-limit backend: a burst, then a wait that refills one token per `period / count`.
@@ -79,6 +79,7 @@ fn request(hold_id: &str, buyer: &str, seats: &[&str]) -> HoldRequest {
         units: Vec::new(),
         tickets: seats.len() as u32,
         buyer_limit: 100,
+        unpaid: seats.len() as u32,
         address_cap: 0,
         ttl_ms: TTL_MS,
         amount: 1000 * seats.len() as u64,
@@ -89,8 +90,20 @@ fn request(hold_id: &str, buyer: &str, seats: &[&str]) -> HoldRequest {
 
 fn units(hold_id: &str, buyer: &str, quantity: u32, capacity: u32) -> HoldRequest {
     HoldRequest {
-        units: vec![Units { pool: "s1/floor".into(), quantity, capacity }],
+        units: vec![Units { pool: "s1/floor".into(), quantity, capacity, per_buyer: 0 }],
         tickets: quantity,
+        unpaid: quantity,
+        ..request(hold_id, buyer, &[])
+    }
+}
+
+/// A hold of goods only: units of a pool every session shares, no ticket, with a per-buyer
+/// limit of their own.
+fn goods(hold_id: &str, buyer: &str, quantity: u32, stock: u32, per_buyer: u32) -> HoldRequest {
+    HoldRequest {
+        units: vec![Units { pool: "g/shirt".into(), quantity, capacity: stock, per_buyer }],
+        tickets: 0,
+        unpaid: quantity,
         ..request(hold_id, buyer, &[])
     }
 }
@@ -129,6 +142,150 @@ pub async fn claims(make: impl Fn(&str, u64) -> Arc<dyn ClaimStore>, record: Rec
     cancel(&*make("cancel", TTL_MS), record).await;
     closing(&*make("closing", TTL_MS)).await;
     expiry(&*make("expiry", 300), record).await;
+    goods_only(&*make("goods", TTL_MS), record).await;
+    goods_limits(&*make("goods-limits", TTL_MS), record).await;
+    goods_expiry(&*make("goods-expiry", 300)).await;
+    goods_crowd(make("goods-crowd", TTL_MS), record).await;
+    door(make("door", TTL_MS), record).await;
+}
+
+/// A ticket admits once, of two scans at once too; a used ticket's order is the seller's to
+/// cancel, never its buyer's; a cancelled order's tickets admit no one.
+async fn door(store: Arc<dyn ClaimStore>, record: Record) {
+    let at = |ms: u64, door: Option<&str>| Entry { at: ms, door: door.map(str::to_string) };
+    held(&*store, &request("h1", "ann", &["A-1-1", "A-1-2"])).await;
+    bought(&*store, record, "h1", "ann", "o1").await;
+    assert_eq!(store.check_in("o1", "A-1-1", &at(10, Some("north gate"))).await.unwrap(), CheckIn::Admitted);
+    assert_eq!(store.check_in("o1", "A-1-1", &at(11, None)).await.unwrap(), CheckIn::Used(at(10, Some("north gate"))));
+    let (first, second) = (at(12, None), at(13, None));
+    let (x, y) = tokio::join!(store.check_in("o1", "A-1-2", &first), store.check_in("o1", "A-1-2", &second));
+    let admitted = [x.unwrap(), y.unwrap()].iter().filter(|c| **c == CheckIn::Admitted).count();
+    assert_eq!(admitted, 1, "two scans at once admitted twice");
+    assert_eq!(store.check_in("o9", "A-1-1", &at(14, None)).await.unwrap(), CheckIn::NotFound);
+    let entries = store.entries().await.unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0], ("o1".to_string(), "A-1-1".to_string(), at(10, Some("north gate"))));
+
+    // Used: its buyer cannot cancel it, the seller can, and then it admits no one.
+    assert_eq!(store.cancel("o1", Some("ann")).await.unwrap(), Err(Refusal::Used));
+    assert_eq!(store.order("o1").await.unwrap().unwrap().status, OrderStatus::Confirmed);
+    assert!(store.cancel("o1", None).await.unwrap().unwrap().now);
+    assert_eq!(store.check_in("o1", "A-1-1", &at(15, None)).await.unwrap(), CheckIn::NotConfirmed(OrderStatus::Cancelled));
+
+    // An undone scan admits again, and leaves the buyer free to cancel.
+    held(&*store, &request("h2", "bob", &["B-1-1"])).await;
+    bought(&*store, record, "h2", "bob", "o2").await;
+    assert_eq!(store.check_in("o2", "B-1-1", &at(20, None)).await.unwrap(), CheckIn::Admitted);
+    assert_eq!(store.undo_check_in("o2", "B-1-1").await.unwrap(), Some(at(20, None)));
+    assert_eq!(store.undo_check_in("o2", "B-1-1").await.unwrap(), None);
+    assert!(store.entries().await.unwrap().iter().all(|(order, _, _)| order != "o2"));
+    assert_eq!(store.check_in("o2", "B-1-1", &at(21, None)).await.unwrap(), CheckIn::Admitted);
+    store.undo_check_in("o2", "B-1-1").await.unwrap().unwrap();
+    assert!(store.cancel("o2", Some("bob")).await.unwrap().unwrap().now);
+}
+
+fn shirts(store: &dyn ClaimStore) -> impl Future<Output = PoolCount> + '_ {
+    async move { store.counts(&["g/shirt"]).await.unwrap()[0] }
+}
+
+/// Holds with no ticket in them (goods only) and holds mixing tickets and goods go through
+/// every step; a release or a cancel gives the stock back once, however often it is sent.
+async fn goods_only(store: &dyn ClaimStore, record: Record) {
+    held(store, &goods("h1", "ann", 2, 5, 0)).await;
+    assert_eq!(shirts(store).await, PoolCount { taken: 2, sold: 0 });
+    store.release("h1", "ann").await.unwrap().unwrap();
+    for _ in 0..3 {
+        assert_eq!(store.release("h1", "ann").await.unwrap(), Err(Refusal::Expired));
+    }
+    assert_eq!(shirts(store).await, PoolCount::default());
+    // Bought, then cancelled twice: the stock comes back once.
+    held(store, &goods("h2", "ann", 3, 5, 0)).await;
+    bought(store, record, "h2", "ann", "o2").await;
+    assert_eq!(shirts(store).await, PoolCount { taken: 3, sold: 3 });
+    assert_eq!(store.hold(&goods("h3", "bob", 3, 5, 0)).await.unwrap(), HoldOutcome::Unavailable(vec!["g/shirt".into()]));
+    assert!(store.cancel("o2", Some("ann")).await.unwrap().unwrap().now);
+    assert!(!store.cancel("o2", Some("ann")).await.unwrap().unwrap().now);
+    assert_eq!(shirts(store).await, PoolCount::default());
+    // Tickets and goods in one hold: all or nothing, and a declined payment keeps both held.
+    let mixed = |id: &str, seat: &str, n: u32| HoldRequest {
+        units: goods(id, "bob", n, 5, 0).units,
+        unpaid: 1 + n,
+        ..request(id, "bob", &[seat])
+    };
+    held(store, &mixed("h4", "A-1-1", 5)).await;
+    assert_eq!(store.hold(&mixed("h5", "A-1-2", 1)).await.unwrap(), HoldOutcome::Unavailable(vec!["g/shirt".into()]));
+    assert_eq!(store.taken("s1", &[]).await.unwrap().seats, ["A-1-1"]);
+    pay(store, "h4", "bob", TTL_MS).await;
+    store.abort_confirm("h4").await.unwrap();
+    bought(store, record, "h4", "bob", "o4").await;
+    assert_eq!(shirts(store).await, PoolCount { taken: 5, sold: 5 });
+    assert!(store.cancel("o4", None).await.unwrap().unwrap().now);
+    assert_eq!(shirts(store).await, PoolCount::default());
+    assert!(store.taken("s1", &[]).await.unwrap().seats.is_empty());
+}
+
+/// Goods have a per-buyer limit of their own, and count toward the address's unpaid cap.
+async fn goods_limits(store: &dyn ClaimStore, record: Record) {
+    held(store, &goods("h1", "ann", 2, 1000, 3)).await;
+    assert_eq!(store.hold(&goods("h2", "ann", 2, 1000, 3)).await.unwrap(), HoldOutcome::OverLimit);
+    // Bought goods count too; another buyer has an allowance of their own.
+    bought(store, record, "h1", "ann", "o1").await;
+    assert_eq!(store.hold(&goods("h3", "ann", 2, 1000, 3)).await.unwrap(), HoldOutcome::OverLimit);
+    held(store, &goods("h4", "bob", 3, 1000, 3)).await;
+    // A cancel and a release give the allowance back.
+    store.cancel("o1", Some("ann")).await.unwrap().unwrap();
+    held(store, &goods("h5", "ann", 3, 1000, 3)).await;
+    store.release("h4", "bob").await.unwrap().unwrap();
+    held(store, &goods("h6", "bob", 3, 1000, 3)).await;
+    // Goods count toward what one address may hold unpaid, over every account it uses.
+    let from = |id: &str, buyer: &str, n: u32| HoldRequest { address: Some("10.0.0.9".into()), address_cap: 4, ..goods(id, buyer, n, 1000, 3) };
+    held(store, &from("a1", "x", 3)).await;
+    assert_eq!(store.hold(&from("a2", "y", 2)).await.unwrap(), HoldOutcome::AddressLimit);
+    held(store, &from("a3", "y", 1)).await;
+    store.release("a1", "x").await.unwrap().unwrap();
+    held(store, &from("a4", "z", 3)).await;
+}
+
+/// A goods-only hold that expires gives its stock back once, and the performance goes on.
+async fn goods_expiry(store: &dyn ClaimStore) {
+    held(store, &HoldRequest { ttl_ms: 300, ..goods("h1", "ann", 2, 5, 2) }).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(store.release("h1", "ann").await.unwrap(), Err(Refusal::Expired));
+    assert_eq!(store.taken("s1", &["g/shirt"]).await.unwrap().units, [0]);
+    held(store, &goods("h2", "ann", 2, 5, 2)).await;
+    held(store, &goods("h3", "bob", 2, 5, 2)).await;
+    assert_eq!(shirts(store).await, PoolCount { taken: 4, sold: 0 });
+}
+
+/// Many buyers at once on little stock: never more sold than there is.
+async fn goods_crowd(store: Arc<dyn ClaimStore>, record: Record) {
+    let tasks: Vec<_> = (0..12)
+        .map(|buyer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut bought_units = 0;
+                for attempt in 0..4 {
+                    let (id, who, order) = (format!("h{buyer}-{attempt}"), format!("b{buyer}"), format!("o{buyer}-{attempt}"));
+                    if let HoldOutcome::Held(_) = store.hold(&goods(&id, &who, 2, 15, 4)).await.unwrap() {
+                        if attempt % 2 == 0 {
+                            pay(&*store, &id, &who, TTL_MS).await;
+                            assert!(store.commit_confirm(&id, &order, 1, &record(&order)).await.unwrap());
+                            bought_units += 2;
+                        } else {
+                            store.release(&id, &who).await.unwrap().unwrap();
+                        }
+                    }
+                }
+                bought_units
+            })
+        })
+        .collect();
+    let mut sold = 0;
+    for task in tasks {
+        sold += task.await.unwrap();
+    }
+    assert!(sold <= 15, "{sold} shirts sold from a stock of 15");
+    assert_eq!(shirts(&*store).await, PoolCount { taken: sold, sold });
 }
 
 async fn all_or_nothing(store: &dyn ClaimStore) {

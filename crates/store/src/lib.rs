@@ -47,6 +47,9 @@ pub struct Units {
     pub pool: String,
     pub quantity: u32,
     pub capacity: u32,
+    /// Most units of this pool one buyer may hold or own at once; 0: no limit of its own
+    /// (goods have one; a section's tickets count toward the buyer's ticket limit instead).
+    pub per_buyer: u32,
 }
 
 /// Everything one hold claims, all or nothing.
@@ -62,7 +65,9 @@ pub struct HoldRequest {
     /// Tickets this hold counts toward the buyer's limit (goods count none).
     pub tickets: u32,
     pub buyer_limit: u32,
-    /// Most unpaid tickets per address per session; 0: no cap.
+    /// Items this hold counts toward its address's unpaid cap: tickets and goods alike.
+    pub unpaid: u32,
+    /// Most unpaid items per address per session; 0: no cap.
     pub address_cap: u32,
     pub ttl_ms: u64,
     pub amount: u64,
@@ -109,6 +114,8 @@ pub enum Refusal {
     /// A confirm is paying for it.
     Busy,
     Closed,
+    /// A ticket of the order was used at the door: its buyer may not cancel it.
+    Used,
 }
 
 /// A hold whose payment may start.
@@ -176,6 +183,27 @@ pub struct Cancelled {
     pub now: bool,
 }
 
+/// A ticket's entry at the door.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    /// Which entrance scanned it, if the door said.
+    pub door: Option<String>,
+}
+
+/// What a scan at the door found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckIn {
+    /// The ticket's first entry, now recorded.
+    Admitted,
+    /// The ticket was used before: its first entry.
+    Used(Entry),
+    /// Its order is no longer confirmed (cancelled or refunded).
+    NotConfirmed(OrderStatus),
+    NotFound,
+}
+
 /// A pool's count: units held or sold, and of those, sold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolCount {
@@ -204,6 +232,8 @@ pub trait ClaimStore: Send + Sync {
 
     /// Cancels a confirmed order (`buyer` must own it; `None`: the seller), freeing its
     /// claims, durably before it answers. An order already cancelled is answered as it is.
+    /// Its buyer may not cancel an order a ticket of which was used at the door
+    /// ([`Refusal::Used`]); the seller may.
     fn cancel<'a>(&'a self, order_id: &'a str, buyer: Option<&'a str>) -> BoxFuture<'a, Result<Cancelled, Refusal>>;
 
     fn order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Option<StoredOrder>>;
@@ -222,6 +252,16 @@ pub trait ClaimStore: Send + Sync {
 
     /// Held and sold counts of pools, in the order asked.
     fn counts<'a>(&'a self, pools: &'a [&'a str]) -> BoxFuture<'a, Vec<PoolCount>>;
+
+    /// Records the entry of a ticket (`ticket` names it within its order) of a confirmed
+    /// order, durably before it answers; of two scans at once, one is admitted.
+    fn check_in<'a>(&'a self, order_id: &'a str, ticket: &'a str, entry: &'a Entry) -> BoxFuture<'a, CheckIn>;
+
+    /// Undoes a ticket's entry (a mistaken scan), durably; the entry undone, if there was one.
+    fn undo_check_in<'a>(&'a self, order_id: &'a str, ticket: &'a str) -> BoxFuture<'a, Option<Entry>>;
+
+    /// Every live entry: (order, ticket, entry).
+    fn entries(&self) -> BoxFuture<'_, Vec<(String, String, Entry)>>;
 
     /// Stops new holds and payments (`true`) or lets them go on.
     fn set_closed(&self, closed: bool) -> BoxFuture<'_, ()>;

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
+mod guard;
+
 use axum::body::Body;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use std::time::Instant;
@@ -16,7 +20,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use marquee_platform::app::App;
 use marquee_platform::auth;
 use marquee_host::engine::EPOCH_TICK;
-use marquee_platform::error::ApiError;
+use marquee_platform::error::{ApiError, BODY_TIMEOUT};
 use marquee_host::bindings::identity::{self, Principal};
 use marquee_host::identity::Identity;
 use marquee_host::inventory::Inventory;
@@ -25,10 +29,6 @@ use marquee_host::{Capabilities, Host};
 use marquee_platform::namespace::{Namespace, Route};
 use marquee_platform::limits::{ClientAddr, Limit};
 use marquee_platform::templates::RouteLimit;
-
-/// Where passwords and refresh tokens would travel. They are the platform's alone: no
-/// component, built-in or a seller's, is ever handed a request to these paths.
-const CREDENTIAL_PATHS: &[&str] = &["/api/auth/signup", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout"];
 
 /// Largest request body a function receives, announced by Content-Length.
 pub const MAX_REQUEST_BODY: u64 = 1 << 20;
@@ -40,7 +40,11 @@ const WALL_CLOCK_FACTOR: u32 = 2;
 pub async fn handle(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
     let result = match admit(&app, &mut req).await {
         Ok(Admitted::Answer(response)) => Ok(response),
-        Ok(Admitted::Run { ns, route, caller }) => dispatch(&app, &ns, route, req, caller).await,
+        Ok(Admitted::Run { ns, route, caller, payment: false }) => dispatch(&app, &ns, route, req, caller, None).await,
+        Ok(Admitted::Run { ns, route, caller, payment: true }) => match take_payment(req).await {
+            Ok((req, payment)) => dispatch(&app, &ns, route, req, caller, Some(payment)).await,
+            Err(e) => Err(e),
+        },
         Err(e) => {
             // Read what the client sent before answering, or hyper closes the connection
             // after the answer and a client reusing it sees a disconnect.
@@ -66,7 +70,8 @@ async fn drain(body: Incoming) {
 /// What the checks before a guest decided: answer at once, or run the route.
 enum Admitted {
     Answer(Response<Body>),
-    Run { ns: Arc<Namespace>, route: usize, caller: Result<Principal, identity::Error> },
+    /// `payment`: the request pays for a hold, and its payment is the host's to read.
+    Run { ns: Arc<Namespace>, route: usize, caller: Result<Principal, identity::Error>, payment: bool },
 }
 
 /// Everything the host decides before a guest runs: the namespace and route, the caller
@@ -92,7 +97,8 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
     if req.method() == http::Method::OPTIONS && req.headers().contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) {
         return Ok(Admitted::Answer(preflight()));
     }
-    if CREDENTIAL_PATHS.contains(&inner) {
+    let segments = guard::canonical_segments(inner);
+    if guard::is_credential_path(&segments) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "sign_in_on_platform",
@@ -106,15 +112,16 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
         connection.follow(&ns.slots.usage);
     }
     // The component learns who is calling from the host, never from a credential.
-    let caller = take_caller(app, &ns.name, req);
+    let caller = take_caller(app, &ns.deployment, req);
     if inner.starts_with("/api/auth/") && req.method() != http::Method::GET {
         // A code or secret checked by a component (a presale code, say) is a credential
         // check like a log-in: it shares the control plane's buckets.
         let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
-        app.limits.check_address(Limit::LoginByAddress, address).await.map_err(ApiError::too_many)?;
-        if let Ok(principal) = &caller {
-            app.limits.check(Limit::LoginByAccount, &principal.email).await.map_err(ApiError::too_many)?;
-        }
+        let checked = match &caller {
+            Ok(principal) => app.limits.check_login(&principal.email, address).await,
+            Err(_) => app.limits.check_address(Limit::LoginByAddress, address).await,
+        };
+        checked.map_err(ApiError::too_many)?;
     }
     if route.rate_limit == Some(RouteLimit::Holds) && req.method() == http::Method::POST {
         let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
@@ -148,22 +155,60 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
         .path_and_query(target)
         .build()
         .map_err(|_| ApiError::bad_request("invalid_path", "invalid request target"))?;
-    Ok(Admitted::Run { ns, route: index, caller })
+    let payment = guard::is_payment(req.method(), &segments);
+    Ok(Admitted::Run { ns, route: index, caller, payment })
 }
 
-/// Runs an admitted request in its route's component, with the route's metrics.
-async fn dispatch(
+/// Reads a payment's body on the host and hands the component `{}` in its place: card data
+/// goes to the payment provider through the host, never into a component's memory (as a
+/// provider's tokenized payment element keeps it out of a merchant's page). The payment is
+/// what the body's `payment` holds.
+async fn take_payment(req: Request<Incoming>) -> Result<(Request<Full<Bytes>>, String), ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, MAX_REQUEST_BODY as usize);
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => {
+            let message = format!("request bodies are limited to {MAX_REQUEST_BODY} bytes");
+            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message));
+        }
+        Err(_) => return Err(ApiError::body_timeout()),
+    };
+    let invalid = || ApiError::bad_request("invalid_json", "the body must be a JSON object such as {\"payment\": {\"card\": \"…\"}}");
+    let payment = if bytes.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Object(Default::default())
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|_| invalid())? {
+            serde_json::Value::Object(mut body) => body.remove("payment").unwrap_or_default(),
+            _ => return Err(invalid()),
+        }
+    };
+    let forwarded = Bytes::from_static(b"{}");
+    parts.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(forwarded.len()));
+    parts.headers.remove(http::header::TRANSFER_ENCODING);
+    Ok((Request::from_parts(parts, Full::new(forwarded)), payment.to_string()))
+}
+
+/// Runs an admitted request in its route's component, with the route's metrics; `payment`
+/// is what the host read off a payment's body.
+async fn dispatch<B>(
     app: &App,
     ns: &Arc<Namespace>,
     route: usize,
-    req: Request<Incoming>,
+    req: Request<B>,
     caller: Result<Principal, identity::Error>,
-) -> Result<Response<Body>, ApiError> {
+    payment: Option<String>,
+) -> Result<Response<Body>, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     let route = &ns.routes[route];
     let started = Instant::now();
     let permit = acquire_slot(ns).await;
     let result = match permit {
-        Ok(permit) => run(app, ns, route, req, caller, permit).await,
+        Ok(permit) => run(app, ns, route, req, caller, payment, permit).await,
         Err(e) => Err(e),
     };
     let status = result.as_ref().map(|r| r.status()).unwrap_or_else(|e| e.status);
@@ -208,21 +253,26 @@ impl Drop for InFlight {
 }
 
 /// Runs one request in a fresh instance of the route's component.
-async fn run(
+async fn run<B>(
     app: &App,
     ns: &Arc<Namespace>,
     route: &Route,
-    req: Request<Incoming>,
+    req: Request<B>,
     caller: Result<Principal, identity::Error>,
+    payment: Option<String>,
     permit: OwnedSemaphorePermit,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Response<Body>, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     let timeout = ns.limits.timeout;
     let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
     let capabilities = Capabilities {
         config: ns.config.clone(),
         kv: ns.kv.clone(),
         log: Log { namespace: ns.config.namespace.clone(), function: route.function.clone() },
-        inventory: Inventory { backend: ns.inventory.clone(), buyer: caller.as_ref().ok().map(|p| p.id.clone()), address },
+        inventory: Inventory { backend: ns.inventory.clone(), buyer: caller.as_ref().ok().map(|p| p.id.clone()), address, payment },
         identity: Identity { caller },
     };
     let mut store = Store::new(app.pool.engine(), Host::new(ns.limits.memory_bytes, capabilities));
@@ -274,12 +324,12 @@ async fn run(
     // The task ends by the wall clock at the latest, dropping the sender with the instance.
     match receiver.await {
         Ok(Ok(response)) => {
-            let (ns, function) = (ns.clone(), function.clone());
+            let (streamed_ns, function) = (ns.clone(), function.clone());
             let mut response = response.map(move |body| {
                 let body = http_body_util::Limited::new(body, MAX_RESPONSE_BODY);
-                Body::new(Streamed { body, instance: Some(task), ns, function })
+                Body::new(Streamed { body, instance: Some(task), ns: streamed_ns, function })
             });
-            guard_response(response.headers_mut());
+            guard::guard_response(&ns.name, response.headers_mut());
             Ok(response)
         }
         Ok(Err(code)) => Err(ApiError::new(
@@ -354,74 +404,23 @@ where
 }
 
 /// Verifies and removes the request's credentials (the `Authorization` header and the
-/// platform's session cookies) before a guest sees it: platform tokens and this namespace's
-/// own tokens are accepted, tokens of other namespaces are not.
-fn take_caller(app: &App, namespace: &str, req: &mut Request<Incoming>) -> Result<Principal, identity::Error> {
-    let signature = take_session_cookies(req);
+/// platform's session cookies) before a guest sees it: platform tokens and this deployment's
+/// own namespace tokens are accepted, tokens of other namespaces (or of an earlier
+/// performance of the same name) are not.
+fn take_caller(app: &App, deployment: &str, req: &mut Request<Incoming>) -> Result<Principal, identity::Error> {
+    let signature = guard::take_session_cookies(req.headers_mut());
     let authorization = req.headers_mut().remove(http::header::AUTHORIZATION);
     let header = authorization.as_ref().map(|v| v.to_str().unwrap_or(""));
-    match app.shared.auth.verify_header(header, signature.as_deref(), Some(namespace)) {
+    match app.shared.auth.verify_header(header, signature.as_deref(), Some(deployment)) {
         Ok(claims) => Ok(Principal { id: claims.sub, email: claims.email, role: claims.role.as_str().into() }),
         Err(auth::AuthError::Missing) => Err(identity::Error::Missing),
         Err(_) => Err(identity::Error::Invalid),
     }
 }
 
-/// Removes the platform's session cookies from a request bound for a guest and returns the
-/// signature half of a browser session, if any.
-fn take_session_cookies(req: &mut Request<Incoming>) -> Option<String> {
-    let header = req.headers().get(http::header::COOKIE)?.to_str().ok()?.to_string();
-    let signature = auth::cookie(Some(&header), auth::SIGNATURE_COOKIE).map(str::to_string);
-    let rest = auth::without_session_cookies(&header);
-    match HeaderValue::try_from(rest) {
-        Ok(value) if !value.is_empty() => req.headers_mut().insert(http::header::COOKIE, value),
-        _ => req.headers_mut().remove(http::header::COOKIE),
-    };
-    signature
-}
-
-/// Headers only the platform sets: a component's response may not weaken the browser's
-/// protections of the platform's origin, nor clear or open its storage.
-const PLATFORM_HEADERS: &[&str] = &[
-    "content-security-policy",
-    "content-security-policy-report-only",
-    "x-frame-options",
-    "x-content-type-options",
-    "strict-transport-security",
-    "clear-site-data",
-    "cross-origin-opener-policy",
-    "cross-origin-embedder-policy",
-    "cross-origin-resource-policy",
-    "permissions-policy",
-    "access-control-allow-origin",
-    "access-control-allow-credentials",
-    "access-control-allow-headers",
-    "access-control-allow-methods",
-    "access-control-expose-headers",
-    "access-control-max-age",
-];
-
 /// What every page a component serves runs under: a sandbox without the platform's origin
 /// (no access to the console's cookies, storage or windows), framed only by the platform.
 const COMPONENT_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads; frame-ancestors 'self'";
-
-/// Filters a component's response headers: no platform cookie may be set, no security header
-/// set (the platform's own are added to every answer, see [`protect`]).
-fn guard_response(headers: &mut http::HeaderMap) {
-    for name in PLATFORM_HEADERS {
-        headers.remove(*name);
-    }
-    let cookies: Vec<HeaderValue> = headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .filter(|v| !v.to_str().map(auth::is_platform_cookie).unwrap_or(true))
-        .cloned()
-        .collect();
-    headers.remove(http::header::SET_COOKIE);
-    for cookie in cookies {
-        headers.append(http::header::SET_COOKIE, cookie);
-    }
-}
 
 /// The platform's headers on everything under `/p/`.
 fn protect(headers: &mut http::HeaderMap) {

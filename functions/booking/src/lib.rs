@@ -164,7 +164,12 @@ fn inventory_error(e: inventory::Error) -> Response {
         E::Expired => Response::error(410, "hold_expired", "this hold has expired or was released"),
         E::Forbidden => Response::error(403, "forbidden", "this belongs to another buyer"),
         E::Invalid(message) => Response::error(400, "invalid_request", &message),
-        E::Conflict(message) => Response::error(409, "conflict", &message),
+        E::Conflict(message) => {
+            // The host's reason, where it names one (`already_used: …`), is the code.
+            let reason = message.split_once(": ").map(|(reason, _)| reason);
+            let code = reason.filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')).unwrap_or("conflict");
+            Response::error(409, code, &message)
+        }
         E::PaymentDeclined(reason) => Response::error(402, "payment_declined", &reason),
         E::Unauthenticated => Response::error(401, "unauthorized", "log in first"),
         E::IdempotencyKeyReused => Response::error(
