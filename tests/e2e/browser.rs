@@ -245,3 +245,37 @@ fn a_seller_watches_functions_and_sales_live_in_the_monitor() {
     }
     assert_ne!(seen["rateBefore"], seen["rateAfter"], "the monitor did not refresh: {seen}");
 }
+
+#[test]
+fn a_seller_s_markup_stays_text_and_a_component_s_cookies_stay_in_its_pages() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    let mut params = gala_params();
+    params["title"] = json!("<img src=x onerror=\"window.__pwned='title'\">");
+    params["venue"] = json!("<b id=injected>Hall</b><marquee-injected></marquee-injected>");
+    params["description"] = json!("<script>window.__pwned='description'</script><img src=x onerror=\"window.__pwned='description'\">");
+    server.deploy(&seller, "xss", "seated", params);
+    server.deploy(&seller, "gala", "seated", gala_params());
+    crate::trust::hostile_gala(&server, &seller, "evil", "listing");
+    buy_one(&server, "xss");
+    let env = [
+        ("NS", "xss"),
+        ("EVIL", "evil"),
+        ("GOOD", "gala"),
+        ("SELLER", "seller@example.com"),
+        ("BUYER", "buyer@example.com"),
+        ("PASSWORD", "a-good-password"),
+    ];
+    build_console();
+    let seen = browse("hostile-text.mjs", &server, &env);
+    let screens = seen["screens"].as_object().unwrap();
+    assert_eq!(screens.len(), 6, "{seen}");
+    for (screen, found) in screens {
+        assert_eq!(found, &json!({"ran": null, "elements": 0}), "{screen} rendered a seller's text as markup");
+    }
+    assert_eq!(seen["cookies"], json!(["theme /p/evil/"]), "{seen}");
+    assert_eq!(seen["afterBomb"], json!({"console": 200, "other": 200}), "{seen}");
+    assert_eq!(seen["redirect"], json!({"status": 302, "at": true}), "{seen}");
+    assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
+}

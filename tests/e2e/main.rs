@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts the real `marquee` binary and talks HTTP to it.
 
 mod booking;
+mod border;
 mod browser;
 mod cli;
 mod identity;
@@ -8,6 +9,7 @@ mod isolation;
 mod kits;
 mod kube;
 mod metrics;
+mod readme;
 mod redis;
 mod spine;
 mod split;

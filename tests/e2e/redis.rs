@@ -95,46 +95,51 @@ fn marquee_refuses_a_redis_that_could_lose_confirmed_orders() {
 }
 
 #[test]
-fn two_processes_on_one_redis_share_accounts_sessions_keys_and_rate_limits() {
+fn a_control_plane_and_a_runtime_on_one_redis_share_accounts_sessions_keys_and_rate_limits() {
     let redis = LocalRedis::start("e2e-identity", "always").unwrap();
     let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
-    let limits = [("MARQUEE_STORE", redis.url()), ("MARQUEE_NO_RATE_LIMITS", "false".into()), ("MARQUEE_SIGNUP_RATE", "4".into())];
+    let limits = [("MARQUEE_STORE", redis.url()), ("MARQUEE_NO_RATE_LIMITS", "false".into()), ("MARQUEE_LOGIN_ACCOUNT_RATE", "5".into())];
     let env: Vec<(&str, &str)> = limits.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = Server::start_with(&dir_a.0, &env);
-    let b = Server::start_with(&dir_b.0, &env);
+    let b = Server::start_as(&["runtime"], &dir_b.0, &env);
+    let seller = a.account("seller@example.com", "seller");
+    let mut params = crate::testkit::gala_params();
+    params["presale_codes"] = json!(["EARLY-BIRD"]);
+    a.deploy(&seller, "gala", "presale", params);
+    soon("B serves the gala", || b.get("/p/gala/api/info", None).status == 200);
+    let orders = |token: &str| b.get("/p/gala/api/orders", Some(token)).status;
 
-    // An account made on A logs in on B; A's tokens verify on B.
+    // An account made on A acts on B; A's tokens verify on B.
     let ann = a.account("ann@example.com", "buyer");
-    b.get("/api/v1/orders", Some(&ann)).expect(200);
-    let pair = b.post("/api/v1/auth/login", None, &json!({"email": "ann@example.com", "password": "a-good-password"})).expect(200).json();
+    assert_eq!(orders(&ann), 200);
+    let pair = a.post("/api/v1/auth/login", None, &json!({"email": "ann@example.com", "password": "a-good-password"})).expect(200).json();
 
-    // A refresh token spent on B is refused on A, and its family dies everywhere.
-    let next = b.post("/api/v1/auth/refresh", None, &json!({"refresh_token": pair["refresh_token"]})).expect(200).json();
+    // A refresh token spent twice revokes its family, and B refuses its access tokens.
+    let next = a.post("/api/v1/auth/refresh", None, &json!({"refresh_token": pair["refresh_token"]})).expect(200).json();
     let access = next["access_token"].as_str().unwrap().to_string();
-    a.get("/api/v1/orders", Some(&access)).expect(200);
+    assert_eq!(orders(&access), 200);
     a.post("/api/v1/auth/refresh", None, &json!({"refresh_token": pair["refresh_token"]})).expect(401);
-    b.post("/api/v1/auth/refresh", None, &json!({"refresh_token": next["refresh_token"]})).expect(401);
-    soon("the revoked session's access token is refused on B", || b.get("/api/v1/orders", Some(&access)).status == 401);
-    a.get("/api/v1/orders", Some(&access)).expect(401);
+    a.post("/api/v1/auth/refresh", None, &json!({"refresh_token": next["refresh_token"]})).expect(401);
+    soon("the revoked session's access token is refused on B", || orders(&access) == 401);
     // A logout on A ends that session's access tokens on B.
     let session = a.post("/api/v1/auth/login", None, &json!({"email": "ann@example.com", "password": "a-good-password"})).expect(200).json();
     let token = session["access_token"].as_str().unwrap().to_string();
-    b.get("/api/v1/orders", Some(&token)).expect(200);
+    assert_eq!(orders(&token), 200);
     a.post("/api/v1/auth/logout", None, &json!({"refresh_token": session["refresh_token"]})).expect(204);
-    soon("a logout on A reaches B", || b.get("/api/v1/orders", Some(&token)).status == 401);
+    soon("a logout on A reaches B", || orders(&token) == 401);
 
     // A key rotated on A signs tokens that B verifies; the old ones keep working.
     let admin = a.admin();
     a.post("/api/v1/admin/token-keys/rotate", Some(&admin), &json!({})).expect(200);
     let fresh = a.login("ann@example.com", "a-good-password");
     assert_ne!(fresh.split('.').next(), ann.split('.').next(), "new tokens name the new key");
-    soon("B verifies a token signed with A's new key", || b.get("/api/v1/orders", Some(&fresh)).status == 200);
-    b.get("/api/v1/orders", Some(&ann)).expect(200);
+    soon("B verifies a token signed with A's new key", || orders(&fresh) == 200);
+    assert_eq!(orders(&ann), 200);
 
-    // One sign-up budget per address, whichever process is asked: 4 a minute, 1 spent on ann.
-    let signup = |server: &Server, email: &str| {
-        server.post("/api/v1/auth/signup", None, &json!({"email": email, "password": "a-good-password", "role": "buyer"})).status
-    };
-    assert_eq!([signup(&a, "b@example.com"), signup(&b, "c@example.com"), signup(&a, "d@example.com")], [201, 201, 201]);
-    assert_eq!(signup(&b, "e@example.com"), 429);
+    // One guessing budget per account and address, whichever process is asked: 5 a minute
+    // for bo, one spent on the log-in that made the account, four on codes guessed on B.
+    let bo = a.account("bo@example.com", "buyer");
+    let guess = || b.post("/p/gala/api/auth/admit", Some(&bo), &json!({"code": "GUESS"})).status;
+    assert_eq!([guess(), guess(), guess(), guess(), guess()], [403, 403, 403, 403, 429]);
+    a.post("/api/v1/auth/login", None, &json!({"email": "bo@example.com", "password": "a-good-password"})).expect(429);
 }

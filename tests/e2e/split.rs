@@ -30,6 +30,15 @@ impl Cluster {
         Self { control, a, b, redis, _dirs: dirs }
     }
 
+    /// Lets a paused Redis go on and waits until every process (and `others`) sees it answer
+    /// again: until then each answers 503 `store_unavailable` at once.
+    fn resume(&self, others: &[&Server]) {
+        self.redis.resume().unwrap();
+        for server in [&self.control, &self.a, &self.b].into_iter().chain(others.iter().copied()) {
+            soon("a process sees the store answer again", || server.get("/readyz", None).status == 200);
+        }
+    }
+
     /// Deploys on the control plane and waits until both runtimes serve it.
     fn deploy(&self, token: &str, namespace: &str, template: &str, params: Value) {
         self.control.deploy(token, namespace, template, params);
@@ -102,7 +111,7 @@ fn every_change_on_the_control_plane_reaches_every_runtime_within_milliseconds()
     let body = json!({"namespace": "stalled", "template": "seated", "params": gala_params()});
     cluster.redis.pause().unwrap();
     let refused = control.post("/api/v1/performances", Some(&admin), &body);
-    cluster.redis.resume().unwrap();
+    cluster.resume(&[&late]);
     assert_eq!((refused.status, refused.json()["error"].as_str()), (503, Some("store_unavailable")), "{refused:?}");
     control.get("/api/v1/performances/stalled", Some(&admin)).expect(404);
     std::thread::sleep(Duration::from_secs(1));
@@ -114,7 +123,7 @@ fn every_change_on_the_control_plane_reaches_every_runtime_within_milliseconds()
     // So is a patch: the previous version stays, here and on every runtime.
     cluster.redis.pause().unwrap();
     let refused = control.patch("/api/v1/performances/stalled", Some(&admin), &json!({"params": {"title": "Never"}}));
-    cluster.redis.resume().unwrap();
+    cluster.resume(&[&late]);
     assert_eq!(refused.status, 503, "{refused:?}");
     let kept = control.get("/api/v1/performances/stalled", Some(&admin)).expect(200).json();
     assert_eq!(kept["params"]["title"], gala_params()["title"]);
@@ -126,7 +135,7 @@ fn every_change_on_the_control_plane_reaches_every_runtime_within_milliseconds()
     // Any call the store does not answer is a 503 to retry, not a 500; the retry works.
     cluster.redis.pause().unwrap();
     let refused = control.delete("/api/v1/performances/stalled", Some(&admin));
-    cluster.redis.resume().unwrap();
+    cluster.resume(&[&late]);
     assert_eq!((refused.status, refused.json()["error"].as_str()), (503, Some("store_unavailable")), "{refused:?}");
     control.delete("/api/v1/performances/stalled", Some(&admin)).expect(204);
     for runtime in [a, b, &late] {
@@ -195,7 +204,7 @@ fn holds_keys_and_expiry_are_one_truth_for_every_runtime() {
     // A hold Redis does not answer is a 503 to retry with the same key, not the function's 500.
     cluster.redis.pause().unwrap();
     let stalled = a.post_raw("/p/quick/api/holds", Some(&ann), &key, &body);
-    cluster.redis.resume().unwrap();
+    cluster.resume(&[]);
     assert_eq!((stalled.status, stalled.json()["error"].as_str()), (503, Some("store_unavailable")), "{stalled:?}");
     let first = a.post_raw("/p/quick/api/holds", Some(&ann), &key, &body).expect(201).json();
     let again = b.post_raw("/p/quick/api/holds", Some(&ann), &key, &body).expect(201).json();

@@ -16,7 +16,7 @@ const HOSTILE: &str = env!("MARQUEE_HOSTILE_WASM");
 const CARD: &str = "4242424242424242";
 
 /// Deploys the gala with the hostile component as its `role`.
-fn hostile_gala(server: &Server, seller: &str, namespace: &str, role: &str) {
+pub fn hostile_gala(server: &Server, seller: &str, namespace: &str, role: &str) {
     upload(server, seller, "hostile", &std::fs::read(HOSTILE).unwrap());
     let body = json!({"namespace": namespace, "template": "seated", "params": gala_params(), "components": {role: "hostile@1.0.0"}});
     server.post("/api/v1/performances", Some(seller), &body).expect(201);
@@ -51,6 +51,16 @@ fn seller_code_never_sees_a_credential_nor_sets_a_platform_header() {
         assert!(!seen.contains(&secret.to_ascii_lowercase()), "the component saw {secret}:\n{seen}");
     }
     assert!(seen.contains("cookie: theme=dark"), "its own cookies still reach it:\n{seen}");
+    // A Cookie header that cannot be read as a browser meant it (a byte past ASCII, a pair
+    // without a name) goes whole, never passed through; a platform cookie in any case goes.
+    for cookie in [format!("mq_sig={signature}; junk=caf\u{e9}"), format!("=x; mq_sig={signature}"), format!("MQ_SIG={signature}; theme=dark")] {
+        let request = format!(
+            "GET /p/evil/api/auth/me?do=echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {page}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        );
+        let answer = crate::border::raw(&server, request.as_bytes(), Duration::from_secs(10));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(!answer.contains(signature), "the component saw the signature with Cookie: {cookie}\n{answer}");
+    }
 
     // A password sent to the performance never reaches the component.
     let login = server.post("/p/evil/api/auth/login?do=echo", None, &json!({"email": "fan@example.com", "password": "a-good-password"}));
@@ -59,7 +69,8 @@ fn seller_code_never_sees_a_credential_nor_sets_a_platform_header() {
     // What it answers is filtered: no platform cookie, the platform's security headers.
     let set = server.get("/p/evil/api/auth/me?do=headers", None).expect(200);
     let cookies: Vec<&str> = set.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.as_str()).collect();
-    assert_eq!(cookies, vec!["theme=dark; Path=/"]);
+    // Its own cookie, for its own pages, is all that passes.
+    assert_eq!(cookies, vec!["theme=dark; Path=/p/evil/"]);
     assert!(set.header("content-security-policy").unwrap().starts_with("sandbox allow-scripts"), "{:?}", set.headers);
     assert_eq!(set.header("access-control-allow-origin"), Some("*"));
     assert_eq!(set.header("access-control-allow-credentials"), None);
