@@ -69,11 +69,17 @@ fn range_queries_give_rates_percentiles_and_sales_over_time() {
     assert_eq!(last["sections"][0], json!({"name": "R", "sold": 1, "held": 0, "free": 199}));
 
     server.get("/api/v1/performances/gala/metrics", Some(&other)).expect(403);
+    assert_eq!(series["step_seconds"], 1);
     server.get("/api/v1/performances/gala/metrics?range=2h", Some(&seller)).expect(400);
-    // Found by Schemathesis: a step longer than the range, and a number of hours past u64.
-    server.get("/api/v1/performances/gala/metrics?range=1s&step=9m", Some(&seller)).expect(400);
     server.get("/api/v1/performances/gala/metrics?range=99999999999999999999h", Some(&seller)).expect(400);
     server.get("/api/v1/performances/gala/metrics?step=soon", Some(&seller)).expect(400);
+    server.get("/api/v1/performances/gala/metrics?range=01m", Some(&seller)).expect(400);
+    // A step is a wish for resolution, as the document states: kept within the range and to
+    // at most 1000 points, never refused.
+    let step = |query: &str| server.get(&format!("/api/v1/performances/gala/metrics?{query}"), Some(&seller)).expect(200).json()["step_seconds"].clone();
+    assert_eq!(step("range=1s&step=9m"), 1);
+    assert_eq!(step("range=1h&step=1s"), 4);
+    assert_eq!(step("range=1h&step=99999999999999999999h"), 3600);
 }
 
 #[test]

@@ -699,8 +699,9 @@ struct RangeQuery {
     step: Option<String>,
 }
 
-/// Most points one range query returns.
+/// Most points one range query returns, and the longest range it covers.
 const MAX_POINTS: u64 = 1000;
+const MAX_RANGE: Duration = Duration::from_secs(3600);
 
 /// Per-function rates, percentiles and memory, and sales per section, over time.
 async fn performance_metrics(
@@ -716,13 +717,14 @@ async fn performance_metrics(
             .ok_or_else(|| ApiError::bad_request("invalid_range", format!("{field} must look like 30s, 15m or 1h")).field(field))
     };
     let (range, step) = (parse(q.range, "15m", "range")?, parse(q.step, "15s", "step")?);
-    if step > range {
-        return Err(ApiError::bad_request("invalid_range", "step must not be longer than range").field("step"));
+    if range > MAX_RANGE {
+        return Err(ApiError::bad_request("invalid_range", "at most 1h of history").field("range"));
     }
-    if range.as_secs() > 3600 || range.as_secs() / step.as_secs().max(1) > MAX_POINTS {
-        return Err(ApiError::bad_request("invalid_range", format!("at most 1h of history and {MAX_POINTS} points")).field("range"));
-    }
-    Ok(Json(app.history.query(&ns.deployment, range, step)))
+    // A step is a resolution wish: within the range, and coarse enough for MAX_POINTS.
+    let step = step.clamp(Duration::from_secs(range.as_secs().div_ceil(MAX_POINTS)).max(Duration::from_secs(1)), range);
+    let mut series = app.history.query(&ns.deployment, range, step);
+    series["step_seconds"] = json!(step.as_secs());
+    Ok(Json(series))
 }
 
 #[derive(Deserialize)]
@@ -924,6 +926,8 @@ struct Page {
 
 /// Most performances one catalog page lists, and the default.
 const MAX_PAGE: usize = 500;
+/// The furthest a catalog page may start, as the document states (far past any catalog).
+const MAX_OFFSET: usize = 1_000_000_000;
 const DEFAULT_PAGE: usize = 100;
 
 /// Every live performance, oldest first, a page at a time (`?limit=&offset=`); a next page
@@ -934,6 +938,9 @@ async fn catalog(State(app): State<AppState>, axum::extract::Query(page): axum::
         return Err(ApiError::bad_request("invalid_page", format!("limit must be 1 to {MAX_PAGE}")).field("limit"));
     }
     let offset = page.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::bad_request("invalid_page", format!("offset must be 0 to {MAX_OFFSET}")).field("offset"));
+    }
     let all = app.registry.all();
     let list: Vec<Value> = all
         .iter()

@@ -90,17 +90,21 @@ fn quantile_ms(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
     buckets.iter().find(|(_, count)| *count >= rank).map(|(bound, _)| bound * 1e3)
 }
 
-/// Parses `15m`, `30s`, `1h`.
+/// Parses `15m`, `30s`, `1h`: a whole number without a leading zero and a unit. A number too
+/// large for a `u64` of seconds saturates, so what is refused is exactly what is misspelt.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = number.parse().ok()?;
+    if number.is_empty() || number.starts_with('0') {
+        return None;
+    }
+    let n: u64 = number.parse().unwrap_or(u64::MAX);
     let seconds = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        _ => None,
-    }?;
-    (seconds > 0).then(|| Duration::from_secs(seconds))
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
 }
 
 impl History {
@@ -223,7 +227,8 @@ mod tests {
         assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
         assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        for bad in ["", "m", "15", "0s", "5d", "-1m"] {
+        assert_eq!(parse_duration("99999999999999999999h"), Some(Duration::from_secs(u64::MAX)));
+        for bad in ["", "m", "15", "0s", "01m", "5d", "-1m", "1h5"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
         let buckets = [(0.001, 50), (0.01, 99), (0.1, 100)];
