@@ -57,6 +57,9 @@ struct PlatformFlags {
     /// Another namespace whose pods may reach performances' pods (the Gateway's proxies).
     #[arg(long = "admit-namespace", env = "MARQUEE_ADMIT_NAMESPACES", value_delimiter = ',', value_name = "NAMESPACE")]
     admit: Vec<String>,
+    /// The Gateway's proxies (CIDR ranges, comma-separated), handed to dedicated runtimes.
+    #[arg(long, env = "MARQUEE_TRUSTED_PROXIES", value_name = "CIDR,…")]
+    trusted_proxies: Option<String>,
 }
 
 impl PlatformFlags {
@@ -69,6 +72,7 @@ impl PlatformFlags {
             image: self.image,
             store: self.store,
             admit: self.admit,
+            trusted_proxies: self.trusted_proxies.filter(|cidrs| !cidrs.is_empty()),
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct Platform {
     /// Namespaces besides the platform's whose pods may reach a performance's pods: where the
     /// Gateway implementation runs its proxies (Envoy Gateway: `envoy-gateway-system`).
     pub admit: Vec<String>,
+    /// The Gateway's proxies (CIDR ranges), whose forwarded headers a dedicated runtime reads
+    /// the real client from, as the pool does.
+    pub trusted_proxies: Option<String>,
 }
 
 /// Kubernetes namespaces a performance may not take over.
@@ -330,7 +333,14 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
                                 ..EnvVar::default()
                             },
                             EnvVar { name: "MARQUEE_DATA_DIR".to_owned(), value: Some(DATA_DIR.to_owned()), ..EnvVar::default() },
-                        ]),
+                        ]
+                        .into_iter()
+                        .chain(platform.trusted_proxies.as_ref().map(|cidrs| EnvVar {
+                            name: "MARQUEE_TRUSTED_PROXIES".to_owned(),
+                            value: Some(cidrs.clone()),
+                            ..EnvVar::default()
+                        }))
+                        .collect()),
                         volume_mounts: Some(vec![VolumeMount {
                             name: "data".to_owned(),
                             mount_path: DATA_DIR.to_owned(),

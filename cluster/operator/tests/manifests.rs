@@ -110,6 +110,7 @@ fn what_the_operator_applies_validates_against_the_real_schemas() {
         image: "ghcr.io/marquee-dev/marquee:latest".into(),
         store: "redis://marquee-redis:6379".into(),
         admit: vec!["envoy-gateway-system".into()],
+        trusted_proxies: Some("10.0.0.0/8".into()),
     };
     for (sample, extra) in [("shared", &[][..]), ("dedicated", &["secret/runtime-store", "deployment/runtime"][..])] {
         let text = std::fs::read_to_string(root().join(format!("tests/cluster/performances/valid/{sample}.json"))).unwrap();

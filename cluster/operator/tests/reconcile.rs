@@ -114,6 +114,7 @@ fn platform() -> Platform {
         image: "marquee:test".into(),
         store: "redis://marquee-redis:6379".into(),
         admit: vec!["envoy-gateway-system".into()],
+        trusted_proxies: Some("10.96.0.0/12".into()),
     }
 }
 
@@ -338,6 +339,8 @@ async fn a_dedicated_performance_moves_to_its_pods_once_ready_and_back_to_the_po
     assert_eq!(container["args"], json!(["runtime", "--listen", "0.0.0.0:8080", "--only", "gala"]));
     assert_eq!(container["resources"]["limits"], json!({"cpu": "500m", "memory": "256Mi"}));
     assert_eq!(container["env"][0]["valueFrom"]["secretKeyRef"], json!({"name": "runtime-store", "key": "store"}));
+    // It reads the real client from the Gateway's proxies, as the pool does.
+    assert_eq!(container["env"][2], json!({"name": "MARQUEE_TRUSTED_PROXIES", "value": "10.96.0.0/12"}));
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     // A read-only root file system: the runtime's data dir is a volume of its own.
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
