@@ -44,6 +44,12 @@ pub fn is_credential_path(segments: &[String]) -> bool {
     matches!(segments, [api, auth, route, ..] if api == "api" && auth == "auth" && CREDENTIAL_ROUTES.contains(&route.as_str()))
 }
 
+/// Whether a path is under a performance's `/api/auth/`, where a component checks codes a
+/// caller could guess (a presale code): the platform's log-in limits apply there.
+pub fn is_auth_path(segments: &[String]) -> bool {
+    matches!(segments, [api, auth, ..] if api == "api" && auth == "auth")
+}
+
 /// Whether a request is the payment of a hold (`POST …/api/holds/{id}/confirm`), whose card
 /// data only the host reads.
 pub fn is_payment(method: &http::Method, segments: &[String]) -> bool {
@@ -206,6 +212,8 @@ mod tests {
         for path in ["/api/auth/me", "/api/auth/admit", "/api/info", "/api/authx/login", "/"] {
             assert!(!is_credential_path(&segments(path)), "{path}");
         }
+        assert!(is_auth_path(&segments("//api//auth/admit")));
+        assert!(!is_auth_path(&segments("/api/info")));
     }
 
     #[test]

@@ -113,7 +113,7 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
     }
     // The component learns who is calling from the host, never from a credential.
     let caller = take_caller(app, &ns.deployment, req);
-    if inner.starts_with("/api/auth/") && req.method() != http::Method::GET {
+    if guard::is_auth_path(&segments) && req.method() != http::Method::GET {
         // A code or secret checked by a component (a presale code, say) is a credential
         // check like a log-in: it shares the control plane's buckets.
         let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
