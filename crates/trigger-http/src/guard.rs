@@ -3,6 +3,8 @@
 //! response headers it may set. Each is an allow list: what is not known to be safe is
 //! dropped.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
 use marquee_platform::auth;
 
@@ -11,7 +13,11 @@ use marquee_platform::auth;
 /// `.` segments, and with `..` applied. Two spellings a router could take for one route
 /// have one canonical form, so a check on it cannot be sidestepped by `//login`,
 /// `%6cogin`, `LOGIN`, `login;x` or `login/`.
-pub fn canonical_segments(path: &str) -> Vec<String> {
+pub fn canonical_segments(path: &str) -> Vec<Cow<'_, str>> {
+    // Most paths need nothing decoded and nothing folded: they are only split, unallocated.
+    if !path.contains('%') {
+        return resolved(path.split(['/', '\\']).filter_map(folded));
+    }
     let mut decoded = path.to_string();
     for _ in 0..4 {
         let next = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
@@ -20,15 +26,27 @@ pub fn canonical_segments(path: &str) -> Vec<String> {
         }
         decoded = next;
     }
-    let mut segments: Vec<String> = Vec::new();
-    for segment in decoded.split(['/', '\\']) {
-        let segment = segment.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        match segment.as_str() {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            _ => segments.push(segment),
+    resolved(decoded.split(['/', '\\']).filter_map(folded).map(|s| Cow::Owned(s.into_owned())))
+}
+
+/// A segment without its `;` parameters and in lower case; `None` for an empty or `.` one.
+fn folded(segment: &str) -> Option<Cow<'_, str>> {
+    let segment = segment.split(';').next().unwrap_or("").trim();
+    match segment {
+        "" | "." => None,
+        _ if segment.bytes().any(|b| b.is_ascii_uppercase()) => Some(Cow::Owned(segment.to_ascii_lowercase())),
+        _ => Some(Cow::Borrowed(segment)),
+    }
+}
+
+/// The segments with each `..` applied.
+fn resolved<'a>(parts: impl Iterator<Item = Cow<'a, str>>) -> Vec<Cow<'a, str>> {
+    let mut segments = Vec::new();
+    for part in parts {
+        if part == ".." {
+            segments.pop();
+        } else {
+            segments.push(part);
         }
     }
     segments
@@ -40,19 +58,19 @@ const CREDENTIAL_ROUTES: &[&str] = &["signup", "login", "refresh", "logout", "pa
 
 /// Whether a request to this path inside a namespace carries credentials a component must
 /// never see.
-pub fn is_credential_path(segments: &[String]) -> bool {
-    matches!(segments, [api, auth, route, ..] if api == "api" && auth == "auth" && CREDENTIAL_ROUTES.contains(&route.as_str()))
+pub fn is_credential_path(segments: &[Cow<'_, str>]) -> bool {
+    matches!(segments, [api, auth, route, ..] if api == "api" && auth == "auth" && CREDENTIAL_ROUTES.contains(&route.as_ref()))
 }
 
 /// Whether a path is under a performance's `/api/auth/`, where a component checks codes a
 /// caller could guess (a presale code): the platform's log-in limits apply there.
-pub fn is_auth_path(segments: &[String]) -> bool {
+pub fn is_auth_path(segments: &[Cow<'_, str>]) -> bool {
     matches!(segments, [api, auth, ..] if api == "api" && auth == "auth")
 }
 
 /// Whether a request is the payment of a hold (`POST …/api/holds/{id}/confirm`), whose card
 /// data only the host reads.
-pub fn is_payment(method: &http::Method, segments: &[String]) -> bool {
+pub fn is_payment(method: &http::Method, segments: &[Cow<'_, str>]) -> bool {
     method == http::Method::POST && matches!(segments, [api, holds, _, confirm] if api == "api" && holds == "holds" && confirm == "confirm")
 }
 
@@ -132,29 +150,33 @@ pub const MAX_COOKIE_BYTES: usize = 1024;
 /// policed header kept only when it stays inside `/p/{ns}/`.
 pub fn guard_response(ns: &str, headers: &mut HeaderMap) {
     let own = format!("/p/{ns}/");
-    let taken = std::mem::take(headers);
+    let allowed = |name: &HeaderName, value: &HeaderValue, cookies: &mut usize| {
+        ALLOWED_HEADERS.contains(&name.as_str())
+            && value.to_str().is_ok_and(|text| match name.as_str() {
+                "cache-control" => cache_control_allowed(text),
+                "location" => inside(&own, text),
+                "set-cookie" => {
+                    *cookies += 1;
+                    *cookies <= MAX_COOKIES && cookie_allowed(&own, text)
+                }
+                _ => true,
+            })
+    };
+    // Most answers set nothing refused: checked first, the map is rebuilt only when not.
+    let mut cookies = 0;
+    if headers.iter().all(|(name, value)| allowed(name, value, &mut cookies)) {
+        return;
+    }
     let mut cookies = 0;
     let mut name: Option<HeaderName> = None;
-    for (next, value) in taken {
+    for (next, value) in std::mem::take(headers) {
         // A `HeaderMap` iterated by value names a header once, before all of its values.
         if let Some(next) = next {
             name = Some(next);
         }
-        let Some(name) = &name else { continue };
-        if !ALLOWED_HEADERS.contains(&name.as_str()) {
-            continue;
-        }
-        let Ok(text) = value.to_str() else { continue };
-        let keep = match name.as_str() {
-            "cache-control" => cache_control_allowed(text),
-            "location" => inside(&own, text),
-            "set-cookie" => {
-                cookies += 1;
-                cookies <= MAX_COOKIES && cookie_allowed(&own, text)
-            }
-            _ => true,
-        };
-        if keep {
+        if let Some(name) = &name
+            && allowed(name, &value, &mut cookies)
+        {
             headers.append(name.clone(), value);
         }
     }
@@ -200,7 +222,7 @@ fn cookie_allowed(own: &str, set_cookie: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn segments(path: &str) -> Vec<String> {
+    fn segments(path: &str) -> Vec<Cow<'_, str>> {
         canonical_segments(path)
     }
 
