@@ -11,7 +11,7 @@ use gateway_api::referencegrants::{ReferenceGrant, ReferenceGrantFrom, Reference
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, Namespace,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, SecurityContext,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext,
     Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::core::v1::Secret;
@@ -86,8 +86,15 @@ fn meta(perf: &Performance, name: &str, namespace: Option<&str>) -> ObjectMeta {
 }
 
 /// The performance's namespace, labelled so that the Gateway admits its route.
+/// The user a dedicated runtime runs as (the image's own non-root user, as in the pool).
+const RUNTIME_USER: i64 = 65532;
+
+/// The performance's namespace: every pod in it must meet the "restricted" Pod Security
+/// profile, whoever writes it.
 pub fn namespace(perf: &Performance) -> Namespace {
-    Namespace { metadata: meta(perf, &perf.name_any(), None), ..Namespace::default() }
+    let mut metadata = meta(perf, &perf.name_any(), None);
+    metadata.labels.get_or_insert_default().insert("pod-security.kubernetes.io/enforce".to_owned(), "restricted".to_owned());
+    Namespace { metadata, ..Namespace::default() }
 }
 
 /// The account the control plane asks a short-lived token for (TokenRequest) on the seller's
@@ -310,7 +317,13 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
                 metadata: Some(ObjectMeta { labels: Some(pod_labels), ..ObjectMeta::default() }),
                 spec: Some(PodSpec {
                     automount_service_account_token: Some(false),
-                    security_context: Some(PodSecurityContext { run_as_non_root: Some(true), ..PodSecurityContext::default() }),
+                    // The "restricted" Pod Security profile, which the namespace enforces.
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(RUNTIME_USER),
+                        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_owned(), ..SeccompProfile::default() }),
+                        ..PodSecurityContext::default()
+                    }),
                     containers: vec![Container {
                         name: "runtime".to_owned(),
                         image: Some(platform.image.clone()),

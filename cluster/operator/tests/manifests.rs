@@ -36,6 +36,24 @@ fn kubernetes_validate(file: &Path) -> String {
     )
 }
 
+/// Runs the "restricted" Pod Security check (`tests/cluster/restricted.py`); its report.
+fn restricted(file: &Path) -> std::process::Output {
+    Command::new(tool("MARQUEE_CLUSTER_PYTHON", "python3"))
+        .arg(root().join("tests/cluster/restricted.py"))
+        .arg(file)
+        .output()
+        .expect("the cluster tools' Python (.ci/run installs it)")
+}
+
+/// Every pod template in `file` meets the "restricted" profile and every namespace enforces
+/// it: `pods` templates and `namespaces` namespaces were checked.
+fn assert_restricted(file: &Path, pods: usize, namespaces: usize) {
+    let output = restricted(file);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "not restricted:\n{report}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(report.contains(&format!("checked {pods} pod templates and {namespaces} namespaces: 0 violations")), "{report}");
+}
+
 fn gateway_validate(file: &Path) -> String {
     check("the Gateway API check", Command::new("node").arg(root().join("tests/cluster/validate-gateway.mjs")).arg(file))
 }
@@ -98,6 +116,26 @@ fn the_kustomize_base_validates_against_the_real_schemas() {
     }
     let gateway = gateway_validate(&file);
     assert!(gateway.contains("ok ") && gateway.contains("Gateway/marquee") && gateway.contains("HTTPRoute/marquee-control"), "{gateway}");
+    // Control plane, runtime pool, operator and Redis; marquee-system enforces the profile.
+    assert_restricted(&file, 4, 1);
+}
+
+/// The "restricted" check itself refuses what the profile refuses.
+#[test]
+fn the_restricted_check_refuses_a_pod_the_profile_refuses() {
+    let file = temp(
+        "unrestricted.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: loose}\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: loose}\nspec:\n  template:\n    spec:\n\
+         \x20     containers: [{name: app, image: x, securityContext: {privileged: true}}]\n\
+         \x20     volumes: [{name: host, hostPath: {path: /}}]\n",
+    );
+    let output = restricted(&file);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{report}");
+    for violation in ["does not enforce restricted", "privileged", "allowPrivilegeEscalation", "drop ALL", "runAsNonRoot", "seccompProfile", "hostPath"] {
+        assert!(report.contains(violation), "no {violation} in {report}");
+    }
 }
 
 #[test]
@@ -112,7 +150,8 @@ fn what_the_operator_applies_validates_against_the_real_schemas() {
         admit: vec!["envoy-gateway-system".into()],
         trusted_proxies: Some("10.0.0.0/8".into()),
     };
-    for (sample, extra) in [("shared", &[][..]), ("dedicated", &["secret/runtime-store", "deployment/runtime"][..])] {
+    // Each sample with the objects only it gets and its pod templates (a dedicated runtime's).
+    for (sample, extra, pods) in [("shared", &[][..], 0), ("dedicated", &["secret/runtime-store", "deployment/runtime"][..], 1)] {
         let text = std::fs::read_to_string(root().join(format!("tests/cluster/performances/valid/{sample}.json"))).unwrap();
         let perf: Performance = serde_json::from_str(&text).unwrap();
         let documents: Vec<String> = marquee_operator::reconcile::render(&perf, &platform).iter().map(|o| o.to_string()).collect();
@@ -130,6 +169,7 @@ fn what_the_operator_applies_validates_against_the_real_schemas() {
         }
         let gateway = gateway_validate(&file);
         assert!(gateway.contains(&format!("ReferenceGrant/{name}")) && gateway.contains("HTTPRoute/performance"), "{gateway}");
+        assert_restricted(&file, pods, 1);
     }
 }
 
