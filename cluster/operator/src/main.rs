@@ -51,8 +51,9 @@ struct PlatformFlags {
     /// The image a dedicated runtime runs.
     #[arg(long, env = "MARQUEE_IMAGE", default_value = "ghcr.io/marquee-dev/marquee:latest")]
     image: String,
-    /// The store every runtime shares.
-    #[arg(long, env = "MARQUEE_STORE", default_value = "redis://marquee-redis:6379")]
+    /// The store every runtime shares; a Service's short name is qualified with the platform's
+    /// namespace for dedicated runtimes.
+    #[arg(long, env = "MARQUEE_STORE", default_value = "redis://marquee-redis.marquee-system.svc:6379")]
     store: String,
     /// Another namespace whose pods may reach performances' pods (the Gateway's proxies).
     #[arg(long = "admit-namespace", env = "MARQUEE_ADMIT_NAMESPACES", value_delimiter = ',', value_name = "NAMESPACE")]

@@ -274,9 +274,30 @@ pub fn http_route(perf: &Performance, platform: &Platform, backend: Backend) -> 
 pub fn store_secret(perf: &Performance, platform: &Platform) -> Secret {
     Secret {
         metadata: meta(perf, STORE_SECRET, Some(&perf.name_any())),
-        string_data: Some(BTreeMap::from([("store".to_owned(), platform.store.clone())])),
+        string_data: Some(BTreeMap::from([("store".to_owned(), qualified_store(&platform.store, &platform.namespace))])),
         ..Secret::default()
     }
+}
+
+/// The store's address as a pod in another namespace reaches it: a Service's short name
+/// (`marquee-redis`, which resolves only in its own namespace) gets `.<namespace>.svc`. An
+/// address with a dot, an IPv6 literal or a Unix socket is left as it is.
+pub fn qualified_store(url: &str, namespace: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    if !scheme.starts_with("redis") {
+        return url.to_owned();
+    }
+    let (credentials, address) = match rest.rsplit_once('@') {
+        Some((credentials, address)) => (Some(credentials), address),
+        None => (None, rest),
+    };
+    let end = address.find([':', '/']).unwrap_or(address.len());
+    let (host, tail) = address.split_at(end);
+    if host.is_empty() || host.contains('.') || host.starts_with('[') || host == "localhost" {
+        return url.to_owned();
+    }
+    let credentials = credentials.map(|c| format!("{c}@")).unwrap_or_default();
+    format!("{scheme}://{credentials}{host}.{namespace}.svc{tail}")
 }
 
 /// `marquee runtime --only <name>`, sized by the spec. Its readiness probe asks the runtime
@@ -386,5 +407,21 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
             ..DeploymentSpec::default()
         }),
         status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qualified_store;
+
+    #[test]
+    fn a_short_store_name_is_qualified_with_the_platform_s_namespace() {
+        let q = |url: &str| qualified_store(url, "marquee-system");
+        assert_eq!(q("redis://marquee-redis:6379"), "redis://marquee-redis.marquee-system.svc:6379");
+        assert_eq!(q("redis://marquee-redis"), "redis://marquee-redis.marquee-system.svc");
+        assert_eq!(q("rediss://user:p%40ss@cache:6380/2"), "rediss://user:p%40ss@cache.marquee-system.svc:6380/2");
+        for kept in ["redis://marquee-redis.marquee-system.svc:6379", "redis://10.0.0.7:6379", "redis://[fd00::7]:6379", "unix:///run/redis.sock", "redis://localhost:6379"] {
+            assert_eq!(q(kept), kept);
+        }
     }
 }

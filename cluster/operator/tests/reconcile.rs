@@ -332,7 +332,8 @@ async fn a_dedicated_performance_moves_to_its_pods_once_ready_and_back_to_the_po
     // Pods starting: the pool keeps serving it.
     let seen = run(perf.clone(), json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 0})).await;
     let secret = &seen[7].body;
-    assert_eq!(secret["stringData"]["store"], "redis://marquee-redis:6379");
+    // The store's short name resolves only in the platform's namespace: qualified.
+    assert_eq!(secret["stringData"]["store"], "redis://marquee-redis.marquee-system.svc:6379");
     let deployment = &seen[8].body;
     assert_eq!(deployment["spec"]["replicas"], 2);
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
