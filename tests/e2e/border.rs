@@ -19,7 +19,20 @@ fn on_redis(dir: &DataDir, redis: &LocalRedis) -> Server {
     Server::start_with(&dir.0, &[("MARQUEE_STORE", &redis.url())])
 }
 
-/// A festival with five shirts; every buyer may own two of them.
+/// Plays `scenario` against `marquee up` on the embedded store.
+fn on_embedded(scenario: fn(&Server)) {
+    let dir = DataDir::new();
+    scenario(&Server::start(&dir));
+}
+
+/// Plays `scenario` against `marquee up` on a redis-server of its own, named `name`.
+fn on_own_redis(name: &str, scenario: fn(&Server)) {
+    let redis = LocalRedis::start(name, "always").unwrap();
+    let dir = DataDir::new();
+    scenario(&on_redis(&dir, &redis));
+}
+
+/// A festival with five shirts; every buyer may own three of them.
 fn shirts_festival(server: &Server, seller: &str) {
     let params = json!({
         "title": "Fest", "venue": "Meadow",
@@ -82,15 +95,12 @@ fn goods_only_holds_sell_the_stock_once(server: &Server) {
 
 #[test]
 fn goods_only_holds_never_oversell_embedded() {
-    let dir = DataDir::new();
-    goods_only_holds_sell_the_stock_once(&Server::start(&dir));
+    on_embedded(goods_only_holds_sell_the_stock_once);
 }
 
 #[test]
 fn goods_only_holds_never_oversell_on_redis() {
-    let redis = LocalRedis::start("e2e-goods", "always").unwrap();
-    let dir = DataDir::new();
-    goods_only_holds_sell_the_stock_once(&on_redis(&dir, &redis));
+    on_own_redis("e2e-goods", goods_only_holds_sell_the_stock_once);
 }
 
 /// Goods count toward the unpaid items one address may hold, over all its accounts.
@@ -195,15 +205,12 @@ fn a_used_ticket_is_not_the_buyer_s_to_refund(server: &Server) {
 
 #[test]
 fn a_used_ticket_is_not_refunded_by_its_buyer_embedded() {
-    let dir = DataDir::new();
-    a_used_ticket_is_not_the_buyer_s_to_refund(&Server::start(&dir));
+    on_embedded(a_used_ticket_is_not_the_buyer_s_to_refund);
 }
 
 #[test]
 fn a_used_ticket_is_not_refunded_by_its_buyer_on_redis() {
-    let redis = LocalRedis::start("e2e-used", "always").unwrap();
-    let dir = DataDir::new();
-    a_used_ticket_is_not_the_buyer_s_to_refund(&on_redis(&dir, &redis));
+    on_own_redis("e2e-used", a_used_ticket_is_not_the_buyer_s_to_refund);
 }
 
 #[test]

@@ -128,7 +128,7 @@ async fn read_body(req: axum::extract::Request, next: axum::middleware::Next) ->
     }
     let json = req.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let (parts, body) = req.into_parts();
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request bodies are limited to {MAX_BODY} bytes"));
+    let too_large = || ApiError::body_too_large(MAX_BODY);
     match read_bounded(body, MAX_BODY, BODY_TIMEOUT, too_large).await {
         Ok(bytes) if !bytes.is_empty() && !json => {
             ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as Content-Type: application/json")

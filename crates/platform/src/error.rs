@@ -62,6 +62,11 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
     }
 
+    /// A request body past `limit` bytes.
+    pub fn body_too_large(limit: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request bodies are limited to {limit} bytes"))
+    }
+
     /// A request body that did not arrive within [`BODY_TIMEOUT`] (a client sending a byte
     /// at a time holds nothing for long).
     pub fn body_timeout() -> Self {

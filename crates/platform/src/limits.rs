@@ -42,24 +42,17 @@ impl TrustedProxies {
         for value in headers.get_all("forwarded") {
             let Ok(text) = value.to_str() else { return peer };
             for element in text.split(',') {
-                let Some(node) = element.split(';').find_map(|pair| pair.trim().strip_prefix("for=").or_else(|| pair.trim().strip_prefix("For="))) else { continue };
+                // RFC 7239: parameter names are case-insensitive; `[v6]:port`, `v4:port`.
+                let for_ = element.split(';').find_map(|pair| pair.trim().split_once('=').filter(|(name, _)| name.eq_ignore_ascii_case("for")));
+                let Some((_, node)) = for_ else { continue };
                 let node = node.trim_matches('"');
-                let host = node.strip_prefix('[').and_then(|n| n.split_once(']')).map_or_else(|| node.split(':').next().unwrap_or(""), |(h, _)| h);
-                match host.parse() {
-                    Ok(ip) => hops.push(ip),
-                    Err(_) => hops.clear(),
-                }
+                add_hop(&mut hops, node.strip_prefix('[').and_then(|n| n.split_once(']')).map_or_else(|| node.split(':').next().unwrap_or(""), |(h, _)| h));
             }
         }
         if hops.is_empty() {
             for value in headers.get_all("x-forwarded-for") {
                 let Ok(text) = value.to_str() else { return peer };
-                for hop in text.split(',') {
-                    match hop.trim().parse() {
-                        Ok(ip) => hops.push(ip),
-                        Err(_) => hops.clear(),
-                    }
-                }
+                text.split(',').for_each(|h| add_hop(&mut hops, h.trim()));
             }
         }
         let mut client = peer;
@@ -70,6 +63,15 @@ impl TrustedProxies {
             }
         }
         client
+    }
+}
+
+/// Adds a forwarded hop; one that is not an address stops the walk there, since what came
+/// before it is unknown.
+fn add_hop(hops: &mut Vec<IpAddr>, text: &str) {
+    match text.parse() {
+        Ok(ip) => hops.push(ip),
+        Err(_) => hops.clear(),
     }
 }
 

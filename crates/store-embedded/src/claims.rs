@@ -395,6 +395,16 @@ impl EmbeddedClaims {
     }
 }
 
+/// Takes `n` off a count, forgetting it at zero so the map holds only live counts.
+fn count_down<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, u32>, key: K, n: u32) {
+    if let Some(count) = counts.get_mut(&key) {
+        *count = count.saturating_sub(n);
+        if *count == 0 {
+            counts.remove(&key);
+        }
+    }
+}
+
 impl State {
     /// Claims seats and units for `owner` (a hold or an order) of `buyer`.
     fn claim(&mut self, owner: &str, buyer: &str, session: &str, seats: &[String], units: &[Units]) {
@@ -423,14 +433,8 @@ impl State {
             if let Some(taken) = self.taken.get_mut(&u.pool) {
                 *taken = taken.saturating_sub(u.quantity);
             }
-            let key = (buyer.to_string(), u.pool.clone());
-            if u.per_buyer > 0
-                && let Some(n) = self.mine.get_mut(&key)
-            {
-                *n = n.saturating_sub(u.quantity);
-                if *n == 0 {
-                    self.mine.remove(&key);
-                }
+            if u.per_buyer > 0 {
+                count_down(&mut self.mine, (buyer.to_string(), u.pool.clone()), u.quantity);
             }
         }
     }
@@ -447,13 +451,7 @@ impl State {
     }
 
     fn unhold_address(&mut self, session: &str, address: &str, items: u32) {
-        let key = (session.to_string(), address.to_string());
-        if let Some(n) = self.per_address.get_mut(&key) {
-            *n = n.saturating_sub(items);
-            if *n == 0 {
-                self.per_address.remove(&key);
-            }
-        }
+        count_down(&mut self.per_address, (session.to_string(), address.to_string()), items);
     }
 
     /// Frees a hold's claims and remembers that it ended until `forget_at`.

@@ -169,8 +169,6 @@ pub struct BuyerOrder {
     pub archived_at: Option<i64>,
 }
 
-
-
 /// The control plane's handle on SQLite.
 pub struct Db {
     conn: Mutex<Connection>,

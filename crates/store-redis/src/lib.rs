@@ -277,8 +277,12 @@ fn order(reply: &[String]) -> Result<StoredOrder> {
         order_id: id.clone(),
         buyer: buyer.clone(),
         record: record.clone(),
-        status: OrderStatus::parse(status).ok_or_else(|| anyhow!("unknown order status {status}"))?,
+        status: order_status(status)?,
     })
+}
+
+fn order_status(text: &str) -> Result<OrderStatus> {
+    OrderStatus::parse(text).ok_or_else(|| anyhow!("unknown order status {text}"))
 }
 
 /// An entry as the script keeps it: `"<ms> <door>"`, the door empty when none was named.
@@ -420,7 +424,7 @@ impl RedisClaims {
         Ok(match (reply[0].as_str(), reply.get(1)) {
             ("admitted", _) => CheckIn::Admitted,
             ("used", Some(first)) => CheckIn::Used(entry(first)?),
-            ("not_confirmed", Some(status)) => CheckIn::NotConfirmed(OrderStatus::parse(status).ok_or_else(|| anyhow!("unknown order status {status}"))?),
+            ("not_confirmed", Some(status)) => CheckIn::NotConfirmed(order_status(status)?),
             ("not_found", _) => CheckIn::NotFound,
             (other, _) => bail!("unexpected Redis answer {other}"),
         })

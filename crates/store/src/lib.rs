@@ -260,7 +260,7 @@ pub trait ClaimStore: Send + Sync {
     /// Undoes a ticket's entry (a mistaken scan), durably; the entry undone, if there was one.
     fn undo_check_in<'a>(&'a self, order_id: &'a str, ticket: &'a str) -> BoxFuture<'a, Option<Entry>>;
 
-    /// Every live entry: (order, ticket, entry).
+    /// Every live entry: (order, ticket, entry), oldest first.
     fn entries(&self) -> BoxFuture<'_, Vec<(String, String, Entry)>>;
 
     /// Stops new holds and payments (`true`) or lets them go on.

@@ -137,11 +137,7 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .is_some_and(|n| n > MAX_REQUEST_BODY);
     if too_large {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request bodies are limited to {MAX_REQUEST_BODY} bytes"),
-        ));
+        return Err(ApiError::body_too_large(MAX_REQUEST_BODY));
     }
 
     // The component sees the path inside its namespace, as a standalone wasi:http proxy would.
@@ -168,10 +164,7 @@ async fn take_payment(req: Request<Incoming>) -> Result<(Request<Full<Bytes>>, S
     let limited = http_body_util::Limited::new(body, MAX_REQUEST_BODY as usize);
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(_)) => {
-            let message = format!("request bodies are limited to {MAX_REQUEST_BODY} bytes");
-            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message));
-        }
+        Ok(Err(_)) => return Err(ApiError::body_too_large(MAX_REQUEST_BODY)),
         Err(_) => return Err(ApiError::body_timeout()),
     };
     let invalid = || ApiError::bad_request("invalid_json", "the body must be a JSON object such as {\"payment\": {\"card\": \"…\"}}");
