@@ -45,6 +45,8 @@ try {
   await signIn(page, buyer, "tickets");
   await inspect(page, "tickets");
   await page.getByRole("button", { name: "Sign out" }).click();
+  // Signed out for sure before the next sign-in: the sign-in screen is for guests only.
+  await page.waitForSelector("#who .email", { state: "detached" });
   await signIn(page, seller, "deploy");
   await inspect(page, "deploy");
   await page.goto(`${base}/console/#/monitor/${ns}`);
