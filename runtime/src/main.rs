@@ -146,6 +146,13 @@ struct Serve {
     /// performance links the control plane hands out point there.
     #[arg(long, env = "MARQUEE_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    #[command(flatten)]
+    kube: KubeFlags,
+}
+
+/// Cluster mode.
+#[derive(clap::Args)]
+struct KubeFlags {
     /// Cluster mode: mirror every performance into a `Performance` object for the operator,
     /// through the pod's service account.
     #[arg(long, env = "MARQUEE_KUBE")]
@@ -153,6 +160,23 @@ struct Serve {
     /// Cluster mode against this Kubernetes API address instead of the pod's own.
     #[arg(long, env = "MARQUEE_KUBE_API", value_name = "URL")]
     kube_api: Option<String>,
+    /// What each performance's Kubernetes namespace is named with before its name (the
+    /// operator's `--namespace-prefix`).
+    #[arg(long, env = "MARQUEE_NAMESPACE_PREFIX", default_value = marquee_platform::cluster::NAMESPACE_PREFIX, value_name = "PREFIX")]
+    namespace_prefix: String,
+    /// The namespace the platform runs in, which no performance may have.
+    #[arg(long, env = "MARQUEE_PLATFORM_NAMESPACE", default_value = "marquee-system", value_name = "NAMESPACE")]
+    platform_namespace: String,
+}
+
+impl KubeFlags {
+    async fn connect(self) -> Result<Option<marquee_platform::cluster::Cluster>> {
+        if !self.kube && self.kube_api.is_none() {
+            return Ok(None);
+        }
+        let cluster = marquee_platform::cluster::connect(self.kube_api.as_deref(), self.namespace_prefix, self.platform_namespace).await?;
+        Ok(Some(cluster))
+    }
 }
 
 impl Serve {
@@ -171,7 +195,6 @@ impl Serve {
             store,
             public_url,
             kube,
-            kube_api,
         } = self;
         anyhow::ensure!(
             part == Part::All || store.store.is_some(),
@@ -192,10 +215,7 @@ impl Serve {
                 store: store.connect().await?,
                 part,
                 public_url,
-                kube: match kube || kube_api.is_some() {
-                    true => Some(marquee_platform::cluster::connect(kube_api.as_deref()).await?),
-                    false => None,
-                },
+                kube: kube.connect().await?,
                 builtins: marquee::BUILTINS,
             };
             let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;

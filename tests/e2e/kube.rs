@@ -22,6 +22,8 @@ struct ApiState {
     seen: Vec<(String, String, Value)>,
     /// Applies still to refuse with 503.
     failing_applies: usize,
+    /// Namespaces the cluster has, by name.
+    namespaces: BTreeMap<String, Value>,
 }
 
 /// The few API server endpoints cluster mode uses, over an in-memory set of objects.
@@ -91,11 +93,17 @@ fn answer(state: &Mutex<ApiState>, method: Method, uri: Uri, body: Bytes) -> axu
             Some(object) => axum::Json(object).into_response(),
             None => status(404, "NotFound"),
         },
+        (Method::GET, None) => match path.strip_prefix("/api/v1/namespaces/").and_then(|ns| state.namespaces.get(ns)) {
+            Some(namespace) => axum::Json(namespace.clone()).into_response(),
+            None => status(404, "NotFound"),
+        },
         (Method::POST, None) => {
-            // /api/v1/namespaces/{ns}/serviceaccounts/seller/token
+            // /api/v1/namespaces/mq-{name}/serviceaccounts/seller/token
             let parts: Vec<&str> = path.split('/').collect();
             match parts.as_slice() {
-                ["", "api", "v1", "namespaces", ns, "serviceaccounts", "seller", "token"] if state.performances.contains_key(*ns) => {
+                ["", "api", "v1", "namespaces", ns, "serviceaccounts", "seller", "token"]
+                    if ns.strip_prefix("mq-").is_some_and(|name| state.performances.contains_key(name)) =>
+                {
                     let mut token = body;
                     token["status"] = json!({"token": format!("kube-token-{ns}"), "expirationTimestamp": "2026-12-02T15:00:00Z"});
                     (StatusCode::CREATED, axum::Json(token)).into_response()
@@ -139,8 +147,8 @@ fn the_control_plane_mirrors_performances_into_kubernetes_and_hands_sellers_scop
 
     // The seller's token is its performance's account's, asked for by the control plane.
     let token = control.post("/api/v1/performances/gala/kubernetes-token", Some(&seller), &json!({})).expect(201).json();
-    assert_eq!(token, json!({"namespace": "gala", "service_account": "seller", "token": "kube-token-gala", "expires_at": "2026-12-02T15:00:00Z"}));
-    let (_, asked) = api.seen("POST", "/api/v1/namespaces/gala/serviceaccounts/seller/token")[0].clone();
+    assert_eq!(token, json!({"namespace": "mq-gala", "service_account": "seller", "token": "kube-token-mq-gala", "expires_at": "2026-12-02T15:00:00Z"}));
+    let (_, asked) = api.seen("POST", "/api/v1/namespaces/mq-gala/serviceaccounts/seller/token")[0].clone();
     assert_eq!(asked["spec"]["expirationSeconds"], 600);
     let other = control.account("other@example.com", "seller");
     control.post("/api/v1/performances/gala/kubernetes-token", Some(&other), &json!({})).expect(403);
@@ -178,6 +186,33 @@ fn the_control_plane_mirrors_performances_into_kubernetes_and_hands_sellers_scop
 
     control.delete("/api/v1/performances/gala", Some(&seller)).expect(204);
     soon("the delete removes the object", || api.performance("gala").is_none() && !api.seen("DELETE", "/apis/marquee.dev/v1alpha1/performances/gala").is_empty());
+}
+
+#[test]
+fn a_name_whose_namespace_is_reserved_or_taken_is_refused_up_front() {
+    let api = MockApi::start();
+    let redis = LocalRedis::start("kube-names", "always").unwrap();
+    let (url, dir) = (redis.url(), DataDir::new());
+    let control = Server::start_as(&["control", "--kube-api", &api.url, "--platform-namespace", "mq-platform"], &dir.0, &[("MARQUEE_STORE", url.as_str())]);
+    let seller = control.account("seller@example.com", "seller");
+    let deploy = |name: &str| control.post("/api/v1/performances", Some(&seller), &json!({"namespace": name, "template": "seated", "params": gala_params()}));
+
+    // Someone's namespace, and one a performance of that name left behind (the operator waits for it).
+    let namespace = |name: &str, labels: Value| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
+    api.state.lock().unwrap().namespaces.insert("mq-payments".into(), namespace("mq-payments", json!({"team": "payments"})));
+    api.state.lock().unwrap().namespaces.insert("mq-encore".into(), namespace("mq-encore", json!({"marquee.dev/performance": "encore"})));
+    let refused = deploy("payments").expect(409).json();
+    assert_eq!((refused["error"].as_str(), refused["field"].as_str()), (Some("namespace_taken"), Some("namespace")));
+    assert!(refused["message"].as_str().unwrap().contains("mq-payments"), "{refused}");
+    deploy("encore").expect(201);
+
+    // The platform's own namespace, and a name too long once prefixed.
+    for name in ["platform", &"a".repeat(61)] {
+        let refused = deploy(name).expect(400).json();
+        assert_eq!((refused["error"].as_str(), refused["field"].as_str()), (Some("invalid_namespace"), Some("namespace")), "{name}");
+    }
+    assert!(api.performance("payments").is_none() && api.performance("platform").is_none());
+    assert!(control.get("/api/v1/performances/payments", Some(&seller)).status == 404);
 }
 
 #[test]

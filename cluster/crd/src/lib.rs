@@ -1,6 +1,6 @@
 //! The `Performance` custom resource: one per deployed performance, written by the control plane
-//! (spec, under its own field manager) and by the operator (status). Cluster-scoped, named after the performance, so it can own
-//! the Kubernetes namespace of the same name and everything in it.
+//! (spec, under its own field manager) and by the operator (status). Cluster-scoped, named after
+//! the performance, so it can own the namespace it makes for it (`mq-<name>`) and everything in it.
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -92,5 +92,30 @@ pub struct PerformanceStatus {
 impl Performance {
     pub fn condition(&self, kind: &str) -> Option<&Condition> {
         self.status.as_ref()?.conditions.iter().find(|c| c.type_ == kind)
+    }
+}
+
+/// The prefix of every namespace a performance gets, unless the platform is told another:
+/// performances live in namespaces of their own making, never in one that was there before.
+pub const NAMESPACE_PREFIX: &str = "mq-";
+/// Label on every object the operator writes (its namespace included), with the performance's name.
+pub const PERFORMANCE_LABEL: &str = "marquee.dev/performance";
+/// The longest name Kubernetes allows a namespace.
+pub const NAMESPACE_MAX: usize = 63;
+
+/// The Kubernetes namespace of the performance `name`.
+pub fn namespace_of(prefix: &str, name: &str) -> String {
+    format!("{prefix}{name}")
+}
+
+/// Why no performance may have the namespace `namespace`: too long for Kubernetes, or one
+/// Kubernetes or the platform (in `platform`) keeps for itself. `None` if it may.
+pub fn refused_namespace(namespace: &str, platform: &str) -> Option<String> {
+    if namespace.len() > NAMESPACE_MAX {
+        Some(format!("the Kubernetes namespace {namespace} would be longer than {NAMESPACE_MAX} characters"))
+    } else if namespace == "default" || namespace.starts_with("kube-") || namespace == platform {
+        Some(format!("{namespace} is a namespace Kubernetes or the platform keeps for itself"))
+    } else {
+        None
     }
 }

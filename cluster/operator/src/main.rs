@@ -42,6 +42,10 @@ struct PlatformFlags {
     /// The namespace of the control plane, the runtime pool, Redis and the Gateway.
     #[arg(long, env = "MARQUEE_PLATFORM_NAMESPACE", default_value = "marquee-system")]
     platform_namespace: String,
+    /// What each performance's namespace is named with before its name: it makes namespaces
+    /// of its own and never takes one that was there.
+    #[arg(long, env = "MARQUEE_NAMESPACE_PREFIX", default_value = marquee_operator::crd::NAMESPACE_PREFIX)]
+    namespace_prefix: String,
     #[arg(long, env = "MARQUEE_GATEWAY", default_value = "marquee")]
     gateway: String,
     #[arg(long, env = "MARQUEE_POOL_SERVICE", default_value = "marquee-runtime")]
@@ -67,6 +71,7 @@ impl PlatformFlags {
     fn platform(self) -> Platform {
         Platform {
             namespace: self.platform_namespace,
+            namespace_prefix: self.namespace_prefix,
             gateway: self.gateway,
             pool_service: self.pool_service,
             port: self.port,

@@ -18,17 +18,23 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
 };
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
+pub use crate::crd::PERFORMANCE_LABEL;
 use crate::crd::{Backend, Performance};
 
-/// Label on every object the operator writes, with the performance's name.
-pub const PERFORMANCE_LABEL: &str = "marquee.dev/performance";
-/// The seller's ServiceAccount and its Role and RoleBinding, in the performance's namespace.
+/// The seller's ServiceAccount and its RoleBinding, in the performance's namespace.
 pub const SELLER: &str = "seller";
+/// The ClusterRole (in the base) the seller's account is bound to in its namespace only.
+pub const SELLER_ROLE: &str = "marquee-seller";
+/// The ClusterRole (in the base) that lets its holder ask a token for an account named
+/// `seller`, bound to the control plane in each performance's namespace only.
+pub const SELLER_TOKEN_ROLE: &str = "marquee-seller-token";
+/// The control plane's ServiceAccount in the platform's namespace, and its binding there.
+pub const CONTROL: &str = "marquee-control";
 /// The performance's Service, its dedicated Deployment and the Secret that Deployment reads.
 pub const RUNTIME: &str = "runtime";
 pub const STORE_SECRET: &str = "runtime-store";
@@ -42,6 +48,8 @@ pub const DATA_DIR: &str = "/var/lib/marquee";
 pub struct Platform {
     /// The namespace of the control plane, the runtime pool, Redis and the Gateway.
     pub namespace: String,
+    /// What every performance's namespace is named with before its name (`mq-`).
+    pub namespace_prefix: String,
     pub gateway: String,
     /// The runtime pool's Service in `namespace`.
     pub pool_service: String,
@@ -59,9 +67,23 @@ pub struct Platform {
     pub trusted_proxies: Option<String>,
 }
 
-/// Kubernetes namespaces a performance may not take over.
-pub fn reserved(name: &str, platform: &Platform) -> bool {
-    name == "default" || name.starts_with("kube-") || name == platform.namespace
+impl Platform {
+    /// The performance's own namespace.
+    pub fn namespace_of(&self, perf: &Performance) -> String {
+        crate::crd::namespace_of(&self.namespace_prefix, &perf.name_any())
+    }
+
+    /// Why the performance may not have its namespace, if it may not.
+    pub fn refused(&self, perf: &Performance) -> Option<String> {
+        crate::crd::refused_namespace(&self.namespace_of(perf), &self.namespace)
+    }
+}
+
+/// Whether `perf` made this namespace: it names the performance's uid as its owner. A
+/// namespace that was there before (or another performance's) is never adopted.
+pub fn made_by(namespace: &Namespace, perf: &Performance) -> bool {
+    let uid = perf.metadata.uid.as_deref();
+    uid.is_some() && namespace.owner_references().iter().any(|o| Some(o.uid.as_str()) == uid && o.kind == "Performance")
 }
 
 fn owner(perf: &Performance) -> OwnerReference {
@@ -85,69 +107,52 @@ fn meta(perf: &Performance, name: &str, namespace: Option<&str>) -> ObjectMeta {
     }
 }
 
-/// The performance's namespace, labelled so that the Gateway admits its route.
 /// The user a dedicated runtime runs as (the image's own non-root user, as in the pool).
 const RUNTIME_USER: i64 = 65532;
 
-/// The performance's namespace: every pod in it must meet the "restricted" Pod Security
-/// profile, whoever writes it.
-pub fn namespace(perf: &Performance) -> Namespace {
-    let mut metadata = meta(perf, &perf.name_any(), None);
+/// The performance's namespace, labelled so that the Gateway admits its route: every pod in it
+/// must meet the "restricted" Pod Security profile, whoever writes it.
+pub fn namespace(perf: &Performance, platform: &Platform) -> Namespace {
+    let mut metadata = meta(perf, &platform.namespace_of(perf), None);
     metadata.labels.get_or_insert_default().insert("pod-security.kubernetes.io/enforce".to_owned(), "restricted".to_owned());
     Namespace { metadata, ..Namespace::default() }
 }
 
 /// The account the control plane asks a short-lived token for (TokenRequest) on the seller's
 /// behalf; it carries no token Secret of its own.
-pub fn service_account(perf: &Performance) -> ServiceAccount {
+pub fn service_account(perf: &Performance, platform: &Platform) -> ServiceAccount {
     ServiceAccount {
-        metadata: meta(perf, SELLER, Some(&perf.name_any())),
+        metadata: meta(perf, SELLER, Some(&platform.namespace_of(perf))),
         automount_service_account_token: Some(false),
         ..ServiceAccount::default()
     }
 }
 
-/// What the seller's token may do: look at its own namespace's workloads and logs. No Secrets
-/// (the dedicated runtime's store address is one), nothing outside the namespace.
-pub fn role(perf: &Performance) -> Role {
-    let read = || ["get", "list", "watch"].map(String::from).to_vec();
-    Role {
-        metadata: meta(perf, SELLER, Some(&perf.name_any())),
-        rules: Some(vec![
-            PolicyRule {
-                api_groups: Some(vec![String::new()]),
-                resources: Some(["pods", "pods/log", "services", "events"].map(String::from).to_vec()),
-                verbs: read(),
-                ..PolicyRule::default()
-            },
-            PolicyRule {
-                api_groups: Some(vec!["apps".to_owned()]),
-                resources: Some(vec!["deployments".to_owned()]),
-                verbs: read(),
-                ..PolicyRule::default()
-            },
-            PolicyRule {
-                api_groups: Some(vec!["gateway.networking.k8s.io".to_owned()]),
-                resources: Some(vec!["httproutes".to_owned()]),
-                verbs: read(),
-                ..PolicyRule::default()
-            },
-        ]),
-    }
-}
-
-pub fn role_binding(perf: &Performance) -> RoleBinding {
-    let ns = perf.name_any();
+/// A binding in the performance's namespace of a ClusterRole the base defines: the operator
+/// holds `bind` on those two by name, and no right of its own to grant.
+fn binding(perf: &Performance, platform: &Platform, name: &str, role: &str, account: &str, account_namespace: String) -> RoleBinding {
     RoleBinding {
-        metadata: meta(perf, SELLER, Some(&ns)),
-        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".to_owned(), kind: "Role".to_owned(), name: SELLER.to_owned() },
+        metadata: meta(perf, name, Some(&platform.namespace_of(perf))),
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".to_owned(), kind: "ClusterRole".to_owned(), name: role.to_owned() },
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".to_owned(),
-            name: SELLER.to_owned(),
-            namespace: Some(ns),
+            name: account.to_owned(),
+            namespace: Some(account_namespace),
             ..Subject::default()
         }]),
     }
+}
+
+/// The seller's token may look at its own namespace's workloads and logs (`marquee-seller`):
+/// no Secrets (the dedicated runtime's store address is one), nothing outside it.
+pub fn role_binding(perf: &Performance, platform: &Platform) -> RoleBinding {
+    binding(perf, platform, SELLER, SELLER_ROLE, SELLER, platform.namespace_of(perf))
+}
+
+/// The control plane may ask a token for this namespace's `seller` account, and for no other
+/// account anywhere (`marquee-seller-token` names it).
+pub fn token_binding(perf: &Performance, platform: &Platform) -> RoleBinding {
+    binding(perf, platform, SELLER_TOKEN_ROLE, SELLER_TOKEN_ROLE, CONTROL, platform.namespace.clone())
 }
 
 fn runtime_selector(perf: &Performance) -> BTreeMap<String, String> {
@@ -160,7 +165,7 @@ fn runtime_selector(perf: &Performance) -> BTreeMap<String, String> {
 /// The Service in front of the performance's dedicated runtime pods (none while it is shared).
 pub fn service(perf: &Performance, platform: &Platform) -> Service {
     Service {
-        metadata: meta(perf, RUNTIME, Some(&perf.name_any())),
+        metadata: meta(perf, RUNTIME, Some(&platform.namespace_of(perf))),
         spec: Some(ServiceSpec {
             selector: Some(runtime_selector(perf)),
             ports: Some(vec![ServicePort {
@@ -187,7 +192,7 @@ pub fn network_policy(perf: &Performance, platform: &Platform) -> NetworkPolicy 
     };
     let own_pods = NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..NetworkPolicyPeer::default() };
     NetworkPolicy {
-        metadata: meta(perf, NETWORK_POLICY, Some(&perf.name_any())),
+        metadata: meta(perf, NETWORK_POLICY, Some(&platform.namespace_of(perf))),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Ingress".to_owned()]),
@@ -215,7 +220,7 @@ pub fn reference_grant(perf: &Performance, platform: &Platform) -> ReferenceGran
             from: vec![ReferenceGrantFrom {
                 group: "gateway.networking.k8s.io".to_owned(),
                 kind: "HTTPRoute".to_owned(),
-                namespace: perf.name_any(),
+                namespace: platform.namespace_of(perf),
             }],
             to: vec![ReferenceGrantTo {
                 group: String::new(),
@@ -243,7 +248,7 @@ pub fn http_route(perf: &Performance, platform: &Platform, backend: Backend) -> 
         },
     };
     HttpRoute {
-        metadata: meta(perf, ROUTE, Some(&name)),
+        metadata: meta(perf, ROUTE, Some(&platform.namespace_of(perf))),
         spec: HttpRouteSpec {
             parent_refs: Some(vec![HttpRouteParentRefs {
                 group: Some("gateway.networking.k8s.io".to_owned()),
@@ -273,7 +278,7 @@ pub fn http_route(perf: &Performance, platform: &Platform, backend: Backend) -> 
 /// read) and out of the seller's Role.
 pub fn store_secret(perf: &Performance, platform: &Platform) -> Secret {
     Secret {
-        metadata: meta(perf, STORE_SECRET, Some(&perf.name_any())),
+        metadata: meta(perf, STORE_SECRET, Some(&platform.namespace_of(perf))),
         string_data: Some(BTreeMap::from([("store".to_owned(), qualified_store(&platform.store, &platform.namespace))])),
         ..Secret::default()
     }
@@ -322,7 +327,7 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
     let mut pod_labels = runtime_selector(perf);
     pod_labels.extend(labels(perf));
     Deployment {
-        metadata: meta(perf, RUNTIME, Some(&name)),
+        metadata: meta(perf, RUNTIME, Some(&platform.namespace_of(perf))),
         spec: Some(DeploymentSpec {
             replicas: Some(replicas),
             selector: LabelSelector { match_labels: Some(runtime_selector(perf)), ..LabelSelector::default() },

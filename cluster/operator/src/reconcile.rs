@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -110,21 +110,26 @@ async fn apply(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
     let name = perf.name_any();
     let (client, platform) = (&ctx.client, &ctx.platform);
     let mut status = PerformanceStatus { observed_generation: perf.metadata.generation, ..PerformanceStatus::default() };
-    if objects::reserved(&name, platform) {
-        let message = format!("{name} is a namespace Kubernetes or the platform keeps for itself");
+    let refused = match platform.refused(perf) {
+        Some(why) => Some(("ReservedName", why)),
+        None => claim_namespace(perf, ctx).await?.map(|why| ("NamespaceTaken", why)),
+    };
+    if let Some((reason, message)) = refused {
         status.conditions = vec![
-            condition(perf, "Accepted", false, "ReservedName", &message),
+            condition(perf, "Accepted", false, reason, &message),
             condition(perf, "Routed", false, "NotAccepted", ""),
             condition(perf, "Ready", false, "NotAccepted", ""),
         ];
         write_status(perf, ctx, status).await?;
-        return Ok(Action::await_change());
+        // A taken namespace may be freed (a previous performance's going away): look again.
+        return Ok(Action::requeue(RESYNC));
     }
-    let ns = Some(name.as_str());
-    put(client, None, &objects::namespace(perf)).await?;
-    put(client, ns, &objects::service_account(perf)).await?;
-    put(client, ns, &objects::role(perf)).await?;
-    put(client, ns, &objects::role_binding(perf)).await?;
+    let namespace = platform.namespace_of(perf);
+    let ns = Some(namespace.as_str());
+    put(client, None, &objects::namespace(perf, platform)).await?;
+    put(client, ns, &objects::service_account(perf, platform)).await?;
+    put(client, ns, &objects::role_binding(perf, platform)).await?;
+    put(client, ns, &objects::token_binding(perf, platform)).await?;
     put(client, ns, &objects::network_policy(perf, platform)).await?;
     put(client, ns, &objects::service(perf, platform)).await?;
     put(client, Some(&platform.namespace), &objects::reference_grant(perf, platform)).await?;
@@ -139,8 +144,8 @@ async fn apply(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
         }
         Placement::Shared => {
             if perf.status.as_ref().is_some_and(|s| s.dedicated_ready.is_some()) {
-                remove(Api::<Deployment>::namespaced(client.clone(), &name), objects::RUNTIME).await?;
-                remove(Api::<Secret>::namespaced(client.clone(), &name), objects::STORE_SECRET).await?;
+                remove(Api::<Deployment>::namespaced(client.clone(), &namespace), objects::RUNTIME).await?;
+                remove(Api::<Secret>::namespaced(client.clone(), &namespace), objects::STORE_SECRET).await?;
             }
             Backend::Pool
         }
@@ -180,12 +185,40 @@ fn serving_pods(deployment: &Deployment) -> i32 {
     if current { status.ready_replicas.unwrap_or(0).min(status.updated_replicas.unwrap_or(0)) } else { 0 }
 }
 
+/// Creates the performance's namespace if there is none; `Some(why)` if one is there that this
+/// performance did not make, which is left as it is. Creating (not applying) is what tells the
+/// two apart: an apply would take over whatever namespace has the name.
+async fn claim_namespace(perf: &Performance, ctx: &Context) -> Result<Option<String>, Error> {
+    let api = Api::<Namespace>::all(ctx.client.clone());
+    let name = ctx.platform.namespace_of(perf);
+    let existing = match api.get_opt(&name).await? {
+        Some(existing) => existing,
+        None => match api.create(&PostParams { field_manager: Some(MANAGER.to_owned()), ..PostParams::default() }, &objects::namespace(perf, &ctx.platform)).await {
+            Ok(_) => return Ok(None),
+            // Made meanwhile by someone else: whose it is decides, on the next run.
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok((!objects::made_by(&existing, perf)).then(|| format!("the namespace {name} exists and was not made for this performance; it is left alone")))
+}
+
 async fn cleanup(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
-    let name = perf.name_any();
-    if !objects::reserved(&name, &ctx.platform) {
-        let grants = Api::<ReferenceGrant>::namespaced(ctx.client.clone(), &ctx.platform.namespace);
-        remove(grants, &name).await?;
-        remove(Api::<Namespace>::all(ctx.client.clone()), &name).await?;
+    if ctx.platform.refused(perf).is_some() {
+        return Ok(Action::await_change());
+    }
+    let grants = Api::<ReferenceGrant>::namespaced(ctx.client.clone(), &ctx.platform.namespace);
+    remove(grants, &perf.name_any()).await?;
+    // Only the namespace this performance made goes, and only that one (its uid a precondition):
+    // a namespace of the same name that was there before, or made since, stays.
+    let namespaces = Api::<Namespace>::all(ctx.client.clone());
+    if let Some(existing) = namespaces.get_opt(&ctx.platform.namespace_of(perf)).await?.filter(|ns| objects::made_by(ns, perf)) {
+        let preconditions = Preconditions { uid: existing.metadata.uid.clone(), resource_version: None };
+        let params = DeleteParams { preconditions: Some(preconditions), ..DeleteParams::background() };
+        match namespaces.delete(&existing.name_any(), &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Action::await_change())
 }
@@ -220,10 +253,10 @@ pub fn render(perf: &Performance, platform: &Platform) -> Vec<serde_json::Value>
     let json = |v: serde_json::Result<serde_json::Value>| v.expect("our objects serialize");
     let backend = if perf.spec.placement == Placement::Dedicated { Backend::Dedicated } else { Backend::Pool };
     let mut all = vec![
-        json(serde_json::to_value(objects::namespace(perf))),
-        json(serde_json::to_value(objects::service_account(perf))),
-        json(serde_json::to_value(objects::role(perf))),
-        json(serde_json::to_value(objects::role_binding(perf))),
+        json(serde_json::to_value(objects::namespace(perf, platform))),
+        json(serde_json::to_value(objects::service_account(perf, platform))),
+        json(serde_json::to_value(objects::role_binding(perf, platform))),
+        json(serde_json::to_value(objects::token_binding(perf, platform))),
         json(serde_json::to_value(objects::network_policy(perf, platform))),
         json(serde_json::to_value(objects::service(perf, platform))),
         json(serde_json::to_value(objects::reference_grant(perf, platform))),

@@ -109,6 +109,9 @@ fn the_kustomize_base_validates_against_the_real_schemas() {
         "poddisruptionbudget/marquee-runtime",
         "horizontalpodautoscaler/marquee-runtime",
         "clusterrole/marquee-operator",
+        "clusterrole/marquee-seller-token",
+        "validatingadmissionpolicy/marquee-operator-scope",
+        "validatingadmissionpolicybinding/marquee-operator-scope",
         "configmap/marquee-grafana-dashboard",
         "configmap/marquee-prometheus",
     ] {
@@ -142,6 +145,7 @@ fn the_restricted_check_refuses_a_pod_the_profile_refuses() {
 fn what_the_operator_applies_validates_against_the_real_schemas() {
     let platform = Platform {
         namespace: "marquee-system".into(),
+        namespace_prefix: "mq-".into(),
         gateway: "marquee".into(),
         pool_service: "marquee-runtime".into(),
         port: 8080,
@@ -151,26 +155,96 @@ fn what_the_operator_applies_validates_against_the_real_schemas() {
         trusted_proxies: Some("10.0.0.0/8".into()),
     };
     // Each sample with the objects only it gets and its pod templates (a dedicated runtime's).
-    for (sample, extra, pods) in [("shared", &[][..], 0), ("dedicated", &["secret/runtime-store", "deployment/runtime"][..], 1)] {
+    // The hostile one is named after the Gateway implementation's namespace.
+    let dedicated = &["secret/runtime-store", "deployment/runtime"][..];
+    for (sample, extra, pods) in [("shared", &[][..], 0), ("dedicated", dedicated, 1), ("hostile", dedicated, 1)] {
         let text = std::fs::read_to_string(root().join(format!("tests/cluster/performances/valid/{sample}.json"))).unwrap();
         let perf: Performance = serde_json::from_str(&text).unwrap();
-        let documents: Vec<String> = marquee_operator::reconcile::render(&perf, &platform).iter().map(|o| o.to_string()).collect();
+        let objects = marquee_operator::reconcile::render(&perf, &platform);
+        let documents: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
         let file = temp(&format!("{sample}.yaml"), &documents.join("\n---\n"));
         let checked = passed(&kubernetes_validate(&file));
         let name = perf.metadata.name.as_deref().unwrap();
-        let mut expected: Vec<String> = ["serviceaccount/seller", "role/seller", "rolebinding/seller", "networkpolicy/isolate", "service/runtime"]
-            .iter()
-            .chain(extra)
-            .map(|s| s.to_string())
-            .collect();
-        expected.push(format!("namespace/{name}"));
+        let own = format!("mq-{name}");
+        let mut expected: Vec<String> =
+            ["serviceaccount/seller", "rolebinding/seller", "rolebinding/marquee-seller-token", "networkpolicy/isolate", "service/runtime"]
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string())
+                .collect();
+        expected.push(format!("namespace/{own}"));
         for object in &expected {
             assert!(checked.contains(object), "{sample}: {object} was not checked: {checked:?}");
+        }
+        // Nothing lands outside the namespace it makes, but its grant beside the pool; it binds
+        // only the base's two seller roles.
+        for object in &objects {
+            let (kind, namespace) = (object["kind"].as_str().unwrap(), object["metadata"]["namespace"].as_str());
+            match kind {
+                "Namespace" => assert_eq!(object["metadata"]["name"], own.as_str()),
+                "ReferenceGrant" => assert_eq!(namespace, Some("marquee-system")),
+                _ => assert_eq!(namespace, Some(own.as_str()), "{sample}: {kind}"),
+            }
+            if kind == "RoleBinding" {
+                let role = &object["roleRef"];
+                assert!(role["kind"] == "ClusterRole" && ["marquee-seller", "marquee-seller-token"].contains(&role["name"].as_str().unwrap()), "{role}");
+            }
+            assert!(!["Role", "ClusterRole", "ClusterRoleBinding"].contains(&kind), "{sample}: the operator writes a {kind}");
         }
         let gateway = gateway_validate(&file);
         assert!(gateway.contains(&format!("ReferenceGrant/{name}")) && gateway.contains("HTTPRoute/performance"), "{gateway}");
         assert_restricted(&file, pods, 1);
     }
+}
+
+fn cluster_python(script: &str, files: &[&Path]) -> std::process::Output {
+    Command::new(tool("MARQUEE_CLUSTER_PYTHON", "python3"))
+        .arg(root().join("tests/cluster").join(script))
+        .args(files)
+        .output()
+        .expect("the cluster tools' Python (.ci/run installs it)")
+}
+
+fn rendered_base() -> PathBuf {
+    let output = Command::new("kubectl").args(["kustomize"]).arg(root().join("cluster/deploy")).output().expect("kubectl renders kustomize offline");
+    assert!(output.status.success(), "kubectl kustomize: {}", String::from_utf8_lossy(&output.stderr));
+    temp("rbac-base.yaml", &String::from_utf8(output.stdout).unwrap())
+}
+
+#[test]
+fn no_role_of_ours_reads_secrets_or_mints_a_token_for_an_account_it_does_not_name() {
+    let base = rendered_base();
+    let output = cluster_python("rbac.py", &[&base]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}{}", String::from_utf8_lossy(&output.stderr));
+    // The control plane's and the operator's, the Role beside the pool, the two seller roles.
+    assert!(report.contains("checked 5 roles: 0 violations"), "{report}");
+
+    // The check refuses what the last base had.
+    let loose = temp(
+        "loose-roles.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: loose}\nrules:\n\
+         - {apiGroups: [''], resources: [serviceaccounts/token], verbs: [create]}\n\
+         - {apiGroups: [''], resources: [secrets], verbs: [get, list]}\n\
+         - {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind]}\n\
+         - {apiGroups: ['*'], resources: [pods], verbs: [get]}\n",
+    );
+    let output = cluster_python("rbac.py", &[&loose]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{report}");
+    for violation in ["creates a token for any account", "reads Secrets", "bind without resourceNames", "a wildcard in apiGroups"] {
+        assert!(report.contains(violation), "no {violation} in {report}");
+    }
+}
+
+/// There is no API server here to enforce the admission policy: its CEL is run on the requests
+/// a stolen operator token would send (and the operator's own), with cel-python.
+#[test]
+fn the_admission_policy_keeps_the_operator_inside_namespaces_it_made() {
+    let output = cluster_python("admission.py", &[&rendered_base()]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(report.contains("checked 14 requests: 0 wrong"), "{report}");
 }
 
 #[test]

@@ -108,6 +108,7 @@ fn api_server(script: Vec<Step>) -> (Client, tokio::task::JoinHandle<Vec<Seen>>)
 fn platform() -> Platform {
     Platform {
         namespace: "marquee-system".into(),
+        namespace_prefix: "mq-".into(),
         gateway: "marquee".into(),
         pool_service: "marquee-runtime".into(),
         port: 8080,
@@ -131,7 +132,7 @@ fn performance(name: &str, placement: Placement, generation: i64) -> Performance
         },
     );
     let meta = perf.meta_mut();
-    meta.uid = Some("0d6f5c8e-1111-2222-3333-444455556666".into());
+    meta.uid = Some(UID.into());
     meta.generation = Some(generation);
     meta.resource_version = Some("7".into());
     meta.finalizers = Some(vec![FINALIZER.into()]);
@@ -142,22 +143,38 @@ fn context(client: Client, reports: Arc<Reports>) -> Arc<Context> {
     Arc::new(Context { client, platform: platform(), serving: reports })
 }
 
+const UID: &str = "0d6f5c8e-1111-2222-3333-444455556666";
+
+/// The performance's namespace as the API server holds it, made by the performance `owner` (a uid).
+fn namespace_made_by(name: &str, owner: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {
+            "name": format!("mq-{name}"), "uid": "ns-uid-1",
+            "labels": {"marquee.dev/performance": name},
+            "ownerReferences": [{"apiVersion": "marquee.dev/v1alpha1", "kind": "Performance", "name": name, "uid": owner, "controller": true}]
+        }
+    })
+}
+
 /// The requests of a performance's objects in the order the reconcile applies them, up to the
-/// route.
+/// route, once its namespace exists (it made it).
 fn objects(name: &str) -> Vec<Step> {
+    let ns = format!("mq-{name}");
     vec![
-        apply(&format!("/api/v1/namespaces/{name}")),
-        apply(&format!("/api/v1/namespaces/{name}/serviceaccounts/seller")),
-        apply(&format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/roles/seller")),
-        apply(&format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/rolebindings/seller")),
-        apply(&format!("/apis/networking.k8s.io/v1/namespaces/{name}/networkpolicies/isolate")),
-        apply(&format!("/api/v1/namespaces/{name}/services/runtime")),
+        step(Method::GET, format!("/api/v1/namespaces/{ns}"), Answer::Json(namespace_made_by(name, UID))),
+        apply(&format!("/api/v1/namespaces/{ns}")),
+        apply(&format!("/api/v1/namespaces/{ns}/serviceaccounts/seller")),
+        apply(&format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/seller")),
+        apply(&format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/marquee-seller-token")),
+        apply(&format!("/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/isolate")),
+        apply(&format!("/api/v1/namespaces/{ns}/services/runtime")),
         apply(&format!("/apis/gateway.networking.k8s.io/v1/namespaces/marquee-system/referencegrants/{name}")),
     ]
 }
 
 fn route(name: &str) -> Step {
-    apply(&format!("/apis/gateway.networking.k8s.io/v1/namespaces/{name}/httproutes/performance"))
+    apply(&format!("/apis/gateway.networking.k8s.io/v1/namespaces/mq-{name}/httproutes/performance"))
 }
 
 fn status_write(name: &str) -> Step {
@@ -212,38 +229,53 @@ async fn a_new_performance_gets_the_finalizer_before_anything_else() {
 }
 
 #[tokio::test]
-async fn create_applies_every_object_owned_by_the_performance_and_writes_its_status() {
+async fn create_makes_the_namespace_then_applies_every_object_owned_by_the_performance_and_writes_its_status() {
     let reports = serving_gala();
-    let (client, server) = api_server(shared("gala"));
+    let mut script = shared("gala");
+    script[0] = step(Method::GET, "/api/v1/namespaces/mq-gala", Answer::Error(404, "NotFound"));
+    script.insert(1, step(Method::POST, "/api/v1/namespaces?&fieldManager=marquee-operator", Answer::Echo));
+    let (client, server) = api_server(script);
     let action = reconcile::reconcile(Arc::new(performance("gala", Placement::Shared, 1)), context(client, reports)).await.unwrap();
     assert_eq!(action, Action::requeue(RESYNC));
     let seen = server.await.unwrap();
 
-    let kinds: Vec<(&str, &str)> = seen[..8].iter().map(|s| (s.body["kind"].as_str().unwrap(), s.body["metadata"]["name"].as_str().unwrap())).collect();
+    // Created, not applied: a namespace that appeared meanwhile would make the create fail.
+    assert_eq!((seen[1].body["kind"].as_str(), seen[1].body["metadata"]["name"].as_str()), (Some("Namespace"), Some("mq-gala")));
+    assert_eq!(seen[1].body["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
+    let applied = &seen[2..11];
+    let kinds: Vec<(&str, &str, Option<&str>)> = applied[..8]
+        .iter()
+        .map(|s| (s.body["kind"].as_str().unwrap(), s.body["metadata"]["name"].as_str().unwrap(), s.body["metadata"]["namespace"].as_str()))
+        .collect();
     assert_eq!(
         kinds,
         [
-            ("Namespace", "gala"),
-            ("ServiceAccount", "seller"),
-            ("Role", "seller"),
-            ("RoleBinding", "seller"),
-            ("NetworkPolicy", "isolate"),
-            ("Service", "runtime"),
-            ("ReferenceGrant", "gala"),
-            ("HTTPRoute", "performance")
+            ("Namespace", "mq-gala", None),
+            ("ServiceAccount", "seller", Some("mq-gala")),
+            ("RoleBinding", "seller", Some("mq-gala")),
+            ("RoleBinding", "marquee-seller-token", Some("mq-gala")),
+            ("NetworkPolicy", "isolate", Some("mq-gala")),
+            ("Service", "runtime", Some("mq-gala")),
+            ("ReferenceGrant", "gala", Some("marquee-system")),
+            ("HTTPRoute", "performance", Some("mq-gala")),
         ]
     );
-    for s in &seen[..8] {
+    for s in &seen[1..10] {
         let owner = &s.body["metadata"]["ownerReferences"][0];
-        assert_eq!((owner["kind"].as_str(), owner["name"].as_str(), owner["controller"].as_bool()), (Some("Performance"), Some("gala"), Some(true)));
+        assert_eq!(
+            (owner["kind"].as_str(), owner["name"].as_str(), owner["uid"].as_str(), owner["controller"].as_bool()),
+            (Some("Performance"), Some("gala"), Some(UID), Some(true))
+        );
         assert_eq!(s.body["metadata"]["labels"]["marquee.dev/performance"], "gala");
     }
-    // The seller's role reaches only its namespace and never Secrets.
-    let rules = seen[2].body["rules"].as_array().unwrap();
-    assert!(rules.iter().all(|r| !r["resources"].as_array().unwrap().iter().any(|x| x == "secrets")));
-    assert_eq!(seen[3].body["subjects"], json!([{"kind": "ServiceAccount", "name": "seller", "namespace": "gala"}]));
+    // The seller's account is bound, in its namespace only, to the base's read-only role; the
+    // control plane may ask a token for that one account, in that namespace only.
+    assert_eq!(applied[2].body["roleRef"], json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "marquee-seller"}));
+    assert_eq!(applied[2].body["subjects"], json!([{"kind": "ServiceAccount", "name": "seller", "namespace": "mq-gala"}]));
+    assert_eq!(applied[3].body["roleRef"]["name"], "marquee-seller-token");
+    assert_eq!(applied[3].body["subjects"], json!([{"kind": "ServiceAccount", "name": "marquee-control", "namespace": "marquee-system"}]));
     // Other namespaces are kept out; the platform's, the Gateway's proxies' and its own pods come in.
-    let peers = &seen[4].body["spec"]["ingress"][0]["from"];
+    let peers = &applied[4].body["spec"]["ingress"][0]["from"];
     assert_eq!(
         peers,
         &json!([
@@ -252,13 +284,13 @@ async fn create_applies_every_object_owned_by_the_performance_and_writes_its_sta
             {"podSelector": {}}
         ])
     );
-    assert_eq!(seen[6].body["spec"]["from"], json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "gala"}]));
-    let rule = &seen[7].body["spec"]["rules"][0];
+    assert_eq!(applied[6].body["spec"]["from"], json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "mq-gala"}]));
+    let rule = &applied[7].body["spec"]["rules"][0];
     assert_eq!(rule["matches"][0]["path"], json!({"type": "PathPrefix", "value": "/p/gala/"}));
     assert_eq!(rule["backendRefs"], json!([{"name": "marquee-runtime", "namespace": "marquee-system", "port": 8080}]));
-    assert_eq!(seen[7].body["spec"]["parentRefs"][0]["name"], "marquee");
+    assert_eq!(applied[7].body["spec"]["parentRefs"][0]["name"], "marquee");
 
-    let status = &seen[8].body["status"];
+    let status = &applied[8].body["status"];
     assert_eq!(status["observedGeneration"], 1);
     assert_eq!(status["backend"], "pool");
     assert_eq!(status["serving"], json!(["pool-7f9c-1"]));
@@ -305,10 +337,10 @@ async fn a_spec_change_is_not_ready_until_a_runtime_serves_the_new_digest() {
 /// The dedicated runtime's objects and the Deployment's status in the apply's answer.
 fn dedicated_script(deployment_status: Value) -> Vec<Step> {
     let mut script = objects("gala");
-    script.push(apply("/api/v1/namespaces/gala/secrets/runtime-store"));
+    script.push(apply("/api/v1/namespaces/mq-gala/secrets/runtime-store"));
     script.push(step(
         Method::PATCH,
-        format!("/apis/apps/v1/namespaces/gala/deployments/runtime{APPLY}"),
+        format!("/apis/apps/v1/namespaces/mq-gala/deployments/runtime{APPLY}"),
         Answer::EchoWithStatus(deployment_status),
     ));
     script.push(route("gala"));
@@ -331,10 +363,10 @@ async fn a_dedicated_performance_moves_to_its_pods_once_ready_and_back_to_the_po
 
     // Pods starting: the pool keeps serving it.
     let seen = run(perf.clone(), json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 0})).await;
-    let secret = &seen[7].body;
+    let secret = &seen[8].body;
     // The store's short name resolves only in the platform's namespace: qualified.
     assert_eq!(secret["stringData"]["store"], "redis://marquee-redis.marquee-system.svc:6379");
-    let deployment = &seen[8].body;
+    let deployment = &seen[9].body;
     assert_eq!(deployment["spec"]["replicas"], 2);
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(container["args"], json!(["runtime", "--listen", "0.0.0.0:8080", "--only", "gala"]));
@@ -347,30 +379,30 @@ async fn a_dedicated_performance_moves_to_its_pods_once_ready_and_back_to_the_po
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(container["volumeMounts"], json!([{"name": "data", "mountPath": "/var/lib/marquee"}]));
     assert_eq!(deployment["spec"]["template"]["spec"]["volumes"], json!([{"name": "data", "emptyDir": {}}]));
-    assert_eq!(seen[9].body["spec"]["rules"][0]["backendRefs"][0]["name"], "marquee-runtime");
-    let status = &seen[10].body["status"];
+    assert_eq!(seen[10].body["spec"]["rules"][0]["backendRefs"][0]["name"], "marquee-runtime");
+    let status = &seen[11].body["status"];
     assert_eq!((status["backend"].as_str(), status["dedicatedReady"].as_i64()), (Some("pool"), Some(0)));
     assert_eq!(condition(status, "Routed")["reason"], "Pool");
 
     // Its pods are Ready: the route moves to them, with no namespace on the backend.
-    let perf = with_status(perf, &seen[10].body);
+    let perf = with_status(perf, &seen[11].body);
     reports.serves("gala", DIGEST, "gala-runtime-1");
     let seen = run(perf.clone(), json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2})).await;
-    assert_eq!(seen[9].body["spec"]["rules"][0]["backendRefs"], json!([{"name": "runtime", "port": 8080}]));
-    let status = &seen[10].body["status"];
+    assert_eq!(seen[10].body["spec"]["rules"][0]["backendRefs"], json!([{"name": "runtime", "port": 8080}]));
+    let status = &seen[11].body["status"];
     assert_eq!((status["backend"].as_str(), status["dedicatedReady"].as_i64()), (Some("dedicated"), Some(2)));
     assert_eq!(condition(status, "Routed")["reason"], "Dedicated");
     assert_eq!(condition(status, "Ready")["status"], "True");
 
     // They fail: back to the pool.
-    let perf = with_status(perf, &seen[10].body);
+    let perf = with_status(perf, &seen[11].body);
     let seen = run(perf, json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 0})).await;
-    assert_eq!(seen[9].body["spec"]["rules"][0]["backendRefs"][0]["name"], "marquee-runtime");
-    assert_eq!(seen[10].body["status"]["backend"], "pool");
+    assert_eq!(seen[10].body["spec"]["rules"][0]["backendRefs"][0]["name"], "marquee-runtime");
+    assert_eq!(seen[11].body["status"]["backend"], "pool");
 
     // A rollout the Deployment has not observed yet does not count as Ready pods.
     let seen = run(performance("gala", Placement::Dedicated, 1), json!({"observedGeneration": 0, "readyReplicas": 2, "updatedReplicas": 2})).await;
-    assert_eq!(seen[10].body["status"]["backend"], "pool");
+    assert_eq!(seen[11].body["status"]["backend"], "pool");
 }
 
 #[tokio::test]
@@ -378,75 +410,135 @@ async fn going_back_to_shared_removes_the_dedicated_runtime() {
     let mut perf = performance("gala", Placement::Shared, 3);
     perf.status = Some(PerformanceStatus { dedicated_ready: Some(2), backend: Some(Backend::Dedicated), ..PerformanceStatus::default() });
     let mut script = objects("gala");
-    script.push(step(Method::DELETE, "/apis/apps/v1/namespaces/gala/deployments/runtime?", Answer::Json(gone("Deployment", "apps/v1"))));
-    script.push(step(Method::DELETE, "/api/v1/namespaces/gala/secrets/runtime-store?", Answer::Error(404, "NotFound")));
+    script.push(step(Method::DELETE, "/apis/apps/v1/namespaces/mq-gala/deployments/runtime?", Answer::Json(gone("Deployment", "apps/v1"))));
+    script.push(step(Method::DELETE, "/api/v1/namespaces/mq-gala/secrets/runtime-store?", Answer::Error(404, "NotFound")));
     script.push(route("gala"));
     script.push(status_write("gala"));
     let (client, server) = api_server(script);
     reconcile::reconcile(Arc::new(perf), context(client, Arc::default())).await.unwrap();
     let seen = server.await.unwrap();
-    assert_eq!(seen[7].body["propagationPolicy"], "Background");
-    let status = &seen[10].body["status"];
+    assert_eq!(seen[8].body["propagationPolicy"], "Background");
+    let status = &seen[11].body["status"];
     assert_eq!(status["backend"], "pool");
     assert!(status.get("dedicatedReady").is_none(), "{status}");
     assert_eq!(condition(status, "Ready")["status"], "False");
 }
 
-#[tokio::test]
-async fn delete_cleans_up_then_lets_the_object_go() {
-    let mut perf = performance("gala", Placement::Shared, 1);
+/// A Performance on its way out.
+fn deleted(name: &str) -> Performance {
+    let mut perf = performance(name, Placement::Shared, 1);
     perf.meta_mut().deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+    perf
+}
+
+fn finalizer_removed(name: &str) -> Step {
+    step(Method::PATCH, format!("/apis/marquee.dev/v1alpha1/performances/{name}?"), Answer::Json(serde_json::to_value(performance(name, Placement::Shared, 1)).unwrap()))
+}
+
+#[tokio::test]
+async fn delete_removes_the_namespace_it_made_then_lets_the_object_go() {
     let (client, server) = api_server(vec![
         step(Method::DELETE, "/apis/gateway.networking.k8s.io/v1/namespaces/marquee-system/referencegrants/gala?", Answer::Json(gone("ReferenceGrant", "gateway.networking.k8s.io/v1"))),
-        step(Method::DELETE, "/api/v1/namespaces/gala?", Answer::Json(gone("Namespace", "v1"))),
-        step(Method::PATCH, "/apis/marquee.dev/v1alpha1/performances/gala?", Answer::Json(serde_json::to_value(performance("gala", Placement::Shared, 1)).unwrap())),
+        step(Method::GET, "/api/v1/namespaces/mq-gala", Answer::Json(namespace_made_by("gala", UID))),
+        step(Method::DELETE, "/api/v1/namespaces/mq-gala?", Answer::Json(gone("Namespace", "v1"))),
+        finalizer_removed("gala"),
     ]);
-    let action = reconcile::reconcile(Arc::new(perf), context(client, Arc::default())).await.unwrap();
+    let action = reconcile::reconcile(Arc::new(deleted("gala")), context(client, Arc::default())).await.unwrap();
     assert_eq!(action, Action::await_change());
     let seen = server.await.unwrap();
-    let patch = seen[2].body.as_array().unwrap();
+    // Only that namespace: one made again since (another uid) would refuse the delete.
+    assert_eq!(seen[2].body["preconditions"], json!({"uid": "ns-uid-1"}));
+    let patch = seen[3].body.as_array().unwrap();
     assert!(patch.iter().any(|op| op["op"] == "remove" && op["path"] == "/metadata/finalizers/0"), "{patch:?}");
 }
 
 #[tokio::test]
+async fn delete_leaves_a_namespace_the_performance_did_not_make() {
+    for existing in [Answer::Json(namespace_made_by("gala", "someone-else")), Answer::Error(404, "NotFound")] {
+        let (client, server) = api_server(vec![
+            step(Method::DELETE, "/apis/gateway.networking.k8s.io/v1/namespaces/marquee-system/referencegrants/gala?", Answer::Error(404, "NotFound")),
+            step(Method::GET, "/api/v1/namespaces/mq-gala", existing),
+            finalizer_removed("gala"),
+        ]);
+        reconcile::reconcile(Arc::new(deleted("gala")), context(client, Arc::default())).await.unwrap();
+        assert_eq!(server.await.unwrap().len(), 3, "no DELETE of the namespace");
+    }
+}
+
+#[tokio::test]
+async fn a_namespace_that_exists_without_the_performance_s_uid_is_refused_and_nothing_is_written() {
+    let outsider = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mq-gala", "uid": "theirs", "labels": {"team": "payments"}}});
+    for existing in [outsider, namespace_made_by("gala", "an-earlier-gala")] {
+        let (client, server) = api_server(vec![step(Method::GET, "/api/v1/namespaces/mq-gala", Answer::Json(existing)), status_write("gala")]);
+        let action = reconcile::reconcile(Arc::new(performance("gala", Placement::Shared, 1)), context(client, Arc::default())).await.unwrap();
+        // It looks again later: the namespace may be on its way out.
+        assert_eq!(action, Action::requeue(RESYNC));
+        let seen = server.await.unwrap();
+        let status = &seen[1].body["status"];
+        let accepted = condition(status, "Accepted");
+        assert_eq!((accepted["status"].as_str(), accepted["reason"].as_str()), (Some("False"), Some("NamespaceTaken")));
+        assert!(accepted["message"].as_str().unwrap().contains("mq-gala"), "{accepted}");
+        assert_eq!(condition(status, "Ready")["status"], "False");
+    }
+}
+
+#[tokio::test]
+async fn a_namespace_made_meanwhile_by_someone_else_fails_the_create_and_is_judged_on_the_retry() {
+    let (client, server) = api_server(vec![
+        step(Method::GET, "/api/v1/namespaces/mq-gala", Answer::Error(404, "NotFound")),
+        step(Method::POST, "/api/v1/namespaces?&fieldManager=marquee-operator", Answer::Error(409, "AlreadyExists")),
+    ]);
+    let ctx = context(client, Arc::default());
+    let perf = Arc::new(performance("gala", Placement::Shared, 1));
+    let error = reconcile::reconcile(perf.clone(), ctx.clone()).await.unwrap_err();
+    assert_eq!(reconcile::error_policy(perf, &error, ctx), Action::requeue(RETRY));
+    assert_eq!(server.await.unwrap().len(), 2, "nothing applied");
+}
+
+#[tokio::test]
 async fn a_conflict_on_apply_fails_the_run_and_is_retried_without_a_status() {
-    let (client, server) = api_server(vec![step(
-        Method::PATCH,
-        format!("/api/v1/namespaces/gala{APPLY}"),
-        Answer::Error(409, "Conflict"),
-    )]);
+    let mut script = objects("gala");
+    script.truncate(1);
+    script.push(step(Method::PATCH, format!("/api/v1/namespaces/mq-gala{APPLY}"), Answer::Error(409, "Conflict")));
+    let (client, server) = api_server(script);
     let ctx = context(client, Arc::default());
     let perf = Arc::new(performance("gala", Placement::Shared, 1));
     let error = reconcile::reconcile(perf.clone(), ctx.clone()).await.unwrap_err();
     assert!(error.to_string().contains("Conflict"), "{error}");
     assert_eq!(reconcile::error_policy(perf, &error, ctx), Action::requeue(RETRY));
     // Nothing after the refused apply: no status claims what was not applied.
-    assert_eq!(server.await.unwrap().len(), 1);
+    assert_eq!(server.await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn an_api_error_midway_is_retried_and_the_retry_finishes() {
     let reports = serving_gala();
-    let mut script = objects("gala")[..2].iter().map(|s| step(s.method.clone(), s.uri.clone(), Answer::Echo)).collect::<Vec<_>>();
-    script.push(step(Method::PATCH, format!("/apis/rbac.authorization.k8s.io/v1/namespaces/gala/roles/seller{APPLY}"), Answer::Error(500, "InternalError")));
+    let mut script = objects("gala");
+    script.truncate(3);
+    script.push(step(Method::PATCH, format!("/apis/rbac.authorization.k8s.io/v1/namespaces/mq-gala/rolebindings/seller{APPLY}"), Answer::Error(500, "InternalError")));
     let (client, server) = api_server(script);
     let perf = Arc::new(performance("gala", Placement::Shared, 1));
     let ctx = context(client, reports.clone());
     let error = reconcile::reconcile(perf.clone(), ctx.clone()).await.unwrap_err();
     assert_eq!(reconcile::error_policy(perf.clone(), &error, ctx), Action::requeue(RETRY));
-    assert_eq!(server.await.unwrap().len(), 3);
+    assert_eq!(server.await.unwrap().len(), 4);
 
     let (client, server) = api_server(shared("gala"));
     assert_eq!(reconcile::reconcile(perf, context(client, reports)).await.unwrap(), Action::requeue(RESYNC));
-    assert_eq!(condition(&server.await.unwrap()[8].body["status"], "Ready")["status"], "True");
+    assert_eq!(condition(&server.await.unwrap()[9].body["status"], "Ready")["status"], "True");
 }
 
 #[tokio::test]
-async fn a_reserved_name_is_not_accepted_and_nothing_is_applied() {
-    let (client, server) = api_server(vec![status_write("kube-system")]);
-    let action = reconcile::reconcile(Arc::new(performance("kube-system", Placement::Shared, 1)), context(client, Arc::default())).await.unwrap();
-    assert_eq!(action, Action::await_change());
-    let status = &server.await.unwrap()[0].body["status"];
-    let accepted = condition(status, "Accepted");
-    assert_eq!((accepted["status"].as_str(), accepted["reason"].as_str()), (Some("False"), Some("ReservedName")));
+async fn a_reserved_or_too_long_namespace_is_not_accepted_and_nothing_is_applied() {
+    let long = "a".repeat(61);
+    for (prefix, name) in [("", "kube-system"), ("", "default"), ("", "marquee-system"), ("mq-", long.as_str())] {
+        let (client, server) = api_server(vec![status_write(name)]);
+        let mut ctx = Context { client, platform: platform(), serving: Arc::new(Reports::default()) };
+        ctx.platform.namespace_prefix = prefix.into();
+        let action = reconcile::reconcile(Arc::new(performance(name, Placement::Shared, 1)), Arc::new(ctx)).await.unwrap();
+        assert_eq!(action, Action::requeue(RESYNC));
+        let status = &server.await.unwrap()[0].body["status"];
+        let accepted = condition(status, "Accepted");
+        assert_eq!((accepted["status"].as_str(), accepted["reason"].as_str()), (Some("False"), Some("ReservedName")), "{prefix}{name}");
+    }
 }

@@ -670,7 +670,7 @@ async fn kubernetes_token(State(app): State<AppState>, caller: Caller, Path(name
         return Err(ApiError::new(StatusCode::CONFLICT, "not_provisioned", "the operator has not made this performance's Kubernetes account yet; try again shortly"));
     };
     let body = json!({
-        "namespace": ns.name,
+        "namespace": mirror.namespace_of(&ns.name),
         "service_account": marquee_platform::cluster::SELLER_ACCOUNT,
         "token": token,
         "expires_at": expires_at,

@@ -343,7 +343,7 @@ impl App {
         }
         if let (Some(client), true) = (&app.settings.kube, app.settings.part.serves_control()) {
             let _guard = runtime.enter();
-            let _ = app.mirror.set(crate::cluster::Mirror::start(client.0.clone(), Served(Arc::downgrade(&app))));
+            let _ = app.mirror.set(crate::cluster::Mirror::start(client.clone(), Served(Arc::downgrade(&app))));
         }
         Ok(app)
     }
@@ -578,6 +578,12 @@ impl App {
         let started = Instant::now();
         if !caller.admin {
             self.limits.check(crate::limits::Limit::DeployBySeller, owner).await.map_err(ApiError::too_many)?;
+        }
+        if let (Some(mirror), Some(Value::String(name))) = (self.mirror.get(), request.get("namespace"))
+            && valid_namespace(name)
+            && self.registry.get(name).is_none()
+        {
+            mirror.may_take(name).await.map_err(|refused| cluster_refusal(name, refused))?;
         }
         let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let cap = self.limits.performances_per_seller as usize;
@@ -897,6 +903,19 @@ impl App {
 pub async fn a_few_at_a_time<T>(asks: Vec<impl Future<Output = Result<T>>>) -> Result<Vec<T>> {
     use futures_util::{StreamExt, TryStreamExt};
     futures_util::stream::iter(asks).buffered(32).try_collect().await
+}
+
+/// Cluster mode: why the cluster gives no namespace to this name.
+fn cluster_refusal(name: &str, refused: crate::cluster::Refused) -> ApiError {
+    use crate::cluster::Refused;
+    match refused {
+        Refused::Reserved(why) => ApiError::bad_request("invalid_namespace", format!("{name:?} cannot be a performance here: {why}")).field("namespace"),
+        Refused::Taken(why) => ApiError::new(StatusCode::CONFLICT, "namespace_taken", why).field("namespace"),
+        Refused::Unavailable(e) => {
+            tracing::error!(namespace = %name, error = format!("{e:#}"), "could not look up the namespace");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable", "the Kubernetes API did not answer; try again")
+        }
+    }
 }
 
 fn namespace_taken(namespace: &str) -> ApiError {

@@ -11,7 +11,9 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use marquee_crd::{Performance, PerformanceSpec};
+use k8s_openapi::api::core::v1::Namespace;
+pub use marquee_crd::NAMESPACE_PREFIX;
+use marquee_crd::{PERFORMANCE_LABEL, Performance, PerformanceSpec};
 use tokio::sync::mpsc;
 
 /// The control plane's field manager on `Performance` specs (the operator writes the status).
@@ -26,9 +28,15 @@ const RETRY: Duration = Duration::from_secs(1);
 /// change made while the API server was away or this process was down.
 const RESYNC: Duration = Duration::from_secs(60);
 
-/// The cluster's API server, as cluster mode's settings hold it.
+/// The cluster's API server and where performances live in it, as cluster mode's settings hold it.
 #[derive(Clone)]
-pub struct Cluster(pub Client);
+pub struct Cluster {
+    pub client: Client,
+    /// What each performance's namespace is named with before its name.
+    pub prefix: String,
+    /// The platform's own namespace, which no performance may have.
+    pub platform: String,
+}
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,7 +46,7 @@ impl std::fmt::Debug for Cluster {
 
 /// Connects to the cluster's API server: `api` (a URL, for a test's mock server) or the pod's
 /// own service account.
-pub async fn connect(api: Option<&str>) -> Result<Cluster> {
+pub async fn connect(api: Option<&str>, prefix: String, platform: String) -> Result<Cluster> {
     let client = match api {
         Some(url) => {
             let config = kube::Config::new(url.parse().with_context(|| format!("bad Kubernetes API address {url}"))?);
@@ -46,7 +54,7 @@ pub async fn connect(api: Option<&str>) -> Result<Cluster> {
         }
         None => Client::try_default().await.context("no Kubernetes API to talk to (not in a pod, no kubeconfig)")?,
     };
-    Ok(Cluster(client))
+    Ok(Cluster { client, prefix, platform })
 }
 
 /// What the control plane serves, as `Performance` specs; `None` once the platform is gone.
@@ -56,16 +64,52 @@ pub trait Desired: Send + Sync + 'static {
 }
 
 pub struct Mirror {
-    client: Client,
+    cluster: Cluster,
     changes: mpsc::UnboundedSender<String>,
+}
+
+/// Why a performance may not have a name in this cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// Too long for a namespace, or one Kubernetes or the platform keeps.
+    #[error("{0}")]
+    Reserved(String),
+    /// A namespace of that name exists and is not a performance's of that name.
+    #[error("{0}")]
+    Taken(String),
+    #[error("the Kubernetes API did not answer: {0:#}")]
+    Unavailable(anyhow::Error),
 }
 
 impl Mirror {
     /// Starts the task that writes each changed performance, then every [`RESYNC`] all of them.
-    pub fn start(client: Client, desired: impl Desired) -> Self {
+    pub fn start(cluster: Cluster, desired: impl Desired) -> Self {
         let (changes, received) = mpsc::unbounded_channel();
-        tokio::spawn(mirror(Api::all(client.clone()), desired, received, changes.clone()));
-        Self { client, changes }
+        tokio::spawn(mirror(Api::all(cluster.client.clone()), desired, received, changes.clone()));
+        Self { cluster, changes }
+    }
+
+    /// The Kubernetes namespace of the performance `name`.
+    pub fn namespace_of(&self, name: &str) -> String {
+        marquee_crd::namespace_of(&self.cluster.prefix, name)
+    }
+
+    /// Whether a new performance may be called `name`: its namespace is neither reserved nor
+    /// there already (the operator would refuse it, and leave the performance unserved by
+    /// Kubernetes). A namespace a going performance of that name left is the operator's to wait for.
+    pub async fn may_take(&self, name: &str) -> Result<(), Refused> {
+        let namespace = self.namespace_of(name);
+        if let Some(why) = marquee_crd::refused_namespace(&namespace, &self.cluster.platform) {
+            return Err(Refused::Reserved(why));
+        }
+        let api: Api<Namespace> = Api::all(self.cluster.client.clone());
+        let existing = api.get_opt(&namespace).await.map_err(|e| Refused::Unavailable(e.into()))?;
+        match existing {
+            Some(ns) if ns.metadata.labels.as_ref().and_then(|l| l.get(PERFORMANCE_LABEL)).map(String::as_str) != Some(name) => {
+                Err(Refused::Taken(format!("the Kubernetes namespace {namespace} exists already and is not this platform's")))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The performance changed (deployed, patched, rolled, deleted): its object will follow.
@@ -76,8 +120,8 @@ impl Mirror {
     /// A short-lived token of the performance's `seller` account, whose Role reaches only its
     /// namespace: (token, expiry as RFC 3339), or `None` while the operator has not made the
     /// account yet.
-    pub async fn seller_token(&self, namespace: &str) -> Result<Option<(String, Option<String>)>> {
-        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+    pub async fn seller_token(&self, name: &str) -> Result<Option<(String, Option<String>)>> {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.cluster.client.clone(), &self.namespace_of(name));
         let request = TokenRequest {
             spec: TokenRequestSpec { expiration_seconds: Some(TOKEN_SECONDS), ..TokenRequestSpec::default() },
             ..TokenRequest::default()
