@@ -239,6 +239,16 @@ struct StoreFlags {
     /// `appendonly yes` and `appendfsync always`); `relaxed`: accept any.
     #[arg(long = "store-durability", env = "MARQUEE_STORE_DURABILITY", value_enum, default_value_t = Durability::Required)]
     durability: Durability,
+    /// `required`: refuse a Redis that serves a client without a password (anything that
+    /// reaches it could read the token keys and rewrite orders); `optional`: accept it.
+    #[arg(long = "store-auth", env = "MARQUEE_STORE_AUTH", value_enum, default_value_t = StoreAuth::Required)]
+    auth: StoreAuth,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StoreAuth {
+    Required,
+    Optional,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -254,7 +264,14 @@ impl StoreFlags {
             Durability::Required => marquee_store_redis::Durability::Required,
             Durability::Relaxed => marquee_store_redis::Durability::Relaxed,
         };
-        Ok(Store::Redis(marquee_store_redis::RedisStore::connect(&url, durability).await?))
+        let redis = marquee_store_redis::RedisStore::connect(&url, durability).await?;
+        anyhow::ensure!(
+            self.auth == StoreAuth::Optional || !redis.open_to_anyone().await?,
+            "the Redis store serves a client that gives no password: anything that reaches it could read the token keys \
+             and rewrite orders; give it an ACL user with a password (redis://USER:PASSWORD@host, the default user off: \
+             `user default off ~* &* +@all`), or start with --store-auth optional"
+        );
+        Ok(Store::Redis(redis))
     }
 }
 

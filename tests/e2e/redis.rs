@@ -95,6 +95,53 @@ fn marquee_refuses_a_redis_that_could_lose_confirmed_orders() {
 }
 
 #[test]
+fn marquee_refuses_a_redis_anyone_may_use_unless_told_otherwise() {
+    let redis = LocalRedis::start_with("e2e-open", "always", marquee_store_redis::Access::Open).unwrap();
+    let dir = DataDir::new();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir.0)
+        .args(["--store", &redis.url()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("gives no password") && stderr.contains("--store-auth optional"), "{stderr}");
+
+    let server = Server::start_with(&dir.0, &[("MARQUEE_STORE", &redis.url()), ("MARQUEE_STORE_AUTH", "optional")]);
+    server.get("/healthz", None).expect(200);
+}
+
+/// `rediss://` (a managed Redis's TLS) with an ACL user and password: the server's certificate is
+/// checked against the system's roots, here a CA made for the test (`SSL_CERT_FILE`).
+#[test]
+fn marquee_sells_on_a_redis_over_tls() {
+    let redis = LocalRedis::start_with("e2e-tls", "always", marquee_store_redis::Access::Tls).unwrap();
+    let url = redis.tls_url().unwrap();
+    let dir = DataDir::new();
+    let ca = redis.ca_file();
+    let server = Server::start_with(&dir.0, &[("MARQUEE_STORE", &url), ("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", crate::testkit::gala_params());
+    let buyer = server.account("buyer@example.com", "buyer");
+    let held = crate::booking::hold(&server, "gala", &buyer, json!({"session": "s1", "seats": ["R-1-1"]})).expect(201).json();
+    let order = confirm(&server, "gala", &buyer, held["hold_id"].as_str().unwrap(), GOOD_CARD).expect(201).json();
+    assert_eq!(order["status"], "confirmed");
+
+    // Without the CA the certificate is not trusted, and marquee says so rather than serving.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&DataDir::new().0)
+        .args(["--store", &url])
+        .env("SSL_CERT_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("failed to connect to Redis") && !stderr.contains(&url), "{stderr}");
+}
+
+#[test]
 fn a_control_plane_and_a_runtime_on_one_redis_share_accounts_sessions_keys_and_rate_limits() {
     let redis = LocalRedis::start("e2e-identity", "always").unwrap();
     let (dir_a, dir_b) = (DataDir::new(), DataDir::new());

@@ -110,6 +110,8 @@ fn the_kustomize_base_validates_against_the_real_schemas() {
         "horizontalpodautoscaler/marquee-runtime",
         "clusterrole/marquee-operator",
         "clusterrole/marquee-seller-token",
+        "networkpolicy/marquee-redis",
+        "poddisruptionbudget/marquee-redis",
         "validatingadmissionpolicy/marquee-operator-scope",
         "validatingadmissionpolicybinding/marquee-operator-scope",
         "configmap/marquee-grafana-dashboard",
@@ -235,6 +237,42 @@ fn no_role_of_ours_reads_secrets_or_mints_a_token_for_an_account_it_does_not_nam
     for violation in ["creates a token for any account", "reads Secrets", "bind without resourceNames", "a wildcard in apiGroups"] {
         assert!(report.contains(violation), "no {violation} in {report}");
     }
+}
+
+/// The rendered base's objects, as JSON.
+fn base_objects() -> Vec<serde_json::Value> {
+    let output = cluster_python("to-json.py", &[&rendered_base()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn redis_is_fenced_and_needs_a_password() {
+    let objects = base_objects();
+    let find = |kind: &str, name: &str| {
+        objects.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name).unwrap_or_else(|| panic!("no {kind}/{name}")).clone()
+    };
+    // Only Marquee's pods reach it: the platform's three roles, and runtimes in performances' namespaces.
+    let policy = find("NetworkPolicy", "marquee-redis");
+    assert_eq!(policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"], "marquee-redis");
+    assert_eq!(policy["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
+    let rule = &policy["spec"]["ingress"][0];
+    assert_eq!(policy["spec"]["ingress"].as_array().unwrap().len(), 1);
+    assert_eq!(rule["ports"], serde_json::json!([{"port": "redis"}]));
+    let peers = rule["from"].as_array().unwrap();
+    assert_eq!(peers[0]["podSelector"]["matchExpressions"][0]["values"], serde_json::json!(["control", "runtime", "operator"]));
+    assert!(peers[0].get("namespaceSelector").is_none(), "same namespace only");
+    assert_eq!(peers[1]["namespaceSelector"]["matchExpressions"][0]["key"], "marquee.dev/performance");
+    assert_eq!(peers[1]["podSelector"]["matchLabels"]["app.kubernetes.io/component"], "runtime");
+    // Its users come from a Secret (no password in the base); the default user is not open.
+    let config = find("ConfigMap", "marquee-redis")["data"]["redis.conf"].as_str().unwrap().to_owned();
+    for line in ["aclfile /etc/redis-acl/users.acl", "maxmemory-policy noeviction", "appendfsync always"] {
+        assert!(config.lines().any(|l| l.trim() == line), "no {line:?} in {config}");
+    }
+    let redis = find("StatefulSet", "marquee-redis");
+    assert_eq!(redis["spec"]["template"]["spec"]["volumes"][1]["secret"]["secretName"], "marquee-redis-acl");
+    assert!(!objects.iter().any(|o| o["kind"] == "Secret"), "no Secret, so no password, is committed");
+    assert_eq!(find("PodDisruptionBudget", "marquee-redis")["spec"]["maxUnavailable"], 0);
 }
 
 /// There is no API server here to enforce the admission policy: its CEL is run on the requests

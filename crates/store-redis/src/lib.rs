@@ -21,8 +21,62 @@ mod serving;
 pub use directory::DirectoryEvent;
 pub use identity::IdentityEvent;
 pub use lease::LEASE_TTL;
-pub use local::LocalRedis;
+pub use local::{Access, LocalRedis};
 pub use serving::SERVING_TTL_SECONDS;
+
+/// A Redis URL to connect with, and to show in messages and logs without its password.
+struct Shown<'a> {
+    secret: &'a str,
+    redacted: String,
+}
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+/// `redis://user:PASSWORD@host` and `…?pass=PASSWORD` with the password as `***`.
+fn shown(url: &str) -> Shown<'_> {
+    let mut redacted = url.to_owned();
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((credentials, address)) = rest.rsplit_once('@')
+        && let Some((user, _)) = credentials.split_once(':')
+    {
+        redacted = format!("{scheme}://{user}:***@{address}");
+    }
+    if let Some((head, query)) = redacted.clone().split_once('?') {
+        let pairs: Vec<String> =
+            query.split('&').map(|pair| if pair.starts_with("pass=") { "pass=***".to_owned() } else { pair.to_owned() }).collect();
+        redacted = format!("{head}?{}", pairs.join("&"));
+    }
+    Shown { secret: url, redacted }
+}
+
+/// Redis 7.0 replays the AOF's transactions (how a script's writes are logged) under the rules
+/// of its `default` user: turned off without its commands, a restart drops every order. Asked
+/// with `ACL DRYRUN` where our user may; a server that does not let it ask is taken as it is.
+async fn replays_scripted_writes(connection: &mut ConnectionManager, url: &Shown<'_>) -> Result<()> {
+    for (command, args) in [("EXEC", &[][..]), ("HSET", &["k", "f", "1"]), ("HINCRBY", &["k", "f", "1"]), ("SET", &["k", "1"]), ("ZADD", &["k", "1", "m"]), ("DEL", &["k"])] {
+        let answer: redis::RedisResult<String> = redis::cmd("ACL").arg("DRYRUN").arg("default").arg(command).arg(args).query_async(connection).await;
+        match answer {
+            Ok(ok) if ok == "OK" => {}
+            Ok(refusal) => bail!(
+                "Redis at {url} would drop confirmed orders when it restarts: it replays its append-only file under the \
+                 rules of the `default` user, which may not run {command} ({refusal}); keep the default user off but give \
+                 it its commands (`user default off ~* &* +@all`)"
+            ),
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Whether Redis turned a client away for giving no (or wrong) credentials.
+fn refused_without_credentials(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || ["NOAUTH", "NOPERM", "WRONGPASS"].iter().any(|code| error.code() == Some(code) || error.to_string().contains(code))
+}
 
 /// Whether a call failed because Redis did not answer (down, unreachable, too slow) rather
 /// than refused it: the caller may try again.
@@ -69,7 +123,8 @@ impl RedisStore {
     /// Connects (reconnecting on its own later) and checks that a confirmed order answered
     /// is on disk before the answer.
     pub async fn connect(url: &str, durability: Durability) -> Result<Self> {
-        let client = redis::Client::open(url).with_context(|| format!("bad Redis address {url}"))?;
+        let url = &shown(url);
+        let client = redis::Client::open(url.secret).with_context(|| format!("bad Redis address {url}"))?;
         // The default 500 ms answer timeout is shorter than an fsync on a busy disk, and a
         // step timed out may still have been applied: wait longer for the answer instead.
         let config = ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
@@ -97,6 +152,7 @@ impl RedisStore {
                     appendfsync.unwrap_or("?")
                 );
             }
+            replays_scripted_writes(&mut connection, url).await?;
         }
         Ok(Self {
             client,
@@ -105,6 +161,24 @@ impl RedisStore {
             bucket: redis::Script::new(include_str!("bucket.lua")),
             identity: redis::Script::new(include_str!("identity.lua")),
         })
+    }
+
+    /// Whether the server serves a client that gives no credentials (its `default` user on
+    /// without a password): then anything that reaches it may read the token keys and rewrite
+    /// orders. Asked over a connection of its own, without the URL's user and password.
+    pub async fn open_to_anyone(&self) -> Result<bool> {
+        let info = self.client.get_connection_info().clone().set_redis_settings(redis::RedisConnectionInfo::default());
+        let anonymous = redis::Client::open(info).context("bad Redis address")?;
+        let ping = async {
+            let mut connection = anonymous.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut connection).await
+        };
+        match tokio::time::timeout(RESPONSE_TIMEOUT, ping).await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) if refused_without_credentials(&e) => Ok(false),
+            Ok(Err(e)) => Err(anyhow::Error::new(e).context("failed to ask Redis whether it needs a password")),
+            Err(_) => bail!("Redis did not answer whether it needs a password"),
+        }
     }
 
     /// Whether the server answers a PING within half a second.
@@ -526,5 +600,19 @@ impl ClaimStore for RedisClaims {
 
     fn paying(&self) -> BoxFuture<'_, bool> {
         Box::pin(self.do_paying())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        let shown = |url: &str| super::shown(url).to_string();
+        assert_eq!(shown("redis://marquee:s3cr%40t@cache:6379/2"), "redis://marquee:***@cache:6379/2");
+        assert_eq!(shown("rediss://:s3cret@cache"), "rediss://:***@cache");
+        assert_eq!(shown("redis+unix:///run/redis.sock?user=marquee&pass=s3cret&db=1"), "redis+unix:///run/redis.sock?user=marquee&pass=***&db=1");
+        for kept in ["redis://cache:6379", "redis://marquee@cache", "unix:///run/redis.sock"] {
+            assert_eq!(shown(kept), kept);
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! A `redis-server` of one's own in a temp dir, on a Unix socket (no port to race for), with the
-//! settings a durable store needs: what tests and benchmarks start, never a shared server.
+//! settings a durable store needs and, as a platform's Redis must have, an ACL user with a
+//! password and the `default` user off: what tests and benchmarks start, never a shared server.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -7,25 +8,75 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+/// The ACL user every `LocalRedis` has.
+pub const USER: &str = "marquee";
+
+/// Who may use the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Only the user [`USER`], with a password; the `default` user is off.
+    Password,
+    /// Anyone: the `default` user on without a password (what `marquee` refuses by default).
+    Open,
+    /// As `Password`, and also a TLS port on `localhost` with a certificate of a CA made here.
+    Tls,
+}
+
 pub struct LocalRedis {
     child: Child,
+    setup: Setup,
+}
+
+/// How the server is started, each time the same.
+struct Setup {
     dir: PathBuf,
     fsync: &'static str,
+    access: Access,
+    password: String,
+    tls_port: Option<u16>,
 }
 
 impl LocalRedis {
     /// Starts `redis-server` in a fresh temp dir named after `name`, AOF on with `appendfsync`
-    /// set to `fsync` (`always` for a durable store).
+    /// set to `fsync` (`always` for a durable store), for the user [`USER`] with a password.
     pub fn start(name: &str, fsync: &'static str) -> Result<Self> {
+        Self::start_with(name, fsync, Access::Password)
+    }
+
+    pub fn start_with(name: &str, fsync: &'static str, access: Access) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("marquee-redis-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
-        let child = spawn(&dir, fsync)?;
-        Ok(Self { child, dir, fsync })
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+        let password = format!("{:x}{:x}", nanos, std::process::id());
+        let tls_port = match access {
+            Access::Tls => {
+                make_certificates(&dir)?;
+                Some(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+            }
+            _ => None,
+        };
+        let setup = Setup { dir, fsync, access, password, tls_port };
+        Ok(Self { child: setup.spawn()?, setup })
     }
 
+    /// The Unix socket's URL, with the user and password.
     pub fn url(&self) -> String {
-        format!("unix://{}", self.dir.join("redis.sock").display())
+        let socket = self.setup.dir.join("redis.sock");
+        match self.setup.access {
+            Access::Open => format!("unix://{}", socket.display()),
+            _ => format!("unix://{}?user={USER}&pass={}", socket.display(), self.setup.password),
+        }
+    }
+
+    /// With [`Access::Tls`]: `rediss://` to `localhost`, with the user and password.
+    pub fn tls_url(&self) -> Option<String> {
+        self.setup.tls_port.map(|port| format!("rediss://{USER}:{}@localhost:{port}", self.setup.password))
+    }
+
+    /// The CA that signed the TLS port's certificate (for `SSL_CERT_FILE`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.setup.dir.join("ca.crt")
     }
 
     /// Stops the server where it is (SIGSTOP) until [`resume`](Self::resume): a Redis that
@@ -47,11 +98,20 @@ impl LocalRedis {
             true => &["%R~*", "~{p:*", "~{id}*", "~rate:*", "~{dir}:counters:*", "~{dir}:secret:*", "~{dir}:component:*", "~{dir}:serving:*", "~{dir}:control-lease"],
             false => &["~*"],
         };
+        let user = if self.setup.access == Access::Open { "default" } else { USER };
+        self.set_user(user, &[&["resetkeys"], keys].concat())
+    }
+
+    /// `ACL SETUSER user rules…`, as the user the URL names.
+    pub fn set_user(&self, user: &str, rules: &[&str]) -> Result<()> {
+        let me = if self.setup.access == Access::Open { "default" } else { USER };
         let status = Command::new("redis-cli")
             .arg("-s")
-            .arg(self.dir.join("redis.sock"))
-            .args(["ACL", "SETUSER", "default", "resetkeys"])
-            .args(keys)
+            .arg(self.setup.dir.join("redis.sock"))
+            .args(["--user", me])
+            .env("REDISCLI_AUTH", &self.setup.password)
+            .args(["ACL", "SETUSER", user])
+            .args(rules)
             .stdout(Stdio::null())
             .status()
             .context("failed to run redis-cli (apt-get install redis-tools)")?;
@@ -63,9 +123,58 @@ impl LocalRedis {
     pub fn crash_and_restart(&mut self) -> Result<()> {
         self.child.kill()?;
         self.child.wait()?;
-        self.child = spawn(&self.dir, self.fsync)?;
+        self.child = self.setup.spawn()?;
         Ok(())
     }
+}
+
+impl Setup {
+    fn spawn(&self) -> Result<Child> {
+        let dir = &self.dir;
+        let socket = dir.join("redis.sock");
+        let _ = std::fs::remove_file(&socket);
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&socket)
+            .arg("--dir")
+            .arg(dir)
+            .args(["--appendonly", "yes", "--appendfsync", self.fsync, "--save", ""]);
+        if self.access != Access::Open {
+            // The default user is off but keeps every command: Redis 7.0 replays the AOF's
+            // transactions under its rules, and without them drops every scripted write.
+            command.args(["--user", "default", "off", "~*", "&*", "+@all", "--user", USER, "on", &format!(">{}", self.password), "~*", "&*", "+@all"]);
+        }
+        if let Some(port) = self.tls_port {
+            command.args(["--tls-port", &port.to_string(), "--tls-auth-clients", "no"]);
+            for (flag, file) in [("--tls-cert-file", "server.crt"), ("--tls-key-file", "server.key"), ("--tls-ca-cert-file", "ca.crt")] {
+                command.arg(flag).arg(dir.join(file));
+            }
+        }
+        let mut child = command.stdout(Stdio::null()).spawn().context("failed to start redis-server (apt-get install redis-server)")?;
+        let started = Instant::now();
+        while !socket.exists() {
+            if started.elapsed() > Duration::from_secs(10) || child.try_wait()?.is_some() {
+                let _ = child.kill();
+                bail!("redis-server did not start in {}", dir.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(child)
+    }
+}
+
+/// A CA and a certificate for `localhost` signed by it, made with `openssl` in `dir`.
+fn make_certificates(dir: &std::path::Path) -> Result<()> {
+    let openssl = |args: &[&str]| -> Result<()> {
+        let output = Command::new("openssl").args(args).current_dir(dir).output().context("failed to run openssl")?;
+        anyhow::ensure!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        Ok(())
+    };
+    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=marquee test CA", "-keyout", "ca.key", "-out", "ca.crt"])?;
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"])?;
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n")?;
+    openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt"])
 }
 
 fn signal(pid: u32, name: &str) -> Result<()> {
@@ -74,33 +183,10 @@ fn signal(pid: u32, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn spawn(dir: &PathBuf, fsync: &str) -> Result<Child> {
-    let socket = dir.join("redis.sock");
-    let _ = std::fs::remove_file(&socket);
-    let mut child = Command::new("redis-server")
-        .args(["--port", "0", "--unixsocket"])
-        .arg(&socket)
-        .arg("--dir")
-        .arg(dir)
-        .args(["--appendonly", "yes", "--appendfsync", fsync, "--save", ""])
-        .stdout(Stdio::null())
-        .spawn()
-        .context("failed to start redis-server (apt-get install redis-server)")?;
-    let started = Instant::now();
-    while !socket.exists() {
-        if started.elapsed() > Duration::from_secs(10) || child.try_wait()?.is_some() {
-            let _ = child.kill();
-            bail!("redis-server did not start in {}", dir.display());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(child)
-}
-
 impl Drop for LocalRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.setup.dir);
     }
 }

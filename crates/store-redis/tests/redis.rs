@@ -208,7 +208,7 @@ async fn an_acknowledged_order_survives_a_killed_redis() {
     assert!(after > 0, "no order was sold after the restart");
     for id in &acknowledged {
         let order = store.order(id).await.unwrap();
-        assert!(order.is_some_and(|o| o.status == OrderStatus::Confirmed), "acknowledged order {id} was lost");
+        assert!(order.as_ref().is_some_and(|o| o.status == OrderStatus::Confirmed), "acknowledged order {id} was lost: {order:?}");
     }
     let live = sold(&store).await;
     assert!(live.len() >= acknowledged.len() * 2);
@@ -236,4 +236,32 @@ async fn reads_of_orders_write_nothing() {
     // Availability is what the due hold changes: asking for it ends the hold.
     assert!(claims.taken("s1", &[]).await.unwrap().seats.is_empty());
     assert!(!hold_exists(&mut raw).await);
+}
+
+/// Redis 7.0 replays its append-only file under the `default` user's rules: turned off without
+/// its commands, a restart would drop every order, so such a server is refused.
+#[tokio::test]
+async fn a_redis_that_would_drop_scripted_writes_on_restart_is_refused() {
+    let redis = LocalRedis::start("acl-replay", "always").unwrap();
+    redis.set_user("default", &["off", "resetkeys", "-@all"]).unwrap();
+    let refused = RedisStore::connect(&redis.url(), Durability::Required).await.err().expect("refused");
+    let message = format!("{refused:#}");
+    assert!(message.contains("`default` user") && message.contains("+@all"), "{message}");
+    // Nor is the password in what it says.
+    assert!(message.contains("pass=***&") || message.ends_with("pass=***") || message.contains("pass=*** "), "{message}");
+
+    redis.set_user("default", &["off", "~*", "&*", "+@all"]).unwrap();
+    RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+}
+
+/// Only the URL's user, with its password, gets in: the server is not open to anyone.
+#[tokio::test]
+async fn a_store_with_a_password_is_not_open_and_an_open_one_is() {
+    let fenced = LocalRedis::start("fenced", "always").unwrap();
+    assert!(!RedisStore::connect(&fenced.url(), Durability::Required).await.unwrap().open_to_anyone().await.unwrap());
+    let open = LocalRedis::start_with("open", "always", marquee_store_redis::Access::Open).unwrap();
+    assert!(RedisStore::connect(&open.url(), Durability::Required).await.unwrap().open_to_anyone().await.unwrap());
+    let wrong = fenced.url().replace("pass=", "pass=wrong");
+    let refused = RedisStore::connect(&wrong, Durability::Required).await.err().expect("a wrong password is refused");
+    assert!(!format!("{refused:#}").contains("passwrong"), "{refused:#}");
 }
