@@ -10,9 +10,9 @@ use gateway_api::httproutes::{
 use gateway_api::referencegrants::{ReferenceGrant, ReferenceGrantFrom, ReferenceGrantSpec, ReferenceGrantTo};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, Namespace,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler, Namespace,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext,
-    Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Service, ServiceAccount, ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::{
@@ -107,6 +107,9 @@ fn meta(perf: &Performance, name: &str, namespace: Option<&str>) -> ObjectMeta {
     }
 }
 
+/// How long a dedicated runtime keeps serving after it is marked for removal (the base's pods
+/// wait as long), before SIGTERM starts its drain.
+const PRE_STOP_SECONDS: i64 = 10;
 /// The user a dedicated runtime runs as (the image's own non-root user, as in the pool).
 const RUNTIME_USER: i64 = 65532;
 
@@ -315,13 +318,14 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
         let amounts = BTreeMap::from([("cpu".to_owned(), s.cpu), ("memory".to_owned(), s.memory)]);
         ResourceRequirements { requests: Some(amounts.clone()), limits: Some(amounts), ..ResourceRequirements::default() }
     });
-    let probe = |path: &str, period: i32| Probe {
+    let probe = |path: &str, period: i32, failures: Option<i32>| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
             port: IntOrString::String("http".to_owned()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
+        failure_threshold: failures,
         ..Probe::default()
     };
     let mut pod_labels = runtime_selector(perf);
@@ -390,8 +394,17 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
                             container_port: platform.port,
                             ..ContainerPort::default()
                         }]),
-                        readiness_probe: Some(probe("/readyz", 2)),
-                        liveness_probe: Some(probe("/healthz", 10)),
+                        // Compiling the performance's components comes before the port opens:
+                        // liveness waits for the start (up to 5 minutes).
+                        startup_probe: Some(probe("/healthz", 2, Some(150))),
+                        readiness_probe: Some(probe("/readyz", 2, None)),
+                        liveness_probe: Some(probe("/healthz", 10, None)),
+                        // The Gateway keeps sending to a pod for a few seconds after a rollout
+                        // marks it for removal: the listener stays open until then.
+                        lifecycle: Some(Lifecycle {
+                            pre_stop: Some(LifecycleHandler { sleep: Some(SleepAction { seconds: PRE_STOP_SECONDS }), ..LifecycleHandler::default() }),
+                            ..Lifecycle::default()
+                        }),
                         resources,
                         security_context: Some(SecurityContext {
                             allow_privilege_escalation: Some(false),

@@ -275,6 +275,50 @@ fn redis_is_fenced_and_needs_a_password() {
     assert_eq!(find("PodDisruptionBudget", "marquee-redis")["spec"]["maxUnavailable"], 0);
 }
 
+/// A pod that compiles many components is not killed while it starts, keeps serving while the
+/// Gateway still sends to it, and the pool's size is the autoscaler's alone.
+#[test]
+fn pods_start_unhurried_leave_gently_and_the_autoscaler_sizes_the_pool() {
+    let objects = base_objects();
+    let deployment = |name: &str| objects.iter().find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name).unwrap().clone();
+    for name in ["marquee-control", "marquee-runtime"] {
+        let container = &deployment(name)["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["startupProbe"]["httpGet"]["path"], "/healthz", "{name}");
+        assert!(container["startupProbe"]["failureThreshold"].as_i64().unwrap() * container["startupProbe"]["periodSeconds"].as_i64().unwrap() >= 300, "{name}");
+        assert_eq!(container["lifecycle"]["preStop"], serde_json::json!({"sleep": {"seconds": 10}}), "{name}");
+    }
+    assert!(deployment("marquee-runtime")["spec"].get("replicas").is_none(), "the HPA sizes the pool");
+    let hpa = objects.iter().find(|o| o["kind"] == "HorizontalPodAutoscaler").unwrap();
+    assert_eq!((hpa["spec"]["scaleTargetRef"]["name"].as_str(), hpa["spec"]["minReplicas"].as_i64()), (Some("marquee-runtime"), Some(2)));
+}
+
+/// A retag with `images:` (in the base or in an overlay) reaches the dedicated runtimes too: the
+/// operator's MARQUEE_IMAGE is the image its own container runs.
+#[test]
+fn a_retag_reaches_the_image_of_dedicated_runtimes() {
+    let operator_image = |objects: &[serde_json::Value]| {
+        let operator = objects.iter().find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "marquee-operator").unwrap();
+        let container = &operator["spec"]["template"]["spec"]["containers"][0];
+        let env = container["env"].as_array().unwrap().iter().find(|e| e["name"] == "MARQUEE_IMAGE").unwrap()["value"].clone();
+        (container["image"].as_str().unwrap().to_owned(), env.as_str().unwrap().to_owned())
+    };
+    assert_eq!(operator_image(&base_objects()), ("ghcr.io/marquee-dev/marquee:latest".into(), "ghcr.io/marquee-dev/marquee:latest".into()));
+    // kustomize takes an overlay's base only by a relative path.
+    let overlay = root().join("target/kustomize-retag");
+    std::fs::create_dir_all(&overlay).unwrap();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources: [../../cluster/deploy]\nimages:\n  - {name: ghcr.io/marquee-dev/marquee, newName: registry.example/marquee, newTag: \"2.0\"}\n",
+    )
+    .unwrap();
+    let output = Command::new("kubectl").arg("kustomize").arg(&overlay).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rendered = temp("retagged.yaml", &String::from_utf8(output.stdout).unwrap());
+    let output = cluster_python("to-json.py", &[&rendered]);
+    let objects: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(operator_image(&objects), ("registry.example/marquee:2.0".into(), "registry.example/marquee:2.0".into()));
+}
+
 /// There is no API server here to enforce the admission policy: its CEL is run on the requests
 /// a stolen operator token would send (and the operator's own), with cel-python.
 #[test]

@@ -375,6 +375,9 @@ async fn a_dedicated_performance_moves_to_its_pods_once_ready_and_back_to_the_po
     // It reads the real client from the Gateway's proxies, as the pool does.
     assert_eq!(container["env"][2], json!({"name": "MARQUEE_TRUSTED_PROXIES", "value": "10.96.0.0/12"}));
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // Liveness waits for the start; the pod keeps serving a while after it is marked for removal.
+    assert_eq!((container["startupProbe"]["httpGet"]["path"].as_str(), container["startupProbe"]["failureThreshold"].as_i64()), (Some("/healthz"), Some(150)));
+    assert_eq!(container["lifecycle"]["preStop"], json!({"sleep": {"seconds": 10}}));
     // A read-only root file system: the runtime's data dir is a volume of its own.
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(container["volumeMounts"], json!([{"name": "data", "mountPath": "/var/lib/marquee"}]));
