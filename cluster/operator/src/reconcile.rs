@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use gateway_api::httproutes::{HttpRoute, HttpRouteStatusParents};
 use gateway_api::referencegrants::ReferenceGrant;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -150,7 +151,8 @@ async fn apply(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
             Backend::Pool
         }
     };
-    put(client, ns, &objects::http_route(perf, platform, backend)).await?;
+    let route = put(client, ns, &objects::http_route(perf, platform, backend)).await?;
+    let taken = route_taken(&route, platform);
     status.backend = Some(backend);
 
     let (serving, trouble) = match ctx.serving.serving(&name, &perf.spec.digest).await {
@@ -167,14 +169,39 @@ async fn apply(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
         (None, true) => format!("its current spec is served by {}", serving.join(", ")),
         (None, false) => "no runtime serves its current spec yet".to_owned(),
     };
+    let routed = match &taken {
+        Ok(()) => condition(perf, "Routed", true, routed_reason, routed),
+        Err((reason, message)) => condition(perf, "Routed", false, reason, message),
+    };
     status.conditions = vec![
         condition(perf, "Accepted", true, "Applied", "its namespace, account, role, service and policy are applied"),
-        condition(perf, "Routed", true, routed_reason, routed),
+        routed,
         condition(perf, "Ready", ready, if ready { "Serving" } else { "NotServing" }, &ready_message),
     ];
     status.serving = serving;
     write_status(perf, ctx, status).await?;
-    Ok(Action::requeue(if ready { RESYNC } else { WAIT_FOR_SERVING }))
+    Ok(Action::requeue(if ready && taken.is_ok() { RESYNC } else { WAIT_FOR_SERVING }))
+}
+
+/// Whether the platform's Gateway took the route, as the route's own status says: `Accepted`
+/// and `ResolvedRefs` true for its current spec. Otherwise the Gateway's reason and message
+/// (`Pending` while it has said nothing yet).
+fn route_taken(route: &HttpRoute, platform: &Platform) -> Result<(), (String, String)> {
+    let pending = |what: &str| Err(("Pending".to_owned(), format!("the Gateway {} has not {what} yet", platform.gateway)));
+    let ours = |p: &&HttpRouteStatusParents| {
+        p.parent_ref.name == platform.gateway && p.parent_ref.namespace.as_deref().is_none_or(|ns| ns == platform.namespace)
+    };
+    let Some(parent) = route.status.as_ref().and_then(|s| s.parents.iter().find(ours)) else {
+        return pending("taken up the route");
+    };
+    for kind in ["Accepted", "ResolvedRefs"] {
+        match parent.conditions.iter().find(|c| c.type_ == kind) {
+            Some(c) if c.status != "True" => return Err((c.reason.clone(), format!("{kind}: {}", c.message))),
+            Some(c) if c.observed_generation >= route.metadata.generation => {}
+            _ => return pending(&format!("reported {kind} for the route's current spec")),
+        }
+    }
+    Ok(())
 }
 
 /// Ready pods of the dedicated Deployment's current revision: the ones a rollout waits for, so

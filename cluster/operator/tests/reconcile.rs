@@ -173,8 +173,30 @@ fn objects(name: &str) -> Vec<Step> {
     ]
 }
 
+/// The route's status as the Gateway writes it, at generation 1.
+fn route_status(accepted: (&str, &str), resolved: (&str, &str)) -> Value {
+    let c = |kind: &str, (status, reason): (&str, &str)| {
+        json!({"type": kind, "status": status, "reason": reason, "message": format!("{kind} {reason}"), "observedGeneration": 1, "lastTransitionTime": "2026-12-06T10:00:00Z"})
+    };
+    json!({"parents": [
+        // Another Gateway's word on it is not ours.
+        {"parentRef": {"name": "elsewhere", "namespace": "other"}, "controllerName": "example.com/gw", "conditions": [c("Accepted", ("False", "NotAllowedByListeners"))]},
+        {"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "marquee", "namespace": "marquee-system"},
+         "controllerName": "gateway.envoyproxy.io/gatewayclass-controller", "conditions": [c("Accepted", accepted), c("ResolvedRefs", resolved)]}
+    ]})
+}
+
+fn route_answered(name: &str, status: Value) -> Step {
+    step(
+        Method::PATCH,
+        format!("/apis/gateway.networking.k8s.io/v1/namespaces/mq-{name}/httproutes/performance{APPLY}"),
+        Answer::EchoWithStatus(status),
+    )
+}
+
+/// The route's apply, answered with the Gateway's acceptance.
 fn route(name: &str) -> Step {
-    apply(&format!("/apis/gateway.networking.k8s.io/v1/namespaces/mq-{name}/httproutes/performance"))
+    route_answered(name, route_status(("True", "Accepted"), ("True", "ResolvedRefs")))
 }
 
 fn status_write(name: &str) -> Step {
@@ -544,4 +566,37 @@ async fn a_reserved_or_too_long_namespace_is_not_accepted_and_nothing_is_applied
         let accepted = condition(status, "Accepted");
         assert_eq!((accepted["status"].as_str(), accepted["reason"].as_str()), (Some("False"), Some("ReservedName")), "{prefix}{name}");
     }
+}
+
+#[tokio::test]
+async fn routed_is_what_the_gateway_says_of_the_route() {
+    let cases = [
+        (json!(null), "Pending"),
+        (route_status(("False", "NotAllowedByListeners"), ("True", "ResolvedRefs")), "NotAllowedByListeners"),
+        (route_status(("True", "Accepted"), ("False", "RefNotPermitted")), "RefNotPermitted"),
+        (json!({"parents": []}), "Pending"),
+    ];
+    for (route_status, reason) in cases {
+        let mut script = shared("gala");
+        let last = script.len() - 2;
+        script[last] = route_answered("gala", route_status);
+        let (client, server) = api_server(script);
+        let action = reconcile::reconcile(Arc::new(performance("gala", Placement::Shared, 1)), context(client, serving_gala())).await.unwrap();
+        // Looked at again soon: the Gateway may take it up.
+        assert_eq!(action, Action::requeue(WAIT_FOR_SERVING), "{reason}");
+        let status = &server.await.unwrap().pop().unwrap().body["status"];
+        let routed = condition(status, "Routed");
+        assert_eq!((routed["status"].as_str(), routed["reason"].as_str()), (Some("False"), Some(reason)));
+        // Serving is the runtimes' word, and they serve it.
+        assert_eq!(condition(status, "Ready")["status"], "True");
+    }
+    // An acceptance of an older spec of the route is not one of this spec.
+    let mut stale = route_status(("True", "Accepted"), ("True", "ResolvedRefs"));
+    stale["parents"][1]["conditions"][0]["observedGeneration"] = json!(0);
+    let mut script = shared("gala");
+    let last = script.len() - 2;
+    script[last] = route_answered("gala", stale);
+    let (client, server) = api_server(script);
+    reconcile::reconcile(Arc::new(performance("gala", Placement::Shared, 1)), context(client, serving_gala())).await.unwrap();
+    assert_eq!(condition(&server.await.unwrap().pop().unwrap().body["status"], "Routed")["reason"], "Pending");
 }
