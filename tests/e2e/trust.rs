@@ -529,3 +529,28 @@ fn a_cookie_session_is_renewed_or_ended_only_from_the_platform_s_own_pages() {
     }
     server.post_raw("/api/v1/auth/refresh", None, &[("Cookie", &cookie), ("Origin", &origin)], "").expect(200);
 }
+
+/// Behind https (the public URL says so), the session cookies are `Secure`: they never travel
+/// in clear. On plain HTTP (`marquee up` on loopback) a browser would drop them, so they are not.
+#[test]
+fn session_cookies_are_secure_behind_https() {
+    let set_cookies = |reply: &crate::testkit::Reply| -> Vec<String> {
+        reply.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.clone()).collect()
+    };
+    for (public_url, secure) in [(Some("https://tickets.example"), true), (Some("http://tickets.example"), false), (None, false)] {
+        let dir = DataDir::new();
+        let env: Vec<(&str, &str)> = public_url.map(|url| ("MARQUEE_PUBLIC_URL", url)).into_iter().collect();
+        let server = Server::start_with(&dir.0, &env);
+        server.account("fan@example.com", "buyer");
+        let login = server.post("/api/v1/auth/login", None, &json!({"email": "fan@example.com", "password": "a-good-password", "mode": "browser"}));
+        let cookies = set_cookies(&login.expect(200));
+        assert_eq!(cookies.len(), 2);
+        let pairs: Vec<&str> = cookies.iter().map(|c| c.split(';').next().unwrap()).collect();
+        let logout = server.post_raw("/api/v1/auth/logout", None, &[("Cookie", &pairs.join("; ")), ("Origin", &server.base)], "");
+        let cleared = set_cookies(&logout.expect(204));
+        assert_eq!(cleared.len(), 2, "{public_url:?}");
+        for cookie in cookies.iter().chain(&cleared) {
+            assert_eq!(cookie.split("; ").any(|a| a == "Secure"), secure, "{public_url:?}: {cookie}");
+        }
+    }
+}

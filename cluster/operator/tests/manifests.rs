@@ -292,6 +292,22 @@ fn pods_start_unhurried_leave_gently_and_the_autoscaler_sizes_the_pool() {
     assert_eq!((hpa["spec"]["scaleTargetRef"]["name"].as_str(), hpa["spec"]["minReplicas"].as_i64()), (Some("marquee-runtime"), Some(2)));
 }
 
+/// Buyers and the console are served over HTTPS (cert-manager issues the certificates), and the
+/// class both Gateways name ships with them.
+#[test]
+fn the_gateways_serve_https_and_their_class_ships_with_them() {
+    let objects = base_objects();
+    let class = objects.iter().find(|o| o["kind"] == "GatewayClass").expect("a GatewayClass in the base");
+    for name in ["marquee", "marquee-control"] {
+        let gateway = objects.iter().find(|o| o["kind"] == "Gateway" && o["metadata"]["name"] == name).unwrap();
+        assert_eq!(gateway["spec"]["gatewayClassName"], class["metadata"]["name"], "{name}");
+        assert!(gateway["metadata"]["annotations"]["cert-manager.io/cluster-issuer"].is_string(), "{name}");
+        let https = gateway["spec"]["listeners"].as_array().unwrap().iter().find(|l| l["protocol"] == "HTTPS").unwrap_or_else(|| panic!("{name}: no HTTPS listener"));
+        assert_eq!(https["tls"]["mode"], "Terminate");
+        assert!(https["hostname"].is_string() && https["tls"]["certificateRefs"][0]["name"].is_string(), "{name}: {https}");
+    }
+}
+
 /// A retag with `images:` (in the base or in an overlay) reaches the dedicated runtimes too: the
 /// operator's MARQUEE_IMAGE is the image its own container runs.
 #[test]

@@ -333,8 +333,8 @@ fn email_taken() -> ApiError {
 
 /// A token pair as a browser gets it: the page receives only `header.payload` of the access
 /// token; the signature and the refresh token travel in HttpOnly cookies.
-fn browser_session(pair: TokenPair) -> Response {
-    let cookies = auth::session_cookies(&pair);
+fn browser_session(pair: TokenPair, secure: bool) -> Response {
+    let cookies = auth::session_cookies(&pair, secure);
     let page_part = pair.access_token.rsplit_once('.').map(|(head, _)| head.to_string()).unwrap_or_default();
     let body = json!({
         "access_token": page_part,
@@ -354,10 +354,10 @@ fn with_cookies(mut response: Response, cookies: [String; 2]) -> Response {
     response
 }
 
-fn session(pair: TokenPair, mode: SessionMode) -> Response {
+fn session(app: &App, pair: TokenPair, mode: SessionMode) -> Response {
     match mode {
         SessionMode::Api => Json(pair).into_response(),
-        SessionMode::Browser => browser_session(pair),
+        SessionMode::Browser => browser_session(pair, app.secure_cookies()),
     }
 }
 
@@ -365,7 +365,7 @@ async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAdd
     let req: LoginRequest = parse(&body)?;
     app.limits.check_login(&req.email.trim().to_ascii_lowercase(), Some(addr.0)).await.map_err(ApiError::too_many)?;
     match app.shared.auth.log_in(&req.email, req.password).await? {
-        auth::LogIn::Session(found) => Ok(session(found.1, req.mode)),
+        auth::LogIn::Session(found) => Ok(session(&app, found.1, req.mode)),
         auth::LogIn::MustChangePassword => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "password_change_required",
@@ -381,7 +381,7 @@ async fn change_password(State(app): State<AppState>, Extension(addr): Extension
     let req: PasswordRequest = parse(&body)?;
     app.limits.check_login(&req.email.trim().to_ascii_lowercase(), Some(addr.0)).await.map_err(ApiError::too_many)?;
     match app.shared.auth.change_password(&req.email, req.password, req.new_password).await? {
-        Ok(pair) => Ok(session(pair, req.mode)),
+        Ok(pair) => Ok(session(&app, pair, req.mode)),
         Err(auth::PasswordError::Wrong) => Err(ApiError::unauthorized("wrong email or password")),
         Err(auth::PasswordError::Weak(reason)) => Err(ApiError::bad_request("weak_password", reason).field("new_password")),
     }
@@ -432,7 +432,7 @@ fn same_origin(headers: &http::HeaderMap) -> bool {
 async fn refresh(State(app): State<AppState>, headers: http::HeaderMap, body: Bytes) -> ApiResult {
     let (token, mode) = refresh_token(&headers, &body)?;
     match app.shared.auth.refresh(&token).await? {
-        Ok(pair) => Ok(session(pair, mode)),
+        Ok(pair) => Ok(session(&app, pair, mode)),
         Err(AuthError::Reused) => Err(ApiError::unauthorized("refresh token already used; the session is revoked")),
         Err(_) => Err(ApiError::unauthorized("invalid or expired refresh token")),
     }
@@ -444,7 +444,7 @@ async fn logout(State(app): State<AppState>, headers: http::HeaderMap, body: Byt
         return Err(ApiError::unauthorized("unknown refresh token"));
     }
     let response = StatusCode::NO_CONTENT.into_response();
-    Ok(if mode == SessionMode::Browser { with_cookies(response, auth::clearing_cookies()) } else { response })
+    Ok(if mode == SessionMode::Browser { with_cookies(response, auth::clearing_cookies(app.secure_cookies())) } else { response })
 }
 
 /// The web console's files; until it is built, a 404 that says how to build it.

@@ -210,6 +210,12 @@ impl App {
         self.settings.public_url.as_ref().map(|base| format!("{}/p/{namespace}/", base.trim_end_matches('/')))
     }
 
+    /// Whether the platform is reached over https (its public URL says so): then its session
+    /// cookies are `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.settings.public_url.as_deref().is_some_and(|url| url.to_ascii_lowercase().starts_with("https://"))
+    }
+
     pub fn open(settings: Settings) -> Result<Arc<Self>> {
         let data = &settings.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("failed to create {}", data.display()))?;

@@ -447,24 +447,25 @@ pub fn without_session_cookies(header: &str) -> String {
 
 /// `Set-Cookie` values that put a pair into a browser: the signature for every path, the
 /// refresh token for the auth endpoints only. Both HttpOnly and SameSite=Strict, so neither
-/// a script (XSS) nor a cross-site request can use them alone. (`Secure` belongs to a TLS
-/// front end; `marquee up` serves plain HTTP on loopback.)
-pub fn session_cookies(pair: &TokenPair) -> [String; 2] {
+/// a script (XSS) nor a cross-site request can use them alone; `Secure` (`secure`) when the
+/// platform is reached over https, so they never travel in clear. (`marquee up` serves plain
+/// HTTP on loopback, where a browser would drop a `Secure` cookie.)
+pub fn session_cookies(pair: &TokenPair, secure: bool) -> [String; 2] {
     let signature = pair.access_token.rsplit('.').next().unwrap_or("");
-    [
-        format!("{SIGNATURE_COOKIE}={signature}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ACCESS_TTL_SECS}"),
-        format!(
-            "{REFRESH_COOKIE}={}; HttpOnly; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age={REFRESH_TTL_SECS}",
-            pair.refresh_token
-        ),
-    ]
+    cookies([(signature, ACCESS_TTL_SECS), (&pair.refresh_token, REFRESH_TTL_SECS)], secure)
 }
 
 /// `Set-Cookie` values that remove a browser session.
-pub fn clearing_cookies() -> [String; 2] {
+pub fn clearing_cookies(secure: bool) -> [String; 2] {
+    cookies([("", 0), ("", 0)], secure)
+}
+
+/// The signature cookie and the refresh cookie with these values and lifetimes.
+fn cookies([(signature, signature_ttl), (refresh, refresh_ttl)]: [(&str, i64); 2], secure: bool) -> [String; 2] {
+    let secure = if secure { "; Secure" } else { "" };
     [
-        format!("{SIGNATURE_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-        format!("{REFRESH_COOKIE}=; HttpOnly; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age=0"),
+        format!("{SIGNATURE_COOKIE}={signature}; HttpOnly; SameSite=Strict; Path=/; Max-Age={signature_ttl}{secure}"),
+        format!("{REFRESH_COOKIE}={refresh}; HttpOnly; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age={refresh_ttl}{secure}"),
     ]
 }
 
