@@ -65,6 +65,9 @@ struct PlatformFlags {
     /// The Gateway's proxies (CIDR ranges, comma-separated), handed to dedicated runtimes.
     #[arg(long, env = "MARQUEE_TRUSTED_PROXIES", value_name = "CIDR,…")]
     trusted_proxies: Option<String>,
+    /// Prometheus's bearer token, handed to dedicated runtimes (`--metrics-token`).
+    #[arg(long, env = "MARQUEE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 impl PlatformFlags {
@@ -79,6 +82,7 @@ impl PlatformFlags {
             store: self.store,
             admit: self.admit,
             trusted_proxies: self.trusted_proxies.filter(|cidrs| !cidrs.is_empty()),
+            metrics_token: self.metrics_token.filter(|token| !token.is_empty()),
         }
     }
 }

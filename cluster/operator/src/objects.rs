@@ -38,6 +38,8 @@ pub const CONTROL: &str = "marquee-control";
 /// The performance's Service, its dedicated Deployment and the Secret that Deployment reads.
 pub const RUNTIME: &str = "runtime";
 pub const STORE_SECRET: &str = "runtime-store";
+/// The key of Prometheus's bearer token in the store Secret.
+const METRICS_TOKEN_KEY: &str = "metrics-token";
 pub const ROUTE: &str = "performance";
 pub const NETWORK_POLICY: &str = "isolate";
 /// Where a runtime keeps its lock and compiled components (the root file system is read-only).
@@ -65,6 +67,9 @@ pub struct Platform {
     /// The Gateway's proxies (CIDR ranges), whose forwarded headers a dedicated runtime reads
     /// the real client from, as the pool does.
     pub trusted_proxies: Option<String>,
+    /// Prometheus's bearer token, which a dedicated runtime takes as the pool does (through its
+    /// store Secret, never its pod spec).
+    pub metrics_token: Option<String>,
 }
 
 impl Platform {
@@ -282,7 +287,12 @@ pub fn http_route(perf: &Performance, platform: &Platform, backend: Backend) -> 
 pub fn store_secret(perf: &Performance, platform: &Platform) -> Secret {
     Secret {
         metadata: meta(perf, STORE_SECRET, Some(&platform.namespace_of(perf))),
-        string_data: Some(BTreeMap::from([("store".to_owned(), qualified_store(&platform.store, &platform.namespace))])),
+        string_data: Some(
+            [("store", Some(qualified_store(&platform.store, &platform.namespace))), (METRICS_TOKEN_KEY, platform.metrics_token.clone())]
+                .into_iter()
+                .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+                .collect(),
+        ),
         ..Secret::default()
     }
 }
@@ -363,18 +373,7 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
                                 .to_vec(),
                         ),
                         env: Some(vec![
-                            EnvVar {
-                                name: "MARQUEE_STORE".to_owned(),
-                                value_from: Some(EnvVarSource {
-                                    secret_key_ref: Some(SecretKeySelector {
-                                        name: STORE_SECRET.to_owned(),
-                                        key: "store".to_owned(),
-                                        ..SecretKeySelector::default()
-                                    }),
-                                    ..EnvVarSource::default()
-                                }),
-                                ..EnvVar::default()
-                            },
+                            secret_env("MARQUEE_STORE", "store"),
                             EnvVar { name: "MARQUEE_DATA_DIR".to_owned(), value: Some(DATA_DIR.to_owned()), ..EnvVar::default() },
                         ]
                         .into_iter()
@@ -383,6 +382,7 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
                             value: Some(cidrs.clone()),
                             ..EnvVar::default()
                         }))
+                        .chain(platform.metrics_token.is_some().then(|| secret_env("MARQUEE_METRICS_TOKEN", METRICS_TOKEN_KEY)))
                         .collect()),
                         volume_mounts: Some(vec![VolumeMount {
                             name: "data".to_owned(),
@@ -425,6 +425,18 @@ pub fn deployment(perf: &Performance, platform: &Platform) -> Deployment {
             ..DeploymentSpec::default()
         }),
         status: None,
+    }
+}
+
+/// An environment variable from a key of the store Secret.
+fn secret_env(name: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector { name: STORE_SECRET.to_owned(), key: key.to_owned(), ..SecretKeySelector::default() }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
     }
 }
 

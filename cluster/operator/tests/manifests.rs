@@ -154,6 +154,7 @@ fn what_the_operator_applies_validates_against_the_real_schemas() {
         image: "ghcr.io/marquee-dev/marquee:latest".into(),
         store: "redis://marquee-redis:6379".into(),
         admit: vec!["envoy-gateway-system".into()],
+        metrics_token: Some("scrape-token".into()),
         trusted_proxies: Some("10.0.0.0/8".into()),
     };
     // Each sample with the objects only it gets and its pod templates (a dedicated runtime's).
@@ -306,6 +307,29 @@ fn the_gateways_serve_https_and_their_class_ships_with_them() {
         assert_eq!(https["tls"]["mode"], "Terminate");
         assert!(https["hostname"].is_string() && https["tls"]["certificateRefs"][0]["name"].is_string(), "{name}: {https}");
     }
+}
+
+/// Prometheus is let into performances' namespaces and sends the bearer token every process
+/// takes as --metrics-token (the PodMonitor, for the Prometheus operator, the same).
+#[test]
+fn prometheus_reaches_every_runtime_with_its_token() {
+    let objects = base_objects();
+    let config = objects.iter().find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "marquee-cluster").unwrap();
+    assert!(config["data"]["admit-namespaces"].as_str().unwrap().split(',').any(|ns| ns == "monitoring"));
+    let scrape = objects.iter().find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "marquee-prometheus").unwrap();
+    let job = scrape["data"]["marquee-scrape.yml"].as_str().unwrap();
+    assert!(job.contains("type: Bearer") && job.contains("credentials_file: /etc/prometheus/secrets/marquee-metrics/token"), "{job}");
+    for name in ["marquee-control", "marquee-runtime", "marquee-operator"] {
+        let deployment = objects.iter().find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name).unwrap();
+        let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap();
+        let token = env.iter().find(|e| e["name"] == "MARQUEE_METRICS_TOKEN").unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(token["valueFrom"]["secretKeyRef"], serde_json::json!({"name": "marquee-metrics", "key": "token", "optional": true}));
+    }
+    let output = cluster_python("to-json.py", &[&root().join("cluster/monitoring/podmonitor.yaml")]);
+    let monitor: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let endpoint = &monitor[0]["spec"]["podMetricsEndpoints"][0];
+    assert_eq!((endpoint["port"].as_str(), endpoint["honorLabels"].as_bool()), (Some("http"), Some(true)));
+    assert_eq!(endpoint["authorization"]["credentials"], serde_json::json!({"name": "marquee-metrics", "key": "token"}));
 }
 
 /// A retag with `images:` (in the base or in an overlay) reaches the dedicated runtimes too: the

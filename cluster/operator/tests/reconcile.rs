@@ -115,6 +115,7 @@ fn platform() -> Platform {
         image: "marquee:test".into(),
         store: "redis://marquee-redis:6379".into(),
         admit: vec!["envoy-gateway-system".into()],
+        metrics_token: Some("scrape-token".into()),
         trusted_proxies: Some("10.96.0.0/12".into()),
     }
 }
@@ -388,6 +389,8 @@ async fn a_dedicated_performance_moves_to_its_pods_once_ready_and_back_to_the_po
     let secret = &seen[8].body;
     // The store's short name resolves only in the platform's namespace: qualified.
     assert_eq!(secret["stringData"]["store"], "redis://marquee-redis.marquee-system.svc:6379");
+    // Prometheus's token reaches it as it reaches the pool, never in the pod spec.
+    assert_eq!(secret["stringData"]["metrics-token"], "scrape-token");
     let deployment = &seen[9].body;
     assert_eq!(deployment["spec"]["replicas"], 2);
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
@@ -396,6 +399,8 @@ async fn a_dedicated_performance_moves_to_its_pods_once_ready_and_back_to_the_po
     assert_eq!(container["env"][0]["valueFrom"]["secretKeyRef"], json!({"name": "runtime-store", "key": "store"}));
     // It reads the real client from the Gateway's proxies, as the pool does.
     assert_eq!(container["env"][2], json!({"name": "MARQUEE_TRUSTED_PROXIES", "value": "10.96.0.0/12"}));
+    assert_eq!(container["env"][3], json!({"name": "MARQUEE_METRICS_TOKEN", "valueFrom": {"secretKeyRef": {"name": "runtime-store", "key": "metrics-token"}}}));
+    assert!(!deployment.to_string().contains("scrape-token"));
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     // Liveness waits for the start; the pod keeps serving a while after it is marked for removal.
     assert_eq!((container["startupProbe"]["httpGet"]["path"].as_str(), container["startupProbe"]["failureThreshold"].as_i64()), (Some("/healthz"), Some(150)));
