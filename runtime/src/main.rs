@@ -240,7 +240,8 @@ struct StoreFlags {
     #[arg(long = "store-durability", env = "MARQUEE_STORE_DURABILITY", value_enum, default_value_t = Durability::Required)]
     durability: Durability,
     /// `required`: refuse a Redis that serves a client without a password (anything that
-    /// reaches it could read the token keys and rewrite orders); `optional`: accept it.
+    /// reaches it could read the token keys and rewrite orders), unless only this machine
+    /// reaches it (a Unix socket or loopback); `optional`: accept it anywhere.
     #[arg(long = "store-auth", env = "MARQUEE_STORE_AUTH", value_enum, default_value_t = StoreAuth::Required)]
     auth: StoreAuth,
 }
@@ -265,12 +266,15 @@ impl StoreFlags {
             Durability::Relaxed => marquee_store_redis::Durability::Relaxed,
         };
         let redis = marquee_store_redis::RedisStore::connect(&url, durability).await?;
-        anyhow::ensure!(
-            self.auth == StoreAuth::Optional || !redis.open_to_anyone().await?,
-            "the Redis store serves a client that gives no password: anything that reaches it could read the token keys \
-             and rewrite orders; give it an ACL user with a password (redis://USER:PASSWORD@host, the default user off: \
-             `user default off ~* &* +@all`), or start with --store-auth optional"
-        );
+        if self.auth == StoreAuth::Required && redis.open_to_anyone().await? {
+            anyhow::ensure!(
+                redis.local_only(),
+                "the Redis store serves a client that gives no password: anything that reaches it could read the token keys \
+                 and rewrite orders; give it an ACL user with a password (redis://USER:PASSWORD@host, the default user off: \
+                 `user default off ~* &* +@all`), or start with --store-auth optional"
+            );
+            tracing::warn!("the Redis store serves a client without a password; only this machine reaches it (a Unix socket or loopback), so it is used");
+        }
         Ok(Store::Redis(redis))
     }
 }

@@ -72,6 +72,18 @@ async fn replays_scripted_writes(connection: &mut ConnectionManager, url: &Shown
     Ok(())
 }
 
+/// A Unix socket, `localhost` or a loopback address (names are not resolved: a name may lead
+/// anywhere).
+fn local_only_addr(address: &redis::ConnectionAddr) -> bool {
+    let host = match address {
+        redis::ConnectionAddr::Unix(_) => return true,
+        redis::ConnectionAddr::Tcp(host, _) | redis::ConnectionAddr::TcpTls { host, .. } => host,
+        _ => return false,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 /// Whether Redis turned a client away for giving no (or wrong) credentials.
 fn refused_without_credentials(error: &redis::RedisError) -> bool {
     error.kind() == redis::ErrorKind::AuthenticationFailed
@@ -179,6 +191,11 @@ impl RedisStore {
             Ok(Err(e)) => Err(anyhow::Error::new(e).context("failed to ask Redis whether it needs a password")),
             Err(_) => bail!("Redis did not answer whether it needs a password"),
         }
+    }
+
+    /// Whether only this machine reaches the server: a Unix socket or a loopback address.
+    pub fn local_only(&self) -> bool {
+        local_only_addr(self.client.get_connection_info().addr())
     }
 
     /// Whether the server answers a PING within half a second.
@@ -605,6 +622,19 @@ impl ClaimStore for RedisClaims {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_unix_socket_or_a_loopback_address_is_this_machine_s_alone() {
+        // Nothing is connected: the address alone decides (names are not resolved).
+        let local = |url: &str| redis::Client::open(url).unwrap().get_connection_info().addr().clone();
+        let store_of = |url: &str| super::local_only_addr(&local(url));
+        for url in ["unix:///run/redis.sock", "redis://127.0.0.1:6379", "redis://127.8.0.1", "redis://localhost:6379", "redis://[::1]:6379", "redis://[::ffff:127.0.0.1]:6379", "rediss://localhost:6380"] {
+            assert!(store_of(url), "{url}");
+        }
+        for url in ["redis://10.0.0.7:6379", "redis://marquee-redis.marquee-system.svc:6379", "redis://[fd00::7]:6379", "rediss://cache.example:6380", "redis://localhost.example"] {
+            assert!(!store_of(url), "{url}");
+        }
+    }
+
     #[test]
     fn a_url_is_shown_without_its_password() {
         let shown = |url: &str| super::shown(url).to_string();

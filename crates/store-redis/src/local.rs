@@ -16,7 +16,8 @@ pub const USER: &str = "marquee";
 pub enum Access {
     /// Only the user [`USER`], with a password; the `default` user is off.
     Password,
-    /// Anyone: the `default` user on without a password (what `marquee` refuses by default).
+    /// Anyone: the `default` user on without a password (what `marquee` refuses by default,
+    /// but on a Unix socket or loopback), on the socket and on a TCP port of every address.
     Open,
     /// As `Password`, and also a TLS port on `localhost` with a certificate of a CA made here.
     Tls,
@@ -33,7 +34,8 @@ struct Setup {
     fsync: &'static str,
     access: Access,
     password: String,
-    tls_port: Option<u16>,
+    /// The plain TCP port (`Open`) or the TLS port (`Tls`).
+    tcp_port: Option<u16>,
 }
 
 impl LocalRedis {
@@ -49,14 +51,14 @@ impl LocalRedis {
         std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
         let password = format!("{:x}{:x}", nanos, std::process::id());
-        let tls_port = match access {
-            Access::Tls => {
-                make_certificates(&dir)?;
-                Some(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-            }
-            _ => None,
+        if access == Access::Tls {
+            make_certificates(&dir)?;
+        }
+        let tcp_port = match access {
+            Access::Password => None,
+            Access::Open | Access::Tls => Some(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()),
         };
-        let setup = Setup { dir, fsync, access, password, tls_port };
+        let setup = Setup { dir, fsync, access, password, tcp_port };
         Ok(Self { child: setup.spawn()?, setup })
     }
 
@@ -71,7 +73,20 @@ impl LocalRedis {
 
     /// With [`Access::Tls`]: `rediss://` to `localhost`, with the user and password.
     pub fn tls_url(&self) -> Option<String> {
-        self.setup.tls_port.map(|port| format!("rediss://{USER}:{}@localhost:{port}", self.setup.password))
+        let port = self.setup.tcp_port.filter(|_| self.setup.access == Access::Tls)?;
+        Some(format!("rediss://{USER}:{}@localhost:{port}", self.setup.password))
+    }
+
+    /// With [`Access::Open`]: the TCP port by this machine's address on its network (the one
+    /// its default route leaves from), as a client elsewhere would name it; `None` on a machine
+    /// with no such address.
+    pub fn network_url(&self) -> Option<String> {
+        let port = self.setup.tcp_port.filter(|_| self.setup.access == Access::Open)?;
+        // Connecting a UDP socket sends nothing; it only picks the outgoing address.
+        let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        probe.connect("192.0.2.1:9").or_else(|_| probe.connect("8.8.8.8:9")).ok()?;
+        let address = probe.local_addr().ok()?.ip();
+        (!address.is_loopback() && !address.is_unspecified()).then(|| format!("redis://{address}:{port}"))
     }
 
     /// The CA that signed the TLS port's certificate (for `SSL_CERT_FILE`).
@@ -134,18 +149,22 @@ impl Setup {
         let socket = dir.join("redis.sock");
         let _ = std::fs::remove_file(&socket);
         let mut command = Command::new("redis-server");
+        let plain_port = self.tcp_port.filter(|_| self.access == Access::Open).unwrap_or(0);
         command
-            .args(["--port", "0", "--unixsocket"])
+            .args(["--port", &plain_port.to_string(), "--unixsocket"])
             .arg(&socket)
             .arg("--dir")
             .arg(dir)
             .args(["--appendonly", "yes", "--appendfsync", self.fsync, "--save", ""]);
-        if self.access != Access::Open {
+        if self.access == Access::Open {
+            // As an exposed server is: it answers whoever reaches the port.
+            command.args(["--protected-mode", "no"]);
+        } else {
             // The default user is off but keeps every command: Redis 7.0 replays the AOF's
             // transactions under its rules, and without them drops every scripted write.
             command.args(["--user", "default", "off", "~*", "&*", "+@all", "--user", USER, "on", &format!(">{}", self.password), "~*", "&*", "+@all"]);
         }
-        if let Some(port) = self.tls_port {
+        if let Some(port) = self.tcp_port.filter(|_| self.access == Access::Tls) {
             command.args(["--tls-port", &port.to_string(), "--tls-auth-clients", "no"]);
             for (flag, file) in [("--tls-cert-file", "server.crt"), ("--tls-key-file", "server.key"), ("--tls-ca-cert-file", "ca.crt")] {
                 command.arg(flag).arg(dir.join(file));
