@@ -7,7 +7,7 @@ exits non-zero if there is one; prints how many roles it checked.
 """
 import sys
 
-import yaml
+from report import objects, report
 
 READ = {"get", "list", "watch"}
 NAMED_ONLY = {"bind", "escalate", "impersonate"}
@@ -33,21 +33,16 @@ def violations(rule):
 
 def main(paths):
     roles, found = 0, []
-    for path in paths:
-        for doc in yaml.safe_load_all(open(path)):
-            if not doc or doc.get("kind") not in ("Role", "ClusterRole"):
-                continue
-            roles += 1
-            where = f"{doc['kind']}/{doc['metadata']['name']}"
-            for rule in doc.get("rules") or []:
-                found += [f"{where}: {v}" for v in violations(rule)]
-            if doc.get("aggregationRule"):
-                found.append(f"{where}: aggregates other roles")
-    for violation in found:
-        print(violation)
-    print(f"checked {roles} roles: {len(found)} violations")
-    return 1 if found else 0
-
+    for doc in objects(paths):
+        if doc.get("kind") not in ("Role", "ClusterRole"):
+            continue
+        roles += 1
+        where = f"{doc['kind']}/{doc['metadata']['name']}"
+        for rule in doc.get("rules") or []:
+            found += [f"{where}: {v}" for v in violations(rule)]
+        if doc.get("aggregationRule"):
+            found.append(f"{where}: aggregates other roles")
+    return report(found, f"{roles} roles")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -6,7 +6,7 @@ exits non-zero if there is one; prints how many pod templates and namespaces it 
 """
 import sys
 
-import yaml
+from report import objects, report
 
 ALLOWED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
 TEMPLATED = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
@@ -57,24 +57,16 @@ def violations(where, pod):
 
 def main(paths):
     failures, pods, namespaces = [], 0, 0
-    for path in paths:
-        with open(path) as f:
-            for obj in yaml.safe_load_all(f):
-                if not obj:
-                    continue
-                if obj.get("kind") == "Namespace":
-                    namespaces += 1
-                    labels = obj.get("metadata", {}).get("labels") or {}
-                    if labels.get("pod-security.kubernetes.io/enforce") != "restricted":
-                        failures.append(f"Namespace/{obj['metadata']['name']}: does not enforce restricted")
-                for where, pod in pod_specs(obj):
-                    pods += 1
-                    failures.extend(violations(where, pod))
-    for failure in failures:
-        print(failure)
-    print(f"checked {pods} pod templates and {namespaces} namespaces: {len(failures)} violations")
-    return 1 if failures else 0
-
+    for obj in objects(paths):
+        if obj.get("kind") == "Namespace":
+            namespaces += 1
+            labels = obj.get("metadata", {}).get("labels") or {}
+            if labels.get("pod-security.kubernetes.io/enforce") != "restricted":
+                failures.append(f"Namespace/{obj['metadata']['name']}: does not enforce restricted")
+        for where, pod in pod_specs(obj):
+            pods += 1
+            failures.extend(violations(where, pod))
+    return report(failures, f"{pods} pod templates and {namespaces} namespaces")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
