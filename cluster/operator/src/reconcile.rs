@@ -174,7 +174,7 @@ async fn apply(perf: &Performance, ctx: &Context) -> Result<Action, Error> {
         Err((reason, message)) => condition(perf, "Routed", false, reason, message),
     };
     status.conditions = vec![
-        condition(perf, "Accepted", true, "Applied", "its namespace, account, role, service and policy are applied"),
+        condition(perf, "Accepted", true, "Applied", "its namespace, account, role bindings, service and policy are applied"),
         routed,
         condition(perf, "Ready", ready, if ready { "Serving" } else { "NotServing" }, &ready_message),
     ];
@@ -220,11 +220,12 @@ async fn claim_namespace(perf: &Performance, ctx: &Context) -> Result<Option<Str
     let name = ctx.platform.namespace_of(perf);
     let existing = match api.get_opt(&name).await? {
         Some(existing) => existing,
-        None => match api.create(&PostParams { field_manager: Some(MANAGER.to_owned()), ..PostParams::default() }, &objects::namespace(perf, &ctx.platform)).await {
-            Ok(_) => return Ok(None),
-            // Made meanwhile by someone else: whose it is decides, on the next run.
-            Err(e) => return Err(e.into()),
-        },
+        None => {
+            // One made meanwhile by someone else fails the create: whose it is decides on the next run.
+            let params = PostParams { field_manager: Some(MANAGER.to_owned()), ..PostParams::default() };
+            api.create(&params, &objects::namespace(perf, &ctx.platform)).await?;
+            return Ok(None);
+        }
     };
     Ok((!objects::made_by(&existing, perf)).then(|| format!("the namespace {name} exists and was not made for this performance; it is left alone")))
 }
