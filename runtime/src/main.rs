@@ -244,6 +244,10 @@ struct StoreFlags {
     /// reaches it (a Unix socket or loopback); `optional`: accept it anywhere.
     #[arg(long = "store-auth", env = "MARQUEE_STORE_AUTH", value_enum, default_value_t = StoreAuth::Required)]
     auth: StoreAuth,
+    /// With a `rediss://` store: trust only this CA (a PEM file) for the server's certificate,
+    /// instead of the system's roots.
+    #[arg(long = "store-ca", env = "MARQUEE_STORE_CA", value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -265,7 +269,11 @@ impl StoreFlags {
             Durability::Required => marquee_store_redis::Durability::Required,
             Durability::Relaxed => marquee_store_redis::Durability::Relaxed,
         };
-        let redis = marquee_store_redis::RedisStore::connect(&url, durability).await?;
+        let ca = match &self.ca {
+            Some(path) => Some(std::fs::read(path).with_context(|| format!("failed to read the store's CA {}", path.display()))?),
+            None => None,
+        };
+        let redis = marquee_store_redis::RedisStore::connect_with(&url, durability, ca).await?;
         if self.auth == StoreAuth::Required && redis.open_to_anyone().await? {
             anyhow::ensure!(
                 redis.local_only(),

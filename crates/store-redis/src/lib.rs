@@ -135,8 +135,22 @@ impl RedisStore {
     /// Connects (reconnecting on its own later) and checks that a confirmed order answered
     /// is on disk before the answer.
     pub async fn connect(url: &str, durability: Durability) -> Result<Self> {
+        Self::connect_with(url, durability, None).await
+    }
+
+    /// [`connect`](Self::connect), trusting only the CA in `ca` (PEM) for a `rediss://` server's
+    /// certificate instead of the system's roots: a Redis whose certificate a private CA signed.
+    pub async fn connect_with(url: &str, durability: Durability, ca: Option<Vec<u8>>) -> Result<Self> {
         let url = &shown(url);
-        let client = redis::Client::open(url.secret).with_context(|| format!("bad Redis address {url}"))?;
+        let client = match ca {
+            Some(pem) => {
+                anyhow::ensure!(url.secret.starts_with("rediss://"), "a CA for the store's certificate is for a rediss:// (TLS) address, not {url}");
+                let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+                redis::Client::build_with_tls(url.secret, certificates)
+            }
+            None => redis::Client::open(url.secret),
+        }
+        .with_context(|| format!("bad Redis address {url}"))?;
         // The default 500 ms answer timeout is shorter than an fsync on a busy disk, and a
         // step timed out may still have been applied: wait longer for the answer instead.
         let config = ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));

@@ -265,3 +265,21 @@ async fn a_store_with_a_password_is_not_open_and_an_open_one_is() {
     let refused = RedisStore::connect(&wrong, Durability::Required).await.err().expect("a wrong password is refused");
     assert!(!format!("{refused:#}").contains("passwrong"), "{refused:#}");
 }
+
+/// Over TLS (`rediss://`, an ACL user and password), to a server whose certificate a CA of the
+/// test's own signed: the whole claim suite, trusting that CA alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_passes_the_claim_conformance_suite() {
+    let redis = LocalRedis::start_with("tls", "always", marquee_store_redis::Access::Tls).unwrap();
+    let url = redis.tls_url().unwrap();
+    let ca = std::fs::read(redis.ca_file()).unwrap();
+    let store = RedisStore::connect_with(&url, Durability::Required, Some(ca.clone())).await.unwrap();
+    assert!(!store.open_to_anyone().await.unwrap());
+    marquee_store::conformance::claims(|namespace, hold_ttl_ms| Arc::new(store.claims(namespace, hold_ttl_ms)), |id| format!("record of {id}")).await;
+
+    // The system's roots do not know that CA; a CA is only for a TLS address.
+    let untrusted = RedisStore::connect(&url, Durability::Required).await.err().expect("an unknown CA is refused");
+    assert!(format!("{untrusted:#}").contains(":***@localhost"), "shown without its password: {untrusted:#}");
+    let plain = RedisStore::connect_with(&redis.url(), Durability::Required, Some(ca)).await.err().expect("a CA for a plain address");
+    assert!(format!("{plain:#}").contains("rediss://"), "{plain:#}");
+}
