@@ -36,13 +36,18 @@ fn kubernetes_validate(file: &Path) -> String {
     )
 }
 
-/// Runs the "restricted" Pod Security check (`tests/cluster/restricted.py`); its report.
-fn restricted(file: &Path) -> std::process::Output {
+/// Runs a check of `tests/cluster/` with the cluster tools' Python; its output.
+fn cluster_python(script: &str, files: &[&Path]) -> std::process::Output {
     Command::new(tool("MARQUEE_CLUSTER_PYTHON", "python3"))
-        .arg(root().join("tests/cluster/restricted.py"))
-        .arg(file)
+        .arg(root().join("tests/cluster").join(script))
+        .args(files)
         .output()
         .expect("the cluster tools' Python (.ci/run installs it)")
+}
+
+/// Runs the "restricted" Pod Security check (`tests/cluster/restricted.py`); its report.
+fn restricted(file: &Path) -> std::process::Output {
+    cluster_python("restricted.py", &[file])
 }
 
 /// Every pod template in `file` meets the "restricted" profile and every namespace enforces
@@ -61,6 +66,27 @@ fn gateway_validate(file: &Path) -> String {
 /// What kubernetes-validate reports as checked, one entry per object ("kind/name").
 fn passed(report: &str) -> Vec<String> {
     report.lines().filter(|l| l.contains(" passed for resource ")).map(|l| l.split(" passed for resource ").nth(1).unwrap().split(' ').next().unwrap().to_owned()).collect()
+}
+
+/// `kubectl kustomize dir`, written to the temp file `name`.
+fn render(dir: &Path, name: &str) -> PathBuf {
+    let output = Command::new("kubectl").arg("kustomize").arg(dir).output().expect("kubectl renders kustomize offline");
+    assert!(output.status.success(), "kubectl kustomize {}: {}", dir.display(), String::from_utf8_lossy(&output.stderr));
+    temp(name, &String::from_utf8(output.stdout).unwrap())
+}
+
+/// The base, rendered once for every test that reads it (tests run side by side: each writing
+/// the same file again would let one read it half-written).
+fn rendered_base() -> &'static Path {
+    static BASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| render(&root().join("cluster/deploy"), "base.yaml"))
+}
+
+/// The objects of a YAML file, as JSON.
+fn objects_of(file: &Path) -> Vec<serde_json::Value> {
+    let output = cluster_python("to-json.py", &[file]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 fn temp(name: &str, text: &str) -> PathBuf {
@@ -96,10 +122,8 @@ fn the_crd_in_the_base_is_the_one_the_types_generate() {
 
 #[test]
 fn the_kustomize_base_validates_against_the_real_schemas() {
-    let output = Command::new("kubectl").args(["kustomize"]).arg(root().join("cluster/deploy")).output().expect("kubectl renders kustomize offline");
-    assert!(output.status.success(), "kubectl kustomize: {}", String::from_utf8_lossy(&output.stderr));
-    let file = temp("base.yaml", &String::from_utf8(output.stdout).unwrap());
-    let checked = passed(&kubernetes_validate(&file));
+    let file = rendered_base();
+    let checked = passed(&kubernetes_validate(file));
     for object in [
         "customresourcedefinition/performances.marquee.dev",
         "deployment/marquee-control",
@@ -119,10 +143,10 @@ fn the_kustomize_base_validates_against_the_real_schemas() {
     ] {
         assert!(checked.iter().any(|c| c == object), "{object} was not checked: {checked:?}");
     }
-    let gateway = gateway_validate(&file);
+    let gateway = gateway_validate(file);
     assert!(gateway.contains("ok ") && gateway.contains("Gateway/marquee") && gateway.contains("HTTPRoute/marquee-control"), "{gateway}");
     // Control plane, runtime pool, operator and Redis; marquee-system enforces the profile.
-    assert_restricted(&file, 4, 1);
+    assert_restricted(file, 4, 1);
 }
 
 /// The "restricted" check itself refuses what the profile refuses.
@@ -200,24 +224,9 @@ fn what_the_operator_applies_validates_against_the_real_schemas() {
     }
 }
 
-fn cluster_python(script: &str, files: &[&Path]) -> std::process::Output {
-    Command::new(tool("MARQUEE_CLUSTER_PYTHON", "python3"))
-        .arg(root().join("tests/cluster").join(script))
-        .args(files)
-        .output()
-        .expect("the cluster tools' Python (.ci/run installs it)")
-}
-
-fn rendered_base() -> PathBuf {
-    let output = Command::new("kubectl").args(["kustomize"]).arg(root().join("cluster/deploy")).output().expect("kubectl renders kustomize offline");
-    assert!(output.status.success(), "kubectl kustomize: {}", String::from_utf8_lossy(&output.stderr));
-    temp("rbac-base.yaml", &String::from_utf8(output.stdout).unwrap())
-}
-
 #[test]
 fn no_role_of_ours_reads_secrets_or_mints_a_token_for_an_account_it_does_not_name() {
-    let base = rendered_base();
-    let output = cluster_python("rbac.py", &[&base]);
+    let output = cluster_python("rbac.py", &[rendered_base()]);
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{report}{}", String::from_utf8_lossy(&output.stderr));
     // The control plane's and the operator's, the Role beside the pool, the two seller roles.
@@ -242,9 +251,7 @@ fn no_role_of_ours_reads_secrets_or_mints_a_token_for_an_account_it_does_not_nam
 
 /// The rendered base's objects, as JSON.
 fn base_objects() -> Vec<serde_json::Value> {
-    let output = cluster_python("to-json.py", &[&rendered_base()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
+    objects_of(rendered_base())
 }
 
 #[test]
@@ -325,8 +332,7 @@ fn prometheus_reaches_every_runtime_with_its_token() {
         let token = env.iter().find(|e| e["name"] == "MARQUEE_METRICS_TOKEN").unwrap_or_else(|| panic!("{name}"));
         assert_eq!(token["valueFrom"]["secretKeyRef"], serde_json::json!({"name": "marquee-metrics", "key": "token", "optional": true}));
     }
-    let output = cluster_python("to-json.py", &[&root().join("cluster/monitoring/podmonitor.yaml")]);
-    let monitor: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let monitor = objects_of(&root().join("cluster/monitoring/podmonitor.yaml"));
     let endpoint = &monitor[0]["spec"]["podMetricsEndpoints"][0];
     assert_eq!((endpoint["port"].as_str(), endpoint["honorLabels"].as_bool()), (Some("http"), Some(true)));
     assert_eq!(endpoint["authorization"]["credentials"], serde_json::json!({"name": "marquee-metrics", "key": "token"}));
@@ -351,11 +357,7 @@ fn a_retag_reaches_the_image_of_dedicated_runtimes() {
         "resources: [../../cluster/deploy]\nimages:\n  - {name: ghcr.io/marquee-dev/marquee, newName: registry.example/marquee, newTag: \"2.0\"}\n",
     )
     .unwrap();
-    let output = Command::new("kubectl").arg("kustomize").arg(&overlay).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let rendered = temp("retagged.yaml", &String::from_utf8(output.stdout).unwrap());
-    let output = cluster_python("to-json.py", &[&rendered]);
-    let objects: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let objects = objects_of(&render(&overlay, "retagged.yaml"));
     assert_eq!(operator_image(&objects), ("registry.example/marquee:2.0".into(), "registry.example/marquee:2.0".into()));
 }
 
@@ -363,7 +365,7 @@ fn a_retag_reaches_the_image_of_dedicated_runtimes() {
 /// a stolen operator token would send (and the operator's own), with cel-python.
 #[test]
 fn the_admission_policy_keeps_the_operator_inside_namespaces_it_made() {
-    let output = cluster_python("admission.py", &[&rendered_base()]);
+    let output = cluster_python("admission.py", &[rendered_base()]);
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{report}{}", String::from_utf8_lossy(&output.stderr));
     assert!(report.contains("checked 14 requests: 0 wrong"), "{report}");
