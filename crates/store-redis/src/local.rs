@@ -89,7 +89,7 @@ impl LocalRedis {
         (!address.is_loopback() && !address.is_unspecified()).then(|| format!("redis://{address}:{port}"))
     }
 
-    /// The CA that signed the TLS port's certificate (for `SSL_CERT_FILE`).
+    /// The CA that signed the TLS port's certificate (for `--store-ca`).
     pub fn ca_file(&self) -> PathBuf {
         self.setup.dir.join("ca.crt")
     }
@@ -113,17 +113,15 @@ impl LocalRedis {
             true => &["%R~*", "~{p:*", "~{id}*", "~rate:*", "~{dir}:counters:*", "~{dir}:secret:*", "~{dir}:component:*", "~{dir}:serving:*", "~{dir}:control-lease"],
             false => &["~*"],
         };
-        let user = if self.setup.access == Access::Open { "default" } else { USER };
-        self.set_user(user, &[&["resetkeys"], keys].concat())
+        self.set_user(self.setup.user(), &[&["resetkeys"], keys].concat())
     }
 
     /// `ACL SETUSER user rules…`, as the user the URL names.
     pub fn set_user(&self, user: &str, rules: &[&str]) -> Result<()> {
-        let me = if self.setup.access == Access::Open { "default" } else { USER };
         let status = Command::new("redis-cli")
             .arg("-s")
             .arg(self.setup.dir.join("redis.sock"))
-            .args(["--user", me])
+            .args(["--user", self.setup.user()])
             .env("REDISCLI_AUTH", &self.setup.password)
             .args(["ACL", "SETUSER", user])
             .args(rules)
@@ -144,6 +142,11 @@ impl LocalRedis {
 }
 
 impl Setup {
+    /// The user the URL names.
+    fn user(&self) -> &'static str {
+        if self.access == Access::Open { "default" } else { USER }
+    }
+
     fn spawn(&self) -> Result<Child> {
         let dir = &self.dir;
         let socket = dir.join("redis.sock");
