@@ -165,7 +165,7 @@ struct KubeFlags {
     #[arg(long, env = "MARQUEE_NAMESPACE_PREFIX", default_value = marquee_platform::cluster::NAMESPACE_PREFIX, value_name = "PREFIX")]
     namespace_prefix: String,
     /// The namespace the platform runs in, which no performance may have.
-    #[arg(long, env = "MARQUEE_PLATFORM_NAMESPACE", default_value = "marquee-system", value_name = "NAMESPACE")]
+    #[arg(long, env = "MARQUEE_PLATFORM_NAMESPACE", default_value = marquee_platform::cluster::PLATFORM_NAMESPACE, value_name = "NAMESPACE")]
     platform_namespace: String,
 }
 

@@ -98,6 +98,9 @@ impl Performance {
 /// The prefix of every namespace a performance gets, unless the platform is told another:
 /// performances live in namespaces of their own making, never in one that was there before.
 pub const NAMESPACE_PREFIX: &str = "mq-";
+/// The namespace of the control plane, the runtime pool, Redis and the Gateway, unless the
+/// platform is told another; no performance may have it.
+pub const PLATFORM_NAMESPACE: &str = "marquee-system";
 /// Label on every object the operator writes (its namespace included), with the performance's name.
 pub const PERFORMANCE_LABEL: &str = "marquee.dev/performance";
 /// The longest name Kubernetes allows a namespace.

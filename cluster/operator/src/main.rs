@@ -40,7 +40,7 @@ enum Command {
 #[derive(clap::Args)]
 struct PlatformFlags {
     /// The namespace of the control plane, the runtime pool, Redis and the Gateway.
-    #[arg(long, env = "MARQUEE_PLATFORM_NAMESPACE", default_value = "marquee-system")]
+    #[arg(long, env = "MARQUEE_PLATFORM_NAMESPACE", default_value = marquee_operator::crd::PLATFORM_NAMESPACE)]
     platform_namespace: String,
     /// What each performance's namespace is named with before its name: it makes namespaces
     /// of its own and never takes one that was there.

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use k8s_openapi::api::core::v1::Namespace;
-pub use marquee_crd::NAMESPACE_PREFIX;
+pub use marquee_crd::{NAMESPACE_PREFIX, PLATFORM_NAMESPACE};
 use marquee_crd::{PERFORMANCE_LABEL, Performance, PerformanceSpec};
 use tokio::sync::mpsc;
 
