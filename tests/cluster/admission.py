@@ -7,7 +7,8 @@ and exits non-zero if one is wrong: there is no API server here to enforce it.
 import sys
 
 import celpy
-import yaml
+
+from report import objects
 
 OPERATOR = "system:serviceaccount:marquee-system:marquee-operator"
 # (group, resource) of each kind in the cases.
@@ -52,7 +53,7 @@ def admitted(policy, params, user, operation, kind, name, ns=None, obj=None, old
 
 
 def main(path):
-    documents = [d for d in yaml.safe_load_all(open(path)) if d]
+    documents = list(objects([path]))
     policy = next(d for d in documents if d["kind"] == "ValidatingAdmissionPolicy")
     binding = next(d for d in documents if d["kind"] == "ValidatingAdmissionPolicyBinding")
     assert binding["spec"]["policyName"] == policy["metadata"]["name"] and binding["spec"]["validationActions"] == ["Deny"], binding

@@ -1,10 +1,10 @@
-"""Prints the YAML documents of a file as one JSON array, for tests that assert on objects.
+"""Prints the YAML documents of the files named as one JSON array, for tests that assert on objects.
 
-    python to-json.py FILE
+    python to-json.py FILE...
 """
 import json
 import sys
 
-import yaml
+from report import objects
 
-print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))
+print(json.dumps(list(objects(sys.argv[1:]))))
