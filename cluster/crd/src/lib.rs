@@ -101,6 +101,9 @@ pub const NAMESPACE_PREFIX: &str = "mq-";
 /// The namespace of the control plane, the runtime pool, Redis and the Gateway, unless the
 /// platform is told another; no performance may have it.
 pub const PLATFORM_NAMESPACE: &str = "marquee-system";
+/// The seller's account in each performance's namespace: the operator makes it, the control
+/// plane asks tokens for it (and may for no other account).
+pub const SELLER_ACCOUNT: &str = "seller";
 /// Label on every object the operator writes (its namespace included), with the performance's name.
 pub const PERFORMANCE_LABEL: &str = "marquee.dev/performance";
 /// The longest name Kubernetes allows a namespace.

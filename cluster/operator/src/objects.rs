@@ -27,7 +27,7 @@ pub use crate::crd::PERFORMANCE_LABEL;
 use crate::crd::{Backend, Performance};
 
 /// The seller's ServiceAccount and its RoleBinding, in the performance's namespace.
-pub const SELLER: &str = "seller";
+pub const SELLER: &str = crate::crd::SELLER_ACCOUNT;
 /// The ClusterRole (in the base) the seller's account is bound to in its namespace only.
 pub const SELLER_ROLE: &str = "marquee-seller";
 /// The ClusterRole (in the base) that lets its holder ask a token for an account named

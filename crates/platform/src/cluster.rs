@@ -12,14 +12,12 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use k8s_openapi::api::core::v1::Namespace;
-pub use marquee_crd::{NAMESPACE_PREFIX, PLATFORM_NAMESPACE};
+pub use marquee_crd::{NAMESPACE_PREFIX, PLATFORM_NAMESPACE, SELLER_ACCOUNT};
 use marquee_crd::{PERFORMANCE_LABEL, Performance, PerformanceSpec};
 use tokio::sync::mpsc;
 
 /// The control plane's field manager on `Performance` specs (the operator writes the status).
 pub const MANAGER: &str = "marquee-control";
-/// The seller's account in each performance's namespace, which the operator creates.
-pub const SELLER_ACCOUNT: &str = "seller";
 /// How long a seller's namespace token lives; revoking early means deleting the account.
 pub const TOKEN_SECONDS: i64 = 600;
 /// How soon a failed write is tried again.
