@@ -91,6 +91,17 @@ impl Server {
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("marquee-bench-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        Self::start_in(marquee, part, store, dir).await
+    }
+
+    /// Kills the process and starts `marquee up` again on the same data dir.
+    pub async fn restart(mut self, marquee: &Path) -> Result<Self> {
+        self.child.kill().await?;
+        let dir = std::mem::take(&mut self.dir);
+        Self::start_in(marquee, "up", None, dir).await
+    }
+
+    async fn start_in(marquee: &Path, part: &str, store: Option<&str>, dir: PathBuf) -> Result<Self> {
         let mut child = tokio::process::Command::new(marquee)
             .args([part, "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
@@ -103,7 +114,7 @@ impl Server {
             .kill_on_drop(true)
             .spawn()?;
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await??.context("no ready line")?;
+        let line = tokio::time::timeout(Duration::from_secs(600), lines.next_line()).await??.context("no ready line")?;
         let addr = line.strip_prefix("marquee listening on http://").context("unexpected ready line")?.to_string();
         Ok(Self { child, addr, dir })
     }
@@ -119,6 +130,16 @@ impl Server {
         Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
     }
 
+    /// CPU time the server process has used so far (user and system).
+    pub fn cpu_time(&self) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // The fields after the command name, which may itself hold spaces: utime and stime
+        // are the 12th and 13th of them, in clock ticks.
+        let fields: Vec<&str> = stat.rsplit_once(')').context("/proc stat")?.1.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second()? as f64))
+    }
+
     /// Signs up a seller and returns its access token.
     pub async fn seller(&self) -> Result<String> {
         Conn::connect(&self.addr).await?.account("bench@example.com", "seller").await
@@ -128,8 +149,15 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
+}
+
+fn clock_ticks_per_second() -> Result<u64> {
+    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().context("getconf CLK_TCK")?;
+    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
 }
 
 /// The value below which `p` of the sorted samples fall.

@@ -7,6 +7,7 @@
 
 mod claims;
 mod client;
+mod density;
 mod scenarios;
 
 use std::path::PathBuf;
@@ -44,9 +45,15 @@ enum Scenario {
     Booking,
     /// Namespace A flooded (256 connections) and spinning; namespace B's latency beside it.
     Noisy,
+    /// Idle CPU, memory, deploy latency and restart time as 100,000 performances (or
+    /// `--performances`) are deployed into one `marquee up`.
+    Density {
+        #[arg(long, default_value_t = 100_000)]
+        performances: usize,
+    },
     /// Orders/s the Redis claim store alone acknowledges durably (starts its own redis-server).
     RedisClaims,
-    /// Every scenario above but redis-claims.
+    /// Every scenario above but density and redis-claims.
     All,
 }
 
@@ -72,6 +79,7 @@ fn main() -> Result<()> {
             Scenario::Memory => run(scenarios::Which::Memory).await,
             Scenario::Booking => run(scenarios::Which::Booking).await,
             Scenario::Noisy => run(scenarios::Which::Noisy).await,
+            Scenario::Density { performances } => density::run(&marquee, performances).await,
             Scenario::RedisClaims => unreachable!("run above"),
             Scenario::All => {
                 for s in [scenarios::Which::Deploy, scenarios::Which::Read, scenarios::Which::Memory, scenarios::Which::Booking, scenarios::Which::Noisy] {

@@ -30,7 +30,7 @@ const BOOKING_ROWS: u32 = 250;
 const BOOKING_SEATS_PER_ROW: u32 = 200;
 const BOOKING_SECONDS: u64 = 8;
 
-fn seated(rows: u32, seats_per_row: u32) -> Value {
+pub fn seated(rows: u32, seats_per_row: u32) -> Value {
     json!({
         "title": "Bench Night", "venue": "Hall A",
         "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],

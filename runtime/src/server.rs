@@ -99,7 +99,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         let mut tick = tokio::time::interval(marquee_platform::fair::TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while let Some(app) = { tick.tick().await; weak.upgrade() } {
-            marquee_platform::fair::rebalance(&app.registry.usages(), cores);
+            marquee_platform::fair::rebalance(&app.shared.active, cores);
         }
     });
     let control = marquee_control::router(app.clone());

@@ -20,7 +20,7 @@ use crate::inventory::{Commerce, TicketSigner};
 use crate::limits::{RateLimits, Rates};
 use crate::namespace::{Namespace, Registry, Shared, Spec, Store};
 use crate::orders::SqliteOrderLog;
-use crate::payments::TestProvider;
+use crate::payments::{Payments, TestProvider};
 use marquee_host::pool::Pool;
 use crate::templates::{Template, Templates};
 
@@ -243,9 +243,10 @@ impl App {
         if let Store::Redis(redis) = &settings.store {
             watch_identity(redis, &auth);
         }
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let commerce = Arc::new(Commerce {
             log: Arc::new(SqliteOrderLog::open(&db_path)?),
-            payments: Arc::new(TestProvider),
+            payments: Payments::new(Arc::new(TestProvider), metrics.refunds_pending.clone(), metrics.refund_failures.clone()),
             // Tickets signed by one runtime are checked at the door by another process.
             signer: TicketSigner::new(match &settings.store {
                 Store::Embedded => secret_key(&secrets.join("ticket-key"))?,
@@ -272,7 +273,9 @@ impl App {
                 db,
                 auth,
                 commerce,
-                metrics: Arc::default(),
+                metrics,
+                active: Arc::default(),
+                touched: Default::default(),
                 max_timeout: settings.request_timeout,
             }),
             limits: settings.rates.map(|r| RateLimits::new(r, buckets)).unwrap_or_else(RateLimits::off),
@@ -400,7 +403,7 @@ impl App {
     fn sample_history(app: std::sync::Weak<Self>) {
         tokio::spawn(async move {
             while let Some(app) = app.upgrade() {
-                app.history.sample(&app.registry.all()).await;
+                app.history.sample(&app.registry, &app.shared.touched).await;
                 let interval = app.settings.history_interval;
                 drop(app);
                 tokio::time::sleep(interval).await;
@@ -547,7 +550,7 @@ impl App {
         }
         let _directory = self.directory.lock().await;
         let Some(record) = Directory::performance(redis, namespace).await? else {
-            self.registry.remove(namespace);
+            self.stop_serving(namespace);
             return Ok(());
         };
         let row: PerformanceRow = serde_json::from_str(&record).context("a performance of the directory")?;
@@ -593,7 +596,7 @@ impl App {
         }
         let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let cap = self.limits.performances_per_seller as usize;
-        if cap > 0 && !caller.admin && self.registry.all().iter().filter(|ns| ns.owner == owner).count() >= cap {
+        if cap > 0 && !caller.admin && self.registry.owned_by(owner) >= cap {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "quota_exceeded",
@@ -869,8 +872,15 @@ impl App {
     fn unpublish(&self, namespace: &str, archive: bool) -> Result<()> {
         let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         self.shared.db.remove_performance(namespace, crate::clock::now_secs(), archive)?;
-        self.registry.remove(namespace);
+        self.stop_serving(namespace);
         Ok(())
+    }
+
+    /// Takes a performance out of service here, with its history.
+    fn stop_serving(&self, namespace: &str) {
+        if let Some(ns) = self.registry.remove(namespace) {
+            self.history.forget(&ns.deployment);
+        }
     }
 
     /// A buyer's orders in every performance, live or archived, newest first.

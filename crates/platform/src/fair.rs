@@ -13,6 +13,10 @@
 //! and its clients' connections run on background workers at the operating system's idle
 //! priority, which get only the CPU nobody in the foreground wants. Its neighbours' requests then never queue behind its flood;
 //! once its use falls to half its share (or it is alone) it comes back to the foreground.
+//!
+//! Each tick walks only the namespaces that ran lately ([`Active`]): one enrols itself when
+//! it is first charged and leaves once its smoothed use is gone, so a namespace nobody calls
+//! costs no CPU however many exist.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -61,7 +65,7 @@ impl<F: Future> Future for Gated<F> {
         }
         let started = Instant::now();
         let output = this.inner.as_mut().poll(cx);
-        this.usage.spent.fetch_add(started.elapsed().min(MAX_POLL_CHARGE).as_nanos() as u64, Relaxed);
+        this.usage.charge(started.elapsed().min(MAX_POLL_CHARGE));
         if output.is_pending() {
             // Waiting is not running: the next of this namespace's instances may run.
             this.permit = None;
@@ -78,6 +82,21 @@ pub const TICK: Duration = Duration::from_millis(10);
 /// A namespace that used less than this per tick (smoothed) is not competing for CPU.
 const ACTIVE_NANOS: u64 = 1_000;
 
+/// The namespaces that ran lately: the only ones [`rebalance`] looks at.
+#[derive(Default)]
+pub struct Active(std::sync::Mutex<Vec<Arc<Usage>>>);
+
+impl Active {
+    /// How many namespaces are on the list.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One namespace's use of the CPU.
 pub struct Usage {
     /// Nanoseconds spent polling the namespace's instances since the last tick.
@@ -85,22 +104,37 @@ pub struct Usage {
     /// Nanoseconds per tick, smoothed over about four ticks.
     recent: AtomicU64,
     demoted: AtomicBool,
+    /// Whether it is on `active`'s list (then it stays there until it has been idle a while).
+    listed: AtomicBool,
+    active: Arc<Active>,
     metrics: CpuMetrics,
 }
 
 impl Usage {
-    pub fn new(metrics: CpuMetrics) -> Self {
-        Self { spent: AtomicU64::new(0), recent: AtomicU64::new(0), demoted: AtomicBool::new(false), metrics }
+    pub fn new(metrics: CpuMetrics, active: Arc<Active>) -> Self {
+        let (spent, recent) = (AtomicU64::new(0), AtomicU64::new(0));
+        Self { spent, recent, demoted: AtomicBool::new(false), listed: AtomicBool::new(false), active, metrics }
     }
 
     pub fn demoted(&self) -> bool {
         self.demoted.load(Relaxed)
     }
+
+    /// Charges one poll, enrolling the namespace among the active ones if it is not.
+    fn charge(self: &Arc<Self>, spent: Duration) {
+        self.spent.fetch_add(spent.as_nanos() as u64, Relaxed);
+        // Whoever flips `listed` to true puts it on the list (here, or a tick keeping it).
+        if !self.listed.load(Relaxed) && !self.listed.swap(true, Relaxed) {
+            self.active.0.lock().unwrap_or_else(|e| e.into_inner()).push(self.clone());
+        }
+    }
 }
 
-/// Charges the last tick to each namespace and decides which run in the background: those
-/// above their fair share of `cores` while at least one other namespace is active.
-pub fn rebalance(usages: &[Arc<Usage>], cores: u64) {
+/// Charges the last tick to each active namespace and decides which run in the background:
+/// those above their fair share of `cores` while at least one other namespace is active.
+/// Namespaces idle since a while leave the list.
+pub fn rebalance(active: &Active, cores: u64) {
+    let mut usages = active.0.lock().unwrap_or_else(|e| e.into_inner());
     let mut active = 0;
     let spent: Vec<u64> = usages
         .iter()
@@ -128,6 +162,16 @@ pub fn rebalance(usages: &[Arc<Usage>], cores: u64) {
             usage.metrics.background.set(i64::from(demote));
         }
     }
+    usages.retain(|usage| {
+        if usage.demoted() || usage.recent.load(Relaxed) >= ACTIVE_NANOS {
+            return true;
+        }
+        usage.recent.store(0, Relaxed);
+        usage.listed.store(false, Relaxed);
+        // A poll charged since the swap above saw it listed and did not enrol it: keep it,
+        // unless a poll after this store enrols it itself.
+        usage.spent.load(Relaxed) > 0 && !usage.listed.swap(true, Relaxed)
+    });
 }
 
 /// Where a piece of work (an instance, a connection) belongs at this moment.
@@ -299,24 +343,56 @@ fn idle_priority() {
 mod tests {
     use super::*;
 
+    fn usage_on(active: &Arc<Active>) -> Arc<Usage> {
+        Arc::new(Usage::new(
+            CpuMetrics {
+                seconds: prometheus::Counter::new("cpu", "cpu").unwrap(),
+                background: prometheus::IntGauge::new("background", "background").unwrap(),
+            },
+            active.clone(),
+        ))
+    }
+
     fn usage() -> Arc<Usage> {
-        Arc::new(Usage::new(CpuMetrics {
-            seconds: prometheus::Counter::new("cpu", "cpu").unwrap(),
-            background: prometheus::IntGauge::new("background", "background").unwrap(),
-        }))
+        usage_on(&Arc::default())
     }
 
     fn tick(usages: &[Arc<Usage>], spent_ms: &[f64]) -> Vec<bool> {
         for (usage, ms) in usages.iter().zip(spent_ms) {
-            usage.spent.store((ms * 1e6) as u64, Relaxed);
+            if *ms > 0.0 {
+                usage.charge(Duration::from_secs_f64(ms / 1e3));
+            }
         }
-        rebalance(usages, 2);
+        rebalance(&usages[0].active, 2);
         usages.iter().map(|u| u.demoted()).collect()
     }
 
     #[test]
+    fn a_tick_walks_only_the_namespaces_that_ran_lately() {
+        let active = Arc::new(Active::default());
+        let all: Vec<_> = (0..1000).map(|_| usage_on(&active)).collect();
+        rebalance(&active, 2);
+        assert!(active.is_empty(), "nobody ran");
+        let mut spent = vec![0.0; all.len()];
+        spent[7] = 3.0;
+        tick(&all, &spent);
+        assert_eq!(active.len(), 1, "one enrolled itself when charged");
+        all[7].charge(Duration::from_millis(1));
+        assert_eq!(active.len(), 1, "and only once");
+        let idle = (1..200).find(|_| {
+            rebalance(&active, 2);
+            active.is_empty()
+        });
+        assert!(idle.is_some_and(|n| n < 100), "it leaves once idle: {idle:?}");
+        assert!((all[7].metrics.seconds.get() - 0.004).abs() < 1e-6, "every charged nanosecond counted");
+        tick(&all, &spent);
+        assert_eq!(active.len(), 1, "and comes back when it runs again");
+    }
+
+    #[test]
     fn a_namespace_over_its_share_is_demoted_only_while_others_compete() {
-        let (flood, calm) = (usage(), usage());
+        let active = Arc::default();
+        let (flood, calm) = (usage_on(&active), usage_on(&active));
         let both = [flood.clone(), calm.clone()];
         // Two cores and two active namespaces: a share is 10 ms of each 10 ms tick.
         assert_eq!(tick(&both, &[8.0, 0.05]), [false, false], "under its share");

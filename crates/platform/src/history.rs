@@ -1,16 +1,18 @@
-//! Recent history for the console: every few seconds a sampler records each namespace's
-//! function counters and sales into a ring buffer (an hour by default), and range queries
-//! turn consecutive samples into rates, latency percentiles and sales over time.
+//! Recent history for the console: every few seconds a sampler records the function counters
+//! and sales of each namespace that may have changed into a ring buffer (an hour), and range
+//! queries turn consecutive states into rates, latency percentiles and sales over time. An
+//! idle namespace costs the sampler nothing: its last sample stands for its state since.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus::core::Metric;
 use serde_json::{Value, json};
 
 use crate::metrics::FunctionMetrics;
-use crate::namespace::Namespace;
+use crate::namespace::{Namespace, Registry};
 
 /// How much history is kept.
 const KEPT: Duration = Duration::from_secs(3600);
@@ -35,7 +37,12 @@ struct Sample {
 }
 
 pub struct History {
+    /// Each deployment's samples, oldest first; a new one only when it may have changed.
     by_deployment: Mutex<HashMap<String, VecDeque<Sample>>>,
+    /// Performances whose last sample held seats: sampled again until none are held.
+    holding: Mutex<Vec<String>>,
+    /// When the sampler last ran: every performance not sampled then was as last sampled.
+    last_run_ms: AtomicU64,
     /// Samples kept per performance.
     keep: usize,
     counters: Counters,
@@ -51,6 +58,23 @@ pub enum Counters {
     Publish(marquee_store_redis::RedisStore),
     /// The control plane adds every runtime's counters from the shared store to its own.
     Merge(marquee_store_redis::RedisStore),
+}
+
+/// The performances that served a request since they were last sampled.
+#[derive(Default)]
+pub struct Touched(Mutex<Vec<String>>);
+
+impl Touched {
+    /// Marks a performance by its flag, listing it once until the sampler clears the flag.
+    pub fn touch(&self, flag: &AtomicBool, name: &str) {
+        if !flag.load(Relaxed) && !flag.swap(true, Relaxed) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_owned());
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl FunctionSample {
@@ -111,15 +135,30 @@ impl History {
     /// A history sampled every `interval`.
     pub fn new(interval: Duration, counters: Counters, process: String) -> Self {
         let keep = (KEPT.as_secs_f64() / interval.as_secs_f64()).ceil() as usize;
-        Self { by_deployment: Mutex::default(), keep, counters, process }
+        Self { by_deployment: Mutex::default(), holding: Mutex::default(), last_run_ms: AtomicU64::new(0), keep, counters, process }
     }
 
-    /// Records one sample of every live performance, forgetting those no longer live.
-    pub async fn sample(&self, live: &[Arc<Namespace>]) {
+    /// Records a sample of each performance that may have changed since the last: those that
+    /// served a request (`touched`) and those holding seats, whose holds lapse on their own.
+    /// A control plane merging other processes' counters cannot see their requests, so it
+    /// samples every live performance.
+    pub async fn sample(&self, registry: &Registry, touched: &Touched) {
         let at_ms = crate::clock::now_ms();
+        let live = match &self.counters {
+            Counters::Merge(_) => registry.all(),
+            Counters::Alone | Counters::Publish(_) => {
+                let mut names = touched.take();
+                names.extend(std::mem::take(&mut *self.holding.lock().unwrap_or_else(|e| e.into_inner())));
+                names.sort_unstable();
+                names.dedup();
+                names.iter().filter_map(|name| registry.get(name)).collect()
+            }
+        };
         // Read the stores first: the map's lock is not held across a wait.
         let mut samples = Vec::with_capacity(live.len());
-        for ns in live {
+        for ns in &live {
+            // Cleared before the reads: a request from now on marks it again.
+            ns.slots.touched.store(false, Relaxed);
             let mut functions = HashMap::new();
             for route in &ns.routes {
                 functions.entry(route.function.to_string()).or_insert_with(|| function_sample(&route.metrics));
@@ -129,18 +168,38 @@ impl History {
             }
             match ns.inventory.sales().await {
                 Ok(sales) => samples.push((ns, functions, sales)),
-                Err(e) => tracing::warn!(ns = %ns.name, error = %format!("{e:#}"), "could not sample sales"),
+                Err(e) => {
+                    tracing::warn!(ns = %ns.name, error = %format!("{e:#}"), "could not sample sales");
+                    touched.touch(&ns.slots.touched, &ns.name);
+                }
             }
         }
+        let previous_run = self.last_run_ms.swap(at_ms, Relaxed);
+        let mut holding = self.holding.lock().unwrap_or_else(|e| e.into_inner());
         let mut map = self.by_deployment.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|deployment, _| live.iter().any(|ns| &ns.deployment == deployment));
         for (ns, functions, sales) in samples {
+            if sales.iter().any(|(_, _, held, _)| *held > 0) {
+                holding.push(ns.name.clone());
+            }
             let ring = map.entry(ns.deployment.clone()).or_default();
+            // Unsampled since: it was as last sampled until the previous run, so the rate over
+            // the last interval is measured from that state, not spread over the idle time.
+            if let Some(last) = ring.back().filter(|last| last.at_ms < previous_run && previous_run < at_ms) {
+                let carried = Sample { at_ms: previous_run, ..last.clone() };
+                ring.push_back(carried);
+            }
             ring.push_back(Sample { at_ms, functions, sales });
-            while ring.len() > self.keep {
+            // An idle performance's last sample is its state now, however old.
+            let oldest = at_ms.saturating_sub(KEPT.as_millis() as u64);
+            while ring.len() > self.keep || (ring.len() > 1 && ring[1].at_ms <= oldest) {
                 ring.pop_front();
             }
         }
+    }
+
+    /// Drops a deployment's history: it is no longer served here.
+    pub fn forget(&self, deployment: &str) {
+        self.by_deployment.lock().unwrap_or_else(|e| e.into_inner()).remove(deployment);
     }
 
     /// With a shared store, a runtime writes its counters there and the control plane adds
@@ -171,27 +230,42 @@ impl History {
         let now = crate::clock::now_ms();
         let from = now.saturating_sub(range.as_millis() as u64);
         let step_ms = step.as_millis().max(1) as u64;
-        // One sample per step: the last one in each step window.
-        let mut picked: Vec<&Sample> = Vec::new();
-        for sample in ring.iter().filter(|s| s.at_ms >= from.saturating_sub(step_ms)) {
-            match picked.last() {
-                // Samples of the step before `from` count as its first window.
-                Some(last) if sample.at_ms.saturating_sub(from) / step_ms == last.at_ms.saturating_sub(from) / step_ms => {
-                    *picked.last_mut().unwrap() = sample;
+        // A performance is sampled only when it may have changed, so its state at any instant
+        // is its newest sample before it. One point per step: the newest sample in the step's
+        // window, else the state carried to the window's end (known up to the last run).
+        let known_until = self.last_run_ms.load(Relaxed);
+        let mut picked: Vec<(u64, &Sample)> = Vec::new();
+        let (mut next, mut latest) = (ring.iter().peekable(), None);
+        for k in 0..=(now - from) / step_ms {
+            let end = from + (k + 1) * step_ms;
+            // Samples of the step before `from` count as its first window.
+            let start = if k == 0 { from.saturating_sub(step_ms) } else { end - step_ms };
+            let mut in_window = None;
+            while let Some(sample) = next.next_if(|s| s.at_ms < end) {
+                latest = Some(sample);
+                in_window = Some(sample).filter(|s| s.at_ms >= start);
+            }
+            match (in_window, latest) {
+                (Some(sample), _) => picked.push((sample.at_ms, sample)),
+                (None, Some(carried)) => {
+                    let t = (end - 1).min(known_until);
+                    if t >= start && picked.last().is_none_or(|(last, _)| *last < t) {
+                        picked.push((t, carried));
+                    }
                 }
-                _ => picked.push(sample),
+                (None, None) => {}
             }
         }
         let mut functions: HashMap<String, Vec<Value>> = HashMap::new();
         for pair in picked.windows(2) {
-            let (a, b) = (pair[0], pair[1]);
-            let seconds = (b.at_ms - a.at_ms) as f64 / 1e3;
+            let ((a_ms, a), (b_ms, b)) = (pair[0], pair[1]);
+            let seconds = (b_ms - a_ms) as f64 / 1e3;
             for (name, now) in &b.functions {
                 let Some(before) = a.functions.get(name) else { continue };
                 let delta: Vec<(f64, u64)> =
                     now.buckets.iter().zip(&before.buckets).map(|(n, p)| (n.0, n.1.saturating_sub(p.1))).collect();
                 functions.entry(name.clone()).or_default().push(json!({
-                    "t": b.at_ms,
+                    "t": b_ms,
                     "requests_per_second": (now.requests - before.requests) as f64 / seconds,
                     "errors_per_second": (now.errors - before.errors) as f64 / seconds,
                     "p50_ms": quantile_ms(&delta, 0.50),
@@ -203,7 +277,7 @@ impl History {
         }
         let sales: Vec<Value> = picked
             .iter()
-            .map(|s| {
+            .map(|(t, s)| {
                 let sections: Vec<Value> = s
                     .sales
                     .iter()
@@ -211,7 +285,7 @@ impl History {
                         json!({"name": name, "sold": sold, "held": held, "free": capacity - held - sold})
                     })
                     .collect();
-                json!({"t": s.at_ms, "sections": sections})
+                json!({"t": t, "sections": sections})
             })
             .collect();
         json!({"functions": functions, "sales": sales, "step_seconds": step.as_secs_f64()})
@@ -235,5 +309,29 @@ mod tests {
         assert_eq!(quantile_ms(&buckets, 0.5), Some(1.0));
         assert_eq!(quantile_ms(&buckets, 0.99), Some(10.0));
         assert_eq!(quantile_ms(&[(0.001, 0)], 0.5), None);
+    }
+
+    #[test]
+    fn an_unsampled_stretch_reads_as_the_state_last_sampled() {
+        let history = History::new(Duration::from_secs(5), Counters::Alone, "test".into());
+        let now = crate::clock::now_ms();
+        let sample = |ago_s: u64, requests: u64, sold: u64| {
+            let function = FunctionSample { requests, errors: 0, buckets: vec![(0.01, requests)], memory_peak: 0, in_flight: 0 };
+            Sample { at_ms: now - ago_s * 1000, functions: [("listing".to_string(), function)].into(), sales: vec![("A".into(), 10, 0, sold)] }
+        };
+        // Sampled 50 s ago, then idle until 20 s ago, when 30 requests sold a seat.
+        let ring = VecDeque::from([sample(50, 10, 1), sample(25, 10, 1), sample(20, 40, 2)]);
+        history.by_deployment.lock().unwrap().insert("d".into(), ring);
+        history.last_run_ms.store(now - 2_000, Relaxed);
+        let series = history.query("d", Duration::from_secs(60), Duration::from_secs(10));
+        let sales = series["sales"].as_array().unwrap();
+        let t: Vec<u64> = sales.iter().map(|p| p["t"].as_u64().unwrap()).collect();
+        assert!(t.windows(2).all(|w| w[0] < w[1]) && *t.last().unwrap() <= now - 2_000, "{t:?}");
+        assert!(sales.len() >= 5, "a point per step from the first sample on, carried or not: {t:?}");
+        let sold: Vec<u64> = sales.iter().map(|p| p["sections"][0]["sold"].as_u64().unwrap()).collect();
+        assert_eq!((sold[0], *sold.last().unwrap()), (1, 2), "{sold:?}");
+        let rates: Vec<f64> = series["functions"]["listing"].as_array().unwrap().iter().map(|p| p["requests_per_second"].as_f64().unwrap()).collect();
+        assert_eq!(rates.iter().filter(|r| **r > 0.0).count(), 1, "only the step with the requests has a rate: {rates:?}");
+        assert!(history.query("gone", Duration::from_secs(60), Duration::from_secs(10))["sales"].as_array().unwrap().is_empty());
     }
 }

@@ -25,7 +25,7 @@ use crate::claims::{EmbeddedClaims, Restored};
 use crate::clock::now_ms;
 use crate::metrics::SalesMetrics;
 use crate::orders::{OrderRow, OrderStatus, TicketRow};
-use crate::payments::{Charge, PaymentProvider};
+use crate::payments::{Charge, Payments};
 use crate::templates::PerformanceParams;
 
 /// How long a confirm may take between its start and its order before the hold is swept
@@ -68,7 +68,7 @@ impl TicketSigner {
 /// the ticket signer.
 pub struct Commerce {
     pub log: Arc<dyn crate::orders::OrderStore>,
-    pub payments: Arc<dyn PaymentProvider>,
+    pub payments: Arc<Payments>,
     pub signer: TicketSigner,
     /// Most seats or units one client address may hold unpaid in a session (0: no cap).
     pub max_held_per_address: u32,
@@ -459,11 +459,17 @@ impl Inventory {
             ConfirmStart::Refused(r) => return Ok(Err(refused(r, "this hold is already being confirmed"))),
         };
         let payload: HoldPayload = serde_json::from_str(&paying.payload).context("a stored hold")?;
-        let charge_id = match self.commerce.payments.charge(hold_id, paying.amount, payment) {
-            Charge::Approved { charge_id } => charge_id,
-            Charge::Declined { reason } => {
+        let charge_id = match self.commerce.payments.charge(hold_id, paying.amount, payment).await {
+            Ok(Charge::Approved { charge_id }) => charge_id,
+            Ok(Charge::Declined { reason }) => {
                 self.claims.abort_confirm(hold_id).await?;
                 return Ok(Err(Error::PaymentDeclined(reason)));
+            }
+            Err(e) => {
+                // The hold stays the buyer's: a retry is keyed by it, so it never charges twice.
+                tracing::error!(hold_id, error = format!("{e:#}"), "the payment provider did not answer a charge");
+                self.claims.abort_confirm(hold_id).await?;
+                return Ok(Err(Error::PaymentDeclined("the payment did not go through; try again".into())));
             }
         };
         let order_id = new_id('o');
@@ -492,7 +498,7 @@ impl Inventory {
                 Ok(Ok(order_of_row(&row, row.status)))
             }
             Ok(false) => {
-                self.commerce.payments.refund(&row.charge_id);
+                self.commerce.payments.refund(&row.charge_id, row.amount).await;
                 Ok(Err(Error::Expired))
             }
             Err(e) => {
@@ -501,7 +507,7 @@ impl Inventory {
                     self.sales.tickets.inc_by(row.tickets.len() as u64);
                     return Ok(Ok(to_order(&order)?));
                 }
-                self.commerce.payments.refund(&row.charge_id);
+                self.commerce.payments.refund(&row.charge_id, row.amount).await;
                 let _ = self.claims.abort_confirm(hold_id).await;
                 Err(e.context("could not store an order; its charge was refunded"))
             }
@@ -580,7 +586,8 @@ impl Inventory {
             Err(r) => return Ok(Err(refused(r, "this order is changing"))),
         };
         if cancelled.now {
-            self.commerce.payments.refund(&row_of(&cancelled.order)?.charge_id);
+            let row = row_of(&cancelled.order)?;
+            self.commerce.payments.refund(&row.charge_id, row.amount).await;
             self.sales.cancellations.inc();
         }
         Ok(Ok(cancelled))
@@ -740,7 +747,11 @@ mod tests {
         drop(db);
         let commerce = Arc::new(Commerce {
             log: Arc::new(crate::orders::SqliteOrderLog::open(&dir.join("m.db")).unwrap()),
-            payments: Arc::new(crate::payments::TestProvider),
+            payments: crate::payments::Payments::new(
+                Arc::new(crate::payments::TestProvider),
+                prometheus::IntGauge::new("pending", "pending").unwrap(),
+                prometheus::IntCounter::new("failures", "failures").unwrap(),
+            ),
             signer: TicketSigner::new(b"k".to_vec()),
             max_held_per_address: 3,
         });

@@ -32,6 +32,9 @@ pub struct Metrics {
     tickets: IntCounterVec,
     cancellations: IntCounterVec,
     pub performances: IntGauge,
+    /// Refunds the provider failed and that are being retried.
+    pub refunds_pending: IntGauge,
+    pub refund_failures: IntCounter,
     seen: Arc<Seen>,
 }
 
@@ -149,6 +152,14 @@ impl Default for Metrics {
             tickets: counter(SALES_FAMILIES[2], "Seats, units and goods sold", &["namespace"]),
             cancellations: counter(SALES_FAMILIES[3], "Orders cancelled", &["namespace"]),
             performances: register(&r, IntGauge::new("marquee_performances", "Live performances").expect("valid metric")),
+            refunds_pending: register(
+                &r,
+                IntGauge::new("marquee_refunds_pending", "Refunds the payment provider failed, retried until they go through").expect("valid metric"),
+            ),
+            refund_failures: register(
+                &r,
+                IntCounter::new("marquee_refund_failures_total", "Refund attempts the payment provider failed").expect("valid metric"),
+            ),
             registry: r,
             seen: Arc::default(),
         }

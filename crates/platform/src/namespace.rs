@@ -92,6 +92,10 @@ pub struct Shared {
     pub auth: Arc<Auth>,
     pub commerce: Arc<Commerce>,
     pub metrics: Arc<Metrics>,
+    /// The namespaces that ran lately, which the fair scheduler looks at each tick.
+    pub active: Arc<crate::fair::Active>,
+    /// The namespaces the history sampler looks at next.
+    pub touched: crate::history::Touched,
     /// The longest a request may take anywhere (`--request-timeout-ms`).
     pub max_timeout: Duration,
 }
@@ -138,6 +142,8 @@ pub struct Slots {
     pub queued: IntGauge,
     /// The namespace's CPU use, which decides whether it runs in the background.
     pub usage: Arc<crate::fair::Usage>,
+    /// Whether it is listed in [`Shared::touched`].
+    pub touched: std::sync::atomic::AtomicBool,
 }
 
 impl Namespace {
@@ -161,7 +167,8 @@ impl Namespace {
             permits: Arc::new(tokio::sync::Semaphore::new(limits.concurrency)),
             running: Arc::new(tokio::sync::Semaphore::new(running_permits())),
             queued: shared.metrics.queued(&row.namespace),
-            usage: Arc::new(crate::fair::Usage::new(shared.metrics.cpu(&row.namespace))),
+            usage: Arc::new(crate::fair::Usage::new(shared.metrics.cpu(&row.namespace), shared.active.clone())),
+            touched: Default::default(),
         });
         let kv = Kv { store: shared.kv.clone(), scope: Arc::from(row.deployment.as_str()) };
         Ok(Self {
@@ -182,6 +189,11 @@ impl Namespace {
             slots,
             digest: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Notes that the performance may have changed: the history sampler looks at it next.
+    pub fn touch(&self) {
+        self.shared.touched.touch(&self.slots.touched, &self.name);
     }
 
     /// The performance as stored.
@@ -272,46 +284,75 @@ fn resolve_routes(spec: &Spec, pool: &Pool, metrics: impl Fn(&str) -> Arc<Functi
 /// Live performances by namespace.
 #[derive(Default)]
 pub struct Registry {
-    map: RwLock<HashMap<String, Arc<Namespace>>>,
+    map: RwLock<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    by_name: HashMap<String, Arc<Namespace>>,
+    /// How many each owner has, for the quota: counted as they come and go, not by a walk.
+    per_owner: HashMap<String, usize>,
 }
 
 impl Registry {
     pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
-        self.map.read().unwrap().get(name).cloned()
+        self.map.read().unwrap().by_name.get(name).cloned()
     }
 
     pub fn publish(&self, ns: Arc<Namespace>) {
-        let mut map = self.map.write().unwrap();
-        map.insert(ns.name.clone(), ns.clone());
-        ns.shared.metrics.performances.set(map.len() as i64);
+        ns.touch();
+        let mut live = self.map.write().unwrap();
+        let owner = ns.owner.clone();
+        match live.by_name.insert(ns.name.clone(), ns.clone()) {
+            Some(previous) if previous.owner == owner => {}
+            previous => {
+                if let Some(previous) = previous {
+                    live.release(&previous.owner);
+                }
+                *live.per_owner.entry(owner).or_default() += 1;
+            }
+        }
+        ns.shared.metrics.performances.set(live.by_name.len() as i64);
     }
 
     pub fn remove(&self, name: &str) -> Option<Arc<Namespace>> {
-        let mut map = self.map.write().unwrap();
-        let removed = map.remove(name)?;
-        removed.shared.metrics.performances.set(map.len() as i64);
+        let mut live = self.map.write().unwrap();
+        let removed = live.by_name.remove(name)?;
+        live.release(&removed.owner);
+        removed.shared.metrics.performances.set(live.by_name.len() as i64);
         removed.shared.metrics.forget(name);
         Some(removed)
     }
 
+    /// How many live performances `owner` has.
+    pub fn owned_by(&self, owner: &str) -> usize {
+        self.map.read().unwrap().per_owner.get(owner).copied().unwrap_or(0)
+    }
+
     /// Every live performance, oldest first.
     pub fn all(&self) -> Vec<Arc<Namespace>> {
-        let mut all: Vec<_> = self.map.read().unwrap().values().cloned().collect();
+        let mut all: Vec<_> = self.map.read().unwrap().by_name.values().cloned().collect();
         all.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
         all
     }
 
-    /// Every live performance's CPU use, for [`crate::fair::rebalance`].
-    pub fn usages(&self) -> Vec<Arc<crate::fair::Usage>> {
-        self.map.read().unwrap().values().map(|ns| ns.slots.usage.clone()).collect()
-    }
-
     pub fn len(&self) -> usize {
-        self.map.read().unwrap().len()
+        self.map.read().unwrap().by_name.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Live {
+    fn release(&mut self, owner: &str) {
+        if let Some(count) = self.per_owner.get_mut(owner) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_owner.remove(owner);
+            }
+        }
     }
 }
 

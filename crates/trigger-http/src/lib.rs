@@ -287,6 +287,7 @@ where
     let metrics = route.metrics.clone();
     let running = ns.slots.running.clone();
     let usage = ns.slots.usage.clone();
+    ns.touch();
     // The guest may stream its body after sending the head, so it runs apart from this
     // request's task, holding its slot until the instance is gone.
     let instance = async move {
