@@ -16,7 +16,7 @@ const BUYERS: usize = 64;
 const SEATS: usize = 50_000;
 const SECONDS: u64 = 10;
 
-pub async fn run() -> Result<()> {
+pub(crate) async fn run() -> Result<()> {
     let redis = LocalRedis::start("bench", "always")?;
     sell(&redis.url()).await
 }

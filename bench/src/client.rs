@@ -16,13 +16,13 @@ use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpStream;
 
-pub struct Conn {
+pub(crate) struct Conn {
     sender: http1::SendRequest<Full<Bytes>>,
     host: String,
 }
 
 impl Conn {
-    pub async fn connect(addr: &str) -> Result<Self> {
+    pub(crate) async fn connect(addr: &str) -> Result<Self> {
         let stream = TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
         stream.set_nodelay(true)?;
         let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
@@ -30,7 +30,7 @@ impl Conn {
         Ok(Self { sender, host: addr.to_string() })
     }
 
-    pub async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<&impl Serialize>) -> Result<(u16, Bytes)> {
+    pub(crate) async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<&impl Serialize>) -> Result<(u16, Bytes)> {
         let mut req = hyper::Request::builder().method(method).uri(path).header("host", &self.host);
         if let Some(token) = token {
             req = req.header("authorization", format!("Bearer {token}"));
@@ -49,26 +49,26 @@ impl Conn {
         Ok((status, bytes))
     }
 
-    pub async fn get(&mut self, path: &str) -> Result<(u16, Bytes)> {
+    pub(crate) async fn get(&mut self, path: &str) -> Result<(u16, Bytes)> {
         self.send("GET", path, None, None::<&()>).await
     }
 
     /// POSTs JSON and insists on `expect`, returning the answer.
-    pub async fn post_json<T: DeserializeOwned>(&mut self, path: &str, token: Option<&str>, body: &impl Serialize, expect: u16) -> Result<T> {
+    pub(crate) async fn post_json<T: DeserializeOwned>(&mut self, path: &str, token: Option<&str>, body: &impl Serialize, expect: u16) -> Result<T> {
         let (status, bytes) = self.send("POST", path, token, Some(body)).await?;
         anyhow::ensure!(status == expect, "POST {path}: {status} {}", String::from_utf8_lossy(&bytes));
         Ok(serde_json::from_slice(&bytes)?)
     }
 
     /// Deploys a `seated` performance.
-    pub async fn deploy(&mut self, token: &str, namespace: &str, params: Value) -> Result<()> {
+    pub(crate) async fn deploy(&mut self, token: &str, namespace: &str, params: Value) -> Result<()> {
         let request = DeployRequest { namespace: namespace.into(), template: "seated".into(), params, components: Default::default() };
         self.post_json::<Value>("/api/v1/performances", Some(token), &request, 201).await?;
         Ok(())
     }
 
     /// Signs up an account and returns its access token.
-    pub async fn account(&mut self, email: &str, role: &str) -> Result<String> {
+    pub(crate) async fn account(&mut self, email: &str, role: &str) -> Result<String> {
         let password = "bench-password".to_string();
         let signup = SignupRequest { email: email.into(), password: password.clone(), role: role.into() };
         self.post_json::<Value>("/api/v1/auth/signup", None, &signup, 201).await?;
@@ -78,7 +78,7 @@ impl Conn {
 }
 
 /// `marquee up` on a free port with a fresh data dir, killed and cleaned on drop.
-pub struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
     pub addr: String,
     dir: PathBuf,
@@ -86,7 +86,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `marquee <part>` (`up`, `control`, `runtime`) on a data dir of its own.
-    pub async fn start(marquee: &Path, part: &str, store: Option<&str>) -> Result<Self> {
+    pub(crate) async fn start(marquee: &Path, part: &str, store: Option<&str>) -> Result<Self> {
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("marquee-bench-{}-{n}", std::process::id()));
@@ -95,7 +95,7 @@ impl Server {
     }
 
     /// Kills the process and starts `marquee up` again on the same data dir.
-    pub async fn restart(mut self, marquee: &Path) -> Result<Self> {
+    pub(crate) async fn restart(mut self, marquee: &Path) -> Result<Self> {
         self.child.kill().await?;
         let dir = std::mem::take(&mut self.dir);
         Self::start_in(marquee, "up", None, dir).await
@@ -119,19 +119,19 @@ impl Server {
         Ok(Self { child, addr, dir })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)
     }
 
     /// Resident set size of the server process, in KiB.
-    pub fn rss_kib(&self) -> Result<u64> {
+    pub(crate) fn rss_kib(&self) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
         Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
     }
 
     /// CPU time the server process has used so far (user and system).
-    pub fn cpu_time(&self) -> Result<Duration> {
+    pub(crate) fn cpu_time(&self) -> Result<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
         // The fields after the command name, which may itself hold spaces: utime and stime
         // are the 12th and 13th of them, in clock ticks.
@@ -141,7 +141,7 @@ impl Server {
     }
 
     /// Signs up a seller and returns its access token.
-    pub async fn seller(&self) -> Result<String> {
+    pub(crate) async fn seller(&self) -> Result<String> {
         Conn::connect(&self.addr).await?.account("bench@example.com", "seller").await
     }
 }
@@ -161,7 +161,7 @@ fn clock_ticks_per_second() -> Result<u64> {
 }
 
 /// The value below which `p` of the sorted samples fall.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -169,6 +169,6 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
-pub fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }

@@ -18,7 +18,7 @@ const IDLE_WINDOW: Duration = Duration::from_secs(10);
 /// Deploys `total` small performances one after another (each timed from the POST to its
 /// first 200), measures idle CPU and memory at each checkpoint, then restarts the process on
 /// the same data dir and times it to ready.
-pub async fn run(marquee: &Path, total: usize) -> Result<()> {
+pub(crate) async fn run(marquee: &Path, total: usize) -> Result<()> {
     let server = Server::start(marquee, "up", None).await?;
     let token = server.seller().await?;
     let mut conn = Conn::connect(&server.addr).await?;

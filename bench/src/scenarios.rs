@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::client::{Conn, Server, ms, percentile};
 
 #[derive(Clone, Copy)]
-pub enum Which {
+pub(crate) enum Which {
     Deploy,
     Read,
     Memory,
@@ -30,7 +30,7 @@ const BOOKING_ROWS: u32 = 250;
 const BOOKING_SEATS_PER_ROW: u32 = 200;
 const BOOKING_SECONDS: u64 = 8;
 
-pub fn seated(rows: u32, seats_per_row: u32) -> Value {
+pub(crate) fn seated(rows: u32, seats_per_row: u32) -> Value {
     json!({
         "title": "Bench Night", "venue": "Hall A",
         "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
@@ -41,7 +41,7 @@ pub fn seated(rows: u32, seats_per_row: u32) -> Value {
 /// Runs one scenario on a fresh `marquee up`, on the embedded store or on `store`; with
 /// `runtimes` > 0, on `marquee control` and that many `marquee runtime` processes sharing
 /// `store`, the performances' traffic spread over the runtimes (deploy and booking only).
-pub async fn run(which: Which, marquee: &Path, store: Option<&str>, runtimes: usize) -> Result<()> {
+pub(crate) async fn run(which: Which, marquee: &Path, store: Option<&str>, runtimes: usize) -> Result<()> {
     let server = Server::start(marquee, if runtimes == 0 { "up" } else { "control" }, store).await?;
     let mut fronts = Vec::with_capacity(runtimes);
     for _ in 0..runtimes {

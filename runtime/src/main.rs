@@ -283,7 +283,7 @@ impl StoreFlags {
             );
             tracing::warn!("the Redis store serves a client without a password; only this machine reaches it (a Unix socket or loopback), so it is used");
         }
-        Ok(Store::Redis(redis))
+        Ok(Store::Redis(Box::new(redis)))
     }
 }
 

@@ -15,14 +15,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// hyper's own answer is a status line and three short headers.
 const MAX_OWN_ANSWER: usize = 160;
 
-pub struct ParseErrors<T> {
+pub(crate) struct ParseErrors<T> {
     io: T,
     /// The replacement answer, and how much of it is written.
     pending: Option<(Vec<u8>, usize)>,
 }
 
 impl<T> ParseErrors<T> {
-    pub fn new(io: T) -> Self {
+    pub(crate) fn new(io: T) -> Self {
         Self { io, pending: None }
     }
 }

@@ -10,18 +10,18 @@ use serde_json::{Value, json};
 
 use crate::testkit::{DataDir, Server, gala_params, house};
 
-pub const GOOD_CARD: &str = "4242 4242 4242 4242";
+pub(crate) const GOOD_CARD: &str = "4242 4242 4242 4242";
 const DECLINED_CARD: &str = "4000 0000 0000 0002";
 
-pub fn hold(server: &Server, ns: &str, token: &str, body: Value) -> crate::testkit::Reply {
+pub(crate) fn hold(server: &Server, ns: &str, token: &str, body: Value) -> crate::testkit::Reply {
     server.post(&format!("/p/{ns}/api/holds"), Some(token), &body)
 }
 
-pub fn confirm(server: &Server, ns: &str, token: &str, hold_id: &str, card: &str) -> crate::testkit::Reply {
+pub(crate) fn confirm(server: &Server, ns: &str, token: &str, hold_id: &str, card: &str) -> crate::testkit::Reply {
     server.post(&format!("/p/{ns}/api/holds/{hold_id}/confirm"), Some(token), &json!({"payment": {"card": card}}))
 }
 
-pub fn availability(server: &Server, ns: &str) -> Value {
+pub(crate) fn availability(server: &Server, ns: &str) -> Value {
     server.get(&format!("/p/{ns}/api/sessions/s1/availability"), None).expect(200).json()
 }
 
@@ -163,7 +163,7 @@ fn an_unconfirmed_hold_expires_and_an_idempotency_key_gives_one_hold() {
 
 /// Buying attempts from many clients at once, spread over `servers` (each client holds and
 /// pays on one); returns every confirmed order's items.
-pub fn crowd(servers: &[&Server], ns: &str, buyers: &[String], clients: usize, attempts: usize, pick: fn(&mut rand::rngs::ThreadRng) -> Value) -> Vec<Vec<String>> {
+pub(crate) fn crowd(servers: &[&Server], ns: &str, buyers: &[String], clients: usize, attempts: usize, pick: fn(&mut rand::rngs::ThreadRng) -> Value) -> Vec<Vec<String>> {
     let sold = Arc::new(Mutex::new(Vec::new()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::scope(|scope| {
@@ -194,11 +194,14 @@ pub fn crowd(servers: &[&Server], ns: &str, buyers: &[String], clients: usize, a
     Arc::try_unwrap(sold).unwrap().into_inner().unwrap()
 }
 
+/// An order a confirm answered 201: (buyer index, order id, seats).
+pub(crate) type Confirmed = (usize, String, Vec<String>);
+
 /// A sale that runs until its server stops answering: 16 clients over the buyers hold random
 /// seats of section A (40 rows of 50) and pay for four holds in five.
-pub struct Sale {
+pub(crate) struct Sale {
     /// Every order a confirm answered 201: (buyer index, order id, seats).
-    pub confirmed: Arc<Mutex<Vec<(usize, String, Vec<String>)>>>,
+    pub confirmed: Arc<Mutex<Vec<Confirmed>>>,
     /// Holds left unpaid: (buyer index, hold id).
     live_holds: Arc<Mutex<Vec<(usize, String)>>>,
     workers: Vec<std::thread::JoinHandle<()>>,
@@ -206,12 +209,12 @@ pub struct Sale {
 
 impl Sale {
     /// What a sale sells: section A, 40 rows of 50.
-    pub fn house() -> Value {
+    pub(crate) fn house() -> Value {
         house(json!([{"name": "A", "price": 100, "rows": 40, "seats_per_row": 50}]))
     }
 
-    pub fn start(base: &str, ns: &str, buyers: &[String], for_at_most: Duration) -> Self {
-        let confirmed: Arc<Mutex<Vec<(usize, String, Vec<String>)>>> = Arc::default();
+    pub(crate) fn start(base: &str, ns: &str, buyers: &[String], for_at_most: Duration) -> Self {
+        let confirmed: Arc<Mutex<Vec<Confirmed>>> = Arc::default();
         let live_holds: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
         let deadline = Instant::now() + for_at_most;
         let workers = (0..16)
@@ -252,7 +255,7 @@ impl Sale {
     }
 
     /// Waits for every client to stop: the orders confirmed, and the holds left unpaid.
-    pub fn join(self) -> (Vec<(usize, String, Vec<String>)>, Vec<(usize, String)>) {
+    pub(crate) fn join(self) -> (Vec<Confirmed>, Vec<(usize, String)>) {
         for w in self.workers {
             w.join().unwrap();
         }
@@ -264,7 +267,7 @@ impl Sale {
 
 /// Checks that every order answered 2xx is stored as it was answered and that no seat is in
 /// two orders; returns the seats sold.
-pub fn survived(server: &Server, ns: &str, buyers: &[String], confirmed: &[(usize, String, Vec<String>)]) -> HashSet<String> {
+pub(crate) fn survived(server: &Server, ns: &str, buyers: &[String], confirmed: &[(usize, String, Vec<String>)]) -> HashSet<String> {
     let mut stored: HashMap<String, Vec<String>> = HashMap::new();
     for token in buyers {
         for o in server.get(&format!("/p/{ns}/api/orders"), Some(token)).expect(200).json().as_array().unwrap() {
@@ -284,18 +287,18 @@ pub fn survived(server: &Server, ns: &str, buyers: &[String], confirmed: &[(usiz
 }
 
 /// A hold of one to four random seats of section A (10 rows of 50).
-pub fn some_seats(rng: &mut rand::rngs::ThreadRng) -> Value {
+pub(crate) fn some_seats(rng: &mut rand::rngs::ThreadRng) -> Value {
     let n = rng.random_range(1..=4);
     let seats: HashSet<String> = (0..n).map(|_| format!("A-{}-{}", rng.random_range(1..=10), rng.random_range(1..=50))).collect();
     json!({"session": "s1", "seats": seats})
 }
 
 /// A hold of one to four units of section GA.
-pub fn some_units(rng: &mut rand::rngs::ThreadRng) -> Value {
+pub(crate) fn some_units(rng: &mut rand::rngs::ThreadRng) -> Value {
     json!({"session": "s1", "section": "GA", "quantity": rng.random_range(1..=4)})
 }
 
-pub fn buyers(server: &Server, n: usize) -> Vec<String> {
+pub(crate) fn buyers(server: &Server, n: usize) -> Vec<String> {
     (0..n).map(|i| server.account(&format!("buyer{i}@example.com"), "buyer")).collect()
 }
 
@@ -318,24 +321,24 @@ fn a_flash_crowd_never_oversells_general_admission() {
 }
 
 /// 500 numbered seats: section A, 10 rows of 50.
-pub fn seated_house() -> Value {
+pub(crate) fn seated_house() -> Value {
     house(json!([{"name": "A", "price": 100, "rows": 10, "seats_per_row": 50}]))
 }
 
 /// 500 places of general admission: section GA.
-pub fn standing_house() -> Value {
+pub(crate) fn standing_house() -> Value {
     house(json!([{"name": "GA", "price": 100, "capacity": 500}]))
 }
 
 /// The seats in a list of them.
-pub fn seats_of(list: &Value) -> HashSet<String> {
+pub(crate) fn seats_of(list: &Value) -> HashSet<String> {
     list.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
 }
 
 /// A 2,000-attempt crowd of 64 clients spread over `servers` on a [`seated_house`]: no seat
 /// in two orders, and every server shows the same map, whose taken seats are the sold ones.
 /// Returns the orders.
-pub fn seated_crowd(servers: &[&Server], ns: &str, buyers: &[String]) -> Vec<Vec<String>> {
+pub(crate) fn seated_crowd(servers: &[&Server], ns: &str, buyers: &[String]) -> Vec<Vec<String>> {
     let orders = crowd(servers, ns, buyers, 64, 2000, some_seats);
     let mut sold = HashSet::new();
     for seat in orders.iter().flatten() {
@@ -352,7 +355,7 @@ pub fn seated_crowd(servers: &[&Server], ns: &str, buyers: &[String]) -> Vec<Vec
 
 /// The same on a [`standing_house`]: it sells out to within one last order and never past it.
 /// Returns the units sold.
-pub fn standing_crowd(servers: &[&Server], ns: &str, buyers: &[String]) -> usize {
+pub(crate) fn standing_crowd(servers: &[&Server], ns: &str, buyers: &[String]) -> usize {
     let orders = crowd(servers, ns, buyers, 64, 2000, some_units);
     let sold: usize = orders.iter().map(Vec::len).sum();
     assert!((497..=500).contains(&sold), "GA sells out to within one last order, sold {sold}");
@@ -434,7 +437,7 @@ fn festival_goods_share_stock_across_sessions_and_sell_all_or_nothing() {
         json!({"session": "s2", "goods": [{"name": "SHIRT", "quantity": rng.random_range(1..=2)}]})
     });
     let sold: usize = orders.iter().map(Vec::len).sum();
-    assert!(sold <= 3 && sold >= 2, "3 shirts were left, the crowd bought {sold}");
+    assert!((2..=3).contains(&sold), "3 shirts were left, the crowd bought {sold}");
 
     // Cancelling returns stock, and a restart keeps what was sold.
     let order_id = order["order_id"].as_str().unwrap();

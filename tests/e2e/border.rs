@@ -303,7 +303,7 @@ fn a_component_sets_nothing_outside_its_own_pages() {
 }
 
 /// Sends raw bytes as one request and reads the whole answer, within `wait`.
-pub fn raw(server: &Server, request: &[u8], wait: Duration) -> String {
+pub(crate) fn raw(server: &Server, request: &[u8], wait: Duration) -> String {
     let mut stream = TcpStream::connect(server.base.strip_prefix("http://").unwrap()).unwrap();
     stream.set_read_timeout(Some(wait)).unwrap();
     stream.write_all(request).unwrap();

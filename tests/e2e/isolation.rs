@@ -11,7 +11,7 @@ use crate::testkit::{DataDir, Server, gala_params};
 
 const HOSTILE: &str = env!("MARQUEE_HOSTILE_WASM");
 
-pub fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> crate::testkit::Reply {
+pub(crate) fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> crate::testkit::Reply {
     server.post_bytes(&format!("/api/v1/components?name={name}&version=1.0.0"), Some(token), bytes)
 }
 

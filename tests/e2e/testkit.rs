@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-pub const ADMIN_PASSWORD: &str = "admin-secret-1";
+pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-secret-1";
 
 /// A data dir removed when dropped.
-pub struct DataDir(pub PathBuf);
+pub(crate) struct DataDir(pub PathBuf);
 
 impl DataDir {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
             "marquee-e2e-{}-{}",
@@ -36,24 +36,24 @@ impl Drop for DataDir {
 
 /// An HTTP answer: status and body (JSON when it parses).
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub text: String,
     pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Asserts the status and, for errors, the platform's error shape.
     #[track_caller]
-    pub fn expect(self, status: u16) -> Self {
+    pub(crate) fn expect(self, status: u16) -> Self {
         assert_eq!(self.status, status, "body: {}", self.text);
         if status >= 400 {
             let body = self.json();
@@ -72,7 +72,7 @@ fn bearer<B>(req: ureq::RequestBuilder<B>, token: Option<&str>) -> ureq::Request
 }
 
 /// A running `marquee up`.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub base: String,
     agent: ureq::Agent,
@@ -80,16 +80,16 @@ pub struct Server {
 
 impl Server {
     /// Starts on a fresh data dir owned by `dir`.
-    pub fn start(dir: &DataDir) -> Self {
+    pub(crate) fn start(dir: &DataDir) -> Self {
         Self::start_with(&dir.0, &[])
     }
 
-    pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         Self::start_as(&["up"], data_dir, env)
     }
 
     /// Starts `marquee <part…>` (`up`, `control`, `runtime --only gala`).
-    pub fn start_as(part: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_as(part: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
             .args(part)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -113,7 +113,7 @@ impl Server {
                 let _ = tx.send(line);
             }
             // Anything more on stdout breaks the contract of exactly one line.
-            for line in lines.map_while(Result::ok) {
+            if let Some(line) = lines.map_while(Result::ok).next() {
                 panic!("unexpected stdout line: {line}");
             }
         });
@@ -134,7 +134,7 @@ impl Server {
         Self { child, base, agent: config.into() }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -150,16 +150,16 @@ impl Server {
         Reply { status, text, headers }
     }
 
-    pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
+    pub(crate) fn get(&self, path: &str, token: Option<&str>) -> Reply {
         Self::finish(bearer(self.agent.get(self.url(path)), token).call())
     }
 
-    pub fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+    pub(crate) fn delete(&self, path: &str, token: Option<&str>) -> Reply {
         Self::finish(bearer(self.agent.delete(self.url(path)), token).call())
     }
 
     /// POSTs a raw body, as JSON unless `headers` name another Content-Type.
-    pub fn post_raw(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: &str) -> Reply {
+    pub(crate) fn post_raw(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut req = bearer(self.agent.post(self.url(path)), token);
         if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
             req = req.header("Content-Type", "application/json");
@@ -170,11 +170,11 @@ impl Server {
         Self::finish(req.send(body))
     }
 
-    pub fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+    pub(crate) fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
         self.send_json(self.agent.patch(self.url(path)), token, body)
     }
 
-    pub fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+    pub(crate) fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
         self.send_json(self.agent.put(self.url(path)), token, body)
     }
 
@@ -183,43 +183,43 @@ impl Server {
     }
 
     /// POSTs raw bytes (`application/wasm`).
-    pub fn post_bytes(&self, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
+    pub(crate) fn post_bytes(&self, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
         Self::finish(bearer(self.agent.post(self.url(path)).header("Content-Type", "application/wasm"), token).send(body))
     }
 
-    pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+    pub(crate) fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
         self.post_raw(path, token, &[], &body.to_string())
     }
 
     /// Signs up (if needed) and logs in; returns the access token.
-    pub fn account(&self, email: &str, role: &str) -> String {
+    pub(crate) fn account(&self, email: &str, role: &str) -> String {
         let password = "a-good-password";
         let signup = self.post("/api/v1/auth/signup", None, &json!({"email": email, "password": password, "role": role}));
         assert!(signup.status == 201 || signup.status == 409, "{signup:?}");
         self.login(email, password)
     }
 
-    pub fn login(&self, email: &str, password: &str) -> String {
+    pub(crate) fn login(&self, email: &str, password: &str) -> String {
         let reply = self.post("/api/v1/auth/login", None, &json!({"email": email, "password": password})).expect(200);
         reply.json()["access_token"].as_str().unwrap().to_string()
     }
 
-    pub fn admin(&self) -> String {
+    pub(crate) fn admin(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD)
     }
 
     /// Deploys and asserts the 201.
-    pub fn deploy(&self, token: &str, namespace: &str, template: &str, params: Value) -> Value {
+    pub(crate) fn deploy(&self, token: &str, namespace: &str, template: &str, params: Value) -> Value {
         let body = json!({"namespace": namespace, "template": template, "params": params});
         self.post("/api/v1/performances", Some(token), &body).expect(201).json()
     }
 
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
     /// SIGTERM, then waits for the exit.
-    pub fn stop(mut self) -> ExitStatus {
+    pub(crate) fn stop(mut self) -> ExitStatus {
         unsafe { libc::kill(self.pid(), libc::SIGTERM) };
         let status = self.child.wait().unwrap();
         std::mem::forget(self);
@@ -227,7 +227,7 @@ impl Server {
     }
 
     /// SIGKILL: a crash.
-    pub fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         std::mem::forget(self);
@@ -243,7 +243,7 @@ impl Drop for Server {
 
 /// Polls `check` for up to five seconds: what one process publishes reaches another within
 /// milliseconds (`marquee-bench` measures it), not at once, and a test machine is busy.
-pub fn soon(what: &str, check: impl Fn() -> bool) {
+pub(crate) fn soon(what: &str, check: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !check() {
         assert!(std::time::Instant::now() < deadline, "{what}");
@@ -252,7 +252,7 @@ pub fn soon(what: &str, check: impl Fn() -> bool) {
 }
 
 /// The contract's example performance.
-pub fn gala_params() -> Value {
+pub(crate) fn gala_params() -> Value {
     json!({
         "title": "Spring Gala", "venue": "Hall A",
         "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
@@ -264,7 +264,7 @@ pub fn gala_params() -> Value {
 }
 
 /// A one-session performance with these sections and a generous per-buyer limit.
-pub fn house(sections: Value) -> Value {
+pub(crate) fn house(sections: Value) -> Value {
     json!({
         "title": "House", "venue": "Hall",
         "sessions": [{"id": "s1", "starts_at": "2027-03-01T19:00:00Z"}],
@@ -274,7 +274,7 @@ pub fn house(sections: Value) -> Value {
 }
 
 /// A buyer (buyer@example.com) holds and pays for seat R-1-1 of session s1 in `ns`.
-pub fn buy_one(server: &Server, ns: &str) {
+pub(crate) fn buy_one(server: &Server, ns: &str) {
     let buyer = server.account("buyer@example.com", "buyer");
     let hold = server.post(&format!("/p/{ns}/api/holds"), Some(&buyer), &json!({"session": "s1", "seats": ["R-1-1"]})).expect(201).json();
     let id = hold["hold_id"].as_str().unwrap();

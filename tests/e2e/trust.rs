@@ -16,7 +16,7 @@ const HOSTILE: &str = env!("MARQUEE_HOSTILE_WASM");
 const CARD: &str = "4242424242424242";
 
 /// Deploys the gala with the hostile component as its `role`.
-pub fn hostile_gala(server: &Server, seller: &str, namespace: &str, role: &str) {
+pub(crate) fn hostile_gala(server: &Server, seller: &str, namespace: &str, role: &str) {
     upload(server, seller, "hostile", &std::fs::read(HOSTILE).unwrap());
     let body = json!({"namespace": namespace, "template": "seated", "params": gala_params(), "components": {role: "hostile@1.0.0"}});
     server.post("/api/v1/performances", Some(seller), &body).expect(201);

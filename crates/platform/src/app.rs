@@ -231,7 +231,7 @@ impl App {
         let db = Arc::new(Db::open(&db_path)?);
         let identity: Arc<dyn Identity> = match &settings.store {
             Store::Embedded => Arc::new(EmbeddedIdentity { db: db.clone(), keys_path: secrets.join("token-keys.json") }),
-            Store::Redis(redis) => Arc::new(redis.clone()),
+            Store::Redis(redis) => Arc::new((**redis).clone()),
         };
         // Opened on a blocking thread of the runtime (it compiles components): the store's
         // async calls run to completion here.
@@ -260,7 +260,7 @@ impl App {
         let pool = Pool::open(&engine, &data.join("components"), settings.builtins)?;
         let (kv, buckets): (Arc<dyn KeyValue>, Arc<dyn RateBuckets>) = match &settings.store {
             Store::Embedded => (Arc::new(crate::db::EmbeddedKv(db.clone())), Arc::new(crate::limits::LocalBuckets::default())),
-            Store::Redis(redis) => (Arc::new(redis.clone()), Arc::new(redis.clone())),
+            Store::Redis(redis) => (Arc::new((**redis).clone()), Arc::new((**redis).clone())),
         };
         let process = format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "marquee".into()), crate::auth::random_hex(4));
         let app = Arc::new(Self {
@@ -283,8 +283,8 @@ impl App {
                 settings.history_interval,
                 match &settings.store {
                     Store::Embedded => Counters::Alone,
-                    Store::Redis(redis) if settings.part.serves_control() => Counters::Merge(redis.clone()),
-                    Store::Redis(redis) => Counters::Publish(redis.clone()),
+                    Store::Redis(redis) if settings.part.serves_control() => Counters::Merge((**redis).clone()),
+                    Store::Redis(redis) => Counters::Publish((**redis).clone()),
                 },
                 process.clone(),
             ),
@@ -549,7 +549,7 @@ impl App {
             return Ok(());
         }
         let _directory = self.directory.lock().await;
-        let Some(record) = Directory::performance(redis, namespace).await? else {
+        let Some(record) = Directory::performance(&**redis, namespace).await? else {
             self.stop_serving(namespace);
             return Ok(());
         };

@@ -549,9 +549,9 @@ mod tests {
     }
 
     mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
+        pub(super) struct Dir(pub std::path::PathBuf);
         impl Dir {
-            pub fn new() -> Self {
+            pub(super) fn new() -> Self {
                 let path = std::env::temp_dir().join(format!("marquee-auth-{}", super::random_hex(8)));
                 std::fs::create_dir_all(&path).unwrap();
                 Self(path)
@@ -666,10 +666,10 @@ mod tests {
 
     #[test]
     fn session_cookies_are_read_and_hidden_from_guests() {
-        let header = Some("a=1; mq_sig=abc; theme=dark; mq_refresh=r");
-        assert_eq!(cookie(header, SIGNATURE_COOKIE), Some("abc"));
-        assert_eq!(cookie(header, "missing"), None);
-        assert_eq!(without_session_cookies(header.unwrap()), "a=1; theme=dark");
+        let header = "a=1; mq_sig=abc; theme=dark; mq_refresh=r";
+        assert_eq!(cookie(Some(header), SIGNATURE_COOKIE), Some("abc"));
+        assert_eq!(cookie(Some(header), "missing"), None);
+        assert_eq!(without_session_cookies(header), "a=1; theme=dark");
     }
 
     #[tokio::test]

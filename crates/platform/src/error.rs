@@ -13,8 +13,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds, for a 429's `Retry-After`.
     pub retry_after: Option<u64>,
-    /// One more member of the body (`"orders": 3`).
-    pub extra: Option<(&'static str, serde_json::Value)>,
+    /// One more member of the body (`"orders": 3`); boxed, as few errors carry one.
+    pub extra: Option<Box<(&'static str, serde_json::Value)>>,
 }
 
 impl ApiError {
@@ -32,7 +32,7 @@ impl ApiError {
     }
 
     pub fn with(mut self, name: &'static str, value: serde_json::Value) -> Self {
-        self.extra = Some((name, value));
+        self.extra = Some(Box::new((name, value)));
         self
     }
 
@@ -106,7 +106,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = marquee_api::ErrorBody { error: self.code.into(), message: self.message, field: self.field };
         let mut body = serde_json::to_value(body).expect("an error body serializes");
-        if let Some((name, value)) = self.extra {
+        if let Some(extra) = self.extra {
+            let (name, value) = *extra;
             body[name] = value;
         }
         let mut response = Response::new(Body::from(body.to_string()));

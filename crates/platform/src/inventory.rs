@@ -652,7 +652,7 @@ impl Inventory {
 
 /// The reason a conflict names (`<reason>: <text>`, see the WIT's `conflict`) when a buyer
 /// tries to cancel an order whose ticket was used.
-pub const ALREADY_USED: &str = "already_used";
+pub(crate) const ALREADY_USED: &str = "already_used";
 
 fn closed() -> Error {
     Error::Conflict("this performance is cancelled".into())
@@ -679,7 +679,7 @@ fn fingerprint(session: &str, claim: &Claim) -> String {
 }
 
 /// A stored order's record, with its status now.
-pub fn row_of(order: &StoredOrder) -> Result<OrderRow> {
+pub(crate) fn row_of(order: &StoredOrder) -> Result<OrderRow> {
     let row: OrderRow = serde_json::from_str(&order.record).context("a stored order")?;
     Ok(OrderRow { status: order.status, ..row })
 }

@@ -71,7 +71,7 @@ pub enum Store {
     /// buckets in memory.
     Embedded,
     /// A Redis server: claims and orders, kv and rate buckets.
-    Redis(marquee_store_redis::RedisStore),
+    Redis(Box<marquee_store_redis::RedisStore>),
 }
 
 impl std::fmt::Debug for Store {

@@ -314,11 +314,10 @@ impl Template {
         if let Some(closes) = &mut params.booking_closes_at {
             canonical_field("params.booking_closes_at", closes)?;
         }
-        if let (Some(opens), Some(closes)) = (&params.booking_opens_at, &params.booking_closes_at) {
-            if opens >= closes {
+        if let (Some(opens), Some(closes)) = (&params.booking_opens_at, &params.booking_closes_at)
+            && opens >= closes {
                 return Err(FieldError::new("params.booking_closes_at", "must be after booking_opens_at"));
             }
-        }
 
         if params.sections.is_empty() || params.sections.len() > MAX_SECTIONS {
             return Err(FieldError::new("params.sections", format!("needs 1 to {MAX_SECTIONS} sections")));

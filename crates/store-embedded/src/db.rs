@@ -123,6 +123,9 @@ pub fn open(path: &Path) -> Result<Connection> {
 
 pub use marquee_store::{Account, RefreshState};
 
+/// A performance, live or archived: (namespace, deployment, params, archived_at).
+pub type DeploymentRow = (String, String, String, Option<i64>);
+
 /// A performance as stored (and as the directory of a Redis store hands it to runtimes).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PerformanceRow {
@@ -407,8 +410,8 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Every performance, live or archived: (namespace, deployment, params, archived_at).
-    pub fn deployments(&self) -> Result<Vec<(String, String, String, Option<i64>)>> {
+    /// Every performance, live or archived.
+    pub fn deployments(&self) -> Result<Vec<DeploymentRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT namespace, deployment, params, NULL FROM performances

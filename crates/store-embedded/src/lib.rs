@@ -14,7 +14,7 @@ pub(crate) struct TestDir(pub std::path::PathBuf);
 
 #[cfg(test)]
 impl TestDir {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("marquee-{name}-{}-{n}", std::process::id()));

@@ -115,7 +115,7 @@ impl Directory for RedisStore {
     fn performance<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            Ok(connection.hget(PERFORMANCES, namespace).await.context("Redis HGET failed")?)
+            connection.hget(PERFORMANCES, namespace).await.context("Redis HGET failed")
         })
     }
 
@@ -131,14 +131,14 @@ impl Directory for RedisStore {
     fn put_component<'a>(&'a self, digest: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            Ok(connection.set(component_key(digest), bytes).await.context("Redis SET failed")?)
+            connection.set(component_key(digest), bytes).await.context("Redis SET failed")
         })
     }
 
     fn component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            Ok(connection.get(component_key(digest)).await.context("Redis GET failed")?)
+            connection.get(component_key(digest)).await.context("Redis GET failed")
         })
     }
 }

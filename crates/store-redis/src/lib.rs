@@ -262,21 +262,21 @@ impl KeyValue for RedisStore {
     fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            Ok(connection.get(kv_key(scope, key)).await.context("Redis GET failed")?)
+            connection.get(kv_key(scope, key)).await.context("Redis GET failed")
         })
     }
 
     fn set<'a>(&'a self, scope: &'a str, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            Ok(connection.set(kv_key(scope, key), value).await.context("Redis SET failed")?)
+            connection.set(kv_key(scope, key), value).await.context("Redis SET failed")
         })
     }
 
     fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            Ok(connection.del(kv_key(scope, key)).await.context("Redis DEL failed")?)
+            connection.del(kv_key(scope, key)).await.context("Redis DEL failed")
         })
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 /// The ACL user every `LocalRedis` has.
-pub const USER: &str = "marquee";
+pub(crate) const USER: &str = "marquee";
 
 /// Who may use the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -184,8 +184,8 @@ async fn door(store: Arc<dyn ClaimStore>, record: Record) {
     assert!(store.cancel("o2", Some("bob")).await.unwrap().unwrap().now);
 }
 
-fn shirts(store: &dyn ClaimStore) -> impl Future<Output = PoolCount> + '_ {
-    async move { store.counts(&["g/shirt"]).await.unwrap()[0] }
+async fn shirts(store: &dyn ClaimStore) -> PoolCount {
+    store.counts(&["g/shirt"]).await.unwrap()[0]
 }
 
 /// Holds with no ticket in them (goods only) and holds mixing tickets and goods go through

@@ -13,7 +13,7 @@ use marquee_platform::auth;
 /// `.` segments, and with `..` applied. Two spellings a router could take for one route
 /// have one canonical form, so a check on it cannot be sidestepped by `//login`,
 /// `%6cogin`, `LOGIN`, `login;x` or `login/`.
-pub fn canonical_segments(path: &str) -> Vec<Cow<'_, str>> {
+pub(crate) fn canonical_segments(path: &str) -> Vec<Cow<'_, str>> {
     // Most paths need nothing decoded and nothing folded: they are only split, unallocated.
     if !path.contains('%') {
         return resolved(path.split(['/', '\\']).filter_map(folded));
@@ -58,19 +58,19 @@ const CREDENTIAL_ROUTES: &[&str] = &["signup", "login", "refresh", "logout", "pa
 
 /// Whether a request to this path inside a namespace carries credentials a component must
 /// never see.
-pub fn is_credential_path(segments: &[Cow<'_, str>]) -> bool {
+pub(crate) fn is_credential_path(segments: &[Cow<'_, str>]) -> bool {
     matches!(segments, [api, auth, route, ..] if api == "api" && auth == "auth" && CREDENTIAL_ROUTES.contains(&route.as_ref()))
 }
 
 /// Whether a path is under a performance's `/api/auth/`, where a component checks codes a
 /// caller could guess (a presale code): the platform's log-in limits apply there.
-pub fn is_auth_path(segments: &[Cow<'_, str>]) -> bool {
+pub(crate) fn is_auth_path(segments: &[Cow<'_, str>]) -> bool {
     matches!(segments, [api, auth, ..] if api == "api" && auth == "auth")
 }
 
 /// Whether a request is the payment of a hold (`POST …/api/holds/{id}/confirm`), whose card
 /// data only the host reads.
-pub fn is_payment(method: &http::Method, segments: &[Cow<'_, str>]) -> bool {
+pub(crate) fn is_payment(method: &http::Method, segments: &[Cow<'_, str>]) -> bool {
     method == http::Method::POST && matches!(segments, [api, holds, _, confirm] if api == "api" && holds == "holds" && confirm == "confirm")
 }
 
@@ -78,7 +78,7 @@ pub fn is_payment(method: &http::Method, segments: &[Cow<'_, str>]) -> bool {
 /// component's own cookies; returns the signature half of a browser session, if any. A
 /// header that is not plain ASCII, or a pair without a name, cannot be read the way a
 /// browser meant it: it is dropped whole, never passed through.
-pub fn take_session_cookies(headers: &mut HeaderMap) -> Option<String> {
+pub(crate) fn take_session_cookies(headers: &mut HeaderMap) -> Option<String> {
     let values: Vec<HeaderValue> = headers.get_all(http::header::COOKIE).iter().cloned().collect();
     headers.remove(http::header::COOKIE);
     let mut signature = None;
@@ -143,12 +143,12 @@ const ALLOWED_HEADERS: &[&str] = &[
 const CACHE_DIRECTIVES: &[&str] = &["no-store", "no-cache", "private", "max-age", "must-revalidate", "immutable"];
 
 /// Most cookies one answer may set, and the longest a `Set-Cookie` may be.
-pub const MAX_COOKIES: usize = 4;
-pub const MAX_COOKIE_BYTES: usize = 1024;
+pub(crate) const MAX_COOKIES: usize = 4;
+pub(crate) const MAX_COOKIE_BYTES: usize = 1024;
 
 /// Filters a component's response headers for namespace `ns` to the allow list, with each
 /// policed header kept only when it stays inside `/p/{ns}/`.
-pub fn guard_response(ns: &str, headers: &mut HeaderMap) {
+pub(crate) fn guard_response(ns: &str, headers: &mut HeaderMap) {
     let own = format!("/p/{ns}/");
     let allowed = |name: &HeaderName, value: &HeaderValue, cookies: &mut usize| {
         ALLOWED_HEADERS.contains(&name.as_str())
