@@ -63,6 +63,10 @@ fn build_guests(workspace: &std::path::Path, target_dir: &std::path::Path) {
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
+        // Under `cargo clippy` the guests are built, not linted: the wrapper and its
+        // arguments stay with the outer workspace.
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
         .status()
         .unwrap_or_else(|e| panic!("failed to run cargo for {}: {e}", workspace.display()));
     assert!(

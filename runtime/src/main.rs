@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use marquee_platform::app::{App, Part, Settings};
-use marquee_platform::limits::Rates;
+use marquee_limits::Rates;
 use marquee_platform::namespace::Store;
 use tracing_subscriber::EnvFilter;
 
@@ -210,7 +210,7 @@ impl Serve {
                 console_dir,
                 connections_per_address: connections_per_address.max(1),
                 header_timeout: Duration::from_millis(header_timeout_ms.max(100)),
-                trusted_proxies: marquee_platform::limits::TrustedProxies(trusted_proxies),
+                trusted_proxies: marquee_limits::TrustedProxies(trusted_proxies),
                 metrics_token: metrics_token.filter(|t| !t.is_empty()),
                 store: store.connect().await?,
                 part,

@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 use marquee_platform::app::App;
-use marquee_platform::limits::ClientAddr;
+use marquee_limits::ClientAddr;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -20,9 +20,9 @@ use marquee_api::{
 };
 
 use marquee_platform::app::App;
-use marquee_platform::auth::{self, AuthError, Role};
+use marquee_identity::{self as auth, AuthError, Role};
 use marquee_platform::error::{ApiError, BODY_TIMEOUT};
-use marquee_platform::limits::{ClientAddr, Limit};
+use marquee_limits::{ClientAddr, Limit};
 use marquee_platform::namespace::Namespace;
 use marquee_platform::orders::{CheckIn, Entry, OrderStatus};
 
@@ -458,12 +458,12 @@ fn console(dir: &std::path::Path) -> tower_http::services::ServeDir<tower_http::
 }
 
 /// A template as stored: what GET returns, POST and PUT take back.
-fn template_view(t: &marquee_platform::templates::Template) -> Value {
+fn template_view(t: &marquee_ticketing::templates::Template) -> Value {
     serde_json::to_value(t).expect("a template serializes")
 }
 
 /// A template as listed: as stored, and whether it is built in (which no one may delete).
-fn listed_template(app: &App, t: &marquee_platform::templates::Template) -> Value {
+fn listed_template(app: &App, t: &marquee_ticketing::templates::Template) -> Value {
     let mut view = template_view(t);
     view["builtin"] = json!(app.templates.is_builtin(&t.name));
     view

@@ -12,17 +12,17 @@ use marquee_store::{ClaimStore, Directory, Identity, KeyValue, RateBuckets};
 use marquee_store_redis::{DirectoryEvent, IdentityEvent};
 use serde_json::Value;
 
-use crate::auth::{self, Auth};
+use marquee_identity::{self as auth, Auth};
 use crate::db::{Account, BuyerOrder, Db, EmbeddedIdentity, PerformanceRow};
 use crate::error::ApiError;
 use crate::history::{Counters, History};
-use crate::inventory::{Commerce, TicketSigner};
-use crate::limits::{RateLimits, Rates};
+use marquee_ticketing::{Commerce, TicketSigner};
+use marquee_limits::{RateLimits, Rates};
 use crate::namespace::{Namespace, Registry, Shared, Spec, Store};
 use crate::orders::SqliteOrderLog;
-use crate::payments::{Payments, TestProvider};
+use marquee_ticketing::{Payments, TestProvider};
 use marquee_host::pool::Pool;
-use crate::templates::{Template, Templates};
+use marquee_ticketing::templates::{Template, Templates};
 
 /// How often a runtime on a shared store reports what it serves; a report lapses after
 /// [`marquee_store_redis::SERVING_TTL_SECONDS`].
@@ -45,7 +45,7 @@ pub struct Settings {
     /// How long a client may take to send a request's headers or keep a connection idle.
     pub header_timeout: Duration,
     /// Proxies whose forwarded headers name the real client.
-    pub trusted_proxies: crate::limits::TrustedProxies,
+    pub trusted_proxies: marquee_limits::TrustedProxies,
     /// The bearer token of the platform's Prometheus, which may scrape sales series too.
     pub metrics_token: Option<String>,
     pub store: Store,
@@ -243,7 +243,7 @@ impl App {
         if let Store::Redis(redis) = &settings.store {
             watch_identity(redis, &auth);
         }
-        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let metrics = Arc::new(marquee_telemetry::Metrics::default());
         let commerce = Arc::new(Commerce {
             log: Arc::new(SqliteOrderLog::open(&db_path)?),
             payments: Payments::new(Arc::new(TestProvider), metrics.refunds_pending.clone(), metrics.refund_failures.clone()),
@@ -259,10 +259,10 @@ impl App {
         });
         let pool = Pool::open(&engine, &data.join("components"), settings.builtins)?;
         let (kv, buckets): (Arc<dyn KeyValue>, Arc<dyn RateBuckets>) = match &settings.store {
-            Store::Embedded => (Arc::new(crate::db::EmbeddedKv(db.clone())), Arc::new(crate::limits::LocalBuckets::default())),
+            Store::Embedded => (Arc::new(crate::db::EmbeddedKv(db.clone())), Arc::new(marquee_limits::LocalBuckets::default())),
             Store::Redis(redis) => (Arc::new((**redis).clone()), Arc::new((**redis).clone())),
         };
-        let process = format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "marquee".into()), crate::auth::random_hex(4));
+        let process = format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "marquee".into()), marquee_identity::random_hex(4));
         let app = Arc::new(Self {
             pool,
             templates: Templates::builtin(),
@@ -586,7 +586,7 @@ impl App {
         let owner = caller.id;
         let started = Instant::now();
         if !caller.admin {
-            self.limits.check(crate::limits::Limit::DeployBySeller, owner).await.map_err(ApiError::too_many)?;
+            self.limits.check(marquee_limits::Limit::DeployBySeller, owner).await.map_err(ApiError::too_many)?;
         }
         if let (Some(mirror), Some(Value::String(name))) = (self.mirror.get(), request.get("namespace"))
             && valid_namespace(name)
@@ -626,7 +626,7 @@ impl App {
         let params = template
             .validate(request.get("params").unwrap_or(&Value::Null))
             .map_err(ApiError::from)?;
-        crate::templates::check_upcoming(&params)?;
+        marquee_ticketing::templates::check_upcoming(&params)?;
         if self.registry.get(&namespace).is_some() {
             return Err(namespace_taken(&namespace));
         }
@@ -895,7 +895,7 @@ impl App {
         let asks: Vec<_> = deployments
             .into_iter()
             .map(|(namespace, deployment, params, archived_at)| {
-                let hold_ttl_ms = serde_json::from_str::<crate::templates::PerformanceParams>(&params)
+                let hold_ttl_ms = serde_json::from_str::<marquee_ticketing::templates::PerformanceParams>(&params)
                     .map_or(0, |p| u64::from(p.hold_ttl_seconds) * 1000);
                 let claims = redis.claims(&deployment, hold_ttl_ms);
                 async move { anyhow::Ok((claims.orders_of(buyer).await?, namespace, params, archived_at)) }
@@ -905,7 +905,7 @@ impl App {
         let mut out = Vec::new();
         for (orders, namespace, params, archived_at) in answers {
             for order in orders {
-                let order = crate::inventory::row_of(&order)?;
+                let order = marquee_ticketing::row_of(&order)?;
                 out.push(BuyerOrder { order, namespace: namespace.clone(), params: params.clone(), archived_at });
             }
         }
@@ -955,7 +955,7 @@ async fn bootstrap_admin(identity: &dyn Identity) -> Result<()> {
         id: auth::random_hex(8),
         email: email.clone(),
         password_hash: auth::hash_password(&password)?,
-        role: crate::auth::Role::Admin,
+        role: marquee_identity::Role::Admin,
         must_change_password: generated,
     };
     // Another process on the same store may have made it first: then it printed the password.

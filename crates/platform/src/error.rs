@@ -85,8 +85,8 @@ impl ApiError {
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A parameter that failed a template's validation: 400 `invalid_params` naming the field.
-impl From<crate::templates::FieldError> for ApiError {
-    fn from(e: crate::templates::FieldError) -> Self {
+impl From<marquee_ticketing::templates::FieldError> for ApiError {
+    fn from(e: marquee_ticketing::templates::FieldError) -> Self {
         Self::bad_request("invalid_params", format!("{}: {}", e.field, e.message)).field(e.field)
     }
 }

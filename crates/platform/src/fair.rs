@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use crate::metrics::CpuMetrics;
+use marquee_telemetry::CpuMetrics;
 
 /// A future that is polled only while it holds a permit of `permits`, its polls charged to `usage`.
 pub struct Gated<F> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use prometheus::core::Metric;
 use serde_json::{Value, json};
 
-use crate::metrics::FunctionMetrics;
+use marquee_telemetry::FunctionMetrics;
 use crate::namespace::{Namespace, Registry};
 
 /// How much history is kept.

@@ -4,17 +4,11 @@
 //! (`marquee-control`) are built on it; neither depends on the other.
 
 pub mod app;
-pub mod auth;
 pub mod cluster;
 pub mod error;
 pub mod fair;
 pub mod history;
-pub(crate) mod inventory;
-pub mod limits;
-pub mod metrics;
 pub mod namespace;
-pub(crate) mod payments;
-pub mod templates;
 
 // The embedded store's modules, under the names the platform has always used.
 pub use marquee_store::clock;

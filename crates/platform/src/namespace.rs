@@ -8,15 +8,15 @@ use std::sync::{Arc, RwLock};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Auth;
+use marquee_identity::Auth;
 use crate::db::{Db, PerformanceRow};
-use crate::inventory::{Commerce, Inventory};
+use marquee_ticketing::{Commerce, Inventory};
 use marquee_host::MAX_INSTANCE_MEMORY;
 use marquee_host::config::Config;
 use marquee_host::kv::Kv;
 use marquee_host::pool::{Loaded, Pool};
-use crate::metrics::{FunctionMetrics, Metrics};
-use crate::templates::{PerformanceParams, RouteLimit, RouteSpec, TemplateLimits};
+use marquee_telemetry::{FunctionMetrics, Metrics};
+use marquee_ticketing::templates::{PerformanceParams, RouteLimit, RouteSpec, TemplateLimits};
 use prometheus::IntGauge;
 use std::time::Duration;
 
@@ -251,7 +251,7 @@ impl Namespace {
     /// The index in `routes` of the route serving a path inside the namespace; the first
     /// match wins.
     pub fn route(&self, path: &str) -> Option<usize> {
-        self.routes.iter().position(|r| crate::templates::route_matches(&r.pattern, path))
+        self.routes.iter().position(|r| marquee_ticketing::templates::route_matches(&r.pattern, path))
     }
 }
 

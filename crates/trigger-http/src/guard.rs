@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use marquee_platform::auth;
+use marquee_identity as auth;
 
 /// A path inside a namespace as a component's router would read it, whatever its spelling:
 /// percent-decoded (until it stops changing), lower case, without `;` parameters, empty or

@@ -18,7 +18,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use marquee_platform::app::App;
-use marquee_platform::auth;
+use marquee_identity as auth;
 use marquee_host::engine::EPOCH_TICK;
 use marquee_platform::error::{ApiError, BODY_TIMEOUT};
 use marquee_host::bindings::identity::{self, Principal};
@@ -27,8 +27,8 @@ use marquee_host::inventory::Inventory;
 use marquee_host::log::Log;
 use marquee_host::{Capabilities, Host};
 use marquee_platform::namespace::{Namespace, Route};
-use marquee_platform::limits::{ClientAddr, Limit};
-use marquee_platform::templates::RouteLimit;
+use marquee_limits::{ClientAddr, Limit};
+use marquee_ticketing::templates::RouteLimit;
 
 /// Largest request body a function receives, announced by Content-Length.
 pub const MAX_REQUEST_BODY: u64 = 1 << 20;

@@ -260,7 +260,7 @@ fn check_range(field: &str, value: u32, min: u32, max: u32) -> Result<(), FieldE
 /// A new performance's sessions are still to come (and not absurdly far off). Checked at
 /// deploy only: a performance whose sessions have passed may still change its title.
 pub fn check_upcoming(params: &PerformanceParams) -> Result<(), FieldError> {
-    let now = crate::clock::now_secs();
+    let now = marquee_store::clock::now_secs();
     let latest = now + MAX_YEARS_AHEAD * 365 * 24 * 3600;
     for (i, s) in params.sessions.iter().enumerate() {
         if !(now..=latest).contains(&canonical_secs(&s.starts_at)) {

@@ -12,8 +12,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::clock::now_secs;
-use crate::db::{Account, Db, NamespaceToken, RefreshState};
+use marquee_store::clock::now_secs;
+use marquee_store_embedded::db::{Account, Db, NamespaceToken, RefreshState};
 use marquee_store::Identity;
 
 /// Prefix of namespace (deploy) tokens: `mqd_<id>_<secret>`.
@@ -544,7 +544,7 @@ mod tests {
     /// The embedded store of a data dir, as a restart opens it again.
     async fn open(dir: &tempdir::Dir) -> Auth {
         let db = Arc::new(Db::open(&dir.0.join("db.sqlite")).unwrap());
-        let identity = Arc::new(crate::db::EmbeddedIdentity { db: db.clone(), keys_path: dir.0.join("token-keys.json") });
+        let identity = Arc::new(marquee_store_embedded::db::EmbeddedIdentity { db: db.clone(), keys_path: dir.0.join("token-keys.json") });
         Auth::open(identity, db).await.unwrap()
     }
 

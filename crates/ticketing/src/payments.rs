@@ -83,7 +83,7 @@ impl Payments {
 /// 12-19 digit number is declined as invalid. A zero amount needs no card. It keeps nothing:
 /// a charge's id is derived from its reference, so charging a reference again with the same
 /// card is the same charge, never a second one, however many charges a process has made.
-pub(crate) struct TestProvider;
+pub struct TestProvider;
 
 #[derive(Deserialize)]
 struct TestPayment {

@@ -15,16 +15,16 @@ use marquee_store::{Cancelled, CheckIn, ClaimStore, ConfirmStart, Entry, HoldOut
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::auth::random_hex;
+use marquee_identity::random_hex;
 use marquee_host::bindings::inventory::{
     Claim, Error, HoldReceipt, Order, SectionAvailability, SessionAvailability, Ticket,
 };
 use marquee_host::inventory::{Backend, Holder};
 use marquee_store::BoxFuture;
-use crate::claims::{EmbeddedClaims, Restored};
-use crate::clock::now_ms;
-use crate::metrics::SalesMetrics;
-use crate::orders::{OrderRow, OrderStatus, TicketRow};
+use marquee_store_embedded::claims::{EmbeddedClaims, Restored};
+use marquee_store::clock::now_ms;
+use marquee_telemetry::SalesMetrics;
+use marquee_store_embedded::orders::{OrderRow, OrderStatus, TicketRow};
 use crate::payments::{Charge, Payments};
 use crate::templates::PerformanceParams;
 
@@ -67,7 +67,7 @@ impl TicketSigner {
 /// What every performance's inventory shares: the embedded order log, the payment provider,
 /// the ticket signer.
 pub struct Commerce {
-    pub log: Arc<dyn crate::orders::OrderStore>,
+    pub log: Arc<dyn marquee_store_embedded::orders::OrderStore>,
     pub payments: Arc<Payments>,
     pub signer: TicketSigner,
     /// Most seats or units one client address may hold unpaid in a session (0: no cap).
@@ -679,7 +679,7 @@ fn fingerprint(session: &str, claim: &Claim) -> String {
 }
 
 /// A stored order's record, with its status now.
-pub(crate) fn row_of(order: &StoredOrder) -> Result<OrderRow> {
+pub fn row_of(order: &StoredOrder) -> Result<OrderRow> {
     let row: OrderRow = serde_json::from_str(&order.record).context("a stored order")?;
     Ok(OrderRow { status: order.status, ..row })
 }
@@ -743,10 +743,10 @@ mod tests {
     fn inventory() -> (std::path::PathBuf, Inventory) {
         let dir = std::env::temp_dir().join(format!("marquee-inv-{}", random_hex(6)));
         std::fs::create_dir_all(&dir).unwrap();
-        let db = crate::db::Db::open(&dir.join("m.db")).unwrap();
+        let db = marquee_store_embedded::db::Db::open(&dir.join("m.db")).unwrap();
         drop(db);
         let commerce = Arc::new(Commerce {
-            log: Arc::new(crate::orders::SqliteOrderLog::open(&dir.join("m.db")).unwrap()),
+            log: Arc::new(marquee_store_embedded::orders::SqliteOrderLog::open(&dir.join("m.db")).unwrap()),
             payments: crate::payments::Payments::new(
                 Arc::new(crate::payments::TestProvider),
                 prometheus::IntGauge::new("pending", "pending").unwrap(),
@@ -765,7 +765,7 @@ mod tests {
                              {"name": "S", "price": 10, "capacity": 3}]
             }))
             .unwrap();
-        let sales = crate::metrics::Metrics::default().sales("t");
+        let sales = marquee_telemetry::Metrics::default().sales("t");
         (dir.clone(), Inventory::embedded("d1", &params, commerce, sales, Vec::new()).unwrap())
     }
 

@@ -1,0 +1,10 @@
+//! Ticketing: templates (data: components by role, routes, limits) and the params a seller
+//! deploys with; a performance's inventory and checkout over a claim store; signed ticket
+//! codes; payments behind a provider trait.
+
+pub mod templates;
+mod inventory;
+mod payments;
+
+pub use inventory::{Commerce, Inventory, TicketSigner, row_of};
+pub use payments::{Charge, PaymentProvider, Payments, TestProvider};
