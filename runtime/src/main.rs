@@ -162,19 +162,19 @@ struct KubeFlags {
     kube_api: Option<String>,
     /// What each performance's Kubernetes namespace is named with before its name (the
     /// operator's `--namespace-prefix`).
-    #[arg(long, env = "MARQUEE_NAMESPACE_PREFIX", default_value = marquee_platform::cluster::NAMESPACE_PREFIX, value_name = "PREFIX")]
+    #[arg(long, env = "MARQUEE_NAMESPACE_PREFIX", default_value = marquee_crd::NAMESPACE_PREFIX, value_name = "PREFIX")]
     namespace_prefix: String,
     /// The namespace the platform runs in, which no performance may have.
-    #[arg(long, env = "MARQUEE_PLATFORM_NAMESPACE", default_value = marquee_platform::cluster::PLATFORM_NAMESPACE, value_name = "NAMESPACE")]
+    #[arg(long, env = "MARQUEE_PLATFORM_NAMESPACE", default_value = marquee_crd::PLATFORM_NAMESPACE, value_name = "NAMESPACE")]
     platform_namespace: String,
 }
 
 impl KubeFlags {
-    async fn connect(self) -> Result<Option<marquee_platform::cluster::Cluster>> {
+    async fn connect(self) -> Result<Option<marquee_control::Cluster>> {
         if !self.kube && self.kube_api.is_none() {
             return Ok(None);
         }
-        let cluster = marquee_platform::cluster::connect(self.kube_api.as_deref(), self.namespace_prefix, self.platform_namespace).await?;
+        let cluster = marquee_control::connect_cluster(self.kube_api.as_deref(), self.namespace_prefix, self.platform_namespace).await?;
         Ok(Some(cluster))
     }
 }
@@ -215,10 +215,13 @@ impl Serve {
                 store: store.connect().await?,
                 part,
                 public_url,
-                kube: kube.connect().await?,
                 builtins: marquee::BUILTINS,
             };
+            let cluster = kube.connect().await?;
             let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
+            if let Some(cluster) = cluster.filter(|_| app.settings.part.serves_control()) {
+                marquee_control::start_mirror(cluster, &app);
+            }
             let listener = marquee::server::bind(listen).await?;
             println!("marquee listening on http://{}", listener.local_addr()?);
             marquee::server::serve(app.clone(), listener, marquee::server::shutdown_signal()).await?;

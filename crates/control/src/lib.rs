@@ -1,4 +1,9 @@
-//! The control plane under `/api/v1`: identity, templates, performances, catalog.
+//! The control plane under `/api/v1`: identity, templates, performances, catalog; and in
+//! cluster mode, the mirror of performances into `Performance` objects.
+
+mod cluster;
+
+pub use cluster::{Cluster, connect as connect_cluster, start_mirror};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -671,7 +676,7 @@ async fn kubernetes_token(State(app): State<AppState>, caller: Caller, Path(name
     };
     let body = json!({
         "namespace": mirror.namespace_of(&ns.name),
-        "service_account": marquee_platform::cluster::SELLER_ACCOUNT,
+        "service_account": marquee_crd::SELLER_ACCOUNT,
         "token": token,
         "expires_at": expires_at,
     });

@@ -53,8 +53,6 @@ pub struct Settings {
     /// Where buyers reach `/p/…` (a load balancer or Gateway in front of the runtimes), for the
     /// performance links the control plane hands out.
     pub public_url: Option<String>,
-    /// Cluster mode: the Kubernetes API the control plane mirrors performances into.
-    pub kube: Option<crate::cluster::Cluster>,
     /// The built-in components every process has in its pool: (name, component bytes).
     pub builtins: &'static [(&'static str, &'static [u8])],
 }
@@ -94,7 +92,7 @@ pub struct App {
     /// shared store, its serving reports and function counters.
     pub process: String,
     /// Cluster mode's mirror of every performance into a `Performance` object.
-    pub mirror: std::sync::OnceLock<crate::cluster::Mirror>,
+    pub mirror: std::sync::OnceLock<Arc<dyn crate::mirror::Mirror>>,
     /// Foreground workers, and background ones for namespaces over their share of the CPU.
     pub workers: crate::fair::Workers,
     /// Serializes deploy, patch and delete, so none of them publishes over another.
@@ -157,34 +155,6 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
     file.rewind()?;
     write!(file, "{}", std::process::id())?;
     Ok(file)
-}
-
-/// What the control plane serves, for cluster mode's mirror.
-struct Served(std::sync::Weak<App>);
-
-impl Served {
-    fn spec(app: &App, ns: &Namespace) -> marquee_crd::PerformanceSpec {
-        let template = app.templates.get(&ns.template);
-        marquee_crd::PerformanceSpec {
-            owner: ns.owner.clone(),
-            template: ns.template.clone(),
-            digest: ns.digest().to_owned(),
-            placement: template.as_ref().map(|t| t.placement).unwrap_or_default(),
-            runtime: template.and_then(|t| t.runtime),
-        }
-    }
-}
-
-impl crate::cluster::Desired for Served {
-    fn performance(&self, name: &str) -> Option<Option<marquee_crd::PerformanceSpec>> {
-        let app = self.0.upgrade()?;
-        Some(app.registry.get(name).map(|ns| Self::spec(&app, &ns)))
-    }
-
-    fn performances(&self) -> Option<std::collections::BTreeMap<String, marquee_crd::PerformanceSpec>> {
-        let app = self.0.upgrade()?;
-        Some(app.registry.all().iter().map(|ns| (ns.name.clone(), Self::spec(&app, ns))).collect())
-    }
 }
 
 /// A namespace name: a DNS label, like a Kubernetes namespace.
@@ -349,10 +319,6 @@ impl App {
         Self::sample_history(Arc::downgrade(&app));
         if let (Store::Redis(_), Part::Runtime { .. }) = (&app.settings.store, &app.settings.part) {
             runtime.spawn(Self::report_serving(Arc::downgrade(&app)));
-        }
-        if let (Some(client), true) = (&app.settings.kube, app.settings.part.serves_control()) {
-            let _guard = runtime.enter();
-            let _ = app.mirror.set(crate::cluster::Mirror::start(client.clone(), Served(Arc::downgrade(&app))));
         }
         Ok(app)
     }
@@ -922,8 +888,8 @@ pub async fn a_few_at_a_time<T>(asks: Vec<impl Future<Output = Result<T>>>) -> R
 }
 
 /// Cluster mode: why the cluster gives no namespace to this name.
-fn cluster_refusal(name: &str, refused: crate::cluster::Refused) -> ApiError {
-    use crate::cluster::Refused;
+fn cluster_refusal(name: &str, refused: crate::mirror::Refused) -> ApiError {
+    use crate::mirror::Refused;
     match refused {
         Refused::Reserved(why) => ApiError::bad_request("invalid_namespace", format!("{name:?} cannot be a performance here: {why}")).field("namespace"),
         Refused::Taken(why) => ApiError::new(StatusCode::CONFLICT, "namespace_taken", why).field("namespace"),

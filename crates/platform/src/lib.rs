@@ -4,10 +4,10 @@
 //! (`marquee-control`) are built on it; neither depends on the other.
 
 pub mod app;
-pub mod cluster;
 pub mod error;
 pub mod fair;
 pub mod history;
+pub mod mirror;
 pub mod namespace;
 
 // The embedded store's modules, under the names the platform has always used.

@@ -4,6 +4,7 @@
 //! a deploy is served by the runtimes as soon as Redis has it; the objects follow.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,14 +13,16 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use k8s_openapi::api::core::v1::Namespace;
-pub use marquee_crd::{NAMESPACE_PREFIX, PLATFORM_NAMESPACE, SELLER_ACCOUNT};
-use marquee_crd::{PERFORMANCE_LABEL, Performance, PerformanceSpec};
+use marquee_crd::{PERFORMANCE_LABEL, Performance, PerformanceSpec, SELLER_ACCOUNT};
+use marquee_platform::app::App;
+use marquee_platform::mirror::Refused;
+use marquee_platform::namespace::Namespace as Live;
 use tokio::sync::mpsc;
 
 /// The control plane's field manager on `Performance` specs (the operator writes the status).
-pub const MANAGER: &str = "marquee-control";
+const MANAGER: &str = "marquee-control";
 /// How long a seller's namespace token lives; revoking early means deleting the account.
-pub const TOKEN_SECONDS: i64 = 600;
+const TOKEN_SECONDS: i64 = 600;
 /// How soon a failed write is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 /// How often every object is compared with what the control plane serves, which also catches a
@@ -29,11 +32,11 @@ const RESYNC: Duration = Duration::from_secs(60);
 /// The cluster's API server and where performances live in it, as cluster mode's settings hold it.
 #[derive(Clone)]
 pub struct Cluster {
-    pub client: Client,
+    client: Client,
     /// What each performance's namespace is named with before its name.
-    pub prefix: String,
+    prefix: String,
     /// The platform's own namespace, which no performance may have.
-    pub platform: String,
+    platform: String,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -56,47 +59,80 @@ pub async fn connect(api: Option<&str>, prefix: String, platform: String) -> Res
 }
 
 /// What the control plane serves, as `Performance` specs; `None` once the platform is gone.
-pub trait Desired: Send + Sync + 'static {
+trait Desired: Send + Sync + 'static {
     fn performance(&self, name: &str) -> Option<Option<PerformanceSpec>>;
     fn performances(&self) -> Option<BTreeMap<String, PerformanceSpec>>;
 }
 
-pub struct Mirror {
+struct Mirror {
     cluster: Cluster,
     changes: mpsc::UnboundedSender<String>,
 }
 
-/// Why a performance may not have a name in this cluster.
-#[derive(Debug, thiserror::Error)]
-pub enum Refused {
-    /// Too long for a namespace, or one Kubernetes or the platform keeps.
-    #[error("{0}")]
-    Reserved(String),
-    /// A namespace of that name exists and is not a performance's of that name.
-    #[error("{0}")]
-    Taken(String),
-    #[error("the Kubernetes API did not answer: {0:#}")]
-    Unavailable(anyhow::Error),
+/// Mirrors what `app` serves into the cluster from now on (the control plane's part).
+pub fn start_mirror(cluster: Cluster, app: &Arc<App>) {
+    let _ = app.mirror.set(Arc::new(Mirror::start(cluster, Served(Arc::downgrade(app)))));
+}
+
+/// What the control plane serves.
+struct Served(Weak<App>);
+
+impl Served {
+    fn spec(app: &App, ns: &Live) -> PerformanceSpec {
+        let template = app.templates.get(&ns.template);
+        PerformanceSpec {
+            owner: ns.owner.clone(),
+            template: ns.template.clone(),
+            digest: ns.digest().to_owned(),
+            placement: template.as_ref().map(|t| t.placement).unwrap_or_default(),
+            runtime: template.and_then(|t| t.runtime),
+        }
+    }
+}
+
+impl Desired for Served {
+    fn performance(&self, name: &str) -> Option<Option<PerformanceSpec>> {
+        let app = self.0.upgrade()?;
+        Some(app.registry.get(name).map(|ns| Self::spec(&app, &ns)))
+    }
+
+    fn performances(&self) -> Option<BTreeMap<String, PerformanceSpec>> {
+        let app = self.0.upgrade()?;
+        Some(app.registry.all().iter().map(|ns| (ns.name.clone(), Self::spec(&app, ns))).collect())
+    }
+}
+
+impl marquee_platform::mirror::Mirror for Mirror {
+    fn changed(&self, namespace: &str) {
+        let _ = self.changes.send(namespace.to_owned());
+    }
+
+    fn may_take<'a>(&'a self, name: &'a str) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Refused>> + Send + 'a>> {
+        Box::pin(self.may_take(name))
+    }
+
+    fn seller_token<'a>(&'a self, name: &'a str) -> marquee_store::BoxFuture<'a, Option<(String, Option<String>)>> {
+        Box::pin(self.seller_token(name))
+    }
+
+    fn namespace_of(&self, name: &str) -> String {
+        marquee_crd::namespace_of(&self.cluster.prefix, name)
+    }
 }
 
 impl Mirror {
     /// Starts the task that writes each changed performance, then every [`RESYNC`] all of them.
-    pub fn start(cluster: Cluster, desired: impl Desired) -> Self {
+    fn start(cluster: Cluster, desired: impl Desired) -> Self {
         let (changes, received) = mpsc::unbounded_channel();
         tokio::spawn(mirror(Api::all(cluster.client.clone()), desired, received, changes.clone()));
         Self { cluster, changes }
     }
 
-    /// The Kubernetes namespace of the performance `name`.
-    pub fn namespace_of(&self, name: &str) -> String {
-        marquee_crd::namespace_of(&self.cluster.prefix, name)
-    }
-
     /// Whether a new performance may be called `name`: its namespace is neither reserved nor
     /// there already (the operator would refuse it, and leave the performance unserved by
     /// Kubernetes). A namespace a going performance of that name left is the operator's to wait for.
-    pub async fn may_take(&self, name: &str) -> Result<(), Refused> {
-        let namespace = self.namespace_of(name);
+    async fn may_take(&self, name: &str) -> Result<(), Refused> {
+        let namespace = marquee_crd::namespace_of(&self.cluster.prefix, name);
         if let Some(why) = marquee_crd::refused_namespace(&namespace, &self.cluster.platform) {
             return Err(Refused::Reserved(why));
         }
@@ -110,16 +146,12 @@ impl Mirror {
         }
     }
 
-    /// The performance changed (deployed, patched, rolled, deleted): its object will follow.
-    pub fn changed(&self, namespace: &str) {
-        let _ = self.changes.send(namespace.to_owned());
-    }
-
     /// A short-lived token of the performance's `seller` account, whose Role reaches only its
     /// namespace: (token, expiry as RFC 3339), or `None` while the operator has not made the
     /// account yet.
-    pub async fn seller_token(&self, name: &str) -> Result<Option<(String, Option<String>)>> {
-        let accounts: Api<ServiceAccount> = Api::namespaced(self.cluster.client.clone(), &self.namespace_of(name));
+    async fn seller_token(&self, name: &str) -> Result<Option<(String, Option<String>)>> {
+        let namespace = marquee_crd::namespace_of(&self.cluster.prefix, name);
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.cluster.client.clone(), &namespace);
         let request = TokenRequest {
             spec: TokenRequestSpec { expiration_seconds: Some(TOKEN_SECONDS), ..TokenRequestSpec::default() },
             ..TokenRequest::default()
