@@ -4,7 +4,7 @@
 //! idle namespace costs the sampler nothing: its last sample stands for its state since.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use prometheus::core::Metric;
 use serde_json::{Value, json};
 
 use marquee_telemetry::FunctionMetrics;
-use crate::namespace::{Namespace, Registry};
+use crate::namespace::{Namespace, Registry, Touched};
 
 /// How much history is kept.
 const KEPT: Duration = Duration::from_secs(3600);
@@ -58,23 +58,6 @@ pub enum Counters {
     Publish(marquee_store_redis::RedisStore),
     /// The control plane adds every runtime's counters from the shared store to its own.
     Merge(marquee_store_redis::RedisStore),
-}
-
-/// The performances that served a request since they were last sampled.
-#[derive(Default)]
-pub struct Touched(Mutex<Vec<String>>);
-
-impl Touched {
-    /// Marks a performance by its flag, listing it once until the sampler clears the flag.
-    pub fn touch(&self, flag: &AtomicBool, name: &str) {
-        if !flag.load(Relaxed) && !flag.swap(true, Relaxed) {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_owned());
-        }
-    }
-
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
 }
 
 impl FunctionSample {

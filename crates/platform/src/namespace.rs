@@ -3,7 +3,8 @@
 //! insert, so a deploy is visible to the next request at once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,7 @@ pub struct Shared {
     /// The namespaces that ran lately, which the fair scheduler looks at each tick.
     pub active: Arc<crate::fair::Active>,
     /// The namespaces the history sampler looks at next.
-    pub touched: crate::history::Touched,
+    pub touched: Touched,
     /// The longest a request may take anywhere (`--request-timeout-ms`).
     pub max_timeout: Duration,
 }
@@ -143,7 +144,7 @@ pub struct Slots {
     /// The namespace's CPU use, which decides whether it runs in the background.
     pub usage: Arc<crate::fair::Usage>,
     /// Whether it is listed in [`Shared::touched`].
-    pub touched: std::sync::atomic::AtomicBool,
+    pub touched: AtomicBool,
 }
 
 impl Namespace {
@@ -279,6 +280,23 @@ fn resolve_routes(spec: &Spec, pool: &Pool, metrics: impl Fn(&str) -> Arc<Functi
             })
         })
         .collect()
+}
+
+/// The performances that served a request since they were last sampled.
+#[derive(Default)]
+pub struct Touched(Mutex<Vec<String>>);
+
+impl Touched {
+    /// Marks a performance by its flag, listing it once until the sampler clears the flag.
+    pub fn touch(&self, flag: &AtomicBool, name: &str) {
+        if !flag.load(Relaxed) && !flag.swap(true, Relaxed) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_owned());
+        }
+    }
+
+    pub(crate) fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// Live performances by namespace.

@@ -7,6 +7,7 @@
 pub mod claims;
 pub mod db;
 pub mod orders;
+mod sqlite;
 
 /// A fresh temp dir for a test, removed when dropped.
 #[cfg(test)]

@@ -73,8 +73,8 @@ pub struct SqliteOrderLog {
 impl SqliteOrderLog {
     /// Opens the log on the database file and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self> {
-        let reader = Mutex::new(crate::db::open(path)?);
-        let mut conn = crate::db::open(path)?;
+        let reader = Mutex::new(crate::sqlite::open(path)?);
+        let mut conn = crate::sqlite::open(path)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("order-log".into())
@@ -190,7 +190,7 @@ pub(crate) fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
         buyer: r.get(3)?,
         hold_id: r.get(4)?,
         amount: r.get::<_, i64>(5)? as u64,
-        status: crate::db::parsed(6, r.get(6)?, OrderStatus::parse)?,
+        status: crate::sqlite::parsed(6, r.get(6)?, OrderStatus::parse)?,
         tickets: serde_json::from_str(&tickets).unwrap_or_default(),
         charge_id: r.get(8)?,
         created_at: r.get::<_, i64>(9)? as u64,
