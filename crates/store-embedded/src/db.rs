@@ -5,51 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use marquee_store::{BoxFuture, Identity, KeyValue};
+use marquee_store::{BoxFuture, Catalog, Identity, KeyValue};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::orders::ORDER_COLUMNS;
 use crate::sqlite::{SCHEMA, open, parsed};
 
-pub use marquee_store::{Account, RefreshState};
-
-/// A performance, live or archived: (namespace, deployment, params, archived_at).
-pub type DeploymentRow = (String, String, String, Option<i64>);
-
-/// A performance as stored (and as the directory of a Redis store hands it to runtimes).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct PerformanceRow {
-    pub namespace: String,
-    /// Unique per deploy, so a later performance of the same name starts empty.
-    pub deployment: String,
-    pub owner: String,
-    pub template: String,
-    pub params: String,
-    /// The functions it runs, pinned at deploy: the runtime's `Spec` as JSON.
-    pub spec: String,
-    pub created_at: i64,
-}
-
-/// A deploy token bound to one performance, for a seller's CI.
-#[derive(Debug, Clone)]
-pub struct NamespaceToken {
-    pub id: String,
-    pub deployment: String,
-    pub namespace: String,
-    pub created_by: String,
-}
-
-/// An uploaded component as its owner named it.
-#[derive(Debug, Clone)]
-pub struct ComponentRow {
-    pub owner: String,
-    pub name: String,
-    pub version: String,
-    pub digest: String,
-    pub world: String,
-    pub size: i64,
-    pub created_at: i64,
-}
+pub use marquee_store::{Account, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, RefreshState};
 
 /// An order with the performance it belongs to, for its buyer.
 #[derive(Debug, Clone)]
@@ -79,6 +41,7 @@ fn add_column(conn: &Connection, table: &str, column: &str, declaration: &str) -
     }
     Ok(())
 }
+
 /// Whether an error is SQLite refusing a duplicate key.
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
@@ -435,6 +398,73 @@ impl KeyValue for EmbeddedKv {
     }
 }
 
+/// The control plane's catalog in the embedded database.
+pub struct EmbeddedCatalog(pub Arc<Db>);
+
+impl Catalog for EmbeddedCatalog {
+    fn insert_performance<'a>(&'a self, row: &'a PerformanceRow) -> BoxFuture<'a, bool> {
+        let row = row.clone();
+        on_blocking(&self.0, move |db| db.insert_performance(&row))
+    }
+
+    fn update_performance<'a>(&'a self, namespace: &'a str, params: &'a str, spec: &'a str) -> BoxFuture<'a, ()> {
+        let (namespace, params, spec) = (namespace.to_owned(), params.to_owned(), spec.to_owned());
+        on_blocking(&self.0, move |db| db.update_performance(&namespace, &params, &spec))
+    }
+
+    fn remove_performance<'a>(&'a self, namespace: &'a str, now: i64, archive: bool) -> BoxFuture<'a, ()> {
+        let namespace = namespace.to_owned();
+        on_blocking(&self.0, move |db| db.remove_performance(&namespace, now, archive))
+    }
+
+    fn performances(&self) -> BoxFuture<'_, Vec<PerformanceRow>> {
+        on_blocking(&self.0, |db| db.performances())
+    }
+
+    fn deployments(&self) -> BoxFuture<'_, Vec<DeploymentRow>> {
+        on_blocking(&self.0, |db| db.deployments())
+    }
+
+    fn insert_component<'a>(&'a self, component: &'a ComponentRow) -> BoxFuture<'a, bool> {
+        let component = component.clone();
+        on_blocking(&self.0, move |db| db.insert_component(&component))
+    }
+
+    fn components<'a>(&'a self, owner: Option<&'a str>) -> BoxFuture<'a, Vec<ComponentRow>> {
+        let owner = owner.map(str::to_owned);
+        on_blocking(&self.0, move |db| db.components(owner.as_deref()))
+    }
+
+    fn put_template<'a>(&'a self, name: &'a str, body: &'a str, now: i64) -> BoxFuture<'a, ()> {
+        let (name, body) = (name.to_owned(), body.to_owned());
+        on_blocking(&self.0, move |db| db.put_template(&name, &body, now))
+    }
+
+    fn delete_template<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ()> {
+        let name = name.to_owned();
+        on_blocking(&self.0, move |db| db.delete_template(&name))
+    }
+
+    fn templates(&self) -> BoxFuture<'_, Vec<String>> {
+        on_blocking(&self.0, |db| db.templates())
+    }
+
+    fn insert_namespace_token<'a>(&'a self, token: &'a NamespaceToken, hash: &'a str, now: i64) -> BoxFuture<'a, ()> {
+        let (token, hash) = (token.clone(), hash.to_owned());
+        on_blocking(&self.0, move |db| db.insert_namespace_token(&token, &hash, now))
+    }
+
+    fn namespace_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(NamespaceToken, String)>> {
+        let id = id.to_owned();
+        on_blocking(&self.0, move |db| db.namespace_token(&id))
+    }
+
+    fn revoke_namespace_token<'a>(&'a self, deployment: &'a str, id: &'a str) -> BoxFuture<'a, bool> {
+        let (deployment, id) = (deployment.to_owned(), id.to_owned());
+        on_blocking(&self.0, move |db| db.revoke_namespace_token(&deployment, &id))
+    }
+}
+
 /// Accounts and refresh tokens in the embedded database; the token keys in a file of the
 /// data dir's secrets, readable by its owner only.
 pub struct EmbeddedIdentity {
@@ -532,6 +562,12 @@ mod tests {
         let dir = crate::TestDir::new("kv");
         let kv = EmbeddedKv(Arc::new(Db::open(&dir.0.join("m.db")).unwrap()));
         marquee_store::conformance::key_value(&kv).await;
+    }
+
+    #[tokio::test]
+    async fn the_embedded_catalog_passes_the_catalog_conformance_suite() {
+        let dir = crate::TestDir::new("catalog");
+        marquee_store::conformance::catalog(Arc::new(EmbeddedCatalog(Arc::new(Db::open(&dir.0.join("m.db")).unwrap())))).await;
     }
 
     #[tokio::test]

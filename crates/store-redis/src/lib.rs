@@ -13,6 +13,7 @@ use marquee_store::{
 use redis::{AsyncCommands, Value};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+mod catalog;
 mod directory;
 mod identity;
 mod lease;
@@ -120,6 +121,7 @@ pub struct RedisStore {
     claims: redis::Script,
     bucket: redis::Script,
     identity: redis::Script,
+    catalog: redis::Script,
 }
 
 /// Whether the server may lose writes it acknowledged.
@@ -186,6 +188,7 @@ impl RedisStore {
             claims: redis::Script::new(include_str!("claims.lua")),
             bucket: redis::Script::new(include_str!("bucket.lua")),
             identity: redis::Script::new(include_str!("identity.lua")),
+            catalog: redis::Script::new(include_str!("catalog.lua")),
         })
     }
 

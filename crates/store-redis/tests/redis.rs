@@ -25,6 +25,13 @@ async fn redis_passes_the_identity_conformance_suite() {
 }
 
 #[tokio::test]
+async fn redis_passes_the_catalog_conformance_suite() {
+    let redis = LocalRedis::start("catalog", "always").unwrap();
+    let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+    marquee_store::conformance::catalog(Arc::new(store)).await;
+}
+
+#[tokio::test]
 async fn redis_passes_the_directory_conformance_suite_and_tells_every_watcher() {
     let redis = LocalRedis::start("directory", "always").unwrap();
     let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    Account, CheckIn, ClaimStore, ConfirmStart, Confirming, Directory, Entry, HoldOutcome, HoldRequest, Identity, KeyValue, OrderStatus, PoolCount,
+    Account, Catalog, CheckIn, ComponentRow, NamespaceToken, PerformanceRow, ClaimStore, ConfirmStart, Confirming, Directory, Entry, HoldOutcome, HoldRequest, Identity, KeyValue, OrderStatus, PoolCount,
     RateBuckets, RefreshState, Refusal, Role, Units,
 };
 
@@ -543,4 +543,95 @@ pub async fn directory(store: &dyn Directory) {
     store.put_component("d1", &bytes).await.unwrap();
     assert_eq!(store.component("d1").await.unwrap(), Some(bytes));
     assert_eq!(store.component("d2").await.unwrap(), None);
+}
+
+fn performance(namespace: &str, deployment: &str, owner: &str, created_at: i64) -> PerformanceRow {
+    PerformanceRow {
+        namespace: namespace.into(),
+        deployment: deployment.into(),
+        owner: owner.into(),
+        template: "seated".into(),
+        params: format!("{{\"title\":\"{namespace}\"}}"),
+        spec: "{}".into(),
+        created_at,
+    }
+}
+
+fn component(owner: &str, name: &str, version: &str, created_at: i64) -> ComponentRow {
+    let digest = format!("{owner}-{name}-{version}");
+    ComponentRow { owner: owner.into(), name: name.into(), version: version.into(), digest, world: "listing".into(), size: 10, created_at }
+}
+
+/// A catalog backend: performances taken, changed, archived and freed; uploads per owner;
+/// templates replaced and deleted; deploy tokens live until revoked by their own
+/// performance; all of it from empty, and one of two racing deploys of a name.
+pub async fn catalog(store: Arc<dyn Catalog>) {
+    assert!(store.performances().await.unwrap().is_empty());
+    assert!(store.deployments().await.unwrap().is_empty());
+    assert!(store.components(None).await.unwrap().is_empty());
+    assert!(store.templates().await.unwrap().is_empty());
+    assert_eq!(store.namespace_token("none").await.unwrap(), None);
+    assert!(!store.revoke_namespace_token("d0", "none").await.unwrap());
+    store.update_performance("never", "{}", "{}").await.unwrap();
+    store.remove_performance("never", 1, true).await.unwrap();
+    assert!(store.deployments().await.unwrap().is_empty(), "removing nothing archives nothing");
+
+    let (gala, fest) = (performance("gala", "d1", "ann", 20), performance("fest", "d2", "bob", 10));
+    assert!(store.insert_performance(&gala).await.unwrap());
+    assert!(store.insert_performance(&fest).await.unwrap());
+    assert!(!store.insert_performance(&performance("gala", "d3", "bob", 30)).await.unwrap(), "a live name is taken");
+    assert_eq!(store.performances().await.unwrap(), [fest.clone(), gala.clone()], "oldest first");
+    store.update_performance("gala", "{\"title\":\"Gala II\"}", "{\"v\":2}").await.unwrap();
+    let gala = PerformanceRow { params: "{\"title\":\"Gala II\"}".into(), spec: "{\"v\":2}".into(), ..gala };
+    assert_eq!(store.performances().await.unwrap()[1], gala);
+
+    store.remove_performance("gala", 99, true).await.unwrap();
+    store.remove_performance("fest", 99, false).await.unwrap();
+    assert!(store.performances().await.unwrap().is_empty());
+    let archived = store.deployments().await.unwrap();
+    assert_eq!(archived, [("gala".to_string(), "d1".to_string(), gala.params.clone(), Some(99))], "archived only when asked");
+    let again = performance("gala", "d4", "bob", 40);
+    assert!(store.insert_performance(&again).await.unwrap(), "a removed name is free again");
+    let mut all = store.deployments().await.unwrap();
+    all.sort();
+    assert_eq!(all.len(), 2);
+    assert_eq!((all[0].1.as_str(), all[0].3), ("d1", Some(99)));
+    assert_eq!((all[1].1.as_str(), all[1].3), ("d4", None));
+
+    let racing: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert_performance(&performance("race", &format!("r{i}"), "ann", 50)).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for task in racing {
+        won += usize::from(task.await.unwrap());
+    }
+    assert_eq!(won, 1, "one of racing deploys of a name wins");
+
+    let (a1, a2, b1) = (component("ann", "hall", "1", 5), component("ann", "hall", "2", 6), component("bob", "hall", "1", 7));
+    for c in [&a1, &a2, &b1] {
+        assert!(store.insert_component(c).await.unwrap());
+    }
+    assert!(!store.insert_component(&component("ann", "hall", "1", 8)).await.unwrap(), "a name and version once per owner");
+    assert_eq!(store.components(Some("ann")).await.unwrap(), [a1.clone(), a2.clone()]);
+    assert_eq!(store.components(Some("carol")).await.unwrap(), []);
+    assert_eq!(store.components(None).await.unwrap(), [a1, a2, b1]);
+
+    store.put_template("seated", "{\"v\":1}", 1).await.unwrap();
+    store.put_template("festival", "{\"f\":1}", 1).await.unwrap();
+    store.put_template("seated", "{\"v\":2}", 2).await.unwrap();
+    assert_eq!(store.templates().await.unwrap(), ["{\"f\":1}", "{\"v\":2}"], "by name, replaced in place");
+    store.delete_template("festival").await.unwrap();
+    store.delete_template("never").await.unwrap();
+    assert_eq!(store.templates().await.unwrap(), ["{\"v\":2}"]);
+
+    let token = NamespaceToken { id: "t1".into(), deployment: "d4".into(), namespace: "gala".into(), created_by: "bob".into() };
+    store.insert_namespace_token(&token, "hash1", 3).await.unwrap();
+    assert_eq!(store.namespace_token("t1").await.unwrap(), Some((token.clone(), "hash1".to_string())));
+    assert!(!store.revoke_namespace_token("d1", "t1").await.unwrap(), "another performance's token is out of reach");
+    assert!(store.revoke_namespace_token("d4", "t1").await.unwrap());
+    assert!(!store.revoke_namespace_token("d4", "t1").await.unwrap(), "revoked once");
+    assert_eq!(store.namespace_token("t1").await.unwrap(), None);
 }

@@ -6,16 +6,20 @@
 //! means, what things cost and what a ticket is called stay with the caller; the backend keeps
 //! the invariant that no seat and no unit is claimed twice, holds that expire by the store's
 //! clock, idempotency keys, per-buyer and per-address counts, and the orders. [`Identity`]
-//! keeps accounts, refresh-token families and token keys.
+//! keeps accounts, refresh-token families and token keys; [`Catalog`] the control plane's
+//! performances, templates, uploads and deploy tokens.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+mod catalog;
 pub mod clock;
 pub mod files;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+
+pub use catalog::{Catalog, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow};
 
 /// What a store call returns when its backend is picked at run time (`dyn` traits).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = anyhow::Result<T>> + Send + 'a>>;

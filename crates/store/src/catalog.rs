@@ -1,0 +1,75 @@
+//! What the control plane keeps about the platform: performances (live, and archived for their
+//! orders), admins' templates, uploaded components' records and deploy tokens. Behind
+//! [`Catalog`], so every control plane of a shared store reads and writes the same one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::BoxFuture;
+
+/// A performance as stored (and as the directory of a Redis store hands it to runtimes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerformanceRow {
+    pub namespace: String,
+    /// Unique per deploy, so a later performance of the same name starts empty.
+    pub deployment: String,
+    pub owner: String,
+    pub template: String,
+    pub params: String,
+    /// The functions it runs, pinned at deploy: the runtime's `Spec` as JSON.
+    pub spec: String,
+    pub created_at: i64,
+}
+
+/// A performance, live or archived: (namespace, deployment, params, archived_at).
+pub type DeploymentRow = (String, String, String, Option<i64>);
+
+/// A deploy token bound to one performance, for a seller's CI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceToken {
+    pub id: String,
+    pub deployment: String,
+    pub namespace: String,
+    pub created_by: String,
+}
+
+/// An uploaded component as its owner named it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentRow {
+    pub owner: String,
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub world: String,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+/// The control plane's catalog.
+pub trait Catalog: Send + Sync {
+    /// Adds a live performance; `false` when a live one has its namespace.
+    fn insert_performance<'a>(&'a self, row: &'a PerformanceRow) -> BoxFuture<'a, bool>;
+    /// Sets a live performance's params and spec (nothing if it is not live).
+    fn update_performance<'a>(&'a self, namespace: &'a str, params: &'a str, spec: &'a str) -> BoxFuture<'a, ()>;
+    /// Takes a performance out of the live ones; with `archive` it is kept (with `now` as its
+    /// `archived_at`) for its buyers' orders. Its namespace is free again either way.
+    fn remove_performance<'a>(&'a self, namespace: &'a str, now: i64, archive: bool) -> BoxFuture<'a, ()>;
+    /// The live performances, oldest first.
+    fn performances(&self) -> BoxFuture<'_, Vec<PerformanceRow>>;
+    /// Every performance, live or archived.
+    fn deployments(&self) -> BoxFuture<'_, Vec<DeploymentRow>>;
+    /// Records an upload; `false` when the owner has this name and version already.
+    fn insert_component<'a>(&'a self, component: &'a ComponentRow) -> BoxFuture<'a, bool>;
+    /// Uploaded components, an owner's or (with `None`) everyone's, oldest first.
+    fn components<'a>(&'a self, owner: Option<&'a str>) -> BoxFuture<'a, Vec<ComponentRow>>;
+    /// Adds or replaces an admin's template (its JSON).
+    fn put_template<'a>(&'a self, name: &'a str, body: &'a str, now: i64) -> BoxFuture<'a, ()>;
+    fn delete_template<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ()>;
+    /// The admins' templates as stored JSON, by name.
+    fn templates(&self) -> BoxFuture<'_, Vec<String>>;
+    /// Records a deploy token by the hash of its secret.
+    fn insert_namespace_token<'a>(&'a self, token: &'a NamespaceToken, hash: &'a str, now: i64) -> BoxFuture<'a, ()>;
+    /// A live (not revoked) deploy token by id, with its secret's hash.
+    fn namespace_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(NamespaceToken, String)>>;
+    /// Revokes a live token of `deployment`; `false` when there is no such live token.
+    fn revoke_namespace_token<'a>(&'a self, deployment: &'a str, id: &'a str) -> BoxFuture<'a, bool>;
+}
