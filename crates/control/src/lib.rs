@@ -293,6 +293,7 @@ impl FromRequestParts<AppState> for Caller {
                 .shared
                 .auth
                 .verify_namespace_token(token.trim())
+                .await
                 .map_err(|_| ApiError::unauthorized("the namespace token is invalid or revoked"))?;
             return Ok(Caller {
                 id: format!("namespace-token:{}", t.id),
@@ -490,19 +491,19 @@ async fn create_template(State(app): State<AppState>, caller: Caller, body: Byte
     if app.templates.get(name).is_some() {
         return Err(ApiError::new(StatusCode::CONFLICT, "template_exists", format!("template {name:?} exists; PUT to change it")).field("name"));
     }
-    let t = app.put_template(None, &body)?;
+    let t = app.put_template(None, &body).await?;
     Ok((StatusCode::CREATED, Json(template_view(&t))).into_response())
 }
 
 async fn update_template(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     caller.require_role(&[Role::Admin])?;
     let body: Value = parse(&body)?;
-    Ok(Json(template_view(&app.put_template(Some(&name), &body)?)))
+    Ok(Json(template_view(&app.put_template(Some(&name), &body).await?)))
 }
 
 async fn delete_template(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
     caller.require_role(&[Role::Admin])?;
-    app.delete_template(&name)?;
+    app.delete_template(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -656,7 +657,7 @@ async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(na
 /// Issues a deploy token bound to this performance, for the owner's CI. Shown once.
 async fn issue_token(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
     let ns = owned(&app, &caller, &name)?;
-    let (id, token) = app.shared.auth.issue_namespace_token(&ns.name, &ns.deployment, &caller.id)?;
+    let (id, token) = app.shared.auth.issue_namespace_token(&ns.name, &ns.deployment, &caller.id).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "namespace": ns.name, "token": token }))).into_response())
 }
 
@@ -685,7 +686,7 @@ async fn kubernetes_token(State(app): State<AppState>, caller: Caller, Path(name
 
 async fn revoke_token(State(app): State<AppState>, caller: Caller, Path((name, id)): Path<(String, String)>) -> ApiResult {
     let ns = owned(&app, &caller, &name)?;
-    if !app.shared.db.revoke_namespace_token(&ns.deployment, &id)? {
+    if !app.shared.catalog.revoke_namespace_token(&ns.deployment, &id).await? {
         return Err(ApiError::not_found("no such live token for this performance"));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -837,7 +838,7 @@ async fn upload_component(
         size: body.len() as i64,
         created_at: marquee_platform::clock::now_secs(),
     };
-    if !app.shared.db.insert_component(&row)? {
+    if !app.shared.catalog.insert_component(&row).await? {
         return Err(ApiError::new(StatusCode::CONFLICT, "version_taken", "you already uploaded this name and version").field("version"));
     }
     app.announce_component(&row.digest, &body).await?;
@@ -898,7 +899,7 @@ async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Js
         owner: "marquee".into(),
     };
     let mut list: Vec<Component> = app.pool.builtins().map(builtin).collect();
-    list.extend(app.shared.db.components(owner)?.iter().map(component_view));
+    list.extend(app.shared.catalog.components(owner).await?.iter().map(component_view));
     Ok(Json(list))
 }
 

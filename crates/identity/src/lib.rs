@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use marquee_store::clock::now_secs;
-use marquee_store_embedded::db::{Account, Db, NamespaceToken, RefreshState};
+use marquee_store::{Account, Catalog, NamespaceToken, RefreshState};
 use marquee_store::Identity;
 
 /// Prefix of namespace (deploy) tokens: `mqd_<id>_<secret>`.
@@ -110,7 +110,8 @@ pub struct Auth {
     /// Accounts, refresh-token families, the keys as [`StoredKey`]s.
     identity: Arc<dyn Identity>,
     /// Namespace (deploy) tokens, which only the control plane checks.
-    db: Arc<Db>,
+    /// Where deploy tokens are kept (the control plane's catalog).
+    catalog: Arc<dyn Catalog>,
     /// Sessions ended by a logout or a stolen refresh token, whose access tokens every
     /// verification refuses.
     revoked: RwLock<std::collections::HashSet<String>>,
@@ -130,11 +131,11 @@ fn sha256_hex(text: &str) -> String {
 impl Auth {
     /// Loads the installation's token keys and revoked sessions from the store, generating a
     /// key on first start.
-    pub async fn open(identity: Arc<dyn Identity>, db: Arc<Db>) -> Result<Self> {
+    pub async fn open(identity: Arc<dyn Identity>, catalog: Arc<dyn Catalog>) -> Result<Self> {
         let first = serde_json::to_string(&StoredKey::generate())?;
         let keys = RwLock::new(signing_keys(&identity.token_keys(Some(&first)).await?)?);
         let revoked = RwLock::new(identity.revoked_families().await?.into_iter().collect());
-        Ok(Self { keys, identity, db, revoked })
+        Ok(Self { keys, identity, catalog, revoked })
     }
 
     pub fn identity(&self) -> &dyn Identity {
@@ -285,7 +286,7 @@ impl Auth {
     }
 
     /// Issues a token bound to one deployment of a namespace. Only its hash is stored.
-    pub fn issue_namespace_token(&self, namespace: &str, deployment: &str, created_by: &str) -> Result<(String, String)> {
+    pub async fn issue_namespace_token(&self, namespace: &str, deployment: &str, created_by: &str) -> Result<(String, String)> {
         let t = NamespaceToken {
             id: random_hex(8),
             deployment: deployment.to_string(),
@@ -293,17 +294,17 @@ impl Auth {
             created_by: created_by.to_string(),
         };
         let secret = random_hex(32);
-        self.db.insert_namespace_token(&t, &sha256_hex(&secret), now_secs())?;
+        self.catalog.insert_namespace_token(&t, &sha256_hex(&secret), now_secs()).await?;
         Ok((t.id.clone(), format!("{NAMESPACE_TOKEN_PREFIX}{}_{secret}", t.id)))
     }
 
     /// Verifies a namespace token.
-    pub fn verify_namespace_token(&self, token: &str) -> Result<NamespaceToken, AuthError> {
+    pub async fn verify_namespace_token(&self, token: &str) -> Result<NamespaceToken, AuthError> {
         let (id, secret) = token
             .strip_prefix(NAMESPACE_TOKEN_PREFIX)
             .and_then(|rest| rest.split_once('_'))
             .ok_or(AuthError::Invalid)?;
-        match self.db.namespace_token(id) {
+        match self.catalog.namespace_token(id).await {
             Ok(Some((t, hash))) if constant_time_eq(hash.as_bytes(), sha256_hex(secret).as_bytes()) => Ok(t),
             Ok(_) => Err(AuthError::Invalid),
             Err(e) => {
@@ -543,9 +544,9 @@ mod tests {
 
     /// The embedded store of a data dir, as a restart opens it again.
     async fn open(dir: &tempdir::Dir) -> Auth {
-        let db = Arc::new(Db::open(&dir.0.join("db.sqlite")).unwrap());
+        let db = Arc::new(marquee_store_embedded::db::Db::open(&dir.0.join("db.sqlite")).unwrap());
         let identity = Arc::new(marquee_store_embedded::db::EmbeddedIdentity { db: db.clone(), keys_path: dir.0.join("token-keys.json") });
-        Auth::open(identity, db).await.unwrap()
+        Auth::open(identity, Arc::new(marquee_store_embedded::db::EmbeddedCatalog(db))).await.unwrap()
     }
 
     mod tempdir {

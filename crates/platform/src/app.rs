@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use http::StatusCode;
-use marquee_store::{ClaimStore, Directory, Identity, KeyValue, RateBuckets};
+use marquee_store::{Catalog, ClaimStore, Directory, Identity, KeyValue, RateBuckets};
 use marquee_store_redis::{DirectoryEvent, IdentityEvent};
 use serde_json::Value;
 
 use marquee_identity::{self as auth, Auth};
-use crate::db::{Account, BuyerOrder, Db, EmbeddedIdentity, PerformanceRow};
+use crate::db::{Account, BuyerOrder, Db, EmbeddedCatalog, EmbeddedIdentity, PerformanceRow};
 use crate::error::ApiError;
 use crate::history::{Counters, History};
 use marquee_ticketing::{Commerce, TicketSigner};
@@ -96,7 +96,7 @@ pub struct App {
     /// Foreground workers, and background ones for namespaces over their share of the CPU.
     pub workers: crate::fair::Workers,
     /// Serializes deploy, patch and delete, so none of them publishes over another.
-    changes: std::sync::Mutex<()>,
+    changes: tokio::sync::Mutex<()>,
     /// Serializes writes to the store's directory (control) and their application (runtime),
     /// so the last one written or applied is the newest state.
     directory: tokio::sync::Mutex<()>,
@@ -199,14 +199,21 @@ impl App {
         marquee_host::engine::start_epoch_ticker(&engine);
         let db_path = data.join("marquee.db");
         let db = Arc::new(Db::open(&db_path)?);
-        let identity: Arc<dyn Identity> = match &settings.store {
-            Store::Embedded => Arc::new(EmbeddedIdentity { db: db.clone(), keys_path: secrets.join("token-keys.json") }),
-            Store::Redis(redis) => Arc::new((**redis).clone()),
+        let (identity, catalog): (Arc<dyn Identity>, Arc<dyn Catalog>) = match &settings.store {
+            Store::Embedded => {
+                let identity = EmbeddedIdentity { db: db.clone(), keys_path: secrets.join("token-keys.json") };
+                (Arc::new(identity), Arc::new(EmbeddedCatalog(db.clone())))
+            }
+            Store::Redis(redis) => (Arc::new((**redis).clone()), Arc::new((**redis).clone())),
         };
         // Opened on a blocking thread of the runtime (it compiles components): the store's
         // async calls run to completion here.
         let runtime = tokio::runtime::Handle::current();
-        let auth = Arc::new(runtime.block_on(Auth::open(identity.clone(), db.clone()))?);
+        if let (Store::Redis(_), true) = (&settings.store, settings.part.serves_control()) {
+            // A control plane on Redis before the catalog was shared kept it in its data dir.
+            runtime.block_on(crate::db::move_catalog(&db, &*catalog, &data.join("catalog-moved")))?;
+        }
+        let auth = Arc::new(runtime.block_on(Auth::open(identity.clone(), catalog.clone()))?);
         if settings.part.serves_control() {
             runtime.block_on(bootstrap_admin(&*identity))?;
         }
@@ -241,6 +248,7 @@ impl App {
                 store: settings.store.clone(),
                 kv,
                 db,
+                catalog,
                 auth,
                 commerce,
                 metrics,
@@ -261,7 +269,7 @@ impl App {
             process,
             mirror: std::sync::OnceLock::new(),
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
-            changes: std::sync::Mutex::default(),
+            changes: tokio::sync::Mutex::default(),
             directory: tokio::sync::Mutex::default(),
             unfinished: std::sync::Mutex::default(),
             control_id: hex::encode(&secret_key(&secrets.join("control-id"))?[..8]),
@@ -269,7 +277,7 @@ impl App {
             _lock: lock,
             settings,
         });
-        for body in app.shared.db.templates()? {
+        for body in runtime.block_on(app.shared.catalog.templates())? {
             match serde_json::from_str::<Template>(&body) {
                 Ok(t) => app.templates.put(t),
                 Err(e) => tracing::error!(error = %e, "a stored template does not parse"),
@@ -286,7 +294,7 @@ impl App {
                 }
                 runtime.spawn(Self::keep_lease(Arc::downgrade(&app)));
             }
-            for row in app.shared.db.performances()? {
+            for row in runtime.block_on(app.shared.catalog.performances())? {
                 // One performance that cannot come back must not keep the others down.
                 match Namespace::build(&row, &app.pool, app.shared.clone()) {
                     Ok(ns) => app.registry.publish(Arc::new(ns)),
@@ -333,7 +341,7 @@ impl App {
         let _directory = self.directory.lock().await;
         match self.registry.get(namespace) {
             Some(ns) => redis.put_performance(namespace, &serde_json::to_string(&ns.row())?).await,
-            None => redis.remove_performance(namespace).await,
+            None => Directory::remove_performance(&**redis, namespace).await,
         }
     }
 
@@ -425,28 +433,43 @@ impl App {
         }
     }
 
-    /// Finishes the deletes the store did not take until it takes them, so runtimes stop
-    /// serving a deleted performance once Redis takes writes again, not at the next start.
+    /// Settles again what the store did not take, until it takes it: runtimes stop serving a
+    /// deleted performance, and the catalog forgets a deploy that failed, once Redis takes
+    /// writes again, not at the next start.
     async fn finish_removals(app: std::sync::Weak<Self>) {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let Some(app) = app.upgrade() else { return };
             let missed = std::mem::take(&mut *app.unfinished.lock().unwrap());
             for (namespace, deployment) in missed {
-                app.remove_from_store(&namespace, &deployment).await;
+                app.settle(&namespace, &deployment).await;
             }
         }
     }
 
-    /// Takes a deleted performance out of the directory and its components' data out of the
-    /// store; what fails is tried again by [`App::finish_removals`].
-    async fn remove_from_store(&self, namespace: &str, deployment: &str) {
-        let removed = async {
+    /// Makes the store say what this process serves of `namespace` at `deployment`: in the
+    /// directory and the catalog as served here, or (not served) out of both with its
+    /// components' data. A write the store did not answer may still land, so what fails is
+    /// tried again by [`App::finish_removals`] until the store takes it.
+    async fn settle(&self, namespace: &str, deployment: &str) {
+        let settled = async {
             self.announce(namespace).await?;
-            self.shared.kv.clear(deployment).await
+            match self.registry.get(namespace).filter(|ns| ns.deployment == deployment) {
+                Some(ns) => {
+                    let row = ns.row();
+                    if !self.shared.catalog.insert_performance(&row).await? {
+                        self.shared.catalog.update_performance(namespace, &row.params, &row.spec).await?;
+                    }
+                    Ok(())
+                }
+                None => {
+                    self.shared.catalog.remove_performance(namespace, deployment, crate::clock::now_secs(), false).await?;
+                    self.shared.kv.clear(deployment).await
+                }
+            }
         };
-        if let Err(e) = removed.await {
-            tracing::warn!(namespace, error = format!("{e:#}"), "the store did not take a delete yet; trying again");
+        if let Err(e) = settled.await {
+            tracing::warn!(namespace, error = format!("{e:#}"), "the store did not take a change yet; trying again");
             self.unfinished.lock().unwrap().insert((namespace.to_owned(), deployment.to_owned()));
         }
     }
@@ -466,7 +489,7 @@ impl App {
             }
             self.announce(&ns.name).await?;
         }
-        let unknown: Vec<String> = redis.performances().await?.into_iter().map(|(n, _)| n).filter(|n| self.registry.get(n).is_none()).collect();
+        let unknown: Vec<String> = Directory::performances(&**redis).await?.into_iter().map(|(n, _)| n).filter(|n| self.registry.get(n).is_none()).collect();
         if !unknown.is_empty() {
             tracing::warn!(?unknown, "the store lists performances this control plane does not know; they are left as they are");
         }
@@ -491,7 +514,7 @@ impl App {
     /// A runtime serves every performance of the directory it follows, and no other.
     async fn follow_directory(&self) -> Result<()> {
         let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
-        let listed = redis.performances().await?;
+        let listed = Directory::performances(&**redis).await?;
         for (namespace, _) in &listed {
             if let Err(e) = self.follow(namespace).await {
                 tracing::error!(%namespace, error = format!("{e:#}"), "could not serve a performance of the directory");
@@ -560,7 +583,7 @@ impl App {
         {
             mirror.may_take(name).await.map_err(|refused| cluster_refusal(name, refused))?;
         }
-        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let changes = self.changes.lock().await;
         let cap = self.limits.performances_per_seller as usize;
         if cap > 0 && !caller.admin && self.registry.owned_by(owner) >= cap {
             return Err(ApiError::new(
@@ -598,7 +621,7 @@ impl App {
         }
         let mut components = self.template_components(&template)?;
         let lookup = (!caller.admin).then_some(owner);
-        self.swap_components(lookup, &mut components, request.get("components"))?;
+        self.swap_components(lookup, &mut components, request.get("components")).await?;
         let spec = Spec { components, routes: template.routes.clone(), limits: template.limits };
         let row = PerformanceRow {
             namespace: namespace.clone(),
@@ -610,8 +633,14 @@ impl App {
             created_at: crate::clock::now_secs(),
         };
         let ns = Arc::new(Namespace::build(&row, &self.pool, self.shared.clone())?);
-        if !self.shared.db.insert_performance(&row)? {
-            return Err(namespace_taken(&namespace));
+        match self.shared.catalog.insert_performance(&row).await {
+            Ok(true) => {}
+            Ok(false) => return Err(namespace_taken(&namespace)),
+            Err(e) => {
+                // A write the store did not answer may land later: it is taken back until it is.
+                self.settle(&namespace, &row.deployment).await;
+                return Err(e.into());
+            }
         }
         self.registry.publish(ns.clone());
         drop(changes);
@@ -619,7 +648,7 @@ impl App {
             // Runtimes may never hear of it, so the deploy did not happen: nothing stays here,
             // and the directory is told to forget it (if that fails too, the next start of the
             // control plane makes the directory what this process serves).
-            self.unpublish(&namespace, false)?;
+            self.unpublish(&namespace, &row.deployment, false).await?;
             let _ = self.announce(&namespace).await;
             return Err(e.into());
         }
@@ -649,7 +678,7 @@ impl App {
     }
 
     /// Adds or replaces an admin's template, after checking it could deploy.
-    pub fn put_template(&self, name: Option<&str>, body: &Value) -> Result<Template, ApiError> {
+    pub async fn put_template(&self, name: Option<&str>, body: &Value) -> Result<Template, ApiError> {
         let template: Template = serde_path_to_error::deserialize(body.clone()).map_err(|e| {
             let field = e.path().to_string();
             ApiError::bad_request("invalid_template", e.into_inner().to_string()).field(field)
@@ -669,31 +698,31 @@ impl App {
         template.check_runtime().map_err(|e| ApiError::bad_request("invalid_template", e.message).field(e.field))?;
         self.template_components(&template)?;
         let json = serde_json::to_string(&template).map_err(anyhow::Error::from)?;
-        self.shared.db.put_template(&template.name, &json, crate::clock::now_secs())?;
+        self.shared.catalog.put_template(&template.name, &json, crate::clock::now_secs()).await?;
         self.templates.put(template.clone());
         Ok(template)
     }
 
     /// Removes an admin's template. Performances deployed from it keep running as deployed.
-    pub fn delete_template(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn delete_template(&self, name: &str) -> Result<(), ApiError> {
         if self.templates.is_builtin(name) {
             return Err(ApiError::new(StatusCode::CONFLICT, "builtin_template", "built-in templates cannot be deleted"));
         }
         if self.templates.get(name).is_none() {
             return Err(ApiError::not_found(format!("no template named {name:?}")));
         }
-        self.shared.db.delete_template(name)?;
+        self.shared.catalog.delete_template(name).await?;
         self.templates.remove(name);
         Ok(())
     }
 
     /// Resolves a reference to a component `owner` may deploy: a built-in, or one of their
     /// own uploads by digest or `name@version` (`None`: an admin, who may use anyone's).
-    fn component_for(&self, owner: Option<&str>, reference: &str) -> Result<String, ApiError> {
+    async fn component_for(&self, owner: Option<&str>, reference: &str) -> Result<String, ApiError> {
         if let Some(digest) = self.pool.builtins().find(|(n, d)| *n == reference || *d == reference).map(|(_, d)| d) {
             return Ok(digest.to_string());
         }
-        let mine = self.shared.db.components(owner)?;
+        let mine = self.shared.catalog.components(owner).await?;
         let found = mine.iter().find(|c| c.digest == reference || format!("{}@{}", c.name, c.version) == reference);
         match found {
             Some(c) => Ok(c.digest.clone()),
@@ -711,15 +740,15 @@ impl App {
     /// switch is one map insert: requests in flight finish on the old functions, new ones
     /// run the new. Returns the performance and how long the switch took.
     pub async fn patch(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
-        let (previous, updated, took) = self.patch_here(caller, namespace, request)?;
+        let (previous, updated, took) = self.patch_here(caller, namespace, request).await?;
         if let Err(e) = self.announce(namespace).await {
             // Runtimes may never hear of it, so the change did not happen: the previous version
             // comes back (unless another change landed meanwhile) and is written again.
             {
-                let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+                let _changes = self.changes.lock().await;
                 if self.registry.get(namespace).is_some_and(|now| Arc::ptr_eq(&now, &updated)) {
                     let row = previous.row();
-                    self.shared.db.update_performance(namespace, &row.params, &row.spec)?;
+                    self.shared.catalog.update_performance(namespace, &row.params, &row.spec).await?;
                     self.registry.publish(previous);
                 }
             }
@@ -730,9 +759,9 @@ impl App {
     }
 
     /// Applies a patch here; returns the version it replaced, the new one and the time taken.
-    fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Arc<Namespace>, Duration), ApiError> {
+    async fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Arc<Namespace>, Duration), ApiError> {
         let started = Instant::now();
-        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let _changes = self.changes.lock().await;
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
         let Value::Object(request) = request else {
             return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object"));
@@ -772,17 +801,20 @@ impl App {
         let mut spec = ns.spec.clone();
         // The owner's namespace token acts as the owner.
         let owner = (!caller.admin).then_some(ns.owner.as_str());
-        self.swap_components(owner, &mut spec.components, request.get("components"))?;
+        self.swap_components(owner, &mut spec.components, request.get("components")).await?;
         let params_json = serde_json::to_string(&params).map_err(anyhow::Error::from)?;
         let spec_json = serde_json::to_string(&spec).map_err(anyhow::Error::from)?;
         let updated = Arc::new(ns.successor(params, params_json.clone(), spec, &self.pool)?);
-        self.shared.db.update_performance(namespace, &params_json, &spec_json)?;
+        if let Err(e) = self.shared.catalog.update_performance(namespace, &params_json, &spec_json).await {
+            self.settle(namespace, &ns.deployment).await;
+            return Err(e.into());
+        }
         self.registry.publish(updated.clone());
         Ok((ns, updated, started.elapsed()))
     }
 
     /// Applies `{role: reference}` swaps to a performance's functions.
-    fn swap_components(&self, owner: Option<&str>, components: &mut BTreeMap<String, String>, swaps: Option<&Value>) -> Result<(), ApiError> {
+    async fn swap_components(&self, owner: Option<&str>, components: &mut BTreeMap<String, String>, swaps: Option<&Value>) -> Result<(), ApiError> {
         match swaps {
             None => Ok(()),
             Some(Value::Object(swaps)) => {
@@ -792,7 +824,7 @@ impl App {
                         return Err(ApiError::bad_request("unknown_function", format!("there is no function {role}")).field(field));
                     }
                     let reference = reference.as_str().unwrap_or("");
-                    components.insert(role.clone(), self.component_for(owner, reference).map_err(|e| e.field(field))?);
+                    components.insert(role.clone(), self.component_for(owner, reference).await.map_err(|e| e.field(field))?);
                 }
                 Ok(())
             }
@@ -827,17 +859,21 @@ impl App {
     /// Unpublishes a performance whose sales are closed, archiving it if it has orders.
     async fn retire(&self, ns: &Namespace) -> Result<(), ApiError> {
         let archive = !ns.inventory.all_orders().await?.is_empty();
-        self.unpublish(&ns.name, archive)?;
+        self.unpublish(&ns.name, &ns.deployment, archive).await?;
         // The deletion stands (orders may be refunded already); runtimes learn of it when the
         // directory takes it, and the components' own data goes with it, archived or not.
-        self.remove_from_store(&ns.name, &ns.deployment).await;
+        self.settle(&ns.name, &ns.deployment).await;
         Ok(())
     }
 
     /// Takes a performance out of the store and out of service here (archived with `archive`).
-    fn unpublish(&self, namespace: &str, archive: bool) -> Result<()> {
-        let _changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-        self.shared.db.remove_performance(namespace, crate::clock::now_secs(), archive)?;
+    async fn unpublish(&self, namespace: &str, deployment: &str, archive: bool) -> Result<()> {
+        let _changes = self.changes.lock().await;
+        if let Err(e) = self.shared.catalog.remove_performance(namespace, deployment, crate::clock::now_secs(), archive).await {
+            // It may yet land: the catalog is made to say what is served here.
+            self.settle(namespace, deployment).await;
+            return Err(e);
+        }
         self.stop_serving(namespace);
         Ok(())
     }
@@ -857,7 +893,7 @@ impl App {
             return tokio::task::spawn_blocking(move || db.orders_of_buyer(&buyer)).await?;
         };
         // Each performance's orders are under its own hash tag: one step per performance.
-        let deployments = tokio::task::spawn_blocking(move || db.deployments()).await??;
+        let deployments = self.shared.catalog.deployments().await?;
         let asks: Vec<_> = deployments
             .into_iter()
             .map(|(namespace, deployment, params, archived_at)| {

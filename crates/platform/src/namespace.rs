@@ -88,6 +88,8 @@ impl std::fmt::Debug for Store {
 pub struct Shared {
     pub store: Store,
     pub db: Arc<Db>,
+    /// What the control plane keeps: performances, templates, uploads, deploy tokens.
+    pub catalog: Arc<dyn marquee_store::Catalog>,
     /// The `kv` interface's store.
     pub kv: Arc<dyn marquee_store::KeyValue>,
     pub auth: Arc<Auth>,

@@ -222,16 +222,16 @@ impl Db {
     /// Takes a performance out of service. With orders (`archive`) it is archived, not
     /// forgotten, so its buyers keep seeing what they bought; its namespace is free again
     /// either way. Its `kv` is the caller's to clear.
-    pub fn remove_performance(&self, namespace: &str, now: i64, archive: bool) -> Result<()> {
+    pub fn remove_performance(&self, namespace: &str, deployment: &str, now: i64, archive: bool) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO archived_performances (deployment, namespace, owner, template, params, spec, created_at, archived_at)
              SELECT deployment, namespace, owner, template, params, spec, created_at, ?2 FROM performances
-             WHERE namespace = ?1 AND ?3",
-            params![namespace, now, archive],
+             WHERE namespace = ?1 AND deployment = ?4 AND ?3",
+            params![namespace, now, archive, deployment],
         )?;
-        tx.execute("DELETE FROM performances WHERE namespace = ?1", [namespace])?;
+        tx.execute("DELETE FROM performances WHERE namespace = ?1 AND deployment = ?2", [namespace, deployment])?;
         tx.commit()?;
         Ok(())
     }
@@ -284,6 +284,37 @@ impl Db {
                 spec: r.get(5)?,
                 created_at: r.get(6)?,
             })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Archived performances with when each was archived.
+    fn archived_performances(&self) -> Result<Vec<(PerformanceRow, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT namespace, deployment, owner, template, params, spec, created_at, archived_at FROM archived_performances ORDER BY archived_at",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let row = PerformanceRow {
+                namespace: r.get(0)?,
+                deployment: r.get(1)?,
+                owner: r.get(2)?,
+                template: r.get(3)?,
+                params: r.get(4)?,
+                spec: r.get(5)?,
+                created_at: r.get(6)?,
+            };
+            Ok((row, r.get(7)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Live deploy tokens with their secrets' hashes and when each was made.
+    fn namespace_tokens(&self) -> Result<Vec<(NamespaceToken, String, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id, deployment, namespace, created_by, hash, created_at FROM namespace_tokens WHERE revoked = 0")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((NamespaceToken { id: r.get(0)?, deployment: r.get(1)?, namespace: r.get(2)?, created_by: r.get(3)? }, r.get(4)?, r.get(5)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -412,9 +443,9 @@ impl Catalog for EmbeddedCatalog {
         on_blocking(&self.0, move |db| db.update_performance(&namespace, &params, &spec))
     }
 
-    fn remove_performance<'a>(&'a self, namespace: &'a str, now: i64, archive: bool) -> BoxFuture<'a, ()> {
-        let namespace = namespace.to_owned();
-        on_blocking(&self.0, move |db| db.remove_performance(&namespace, now, archive))
+    fn remove_performance<'a>(&'a self, namespace: &'a str, deployment: &'a str, now: i64, archive: bool) -> BoxFuture<'a, ()> {
+        let (namespace, deployment) = (namespace.to_owned(), deployment.to_owned());
+        on_blocking(&self.0, move |db| db.remove_performance(&namespace, &deployment, now, archive))
     }
 
     fn performances(&self) -> BoxFuture<'_, Vec<PerformanceRow>> {
@@ -463,6 +494,43 @@ impl Catalog for EmbeddedCatalog {
         let (deployment, id) = (deployment.to_owned(), id.to_owned());
         on_blocking(&self.0, move |db| db.revoke_namespace_token(&deployment, &id))
     }
+}
+
+/// Moves the catalog a control plane on a shared store kept in its data dir (before the catalog
+/// was shared) into the store's, once: when `moved` (a marker file) is absent and the store's
+/// catalog is empty. Archived and live performances, uploads, templates, live deploy tokens.
+pub async fn move_catalog(db: &Arc<Db>, to: &dyn Catalog, moved: &Path) -> Result<()> {
+    if moved.exists() {
+        return Ok(());
+    }
+    let here = EmbeddedCatalog(db.clone());
+    let (live, components, templates) = (here.performances().await?, here.components(None).await?, here.templates().await?);
+    let local = db.clone();
+    let (archived, tokens) = tokio::task::spawn_blocking(move || anyhow::Ok((local.archived_performances()?, local.namespace_tokens()?))).await??;
+    let empty = to.deployments().await?.is_empty() && to.components(None).await?.is_empty() && to.templates().await?.is_empty();
+    if empty {
+        for (row, archived_at) in &archived {
+            to.insert_performance(row).await?;
+            to.remove_performance(&row.namespace, &row.deployment, *archived_at, true).await?;
+        }
+        for row in &live {
+            to.insert_performance(row).await?;
+        }
+        for component in &components {
+            to.insert_component(component).await?;
+        }
+        for body in &templates {
+            let name = serde_json::from_str::<serde_json::Value>(body)?["name"].as_str().context("a stored template without a name")?.to_owned();
+            to.put_template(&name, body, marquee_store::clock::now_secs()).await?;
+        }
+        for (token, hash, created_at) in &tokens {
+            to.insert_namespace_token(token, hash, *created_at).await?;
+        }
+        let counts = (archived.len(), live.len(), components.len(), templates.len(), tokens.len());
+        tracing::info!(?counts, "moved the data dir's catalog (archived, live, uploads, templates, tokens) into the shared store");
+    }
+    std::fs::write(moved, "the catalog is in the shared store\n").with_context(|| format!("failed to write {}", moved.display()))?;
+    Ok(())
 }
 
 /// Accounts and refresh tokens in the embedded database; the token keys in a file of the
@@ -568,6 +636,40 @@ mod tests {
     async fn the_embedded_catalog_passes_the_catalog_conformance_suite() {
         let dir = crate::TestDir::new("catalog");
         marquee_store::conformance::catalog(Arc::new(EmbeddedCatalog(Arc::new(Db::open(&dir.0.join("m.db")).unwrap())))).await;
+    }
+
+    #[tokio::test]
+    async fn a_data_dir_catalog_moves_into_an_empty_shared_one_once() {
+        let dir = crate::TestDir::new("move");
+        let here = Arc::new(Db::open(&dir.0.join("here.db")).unwrap());
+        let row = |namespace: &str, deployment: &str| PerformanceRow {
+            namespace: namespace.into(),
+            deployment: deployment.into(),
+            owner: "ann".into(),
+            template: "seated".into(),
+            params: "{}".into(),
+            spec: "{}".into(),
+            created_at: 1,
+        };
+        let local = EmbeddedCatalog(here.clone());
+        for (namespace, deployment) in [("old", "d1"), ("gala", "d2")] {
+            assert!(local.insert_performance(&row(namespace, deployment)).await.unwrap());
+        }
+        local.remove_performance("old", "d1", 7, true).await.unwrap();
+        local.put_template("mine", r#"{"name":"mine"}"#, 1).await.unwrap();
+        let token = NamespaceToken { id: "t1".into(), deployment: "d2".into(), namespace: "gala".into(), created_by: "ann".into() };
+        local.insert_namespace_token(&token, "h", 1).await.unwrap();
+
+        let shared = EmbeddedCatalog(Arc::new(Db::open(&dir.0.join("shared.db")).unwrap()));
+        let marker = dir.0.join("catalog-moved");
+        move_catalog(&here, &shared, &marker).await.unwrap();
+        assert_eq!(shared.performances().await.unwrap(), [row("gala", "d2")]);
+        assert!(shared.deployments().await.unwrap().contains(&("old".into(), "d1".into(), "{}".into(), Some(7))), "archived stays archived");
+        assert_eq!(shared.templates().await.unwrap(), [r#"{"name":"mine"}"#]);
+        assert_eq!(shared.namespace_token("t1").await.unwrap(), Some((token, "h".into())));
+        local.remove_performance("gala", "d2", 9, false).await.unwrap();
+        move_catalog(&here, &shared, &marker).await.unwrap();
+        assert_eq!(shared.performances().await.unwrap().len(), 1, "moved once: the marker stops a second move");
     }
 
     #[tokio::test]

@@ -23,16 +23,15 @@ elseif op == 'update_performance' then
   redis.call('HSET', key, 'params', ARGV[3], 'spec', ARGV[4])
   return 1
 elseif op == 'remove_performance' then
-  -- ARGV[2] the namespace, ARGV[3] now, ARGV[4] '1' to archive.
+  -- ARGV[2] the namespace, ARGV[3] now, ARGV[4] '1' to archive, ARGV[5] the deployment.
   local key = P .. ':perf:' .. ARGV[2]
+  if redis.call('HGET', key, 'deployment') ~= ARGV[5] then return 0 end
   local row = redis.call('HGETALL', key)
-  if #row == 0 then return 0 end
   if ARGV[4] == '1' then
-    local deployment = redis.call('HGET', key, 'deployment')
-    local archived = P .. ':archived:' .. deployment
+    local archived = P .. ':archived:' .. ARGV[5]
     redis.call('HSET', archived, unpack(row))
     redis.call('HSET', archived, 'archived_at', ARGV[3])
-    redis.call('SADD', P .. ':archived', deployment)
+    redis.call('SADD', P .. ':archived', ARGV[5])
   end
   redis.call('DEL', key)
   redis.call('SREM', P .. ':live', ARGV[2])

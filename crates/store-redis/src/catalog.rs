@@ -91,10 +91,10 @@ impl Catalog for RedisStore {
         })
     }
 
-    fn remove_performance<'a>(&'a self, namespace: &'a str, now: i64, archive: bool) -> BoxFuture<'a, ()> {
+    fn remove_performance<'a>(&'a self, namespace: &'a str, deployment: &'a str, now: i64, archive: bool) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let archive = if archive { "1" } else { "0" };
-            self.catalog_step::<i64>("remove_performance", &[namespace, &now.to_string(), archive]).await?;
+            self.catalog_step::<i64>("remove_performance", &[namespace, &now.to_string(), archive, deployment]).await?;
             Ok(())
         })
     }

@@ -50,9 +50,10 @@ pub trait Catalog: Send + Sync {
     fn insert_performance<'a>(&'a self, row: &'a PerformanceRow) -> BoxFuture<'a, bool>;
     /// Sets a live performance's params and spec (nothing if it is not live).
     fn update_performance<'a>(&'a self, namespace: &'a str, params: &'a str, spec: &'a str) -> BoxFuture<'a, ()>;
-    /// Takes a performance out of the live ones; with `archive` it is kept (with `now` as its
-    /// `archived_at`) for its buyers' orders. Its namespace is free again either way.
-    fn remove_performance<'a>(&'a self, namespace: &'a str, now: i64, archive: bool) -> BoxFuture<'a, ()>;
+    /// Takes the performance `deployment` out of the live ones (nothing if another deployment
+    /// has the name); with `archive` it is kept (with `now` as its `archived_at`) for its
+    /// buyers' orders. Its namespace is free again either way.
+    fn remove_performance<'a>(&'a self, namespace: &'a str, deployment: &'a str, now: i64, archive: bool) -> BoxFuture<'a, ()>;
     /// The live performances, oldest first.
     fn performances(&self) -> BoxFuture<'_, Vec<PerformanceRow>>;
     /// Every performance, live or archived.

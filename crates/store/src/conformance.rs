@@ -573,7 +573,7 @@ pub async fn catalog(store: Arc<dyn Catalog>) {
     assert_eq!(store.namespace_token("none").await.unwrap(), None);
     assert!(!store.revoke_namespace_token("d0", "none").await.unwrap());
     store.update_performance("never", "{}", "{}").await.unwrap();
-    store.remove_performance("never", 1, true).await.unwrap();
+    store.remove_performance("never", "d0", 1, true).await.unwrap();
     assert!(store.deployments().await.unwrap().is_empty(), "removing nothing archives nothing");
 
     let (gala, fest) = (performance("gala", "d1", "ann", 20), performance("fest", "d2", "bob", 10));
@@ -585,8 +585,10 @@ pub async fn catalog(store: Arc<dyn Catalog>) {
     let gala = PerformanceRow { params: "{\"title\":\"Gala II\"}".into(), spec: "{\"v\":2}".into(), ..gala };
     assert_eq!(store.performances().await.unwrap()[1], gala);
 
-    store.remove_performance("gala", 99, true).await.unwrap();
-    store.remove_performance("fest", 99, false).await.unwrap();
+    store.remove_performance("gala", "d3", 99, true).await.unwrap();
+    assert_eq!(store.performances().await.unwrap().len(), 2, "only the deployment named is removed");
+    store.remove_performance("gala", "d1", 99, true).await.unwrap();
+    store.remove_performance("fest", "d2", 99, false).await.unwrap();
     assert!(store.performances().await.unwrap().is_empty());
     let archived = store.deployments().await.unwrap();
     assert_eq!(archived, [("gala".to_string(), "d1".to_string(), gala.params.clone(), Some(99))], "archived only when asked");
