@@ -225,7 +225,6 @@ impl Serve {
             let listener = marquee::server::bind(listen).await?;
             println!("marquee listening on http://{}", listener.local_addr()?);
             marquee::server::serve(app.clone(), listener, marquee::server::shutdown_signal()).await?;
-            app.release_lease().await;
             Ok(())
         })
     }

@@ -117,8 +117,7 @@ fn marquee_refuses_a_redis_anyone_may_use_unless_only_this_machine_reaches_it_or
         }
         None => eprintln!("this machine has no address but loopback: the refusal by network address is not played here"),
     }
-    // Only this machine reaches a Unix socket (or loopback): used, with a warning. (The same data
-    // dir: the control plane's lease passes at once to the run that follows.)
+    // Only this machine reaches a Unix socket (or loopback): used, with a warning.
     let server = Server::start_with(&dir.0, &[("MARQUEE_STORE", &redis.url())]);
     server.get("/healthz", None).expect(200);
 }

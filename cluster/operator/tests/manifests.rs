@@ -286,7 +286,7 @@ fn redis_is_fenced_and_needs_a_password() {
 /// A pod that compiles many components is not killed while it starts, keeps serving while the
 /// Gateway still sends to it, and the pool's size is the autoscaler's alone.
 #[test]
-fn pods_start_unhurried_leave_gently_and_the_autoscaler_sizes_the_pool() {
+fn pods_start_unhurried_leave_gently_the_autoscaler_sizes_the_pool_and_two_control_planes_keep_no_volume() {
     let objects = base_objects();
     let deployment = |name: &str| objects.iter().find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name).unwrap().clone();
     for name in ["marquee-control", "marquee-runtime"] {
@@ -296,6 +296,13 @@ fn pods_start_unhurried_leave_gently_and_the_autoscaler_sizes_the_pool() {
         assert_eq!(container["lifecycle"]["preStop"], serde_json::json!({"sleep": {"seconds": 10}}), "{name}");
     }
     assert!(deployment("marquee-runtime")["spec"].get("replicas").is_none(), "the HPA sizes the pool");
+    // Control planes keep nothing but a cache: two of them, no claim on a volume, one always up.
+    let control = deployment("marquee-control");
+    assert_eq!(control["spec"]["replicas"], 2);
+    assert!(control["spec"]["template"]["spec"]["volumes"].as_array().unwrap().iter().all(|v| v.get("persistentVolumeClaim").is_none()));
+    assert!(!objects.iter().any(|o| o["kind"] == "PersistentVolumeClaim"), "no volume claim in the base");
+    let budget = objects.iter().find(|o| o["kind"] == "PodDisruptionBudget" && o["metadata"]["name"] == "marquee-control").expect("a PDB for the control planes");
+    assert_eq!(budget["spec"]["minAvailable"], 1);
     let hpa = objects.iter().find(|o| o["kind"] == "HorizontalPodAutoscaler").unwrap();
     assert_eq!((hpa["spec"]["scaleTargetRef"]["name"].as_str(), hpa["spec"]["minReplicas"].as_i64()), (Some("marquee-runtime"), Some(2)));
 }

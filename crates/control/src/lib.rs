@@ -475,11 +475,13 @@ fn listed_template(app: &App, t: &marquee_ticketing::templates::Template) -> Val
     view
 }
 
-async fn templates(State(app): State<AppState>) -> Json<Value> {
-    Json(Value::Array(app.templates.all().iter().map(|t| listed_template(&app, t)).collect()))
+async fn templates(State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    app.sync_templates().await?;
+    Ok(Json(Value::Array(app.templates.all().iter().map(|t| listed_template(&app, t)).collect())))
 }
 
 async fn template(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    app.sync_templates().await?;
     let t = app.templates.get(&name).ok_or_else(|| ApiError::not_found(format!("no template named {name:?}")))?;
     Ok(Json(listed_template(&app, &t)))
 }
@@ -488,6 +490,7 @@ async fn create_template(State(app): State<AppState>, caller: Caller, body: Byte
     caller.require_role(&[Role::Admin])?;
     let body: Value = parse(&body)?;
     let name = body["name"].as_str().unwrap_or_default();
+    app.sync_templates().await?;
     if app.templates.get(name).is_some() {
         return Err(ApiError::new(StatusCode::CONFLICT, "template_exists", format!("template {name:?} exists; PUT to change it")).field("name"));
     }

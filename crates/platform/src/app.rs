@@ -103,8 +103,6 @@ pub struct App {
     /// Deletes the store did not finish taking (control): (namespace, deployment) whose
     /// directory entry or components' data is still there, removed again every second.
     unfinished: std::sync::Mutex<BTreeSet<(String, String)>>,
-    /// This data dir's control plane, across its runs: what its lease on a shared store names.
-    control_id: String,
     /// Whether the shared store answered its last health check (always, without one).
     store_up: std::sync::atomic::AtomicBool,
     /// Held for the life of the process: the OS releases it on any exit, crash included.
@@ -272,28 +270,12 @@ impl App {
             changes: tokio::sync::Mutex::default(),
             directory: tokio::sync::Mutex::default(),
             unfinished: std::sync::Mutex::default(),
-            control_id: hex::encode(&secret_key(&secrets.join("control-id"))?[..8]),
             store_up: std::sync::atomic::AtomicBool::new(true),
             _lock: lock,
             settings,
         });
-        for body in runtime.block_on(app.shared.catalog.templates())? {
-            match serde_json::from_str::<Template>(&body) {
-                Ok(t) => app.templates.put(t),
-                Err(e) => tracing::error!(error = %e, "a stored template does not parse"),
-            }
-        }
+        runtime.block_on(app.sync_templates())?;
         if app.settings.part.serves_control() {
-            if let Store::Redis(redis) = &app.settings.store {
-                if let Err(holder) = runtime.block_on(redis.take_lease(&app.control_id, &app.process))? {
-                    anyhow::bail!(
-                        "another control plane ({holder}) serves the store at this --store address; one control plane \
-                         serves a store at a time. Stop it first: its lease lapses {} s after it stops renewing it",
-                        marquee_store_redis::LEASE_TTL.as_secs()
-                    );
-                }
-                runtime.spawn(Self::keep_lease(Arc::downgrade(&app)));
-            }
             for row in runtime.block_on(app.shared.catalog.performances())? {
                 // One performance that cannot come back must not keep the others down.
                 match Namespace::build(&row, &app.pool, app.shared.clone()) {
@@ -303,9 +285,14 @@ impl App {
             }
             runtime.block_on(app.announce_all())?;
             runtime.spawn(Self::finish_removals(Arc::downgrade(&app)));
+        } else if let Store::Embedded = &app.settings.store {
+            anyhow::bail!("a runtime process needs a shared store (--store)");
         } else {
-            let Store::Redis(redis) = &app.settings.store else { anyhow::bail!("a runtime process needs a shared store (--store)") };
             runtime.block_on(app.follow_directory())?;
+        }
+        // On a shared store every process follows the directory: a runtime serves what it
+        // lists, and a control plane learns of what the other control planes changed.
+        if let Store::Redis(redis) = &app.settings.store {
             let follower = Arc::downgrade(&app);
             redis.watch_directory(move |event| {
                 let Some(app) = follower.upgrade() else { return };
@@ -385,25 +372,6 @@ impl App {
         });
     }
 
-    /// Renews the control plane's lease for as long as the app lives. A lease another
-    /// control plane took (this one was cut off from Redis past the lease) ends this process:
-    /// two control planes must never write one store.
-    async fn keep_lease(app: std::sync::Weak<Self>) {
-        loop {
-            tokio::time::sleep(marquee_store_redis::LEASE_TTL / 3).await;
-            let Some(app) = app.upgrade() else { return };
-            let Store::Redis(redis) = &app.settings.store else { return };
-            match redis.take_lease(&app.control_id, &app.process).await {
-                Ok(Ok(())) => {}
-                Ok(Err(holder)) => {
-                    tracing::error!(%holder, "another control plane took this store's lease; stopping");
-                    std::process::exit(1);
-                }
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "could not renew the control plane's lease"),
-            }
-        }
-    }
-
     /// Whether the shared store answers: while it does not, requests that need it are
     /// answered 503 at once instead of each waiting for its own timeout.
     pub fn store_up(&self) -> bool {
@@ -424,13 +392,18 @@ impl App {
         }
     }
 
-    /// Gives up the control plane's lease at a clean stop, so a successor starts at once.
-    pub async fn release_lease(&self) {
-        if let (Store::Redis(redis), true) = (&self.settings.store, self.settings.part.serves_control())
-            && let Err(e) = redis.release_lease(&self.control_id, &self.process).await
-        {
-            tracing::warn!(error = format!("{e:#}"), "could not give up the control plane's lease; it lapses on its own");
+    /// Reads the admins' templates from the catalog, where another control plane may have
+    /// changed them: each use of a template reads them first.
+    pub async fn sync_templates(&self) -> Result<()> {
+        let mut stored = Vec::new();
+        for body in self.shared.catalog.templates().await? {
+            match serde_json::from_str::<Template>(&body) {
+                Ok(t) => stored.push(t),
+                Err(e) => tracing::error!(error = %e, "a stored template does not parse"),
+            }
         }
+        self.templates.replace_custom(stored);
+        Ok(())
     }
 
     /// Settles again what the store did not take, until it takes it: runtimes stop serving a
@@ -583,6 +556,7 @@ impl App {
         {
             mirror.may_take(name).await.map_err(|refused| cluster_refusal(name, refused))?;
         }
+        self.sync_templates().await?;
         let changes = self.changes.lock().await;
         let cap = self.limits.performances_per_seller as usize;
         if cap > 0 && !caller.admin && self.registry.owned_by(owner) >= cap {
@@ -708,6 +682,7 @@ impl App {
         if self.templates.is_builtin(name) {
             return Err(ApiError::new(StatusCode::CONFLICT, "builtin_template", "built-in templates cannot be deleted"));
         }
+        self.sync_templates().await?;
         if self.templates.get(name).is_none() {
             return Err(ApiError::not_found(format!("no template named {name:?}")));
         }
@@ -761,6 +736,7 @@ impl App {
     /// Applies a patch here; returns the version it replaced, the new one and the time taken.
     async fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Arc<Namespace>, Duration), ApiError> {
         let started = Instant::now();
+        self.sync_templates().await?;
         let _changes = self.changes.lock().await;
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
         let Value::Object(request) = request else {

@@ -16,12 +16,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 mod catalog;
 mod directory;
 mod identity;
-mod lease;
 mod local;
 mod serving;
 pub use directory::DirectoryEvent;
 pub use identity::IdentityEvent;
-pub use lease::LEASE_TTL;
 pub use local::{Access, LocalRedis};
 pub use serving::SERVING_TTL_SECONDS;
 

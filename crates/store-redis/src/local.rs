@@ -110,7 +110,7 @@ impl LocalRedis {
         // Every key but `{dir}:performances` stays writable. A key a script names needs read
         // and write from one pattern, hence `~` (both) rather than `%W~`.
         let keys: &[&str] = match frozen {
-            true => &["%R~*", "~{p:*", "~{id}*", "~{cat}*", "~rate:*", "~{dir}:counters:*", "~{dir}:secret:*", "~{dir}:component:*", "~{dir}:serving:*", "~{dir}:control-lease"],
+            true => &["%R~*", "~{p:*", "~{id}*", "~{cat}*", "~rate:*", "~{dir}:counters:*", "~{dir}:secret:*", "~{dir}:component:*", "~{dir}:serving:*"],
             false => &["~*"],
         };
         self.set_user(self.setup.user(), &[&["resetkeys"], keys].concat())

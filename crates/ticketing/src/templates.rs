@@ -441,6 +441,11 @@ impl Templates {
         self.builtin.values().chain(custom.values()).cloned().collect()
     }
 
+    /// The admins' templates become exactly `stored` (as the catalog has them now).
+    pub fn replace_custom(&self, stored: Vec<Template>) {
+        *self.custom.write().unwrap() = stored.into_iter().map(|t| (t.name.clone(), t)).collect();
+    }
+
     /// Adds or replaces an admin's template.
     pub fn put(&self, template: Template) {
         self.custom.write().unwrap().insert(template.name.clone(), template);
