@@ -2,6 +2,10 @@
 //! writes and reads them and as the CLI and the bench send and read them: one definition, so
 //! the three cannot drift apart. Fields a client does not know are ignored when reading.
 
+mod identifier;
+
+pub use identifier::Identifier;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

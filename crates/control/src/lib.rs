@@ -816,7 +816,7 @@ async fn upload_component(
     let body = read_component(body).await?;
     let label = |value: Option<String>, field: &'static str| {
         value
-            .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+            .filter(|v| marquee_api::Identifier::Label.accepts(v))
             .ok_or_else(|| ApiError::bad_request("invalid_component", format!("?{field}= must be 1-64 letters, digits, - _ or .")).field(field))
     };
     let (name, version) = (label(query.name, "name")?, label(query.version, "version")?);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use http::StatusCode;
+use marquee_api::Identifier;
 use marquee_store::{Catalog, ClaimStore, Directory, Identity, KeyValue, RateBuckets};
 use marquee_store_redis::{DirectoryEvent, IdentityEvent};
 use serde_json::Value;
@@ -153,15 +154,6 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
     file.rewind()?;
     write!(file, "{}", std::process::id())?;
     Ok(file)
-}
-
-/// A namespace name: a DNS label, like a Kubernetes namespace.
-pub fn valid_namespace(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    (1..=63).contains(&bytes.len())
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[0] != b'-'
-        && bytes[bytes.len() - 1] != b'-'
 }
 
 /// Who asks the platform for a change: an account, and whether it is an admin (who may act on
@@ -551,7 +543,7 @@ impl App {
             self.limits.check(marquee_limits::Limit::DeployBySeller, owner).await.map_err(ApiError::too_many)?;
         }
         if let (Some(mirror), Some(Value::String(name))) = (self.mirror.get(), request.get("namespace"))
-            && valid_namespace(name)
+            && Identifier::Namespace.accepts(name)
             && self.registry.get(name).is_none()
         {
             mirror.may_take(name).await.map_err(|refused| cluster_refusal(name, refused))?;
@@ -570,7 +562,7 @@ impl App {
             return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object"));
         };
         let namespace = match request.get("namespace") {
-            Some(Value::String(ns)) if valid_namespace(ns) => ns.clone(),
+            Some(Value::String(ns)) if Identifier::Namespace.accepts(ns) => ns.clone(),
             _ => {
                 return Err(ApiError::bad_request(
                     "invalid_namespace",
@@ -660,9 +652,7 @@ impl App {
         if name.is_some_and(|n| n != template.name) {
             return Err(ApiError::bad_request("invalid_template", "the name in the body differs from the URL's").field("name"));
         }
-        let valid_name = (1..=40).contains(&template.name.len())
-            && template.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid_name {
+        if !Identifier::Template.accepts(&template.name) {
             return Err(ApiError::bad_request("invalid_template", "name must be 1-40 lower-case letters, digits or -").field("name"));
         }
         if self.templates.is_builtin(&template.name) {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::RwLock;
 
+use marquee_api::Identifier;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -189,10 +190,6 @@ const MAX_PRICE: i64 = 1_000_000_000_000;
 /// High enough for a block booking (a company buying a whole section).
 const MAX_PER_BUYER_LIMIT: u32 = 10_000;
 
-fn is_identifier(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
@@ -300,7 +297,7 @@ impl Template {
         }
         let mut ids = HashSet::new();
         for (i, s) in params.sessions.iter_mut().enumerate() {
-            if !is_identifier(&s.id, 32) {
+            if !Identifier::Key(32).accepts(&s.id) {
                 return Err(FieldError::new(format!("params.sessions[{i}].id"), "must be 1 to 32 letters, digits or _"));
             }
             if !ids.insert(s.id.clone()) {
@@ -325,7 +322,7 @@ impl Template {
         let mut names = HashSet::new();
         for (i, s) in params.sections.iter().enumerate() {
             let field = |name: &str| format!("params.sections[{i}].{name}");
-            if !is_identifier(&s.name, 16) {
+            if !Identifier::Key(16).accepts(&s.name) {
                 return Err(FieldError::new(field("name"), "must be 1 to 16 letters, digits or _"));
             }
             if !names.insert(s.name.as_str()) {
@@ -376,8 +373,7 @@ impl Template {
             _ => {}
         }
         for (i, code) in params.presale_codes.iter().enumerate() {
-            let ok = (4..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !ok {
+            if !Identifier::Code.accepts(code) {
                 return Err(FieldError::new(format!("params.presale_codes[{i}]"), "must be 4 to 64 letters, digits, _ or -"));
             }
         }
@@ -390,7 +386,7 @@ impl Template {
         let mut names = HashSet::new();
         for (i, g) in params.goods.iter().enumerate() {
             let field = |name: &str| format!("params.goods[{i}].{name}");
-            if !is_identifier(&g.name, 16) {
+            if !Identifier::Key(16).accepts(&g.name) {
                 return Err(FieldError::new(field("name"), "must be 1 to 16 letters, digits or _"));
             }
             if !names.insert(g.name.as_str()) {
