@@ -42,6 +42,21 @@ fn add_column(conn: &Connection, table: &str, column: &str, declaration: &str) -
     Ok(())
 }
 
+/// The columns [`performance_row`] reads, first in a query, in both performance tables.
+const PERFORMANCE_COLUMNS: &str = "namespace, deployment, owner, template, params, spec, created_at";
+
+fn performance_row(r: &rusqlite::Row) -> rusqlite::Result<PerformanceRow> {
+    Ok(PerformanceRow {
+        namespace: r.get(0)?,
+        deployment: r.get(1)?,
+        owner: r.get(2)?,
+        template: r.get(3)?,
+        params: r.get(4)?,
+        spec: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
 /// Whether an error is SQLite refusing a duplicate key.
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
@@ -270,42 +285,16 @@ impl Db {
 
     pub fn performances(&self) -> Result<Vec<PerformanceRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT namespace, deployment, owner, template, params, spec, created_at
-             FROM performances ORDER BY created_at, namespace",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(PerformanceRow {
-                namespace: r.get(0)?,
-                deployment: r.get(1)?,
-                owner: r.get(2)?,
-                template: r.get(3)?,
-                params: r.get(4)?,
-                spec: r.get(5)?,
-                created_at: r.get(6)?,
-            })
-        })?;
+        let mut stmt = conn.prepare(&format!("SELECT {PERFORMANCE_COLUMNS} FROM performances ORDER BY created_at, namespace"))?;
+        let rows = stmt.query_map([], performance_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Archived performances with when each was archived.
     fn archived_performances(&self) -> Result<Vec<(PerformanceRow, i64)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT namespace, deployment, owner, template, params, spec, created_at, archived_at FROM archived_performances ORDER BY archived_at",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let row = PerformanceRow {
-                namespace: r.get(0)?,
-                deployment: r.get(1)?,
-                owner: r.get(2)?,
-                template: r.get(3)?,
-                params: r.get(4)?,
-                spec: r.get(5)?,
-                created_at: r.get(6)?,
-            };
-            Ok((row, r.get(7)?))
-        })?;
+        let mut stmt = conn.prepare(&format!("SELECT {PERFORMANCE_COLUMNS}, archived_at FROM archived_performances ORDER BY archived_at"))?;
+        let rows = stmt.query_map([], |r| Ok((performance_row(r)?, r.get(7)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

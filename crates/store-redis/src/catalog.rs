@@ -43,13 +43,7 @@ fn row_of(fields: &HashMap<String, String>) -> Result<PerformanceRow> {
 
 impl RedisStore {
     async fn catalog_step<T: FromRedisValue>(&self, op: &str, args: &[&str]) -> Result<T> {
-        let mut invocation = self.catalog.key(PREFIX);
-        invocation.arg(op);
-        for arg in args {
-            invocation.arg(*arg);
-        }
-        let mut connection = self.connection.clone();
-        invocation.invoke_async(&mut connection).await.with_context(|| format!("Redis catalog step {op} failed"))
+        self.step(&self.catalog, PREFIX, "catalog", op, args).await
     }
 
     /// Every hash of `keys`, read in one round trip.

@@ -1,7 +1,7 @@
 //! Accounts, refresh-token families and token keys on Redis: one script (`identity.lua`),
 //! every key under the hash tag `{id}`.
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use marquee_store::{Account, BoxFuture, Identity, RefreshState, Role};
 use redis::{FromRedisValue, Value};
 
@@ -40,13 +40,7 @@ impl RedisStore {
 
 impl RedisStore {
     async fn identity_step<T: FromRedisValue>(&self, op: &str, args: &[&str]) -> Result<T> {
-        let mut invocation = self.identity.key(PREFIX);
-        invocation.arg(op);
-        for arg in args {
-            invocation.arg(*arg);
-        }
-        let mut connection = self.connection.clone();
-        invocation.invoke_async(&mut connection).await.with_context(|| format!("Redis identity step {op} failed"))
+        self.step(&self.identity, PREFIX, "identity", op, args).await
     }
 
     async fn strings(&self, op: &str, args: &[&str]) -> Result<Vec<String>> {

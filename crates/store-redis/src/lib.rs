@@ -10,7 +10,7 @@ use marquee_store::{
     BoxFuture, Cancelled, CheckIn, ClaimStore, ConfirmStart, Confirming, Entry, Held, HoldOutcome, HoldRequest, KeyValue,
     OrderStatus, PoolCount, RateBuckets, Refusal, StoredOrder, Taken,
 };
-use redis::{AsyncCommands, Value};
+use redis::{AsyncCommands, FromRedisValue, Value};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 mod catalog;
@@ -120,6 +120,19 @@ pub struct RedisStore {
     bucket: redis::Script,
     identity: redis::Script,
     catalog: redis::Script,
+}
+
+impl RedisStore {
+    /// Runs step `op` of a script whose keys all sit under the hash tag `prefix`.
+    pub(crate) async fn step<T: FromRedisValue>(&self, script: &redis::Script, prefix: &str, what: &str, op: &str, args: &[&str]) -> Result<T> {
+        let mut invocation = script.key(prefix);
+        invocation.arg(op);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut connection = self.connection.clone();
+        invocation.invoke_async(&mut connection).await.with_context(|| format!("Redis {what} step {op} failed"))
+    }
 }
 
 /// Whether the server may lose writes it acknowledged.
