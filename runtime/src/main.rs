@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use marquee_platform::app::{App, Part, Settings};
 use marquee_limits::Rates;
-use marquee_platform::namespace::Store;
 use tracing_subscriber::EnvFilter;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -200,6 +199,7 @@ impl Serve {
             part == Part::All || store.store.is_some(),
             "the control plane and the runtimes share their state through a store: start them with --store redis://…"
         );
+        let control = part.serves_control();
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().event_interval(EVENT_INTERVAL).build()?;
         runtime.block_on(async move {
             let settings = Settings {
@@ -212,13 +212,25 @@ impl Serve {
                 header_timeout: Duration::from_millis(header_timeout_ms.max(100)),
                 trusted_proxies: marquee_limits::TrustedProxies(trusted_proxies),
                 metrics_token: metrics_token.filter(|t| !t.is_empty()),
-                store: store.connect().await?,
                 part,
                 public_url,
                 builtins: marquee::BUILTINS,
             };
+            let redis = store.connect().await?;
             let cluster = kube.connect().await?;
-            let app = tokio::task::spawn_blocking(move || App::open(settings)).await??;
+            // The one place the backend is picked.
+            let open_store = move |data: &std::path::Path| match redis {
+                None => marquee_store_embedded::open(data),
+                Some(redis) => {
+                    let backend = redis.backend();
+                    if control {
+                        // A control plane on Redis before the catalog was shared kept it in its data dir.
+                        tokio::runtime::Handle::current().block_on(marquee_store_embedded::move_catalog(data, &*backend.catalog))?;
+                    }
+                    Ok(backend)
+                }
+            };
+            let app = tokio::task::spawn_blocking(move || App::open(settings, open_store)).await??;
             if let Some(cluster) = cluster.filter(|_| app.settings.part.serves_control()) {
                 marquee_control::start_mirror(cluster, &app);
             }
@@ -265,8 +277,9 @@ enum Durability {
 }
 
 impl StoreFlags {
-    async fn connect(self) -> anyhow::Result<Store> {
-        let Some(url) = self.store else { return Ok(Store::Embedded) };
+    /// The Redis store asked for, if one was.
+    async fn connect(self) -> anyhow::Result<Option<marquee_store_redis::RedisStore>> {
+        let Some(url) = self.store else { return Ok(None) };
         let durability = match self.durability {
             Durability::Required => marquee_store_redis::Durability::Required,
             Durability::Relaxed => marquee_store_redis::Durability::Relaxed,
@@ -285,7 +298,7 @@ impl StoreFlags {
             );
             tracing::warn!("the Redis store serves a client without a password; only this machine reaches it (a Unix socket or loopback), so it is used");
         }
-        Ok(Store::Redis(Box::new(redis)))
+        Ok(Some(redis))
     }
 }
 

@@ -29,7 +29,7 @@ use marquee_identity::{self as auth, AuthError, Role};
 use marquee_platform::error::{ApiError, BODY_TIMEOUT};
 use marquee_limits::{ClientAddr, Limit};
 use marquee_platform::namespace::Namespace;
-use marquee_platform::orders::{CheckIn, Entry, OrderStatus};
+use marquee_store::{CheckIn, Entry, OrderStatus};
 
 type AppState = Arc<App>;
 type ApiResult<T = Response> = Result<T, ApiError>;
@@ -609,7 +609,7 @@ fn entry_view(entry: &Entry, more: Value) -> Value {
 }
 
 /// A stored order as the API shows it; `entries` marks the tickets used at the door.
-fn order_view(o: &marquee_platform::orders::OrderRow, entries: Option<&std::collections::HashMap<(String, String), Entry>>) -> Value {
+fn order_view(o: &marquee_store::OrderRow, entries: Option<&std::collections::HashMap<(String, String), Entry>>) -> Value {
     let tickets: Vec<Value> = o
         .tickets
         .iter()
@@ -642,7 +642,7 @@ async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(na
     let buyers: std::collections::BTreeSet<&str> = orders.iter().map(|o| o.buyer.as_str()).collect();
     let identity = app.shared.auth.identity();
     let asks: Vec<_> = buyers.iter().map(|id| identity.account_by_id(id)).collect();
-    let accounts = marquee_platform::app::a_few_at_a_time(asks).await?;
+    let accounts = marquee_store::a_few_at_a_time(asks).await?;
     let emails: std::collections::HashMap<&str, Option<String>> =
         buyers.into_iter().zip(accounts).map(|(id, account)| (id, account.map(|a| a.email))).collect();
     let entries = ns.inventory.entries().await?;
@@ -793,7 +793,7 @@ struct UploadQuery {
     version: Option<String>,
 }
 
-fn component_view(c: &marquee_platform::db::ComponentRow) -> Component {
+fn component_view(c: &marquee_store::ComponentRow) -> Component {
     Component {
         digest: c.digest.clone(),
         name: c.name.clone(),
@@ -832,7 +832,7 @@ async fn upload_component(
         Ok(joined) => joined.map_err(anyhow::Error::from)?.map_err(|e| ApiError::bad_request("invalid_component", e.0))?,
         Err(_) => return Err(ApiError::bad_request("invalid_component", "compiling took too long")),
     };
-    let row = marquee_platform::db::ComponentRow {
+    let row = marquee_store::ComponentRow {
         owner: caller.id.clone(),
         name,
         version,

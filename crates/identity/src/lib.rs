@@ -544,9 +544,8 @@ mod tests {
 
     /// The embedded store of a data dir, as a restart opens it again.
     async fn open(dir: &tempdir::Dir) -> Auth {
-        let db = Arc::new(marquee_store_embedded::db::Db::open(&dir.0.join("db.sqlite")).unwrap());
-        let identity = Arc::new(marquee_store_embedded::db::EmbeddedIdentity { db: db.clone(), keys_path: dir.0.join("token-keys.json") });
-        Auth::open(identity, Arc::new(marquee_store_embedded::db::EmbeddedCatalog(db))).await.unwrap()
+        let backend = marquee_store_embedded::open(&dir.0).unwrap();
+        Auth::open(backend.identity, backend.catalog).await.unwrap()
     }
 
     mod tempdir {

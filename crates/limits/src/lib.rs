@@ -6,15 +6,11 @@
 //! shows it, or as trusted proxies forward it ([`TrustedProxies`]); IPv6 clients are grouped
 //! by /64, the block one subscriber gets.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
-use marquee_store::{BoxFuture, RateBuckets};
+use marquee_store::RateBuckets;
 
 /// The address of the client, which the server puts on every request and per-address limits
 /// key on: the connection's peer, or the client a trusted proxy forwarded for.
@@ -151,7 +147,8 @@ const STORE_DOWN_WAIT: Duration = Duration::from_secs(1);
 pub struct RateLimits {
     /// Per limit: calls per period, or `None` for no limit.
     quotas: [Option<(u32, Duration)>; LIMITS],
-    buckets: Arc<dyn RateBuckets>,
+    /// `None` with no quotas.
+    buckets: Option<Arc<dyn RateBuckets>>,
     /// Live performances per seller; 0: no cap.
     pub performances_per_seller: u32,
 }
@@ -173,22 +170,22 @@ impl RateLimits {
                 quota(rates.holds_per_buyer_per_second, SECOND),
                 quota(rates.deploys_per_seller_per_minute, MINUTE),
             ],
-            buckets,
+            buckets: Some(buckets),
             performances_per_seller: rates.performances_per_seller,
         }
     }
 
     /// No limits at all.
     pub fn off() -> Self {
-        Self { quotas: [None; LIMITS], buckets: Arc::new(LocalBuckets::default()), performances_per_seller: 0 }
+        Self { quotas: [None; LIMITS], buckets: None, performances_per_seller: 0 }
     }
 
     /// Takes one token from `key`'s bucket, or says how long until one is free. A store that
     /// cannot answer refuses for a second (logged): a guarded call is never let through
     /// unguarded.
     pub async fn check(&self, limit: Limit, key: &str) -> Result<(), Duration> {
-        let Some((count, period)) = self.quotas[limit as usize] else { return Ok(()) };
-        match self.buckets.take(limit.name(), key, count, period).await {
+        let (Some((count, period)), Some(buckets)) = (self.quotas[limit as usize], &self.buckets) else { return Ok(()) };
+        match buckets.take(limit.name(), key, count, period).await {
             Ok(taken) => taken,
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), "rate-limit store unavailable; call refused");
@@ -222,42 +219,8 @@ impl RateLimits {
 
     /// Forgets buckets that are full again, so memory stays bounded by recent clients.
     pub fn shrink(&self) {
-        self.buckets.shrink();
-    }
-}
-
-/// Buckets in this process's memory (`governor`), one keyed limiter per limit.
-#[derive(Default)]
-pub struct LocalBuckets {
-    limiters: RwLock<HashMap<String, Arc<DefaultKeyedRateLimiter<String>>>>,
-    clock: DefaultClock,
-}
-
-impl LocalBuckets {
-    fn limiter(&self, limit: &str, count: u32, period: Duration) -> Option<Arc<DefaultKeyedRateLimiter<String>>> {
-        if let Some(found) = self.limiters.read().unwrap_or_else(|e| e.into_inner()).get(limit) {
-            return Some(found.clone());
-        }
-        let count = NonZeroU32::new(count)?;
-        let quota = Quota::with_period(period / count.get())?.allow_burst(count);
-        let mut limiters = self.limiters.write().unwrap_or_else(|e| e.into_inner());
-        Some(limiters.entry(limit.to_string()).or_insert_with(|| Arc::new(DefaultKeyedRateLimiter::keyed(quota))).clone())
-    }
-}
-
-impl RateBuckets for LocalBuckets {
-    fn take<'a>(&'a self, limit: &'a str, key: &'a str, count: u32, period: Duration) -> BoxFuture<'a, Result<(), Duration>> {
-        let taken = match self.limiter(limit, count, period) {
-            Some(limiter) => limiter.check_key(&key.to_string()).map_err(|not_until| not_until.wait_time_from(self.clock.now())),
-            None => Ok(()),
-        };
-        Box::pin(std::future::ready(Ok(taken)))
-    }
-
-    fn shrink(&self) {
-        for limiter in self.limiters.read().unwrap_or_else(|e| e.into_inner()).values() {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+        if let Some(buckets) = &self.buckets {
+            buckets.shrink();
         }
     }
 }
@@ -297,10 +260,5 @@ mod tests {
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         assert_eq!(key("::ffff:192.0.2.1"), "192.0.2.1");
         assert_eq!(key("192.0.2.1"), "192.0.2.1");
-    }
-
-    #[tokio::test]
-    async fn local_buckets_pass_the_rate_bucket_conformance_suite() {
-        marquee_store::conformance::rate_buckets(&LocalBuckets::default()).await;
     }
 }

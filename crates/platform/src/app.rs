@@ -9,24 +9,22 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use http::StatusCode;
 use marquee_api::Identifier;
-use marquee_store::{Catalog, ClaimStore, Directory, Identity, KeyValue, RateBuckets};
-use marquee_store_redis::{DirectoryEvent, IdentityEvent};
+use marquee_store::{Backend, BuyerOrder, DirectoryEvent, Identity, IdentityEvent, PerformanceRow, SharedStore};
 use serde_json::Value;
 
 use marquee_identity::{self as auth, Auth};
-use crate::db::{Account, BuyerOrder, Db, EmbeddedCatalog, EmbeddedIdentity, PerformanceRow};
+use marquee_store::Account;
 use crate::error::ApiError;
 use crate::history::{Counters, History};
 use marquee_ticketing::{Commerce, TicketSigner};
 use marquee_limits::{RateLimits, Rates};
-use crate::namespace::{Namespace, Registry, Shared, Spec, Store};
-use crate::orders::SqliteOrderLog;
+use crate::namespace::{Namespace, Registry, Shared, Spec};
 use marquee_ticketing::{Payments, TestProvider};
 use marquee_host::pool::Pool;
 use marquee_ticketing::templates::{Template, Templates};
 
-/// How often a runtime on a shared store reports what it serves; a report lapses after
-/// [`marquee_store_redis::SERVING_TTL_SECONDS`].
+/// How often a runtime on a shared store reports what it serves (a report lapses after a few
+/// of these).
 pub const SERVING_REPORT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Settings of one platform process.
@@ -49,7 +47,6 @@ pub struct Settings {
     pub trusted_proxies: marquee_limits::TrustedProxies,
     /// The bearer token of the platform's Prometheus, which may scrape sales series too.
     pub metrics_token: Option<String>,
-    pub store: Store,
     pub part: Part,
     /// Where buyers reach `/p/…` (a load balancer or Gateway in front of the runtimes), for the
     /// performance links the control plane hands out.
@@ -89,6 +86,8 @@ pub struct App {
     pub shared: Arc<Shared>,
     pub limits: RateLimits,
     pub history: History,
+    /// The store other processes share with this one (`None`: this process alone serves).
+    shared_store: Option<Arc<dyn SharedStore>>,
     /// This process's run (host name and a random part): how it signs what it writes to a
     /// shared store, its serving reports and function counters.
     pub process: String,
@@ -117,17 +116,8 @@ const STORE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 const PATCHABLE: &[&str] =
     &["title", "venue", "description", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes"];
 
-/// Reads a secret key file, creating it with fresh random bytes on first start.
-fn secret_key(path: &Path) -> Result<Vec<u8>> {
-    if !path.exists() {
-        marquee_store::files::write_secret(path, auth::random_hex(32).as_bytes())?;
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
-    hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))
-}
-
-/// Takes the data dir's exclusive lock, so a second process on the same store (which would
-/// sell the same seats from its own memory) refuses to start instead.
+/// Takes the data dir's exclusive lock, so a second process on the same data dir (which would
+/// sell the same seats from its own memory with the embedded store) refuses to start instead.
 fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
     use std::io::{Read, Seek, Write};
     use std::os::fd::AsRawFd;
@@ -176,69 +166,43 @@ impl App {
         self.settings.public_url.as_deref().is_some_and(|url| url.to_ascii_lowercase().starts_with("https://"))
     }
 
-    pub fn open(settings: Settings) -> Result<Arc<Self>> {
+    /// Opens the platform on the data dir of `settings` and the store `open_store` opens
+    /// there once the data dir is this process's.
+    pub fn open(settings: Settings, open_store: impl FnOnce(&Path) -> Result<Backend>) -> Result<Arc<Self>> {
         let data = &settings.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("failed to create {}", data.display()))?;
         let lock = lock_data_dir(data)?;
-        let secrets = data.join("secrets");
-        std::fs::create_dir_all(&secrets).with_context(|| format!("failed to create {}", secrets.display()))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))?;
-
+        let backend = open_store(data)?;
         let engine = marquee_host::engine::new_engine()?;
         marquee_host::engine::start_epoch_ticker(&engine);
-        let db_path = data.join("marquee.db");
-        let db = Arc::new(Db::open(&db_path)?);
-        let (identity, catalog): (Arc<dyn Identity>, Arc<dyn Catalog>) = match &settings.store {
-            Store::Embedded => {
-                let identity = EmbeddedIdentity { db: db.clone(), keys_path: secrets.join("token-keys.json") };
-                (Arc::new(identity), Arc::new(EmbeddedCatalog(db.clone())))
-            }
-            Store::Redis(redis) => (Arc::new((**redis).clone()), Arc::new((**redis).clone())),
-        };
         // Opened on a blocking thread of the runtime (it compiles components): the store's
         // async calls run to completion here.
         let runtime = tokio::runtime::Handle::current();
-        if let (Store::Redis(_), true) = (&settings.store, settings.part.serves_control()) {
-            // A control plane on Redis before the catalog was shared kept it in its data dir.
-            runtime.block_on(crate::db::move_catalog(&db, &*catalog, &data.join("catalog-moved")))?;
-        }
-        let auth = Arc::new(runtime.block_on(Auth::open(identity.clone(), catalog.clone()))?);
+        let auth = Arc::new(runtime.block_on(Auth::open(backend.identity.clone(), backend.catalog.clone()))?);
         if settings.part.serves_control() {
-            runtime.block_on(bootstrap_admin(&*identity))?;
+            runtime.block_on(bootstrap_admin(&*backend.identity))?;
         }
-        if let Store::Redis(redis) = &settings.store {
-            watch_identity(redis, &auth);
+        if let Some(shared) = &backend.shared {
+            watch_identity(&**shared, &auth);
         }
         let metrics = Arc::new(marquee_telemetry::Metrics::default());
+        // Tickets signed by one runtime are checked at the door by another process.
+        let ticket_key = runtime.block_on(backend.secrets.secret("ticket-key", &auth::random_hex(32)))?;
         let commerce = Arc::new(Commerce {
-            log: Arc::new(SqliteOrderLog::open(&db_path)?),
             payments: Payments::new(Arc::new(TestProvider), metrics.refunds_pending.clone(), metrics.refund_failures.clone()),
-            // Tickets signed by one runtime are checked at the door by another process.
-            signer: TicketSigner::new(match &settings.store {
-                Store::Embedded => secret_key(&secrets.join("ticket-key"))?,
-                Store::Redis(redis) => {
-                    let key = runtime.block_on(redis.shared_secret("ticket-key", &auth::random_hex(32)))?;
-                    hex::decode(key.trim()).context("the shared ticket key is not hex")?
-                }
-            }),
+            signer: TicketSigner::new(hex::decode(ticket_key.trim()).context("the ticket key is not hex")?),
             max_held_per_address: settings.rates.map_or(0, |r| r.held_seats_per_address),
         });
         let pool = Pool::open(&engine, &data.join("components"), settings.builtins)?;
-        let (kv, buckets): (Arc<dyn KeyValue>, Arc<dyn RateBuckets>) = match &settings.store {
-            Store::Embedded => (Arc::new(crate::db::EmbeddedKv(db.clone())), Arc::new(marquee_limits::LocalBuckets::default())),
-            Store::Redis(redis) => (Arc::new((**redis).clone()), Arc::new((**redis).clone())),
-        };
         let process = format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "marquee".into()), marquee_identity::random_hex(4));
         let app = Arc::new(Self {
             pool,
             templates: Templates::builtin(),
             registry: Registry::default(),
             shared: Arc::new(Shared {
-                store: settings.store.clone(),
-                kv,
-                db,
-                catalog,
+                claims: backend.claims.clone(),
+                kv: backend.kv.clone(),
+                catalog: backend.catalog.clone(),
                 auth,
                 commerce,
                 metrics,
@@ -246,16 +210,17 @@ impl App {
                 touched: Default::default(),
                 max_timeout: settings.request_timeout,
             }),
-            limits: settings.rates.map(|r| RateLimits::new(r, buckets)).unwrap_or_else(RateLimits::off),
+            limits: settings.rates.map(|r| RateLimits::new(r, backend.buckets.clone())).unwrap_or_else(RateLimits::off),
             history: History::new(
                 settings.history_interval,
-                match &settings.store {
-                    Store::Embedded => Counters::Alone,
-                    Store::Redis(redis) if settings.part.serves_control() => Counters::Merge((**redis).clone()),
-                    Store::Redis(redis) => Counters::Publish((**redis).clone()),
+                match &backend.shared {
+                    None => Counters::Alone,
+                    Some(shared) if settings.part.serves_control() => Counters::Merge(shared.clone()),
+                    Some(shared) => Counters::Publish(shared.clone()),
                 },
                 process.clone(),
             ),
+            shared_store: backend.shared.clone(),
             process,
             mirror: std::sync::OnceLock::new(),
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
@@ -277,16 +242,16 @@ impl App {
             }
             runtime.block_on(app.announce_all())?;
             runtime.spawn(Self::finish_removals(Arc::downgrade(&app)));
-        } else if let Store::Embedded = &app.settings.store {
+        } else if app.shared_store.is_none() {
             anyhow::bail!("a runtime process needs a shared store (--store)");
         } else {
             runtime.block_on(app.follow_directory())?;
         }
         // On a shared store every process follows the directory: a runtime serves what it
         // lists, and a control plane learns of what the other control planes changed.
-        if let Store::Redis(redis) = &app.settings.store {
+        if let Some(shared) = &app.shared_store {
             let follower = Arc::downgrade(&app);
-            redis.watch_directory(move |event| {
+            shared.watch_directory(Box::new(move |event| {
                 let Some(app) = follower.upgrade() else { return };
                 tokio::spawn(async move {
                     let applied = match &event {
@@ -297,14 +262,14 @@ impl App {
                         tracing::error!(?event, error = format!("{e:#}"), "could not apply a change of the directory");
                     }
                 });
-            });
+            }));
         }
-        tracing::info!(performances = app.registry.len(), "restored");
-        if let Store::Redis(_) = &app.settings.store {
+        tracing::info!(performances = app.registry.len(), store = backend.name, "restored");
+        if app.shared_store.is_some() {
             runtime.spawn(Self::watch_store(Arc::downgrade(&app)));
         }
         Self::sample_history(Arc::downgrade(&app));
-        if let (Store::Redis(_), Part::Runtime { .. }) = (&app.settings.store, &app.settings.part) {
+        if let (Some(_), Part::Runtime { .. }) = (&app.shared_store, &app.settings.part) {
             runtime.spawn(Self::report_serving(Arc::downgrade(&app)));
         }
         Ok(app)
@@ -316,11 +281,11 @@ impl App {
         if let Some(mirror) = self.mirror.get() {
             mirror.changed(namespace);
         }
-        let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
+        let Some(shared) = &self.shared_store else { return Ok(()) };
         let _directory = self.directory.lock().await;
         match self.registry.get(namespace) {
-            Some(ns) => redis.put_performance(namespace, &serde_json::to_string(&ns.row())?).await,
-            None => Directory::remove_performance(&**redis, namespace).await,
+            Some(ns) => shared.put_performance(namespace, &serde_json::to_string(&ns.row())?).await,
+            None => shared.remove_performance(namespace).await,
         }
     }
 
@@ -337,8 +302,8 @@ impl App {
     }
 
     async fn report(&self, served: &[(String, String)]) {
-        let Store::Redis(redis) = &self.settings.store else { return };
-        if let Err(e) = redis.report_serving(&self.process, served).await {
+        let Some(shared) = &self.shared_store else { return };
+        if let Err(e) = shared.report_serving(&self.process, served).await {
             tracing::warn!(error = format!("{e:#}"), "could not report what this runtime serves");
         }
     }
@@ -374,8 +339,8 @@ impl App {
     async fn watch_store(app: std::sync::Weak<Self>) {
         loop {
             let Some(app) = app.upgrade() else { return };
-            let Store::Redis(redis) = &app.settings.store else { return };
-            let up = redis.ping().await;
+            let Some(shared) = &app.shared_store else { return };
+            let up = shared.ping().await;
             if app.store_up.swap(up, std::sync::atomic::Ordering::Relaxed) != up {
                 if up { tracing::info!("the shared store answers again") } else { tracing::warn!("the shared store does not answer") }
             }
@@ -444,17 +409,17 @@ impl App {
     /// performance listed that this control plane does not know (another data dir's) is
     /// left to the runtimes that serve it.
     async fn announce_all(&self) -> Result<()> {
-        let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
+        let Some(shared) = &self.shared_store else { return Ok(()) };
         let live = self.registry.all();
         for ns in &live {
             for digest in ns.spec.components.values() {
                 if !self.pool.builtins().any(|(_, d)| d == digest) {
-                    redis.put_component(digest, &self.pool.bytes(digest)?).await?;
+                    shared.put_component(digest, &self.pool.bytes(digest)?).await?;
                 }
             }
             self.announce(&ns.name).await?;
         }
-        let unknown: Vec<String> = Directory::performances(&**redis).await?.into_iter().map(|(n, _)| n).filter(|n| self.registry.get(n).is_none()).collect();
+        let unknown: Vec<String> = shared.performances().await?.into_iter().map(|(n, _)| n).filter(|n| self.registry.get(n).is_none()).collect();
         if !unknown.is_empty() {
             tracing::warn!(?unknown, "the store lists performances this control plane does not know; they are left as they are");
         }
@@ -463,9 +428,9 @@ impl App {
 
     /// Puts an uploaded component where every runtime finds it.
     pub async fn announce_component(&self, digest: &str, bytes: &[u8]) -> Result<()> {
-        match &self.settings.store {
-            Store::Redis(redis) => redis.put_component(digest, bytes).await,
-            Store::Embedded => Ok(()),
+        match &self.shared_store {
+            Some(shared) => shared.put_component(digest, bytes).await,
+            None => Ok(()),
         }
     }
 
@@ -478,8 +443,8 @@ impl App {
 
     /// A runtime serves every performance of the directory it follows, and no other.
     async fn follow_directory(&self) -> Result<()> {
-        let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
-        let listed = Directory::performances(&**redis).await?;
+        let Some(shared) = &self.shared_store else { return Ok(()) };
+        let listed = shared.performances().await?;
         for (namespace, _) in &listed {
             if let Err(e) = self.follow(namespace).await {
                 tracing::error!(%namespace, error = format!("{e:#}"), "could not serve a performance of the directory");
@@ -498,12 +463,12 @@ impl App {
     /// Serves one performance as the directory has it now (or stops serving it), compiling
     /// any component this process has not seen from the bytes in the store.
     async fn follow(&self, namespace: &str) -> Result<()> {
-        let Store::Redis(redis) = &self.settings.store else { return Ok(()) };
+        let Some(shared) = &self.shared_store else { return Ok(()) };
         if !self.followed(namespace) {
             return Ok(());
         }
         let _directory = self.directory.lock().await;
-        let Some(record) = Directory::performance(&**redis, namespace).await? else {
+        let Some(record) = shared.performance(namespace).await? else {
             self.stop_serving(namespace);
             return Ok(());
         };
@@ -517,7 +482,7 @@ impl App {
         let mut missing = Vec::new();
         for digest in spec.components.values() {
             if self.pool.get(digest).is_err() {
-                let bytes = redis.component(digest).await?.with_context(|| format!("component {digest} is not in the store"))?;
+                let bytes = shared.component(digest).await?.with_context(|| format!("component {digest} is not in the store"))?;
                 missing.push(bytes);
             }
         }
@@ -853,40 +818,8 @@ impl App {
 
     /// A buyer's orders in every performance, live or archived, newest first.
     pub async fn orders_of_buyer(&self, buyer: &str) -> Result<Vec<BuyerOrder>> {
-        let db = self.shared.db.clone();
-        let Store::Redis(redis) = &self.shared.store else {
-            let buyer = buyer.to_string();
-            return tokio::task::spawn_blocking(move || db.orders_of_buyer(&buyer)).await?;
-        };
-        // Each performance's orders are under its own hash tag: one step per performance.
-        let deployments = self.shared.catalog.deployments().await?;
-        let asks: Vec<_> = deployments
-            .into_iter()
-            .map(|(namespace, deployment, params, archived_at)| {
-                let hold_ttl_ms = serde_json::from_str::<marquee_ticketing::templates::PerformanceParams>(&params)
-                    .map_or(0, |p| u64::from(p.hold_ttl_seconds) * 1000);
-                let claims = redis.claims(&deployment, hold_ttl_ms);
-                async move { anyhow::Ok((claims.orders_of(buyer).await?, namespace, params, archived_at)) }
-            })
-            .collect();
-        let answers = a_few_at_a_time(asks).await?;
-        let mut out = Vec::new();
-        for (orders, namespace, params, archived_at) in answers {
-            for order in orders {
-                let order = marquee_ticketing::row_of(&order)?;
-                out.push(BuyerOrder { order, namespace: namespace.clone(), params: params.clone(), archived_at });
-            }
-        }
-        out.sort_by(|a, b| (b.order.created_at, &a.order.id).cmp(&(a.order.created_at, &b.order.id)));
-        Ok(out)
+        self.shared.claims.orders_of_buyer(buyer, &*self.shared.catalog).await
     }
-}
-
-/// Runs store calls a few at a time, answers in order: over a multiplexed Redis connection
-/// they are pipelined, and the embedded store's blocking threads stay few.
-pub async fn a_few_at_a_time<T>(asks: Vec<impl Future<Output = Result<T>>>) -> Result<Vec<T>> {
-    use futures_util::{StreamExt, TryStreamExt};
-    futures_util::stream::iter(asks).buffered(32).try_collect().await
 }
 
 /// Cluster mode: why the cluster gives no namespace to this name.
@@ -938,10 +871,10 @@ async fn bootstrap_admin(identity: &dyn Identity) -> Result<()> {
 }
 
 /// Keeps this process's token keys and revoked sessions in step with every other process on
-/// the same Redis: a revocation anywhere refuses its access tokens here within milliseconds.
-fn watch_identity(redis: &marquee_store_redis::RedisStore, auth: &Arc<Auth>) {
+/// the same store: a revocation anywhere refuses its access tokens here within milliseconds.
+fn watch_identity(shared: &dyn SharedStore, auth: &Arc<Auth>) {
     let auth = Arc::downgrade(auth);
-    redis.watch_identity(move |event| {
+    shared.watch_identity(Box::new(move |event| {
         let Some(auth) = auth.upgrade() else { return };
         match event {
             IdentityEvent::Revoked(family) => auth.revoke(family),
@@ -953,5 +886,5 @@ fn watch_identity(redis: &marquee_store_redis::RedisStore, auth: &Arc<Auth>) {
                 });
             }
         }
-    });
+    }));
 }

@@ -94,7 +94,7 @@ impl From<marquee_ticketing::templates::FieldError> for ApiError {
 /// A fault: 503 when the shared store did not answer, else 500.
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
-        if !marquee_store_redis::unreachable(&error) {
+        if !marquee_store::unavailable(&error) {
             return Self::internal(error);
         }
         tracing::error!(error = format!("{error:#}"), "store unavailable");

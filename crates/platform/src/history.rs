@@ -55,9 +55,9 @@ pub enum Counters {
     /// One process serves everything.
     Alone,
     /// A runtime writes its counters to the shared store.
-    Publish(marquee_store_redis::RedisStore),
+    Publish(std::sync::Arc<dyn marquee_store::SharedStore>),
     /// The control plane adds every runtime's counters from the shared store to its own.
-    Merge(marquee_store_redis::RedisStore),
+    Merge(std::sync::Arc<dyn marquee_store::SharedStore>),
 }
 
 impl FunctionSample {
@@ -189,15 +189,15 @@ impl History {
     /// every runtime's to its own, so the console's history counts all of a performance's
     /// requests wherever they were served.
     async fn share(&self, ns: &Namespace, functions: &mut HashMap<String, FunctionSample>) -> anyhow::Result<()> {
-        let redis = match &self.counters {
+        let shared = match &self.counters {
             Counters::Alone => return Ok(()),
-            Counters::Publish(redis) => {
+            Counters::Publish(shared) => {
                 let counters = functions.iter().map(|(name, f)| Ok((name.clone(), serde_json::to_string(f)?))).collect::<anyhow::Result<Vec<_>>>()?;
-                return redis.put_counters(&ns.deployment, &self.process, &counters).await;
+                return shared.put_counters(&ns.deployment, &self.process, &counters).await;
             }
-            Counters::Merge(redis) => redis,
+            Counters::Merge(shared) => shared,
         };
-        for (_, name, value) in redis.counters(&ns.deployment, &self.process).await? {
+        for (_, name, value) in shared.counters(&ns.deployment, &self.process).await? {
             if let (Some(mine), Ok(theirs)) = (functions.get_mut(&name), serde_json::from_str::<FunctionSample>(&value)) {
                 mine.add(&theirs);
             }

@@ -10,6 +10,4 @@ pub mod history;
 pub mod mirror;
 pub mod namespace;
 
-// The embedded store's modules, under the names the platform has always used.
 pub use marquee_store::clock;
-pub use marquee_store_embedded::{claims, db, orders};

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use marquee_identity::Auth;
-use crate::db::{Db, PerformanceRow};
+use marquee_store::PerformanceRow;
 use marquee_ticketing::{Commerce, Inventory};
 use marquee_host::MAX_INSTANCE_MEMORY;
 use marquee_host::config::Config;
@@ -65,29 +65,10 @@ impl Limits {
     }
 }
 
-/// Where the state lives that every process serving a performance must share.
-#[derive(Clone)]
-pub enum Store {
-    /// This process alone: claims in memory over the SQLite order log, kv in SQLite, rate
-    /// buckets in memory.
-    Embedded,
-    /// A Redis server: claims and orders, kv and rate buckets.
-    Redis(Box<marquee_store_redis::RedisStore>),
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Store::Embedded => "embedded",
-            Store::Redis(_) => "redis",
-        })
-    }
-}
-
 /// Services every namespace's host calls use.
 pub struct Shared {
-    pub store: Store,
-    pub db: Arc<Db>,
+    /// Where each performance's claims and orders live.
+    pub claims: Arc<dyn marquee_store::Claims>,
     /// What the control plane keeps: performances, templates, uploads, deploy tokens.
     pub catalog: Arc<dyn marquee_store::Catalog>,
     /// The `kv` interface's store.
@@ -158,13 +139,7 @@ impl Namespace {
         let routes = resolve_routes(&spec, pool, |role| Arc::new(shared.metrics.function(&row.namespace, role)))?;
         let sales = shared.metrics.sales(&row.namespace);
         let (deployment, commerce) = (&row.deployment, shared.commerce.clone());
-        let inventory = Arc::new(match &shared.store {
-            Store::Embedded => Inventory::embedded(deployment, &params, commerce, sales, shared.commerce.log.load(deployment)?)?,
-            Store::Redis(redis) => {
-                let claims = redis.claims(deployment, u64::from(params.hold_ttl_seconds) * 1000);
-                Inventory::new(deployment, &params, commerce, sales, Arc::new(claims))
-            }
-        });
+        let inventory = Arc::new(Inventory::open(deployment, &params, commerce, sales, &*shared.claims)?);
         let limits = Limits::resolve(spec.limits, shared.max_timeout);
         let slots = Arc::new(Slots {
             permits: Arc::new(tokio::sync::Semaphore::new(limits.concurrency)),

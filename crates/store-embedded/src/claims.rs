@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Result;
 use marquee_store::{
     BoxFuture, Cancelled, CheckIn, ClaimStore, ConfirmStart, Confirming, Entry, Held, HoldOutcome, HoldRequest, OrderStatus,
-    PoolCount, Refusal, StoredOrder, Taken, Units,
+    PoolCount, Refusal, Restored, StoredOrder, Taken, Units,
 };
 
 use marquee_store::clock::now_ms;
@@ -88,17 +88,6 @@ struct State {
     /// Order -> ticket -> its live entry at the door.
     entries: HashMap<String, HashMap<String, Entry>>,
     closed: bool,
-}
-
-/// An order read back from the log, with what it claims.
-pub struct Restored {
-    pub hold_id: String,
-    pub session: String,
-    pub seats: Vec<String>,
-    pub units: Vec<Units>,
-    pub tickets: u32,
-    pub created_at: u64,
-    pub order: StoredOrder,
 }
 
 pub struct EmbeddedClaims {

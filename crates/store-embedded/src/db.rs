@@ -11,18 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::orders::ORDER_COLUMNS;
 use crate::sqlite::{SCHEMA, open, parsed};
 
-pub use marquee_store::{Account, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, RefreshState};
-
-/// An order with the performance it belongs to, for its buyer.
-#[derive(Debug, Clone)]
-pub struct BuyerOrder {
-    pub order: crate::orders::OrderRow,
-    pub namespace: String,
-    /// The performance's params as stored (title, venue, ...).
-    pub params: String,
-    /// Set when the performance was cancelled and archived (seconds).
-    pub archived_at: Option<i64>,
-}
+pub use marquee_store::{Account, BuyerOrder, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, RefreshState};
 
 /// The control plane's handle on SQLite.
 pub struct Db {

@@ -4,10 +4,15 @@
 //! the group-committed order log; `claims` the [`marquee_store::ClaimStore`] in memory over
 //! that log.
 
+mod backend;
+mod buckets;
 pub mod claims;
 pub mod db;
 pub mod orders;
 mod sqlite;
+
+pub use backend::{move_catalog, open};
+pub use buckets::LocalBuckets;
 
 /// A fresh temp dir for a test, removed when dropped.
 #[cfg(test)]

@@ -10,34 +10,11 @@ use std::sync::{Mutex, mpsc};
 
 use anyhow::{Context, Result};
 use rusqlite::params;
-use serde::{Deserialize, Serialize};
 
-pub use marquee_store::{CheckIn, Entry, OrderStatus};
+pub use marquee_store::{CheckIn, Entry, OrderRow, OrderStatus, TicketRow};
 
 /// Most records folded into one commit.
 const MAX_BATCH: usize = 4096;
-
-/// A ticket of an order.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct TicketRow {
-    pub seat: String,
-    pub code: String,
-}
-
-/// An order as stored: a row of the embedded log, and the record a claim store keeps.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OrderRow {
-    pub id: String,
-    pub deployment: String,
-    pub session: String,
-    pub buyer: String,
-    pub hold_id: String,
-    pub amount: u64,
-    pub status: OrderStatus,
-    pub tickets: Vec<TicketRow>,
-    pub charge_id: String,
-    pub created_at: u64,
-}
 
 /// One change to the log.
 pub enum Record {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use marquee_store::{BoxFuture, Catalog, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow};
 use redis::{AsyncCommands, FromRedisValue};
 
-use crate::RedisStore;
+use crate::{Answered, RedisStore};
 
 const PREFIX: &str = "{cat}";
 const LIVE: &str = "{cat}:live";
@@ -56,7 +56,7 @@ impl RedisStore {
             return Ok(Vec::new());
         }
         let mut connection = self.connection.clone();
-        pipe.query_async(&mut connection).await.context("Redis HGETALL failed")
+        pipe.query_async(&mut connection).await.answered("Redis HGETALL failed")
     }
 }
 
@@ -96,7 +96,7 @@ impl Catalog for RedisStore {
     fn performances(&self) -> BoxFuture<'_, Vec<PerformanceRow>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            let live: Vec<String> = connection.smembers(LIVE).await.context("Redis SMEMBERS failed")?;
+            let live: Vec<String> = connection.smembers(LIVE).await.answered("Redis SMEMBERS failed")?;
             let mut rows = Vec::with_capacity(live.len());
             // A namespace listed while its hash went (a remove in between) is not live.
             for fields in self.hashes(live.iter().map(|n| performance_key(n))).await?.iter().filter(|f| !f.is_empty()) {
@@ -111,7 +111,7 @@ impl Catalog for RedisStore {
         Box::pin(async move {
             let mut all: Vec<DeploymentRow> = self.performances().await?.into_iter().map(|r| (r.namespace, r.deployment, r.params, None)).collect();
             let mut connection = self.connection.clone();
-            let archived: Vec<String> = connection.smembers(ARCHIVED).await.context("Redis SMEMBERS failed")?;
+            let archived: Vec<String> = connection.smembers(ARCHIVED).await.answered("Redis SMEMBERS failed")?;
             for fields in self.hashes(archived.iter().map(|d| format!("{PREFIX}:archived:{d}"))).await?.iter().filter(|f| !f.is_empty()) {
                 let row = row_of(fields)?;
                 let archived_at = field(fields, "archived_at")?.parse().context("a stored archived_at")?;
@@ -125,14 +125,14 @@ impl Catalog for RedisStore {
         Box::pin(async move {
             let key = format!("{}\n{}\n{}", component.owner, component.name, component.version);
             let mut connection = self.connection.clone();
-            connection.hset_nx(COMPONENTS, key, serde_json::to_string(component)?).await.context("Redis HSETNX failed")
+            connection.hset_nx(COMPONENTS, key, serde_json::to_string(component)?).await.answered("Redis HSETNX failed")
         })
     }
 
     fn components<'a>(&'a self, owner: Option<&'a str>) -> BoxFuture<'a, Vec<ComponentRow>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            let all: Vec<String> = connection.hvals(COMPONENTS).await.context("Redis HVALS failed")?;
+            let all: Vec<String> = connection.hvals(COMPONENTS).await.answered("Redis HVALS failed")?;
             let mut rows = Vec::with_capacity(all.len());
             for text in &all {
                 let row: ComponentRow = serde_json::from_str(text).context("a stored component")?;
@@ -148,21 +148,21 @@ impl Catalog for RedisStore {
     fn put_template<'a>(&'a self, name: &'a str, body: &'a str, _now: i64) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection.hset(TEMPLATES, name, body).await.context("Redis HSET failed")
+            connection.hset(TEMPLATES, name, body).await.answered("Redis HSET failed")
         })
     }
 
     fn delete_template<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection.hdel(TEMPLATES, name).await.context("Redis HDEL failed")
+            connection.hdel(TEMPLATES, name).await.answered("Redis HDEL failed")
         })
     }
 
     fn templates(&self) -> BoxFuture<'_, Vec<String>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            let all: std::collections::BTreeMap<String, String> = connection.hgetall(TEMPLATES).await.context("Redis HGETALL failed")?;
+            let all: std::collections::BTreeMap<String, String> = connection.hgetall(TEMPLATES).await.answered("Redis HGETALL failed")?;
             Ok(all.into_values().collect())
         })
     }
@@ -179,14 +179,14 @@ impl Catalog for RedisStore {
                 ("revoked", "0"),
             ];
             let mut connection = self.connection.clone();
-            connection.hset_multiple(token_key(&token.id), &fields).await.context("Redis HSET failed")
+            connection.hset_multiple(token_key(&token.id), &fields).await.answered("Redis HSET failed")
         })
     }
 
     fn namespace_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(NamespaceToken, String)>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            let fields: HashMap<String, String> = connection.hgetall(token_key(id)).await.context("Redis HGETALL failed")?;
+            let fields: HashMap<String, String> = connection.hgetall(token_key(id)).await.answered("Redis HGETALL failed")?;
             if fields.is_empty() || fields.get("revoked").map(String::as_str) != Some("0") {
                 return Ok(None);
             }

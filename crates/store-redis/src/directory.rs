@@ -1,11 +1,11 @@
 //! The directory of performances and component bytes on Redis. A write and its notice are
 //! one `MULTI`, so a runtime that hears of a change always reads it.
 
-use anyhow::{Context, Result};
-use marquee_store::{BoxFuture, Directory};
+use anyhow::Result;
+use marquee_store::{BoxFuture, Directory, DirectoryEvent};
 use redis::AsyncCommands;
 
-use crate::RedisStore;
+use crate::{Answered, RedisStore};
 
 /// Namespace -> record.
 const PERFORMANCES: &str = "{dir}:performances";
@@ -24,15 +24,6 @@ fn component_key(digest: &str) -> String {
     format!("{{dir}}:component:{digest}")
 }
 
-/// What [`RedisStore::watch_directory`] hears.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DirectoryEvent {
-    /// The subscription (re)started: read every performance again.
-    Resync,
-    /// This performance was written or removed.
-    Changed(String),
-}
-
 impl RedisStore {
     /// Calls `on` for every change of a performance, and with `Resync` each time the
     /// subscription (re)starts, for as long as the task runs.
@@ -46,7 +37,7 @@ impl RedisStore {
         write(&mut pipe);
         pipe.publish(CHANNEL, namespace).ignore();
         let mut connection = self.connection.clone();
-        pipe.query_async::<()>(&mut connection).await.context("Redis directory write failed")
+        pipe.query_async::<()>(&mut connection).await.answered("Redis directory write failed")
     }
 }
 
@@ -62,7 +53,7 @@ impl RedisStore {
             .get(&key)
             .query_async(&mut connection)
             .await
-            .context("Redis shared secret failed")?;
+            .answered("Redis shared secret failed")?;
         Ok(stored)
     }
 
@@ -77,7 +68,7 @@ impl RedisStore {
         pipe.hset(&key, format!("{process}/"), crate::now_seconds()).ignore();
         pipe.expire(&key, COUNTERS_TTL_SECONDS).ignore();
         let mut connection = self.connection.clone();
-        pipe.query_async::<()>(&mut connection).await.context("Redis counters write failed")
+        pipe.query_async::<()>(&mut connection).await.answered("Redis counters write failed")
     }
 
     /// Every other process's counters of a performance that wrote in the last 30 s:
@@ -85,7 +76,7 @@ impl RedisStore {
     pub async fn counters(&self, deployment: &str, except: &str) -> Result<Vec<(String, String, String)>> {
         let mut connection = self.connection.clone();
         let all: std::collections::HashMap<String, String> =
-            connection.hgetall(counters_key(deployment)).await.context("Redis HGETALL failed")?;
+            connection.hgetall(counters_key(deployment)).await.answered("Redis HGETALL failed")?;
         let fresh = |process: &str| {
             all.get(&format!("{process}/")).and_then(|t| t.parse::<i64>().ok()).is_some_and(|t| crate::now_seconds() - t < COUNTERS_TTL_SECONDS)
         };
@@ -115,7 +106,7 @@ impl Directory for RedisStore {
     fn performance<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection.hget(PERFORMANCES, namespace).await.context("Redis HGET failed")
+            connection.hget(PERFORMANCES, namespace).await.answered("Redis HGET failed")
         })
     }
 
@@ -123,7 +114,7 @@ impl Directory for RedisStore {
         Box::pin(async move {
             let mut connection = self.connection.clone();
             let all: std::collections::BTreeMap<String, String> =
-                connection.hgetall(PERFORMANCES).await.context("Redis HGETALL failed")?;
+                connection.hgetall(PERFORMANCES).await.answered("Redis HGETALL failed")?;
             Ok(all.into_iter().collect())
         })
     }
@@ -131,14 +122,14 @@ impl Directory for RedisStore {
     fn put_component<'a>(&'a self, digest: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection.set(component_key(digest), bytes).await.context("Redis SET failed")
+            connection.set(component_key(digest), bytes).await.answered("Redis SET failed")
         })
     }
 
     fn component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection.get(component_key(digest)).await.context("Redis GET failed")
+            connection.get(component_key(digest)).await.answered("Redis GET failed")
         })
     }
 }

@@ -2,7 +2,7 @@
 //! every key under the hash tag `{id}`.
 
 use anyhow::{Result, anyhow, bail};
-use marquee_store::{Account, BoxFuture, Identity, RefreshState, Role};
+use marquee_store::{Account, BoxFuture, Identity, IdentityEvent, RefreshState, Role};
 use redis::{FromRedisValue, Value};
 
 use crate::{RedisStore, text};
@@ -10,17 +10,6 @@ use crate::{RedisStore, text};
 const PREFIX: &str = "{id}";
 /// The channel `identity.lua` publishes on.
 const CHANNEL: &str = "marquee:identity";
-
-/// What another process changed, as [`RedisStore::watch_identity`] hears it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdentityEvent {
-    /// The subscription (re)started: anything may have changed while it was down.
-    Resync,
-    /// A session family was revoked: its access tokens must be refused at once.
-    Revoked(String),
-    /// A token key was added.
-    KeysRotated,
-}
 
 impl RedisStore {
     /// Calls `on` for every revocation and key rotation any process makes, and with `Resync`

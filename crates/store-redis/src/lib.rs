@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result, anyhow, bail};
 use marquee_store::{
     BoxFuture, Cancelled, CheckIn, ClaimStore, ConfirmStart, Confirming, Entry, Held, HoldOutcome, HoldRequest, KeyValue,
-    OrderStatus, PoolCount, RateBuckets, Refusal, StoredOrder, Taken,
+    OrderStatus, PoolCount, RateBuckets, Refusal, StoredOrder, Taken, Unavailable,
 };
 use redis::{AsyncCommands, FromRedisValue, Value};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -18,8 +18,7 @@ mod directory;
 mod identity;
 mod local;
 mod serving;
-pub use directory::DirectoryEvent;
-pub use identity::IdentityEvent;
+mod backend;
 pub use local::{Access, LocalRedis};
 pub use serving::SERVING_TTL_SECONDS;
 
@@ -89,17 +88,29 @@ fn refused_without_credentials(error: &redis::RedisError) -> bool {
         || ["NOAUTH", "NOPERM", "WRONGPASS"].iter().any(|code| error.code() == Some(code) || error.to_string().contains(code))
 }
 
-/// Whether a call failed because Redis did not answer (down, unreachable, too slow) rather
-/// than refused it: the caller may try again.
-pub fn unreachable(error: &anyhow::Error) -> bool {
-    error.chain().any(unreachable_cause)
+/// A Redis answer as the store reports it: Redis not answering (down, unreachable, too slow)
+/// is [`Unavailable`], which the caller may retry; anything else is a fault.
+pub(crate) trait Answered<T> {
+    fn answered(self, what: &'static str) -> Result<T>;
+    fn answered_with(self, what: impl FnOnce() -> String) -> Result<T>;
 }
 
-/// Whether this one error of a chain is Redis not answering.
-pub fn unreachable_cause(error: &(dyn std::error::Error + 'static)) -> bool {
-    error
-        .downcast_ref::<redis::RedisError>()
-        .is_some_and(|e| e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal())
+impl<T> Answered<T> for redis::RedisResult<T> {
+    fn answered(self, what: &'static str) -> Result<T> {
+        self.map_err(reported).context(what)
+    }
+
+    fn answered_with(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(reported).with_context(what)
+    }
+}
+
+fn reported(e: redis::RedisError) -> anyhow::Error {
+    if e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        anyhow::Error::new(Unavailable(Box::new(e)))
+    } else {
+        anyhow::Error::new(e)
+    }
 }
 
 /// How long a health check's PING may take: past it the store counts as down.
@@ -131,7 +142,7 @@ impl RedisStore {
             invocation.arg(*arg);
         }
         let mut connection = self.connection.clone();
-        invocation.invoke_async(&mut connection).await.with_context(|| format!("Redis {what} step {op} failed"))
+        invocation.invoke_async(&mut connection).await.answered_with(|| format!("Redis {what} step {op} failed"))
     }
 }
 
@@ -276,21 +287,21 @@ impl KeyValue for RedisStore {
     fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection.get(kv_key(scope, key)).await.context("Redis GET failed")
+            connection.get(kv_key(scope, key)).await.answered("Redis GET failed")
         })
     }
 
     fn set<'a>(&'a self, scope: &'a str, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection.set(kv_key(scope, key), value).await.context("Redis SET failed")
+            connection.set(kv_key(scope, key), value).await.answered("Redis SET failed")
         })
     }
 
     fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection.del(kv_key(scope, key)).await.context("Redis DEL failed")
+            connection.del(kv_key(scope, key)).await.answered("Redis DEL failed")
         })
     }
 
@@ -300,7 +311,7 @@ impl KeyValue for RedisStore {
         Box::pin(async move {
             let mut connection = self.connection.clone();
             let keys: Vec<String> = {
-                let mut scan = connection.scan_match::<_, String>(format!("{{p:{scope}}}:kv:*")).await.context("Redis SCAN failed")?;
+                let mut scan = connection.scan_match::<_, String>(format!("{{p:{scope}}}:kv:*")).await.answered("Redis SCAN failed")?;
                 let mut keys = Vec::new();
                 while let Some(key) = futures_util::StreamExt::next(&mut scan).await {
                     keys.push(key.context("Redis SCAN failed")?);
@@ -308,7 +319,7 @@ impl KeyValue for RedisStore {
                 keys
             };
             for batch in keys.chunks(500) {
-                let _: () = connection.del(batch).await.context("Redis DEL failed")?;
+                let _: () = connection.del(batch).await.answered("Redis DEL failed")?;
             }
             Ok(())
         })
@@ -324,7 +335,7 @@ impl RateBuckets for RedisStore {
             let mut invocation = self.bucket.key(format!("rate:{limit}:{key}"));
             invocation.arg(period_us / u64::from(count.max(1))).arg(period_us);
             let mut connection = self.connection.clone();
-            let wait_us: u64 = invocation.invoke_async(&mut connection).await.context("Redis rate-limit step failed")?;
+            let wait_us: u64 = invocation.invoke_async(&mut connection).await.answered("Redis rate-limit step failed")?;
             Ok(if wait_us == 0 { Ok(()) } else { Err(std::time::Duration::from_micros(wait_us)) })
         })
     }
@@ -350,7 +361,7 @@ impl RedisClaims {
             invocation.arg(*arg);
         }
         let mut connection = self.store.connection.clone();
-        let reply: Value = invocation.invoke_async(&mut connection).await.with_context(|| format!("Redis step {op} failed"))?;
+        let reply: Value = invocation.invoke_async(&mut connection).await.answered_with(|| format!("Redis step {op} failed"))?;
         match reply {
             Value::Array(items) => Ok(items),
             other => Err(anyhow!("Redis step {op} answered {other:?}")),

@@ -4,9 +4,9 @@
 
 use std::sync::LazyLock;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::RedisStore;
+use crate::{Answered, RedisStore};
 
 /// How long a report counts; runtimes report far more often.
 pub const SERVING_TTL_SECONDS: u64 = 10;
@@ -55,7 +55,7 @@ impl RedisStore {
             invocation.key(serving_key(namespace)).arg(digest);
         }
         let mut connection = self.connection.clone();
-        invocation.invoke_async::<()>(&mut connection).await.context("Redis serving report failed")
+        invocation.invoke_async::<()>(&mut connection).await.answered("Redis serving report failed")
     }
 
     /// The processes whose last report, still current, says they serve `digest` of the performance.
@@ -66,7 +66,7 @@ impl RedisStore {
             .arg(digest)
             .invoke_async(&mut connection)
             .await
-            .context("Redis serving read failed")?;
+            .answered("Redis serving read failed")?;
         processes.sort();
         Ok(processes)
     }

@@ -8,13 +8,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use marquee_store::{ClaimStore, ConfirmStart, HoldOutcome, HoldRequest, OrderStatus};
-use marquee_store_redis::{DirectoryEvent, Durability, LocalRedis, RedisClaims, RedisStore};
+use marquee_store::DirectoryEvent;
+use marquee_store_redis::{Durability, LocalRedis, RedisClaims, RedisStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_passes_the_claim_conformance_suite() {
     let redis = LocalRedis::start("suite", "always").unwrap();
     let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
     marquee_store::conformance::claims(|namespace, hold_ttl_ms| Arc::new(store.claims(namespace, hold_ttl_ms)), |id| format!("record of {id}")).await;
+}
+
+#[tokio::test]
+async fn redis_passes_the_backend_conformance_suite() {
+    let redis = LocalRedis::start("backend", "always").unwrap();
+    let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+    marquee_store::conformance::backend(&store.backend()).await;
 }
 
 #[tokio::test]

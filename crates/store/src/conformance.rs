@@ -637,3 +637,74 @@ pub async fn catalog(store: Arc<dyn Catalog>) {
     assert!(!store.revoke_namespace_token("d4", "t1").await.unwrap(), "revoked once");
     assert_eq!(store.namespace_token("t1").await.unwrap(), None);
 }
+
+/// An order's record as the platform writes it, of seats in session `s1`.
+fn order_record(deployment: &str, order_id: &str, buyer: &str, seats: &[&str], created_at: u64) -> String {
+    let row = crate::OrderRow {
+        id: order_id.into(),
+        deployment: deployment.into(),
+        session: "s1".into(),
+        buyer: buyer.into(),
+        hold_id: format!("h-{order_id}"),
+        amount: 1000 * seats.len() as u64,
+        status: OrderStatus::Confirmed,
+        tickets: seats.iter().map(|s| crate::TicketRow { seat: s.to_string(), code: format!("code of {s}") }).collect(),
+        charge_id: format!("charge of {order_id}"),
+        created_at,
+    };
+    serde_json::to_string(&row).unwrap()
+}
+
+/// What a caller hands [`crate::Claims::open`]: a logged order's seats, claimed again.
+fn replay(row: &crate::OrderRow) -> anyhow::Result<Option<crate::Restored>> {
+    let seats: Vec<String> = row.tickets.iter().map(|t| t.seat.clone()).collect();
+    let order = crate::StoredOrder { order_id: row.id.clone(), buyer: row.buyer.clone(), record: serde_json::to_string(row)?, status: row.status };
+    let tickets = seats.len() as u32;
+    Ok(Some(crate::Restored { hold_id: row.hold_id.clone(), session: row.session.clone(), seats, units: Vec::new(), tickets, created_at: row.created_at, order }))
+}
+
+/// A whole backend: claims opened (and opened again, as a restart does) keep their orders, a
+/// buyer's orders across performances carry their status now and their performance, archived
+/// ones included; a shared secret is the first one stored.
+pub async fn backend(backend: &crate::Backend) {
+    let (catalog, claims) = (&*backend.catalog, &backend.claims);
+    assert!(claims.orders_of_buyer("ann", catalog).await.unwrap().is_empty());
+    for (namespace, deployment) in [("gala", "d-gala"), ("fest", "d-fest")] {
+        assert!(catalog.insert_performance(&performance(namespace, deployment, "seller", 1)).await.unwrap());
+    }
+    let gala = claims.open("d-gala", TTL_MS, &replay).unwrap();
+    for (n, seats) in [(1, ["A-1-1"]), (2, ["A-1-2"])] {
+        let (hold, order) = (format!("h-o{n}"), format!("o{n}"));
+        held(&*gala, &HoldRequest { hold_id: hold.clone(), ..request(&hold, "ann", &seats) }).await;
+        pay(&*gala, &hold, "ann", TTL_MS).await;
+        assert!(gala.commit_confirm(&hold, &order, n, &order_record("d-gala", &order, "ann", &seats, n)).await.unwrap());
+    }
+    assert!(gala.cancel("o2", Some("ann")).await.unwrap().unwrap().now);
+    let fest = claims.open("d-fest", TTL_MS, &replay).unwrap();
+    held(&*fest, &request("h-o3", "ann", &["B-1-1"])).await;
+    pay(&*fest, "h-o3", "ann", TTL_MS).await;
+    assert!(fest.commit_confirm("h-o3", "o3", 3, &order_record("d-fest", "o3", "ann", &["B-1-1"], 3)).await.unwrap());
+    held(&*fest, &request("h-o4", "bob", &["B-1-2"])).await;
+    pay(&*fest, "h-o4", "bob", TTL_MS).await;
+    assert!(fest.commit_confirm("h-o4", "o4", 4, &order_record("d-fest", "o4", "bob", &["B-1-2"], 4)).await.unwrap());
+
+    // Opened again: the confirmed order still claims its seat, the cancelled one does not.
+    let again = claims.open("d-gala", TTL_MS, &replay).unwrap();
+    assert_eq!(again.taken("s1", &[]).await.unwrap().seats, ["A-1-1"]);
+    assert_eq!(again.order("o2").await.unwrap().unwrap().status, OrderStatus::Cancelled);
+
+    catalog.remove_performance("fest", "d-fest", 50, true).await.unwrap();
+    let mine = claims.orders_of_buyer("ann", catalog).await.unwrap();
+    let seen: Vec<_> = mine.iter().map(|o| (o.order.id.as_str(), o.order.status, o.namespace.as_str(), o.archived_at)).collect();
+    assert_eq!(
+        seen,
+        [("o3", OrderStatus::Confirmed, "fest", Some(50)), ("o2", OrderStatus::Cancelled, "gala", None), ("o1", OrderStatus::Confirmed, "gala", None)]
+    );
+    assert_eq!(mine[2].order.tickets[0].seat, "A-1-1");
+    assert_eq!(mine[2].params, performance("gala", "d-gala", "seller", 1).params);
+    assert!(claims.orders_of_buyer("nobody", catalog).await.unwrap().is_empty());
+
+    let secrets = &backend.secrets;
+    assert_eq!(secrets.secret("ticket-key", "first").await.unwrap().trim(), "first");
+    assert_eq!(secrets.secret("ticket-key", "second").await.unwrap().trim(), "first");
+}

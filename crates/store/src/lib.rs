@@ -7,19 +7,31 @@
 //! the invariant that no seat and no unit is claimed twice, holds that expire by the store's
 //! clock, idempotency keys, per-buyer and per-address counts, and the orders. [`Identity`]
 //! keeps accounts, refresh-token families and token keys; [`Catalog`] the control plane's
-//! performances, templates, uploads and deploy tokens.
+//! performances, templates, uploads and deploy tokens. A [`Backend`] bundles one backend's
+//! implementations, built once where a process is assembled.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+mod backend;
 mod catalog;
 pub mod clock;
 pub mod files;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use backend::{
+    Backend, BuyerOrder, Claims, DirectoryEvent, IdentityEvent, Replay, Restored, Secrets, SharedStore, Unavailable, is_unavailable, unavailable,
+};
 pub use catalog::{Catalog, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow};
+
+/// Runs store calls a few at a time, answers in order: over a multiplexed connection they are
+/// pipelined, and the embedded store's blocking threads stay few.
+pub async fn a_few_at_a_time<T>(asks: Vec<impl Future<Output = anyhow::Result<T>>>) -> anyhow::Result<Vec<T>> {
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(asks).buffered(32).try_collect().await
+}
 
 /// What a store call returns when its backend is picked at run time (`dyn` traits).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = anyhow::Result<T>> + Send + 'a>>;
@@ -170,6 +182,29 @@ pub struct StoredOrder {
     pub buyer: String,
     pub record: String,
     pub status: OrderStatus,
+}
+
+/// A ticket of an order.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct TicketRow {
+    pub seat: String,
+    pub code: String,
+}
+
+/// An order's record as the platform writes it: a row of the embedded log, and the record a
+/// claim store keeps ([`StoredOrder::record`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct OrderRow {
+    pub id: String,
+    pub deployment: String,
+    pub session: String,
+    pub buyer: String,
+    pub hold_id: String,
+    pub amount: u64,
+    pub status: OrderStatus,
+    pub tickets: Vec<TicketRow>,
+    pub charge_id: String,
+    pub created_at: u64,
 }
 
 /// What a session has claimed: the seats taken (held or sold) and the pools' counts.

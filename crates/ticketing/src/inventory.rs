@@ -21,10 +21,9 @@ use marquee_host::bindings::inventory::{
 };
 use marquee_host::inventory::{Backend, Holder};
 use marquee_store::BoxFuture;
-use marquee_store_embedded::claims::{EmbeddedClaims, Restored};
 use marquee_store::clock::now_ms;
 use marquee_telemetry::SalesMetrics;
-use marquee_store_embedded::orders::{OrderRow, OrderStatus, TicketRow};
+use marquee_store::{Claims, OrderRow, OrderStatus, Restored, TicketRow};
 use crate::payments::{Charge, Payments};
 use crate::templates::PerformanceParams;
 
@@ -64,10 +63,8 @@ impl TicketSigner {
     }
 }
 
-/// What every performance's inventory shares: the embedded order log, the payment provider,
-/// the ticket signer.
+/// What every performance's inventory shares: the payment provider, the ticket signer.
 pub struct Commerce {
-    pub log: Arc<dyn marquee_store_embedded::orders::OrderStore>,
     pub payments: Arc<Payments>,
     pub signer: TicketSigner,
     /// Most seats or units one client address may hold unpaid in a session (0: no cap).
@@ -153,11 +150,7 @@ fn goods_pool(goods: &str) -> String {
 pub struct Inventory {
     deployment: String,
     hold_ttl_ms: u64,
-    sections: Vec<SectionDef>,
-    section_index: HashMap<String, usize>,
-    goods: Vec<GoodsDef>,
-    goods_index: HashMap<String, usize>,
-    sessions: Vec<String>,
+    layout: Layout,
     claims: Arc<dyn ClaimStore>,
     commerce: Arc<Commerce>,
     sales: SalesMetrics,
@@ -167,9 +160,27 @@ fn new_id(prefix: char) -> String {
     format!("{prefix}_{}", random_hex(12))
 }
 
+/// What a performance sells, as its params describe it: sections, goods and sessions.
+struct Layout {
+    sections: Vec<SectionDef>,
+    section_index: HashMap<String, usize>,
+    goods: Vec<GoodsDef>,
+    goods_index: HashMap<String, usize>,
+    sessions: Vec<String>,
+}
+
 impl Inventory {
-    /// An inventory whose claims live in `claims`, a store that keeps its own orders.
-    pub fn new(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, sales: SalesMetrics, claims: Arc<dyn ClaimStore>) -> Self {
+    /// A performance's inventory over its claims in `claims`.
+    pub fn open(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, sales: SalesMetrics, claims: &dyn Claims) -> Result<Self> {
+        let layout = Layout::of(params);
+        let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
+        let claims = claims.open(deployment, hold_ttl_ms, &|row| layout.restored(row, params.per_buyer_limit))?;
+        Ok(Self { deployment: deployment.to_string(), hold_ttl_ms, layout, claims, commerce, sales })
+    }
+}
+
+impl Layout {
+    fn of(params: &PerformanceParams) -> Self {
         let sections: Vec<SectionDef> = params
             .sections
             .iter()
@@ -186,47 +197,19 @@ impl Inventory {
         let goods: Vec<GoodsDef> =
             params.goods.iter().map(|g| GoodsDef { name: g.name.clone(), price: g.price as u64, stock: g.stock, per_buyer: g.per_buyer_limit }).collect();
         let goods_index = goods.iter().enumerate().map(|(i, g)| (g.name.clone(), i)).collect();
-        Self {
-            deployment: deployment.to_string(),
-            hold_ttl_ms: u64::from(params.hold_ttl_seconds) * 1000,
-            sections,
-            section_index,
-            goods,
-            goods_index,
-            sessions: params.sessions.iter().map(|s| s.id.clone()).collect(),
-            claims,
-            commerce,
-            sales,
-        }
+        Self { sections, section_index, goods, goods_index, sessions: params.sessions.iter().map(|s| s.id.clone()).collect() }
     }
 
-    /// An inventory on the embedded store, with the deployment's logged orders put back.
-    pub fn embedded(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, sales: SalesMetrics, orders: Vec<OrderRow>) -> Result<Self> {
-        let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
-        let claims = Arc::new(EmbeddedClaims::new(deployment, commerce.log.clone(), hold_ttl_ms));
-        let entries = commerce.log.entries(deployment)?;
-        let inventory = Self::new(deployment, params, commerce, sales, claims.clone());
-        for row in orders {
-            if !inventory.sessions.contains(&row.session) {
-                continue;
-            }
-            let (seats, units) = inventory.claims_of(&row.session, &inventory.items_of_tickets(&row.tickets), params.per_buyer_limit);
-            let order = StoredOrder { order_id: row.id.clone(), buyer: row.buyer.clone(), record: serde_json::to_string(&row)?, status: row.status };
-            let tickets = units.iter().filter(|u| u.pool.starts_with("s/")).map(|u| u.quantity).sum();
-            claims.restore(Restored {
-                hold_id: row.hold_id.clone(),
-                session: row.session.clone(),
-                seats,
-                units,
-                tickets,
-                created_at: row.created_at,
-                order,
-            });
+    /// The claims of a logged order, for a store that keeps only its log; `None` when its
+    /// session is no longer sold.
+    fn restored(&self, row: &OrderRow, per_buyer_limit: u32) -> Result<Option<Restored>> {
+        if !self.sessions.contains(&row.session) {
+            return Ok(None);
         }
-        for (order, ticket, entry) in entries {
-            claims.restore_entry(&order, &ticket, entry);
-        }
-        Ok(inventory)
+        let (seats, units) = self.claims_of(&row.session, &self.items_of_tickets(&row.tickets), per_buyer_limit);
+        let order = StoredOrder { order_id: row.id.clone(), buyer: row.buyer.clone(), record: serde_json::to_string(row)?, status: row.status };
+        let tickets = units.iter().filter(|u| u.pool.starts_with("s/")).map(|u| u.quantity).sum();
+        Ok(Some(Restored { hold_id: row.hold_id.clone(), session: row.session.clone(), seats, units, tickets, created_at: row.created_at, order }))
     }
 
     /// Rebuilds the items of an order from its ticket names.
@@ -356,26 +339,29 @@ impl Inventory {
         Ok(items)
     }
 
+}
+
+impl Inventory {
     /// The outer error of this and every call below is a fault of the store (the call
     /// should trap); the inner one is the buyer's answer.
     pub async fn availability(&self, session: &str) -> Result<Result<SessionAvailability, Error>> {
-        if let Err(e) = self.known_session(session) {
+        if let Err(e) = self.layout.known_session(session) {
             return Ok(Err(e));
         }
-        let mut pools: Vec<String> = self.sections.iter().map(|s| section_pool(session, &s.name)).collect();
-        pools.extend(self.goods.iter().map(|g| goods_pool(&g.name)));
+        let mut pools: Vec<String> = self.layout.sections.iter().map(|s| section_pool(session, &s.name)).collect();
+        pools.extend(self.layout.goods.iter().map(|g| goods_pool(&g.name)));
         let names: Vec<&str> = pools.iter().map(String::as_str).collect();
         let taken = self.claims.taken(session, &names).await?;
-        let (sections, goods) = taken.units.split_at(self.sections.len().min(taken.units.len()));
+        let (sections, goods) = taken.units.split_at(self.layout.sections.len().min(taken.units.len()));
         let count = |def_capacity: u32, taken: u32, name: &str| SectionAvailability {
             name: name.to_string(),
             capacity: def_capacity,
             available: def_capacity.saturating_sub(taken),
         };
         Ok(Ok(SessionAvailability {
-            sections: self.sections.iter().zip(sections).map(|(d, t)| count(d.capacity(), *t, &d.name)).collect(),
+            sections: self.layout.sections.iter().zip(sections).map(|(d, t)| count(d.capacity(), *t, &d.name)).collect(),
             taken: taken.seats,
-            goods: self.goods.iter().zip(goods).map(|(d, t)| count(d.stock, *t, &d.name)).collect(),
+            goods: self.layout.goods.iter().zip(goods).map(|(d, t)| count(d.stock, *t, &d.name)).collect(),
         }))
     }
 
@@ -389,14 +375,14 @@ impl Inventory {
         per_buyer_limit: u32,
     ) -> Result<Result<HoldReceipt, Error>> {
         let holder = holder.into();
-        let items = match self.items_of_claim(claim).and_then(|items| self.known_session(session).map(|()| items)) {
+        let items = match self.layout.items_of_claim(claim).and_then(|items| self.layout.known_session(session).map(|()| items)) {
             Ok(items) => items,
             Err(e) => return Ok(Err(e)),
         };
-        let (seats, units) = self.claims_of(session, &items, per_buyer_limit);
+        let (seats, units) = self.layout.claims_of(session, &items, per_buyer_limit);
         let payload = HoldPayload {
-            tickets: items.iter().flat_map(|i| self.ticket_names(i)).collect(),
-            amount: items.iter().map(|i| self.price(i)).sum(),
+            tickets: items.iter().flat_map(|i| self.layout.ticket_names(i)).collect(),
+            amount: items.iter().map(|i| self.layout.price(i)).sum(),
         };
         let cap = self.commerce.max_held_per_address;
         let request = HoldRequest {
@@ -606,13 +592,13 @@ impl Inventory {
     /// Per section: (name, capacity, held, sold), summed over sessions.
     pub async fn sales(&self) -> Result<Vec<(String, u64, u64, u64)>> {
         let pools: Vec<String> =
-            self.sessions.iter().flat_map(|session| self.sections.iter().map(|s| section_pool(session, &s.name))).collect();
+            self.layout.sessions.iter().flat_map(|session| self.layout.sections.iter().map(|s| section_pool(session, &s.name))).collect();
         let names: Vec<&str> = pools.iter().map(String::as_str).collect();
         let counts = self.claims.counts(&names).await?;
-        let mut out: Vec<(String, u64, u64, u64)> = self.sections.iter().map(|s| (s.name.clone(), 0, 0, 0)).collect();
+        let mut out: Vec<(String, u64, u64, u64)> = self.layout.sections.iter().map(|s| (s.name.clone(), 0, 0, 0)).collect();
         for (i, count) in counts.iter().enumerate() {
-            let k = i % self.sections.len();
-            out[k].1 += u64::from(self.sections[k].capacity());
+            let k = i % self.layout.sections.len();
+            out[k].1 += u64::from(self.layout.sections[k].capacity());
             out[k].2 += u64::from(count.taken.saturating_sub(count.sold));
             out[k].3 += u64::from(count.sold);
         }
@@ -743,10 +729,8 @@ mod tests {
     fn inventory() -> (std::path::PathBuf, Inventory) {
         let dir = std::env::temp_dir().join(format!("marquee-inv-{}", random_hex(6)));
         std::fs::create_dir_all(&dir).unwrap();
-        let db = marquee_store_embedded::db::Db::open(&dir.join("m.db")).unwrap();
-        drop(db);
+        let backend = marquee_store_embedded::open(&dir).unwrap();
         let commerce = Arc::new(Commerce {
-            log: Arc::new(marquee_store_embedded::orders::SqliteOrderLog::open(&dir.join("m.db")).unwrap()),
             payments: crate::payments::Payments::new(
                 Arc::new(crate::payments::TestProvider),
                 prometheus::IntGauge::new("pending", "pending").unwrap(),
@@ -766,7 +750,7 @@ mod tests {
             }))
             .unwrap();
         let sales = marquee_telemetry::Metrics::default().sales("t");
-        (dir.clone(), Inventory::embedded("d1", &params, commerce, sales, Vec::new()).unwrap())
+        (dir.clone(), Inventory::open("d1", &params, commerce, sales, &*backend.claims).unwrap())
     }
 
     fn seats(ids: &[&str]) -> Claim {

@@ -443,7 +443,7 @@ fn preflight() -> Response<Body> {
 fn function_failure(ns: &Namespace, function: &str, error: wasmtime::Error, memory_refused: bool) -> ApiError {
     let (kind, answer) = if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
         ("timeout", ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("function {function} ran out of time")))
-    } else if error.chain().any(marquee_store_redis::unreachable_cause) {
+    } else if error.chain().any(marquee_store::is_unavailable) {
         // The store did not answer a host call: an outage to retry (with the same
         // Idempotency-Key), not the function's fault.
         ("store", ApiError::store_unavailable())
