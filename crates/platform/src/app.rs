@@ -231,7 +231,7 @@ impl App {
             _lock: lock,
             settings,
         });
-        runtime.block_on(app.sync_templates())?;
+        runtime.block_on(app.load_templates())?;
         if app.settings.part.serves_control() {
             for row in runtime.block_on(app.shared.catalog.performances())? {
                 // One performance that cannot come back must not keep the others down.
@@ -350,8 +350,16 @@ impl App {
     }
 
     /// Reads the admins' templates from the catalog, where another control plane may have
-    /// changed them: each use of a template reads them first.
+    /// changed them: each use of a template reads them first. A process alone on its store
+    /// made every change itself, so what it read at start and changed since is current.
     pub async fn sync_templates(&self) -> Result<()> {
+        if self.shared_store.is_none() {
+            return Ok(());
+        }
+        self.load_templates().await
+    }
+
+    async fn load_templates(&self) -> Result<()> {
         let mut stored = Vec::new();
         for body in self.shared.catalog.templates().await? {
             match serde_json::from_str::<Template>(&body) {

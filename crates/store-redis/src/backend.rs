@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use marquee_store::{
-    Backend, BoxFuture, BuyerOrder, Catalog, ClaimStore, Claims, DirectoryEvent, IdentityEvent, OrderRow, Replay, Secrets, SharedStore,
+    Backend, BoxFuture, BuyerOrder, Catalog, ClaimStore, Claims, DirectoryEvent, IdentityEvent, Replay, Secrets, SharedStore,
 };
 
 use crate::RedisStore;
@@ -48,9 +48,7 @@ impl Claims for RedisStore {
             let mut out = Vec::new();
             for (orders, namespace, params, archived_at) in marquee_store::a_few_at_a_time(asks).await? {
                 for stored in orders {
-                    // The record is the order as made; its status is the store's.
-                    let order = OrderRow { status: stored.status, ..serde_json::from_str(&stored.record)? };
-                    out.push(BuyerOrder { order, namespace: namespace.clone(), params: params.clone(), archived_at });
+                    out.push(BuyerOrder { order: stored.row()?, namespace: namespace.clone(), params: params.clone(), archived_at });
                 }
             }
             out.sort_by(|a, b| (b.order.created_at, &a.order.id).cmp(&(a.order.created_at, &b.order.id)));

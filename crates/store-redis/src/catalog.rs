@@ -29,7 +29,7 @@ fn field(fields: &HashMap<String, String>, name: &str) -> Result<String> {
     fields.get(name).cloned().ok_or_else(|| anyhow!("a stored catalog entry lacks {name}"))
 }
 
-fn row_of(fields: &HashMap<String, String>) -> Result<PerformanceRow> {
+fn performance_of(fields: &HashMap<String, String>) -> Result<PerformanceRow> {
     Ok(PerformanceRow {
         namespace: field(fields, "namespace")?,
         deployment: field(fields, "deployment")?,
@@ -100,7 +100,7 @@ impl Catalog for RedisStore {
             let mut rows = Vec::with_capacity(live.len());
             // A namespace listed while its hash went (a remove in between) is not live.
             for fields in self.hashes(live.iter().map(|n| performance_key(n))).await?.iter().filter(|f| !f.is_empty()) {
-                rows.push(row_of(fields)?);
+                rows.push(performance_of(fields)?);
             }
             rows.sort_by(|a, b| (a.created_at, &a.namespace).cmp(&(b.created_at, &b.namespace)));
             Ok(rows)
@@ -113,7 +113,7 @@ impl Catalog for RedisStore {
             let mut connection = self.connection.clone();
             let archived: Vec<String> = connection.smembers(ARCHIVED).await.answered("Redis SMEMBERS failed")?;
             for fields in self.hashes(archived.iter().map(|d| format!("{PREFIX}:archived:{d}"))).await?.iter().filter(|f| !f.is_empty()) {
-                let row = row_of(fields)?;
+                let row = performance_of(fields)?;
                 let archived_at = field(fields, "archived_at")?.parse().context("a stored archived_at")?;
                 all.push((row.namespace, row.deployment, row.params, Some(archived_at)));
             }

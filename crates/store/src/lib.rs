@@ -207,6 +207,14 @@ pub struct OrderRow {
     pub created_at: u64,
 }
 
+impl StoredOrder {
+    /// The order as its record says, with its status now.
+    pub fn row(&self) -> anyhow::Result<OrderRow> {
+        let row: OrderRow = anyhow::Context::context(serde_json::from_str(&self.record), "a stored order")?;
+        Ok(OrderRow { status: self.status, ..row })
+    }
+}
+
 /// What a session has claimed: the seats taken (held or sold) and the pools' counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Taken {

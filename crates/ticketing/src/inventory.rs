@@ -572,7 +572,7 @@ impl Inventory {
             Err(r) => return Ok(Err(refused(r, "this order is changing"))),
         };
         if cancelled.now {
-            let row = row_of(&cancelled.order)?;
+            let row = cancelled.order.row()?;
             self.commerce.payments.refund(&row.charge_id, row.amount).await;
             self.sales.cancellations.inc();
         }
@@ -586,7 +586,7 @@ impl Inventory {
 
     /// Every order of this performance as written, with its status now, oldest first.
     pub async fn all_orders(&self) -> Result<Vec<OrderRow>> {
-        self.claims.orders().await?.iter().map(row_of).collect()
+        self.claims.orders().await?.iter().map(StoredOrder::row).collect()
     }
 
     /// Per section: (name, capacity, held, sold), summed over sessions.
@@ -607,7 +607,7 @@ impl Inventory {
 
     /// A stored order, as written and with its status now.
     async fn order_row(&self, order_id: &str) -> Result<Option<OrderRow>> {
-        self.claims.order(order_id).await?.as_ref().map(row_of).transpose()
+        self.claims.order(order_id).await?.as_ref().map(StoredOrder::row).transpose()
     }
 
     /// Whether this performance sold a ticket for this seat in this order.
@@ -664,14 +664,8 @@ fn fingerprint(session: &str, claim: &Claim) -> String {
     hex::encode(&Sha256::digest(canonical.to_string().as_bytes())[..16])
 }
 
-/// A stored order's record, with its status now.
-pub fn row_of(order: &StoredOrder) -> Result<OrderRow> {
-    let row: OrderRow = serde_json::from_str(&order.record).context("a stored order")?;
-    Ok(OrderRow { status: order.status, ..row })
-}
-
 fn to_order(order: &StoredOrder) -> Result<Order> {
-    let row = row_of(order)?;
+    let row = order.row()?;
     Ok(order_of_row(&row, row.status))
 }
 

@@ -6,5 +6,5 @@ pub mod templates;
 mod inventory;
 mod payments;
 
-pub use inventory::{Commerce, Inventory, TicketSigner, row_of};
+pub use inventory::{Commerce, Inventory, TicketSigner};
 pub use payments::{Charge, PaymentProvider, Payments, TestProvider};
