@@ -36,18 +36,18 @@ pub fn open(data: &Path) -> Result<Backend> {
 }
 
 /// Moves the catalog a control plane on a shared store kept in its data dir `data` (before the
-/// catalog was shared) into `to`, once; see [`crate::db::move_catalog`].
+/// catalog was shared) into `to`, once: a marker file in `data` says it was done; a store whose
+/// catalog is not empty takes nothing.
 pub async fn move_catalog(data: &Path, to: &dyn Catalog) -> Result<()> {
     let (path, moved) = (data.join(DATABASE), data.join("catalog-moved"));
     if moved.exists() {
         return Ok(());
     }
-    if !path.exists() {
-        // Never kept one here.
-        return std::fs::write(&moved, "no catalog was kept here\n").with_context(|| format!("failed to write {}", moved.display()));
+    // A data dir without a database never kept a catalog.
+    if path.exists() {
+        crate::db::copy_catalog(&Arc::new(Db::open(&path)?), to).await?;
     }
-    let db = Arc::new(Db::open(&path)?);
-    crate::db::move_catalog(&db, to, &moved).await
+    std::fs::write(&moved, "the catalog is in the shared store\n").with_context(|| format!("failed to write {}", moved.display()))
 }
 
 /// Claims in memory over the order log, rebuilt from it when a performance opens.

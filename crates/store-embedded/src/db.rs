@@ -474,13 +474,9 @@ impl Catalog for EmbeddedCatalog {
     }
 }
 
-/// Moves the catalog a control plane on a shared store kept in its data dir (before the catalog
-/// was shared) into the store's, once: when `moved` (a marker file) is absent and the store's
-/// catalog is empty. Archived and live performances, uploads, templates, live deploy tokens.
-pub async fn move_catalog(db: &Arc<Db>, to: &dyn Catalog, moved: &Path) -> Result<()> {
-    if moved.exists() {
-        return Ok(());
-    }
+/// Copies a data dir's catalog into a shared store's when that one is empty: archived and live
+/// performances, uploads, templates, live deploy tokens ([`crate::move_catalog`] does it once).
+pub(crate) async fn copy_catalog(db: &Arc<Db>, to: &dyn Catalog) -> Result<()> {
     let here = EmbeddedCatalog(db.clone());
     let (live, components, templates) = (here.performances().await?, here.components(None).await?, here.templates().await?);
     let local = db.clone();
@@ -507,7 +503,6 @@ pub async fn move_catalog(db: &Arc<Db>, to: &dyn Catalog, moved: &Path) -> Resul
         let counts = (archived.len(), live.len(), components.len(), templates.len(), tokens.len());
         tracing::info!(?counts, "moved the data dir's catalog (archived, live, uploads, templates, tokens) into the shared store");
     }
-    std::fs::write(moved, "the catalog is in the shared store\n").with_context(|| format!("failed to write {}", moved.display()))?;
     Ok(())
 }
 
@@ -619,7 +614,7 @@ mod tests {
     #[tokio::test]
     async fn a_data_dir_catalog_moves_into_an_empty_shared_one_once() {
         let dir = crate::TestDir::new("move");
-        let here = Arc::new(Db::open(&dir.0.join("here.db")).unwrap());
+        let here = Arc::new(Db::open(&dir.0.join("marquee.db")).unwrap());
         let row = |namespace: &str, deployment: &str| PerformanceRow {
             namespace: namespace.into(),
             deployment: deployment.into(),
@@ -639,14 +634,13 @@ mod tests {
         local.insert_namespace_token(&token, "h", 1).await.unwrap();
 
         let shared = EmbeddedCatalog(Arc::new(Db::open(&dir.0.join("shared.db")).unwrap()));
-        let marker = dir.0.join("catalog-moved");
-        move_catalog(&here, &shared, &marker).await.unwrap();
+        crate::move_catalog(&dir.0, &shared).await.unwrap();
         assert_eq!(shared.performances().await.unwrap(), [row("gala", "d2")]);
         assert!(shared.deployments().await.unwrap().contains(&("old".into(), "d1".into(), "{}".into(), Some(7))), "archived stays archived");
         assert_eq!(shared.templates().await.unwrap(), [r#"{"name":"mine"}"#]);
         assert_eq!(shared.namespace_token("t1").await.unwrap(), Some((token, "h".into())));
         local.remove_performance("gala", "d2", 9, false).await.unwrap();
-        move_catalog(&here, &shared, &marker).await.unwrap();
+        crate::move_catalog(&dir.0, &shared).await.unwrap();
         assert_eq!(shared.performances().await.unwrap().len(), 1, "moved once: the marker stops a second move");
     }
 
