@@ -3,8 +3,10 @@
 //! the three cannot drift apart. Fields a client does not know are ignored when reading.
 
 mod identifier;
+mod placement;
 
 pub use identifier::Identifier;
+pub use placement::{DedicatedRuntime, Placement};
 
 use std::collections::BTreeMap;
 

@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use marquee_crd::{PERFORMANCE_LABEL, Performance, PerformanceSpec, SELLER_ACCOUNT};
 use marquee_platform::app::App;
 use marquee_platform::mirror::Refused;
@@ -84,8 +85,15 @@ impl Served {
             owner: ns.owner.clone(),
             template: ns.template.clone(),
             digest: ns.digest().to_owned(),
-            placement: template.as_ref().map(|t| t.placement).unwrap_or_default(),
-            runtime: template.and_then(|t| t.runtime),
+            placement: match template.as_ref().map(|t| t.placement).unwrap_or_default() {
+                marquee_api::Placement::Shared => marquee_crd::Placement::Shared,
+                marquee_api::Placement::Dedicated => marquee_crd::Placement::Dedicated,
+            },
+            runtime: template.and_then(|t| t.runtime).map(|r| marquee_crd::DedicatedRuntime {
+                replicas: r.replicas,
+                cpu: Quantity(r.cpu),
+                memory: Quantity(r.memory),
+            }),
         }
     }
 }

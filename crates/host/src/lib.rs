@@ -3,7 +3,7 @@
 //! Guests get a sandboxed WASI p2 (no preopens, no environment, no sockets, no outgoing HTTP)
 //! beside `wasi:http`, and one capability per platform interface ([`config`], [`kv`], [`log`],
 //! [`identity`], [`inventory`]), each holding only the per-request state its calls need. The
-//! trigger builds them; nothing here knows what a namespace or a performance is.
+//! trigger builds them; what they serve is the domain's (the inventory is `marquee-ticketing`'s).
 
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};

@@ -16,11 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use marquee_identity::random_hex;
-use marquee_host::bindings::inventory::{
-    Claim, Error, HoldReceipt, Order, SectionAvailability, SessionAvailability, Ticket,
-};
-use marquee_host::inventory::{Backend, Holder};
-use marquee_store::BoxFuture;
+use crate::sale::{Claim, HoldReceipt, Holder, Order, Quantity, SaleError, SectionAvailability, SessionAvailability, Ticket};
 use marquee_store::clock::now_ms;
 use marquee_telemetry::SalesMetrics;
 use marquee_store::{Claims, OrderRow, OrderStatus, Restored, TicketRow};
@@ -286,14 +282,14 @@ impl Layout {
         }
     }
 
-    fn known_session(&self, session: &str) -> Result<(), Error> {
-        if self.sessions.iter().any(|s| s == session) { Ok(()) } else { Err(Error::UnknownSession) }
+    fn known_session(&self, session: &str) -> Result<(), SaleError> {
+        if self.sessions.iter().any(|s| s == session) { Ok(()) } else { Err(SaleError::UnknownSession) }
     }
 
     /// Parses and checks a seat id such as `R-3-12`; only the canonical spelling is accepted,
     /// so one seat has one id.
-    fn parse_seat(&self, id: &str) -> Result<Item, Error> {
-        let unknown = || Error::UnknownSeat(id.to_string());
+    fn parse_seat(&self, id: &str) -> Result<Item, SaleError> {
+        let unknown = || SaleError::UnknownSeat(id.to_string());
         let mut parts = id.rsplitn(3, '-');
         let (number, row, section) = (parts.next(), parts.next(), parts.next());
         let (Some(number), Some(row), Some(section)) = (number, row, section) else { return Err(unknown()) };
@@ -306,35 +302,35 @@ impl Layout {
         Ok(Item::Seat { section: index, seat: id.to_string() })
     }
 
-    fn items_of_claim(&self, claim: &Claim) -> Result<Vec<Item>, Error> {
+    fn items_of_claim(&self, claim: &Claim) -> Result<Vec<Item>, SaleError> {
         let mut items = Vec::with_capacity(claim.seats.len() + claim.sections.len() + claim.goods.len());
         for seat in &claim.seats {
             let item = self.parse_seat(seat)?;
             if items.iter().any(|i: &Item| matches!(i, Item::Seat { seat: s, .. } if s == seat)) {
-                return Err(Error::Invalid(format!("seat {seat} asked for twice")));
+                return Err(SaleError::Invalid(format!("seat {seat} asked for twice")));
             }
             items.push(item);
         }
         for q in &claim.sections {
             let &section =
-                self.section_index.get(&q.name).ok_or_else(|| Error::Invalid(format!("no section {:?}", q.name)))?;
+                self.section_index.get(&q.name).ok_or_else(|| SaleError::Invalid(format!("no section {:?}", q.name)))?;
             if !matches!(self.sections[section].kind, SectionKind::General { .. }) {
-                return Err(Error::Invalid(format!("section {} has numbered seats: ask for seats", q.name)));
+                return Err(SaleError::Invalid(format!("section {} has numbered seats: ask for seats", q.name)));
             }
             if q.count == 0 || items.iter().any(|i| matches!(i, Item::Units { section: s, .. } if *s == section)) {
-                return Err(Error::Invalid(format!("ask for section {} once, with a quantity of 1 or more", q.name)));
+                return Err(SaleError::Invalid(format!("ask for section {} once, with a quantity of 1 or more", q.name)));
             }
             items.push(Item::Units { section, quantity: q.count });
         }
         for q in &claim.goods {
-            let &goods = self.goods_index.get(&q.name).ok_or_else(|| Error::Invalid(format!("no goods {:?}", q.name)))?;
+            let &goods = self.goods_index.get(&q.name).ok_or_else(|| SaleError::Invalid(format!("no goods {:?}", q.name)))?;
             if q.count == 0 || items.iter().any(|i| matches!(i, Item::Goods { goods: g, .. } if *g == goods)) {
-                return Err(Error::Invalid(format!("ask for goods {} once, with a quantity of 1 or more", q.name)));
+                return Err(SaleError::Invalid(format!("ask for goods {} once, with a quantity of 1 or more", q.name)));
             }
             items.push(Item::Goods { goods, quantity: q.count });
         }
         if items.is_empty() {
-            return Err(Error::Invalid("nothing asked for".into()));
+            return Err(SaleError::Invalid("nothing asked for".into()));
         }
         Ok(items)
     }
@@ -344,7 +340,7 @@ impl Layout {
 impl Inventory {
     /// The outer error of this and every call below is a fault of the store (the call
     /// should trap); the inner one is the buyer's answer.
-    pub async fn availability(&self, session: &str) -> Result<Result<SessionAvailability, Error>> {
+    pub async fn availability(&self, session: &str) -> Result<Result<SessionAvailability, SaleError>> {
         if let Err(e) = self.layout.known_session(session) {
             return Ok(Err(e));
         }
@@ -373,7 +369,7 @@ impl Inventory {
         claim: &Claim,
         idempotency_key: Option<&str>,
         per_buyer_limit: u32,
-    ) -> Result<Result<HoldReceipt, Error>> {
+    ) -> Result<Result<HoldReceipt, SaleError>> {
         let holder = holder.into();
         let items = match self.layout.items_of_claim(claim).and_then(|items| self.layout.known_session(session).map(|()| items)) {
             Ok(items) => items,
@@ -411,12 +407,12 @@ impl Inventory {
                 Ok(receipt(held)?)
             }
             HoldOutcome::Existing(held) => Ok(receipt(held)?),
-            HoldOutcome::Unavailable(taken) => Err(Error::Unavailable(taken.into_iter().map(|t| self.display_name(&t)).collect())),
-            HoldOutcome::OverLimit => Err(Error::OverLimit(per_buyer_limit)),
-            HoldOutcome::AddressLimit => Err(Error::AddressLimit(cap)),
-            HoldOutcome::KeyReused => Err(Error::IdempotencyKeyReused),
-            HoldOutcome::KeyConfirmed => Err(Error::Conflict("this hold is already confirmed".into())),
-            HoldOutcome::Expired => Err(Error::Expired),
+            HoldOutcome::Unavailable(taken) => Err(SaleError::Unavailable(taken.into_iter().map(|t| self.display_name(&t)).collect())),
+            HoldOutcome::OverLimit => Err(SaleError::OverLimit(per_buyer_limit)),
+            HoldOutcome::AddressLimit => Err(SaleError::AddressLimit(cap)),
+            HoldOutcome::KeyReused => Err(SaleError::IdempotencyKeyReused),
+            HoldOutcome::KeyConfirmed => Err(SaleError::Conflict("this hold is already confirmed".into())),
+            HoldOutcome::Expired => Err(SaleError::Expired),
             HoldOutcome::Closed => Err(closed()),
         })
     }
@@ -432,13 +428,13 @@ impl Inventory {
         }
     }
 
-    pub async fn release(&self, buyer: &str, hold_id: &str) -> Result<Result<(), Error>> {
+    pub async fn release(&self, buyer: &str, hold_id: &str) -> Result<Result<(), SaleError>> {
         Ok(self.claims.release(hold_id, buyer).await?.map_err(|r| refused(r, "this hold is being confirmed")))
     }
 
     /// Pays for a hold and turns it into a durable order. A store failure refunds the charge
     /// and leaves the hold to its lease.
-    pub async fn confirm(&self, buyer: &str, hold_id: &str, payment: &str) -> Result<Result<Order, Error>> {
+    pub async fn confirm(&self, buyer: &str, hold_id: &str, payment: &str) -> Result<Result<Order, SaleError>> {
         let paying = match self.claims.begin_confirm(hold_id, buyer, CONFIRM_LEASE_MS).await? {
             ConfirmStart::Ready(paying) => paying,
             ConfirmStart::Done(order) => return Ok(Ok(to_order(&order)?)),
@@ -449,13 +445,13 @@ impl Inventory {
             Ok(Charge::Approved { charge_id }) => charge_id,
             Ok(Charge::Declined { reason }) => {
                 self.claims.abort_confirm(hold_id).await?;
-                return Ok(Err(Error::PaymentDeclined(reason)));
+                return Ok(Err(SaleError::PaymentDeclined(reason)));
             }
             Err(e) => {
                 // The hold stays the buyer's: a retry is keyed by it, so it never charges twice.
                 tracing::error!(hold_id, error = format!("{e:#}"), "the payment provider did not answer a charge");
                 self.claims.abort_confirm(hold_id).await?;
-                return Ok(Err(Error::PaymentDeclined("the payment did not go through; try again".into())));
+                return Ok(Err(SaleError::PaymentDeclined("the payment did not go through; try again".into())));
             }
         };
         let order_id = new_id('o');
@@ -485,7 +481,7 @@ impl Inventory {
             }
             Ok(false) => {
                 self.commerce.payments.refund(&row.charge_id, row.amount).await;
-                Ok(Err(Error::Expired))
+                Ok(Err(SaleError::Expired))
             }
             Err(e) => {
                 if let Some(order) = self.committed_after_all(buyer, hold_id).await {
@@ -518,7 +514,7 @@ impl Inventory {
     }
 
     /// Cancels a buyer's confirmed order: its seats are free again and its charge is refunded.
-    pub async fn cancel(&self, buyer: &str, order_id: &str) -> Result<Result<Order, Error>> {
+    pub async fn cancel(&self, buyer: &str, order_id: &str) -> Result<Result<Order, SaleError>> {
         match self.cancel_order(Some(buyer), order_id).await? {
             Ok(cancelled) => Ok(Ok(to_order(&cancelled.order)?)),
             Err(e) => Ok(Err(e)),
@@ -566,7 +562,7 @@ impl Inventory {
 
     /// Cancels an order: `buyer` is the caller who must own it (`None`: the performance's
     /// seller). The one call that cancels it refunds it.
-    async fn cancel_order(&self, buyer: Option<&str>, order_id: &str) -> Result<Result<Cancelled, Error>> {
+    async fn cancel_order(&self, buyer: Option<&str>, order_id: &str) -> Result<Result<Cancelled, SaleError>> {
         let cancelled = match self.claims.cancel(order_id, buyer).await.context("could not store a cancellation")? {
             Ok(cancelled) => cancelled,
             Err(r) => return Ok(Err(refused(r, "this order is changing"))),
@@ -640,26 +636,26 @@ impl Inventory {
 /// tries to cancel an order whose ticket was used.
 pub(crate) const ALREADY_USED: &str = "already_used";
 
-fn closed() -> Error {
-    Error::Conflict("this performance is cancelled".into())
+fn closed() -> SaleError {
+    SaleError::Conflict("this performance is cancelled".into())
 }
 
 /// A store's refusal as the buyer's error; `busy` says what is under way.
-fn refused(refusal: Refusal, busy: &str) -> Error {
+fn refused(refusal: Refusal, busy: &str) -> SaleError {
     match refusal {
-        Refusal::NotFound => Error::NotFound,
-        Refusal::Expired => Error::Expired,
-        Refusal::Forbidden => Error::Forbidden,
-        Refusal::Busy => Error::Conflict(busy.into()),
+        Refusal::NotFound => SaleError::NotFound,
+        Refusal::Expired => SaleError::Expired,
+        Refusal::Forbidden => SaleError::Forbidden,
+        Refusal::Busy => SaleError::Conflict(busy.into()),
         Refusal::Closed => closed(),
-        Refusal::Used => Error::Conflict(format!("{ALREADY_USED}: a ticket of this order was used at the door; only the seller can refund it")),
+        Refusal::Used => SaleError::Conflict(format!("{ALREADY_USED}: a ticket of this order was used at the door; only the seller can refund it")),
     }
 }
 
 /// What a hold request asked for, so a key sent again can be told apart from a new request,
 /// by any process.
 fn fingerprint(session: &str, claim: &Claim) -> String {
-    let quantities = |q: &[marquee_host::bindings::inventory::Quantity]| q.iter().map(|q| (q.name.clone(), q.count)).collect::<Vec<_>>();
+    let quantities = |q: &[Quantity]| q.iter().map(|q| (q.name.clone(), q.count)).collect::<Vec<_>>();
     let canonical = serde_json::json!([session, claim.seats, quantities(&claim.sections), quantities(&claim.goods)]);
     hex::encode(&Sha256::digest(canonical.to_string().as_bytes())[..16])
 }
@@ -674,50 +670,15 @@ fn order_of_row(row: &OrderRow, status: OrderStatus) -> Order {
         id: row.id.clone(),
         session: row.session.clone(),
         amount: row.amount,
-        status: status.as_str().into(),
+        status,
         tickets: row.tickets.iter().map(|t| Ticket { seat: t.seat.clone(), code: t.code.clone() }).collect(),
         created_at: row.created_at,
-    }
-}
-
-/// What a guest's `inventory` calls reach.
-impl Backend for Inventory {
-    fn availability<'a>(&'a self, session: &'a str) -> BoxFuture<'a, Result<SessionAvailability, Error>> {
-        Box::pin(Inventory::availability(self, session))
-    }
-
-    fn hold<'a>(
-        &'a self,
-        holder: Holder<'a>,
-        session: &'a str,
-        claim: &'a Claim,
-        idempotency_key: Option<&'a str>,
-        per_buyer_limit: u32,
-    ) -> BoxFuture<'a, Result<HoldReceipt, Error>> {
-        Box::pin(Inventory::hold(self, holder, session, claim, idempotency_key, per_buyer_limit))
-    }
-
-    fn release<'a>(&'a self, buyer: &'a str, hold_id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(Inventory::release(self, buyer, hold_id))
-    }
-
-    fn confirm<'a>(&'a self, buyer: &'a str, hold_id: &'a str, payment: &'a str) -> BoxFuture<'a, Result<Order, Error>> {
-        Box::pin(Inventory::confirm(self, buyer, hold_id, payment))
-    }
-
-    fn cancel<'a>(&'a self, buyer: &'a str, order_id: &'a str) -> BoxFuture<'a, Result<Order, Error>> {
-        Box::pin(Inventory::cancel(self, buyer, order_id))
-    }
-
-    fn orders<'a>(&'a self, buyer: &'a str) -> BoxFuture<'a, Vec<Order>> {
-        Box::pin(Inventory::orders(self, buyer))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marquee_host::bindings::inventory::Quantity;
     use crate::templates::Templates;
 
     fn inventory() -> (std::path::PathBuf, Inventory) {
@@ -757,7 +718,7 @@ mod tests {
         let h = inv.hold("a", "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).await.unwrap().unwrap();
         assert_eq!(h.amount, 200);
         match inv.hold("b", "s1", &seats(&["R-1-2", "R-2-1"]), None, 10).await.unwrap() {
-            Err(Error::Unavailable(u)) => assert_eq!(u, vec!["R-1-2".to_string()]),
+            Err(SaleError::Unavailable(u)) => assert_eq!(u, vec!["R-1-2".to_string()]),
             other => panic!("{other:?}"),
         }
         // Nothing of the failed claim stuck.
@@ -771,12 +732,12 @@ mod tests {
     async fn bad_seats_and_quantities_are_refused() {
         let (_dir, inv) = inventory();
         for bad in ["R-0-1", "R-3-1", "R-1-3", "R-01-1", "S-1-1", "X-1-1", "R1", ""] {
-            assert!(matches!(inv.hold("a", "s1", &seats(&[bad]), None, 10).await.unwrap(), Err(Error::UnknownSeat(_))), "{bad}");
+            assert!(matches!(inv.hold("a", "s1", &seats(&[bad]), None, 10).await.unwrap(), Err(SaleError::UnknownSeat(_))), "{bad}");
         }
         let q = |n| Claim { seats: vec![], sections: vec![Quantity { name: "S".into(), count: n }], goods: vec![] };
-        assert!(matches!(inv.hold("a", "s1", &q(4), None, 10).await.unwrap(), Err(Error::Unavailable(_))));
-        assert!(matches!(inv.hold("a", "s1", &q(0), None, 10).await.unwrap(), Err(Error::Invalid(_))));
-        assert!(matches!(inv.hold("a", "s2", &q(1), None, 10).await.unwrap(), Err(Error::UnknownSession)));
+        assert!(matches!(inv.hold("a", "s1", &q(4), None, 10).await.unwrap(), Err(SaleError::Unavailable(_))));
+        assert!(matches!(inv.hold("a", "s1", &q(0), None, 10).await.unwrap(), Err(SaleError::Invalid(_))));
+        assert!(matches!(inv.hold("a", "s2", &q(1), None, 10).await.unwrap(), Err(SaleError::UnknownSession)));
         inv.hold("a", "s1", &q(3), None, 10).await.unwrap().unwrap();
         assert_eq!(inv.availability("s1").await.unwrap().unwrap().sections[1].available, 0);
     }
@@ -787,19 +748,19 @@ mod tests {
         let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).await.unwrap().unwrap();
         let again = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).await.unwrap().unwrap();
         assert_eq!(first.id, again.id);
-        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2", "R-2-1"]), None, 2).await.unwrap(), Err(Error::OverLimit(2))));
+        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2", "R-2-1"]), None, 2).await.unwrap(), Err(SaleError::OverLimit(2))));
     }
 
     #[tokio::test]
     async fn a_key_sent_with_another_claim_is_refused() {
         let (_dir, inv) = inventory();
         let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 4).await.unwrap().unwrap();
-        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k1"), 4).await.unwrap(), Err(Error::IdempotencyKeyReused)));
+        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k1"), 4).await.unwrap(), Err(SaleError::IdempotencyKeyReused)));
         // The key is the buyer's: another buyer's k1 is another request.
         assert_ne!(inv.hold("b", "s1", &seats(&["R-1-2"]), Some("k1"), 4).await.unwrap().unwrap().id, first.id);
         assert_eq!(inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 4).await.unwrap().unwrap().id, first.id);
         // A refused request leaves its key unused.
-        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k2"), 4).await.unwrap(), Err(Error::Unavailable(_))));
+        assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k2"), 4).await.unwrap(), Err(SaleError::Unavailable(_))));
         inv.hold("a", "s1", &seats(&["R-2-1"]), Some("k2"), 4).await.unwrap().unwrap();
     }
 
@@ -811,7 +772,7 @@ mod tests {
         let h = inv.hold(from("a"), "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).await.unwrap().unwrap();
         inv.hold(from("b"), "s1", &seats(&["R-2-1"]), None, 10).await.unwrap().unwrap();
         // A third account from the same address is refused; another address is not.
-        assert!(matches!(inv.hold(from("c"), "s1", &seats(&["R-2-2"]), None, 10).await.unwrap(), Err(Error::AddressLimit(3))));
+        assert!(matches!(inv.hold(from("c"), "s1", &seats(&["R-2-2"]), None, 10).await.unwrap(), Err(SaleError::AddressLimit(3))));
         inv.hold(Holder { buyer: "c", address: Some("192.0.2.8".parse().unwrap()) }, "s1", &seats(&["R-2-2"]), None, 10).await.unwrap().unwrap();
         inv.release("a", &h.id).await.unwrap().unwrap();
         let q = Claim { seats: vec![], sections: vec![Quantity { name: "S".into(), count: 2 }], goods: vec![] };

@@ -5,6 +5,8 @@
 pub mod templates;
 mod inventory;
 mod payments;
+mod sale;
 
 pub use inventory::{Commerce, Inventory, TicketSigner};
 pub use payments::{Charge, PaymentProvider, Payments, TestProvider};
+pub use sale::{Claim, HoldReceipt, Holder, Order, Quantity, SaleError, SectionAvailability, SessionAvailability, Ticket};

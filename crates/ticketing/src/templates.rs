@@ -67,10 +67,10 @@ pub struct Template {
     pub limits: TemplateLimits,
     /// On Kubernetes: `dedicated` gives each performance its own runtime pods besides the pool.
     #[serde(default)]
-    pub placement: marquee_crd::Placement,
+    pub placement: marquee_api::Placement,
     /// The size of a dedicated performance's runtime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runtime: Option<marquee_crd::DedicatedRuntime>,
+    pub runtime: Option<marquee_api::DedicatedRuntime>,
 }
 
 /// What a template asks for each of its namespaces; unset means the platform default.
@@ -459,7 +459,7 @@ impl Template {
         if !(1..=50).contains(&runtime.replicas) {
             return Err(FieldError::new("runtime.replicas", "replicas must be 1-50"));
         }
-        for (field, quantity, units) in [("runtime.cpu", &runtime.cpu.0, &["", "m"][..]), ("runtime.memory", &runtime.memory.0, &["", "Ki", "Mi", "Gi", "Ti", "k", "M", "G", "T"][..])] {
+        for (field, quantity, units) in [("runtime.cpu", &runtime.cpu, &["", "m"][..]), ("runtime.memory", &runtime.memory, &["", "Ki", "Mi", "Gi", "Ti", "k", "M", "G", "T"][..])] {
             let number = quantity.trim_end_matches(|c: char| c.is_ascii_alphabetic());
             let unit = &quantity[number.len()..];
             if number.is_empty() || number.parse::<f64>().map_or(true, |n| n <= 0.0) || !units.contains(&unit) {

@@ -265,7 +265,7 @@ where
         config: ns.config.clone(),
         kv: ns.kv.clone(),
         log: Log { namespace: ns.config.namespace.clone(), function: route.function.clone() },
-        inventory: Inventory { backend: ns.inventory.clone(), buyer: caller.as_ref().ok().map(|p| p.id.clone()), address, payment },
+        inventory: Inventory { inventory: ns.inventory.clone(), buyer: caller.as_ref().ok().map(|p| p.id.clone()), address, payment },
         identity: Identity { caller },
     };
     let mut store = Store::new(app.pool.engine(), Host::new(ns.limits.memory_bytes, capabilities));
