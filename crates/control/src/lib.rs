@@ -32,7 +32,23 @@ use marquee_platform::namespace::Namespace;
 use marquee_store::{CheckIn, Entry, OrderStatus};
 
 type AppState = Arc<App>;
-type ApiResult<T = Response> = Result<T, ApiError>;
+type ApiResult<T = Response> = Result<T, Rejected>;
+
+/// The platform's error shape as this router's answer.
+#[derive(Debug)]
+pub struct Rejected(ApiError);
+
+impl<E: Into<ApiError>> From<E> for Rejected {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        self.0.response().into_response()
+    }
+}
 
 const OPENAPI: &str = include_str!("openapi.json");
 /// Largest component a seller may upload: a Python one carries CPython and its standard
@@ -74,7 +90,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/openapi.json", get(|| async { ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .route("/", get(|| async { axum::response::Redirect::permanent("/console/") }))
         .nest_service("/console", console(&app.settings.console_dir))
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .fallback(|| async { ApiError::not_found("no such endpoint").response() })
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn(read_body))
         .layer(axum::middleware::map_response_with_state(SecurityHeaders::new(&app.settings.console_dir), security_headers))
@@ -85,11 +101,11 @@ pub fn router(app: AppState) -> Router {
 /// readiness probe.
 async fn readyz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
     if !app.store_up() {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the shared store does not answer"));
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the shared store does not answer").into());
     }
     if !app.ready() {
         let message = "this runtime does not serve every performance it was started for yet";
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message));
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message).into());
     }
     Ok(Json(json!({"status": "ready"})))
 }
@@ -137,6 +153,7 @@ async fn read_body(req: axum::extract::Request, next: axum::middleware::Next) ->
     match read_bounded(body, MAX_BODY, BODY_TIMEOUT, too_large).await {
         Ok(bytes) if !bytes.is_empty() && !json => {
             ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as Content-Type: application/json")
+                .response()
                 .into_response()
         }
         Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
@@ -144,7 +161,7 @@ async fn read_body(req: axum::extract::Request, next: axum::middleware::Next) ->
             // The rest of a body that timed out is still on its way: the connection cannot
             // carry another request.
             let timed_out = e.status == StatusCode::REQUEST_TIMEOUT;
-            let mut response = e.into_response();
+            let mut response = e.response().into_response();
             if timed_out {
                 response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
             }
@@ -167,7 +184,7 @@ async fn json_errors(response: Response) -> Response {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as application/json"),
         _ => ("bad_request", status.canonical_reason().unwrap_or("bad request")),
     };
-    let mut shaped = ApiError::new(status, code, message).into_response();
+    let mut shaped = ApiError::new(status, code, message).response().into_response();
     if let Some(allow) = response.headers().get(http::header::ALLOW) {
         shaped.headers_mut().insert(http::header::ALLOW, allow.clone());
     }
@@ -232,7 +249,7 @@ async fn security_headers(State(policy): State<SecurityHeaders>, uri: http::Uri,
 }
 
 /// Parses a JSON body into `T`, answering 400 with the reason otherwise.
-fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
 }
 
@@ -261,7 +278,7 @@ impl Caller {
             Ok(())
         } else {
             let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::forbidden(format!("this call needs one of the roles {names:?}")))
+            Err(ApiError::forbidden(format!("this call needs one of the roles {names:?}")).into())
         }
     }
 
@@ -270,7 +287,7 @@ impl Caller {
         if self.is_admin() || ns.owner == self.id {
             Ok(())
         } else {
-            Err(ApiError::forbidden("only the owner or an admin may manage this performance"))
+            Err(ApiError::forbidden("only the owner or an admin may manage this performance").into())
         }
     }
 
@@ -284,7 +301,7 @@ impl Caller {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    type Rejection = Rejected;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
         let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -310,8 +327,8 @@ impl FromRequestParts<AppState> for Caller {
                 deployment: None,
                 claims: Some(claims),
             }),
-            Err(AuthError::Missing) => Err(ApiError::unauthorized("this call needs Authorization: Bearer <access_token>")),
-            Err(_) => Err(ApiError::unauthorized("the access token is invalid or expired")),
+            Err(AuthError::Missing) => Err(ApiError::unauthorized("this call needs Authorization: Bearer <access_token>").into()),
+            Err(_) => Err(ApiError::unauthorized("the access token is invalid or expired").into()),
         }
     }
 }
@@ -321,7 +338,7 @@ async fn signup(State(app): State<AppState>, Extension(addr): Extension<ClientAd
     let req: SignupRequest = parse(&body)?;
     let role = match Role::parse(&req.role) {
         Some(role @ (Role::Buyer | Role::Seller)) => role,
-        _ => return Err(ApiError::bad_request("invalid_role", "role must be buyer or seller").field("role")),
+        _ => return Err(ApiError::bad_request("invalid_role", "role must be buyer or seller").field("role").into()),
     };
     let account = app.shared.auth.sign_up(&req.email, req.password, role).await.map_err(|e| match e {
         auth::SignupError::InvalidEmail(m) => ApiError::bad_request("invalid_email", m).field("email"),
@@ -376,8 +393,8 @@ async fn login(State(app): State<AppState>, Extension(addr): Extension<ClientAdd
             StatusCode::FORBIDDEN,
             "password_change_required",
             "this one-time password must be changed first: POST /api/v1/auth/password",
-        )),
-        auth::LogIn::Wrong => Err(ApiError::unauthorized("wrong email or password")),
+        ).into()),
+        auth::LogIn::Wrong => Err(ApiError::unauthorized("wrong email or password").into()),
     }
 }
 
@@ -388,8 +405,8 @@ async fn change_password(State(app): State<AppState>, Extension(addr): Extension
     app.limits.check_login(&req.email.trim().to_ascii_lowercase(), Some(addr.0)).await.map_err(ApiError::too_many)?;
     match app.shared.auth.change_password(&req.email, req.password, req.new_password).await? {
         Ok(pair) => Ok(session(&app, pair, req.mode)),
-        Err(auth::PasswordError::Wrong) => Err(ApiError::unauthorized("wrong email or password")),
-        Err(auth::PasswordError::Weak(reason)) => Err(ApiError::bad_request("weak_password", reason).field("new_password")),
+        Err(auth::PasswordError::Wrong) => Err(ApiError::unauthorized("wrong email or password").into()),
+        Err(auth::PasswordError::Weak(reason)) => Err(ApiError::bad_request("weak_password", reason).field("new_password").into()),
     }
 }
 
@@ -400,10 +417,10 @@ fn refresh_token(headers: &http::HeaderMap, body: &Bytes) -> ApiResult<(String, 
     let no_body = body.iter().all(u8::is_ascii_whitespace) || body.as_ref() == b"{}";
     match auth::cookie(cookies, auth::REFRESH_COOKIE).filter(|t| !t.is_empty()) {
         Some(_) if no_body && !same_origin(headers) => {
-            Err(ApiError::forbidden("a browser session is renewed or ended only by the platform's own pages"))
+            Err(ApiError::forbidden("a browser session is renewed or ended only by the platform's own pages").into())
         }
         Some(token) if no_body => Ok((token.to_string(), SessionMode::Browser)),
-        None if no_body => Err(ApiError::unauthorized("no refresh token: send {\"refresh_token\"} or the session cookie")),
+        None if no_body => Err(ApiError::unauthorized("no refresh token: send {\"refresh_token\"} or the session cookie").into()),
         _ => Ok((parse::<RefreshRequest>(body)?.refresh_token, SessionMode::Api)),
     }
 }
@@ -439,15 +456,15 @@ async fn refresh(State(app): State<AppState>, headers: http::HeaderMap, body: By
     let (token, mode) = refresh_token(&headers, &body)?;
     match app.shared.auth.refresh(&token).await? {
         Ok(pair) => Ok(session(&app, pair, mode)),
-        Err(AuthError::Reused) => Err(ApiError::unauthorized("refresh token already used; the session is revoked")),
-        Err(_) => Err(ApiError::unauthorized("invalid or expired refresh token")),
+        Err(AuthError::Reused) => Err(ApiError::unauthorized("refresh token already used; the session is revoked").into()),
+        Err(_) => Err(ApiError::unauthorized("invalid or expired refresh token").into()),
     }
 }
 
 async fn logout(State(app): State<AppState>, headers: http::HeaderMap, body: Bytes) -> ApiResult {
     let (token, mode) = refresh_token(&headers, &body)?;
     if !app.shared.auth.logout(&token).await? {
-        return Err(ApiError::unauthorized("unknown refresh token"));
+        return Err(ApiError::unauthorized("unknown refresh token").into());
     }
     let response = StatusCode::NO_CONTENT.into_response();
     Ok(if mode == SessionMode::Browser { with_cookies(response, auth::clearing_cookies(app.secure_cookies())) } else { response })
@@ -458,7 +475,7 @@ fn console(dir: &std::path::Path) -> tower_http::services::ServeDir<tower_http::
     let missing = format!("the web console is not built: run `npm ci && npm run build` in web/ (looked in {})", dir.display());
     let not_built = get(move || {
         let missing = missing.clone();
-        async move { ApiError::not_found(missing) }
+        async move { ApiError::not_found(missing).response() }
     });
     tower_http::services::ServeDir::new(dir).not_found_service(not_built)
 }
@@ -492,7 +509,7 @@ async fn create_template(State(app): State<AppState>, caller: Caller, body: Byte
     let name = body["name"].as_str().unwrap_or_default();
     app.sync_templates().await?;
     if app.templates.get(name).is_some() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "template_exists", format!("template {name:?} exists; PUT to change it")).field("name"));
+        return Err(ApiError::new(StatusCode::CONFLICT, "template_exists", format!("template {name:?} exists; PUT to change it")).field("name").into());
     }
     let t = app.put_template(None, &body).await?;
     Ok((StatusCode::CREATED, Json(template_view(&t))).into_response())
@@ -553,7 +570,7 @@ async fn performances(State(app): State<AppState>, caller: Caller) -> ApiResult<
     Ok(Json(list))
 }
 
-fn find(app: &App, name: &str) -> ApiResult<Arc<Namespace>> {
+fn find(app: &App, name: &str) -> Result<Arc<Namespace>, ApiError> {
     app.registry.get(name).ok_or_else(|| ApiError::not_found(format!("no performance {name:?}")))
 }
 
@@ -669,14 +686,14 @@ async fn issue_token(State(app): State<AppState>, caller: Caller, Path(name): Pa
 async fn kubernetes_token(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
     let ns = owned(&app, &caller, &name)?;
     let Some(mirror) = app.mirror.get() else {
-        return Err(ApiError::not_found("Kubernetes tokens exist only in cluster mode (marquee control --kube)"));
+        return Err(ApiError::not_found("Kubernetes tokens exist only in cluster mode (marquee control --kube)").into());
     };
     let issued = mirror.seller_token(&ns.name).await.map_err(|e| {
         tracing::error!(namespace = %ns.name, error = format!("{e:#}"), "TokenRequest failed");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable", "the Kubernetes API did not give a token; try again")
     })?;
     let Some((token, expires_at)) = issued else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_provisioned", "the operator has not made this performance's Kubernetes account yet; try again shortly"));
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_provisioned", "the operator has not made this performance's Kubernetes account yet; try again shortly").into());
     };
     let body = json!({
         "namespace": mirror.namespace_of(&ns.name),
@@ -690,7 +707,7 @@ async fn kubernetes_token(State(app): State<AppState>, caller: Caller, Path(name
 async fn revoke_token(State(app): State<AppState>, caller: Caller, Path((name, id)): Path<(String, String)>) -> ApiResult {
     let ns = owned(&app, &caller, &name)?;
     if !app.shared.catalog.revoke_namespace_token(&ns.deployment, &id).await? {
-        return Err(ApiError::not_found("no such live token for this performance"));
+        return Err(ApiError::not_found("no such live token for this performance").into());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -727,7 +744,7 @@ async fn performance_metrics(
     };
     let (range, step) = (parse(q.range, "15m", "range")?, parse(q.step, "15s", "step")?);
     if range > MAX_RANGE {
-        return Err(ApiError::bad_request("invalid_range", "at most 1h of history").field("range"));
+        return Err(ApiError::bad_request("invalid_range", "at most 1h of history").field("range").into());
     }
     // A step is a resolution wish: within the range, and coarse enough for MAX_POINTS.
     let step = step.clamp(Duration::from_secs(range.as_secs().div_ceil(MAX_POINTS)).max(Duration::from_secs(1)), range);
@@ -753,7 +770,7 @@ async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<S
     let ns = owned(&app, &caller, &name)?;
     let req: CheckinRequest = parse(&body)?;
     if req.door.as_ref().is_some_and(|d| d.chars().count() > 64 || d.chars().any(char::is_control)) {
-        return Err(ApiError::bad_request("invalid_door", "door is at most 64 printable characters").field("door"));
+        return Err(ApiError::bad_request("invalid_door", "door is at most 64 printable characters").field("door").into());
     }
     let unknown = json!({ "valid": false, "status": "unknown" });
     let Some((outcome, entry)) = ns.inventory.check_in(&req.order_id, &req.seat, &req.code, req.door.as_deref()).await? else {
@@ -779,11 +796,11 @@ async fn undo_checkin(State(app): State<AppState>, caller: Caller, Path(name): P
     let ns = owned(&app, &caller, &name)?;
     let req: UndoCheckinRequest = parse(&body)?;
     if !ns.inventory.has_ticket(&req.order_id, &req.seat).await? {
-        return Err(ApiError::not_found("no such ticket in this performance"));
+        return Err(ApiError::not_found("no such ticket in this performance").into());
     }
     match ns.inventory.undo_check_in(&req.order_id, &req.seat).await? {
         Some(entry) => Ok(Json(entry_view(&entry, json!({ "status": "undone" })))),
-        None => Err(ApiError::new(StatusCode::CONFLICT, "not_checked_in", "this ticket has not been checked in")),
+        None => Err(ApiError::new(StatusCode::CONFLICT, "not_checked_in", "this ticket has not been checked in").into()),
     }
 }
 
@@ -821,7 +838,7 @@ async fn upload_component(
     };
     let (name, version) = (label(query.name, "name")?, label(query.version, "version")?);
     if body.is_empty() {
-        return Err(ApiError::bad_request("invalid_component", "the body must be the component's bytes"));
+        return Err(ApiError::bad_request("invalid_component", "the body must be the component's bytes").into());
     }
     let compiling = {
         let app = app.clone();
@@ -830,7 +847,7 @@ async fn upload_component(
     };
     let (loaded, world) = match tokio::time::timeout(COMPILE_TIMEOUT, compiling).await {
         Ok(joined) => joined.map_err(anyhow::Error::from)?.map_err(|e| ApiError::bad_request("invalid_component", e.0))?,
-        Err(_) => return Err(ApiError::bad_request("invalid_component", "compiling took too long")),
+        Err(_) => return Err(ApiError::bad_request("invalid_component", "compiling took too long").into()),
     };
     let row = marquee_store::ComponentRow {
         owner: caller.id.clone(),
@@ -842,7 +859,7 @@ async fn upload_component(
         created_at: marquee_platform::clock::now_secs(),
     };
     if !app.shared.catalog.insert_component(&row).await? {
-        return Err(ApiError::new(StatusCode::CONFLICT, "version_taken", "you already uploaded this name and version").field("version"));
+        return Err(ApiError::new(StatusCode::CONFLICT, "version_taken", "you already uploaded this name and version").field("version").into());
     }
     app.announce_component(&row.digest, &body).await?;
     Ok((StatusCode::CREATED, Json(component_view(&row))).into_response())
@@ -852,7 +869,7 @@ async fn upload_component(
 /// bound) before the 413, so an HTTP/1 client still sending gets the answer instead of a
 /// reset connection.
 /// A body that does not arrive within `within` is answered 408.
-async fn read_bounded(body: axum::body::Body, limit: usize, within: Duration, too_large: impl FnOnce() -> ApiError) -> ApiResult<Bytes> {
+async fn read_bounded(body: axum::body::Body, limit: usize, within: Duration, too_large: impl FnOnce() -> ApiError) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let drain_limit = 4 * limit;
     let mut body = body;
@@ -882,7 +899,7 @@ async fn read_bounded(body: axum::body::Body, limit: usize, within: Duration, to
 }
 
 /// Reads an upload of at most [`MAX_COMPONENT_BYTES`].
-async fn read_component(body: axum::body::Body) -> ApiResult<Bytes> {
+async fn read_component(body: axum::body::Body) -> Result<Bytes, ApiError> {
     read_bounded(body, MAX_COMPONENT_BYTES, UPLOAD_TIMEOUT, || {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20))
     })
@@ -944,11 +961,11 @@ const DEFAULT_PAGE: usize = 100;
 async fn catalog(State(app): State<AppState>, axum::extract::Query(page): axum::extract::Query<Page>) -> ApiResult {
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_page", format!("limit must be 1 to {MAX_PAGE}")).field("limit"));
+        return Err(ApiError::bad_request("invalid_page", format!("limit must be 1 to {MAX_PAGE}")).field("limit").into());
     }
     let offset = page.offset.unwrap_or(0);
     if offset > MAX_OFFSET {
-        return Err(ApiError::bad_request("invalid_page", format!("offset must be 0 to {MAX_OFFSET}")).field("offset"));
+        return Err(ApiError::bad_request("invalid_page", format!("offset must be 0 to {MAX_OFFSET}")).field("offset").into());
     }
     let all = app.registry.all();
     let list: Vec<Value> = all

@@ -1,8 +1,6 @@
 //! The platform's error shape: `{"error": code, "message": text}` (plus `field` where one
 //! input is at fault), with a 4xx status for anything a caller can fix.
 
-use axum::body::Body;
-use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
 #[derive(Debug)]
@@ -102,15 +100,17 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The answer as HTTP: the JSON body, its status, and `Retry-After` where there is a wait.
+    /// The control plane and the trigger each serve it in their own body type.
+    pub fn response(self) -> http::Response<String> {
         let body = marquee_api::ErrorBody { error: self.code.into(), message: self.message, field: self.field };
         let mut body = serde_json::to_value(body).expect("an error body serializes");
         if let Some(extra) = self.extra {
             let (name, value) = *extra;
             body[name] = value;
         }
-        let mut response = Response::new(Body::from(body.to_string()));
+        let mut response = http::Response::new(body.to_string());
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));

@@ -52,7 +52,7 @@ pub async fn handle(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body>
             Err(e)
         }
     };
-    let mut response = result.unwrap_or_else(axum::response::IntoResponse::into_response);
+    let mut response = result.unwrap_or_else(|e| e.response().map(Body::from));
     protect(response.headers_mut());
     response
 }
