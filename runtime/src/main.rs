@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use marquee_platform::app::{App, Part, Settings};
+use marquee_host::App;
+use marquee_platform::app::{Part, Settings};
 use marquee_limits::Rates;
 use tracing_subscriber::EnvFilter;
 
@@ -214,7 +215,6 @@ impl Serve {
                 metrics_token: metrics_token.filter(|t| !t.is_empty()),
                 part,
                 public_url,
-                builtins: marquee::BUILTINS,
             };
             let redis = store.connect().await?;
             let cluster = kube.connect().await?;
@@ -230,7 +230,8 @@ impl Serve {
                     Ok(backend)
                 }
             };
-            let app = tokio::task::spawn_blocking(move || App::open(settings, open_store)).await??;
+            let open_components = |data: &std::path::Path| marquee_host::pool::Pool::start(&data.join("components"), marquee::BUILTINS);
+            let app = tokio::task::spawn_blocking(move || App::open(settings, open_store, open_components)).await??;
             if let Some(cluster) = cluster.filter(|_| app.settings.part.serves_control()) {
                 marquee_control::start_mirror(cluster, &app);
             }

@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
-use marquee_platform::app::App;
+use marquee_host::App;
 use marquee_limits::ClientAddr;
 
 /// How long in-flight requests may take to finish after a shutdown signal.

@@ -15,9 +15,9 @@ use kube::{Api, Client};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use marquee_crd::{PERFORMANCE_LABEL, Performance, PerformanceSpec, SELLER_ACCOUNT};
-use marquee_platform::app::App;
+use marquee_host::App;
 use marquee_platform::mirror::Refused;
-use marquee_platform::namespace::Namespace as Live;
+use marquee_host::Namespace as Live;
 use tokio::sync::mpsc;
 
 /// The control plane's field manager on `Performance` specs (the operator writes the status).

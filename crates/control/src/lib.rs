@@ -24,11 +24,12 @@ use marquee_api::{
     TokenPair,
 };
 
-use marquee_platform::app::App;
+use marquee_host::App;
 use marquee_identity::{self as auth, AuthError, Role};
 use marquee_platform::error::{ApiError, BODY_TIMEOUT};
 use marquee_limits::{ClientAddr, Limit};
-use marquee_platform::namespace::Namespace;
+use marquee_host::Namespace;
+use marquee_platform::components::Components;
 use marquee_store::{CheckIn, Entry, OrderStatus};
 
 type AppState = Arc<App>;

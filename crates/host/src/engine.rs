@@ -1,15 +1,11 @@
 //! The one wasmtime `Engine`: pooling allocator (instance slots and resident memory reused
 //! across requests) and epoch interruption (deadlines without per-instruction fuel).
 
-use std::time::Duration;
-
 use anyhow::Result;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::MAX_INSTANCE_MEMORY;
-
-/// How often the epoch advances; deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+use marquee_platform::fair::EPOCH_TICK;
+use marquee_platform::namespace::MAX_INSTANCE_MEMORY;
 
 /// Instances that may be alive at once across all namespaces.
 pub const MAX_INSTANCES: u32 = 1000;

@@ -19,9 +19,12 @@ pub mod kv;
 pub mod log;
 pub mod pool;
 
-/// Largest linear memory one instance may grow to.
-pub const MAX_INSTANCE_MEMORY: usize = 64 << 20;
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The platform over this host's component pool: what a process runs.
+pub type App = marquee_platform::app::App<pool::Pool>;
+/// A live performance whose routes run this host's compiled components.
+pub type Namespace = marquee_platform::namespace::Namespace<pool::Loaded>;
 
 /// What a guest may do on behalf of one request, one field per platform interface.
 pub struct Capabilities {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
+use marquee_platform::components::Components;
 use marquee_store::files::write_atomically;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -64,6 +65,13 @@ pub fn digest_of(bytes: &[u8]) -> String {
 }
 
 impl Pool {
+    /// Starts the engine (and its epoch ticker) and opens the pool on it: what a process runs.
+    pub fn start(dir: &Path, builtins: &[(&str, &[u8])]) -> Result<Self> {
+        let engine = crate::engine::new_engine()?;
+        crate::engine::start_epoch_ticker(&engine);
+        Self::open(&engine, dir, builtins)
+    }
+
     /// Opens the pool in `dir` and loads the built-in components of this binary.
     pub fn open(engine: &Engine, dir: &Path, builtins: &[(&str, &[u8])]) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
@@ -75,7 +83,7 @@ impl Pool {
             builtins: HashMap::new(),
         };
         for (name, bytes) in builtins {
-            let loaded = pool.install(bytes).with_context(|| format!("built-in component {name}"))?;
+            let loaded = pool.add(bytes).with_context(|| format!("built-in component {name}"))?;
             pool.builtins.insert(name.to_string(), loaded.digest.clone());
         }
         Ok(pool)
@@ -85,18 +93,8 @@ impl Pool {
         &self.engine
     }
 
-    /// Built-in components: (name, digest).
-    pub fn builtins(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.builtins.iter().map(|(n, d)| (n.as_str(), d.as_str()))
-    }
-
-    /// The digest of a built-in component.
-    pub fn builtin_digest(&self, name: &str) -> Option<&str> {
-        self.builtins.get(name).map(String::as_str)
-    }
-
     /// Adds component bytes to the pool, compiling them unless this digest is known.
-    pub fn install(&self, bytes: &[u8]) -> Result<Arc<Loaded>> {
+    fn add(&self, bytes: &[u8]) -> Result<Arc<Loaded>> {
         let digest = digest_of(bytes);
         if let Some(loaded) = self.loaded.read().unwrap().get(&digest) {
             return Ok(loaded.clone());
@@ -106,20 +104,6 @@ impl Pool {
             write_atomically(&wasm, bytes)?;
         }
         self.load(&digest)
-    }
-
-    /// The Wasm bytes of a component in the pool.
-    pub fn bytes(&self, digest: &str) -> Result<Vec<u8>> {
-        let wasm = self.dir.join(format!("{digest}.wasm"));
-        std::fs::read(&wasm).with_context(|| format!("component {digest} is not in the pool"))
-    }
-
-    /// The loaded component with this digest, loading its artifact from disk if needed.
-    pub fn get(&self, digest: &str) -> Result<Arc<Loaded>> {
-        if let Some(loaded) = self.loaded.read().unwrap().get(digest) {
-            return Ok(loaded.clone());
-        }
-        self.load(digest)
     }
 
     fn load(&self, digest: &str) -> Result<Arc<Loaded>> {
@@ -185,5 +169,34 @@ impl Pool {
         tracing::info!(component = %wasm.display(), ms = started.elapsed().as_millis() as u64, "compiled");
         // SAFETY: the artifact was produced just now by this engine.
         Ok(unsafe { Component::deserialize_file(&self.engine, cwasm) }?)
+    }
+}
+
+impl Components for Pool {
+    type Compiled = Loaded;
+
+    /// The loaded component with this digest, loading its artifact from disk if needed.
+    fn get(&self, digest: &str) -> Result<Arc<Loaded>> {
+        if let Some(loaded) = self.loaded.read().unwrap().get(digest) {
+            return Ok(loaded.clone());
+        }
+        self.load(digest)
+    }
+
+    fn install(&self, bytes: &[u8]) -> Result<()> {
+        self.add(bytes).map(drop)
+    }
+
+    fn bytes(&self, digest: &str) -> Result<Vec<u8>> {
+        let wasm = self.dir.join(format!("{digest}.wasm"));
+        std::fs::read(&wasm).with_context(|| format!("component {digest} is not in the pool"))
+    }
+
+    fn builtins(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.builtins.iter().map(|(n, d)| (n.as_str(), d.as_str()))
+    }
+
+    fn builtin_digest(&self, name: &str) -> Option<&str> {
+        self.builtins.get(name).map(String::as_str)
     }
 }

@@ -20,7 +20,7 @@ use marquee_ticketing::{Commerce, TicketSigner};
 use marquee_limits::{RateLimits, Rates};
 use crate::namespace::{Namespace, Registry, Shared, Spec};
 use marquee_ticketing::{Payments, TestProvider};
-use marquee_host::pool::Pool;
+use crate::components::Components;
 use marquee_ticketing::templates::{Template, Templates};
 
 /// How often a runtime on a shared store reports what it serves (a report lapses after a few
@@ -51,8 +51,6 @@ pub struct Settings {
     /// Where buyers reach `/p/…` (a load balancer or Gateway in front of the runtimes), for the
     /// performance links the control plane hands out.
     pub public_url: Option<String>,
-    /// The built-in components every process has in its pool: (name, component bytes).
-    pub builtins: &'static [(&'static str, &'static [u8])],
 }
 
 /// What one process serves.
@@ -78,11 +76,12 @@ impl Part {
     }
 }
 
-pub struct App {
+/// A process's platform, over the compiled components of `C` (the Wasm host's pool).
+pub struct App<C: Components> {
     pub settings: Settings,
-    pub pool: Pool,
+    pub pool: C,
     pub templates: Templates,
-    pub registry: Registry,
+    pub registry: Registry<C::Compiled>,
     pub shared: Arc<Shared>,
     pub limits: RateLimits,
     pub history: History,
@@ -154,7 +153,7 @@ pub struct Actor<'a> {
     pub admin: bool,
 }
 
-impl App {
+impl<C: Components> App<C> {
     /// A performance's pages at `--public-url`, if the process has one.
     pub fn public_url(&self, namespace: &str) -> Option<String> {
         self.settings.public_url.as_ref().map(|base| format!("{}/p/{namespace}/", base.trim_end_matches('/')))
@@ -166,15 +165,17 @@ impl App {
         self.settings.public_url.as_deref().is_some_and(|url| url.to_ascii_lowercase().starts_with("https://"))
     }
 
-    /// Opens the platform on the data dir of `settings` and the store `open_store` opens
-    /// there once the data dir is this process's.
-    pub fn open(settings: Settings, open_store: impl FnOnce(&Path) -> Result<Backend>) -> Result<Arc<Self>> {
+    /// Opens the platform on the data dir of `settings`, with the store `open_store` and the
+    /// components `open_components` open there once the data dir is this process's.
+    pub fn open(
+        settings: Settings,
+        open_store: impl FnOnce(&Path) -> Result<Backend>,
+        open_components: impl FnOnce(&Path) -> Result<C>,
+    ) -> Result<Arc<Self>> {
         let data = &settings.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("failed to create {}", data.display()))?;
         let lock = lock_data_dir(data)?;
         let backend = open_store(data)?;
-        let engine = marquee_host::engine::new_engine()?;
-        marquee_host::engine::start_epoch_ticker(&engine);
         // Opened on a blocking thread of the runtime (it compiles components): the store's
         // async calls run to completion here.
         let runtime = tokio::runtime::Handle::current();
@@ -193,7 +194,7 @@ impl App {
             signer: TicketSigner::new(hex::decode(ticket_key.trim()).context("the ticket key is not hex")?),
             max_held_per_address: settings.rates.map_or(0, |r| r.held_seats_per_address),
         });
-        let pool = Pool::open(&engine, &data.join("components"), settings.builtins)?;
+        let pool = open_components(data)?;
         let process = format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "marquee".into()), marquee_identity::random_hex(4));
         let app = Arc::new(Self {
             pool,
@@ -509,7 +510,7 @@ impl App {
 
     /// Validates, pins, persists and publishes a performance. Nothing is left behind when
     /// any step fails: persisting is the last step that can.
-    pub async fn deploy(&self, caller: Actor<'_>, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+    pub async fn deploy(&self, caller: Actor<'_>, request: &Value) -> Result<(Arc<Namespace<C::Compiled>>, Duration), ApiError> {
         let owner = caller.id;
         let started = Instant::now();
         if !caller.admin {
@@ -677,7 +678,7 @@ impl App {
     /// (`{"components": {role: reference}}`, rolling forward or back to another version). The
     /// switch is one map insert: requests in flight finish on the old functions, new ones
     /// run the new. Returns the performance and how long the switch took.
-    pub async fn patch(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Duration), ApiError> {
+    pub async fn patch(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace<C::Compiled>>, Duration), ApiError> {
         let (previous, updated, took) = self.patch_here(caller, namespace, request).await?;
         if let Err(e) = self.announce(namespace).await {
             // Runtimes may never hear of it, so the change did not happen: the previous version
@@ -697,7 +698,7 @@ impl App {
     }
 
     /// Applies a patch here; returns the version it replaced, the new one and the time taken.
-    async fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace>, Arc<Namespace>, Duration), ApiError> {
+    async fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace<C::Compiled>>, Arc<Namespace<C::Compiled>>, Duration), ApiError> {
         let started = Instant::now();
         self.sync_templates().await?;
         let _changes = self.changes.lock().await;
@@ -796,7 +797,7 @@ impl App {
     }
 
     /// Unpublishes a performance whose sales are closed, archiving it if it has orders.
-    async fn retire(&self, ns: &Namespace) -> Result<(), ApiError> {
+    async fn retire(&self, ns: &Namespace<C::Compiled>) -> Result<(), ApiError> {
         let archive = !ns.inventory.all_orders().await?.is_empty();
         self.unpublish(&ns.name, &ns.deployment, archive).await?;
         // The deletion stands (orders may be refunded already); runtimes learn of it when the

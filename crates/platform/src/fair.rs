@@ -74,8 +74,12 @@ impl<F: Future> Future for Gated<F> {
     }
 }
 
+/// How often the engine's epoch advances: the unit of a request's CPU budget and of a poll's
+/// charge.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
 /// The most one poll is charged (see the module's comment).
-const MAX_POLL_CHARGE: Duration = Duration::from_millis(2 * marquee_host::engine::EPOCH_TICK.as_millis() as u64);
+const MAX_POLL_CHARGE: Duration = Duration::from_millis(2 * EPOCH_TICK.as_millis() as u64);
 
 /// How often namespaces are moved between the foreground and the background.
 pub const TICK: Duration = Duration::from_millis(10);

@@ -125,7 +125,7 @@ impl History {
     /// served a request (`touched`) and those holding seats, whose holds lapse on their own.
     /// A control plane merging other processes' counters cannot see their requests, so it
     /// samples every live performance.
-    pub async fn sample(&self, registry: &Registry, touched: &Touched) {
+    pub async fn sample<F>(&self, registry: &Registry<F>, touched: &Touched) {
         let at_ms = crate::clock::now_ms();
         let live = match &self.counters {
             Counters::Merge(_) => registry.all(),
@@ -188,7 +188,7 @@ impl History {
     /// With a shared store, a runtime writes its counters there and the control plane adds
     /// every runtime's to its own, so the console's history counts all of a performance's
     /// requests wherever they were served.
-    async fn share(&self, ns: &Namespace, functions: &mut HashMap<String, FunctionSample>) -> anyhow::Result<()> {
+    async fn share<F>(&self, ns: &Namespace<F>, functions: &mut HashMap<String, FunctionSample>) -> anyhow::Result<()> {
         let shared = match &self.counters {
             Counters::Alone => return Ok(()),
             Counters::Publish(shared) => {

@@ -4,6 +4,7 @@
 //! (`marquee-control`) are built on it; neither depends on the other.
 
 pub mod app;
+pub mod components;
 pub mod error;
 pub mod fair;
 pub mod history;

@@ -12,10 +12,7 @@ use serde::{Deserialize, Serialize};
 use marquee_identity::Auth;
 use marquee_store::PerformanceRow;
 use marquee_ticketing::{Commerce, Inventory};
-use marquee_host::MAX_INSTANCE_MEMORY;
-use marquee_host::config::Config;
-use marquee_host::kv::Kv;
-use marquee_host::pool::{Loaded, Pool};
+use crate::components::Components;
 use marquee_telemetry::{FunctionMetrics, Metrics};
 use marquee_ticketing::templates::{PerformanceParams, RouteLimit, RouteSpec, TemplateLimits};
 use prometheus::IntGauge;
@@ -31,6 +28,9 @@ pub struct Spec {
     #[serde(default)]
     pub limits: TemplateLimits,
 }
+
+/// Largest linear memory one instance may grow to.
+pub const MAX_INSTANCE_MEMORY: usize = 64 << 20;
 
 /// Platform-wide ceilings and defaults of the per-namespace limits.
 const MAX_CONCURRENCY: u32 = 256;
@@ -84,17 +84,17 @@ pub struct Shared {
     pub max_timeout: Duration,
 }
 
-/// A route resolved to its loaded component.
-#[derive(Clone)]
-pub struct Route {
+/// A route resolved to its compiled component (`F`, the Wasm host's).
+pub struct Route<F> {
     pub pattern: String,
     pub function: Arc<str>,
-    pub component: Arc<Loaded>,
+    pub component: Arc<F>,
     pub rate_limit: Option<RouteLimit>,
     pub metrics: Arc<FunctionMetrics>,
 }
 
-pub struct Namespace {
+/// A live performance, its routes resolved to compiled components of type `F`.
+pub struct Namespace<F> {
     pub name: String,
     pub deployment: String,
     pub owner: String,
@@ -104,15 +104,14 @@ pub struct Namespace {
     /// The params as handed to components (`config.params`).
     pub params_json: String,
     pub spec: Spec,
-    pub routes: Vec<Route>,
+    pub routes: Vec<Route<F>>,
     pub inventory: Arc<Inventory>,
     pub shared: Arc<Shared>,
     pub limits: Limits,
     /// Instance slots: a flooded namespace waits on its own, not on its neighbours'.
     pub slots: Arc<Slots>,
     /// What every request's `config` and `kv` capabilities hold.
-    pub config: Config,
-    pub kv: Kv,
+    pub guest: Guest,
     /// [`Self::digest`], computed on first use: a namespace never changes, a change is a successor.
     digest: std::sync::OnceLock<String>,
 }
@@ -130,10 +129,21 @@ pub struct Slots {
     pub touched: AtomicBool,
 }
 
-impl Namespace {
+/// What a performance's components are told of it and keep (`config`, `kv`), shared by every
+/// request so that handing it over only counts references.
+#[derive(Clone)]
+pub struct Guest {
+    pub namespace: Arc<str>,
+    /// The params as JSON.
+    pub params: Arc<str>,
+    /// The scope of its `kv` data: the deployment, so a namespace deployed again starts empty.
+    pub kv_scope: Arc<str>,
+}
+
+impl<F> Namespace<F> {
     /// Resolves a stored performance against the pool, over its claims in the store (the
     /// embedded one replays the performance's logged orders).
-    pub fn build(row: &PerformanceRow, pool: &Pool, shared: Arc<Shared>) -> Result<Self> {
+    pub fn build<C: Components<Compiled = F>>(row: &PerformanceRow, pool: &C, shared: Arc<Shared>) -> Result<Self> {
         let params: PerformanceParams = serde_json::from_str(&row.params).context("stored params")?;
         let spec: Spec = serde_json::from_str(&row.spec).context("stored spec")?;
         let routes = resolve_routes(&spec, pool, |role| Arc::new(shared.metrics.function(&row.namespace, role)))?;
@@ -148,10 +158,8 @@ impl Namespace {
             usage: Arc::new(crate::fair::Usage::new(shared.metrics.cpu(&row.namespace), shared.active.clone())),
             touched: Default::default(),
         });
-        let kv = Kv { store: shared.kv.clone(), scope: Arc::from(row.deployment.as_str()) };
         Ok(Self {
-            config: config_of(&row.namespace, &row.params),
-            kv,
+            guest: Guest { namespace: Arc::from(row.namespace.as_str()), params: Arc::from(row.params.as_str()), kv_scope: Arc::from(row.deployment.as_str()) },
             name: row.namespace.clone(),
             deployment: row.deployment.clone(),
             owner: row.owner.clone(),
@@ -199,7 +207,7 @@ impl Namespace {
 
     /// The same performance with new parameters and functions, over the same inventory:
     /// in-flight requests finish on the old value, new ones see the new one.
-    pub fn successor(&self, params: PerformanceParams, params_json: String, spec: Spec, pool: &Pool) -> Result<Self> {
+    pub fn successor<C: Components<Compiled = F>>(&self, params: PerformanceParams, params_json: String, spec: Spec, pool: &C) -> Result<Self> {
         let routes = resolve_routes(&spec, pool, |role| {
             match self.routes.iter().find(|r| &*r.function == role) {
                 Some(route) => route.metrics.clone(),
@@ -207,8 +215,7 @@ impl Namespace {
             }
         })?;
         Ok(Self {
-            config: config_of(&self.name, &params_json),
-            kv: self.kv.clone(),
+            guest: Guest { params: Arc::from(params_json.as_str()), ..self.guest.clone() },
             name: self.name.clone(),
             deployment: self.deployment.clone(),
             owner: self.owner.clone(),
@@ -233,12 +240,8 @@ impl Namespace {
     }
 }
 
-fn config_of(namespace: &str, params_json: &str) -> Config {
-    Config { namespace: Arc::from(namespace), params: Arc::from(params_json) }
-}
-
-/// Resolves a spec's routes to loaded components, with each function's metrics.
-fn resolve_routes(spec: &Spec, pool: &Pool, metrics: impl Fn(&str) -> Arc<FunctionMetrics>) -> Result<Vec<Route>> {
+/// Resolves a spec's routes to compiled components, with each function's metrics.
+fn resolve_routes<C: Components>(spec: &Spec, pool: &C, metrics: impl Fn(&str) -> Arc<FunctionMetrics>) -> Result<Vec<Route<C::Compiled>>> {
     let mut loaded = HashMap::new();
     for (role, digest) in &spec.components {
         let component = pool.get(digest).with_context(|| format!("function {role}"))?;
@@ -277,24 +280,28 @@ impl Touched {
 }
 
 /// Live performances by namespace.
-#[derive(Default)]
-pub struct Registry {
-    map: RwLock<Live>,
+pub struct Registry<F> {
+    map: RwLock<Live<F>>,
 }
 
-#[derive(Default)]
-struct Live {
-    by_name: HashMap<String, Arc<Namespace>>,
+impl<F> Default for Registry<F> {
+    fn default() -> Self {
+        Self { map: RwLock::new(Live { by_name: HashMap::new(), per_owner: HashMap::new() }) }
+    }
+}
+
+struct Live<F> {
+    by_name: HashMap<String, Arc<Namespace<F>>>,
     /// How many each owner has, for the quota: counted as they come and go, not by a walk.
     per_owner: HashMap<String, usize>,
 }
 
-impl Registry {
-    pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
+impl<F> Registry<F> {
+    pub fn get(&self, name: &str) -> Option<Arc<Namespace<F>>> {
         self.map.read().unwrap().by_name.get(name).cloned()
     }
 
-    pub fn publish(&self, ns: Arc<Namespace>) {
+    pub fn publish(&self, ns: Arc<Namespace<F>>) {
         ns.touch();
         let mut live = self.map.write().unwrap();
         let owner = ns.owner.clone();
@@ -310,7 +317,7 @@ impl Registry {
         ns.shared.metrics.performances.set(live.by_name.len() as i64);
     }
 
-    pub fn remove(&self, name: &str) -> Option<Arc<Namespace>> {
+    pub fn remove(&self, name: &str) -> Option<Arc<Namespace<F>>> {
         let mut live = self.map.write().unwrap();
         let removed = live.by_name.remove(name)?;
         live.release(&removed.owner);
@@ -325,7 +332,7 @@ impl Registry {
     }
 
     /// Every live performance, oldest first.
-    pub fn all(&self) -> Vec<Arc<Namespace>> {
+    pub fn all(&self) -> Vec<Arc<Namespace<F>>> {
         let mut all: Vec<_> = self.map.read().unwrap().by_name.values().cloned().collect();
         all.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
         all
@@ -340,7 +347,7 @@ impl Registry {
     }
 }
 
-impl Live {
+impl<F> Live<F> {
     fn release(&mut self, owner: &str) {
         if let Some(count) = self.per_owner.get_mut(owner) {
             *count -= 1;

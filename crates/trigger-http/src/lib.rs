@@ -17,16 +17,17 @@ use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use marquee_platform::app::App;
 use marquee_identity as auth;
-use marquee_host::engine::EPOCH_TICK;
+use marquee_platform::fair::EPOCH_TICK;
 use marquee_platform::error::{ApiError, BODY_TIMEOUT};
 use marquee_host::bindings::identity::{self, Principal};
 use marquee_host::identity::Identity;
 use marquee_host::inventory::Inventory;
 use marquee_host::log::Log;
-use marquee_host::{Capabilities, Host};
-use marquee_platform::namespace::{Namespace, Route};
+use marquee_host::config::Config;
+use marquee_host::kv::Kv;
+use marquee_host::{App, Capabilities, Host, Namespace};
+use marquee_host::pool::Loaded;
 use marquee_limits::{ClientAddr, Limit};
 use marquee_ticketing::templates::RouteLimit;
 
@@ -249,7 +250,7 @@ impl Drop for InFlight {
 async fn run<B>(
     app: &App,
     ns: &Arc<Namespace>,
-    route: &Route,
+    route: &marquee_platform::namespace::Route<Loaded>,
     req: Request<B>,
     caller: Result<Principal, identity::Error>,
     payment: Option<String>,
@@ -262,9 +263,9 @@ where
     let timeout = ns.limits.timeout;
     let address = req.extensions().get::<ClientAddr>().map(|c| c.0);
     let capabilities = Capabilities {
-        config: ns.config.clone(),
-        kv: ns.kv.clone(),
-        log: Log { namespace: ns.config.namespace.clone(), function: route.function.clone() },
+        config: Config { namespace: ns.guest.namespace.clone(), params: ns.guest.params.clone() },
+        kv: Kv { store: ns.shared.kv.clone(), scope: ns.guest.kv_scope.clone() },
+        log: Log { namespace: ns.guest.namespace.clone(), function: route.function.clone() },
         inventory: Inventory { inventory: ns.inventory.clone(), buyer: caller.as_ref().ok().map(|p| p.id.clone()), address, payment },
         identity: Identity { caller },
     };
