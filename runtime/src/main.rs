@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use marquee_host::App;
-use marquee_platform::app::{Part, Settings};
+use marquee_deployments::app::{Part, Settings};
 use marquee_limits::Rates;
 use tracing_subscriber::EnvFilter;
 

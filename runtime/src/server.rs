@@ -95,11 +95,11 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     });
     let weak = Arc::downgrade(&app);
     tokio::spawn(async move {
-        let cores = marquee_platform::namespace::running_permits() as u64;
-        let mut tick = tokio::time::interval(marquee_platform::fair::TICK);
+        let cores = marquee_deployments::namespace::running_permits() as u64;
+        let mut tick = tokio::time::interval(marquee_deployments::fair::TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while let Some(app) = { tick.tick().await; weak.upgrade() } {
-            marquee_platform::fair::rebalance(&app.shared.active, cores);
+            marquee_deployments::fair::rebalance(&app.shared.active, cores);
         }
     });
     let control = marquee_control::router(app.clone());
@@ -132,8 +132,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // The connection runs where the namespace of its latest request runs (marquee_platform::fair).
-        let class = Arc::new(marquee_platform::fair::Follow::default());
+        // The connection runs where the namespace of its latest request runs (marquee_deployments::fair).
+        let class = Arc::new(marquee_deployments::fair::Follow::default());
         let service = {
             let (app, control, class) = (app.clone(), control.clone(), class.clone());
             hyper::service::service_fn(move |mut req: Request<Incoming>| {
@@ -167,7 +167,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     let head: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     if head > MAX_HEAD_BYTES || req.headers().len() > MAX_HEADERS {
         let message = format!("request headers are limited to {MAX_HEADERS} fields and {} KiB", MAX_HEAD_BYTES >> 10);
-        let too_large = marquee_platform::error::ApiError::new(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", message);
+        let too_large = marquee_deployments::error::ApiError::new(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", message);
         let mut response = too_large.response().map(Body::from);
         response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         return response;
@@ -184,7 +184,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     }
     // While the shared store does not answer, a call that needs it is told so at once.
     if !app.store_up() && (path.starts_with("/p/") || path.starts_with("/api/")) {
-        return marquee_platform::error::ApiError::store_unavailable().response().map(Body::from);
+        return marquee_deployments::error::ApiError::store_unavailable().response().map(Body::from);
     }
     if path.starts_with("/p/") {
         marquee_trigger_http::handle(app, req).await
@@ -197,7 +197,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
 }
 
 fn not_here(message: &str) -> Response<Body> {
-    marquee_platform::error::ApiError::not_found(message).response().map(Body::from)
+    marquee_deployments::error::ApiError::not_found(message).response().map(Body::from)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -220,7 +220,7 @@ struct Rehoming {
 impl Rehoming {
     fn stream(&mut self) -> std::io::Result<Pin<&mut TcpStream>> {
         let lost = || std::io::Error::other("connection lost while moving");
-        let here = marquee_platform::fair::on_background();
+        let here = marquee_deployments::fair::on_background();
         if here != self.background {
             let moved = self.stream.take().ok_or_else(lost)?;
             // Registers with the runtime this poll runs in.

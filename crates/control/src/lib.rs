@@ -26,10 +26,10 @@ use marquee_api::{
 
 use marquee_host::App;
 use marquee_identity::{self as auth, AuthError, Role};
-use marquee_platform::error::{ApiError, BODY_TIMEOUT};
+use marquee_deployments::error::{ApiError, BODY_TIMEOUT};
 use marquee_limits::{ClientAddr, Limit};
 use marquee_host::Namespace;
-use marquee_platform::components::Components;
+use marquee_deployments::components::Components;
 use marquee_store::{CheckIn, Entry, OrderStatus};
 
 type AppState = Arc<App>;
@@ -270,8 +270,8 @@ impl Caller {
         self.role == Some(Role::Admin)
     }
 
-    fn actor(&self) -> marquee_platform::app::Actor<'_> {
-        marquee_platform::app::Actor { id: &self.id, admin: self.is_admin() }
+    fn actor(&self) -> marquee_deployments::app::Actor<'_> {
+        marquee_deployments::app::Actor { id: &self.id, admin: self.is_admin() }
     }
 
     fn require_role(&self, roles: &[Role]) -> ApiResult<()> {
@@ -740,7 +740,7 @@ async fn performance_metrics(
     let ns = find(&app, &name)?;
     caller.may_update(&ns)?;
     let parse = |text: Option<String>, default: &str, field: &'static str| {
-        marquee_platform::history::parse_duration(text.as_deref().unwrap_or(default))
+        marquee_deployments::history::parse_duration(text.as_deref().unwrap_or(default))
             .ok_or_else(|| ApiError::bad_request("invalid_range", format!("{field} must look like 30s, 15m or 1h")).field(field))
     };
     let (range, step) = (parse(q.range, "15m", "range")?, parse(q.step, "15s", "step")?);
@@ -857,7 +857,7 @@ async fn upload_component(
         digest: loaded.digest.clone(),
         world: world.to_string(),
         size: body.len() as i64,
-        created_at: marquee_platform::clock::now_secs(),
+        created_at: marquee_deployments::clock::now_secs(),
     };
     if !app.shared.catalog.insert_component(&row).await? {
         return Err(ApiError::new(StatusCode::CONFLICT, "version_taken", "you already uploaded this name and version").field("version").into());

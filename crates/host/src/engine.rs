@@ -4,8 +4,8 @@
 use anyhow::Result;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use marquee_platform::fair::EPOCH_TICK;
-use marquee_platform::namespace::MAX_INSTANCE_MEMORY;
+use marquee_deployments::fair::EPOCH_TICK;
+use marquee_deployments::namespace::MAX_INSTANCE_MEMORY;
 
 /// Instances that may be alive at once across all namespaces.
 pub const MAX_INSTANCES: u32 = 1000;

@@ -22,9 +22,9 @@ pub mod pool;
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// The platform over this host's component pool: what a process runs.
-pub type App = marquee_platform::app::App<pool::Pool>;
+pub type App = marquee_deployments::app::App<pool::Pool>;
 /// A live performance whose routes run this host's compiled components.
-pub type Namespace = marquee_platform::namespace::Namespace<pool::Loaded>;
+pub type Namespace = marquee_deployments::namespace::Namespace<pool::Loaded>;
 
 /// What a guest may do on behalf of one request, one field per platform interface.
 pub struct Capabilities {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
-use marquee_platform::components::Components;
+use marquee_deployments::components::Components;
 use marquee_store::files::write_atomically;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;

@@ -18,8 +18,8 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use marquee_identity as auth;
-use marquee_platform::fair::EPOCH_TICK;
-use marquee_platform::error::{ApiError, BODY_TIMEOUT};
+use marquee_deployments::fair::EPOCH_TICK;
+use marquee_deployments::error::{ApiError, BODY_TIMEOUT};
 use marquee_host::bindings::identity::{self, Principal};
 use marquee_host::identity::Identity;
 use marquee_host::inventory::Inventory;
@@ -109,7 +109,7 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
     }
     let index = ns.route(inner).ok_or_else(|| ApiError::not_found(format!("no route for {inner}")))?;
     let route = &ns.routes[index];
-    if let Some(connection) = req.extensions().get::<Arc<marquee_platform::fair::Follow>>() {
+    if let Some(connection) = req.extensions().get::<Arc<marquee_deployments::fair::Follow>>() {
         connection.follow(&ns.slots.usage);
     }
     // The component learns who is calling from the host, never from a credential.
@@ -250,7 +250,7 @@ impl Drop for InFlight {
 async fn run<B>(
     app: &App,
     ns: &Arc<Namespace>,
-    route: &marquee_platform::namespace::Route<Loaded>,
+    route: &marquee_deployments::namespace::Route<Loaded>,
     req: Request<B>,
     caller: Result<Principal, identity::Error>,
     payment: Option<String>,
