@@ -102,16 +102,31 @@ pub struct TokenPair {
 }
 
 /// `POST /api/v1/performances`. The server checks each field on its own, in this order, so
-/// that each mistake gets its own code and `field`.
+/// that each mistake gets its own code and `field` (a missing name is an invalid one).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeployRequest {
+    #[serde(default)]
     pub namespace: String,
+    #[serde(default)]
     pub template: String,
     /// The template's parameters (`GET /api/v1/templates/{name}` has their schema).
     #[serde(default)]
     pub params: Value,
     /// Function role -> component reference (`name@version` or a digest) replacing the
     /// template's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub components: BTreeMap<String, String>,
+}
+
+/// `PATCH /api/v1/performances/{ns}`: display parameters and/or functions of a live performance.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    /// Parameters to change, merged into the performance's (`null` removes an optional one).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub params: serde_json::Map<String, Value>,
+    /// Function role -> component reference, rolling forward or back to another version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub components: BTreeMap<String, String>,
 }

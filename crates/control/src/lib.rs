@@ -20,9 +20,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use marquee_api::{
-    Component, Deployed, LoginRequest, NamespaceTokenRequest, PasswordRequest, Performance, RefreshRequest, SessionMode, SignupRequest,
-    TokenPair,
+    Component, DeployRequest, Deployed, LoginRequest, NamespaceTokenRequest, PasswordRequest, PatchRequest, Performance, RefreshRequest,
+    SessionMode, SignupRequest, TokenPair,
 };
+use marquee_ticketing::templates::Template;
 
 use marquee_host::App;
 use marquee_identity::{self as auth, AuthError, Role};
@@ -254,6 +255,20 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
 }
 
+/// Parses a JSON body into the request `T`, answering 400 `code` naming the field at fault
+/// (an unknown one included) otherwise. Only an object is a request (serde would read a
+/// struct from an array too).
+fn parse_request<T: DeserializeOwned>(body: &Bytes, code: &'static str) -> Result<T, ApiError> {
+    let value: Value = parse(body)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(code, "the body must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        ApiError::bad_request(code, e.into_inner().to_string()).field(field)
+    })
+}
+
 /// The authenticated caller of a control-plane call: an account, or a namespace token.
 pub struct Caller {
     pub id: String,
@@ -482,12 +497,12 @@ fn console(dir: &std::path::Path) -> tower_http::services::ServeDir<tower_http::
 }
 
 /// A template as stored: what GET returns, POST and PUT take back.
-fn template_view(t: &marquee_ticketing::templates::Template) -> Value {
+fn template_view(t: &Template) -> Value {
     serde_json::to_value(t).expect("a template serializes")
 }
 
 /// A template as listed: as stored, and whether it is built in (which no one may delete).
-fn listed_template(app: &App, t: &marquee_ticketing::templates::Template) -> Value {
+fn listed_template(app: &App, t: &Template) -> Value {
     let mut view = template_view(t);
     view["builtin"] = json!(app.templates.is_builtin(&t.name));
     view
@@ -506,20 +521,20 @@ async fn template(State(app): State<AppState>, Path(name): Path<String>) -> ApiR
 
 async fn create_template(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
     caller.require_role(&[Role::Admin])?;
-    let body: Value = parse(&body)?;
-    let name = body["name"].as_str().unwrap_or_default();
+    let template: Template = parse_request(&body, "invalid_template")?;
+    let name = &template.name;
     app.sync_templates().await?;
     if app.templates.get(name).is_some() {
         return Err(ApiError::new(StatusCode::CONFLICT, "template_exists", format!("template {name:?} exists; PUT to change it")).field("name").into());
     }
-    let t = app.put_template(None, &body).await?;
+    let t = app.put_template(None, template).await?;
     Ok((StatusCode::CREATED, Json(template_view(&t))).into_response())
 }
 
 async fn update_template(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     caller.require_role(&[Role::Admin])?;
-    let body: Value = parse(&body)?;
-    Ok(Json(template_view(&app.put_template(Some(&name), &body).await?)))
+    let template: Template = parse_request(&body, "invalid_template")?;
+    Ok(Json(template_view(&app.put_template(Some(&name), template).await?)))
 }
 
 async fn delete_template(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
@@ -546,7 +561,7 @@ fn performance_view(app: &App, ns: &Namespace) -> Performance {
 
 async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
     caller.require_role(&[Role::Seller, Role::Admin])?;
-    let request: Value = parse(&body)?;
+    let request: DeployRequest = parse_request(&body, "invalid_request")?;
     let (ns, took) = app.deploy(caller.actor(), &request).await?;
     tracing::info!(namespace = %ns.name, template = %ns.template, ms = took.as_secs_f64() * 1e3, "deployed");
     let body = Deployed {
@@ -590,7 +605,7 @@ async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Pa
 
 async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Performance>> {
     caller.may_update(&*find(&app, &name)?)?;
-    let request: Value = parse(&body)?;
+    let request: PatchRequest = parse_request(&body, "invalid_request")?;
     let (ns, took) = app.patch(caller.actor(), &name, &request).await?;
     let mut view = performance_view(&app, &ns);
     view.switch_ms = Some(took.as_secs_f64() * 1e3);
@@ -989,4 +1004,39 @@ async fn catalog(State(app): State<AppState>, axum::extract::Query(page): axum::
         response.headers_mut().insert(http::header::LINK, http::HeaderValue::try_from(next).map_err(anyhow::Error::from)?);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal<T: DeserializeOwned + std::fmt::Debug>(body: &str, code: &'static str) -> ApiError {
+        parse_request::<T>(&Bytes::from(body.to_owned()), code).unwrap_err()
+    }
+
+    #[test]
+    fn a_typed_request_names_the_field_at_fault() {
+        let e = refusal::<DeployRequest>(r#"{"namespace": "a", "template": "seated", "extra": 1}"#, "invalid_request");
+        assert_eq!((e.code, e.field.as_deref()), ("invalid_request", Some("extra")));
+        let e = refusal::<DeployRequest>(r#"{"namespace": 7}"#, "invalid_request");
+        assert_eq!(e.field.as_deref(), Some("namespace"));
+        let e = refusal::<PatchRequest>(r#"{"components": {"booking": 3}}"#, "invalid_request");
+        assert_eq!(e.field.as_deref(), Some("components.booking"));
+        let e = refusal::<PatchRequest>(r#"{"params": null}"#, "invalid_request");
+        assert_eq!(e.field.as_deref(), Some("params"));
+        let e = refusal::<DeployRequest>(r#"["a", "seated"]"#, "invalid_request");
+        assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "the body must be a JSON object"));
+        assert_eq!(refusal::<DeployRequest>("{", "invalid_request").code, "invalid_json");
+    }
+
+    #[test]
+    fn a_template_names_the_field_at_fault_inside_it() {
+        let template = r#"{"name": "t", "title": "T", "description": "", "seating": "general", "components": {}, "routes": [],
+            "defaults": {}, "params": {}, "runtime": {"replicas": 1, "cpu": "1", "memory": "1Gi", "disk": "1Gi"}}"#;
+        let e = refusal::<Template>(template, "invalid_template");
+        assert_eq!((e.code, e.field.as_deref()), ("invalid_template", Some("runtime.disk")));
+        // A missing namespace is an invalid one (the deploy says so with its own code).
+        let request: DeployRequest = parse_request(&Bytes::from_static(br#"{"template": "seated"}"#), "invalid_request").unwrap();
+        assert!(request.namespace.is_empty());
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use http::StatusCode;
-use marquee_api::Identifier;
+use marquee_api::{DeployRequest, Identifier, PatchRequest};
 use marquee_store::{Backend, BuyerOrder, DirectoryEvent, Identity, IdentityEvent, PerformanceRow, SharedStore};
 use serde_json::Value;
 
@@ -510,13 +510,14 @@ impl<C: Components> App<C> {
 
     /// Validates, pins, persists and publishes a performance. Nothing is left behind when
     /// any step fails: persisting is the last step that can.
-    pub async fn deploy(&self, caller: Actor<'_>, request: &Value) -> Result<(Arc<Namespace<C::Compiled>>, Duration), ApiError> {
+    pub async fn deploy(&self, caller: Actor<'_>, request: &DeployRequest) -> Result<(Arc<Namespace<C::Compiled>>, Duration), ApiError> {
         let owner = caller.id;
         let started = Instant::now();
         if !caller.admin {
             self.limits.check(marquee_limits::Limit::DeployBySeller, owner).await.map_err(ApiError::too_many)?;
         }
-        if let (Some(mirror), Some(Value::String(name))) = (self.mirror.get(), request.get("namespace"))
+        let name = &request.namespace;
+        if let Some(mirror) = self.mirror.get()
             && Identifier::Namespace.accepts(name)
             && self.registry.get(name).is_none()
         {
@@ -532,36 +533,26 @@ impl<C: Components> App<C> {
                 format!("a seller may have at most {cap} live performances; delete or cancel one first"),
             ));
         }
-        let Value::Object(request) = request else {
-            return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object"));
-        };
-        let namespace = match request.get("namespace") {
-            Some(Value::String(ns)) if Identifier::Namespace.accepts(ns) => ns.clone(),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_namespace",
-                    "namespace must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'",
-                )
-                .field("namespace"));
-            }
-        };
-        let template_name = request.get("template").and_then(Value::as_str).unwrap_or("");
+        if !Identifier::Namespace.accepts(name) {
+            return Err(ApiError::bad_request(
+                "invalid_namespace",
+                "namespace must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'",
+            )
+            .field("namespace"));
+        }
+        let namespace = name.clone();
+        let template_name = &request.template;
         let template = self.templates.get(template_name).ok_or_else(|| {
             ApiError::bad_request("unknown_template", format!("no template named {template_name:?}")).field("template")
         })?;
-        if let Some(key) = request.keys().find(|k| !["namespace", "template", "params", "components"].contains(&k.as_str())) {
-            return Err(ApiError::bad_request("invalid_request", format!("unknown field {key:?}")).field(key.clone()));
-        }
-        let params = template
-            .validate(request.get("params").unwrap_or(&Value::Null))
-            .map_err(ApiError::from)?;
+        let params = template.validate(&request.params).map_err(ApiError::from)?;
         marquee_ticketing::templates::check_upcoming(&params)?;
         if self.registry.get(&namespace).is_some() {
             return Err(namespace_taken(&namespace));
         }
         let mut components = self.template_components(&template)?;
         let lookup = (!caller.admin).then_some(owner);
-        self.swap_components(lookup, &mut components, request.get("components")).await?;
+        self.swap_components(lookup, &mut components, &request.components).await?;
         let spec = Spec { components, routes: template.routes.clone(), limits: template.limits };
         let row = PerformanceRow {
             namespace: namespace.clone(),
@@ -618,11 +609,7 @@ impl<C: Components> App<C> {
     }
 
     /// Adds or replaces an admin's template, after checking it could deploy.
-    pub async fn put_template(&self, name: Option<&str>, body: &Value) -> Result<Template, ApiError> {
-        let template: Template = serde_path_to_error::deserialize(body.clone()).map_err(|e| {
-            let field = e.path().to_string();
-            ApiError::bad_request("invalid_template", e.into_inner().to_string()).field(field)
-        })?;
+    pub async fn put_template(&self, name: Option<&str>, template: Template) -> Result<Template, ApiError> {
         if name.is_some_and(|n| n != template.name) {
             return Err(ApiError::bad_request("invalid_template", "the name in the body differs from the URL's").field("name"));
         }
@@ -678,7 +665,7 @@ impl<C: Components> App<C> {
     /// (`{"components": {role: reference}}`, rolling forward or back to another version). The
     /// switch is one map insert: requests in flight finish on the old functions, new ones
     /// run the new. Returns the performance and how long the switch took.
-    pub async fn patch(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace<C::Compiled>>, Duration), ApiError> {
+    pub async fn patch(&self, caller: Actor<'_>, namespace: &str, request: &PatchRequest) -> Result<(Arc<Namespace<C::Compiled>>, Duration), ApiError> {
         let (previous, updated, took) = self.patch_here(caller, namespace, request).await?;
         if let Err(e) = self.announce(namespace).await {
             // Runtimes may never hear of it, so the change did not happen: the previous version
@@ -698,23 +685,17 @@ impl<C: Components> App<C> {
     }
 
     /// Applies a patch here; returns the version it replaced, the new one and the time taken.
-    async fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &Value) -> Result<(Arc<Namespace<C::Compiled>>, Arc<Namespace<C::Compiled>>, Duration), ApiError> {
+    async fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &PatchRequest) -> Result<(Arc<Namespace<C::Compiled>>, Arc<Namespace<C::Compiled>>, Duration), ApiError> {
         let started = Instant::now();
         self.sync_templates().await?;
         let _changes = self.changes.lock().await;
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
-        let Value::Object(request) = request else {
-            return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object"));
-        };
-        if let Some(key) = request.keys().find(|k| !["params", "components"].contains(&k.as_str())) {
-            return Err(ApiError::bad_request("invalid_request", format!("unknown field {key:?}; patch params or components")).field(key.clone()));
-        }
         let template = self.templates.get(&ns.template).ok_or_else(|| {
             ApiError::new(StatusCode::CONFLICT, "template_gone", format!("template {} was deleted; redeploy to change this performance", ns.template))
         })?;
-        let params = match request.get("params") {
-            None => ns.params.clone(),
-            Some(Value::Object(patch)) => {
+        let params = match &request.params {
+            patch if patch.is_empty() => ns.params.clone(),
+            patch => {
                 let mut merged = match serde_json::to_value(&ns.params).map_err(anyhow::Error::from)? {
                     Value::Object(map) => map,
                     _ => unreachable!("params serialize to an object"),
@@ -736,12 +717,11 @@ impl<C: Components> App<C> {
                     .validate(&Value::Object(merged))
                     .map_err(ApiError::from)?
             }
-            Some(_) => return Err(ApiError::bad_request("invalid_request", "params must be an object").field("params")),
         };
         let mut spec = ns.spec.clone();
         // The owner's namespace token acts as the owner.
         let owner = (!caller.admin).then_some(ns.owner.as_str());
-        self.swap_components(owner, &mut spec.components, request.get("components")).await?;
+        self.swap_components(owner, &mut spec.components, &request.components).await?;
         let params_json = serde_json::to_string(&params).map_err(anyhow::Error::from)?;
         let spec_json = serde_json::to_string(&spec).map_err(anyhow::Error::from)?;
         let updated = Arc::new(ns.successor(params, params_json.clone(), spec, &self.pool)?);
@@ -754,22 +734,15 @@ impl<C: Components> App<C> {
     }
 
     /// Applies `{role: reference}` swaps to a performance's functions.
-    async fn swap_components(&self, owner: Option<&str>, components: &mut BTreeMap<String, String>, swaps: Option<&Value>) -> Result<(), ApiError> {
-        match swaps {
-            None => Ok(()),
-            Some(Value::Object(swaps)) => {
-                for (role, reference) in swaps {
-                    let field = format!("components.{role}");
-                    if !components.contains_key(role) {
-                        return Err(ApiError::bad_request("unknown_function", format!("there is no function {role}")).field(field));
-                    }
-                    let reference = reference.as_str().unwrap_or("");
-                    components.insert(role.clone(), self.component_for(owner, reference).await.map_err(|e| e.field(field))?);
-                }
-                Ok(())
+    async fn swap_components(&self, owner: Option<&str>, components: &mut BTreeMap<String, String>, swaps: &BTreeMap<String, String>) -> Result<(), ApiError> {
+        for (role, reference) in swaps {
+            let field = format!("components.{role}");
+            if !components.contains_key(role) {
+                return Err(ApiError::bad_request("unknown_function", format!("there is no function {role}")).field(field));
             }
-            Some(_) => Err(ApiError::bad_request("invalid_request", "components must map function roles to components").field("components")),
+            components.insert(role.clone(), self.component_for(owner, reference).await.map_err(|e| e.field(field))?);
         }
+        Ok(())
     }
 
     /// Takes a performance down. Refused (409) while it has confirmed orders: only
