@@ -25,6 +25,7 @@ use marquee_api::{
 };
 use marquee_ticketing::templates::Template;
 
+use marquee_deployments::app::Actor;
 use marquee_host::App;
 use marquee_identity::{self as auth, AuthError, Role};
 use marquee_deployments::error::{ApiError, BODY_TIMEOUT};
@@ -269,50 +270,66 @@ fn parse_request<T: DeserializeOwned>(body: &Bytes, code: &'static str) -> Resul
     })
 }
 
-/// The authenticated caller of a control-plane call: an account, or a namespace token.
-pub struct Caller {
-    pub id: String,
-    /// `None` for a namespace token, which acts for one performance, not as an account.
-    pub role: Option<Role>,
-    /// For a namespace token: the one deployment it may read and patch.
-    pub deployment: Option<String>,
-    /// The verified access token, for an account (not a namespace token).
-    pub claims: Option<auth::Claims>,
+/// The authenticated caller of a control-plane call.
+pub enum Caller {
+    /// An account, by its verified access token.
+    Account(auth::Claims),
+    /// A namespace token: it reads and patches the one deployment it names, as its owner,
+    /// and acts for no account.
+    NamespaceToken { deployment: String },
 }
 
 impl Caller {
-    pub fn is_admin(&self) -> bool {
-        self.role == Some(Role::Admin)
+    fn is_admin(&self) -> bool {
+        matches!(self, Caller::Account(claims) if claims.role == Role::Admin)
     }
 
-    fn actor(&self) -> marquee_deployments::app::Actor<'_> {
-        marquee_deployments::app::Actor { id: &self.id, admin: self.is_admin() }
+    /// The caller's account, or 403 for a namespace token.
+    fn account(&self) -> ApiResult<&auth::Claims> {
+        match self {
+            Caller::Account(claims) => Ok(claims),
+            Caller::NamespaceToken { .. } => Err(ApiError::forbidden("a namespace token cannot act for an account").into()),
+        }
     }
 
-    fn require_role(&self, roles: &[Role]) -> ApiResult<()> {
-        if self.role.is_some_and(|r| roles.contains(&r)) {
-            Ok(())
-        } else {
-            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::forbidden(format!("this call needs one of the roles {names:?}")).into())
+    /// The caller's account if it has one of `roles`, else 403.
+    fn require_role(&self, roles: &[Role]) -> ApiResult<&auth::Claims> {
+        match self {
+            Caller::Account(claims) if roles.contains(&claims.role) => Ok(claims),
+            _ => {
+                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                Err(ApiError::forbidden(format!("this call needs one of the roles {names:?}")).into())
+            }
+        }
+    }
+
+    /// An account as the deployments see who asks for a change.
+    fn actor(claims: &auth::Claims) -> Actor<'_> {
+        Actor { id: &claims.sub, admin: claims.role == Role::Admin }
+    }
+
+    /// Who a change to `ns` is made by: the account, or the owner for the owner's namespace token.
+    fn actor_on<'a>(&'a self, ns: &'a Namespace) -> Actor<'a> {
+        match self {
+            Caller::Account(claims) => Self::actor(claims),
+            Caller::NamespaceToken { .. } => Actor { id: &ns.owner, admin: false },
         }
     }
 
     /// Owner or admin may manage a performance; anyone else gets 403.
     fn may_own(&self, ns: &Namespace) -> ApiResult<()> {
-        if self.is_admin() || ns.owner == self.id {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("only the owner or an admin may manage this performance").into())
+        match self {
+            Caller::Account(claims) if claims.role == Role::Admin || claims.sub == ns.owner => Ok(()),
+            _ => Err(ApiError::forbidden("only the owner or an admin may manage this performance").into()),
         }
     }
 
     /// Reading and patching also admit the performance's own namespace tokens.
     fn may_update(&self, ns: &Namespace) -> ApiResult<()> {
-        if self.deployment.as_deref() == Some(ns.deployment.as_str()) {
-            return Ok(());
+        match self {
+            Caller::NamespaceToken { deployment } if *deployment == ns.deployment => Ok(()),
+            _ => self.may_own(ns),
         }
-        self.may_own(ns)
     }
 }
 
@@ -328,21 +345,11 @@ impl FromRequestParts<AppState> for Caller {
                 .verify_namespace_token(token.trim())
                 .await
                 .map_err(|_| ApiError::unauthorized("the namespace token is invalid or revoked"))?;
-            return Ok(Caller {
-                id: format!("namespace-token:{}", t.id),
-                role: None,
-                deployment: Some(t.deployment),
-                claims: None,
-            });
+            return Ok(Caller::NamespaceToken { deployment: t.deployment });
         }
         let cookies = parts.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
         match app.shared.auth.verify_header(header, auth::cookie(cookies, auth::SIGNATURE_COOKIE), None) {
-            Ok(claims) => Ok(Caller {
-                id: claims.sub.clone(),
-                role: Some(claims.role),
-                deployment: None,
-                claims: Some(claims),
-            }),
+            Ok(claims) => Ok(Caller::Account(claims)),
             Err(AuthError::Missing) => Err(ApiError::unauthorized("this call needs Authorization: Bearer <access_token>").into()),
             Err(_) => Err(ApiError::unauthorized("the access token is invalid or expired").into()),
         }
@@ -444,10 +451,10 @@ fn refresh_token(headers: &http::HeaderMap, body: &Bytes) -> ApiResult<(String, 
 /// A token for one performance's pages (`/p/{ns}/…`), for the caller: what the console hands
 /// a performance's own page, so that page never holds a platform credential.
 async fn namespace_token(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<Value>> {
-    let claims = caller.claims.ok_or_else(|| ApiError::forbidden("a deploy token cannot act for an account"))?;
+    let claims = caller.account()?;
     let req: NamespaceTokenRequest = parse(&body)?;
     let ns = find(&app, &req.namespace).map_err(|e| e.field("namespace"))?;
-    let token = app.shared.auth.namespace_access_token(&claims, &ns.deployment)?;
+    let token = app.shared.auth.namespace_access_token(claims, &ns.deployment)?;
     Ok(Json(json!({
         "access_token": token,
         "token_type": "Bearer",
@@ -560,9 +567,9 @@ fn performance_view(app: &App, ns: &Namespace) -> Performance {
 }
 
 async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
-    caller.require_role(&[Role::Seller, Role::Admin])?;
+    let account = caller.require_role(&[Role::Seller, Role::Admin])?;
     let request: DeployRequest = parse_request(&body, "invalid_request")?;
-    let (ns, took) = app.deploy(caller.actor(), &request).await?;
+    let (ns, took) = app.deploy(Caller::actor(account), &request).await?;
     tracing::info!(namespace = %ns.name, template = %ns.template, ms = took.as_secs_f64() * 1e3, "deployed");
     let body = Deployed {
         namespace: ns.name.clone(),
@@ -575,12 +582,12 @@ async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> Api
 }
 
 async fn performances(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Performance>>> {
-    caller.require_role(&[Role::Seller, Role::Admin])?;
+    let account = caller.require_role(&[Role::Seller, Role::Admin])?;
     let list = app
         .registry
         .all()
         .iter()
-        .filter(|ns| caller.is_admin() || ns.owner == caller.id)
+        .filter(|ns| caller.is_admin() || ns.owner == account.sub)
         .map(|ns| performance_view(&app, ns))
         .collect();
     Ok(Json(list))
@@ -604,9 +611,10 @@ async fn performance(State(app): State<AppState>, caller: Caller, Path(name): Pa
 }
 
 async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Performance>> {
-    caller.may_update(&*find(&app, &name)?)?;
+    let live = find(&app, &name)?;
+    caller.may_update(&live)?;
     let request: PatchRequest = parse_request(&body, "invalid_request")?;
-    let (ns, took) = app.patch(caller.actor(), &name, &request).await?;
+    let (ns, took) = app.patch(caller.actor_on(&live), &name, &request).await?;
     let mut view = performance_view(&app, &ns);
     view.switch_ms = Some(took.as_secs_f64() * 1e3);
     Ok(Json(view))
@@ -693,7 +701,7 @@ async fn performance_orders(State(app): State<AppState>, caller: Caller, Path(na
 /// Issues a deploy token bound to this performance, for the owner's CI. Shown once.
 async fn issue_token(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
     let ns = owned(&app, &caller, &name)?;
-    let (id, token) = app.shared.auth.issue_namespace_token(&ns.name, &ns.deployment, &caller.id).await?;
+    let (id, token) = app.shared.auth.issue_namespace_token(&ns.name, &ns.deployment, &caller.account()?.sub).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "namespace": ns.name, "token": token }))).into_response())
 }
 
@@ -845,7 +853,7 @@ async fn upload_component(
     axum::extract::Query(query): axum::extract::Query<UploadQuery>,
     body: axum::body::Body,
 ) -> ApiResult {
-    caller.require_role(&[Role::Seller, Role::Admin])?;
+    let account = caller.require_role(&[Role::Seller, Role::Admin])?;
     let body = read_component(body).await?;
     let label = |value: Option<String>, field: &'static str| {
         value
@@ -866,7 +874,7 @@ async fn upload_component(
         Err(_) => return Err(ApiError::bad_request("invalid_component", "compiling took too long").into()),
     };
     let row = marquee_store::ComponentRow {
-        owner: caller.id.clone(),
+        owner: account.sub.clone(),
         name,
         version,
         digest: loaded.digest.clone(),
@@ -924,8 +932,8 @@ async fn read_component(body: axum::body::Body) -> Result<Bytes, ApiError> {
 
 /// The pool as the caller may see it: the built-ins and their own uploads (admin: all).
 async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Component>>> {
-    caller.require_role(&[Role::Seller, Role::Admin])?;
-    let owner = (!caller.is_admin()).then_some(caller.id.as_str());
+    let account = caller.require_role(&[Role::Seller, Role::Admin])?;
+    let owner = (!caller.is_admin()).then_some(account.sub.as_str());
     let builtin = |(name, digest): (&str, &str)| Component {
         digest: digest.into(),
         name: name.into(),
@@ -942,8 +950,8 @@ async fn components(State(app): State<AppState>, caller: Caller) -> ApiResult<Js
 /// The caller's orders in every performance, cancelled ones included, newest first: the
 /// console's "my tickets". Cancelling stays with each performance's booking function.
 async fn my_orders(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require_role(&[Role::Buyer])?;
-    let orders = app.orders_of_buyer(&caller.id).await?;
+    let account = caller.require_role(&[Role::Buyer])?;
+    let orders = app.orders_of_buyer(&account.sub).await?;
     let list = orders
         .iter()
         .map(|o| {
@@ -1007,36 +1015,4 @@ async fn catalog(State(app): State<AppState>, axum::extract::Query(page): axum::
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn refusal<T: DeserializeOwned + std::fmt::Debug>(body: &str, code: &'static str) -> ApiError {
-        parse_request::<T>(&Bytes::from(body.to_owned()), code).unwrap_err()
-    }
-
-    #[test]
-    fn a_typed_request_names_the_field_at_fault() {
-        let e = refusal::<DeployRequest>(r#"{"namespace": "a", "template": "seated", "extra": 1}"#, "invalid_request");
-        assert_eq!((e.code, e.field.as_deref()), ("invalid_request", Some("extra")));
-        let e = refusal::<DeployRequest>(r#"{"namespace": 7}"#, "invalid_request");
-        assert_eq!(e.field.as_deref(), Some("namespace"));
-        let e = refusal::<PatchRequest>(r#"{"components": {"booking": 3}}"#, "invalid_request");
-        assert_eq!(e.field.as_deref(), Some("components.booking"));
-        let e = refusal::<PatchRequest>(r#"{"params": null}"#, "invalid_request");
-        assert_eq!(e.field.as_deref(), Some("params"));
-        let e = refusal::<DeployRequest>(r#"["a", "seated"]"#, "invalid_request");
-        assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "the body must be a JSON object"));
-        assert_eq!(refusal::<DeployRequest>("{", "invalid_request").code, "invalid_json");
-    }
-
-    #[test]
-    fn a_template_names_the_field_at_fault_inside_it() {
-        let template = r#"{"name": "t", "title": "T", "description": "", "seating": "general", "components": {}, "routes": [],
-            "defaults": {}, "params": {}, "runtime": {"replicas": 1, "cpu": "1", "memory": "1Gi", "disk": "1Gi"}}"#;
-        let e = refusal::<Template>(template, "invalid_template");
-        assert_eq!((e.code, e.field.as_deref()), ("invalid_template", Some("runtime.disk")));
-        // A missing namespace is an invalid one (the deploy says so with its own code).
-        let request: DeployRequest = parse_request(&Bytes::from_static(br#"{"template": "seated"}"#), "invalid_request").unwrap();
-        assert!(request.namespace.is_empty());
-    }
-}
+mod tests;
