@@ -236,7 +236,7 @@ impl<C: Components> App<C> {
         if app.settings.part.serves_control() {
             for row in runtime.block_on(app.shared.catalog.performances())? {
                 // One performance that cannot come back must not keep the others down.
-                match Namespace::build(&row, &app.pool, app.shared.clone()) {
+                match runtime.block_on(Namespace::build(&row, &app.pool, app.shared.clone())) {
                     Ok(ns) => app.registry.publish(Arc::new(ns)),
                     Err(e) => tracing::error!(namespace = %row.namespace, error = format!("{e:#}"), "could not restore"),
                 }
@@ -496,12 +496,8 @@ impl<C: Components> App<C> {
             }
         }
         let (pool, shared) = (&self.pool, self.shared.clone());
-        let ns = tokio::task::block_in_place(|| {
-            for bytes in &missing {
-                pool.install(bytes)?;
-            }
-            Namespace::build(&row, pool, shared)
-        })?;
+        tokio::task::block_in_place(|| missing.iter().try_for_each(|bytes| pool.install(bytes)))?;
+        let ns = Namespace::build(&row, pool, shared).await?;
         let served = [(ns.name.clone(), ns.digest().to_owned())];
         self.registry.publish(Arc::new(ns));
         self.report(&served).await;
@@ -563,7 +559,7 @@ impl<C: Components> App<C> {
             spec: serde_json::to_string(&spec).map_err(anyhow::Error::from)?,
             created_at: crate::clock::now_secs(),
         };
-        let ns = Arc::new(Namespace::build(&row, &self.pool, self.shared.clone())?);
+        let ns = Arc::new(Namespace::build(&row, &self.pool, self.shared.clone()).await?);
         match self.shared.catalog.insert_performance(&row).await {
             Ok(true) => {}
             Ok(false) => return Err(namespace_taken(&namespace)),

@@ -143,13 +143,13 @@ pub struct Guest {
 impl<F> Namespace<F> {
     /// Resolves a stored performance against the pool, over its claims in the store (the
     /// embedded one replays the performance's logged orders).
-    pub fn build<C: Components<Compiled = F>>(row: &PerformanceRow, pool: &C, shared: Arc<Shared>) -> Result<Self> {
+    pub async fn build<C: Components<Compiled = F>>(row: &PerformanceRow, pool: &C, shared: Arc<Shared>) -> Result<Self> {
         let params: PerformanceParams = serde_json::from_str(&row.params).context("stored params")?;
         let spec: Spec = serde_json::from_str(&row.spec).context("stored spec")?;
         let routes = resolve_routes(&spec, pool, |role| Arc::new(shared.metrics.function(&row.namespace, role)))?;
         let sales = shared.metrics.sales(&row.namespace);
         let (deployment, commerce) = (&row.deployment, shared.commerce.clone());
-        let inventory = Arc::new(Inventory::open(deployment, &params, commerce, sales, &*shared.claims)?);
+        let inventory = Arc::new(Inventory::open(deployment, &params, commerce, sales, &*shared.claims).await?);
         let limits = Limits::resolve(spec.limits, shared.max_timeout);
         let slots = Arc::new(Slots {
             permits: Arc::new(tokio::sync::Semaphore::new(limits.concurrency)),

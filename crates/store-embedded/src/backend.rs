@@ -57,17 +57,23 @@ struct LoggedClaims {
 }
 
 impl Claims for LoggedClaims {
-    fn open(&self, deployment: &str, hold_ttl_ms: u64, replay: Replay<'_>) -> Result<Arc<dyn ClaimStore>> {
-        let claims = EmbeddedClaims::new(deployment, self.log.clone(), hold_ttl_ms);
-        for row in self.log.load(deployment)? {
-            if let Some(restored) = replay(&row)? {
-                claims.restore(restored);
+    fn open<'a>(&'a self, deployment: &'a str, hold_ttl_ms: u64, replay: Replay<'a>) -> BoxFuture<'a, Arc<dyn ClaimStore>> {
+        Box::pin(async move {
+            let (log, owned) = (self.log.clone(), deployment.to_owned());
+            let read = move || -> Result<_> { Ok((log.load(&owned)?, log.entries(&owned)?)) };
+            let (rows, entries) = tokio::task::spawn_blocking(read).await??;
+            let claims = EmbeddedClaims::new(deployment, self.log.clone(), hold_ttl_ms);
+            for row in &rows {
+                if let Some(restored) = replay(row)? {
+                    claims.restore(restored);
+                }
             }
-        }
-        for (order, ticket, entry) in self.log.entries(deployment)? {
-            claims.restore_entry(&order, &ticket, entry);
-        }
-        Ok(Arc::new(claims))
+            for (order, ticket, entry) in entries {
+                claims.restore_entry(&order, &ticket, entry);
+            }
+            let claims: Arc<dyn ClaimStore> = Arc::new(claims);
+            Ok(claims)
+        })
     }
 
     fn orders_of_buyer<'a>(&'a self, buyer: &'a str, _catalog: &'a dyn Catalog) -> BoxFuture<'a, Vec<BuyerOrder>> {

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
 use marquee_store::{
     Backend, BoxFuture, BuyerOrder, Catalog, ClaimStore, Claims, DirectoryEvent, IdentityEvent, Replay, Secrets, SharedStore,
 };
@@ -27,9 +26,10 @@ impl RedisStore {
 }
 
 impl Claims for RedisStore {
-    fn open(&self, deployment: &str, hold_ttl_ms: u64, _replay: Replay<'_>) -> Result<Arc<dyn ClaimStore>> {
+    fn open<'a>(&'a self, deployment: &'a str, hold_ttl_ms: u64, _replay: Replay<'a>) -> BoxFuture<'a, Arc<dyn ClaimStore>> {
         // The claims themselves live in Redis: nothing to rebuild.
-        Ok(Arc::new(self.claims(deployment, hold_ttl_ms)))
+        let claims: Arc<dyn ClaimStore> = Arc::new(self.claims(deployment, hold_ttl_ms));
+        Box::pin(std::future::ready(Ok(claims)))
     }
 
     fn orders_of_buyer<'a>(&'a self, buyer: &'a str, catalog: &'a dyn Catalog) -> BoxFuture<'a, Vec<BuyerOrder>> {

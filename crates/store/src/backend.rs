@@ -49,8 +49,9 @@ pub struct BuyerOrder {
 /// Where each performance's claims live.
 pub trait Claims: Send + Sync {
     /// A deployment's claims. A store that keeps only a log of orders (the embedded one)
-    /// rebuilds the claims of each with `replay`; one that keeps the claims needs not.
-    fn open(&self, deployment: &str, hold_ttl_ms: u64, replay: Replay<'_>) -> anyhow::Result<Arc<dyn ClaimStore>>;
+    /// reads it off the async workers and rebuilds the claims of each with `replay`; one that
+    /// keeps the claims needs not.
+    fn open<'a>(&'a self, deployment: &'a str, hold_ttl_ms: u64, replay: Replay<'a>) -> BoxFuture<'a, Arc<dyn ClaimStore>>;
 
     /// A buyer's orders in every performance of `catalog`, live or archived, newest first.
     fn orders_of_buyer<'a>(&'a self, buyer: &'a str, catalog: &'a dyn Catalog) -> BoxFuture<'a, Vec<BuyerOrder>>;

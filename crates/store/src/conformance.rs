@@ -672,7 +672,7 @@ pub async fn backend(backend: &crate::Backend) {
     for (namespace, deployment) in [("gala", "d-gala"), ("fest", "d-fest")] {
         assert!(catalog.insert_performance(&performance(namespace, deployment, "seller", 1)).await.unwrap());
     }
-    let gala = claims.open("d-gala", TTL_MS, &replay).unwrap();
+    let gala = claims.open("d-gala", TTL_MS, &replay).await.unwrap();
     for (n, seats) in [(1, ["A-1-1"]), (2, ["A-1-2"])] {
         let (hold, order) = (format!("h-o{n}"), format!("o{n}"));
         held(&*gala, &HoldRequest { hold_id: hold.clone(), ..request(&hold, "ann", &seats) }).await;
@@ -680,7 +680,7 @@ pub async fn backend(backend: &crate::Backend) {
         assert!(gala.commit_confirm(&hold, &order, n, &order_record("d-gala", &order, "ann", &seats, n)).await.unwrap());
     }
     assert!(gala.cancel("o2", Some("ann")).await.unwrap().unwrap().now);
-    let fest = claims.open("d-fest", TTL_MS, &replay).unwrap();
+    let fest = claims.open("d-fest", TTL_MS, &replay).await.unwrap();
     held(&*fest, &request("h-o3", "ann", &["B-1-1"])).await;
     pay(&*fest, "h-o3", "ann", TTL_MS).await;
     assert!(fest.commit_confirm("h-o3", "o3", 3, &order_record("d-fest", "o3", "ann", &["B-1-1"], 3)).await.unwrap());
@@ -689,7 +689,7 @@ pub async fn backend(backend: &crate::Backend) {
     assert!(fest.commit_confirm("h-o4", "o4", 4, &order_record("d-fest", "o4", "bob", &["B-1-2"], 4)).await.unwrap());
 
     // Opened again: the confirmed order still claims its seat, the cancelled one does not.
-    let again = claims.open("d-gala", TTL_MS, &replay).unwrap();
+    let again = claims.open("d-gala", TTL_MS, &replay).await.unwrap();
     assert_eq!(again.taken("s1", &[]).await.unwrap().seats, ["A-1-1"]);
     assert_eq!(again.order("o2").await.unwrap().unwrap().status, OrderStatus::Cancelled);
 

@@ -167,10 +167,10 @@ struct Layout {
 
 impl Inventory {
     /// A performance's inventory over its claims in `claims`.
-    pub fn open(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, sales: SalesMetrics, claims: &dyn Claims) -> Result<Self> {
+    pub async fn open(deployment: &str, params: &PerformanceParams, commerce: Arc<Commerce>, sales: SalesMetrics, claims: &dyn Claims) -> Result<Self> {
         let layout = Layout::of(params);
         let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
-        let claims = claims.open(deployment, hold_ttl_ms, &|row| layout.restored(row, params.per_buyer_limit))?;
+        let claims = claims.open(deployment, hold_ttl_ms, &|row| layout.restored(row, params.per_buyer_limit)).await?;
         Ok(Self { deployment: deployment.to_string(), hold_ttl_ms, layout, claims, commerce, sales })
     }
 }
@@ -681,7 +681,7 @@ mod tests {
     use super::*;
     use crate::templates::Templates;
 
-    fn inventory() -> (std::path::PathBuf, Inventory) {
+    async fn inventory() -> (std::path::PathBuf, Inventory) {
         let dir = std::env::temp_dir().join(format!("marquee-inv-{}", random_hex(6)));
         std::fs::create_dir_all(&dir).unwrap();
         let backend = marquee_store_embedded::open(&dir).unwrap();
@@ -705,7 +705,7 @@ mod tests {
             }))
             .unwrap();
         let sales = marquee_telemetry::Metrics::default().sales("t");
-        (dir.clone(), Inventory::open("d1", &params, commerce, sales, &*backend.claims).unwrap())
+        (dir.clone(), Inventory::open("d1", &params, commerce, sales, &*backend.claims).await.unwrap())
     }
 
     fn seats(ids: &[&str]) -> Claim {
@@ -714,7 +714,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_seat_is_held_once() {
-        let (_dir, inv) = inventory();
+        let (_dir, inv) = inventory().await;
         let h = inv.hold("a", "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).await.unwrap().unwrap();
         assert_eq!(h.amount, 200);
         match inv.hold("b", "s1", &seats(&["R-1-2", "R-2-1"]), None, 10).await.unwrap() {
@@ -730,7 +730,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_seats_and_quantities_are_refused() {
-        let (_dir, inv) = inventory();
+        let (_dir, inv) = inventory().await;
         for bad in ["R-0-1", "R-3-1", "R-1-3", "R-01-1", "S-1-1", "X-1-1", "R1", ""] {
             assert!(matches!(inv.hold("a", "s1", &seats(&[bad]), None, 10).await.unwrap(), Err(SaleError::UnknownSeat(_))), "{bad}");
         }
@@ -744,7 +744,7 @@ mod tests {
 
     #[tokio::test]
     async fn idempotency_and_limits() {
-        let (_dir, inv) = inventory();
+        let (_dir, inv) = inventory().await;
         let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).await.unwrap().unwrap();
         let again = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 2).await.unwrap().unwrap();
         assert_eq!(first.id, again.id);
@@ -753,7 +753,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_sent_with_another_claim_is_refused() {
-        let (_dir, inv) = inventory();
+        let (_dir, inv) = inventory().await;
         let first = inv.hold("a", "s1", &seats(&["R-1-1"]), Some("k1"), 4).await.unwrap().unwrap();
         assert!(matches!(inv.hold("a", "s1", &seats(&["R-1-2"]), Some("k1"), 4).await.unwrap(), Err(SaleError::IdempotencyKeyReused)));
         // The key is the buyer's: another buyer's k1 is another request.
@@ -766,7 +766,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_address_holds_a_bounded_number_of_unpaid_seats() {
-        let (_dir, inv) = inventory();
+        let (_dir, inv) = inventory().await;
         let address = Some("192.0.2.7".parse().unwrap());
         let from = |buyer| Holder { buyer, address };
         let h = inv.hold(from("a"), "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).await.unwrap().unwrap();
