@@ -21,6 +21,7 @@ use marquee_store::clock::now_ms;
 use marquee_telemetry::SalesMetrics;
 use marquee_store::{Claims, OrderRow, OrderStatus, Restored, TicketRow};
 use crate::payments::{Charge, Payments};
+use crate::keys::{Pool, TicketName};
 use crate::templates::PerformanceParams;
 
 /// How long a confirm may take between its start and its order before the hold is swept
@@ -132,16 +133,6 @@ struct HoldPayload {
     amount: u64,
 }
 
-/// The store's pool of a section in a session: a numbered section's seats are counted in it
-/// too, so held and sold counts come from one place. Ids are identifiers (no `/`).
-fn section_pool(session: &str, section: &str) -> String {
-    format!("s/{session}/{section}")
-}
-
-fn goods_pool(goods: &str) -> String {
-    format!("g/{goods}")
-}
-
 /// The inventory of one deployed performance.
 pub struct Inventory {
     deployment: String,
@@ -204,7 +195,7 @@ impl Layout {
         }
         let (seats, units) = self.claims_of(&row.session, &self.items_of_tickets(&row.tickets), per_buyer_limit);
         let order = StoredOrder { order_id: row.id.clone(), buyer: row.buyer.clone(), record: serde_json::to_string(row)?, status: row.status };
-        let tickets = units.iter().filter(|u| u.pool.starts_with("s/")).map(|u| u.quantity).sum();
+        let tickets = units.iter().filter(|u| matches!(Pool::parse(&u.pool), Some(Pool::Section { .. }))).map(|u| u.quantity).sum();
         Ok(Some(Restored { hold_id: row.hold_id.clone(), session: row.session.clone(), seats, units, tickets, created_at: row.created_at, order }))
     }
 
@@ -214,16 +205,22 @@ impl Layout {
         let mut goods: HashMap<usize, u32> = HashMap::new();
         let mut items = Vec::new();
         for t in tickets {
-            if let Some(name) = t.seat.strip_prefix("goods/").and_then(|g| g.split_once('#')).map(|(n, _)| n) {
-                if let Some(&i) = self.goods_index.get(name) {
-                    *goods.entry(i).or_default() += 1;
+            match TicketName::parse(&t.seat) {
+                TicketName::Goods { goods: name, .. } => {
+                    if let Some(&i) = self.goods_index.get(name) {
+                        *goods.entry(i).or_default() += 1;
+                    }
                 }
-            } else if let Some((section, _)) = t.seat.split_once('#') {
-                if let Some(&i) = self.section_index.get(section) {
-                    *units.entry(i).or_default() += 1;
+                TicketName::Unit { section, .. } => {
+                    if let Some(&i) = self.section_index.get(section) {
+                        *units.entry(i).or_default() += 1;
+                    }
                 }
-            } else if let Ok(Item::Seat { section, seat }) = self.parse_seat(&t.seat) {
-                items.push(Item::Seat { section, seat });
+                TicketName::Seat(seat) => {
+                    if let Ok(item) = self.parse_seat(seat) {
+                        items.push(item);
+                    }
+                }
             }
         }
         items.extend(units.into_iter().map(|(section, quantity)| Item::Units { section, quantity }));
@@ -248,13 +245,13 @@ impl Layout {
                 Item::Goods { goods, quantity } => {
                     let def = &self.goods[*goods];
                     let per_buyer = def.per_buyer.unwrap_or(per_buyer_limit);
-                    units.push(Units { pool: goods_pool(&def.name), quantity: *quantity, capacity: def.stock, per_buyer });
+                    units.push(Units { pool: Pool::Goods(&def.name).to_string(), quantity: *quantity, capacity: def.stock, per_buyer });
                 }
             }
         }
         let sections = per_section.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| {
             let def = &self.sections[i];
-            Units { pool: section_pool(session, &def.name), quantity: *n, capacity: def.capacity(), per_buyer: 0 }
+            Units { pool: Pool::Section { session, section: &def.name }.to_string(), quantity: *n, capacity: def.capacity(), per_buyer: 0 }
         });
         let mut all: Vec<Units> = sections.collect();
         all.extend(units);
@@ -266,10 +263,10 @@ impl Layout {
         match item {
             Item::Seat { seat, .. } => vec![seat.clone()],
             Item::Units { section, quantity } => {
-                (1..=*quantity).map(|n| format!("{}#{n}", self.sections[*section].name)).collect()
+                (1..=*quantity).map(|n| TicketName::Unit { section: &self.sections[*section].name, n }.to_string()).collect()
             }
             Item::Goods { goods, quantity } => {
-                (1..=*quantity).map(|n| format!("goods/{}#{n}", self.goods[*goods].name)).collect()
+                (1..=*quantity).map(|n| TicketName::Goods { goods: &self.goods[*goods].name, n }.to_string()).collect()
             }
         }
     }
@@ -344,8 +341,8 @@ impl Inventory {
         if let Err(e) = self.layout.known_session(session) {
             return Ok(Err(e));
         }
-        let mut pools: Vec<String> = self.layout.sections.iter().map(|s| section_pool(session, &s.name)).collect();
-        pools.extend(self.layout.goods.iter().map(|g| goods_pool(&g.name)));
+        let mut pools: Vec<String> = self.layout.sections.iter().map(|s| Pool::Section { session, section: &s.name }.to_string()).collect();
+        pools.extend(self.layout.goods.iter().map(|g| Pool::Goods(&g.name).to_string()));
         let names: Vec<&str> = pools.iter().map(String::as_str).collect();
         let taken = self.claims.taken(session, &names).await?;
         let (sections, goods) = taken.units.split_at(self.layout.sections.len().min(taken.units.len()));
@@ -419,12 +416,10 @@ impl Inventory {
 
     /// What the buyer is told is taken: a seat id, a section's name, `goods/<name>`.
     fn display_name(&self, taken: &str) -> String {
-        if let Some(name) = taken.strip_prefix("g/") {
-            format!("goods/{name}")
-        } else if let Some(rest) = taken.strip_prefix("s/") {
-            rest.split_once('/').map_or(rest, |(_, section)| section).to_string()
-        } else {
-            taken.to_string()
+        match Pool::parse(taken) {
+            Some(Pool::Goods(goods)) => format!("goods/{goods}"),
+            Some(Pool::Section { section, .. }) => section.to_string(),
+            None => taken.to_string(),
         }
     }
 
@@ -588,7 +583,7 @@ impl Inventory {
     /// Per section: (name, capacity, held, sold), summed over sessions.
     pub async fn sales(&self) -> Result<Vec<(String, u64, u64, u64)>> {
         let pools: Vec<String> =
-            self.layout.sessions.iter().flat_map(|session| self.layout.sections.iter().map(|s| section_pool(session, &s.name))).collect();
+            self.layout.sessions.iter().flat_map(|session| self.layout.sections.iter().map(|s| Pool::Section { session, section: &s.name }.to_string())).collect();
         let names: Vec<&str> = pools.iter().map(String::as_str).collect();
         let counts = self.claims.counts(&names).await?;
         let mut out: Vec<(String, u64, u64, u64)> = self.layout.sections.iter().map(|s| (s.name.clone(), 0, 0, 0)).collect();

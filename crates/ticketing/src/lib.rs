@@ -4,6 +4,7 @@
 
 pub mod templates;
 mod inventory;
+mod keys;
 mod payments;
 mod sale;
 
