@@ -10,6 +10,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use marquee_deployments::error::Code;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// hyper's own answer is a status line and three short headers.
@@ -37,9 +38,9 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
     let mut lines = text.strip_suffix("\r\n\r\n")?.split("\r\n");
     let status = lines.next()?.strip_prefix("HTTP/1.1 ")?;
     let (code, message) = match status {
-        "400 Bad Request" => ("bad_request", "the request head is malformed (a control character in a header, or a bad request line)"),
-        "414 URI Too Long" => ("uri_too_long", "the request target is too long"),
-        "431 Request Header Fields Too Large" => ("headers_too_large", "the request headers are too large"),
+        "400 Bad Request" => (Code::BadRequest, "the request head is malformed (a control character in a header, or a bad request line)"),
+        "414 URI Too Long" => (Code::UriTooLong, "the request target is too long"),
+        "431 Request Header Fields Too Large" => (Code::HeadersTooLarge, "the request headers are too large"),
         _ => return None,
     };
     let rest: Vec<&str> = lines.collect();
@@ -47,7 +48,7 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
     if *close != "connection: close" || *length != "content-length: 0" || !date.starts_with("date: ") {
         return None;
     }
-    let body = serde_json::json!({ "error": code, "message": message }).to_string();
+    let body = serde_json::json!({ "error": code.as_str(), "message": message }).to_string();
     Some(
         format!(
             "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-type: application/json\r\nx-content-type-options: nosniff\r\ncontent-length: {}\r\n{date}\r\n\r\n{body}",

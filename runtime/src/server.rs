@@ -167,7 +167,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     let head: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     if head > MAX_HEAD_BYTES || req.headers().len() > MAX_HEADERS {
         let message = format!("request headers are limited to {MAX_HEADERS} fields and {} KiB", MAX_HEAD_BYTES >> 10);
-        let too_large = marquee_deployments::error::ApiError::new(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", message);
+        let too_large = marquee_deployments::error::ApiError::new(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, marquee_deployments::error::Code::HeadersTooLarge, message);
         let mut response = too_large.response().map(Body::from);
         response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         return response;

@@ -8,11 +8,11 @@ pub(crate) async fn signup(State(app): State<AppState>, Extension(addr): Extensi
     let req: SignupRequest = parse(&body)?;
     let role = match Role::parse(&req.role) {
         Some(role @ (Role::Buyer | Role::Seller)) => role,
-        _ => return Err(ApiError::bad_request("invalid_role", "role must be buyer or seller").field("role").into()),
+        _ => return Err(ApiError::bad_request(Code::InvalidRole, "role must be buyer or seller").field("role").into()),
     };
     let account = app.shared.auth.sign_up(&req.email, req.password, role).await.map_err(|e| match e {
-        auth::SignupError::InvalidEmail(m) => ApiError::bad_request("invalid_email", m).field("email"),
-        auth::SignupError::WeakPassword(m) => ApiError::bad_request("weak_password", m).field("password"),
+        auth::SignupError::InvalidEmail(m) => ApiError::bad_request(Code::InvalidEmail, m).field("email"),
+        auth::SignupError::WeakPassword(m) => ApiError::bad_request(Code::WeakPassword, m).field("password"),
         auth::SignupError::EmailTaken => email_taken(),
         auth::SignupError::Internal(e) => ApiError::internal(e),
     })?;
@@ -21,7 +21,7 @@ pub(crate) async fn signup(State(app): State<AppState>, Extension(addr): Extensi
 }
 
 pub(crate) fn email_taken() -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "email_taken", "an account with this email exists").field("email")
+    ApiError::new(StatusCode::CONFLICT, Code::EmailTaken, "an account with this email exists").field("email")
 }
 
 /// A token pair as a browser gets it: the page receives only `header.payload` of the access
@@ -61,7 +61,7 @@ pub(crate) async fn login(State(app): State<AppState>, Extension(addr): Extensio
         auth::LogIn::Session(found) => Ok(session(&app, found.1, req.mode)),
         auth::LogIn::MustChangePassword => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "password_change_required",
+            Code::PasswordChangeRequired,
             "this one-time password must be changed first: POST /api/v1/auth/password",
         ).into()),
         auth::LogIn::Wrong => Err(ApiError::unauthorized("wrong email or password").into()),
@@ -76,7 +76,7 @@ pub(crate) async fn change_password(State(app): State<AppState>, Extension(addr)
     match app.shared.auth.change_password(&req.email, req.password, req.new_password).await? {
         Ok(pair) => Ok(session(&app, pair, req.mode)),
         Err(auth::PasswordError::Wrong) => Err(ApiError::unauthorized("wrong email or password").into()),
-        Err(auth::PasswordError::Weak(reason)) => Err(ApiError::bad_request("weak_password", reason).field("new_password").into()),
+        Err(auth::PasswordError::Weak(reason)) => Err(ApiError::bad_request(Code::WeakPassword, reason).field("new_password").into()),
     }
 }
 

@@ -20,11 +20,11 @@ pub(crate) const DEFAULT_PAGE: usize = 100;
 pub(crate) async fn catalog(State(app): State<AppState>, axum::extract::Query(page): axum::extract::Query<Page>) -> ApiResult {
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_page", format!("limit must be 1 to {MAX_PAGE}")).field("limit").into());
+        return Err(ApiError::bad_request(Code::InvalidPage, format!("limit must be 1 to {MAX_PAGE}")).field("limit").into());
     }
     let offset = page.offset.unwrap_or(0);
     if offset > MAX_OFFSET {
-        return Err(ApiError::bad_request("invalid_page", format!("offset must be 0 to {MAX_OFFSET}")).field("offset").into());
+        return Err(ApiError::bad_request(Code::InvalidPage, format!("offset must be 0 to {MAX_OFFSET}")).field("offset").into());
     }
     let all = app.registry.all();
     let list: Vec<Value> = all

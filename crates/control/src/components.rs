@@ -33,11 +33,11 @@ pub(crate) async fn upload_component(
     let label = |value: Option<String>, field: &'static str| {
         value
             .filter(|v| marquee_api::Identifier::Label.accepts(v))
-            .ok_or_else(|| ApiError::bad_request("invalid_component", format!("?{field}= must be 1-64 letters, digits, - _ or .")).field(field))
+            .ok_or_else(|| ApiError::bad_request(Code::InvalidComponent, format!("?{field}= must be 1-64 letters, digits, - _ or .")).field(field))
     };
     let (name, version) = (label(query.name, "name")?, label(query.version, "version")?);
     if body.is_empty() {
-        return Err(ApiError::bad_request("invalid_component", "the body must be the component's bytes").into());
+        return Err(ApiError::bad_request(Code::InvalidComponent, "the body must be the component's bytes").into());
     }
     let compiling = {
         let app = app.clone();
@@ -45,8 +45,8 @@ pub(crate) async fn upload_component(
         tokio::task::spawn_blocking(move || app.pool.upload(&body))
     };
     let (loaded, world) = match tokio::time::timeout(COMPILE_TIMEOUT, compiling).await {
-        Ok(joined) => joined.map_err(anyhow::Error::from)?.map_err(|e| ApiError::bad_request("invalid_component", e.0))?,
-        Err(_) => return Err(ApiError::bad_request("invalid_component", "compiling took too long").into()),
+        Ok(joined) => joined.map_err(anyhow::Error::from)?.map_err(|e| ApiError::bad_request(Code::InvalidComponent, e.0))?,
+        Err(_) => return Err(ApiError::bad_request(Code::InvalidComponent, "compiling took too long").into()),
     };
     let row = marquee_store::ComponentRow {
         owner: account.sub.clone(),
@@ -58,7 +58,7 @@ pub(crate) async fn upload_component(
         created_at: marquee_deployments::clock::now_secs(),
     };
     if !app.shared.catalog.insert_component(&row).await? {
-        return Err(ApiError::new(StatusCode::CONFLICT, "version_taken", "you already uploaded this name and version").field("version").into());
+        return Err(ApiError::new(StatusCode::CONFLICT, Code::VersionTaken, "you already uploaded this name and version").field("version").into());
     }
     app.announce_component(&row.digest, &body).await?;
     Ok((StatusCode::CREATED, Json(component_view(&row))).into_response())
@@ -67,7 +67,7 @@ pub(crate) async fn upload_component(
 /// Reads an upload of at most [`MAX_COMPONENT_BYTES`].
 pub(crate) async fn read_component(body: axum::body::Body) -> Result<Bytes, ApiError> {
     read_bounded(body, MAX_COMPONENT_BYTES, UPLOAD_TIMEOUT, || {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20))
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Code::TooLarge, format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20))
     })
     .await
 }

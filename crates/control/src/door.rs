@@ -19,7 +19,7 @@ pub(crate) async fn checkin(State(app): State<AppState>, caller: Caller, Path(na
     let ns = owned(&app, &caller, &name)?;
     let req: CheckinRequest = parse(&body)?;
     if req.door.as_ref().is_some_and(|d| d.chars().count() > 64 || d.chars().any(char::is_control)) {
-        return Err(ApiError::bad_request("invalid_door", "door is at most 64 printable characters").field("door").into());
+        return Err(ApiError::bad_request(Code::InvalidDoor, "door is at most 64 printable characters").field("door").into());
     }
     let unknown = json!({ "valid": false, "status": "unknown" });
     let Some((outcome, entry)) = ns.inventory.check_in(&req.order_id, &req.seat, &req.code, req.door.as_deref()).await? else {
@@ -49,6 +49,6 @@ pub(crate) async fn undo_checkin(State(app): State<AppState>, caller: Caller, Pa
     }
     match ns.inventory.undo_check_in(&req.order_id, &req.seat).await? {
         Some(entry) => Ok(Json(entry_view(&entry, json!({ "status": "undone" })))),
-        None => Err(ApiError::new(StatusCode::CONFLICT, "not_checked_in", "this ticket has not been checked in").into()),
+        None => Err(ApiError::new(StatusCode::CONFLICT, Code::NotCheckedIn, "this ticket has not been checked in").into()),
     }
 }

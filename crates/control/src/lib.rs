@@ -47,7 +47,7 @@ use marquee_ticketing::templates::Template;
 use marquee_deployments::app::Actor;
 use marquee_host::App;
 use marquee_identity::{self as auth, AuthError, Role};
-use marquee_deployments::error::{ApiError, BODY_TIMEOUT};
+use marquee_deployments::error::{ApiError, BODY_TIMEOUT, Code};
 use marquee_limits::{ClientAddr, Limit};
 use marquee_host::Namespace;
 use marquee_deployments::components::Components;
@@ -123,11 +123,11 @@ pub fn router(app: AppState) -> Router {
 /// readiness probe.
 async fn readyz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
     if !app.store_up() {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the shared store does not answer").into());
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::NotReady, "the shared store does not answer").into());
     }
     if !app.ready() {
         let message = "this runtime does not serve every performance it was started for yet";
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message).into());
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::NotReady, message).into());
     }
     Ok(Json(json!({"status": "ready"})))
 }
@@ -174,7 +174,7 @@ async fn read_body(req: axum::extract::Request, next: axum::middleware::Next) ->
     let too_large = || ApiError::body_too_large(MAX_BODY);
     match read_bounded(body, MAX_BODY, BODY_TIMEOUT, too_large).await {
         Ok(bytes) if !bytes.is_empty() && !json => {
-            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as Content-Type: application/json")
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::UnsupportedMediaType, "send the body as Content-Type: application/json")
                 .response()
                 .into_response()
         }
@@ -201,10 +201,10 @@ async fn json_errors(response: Response) -> Response {
         return response;
     }
     let (code, message) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this endpoint does not take this method; see Allow"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as application/json"),
-        _ => ("bad_request", status.canonical_reason().unwrap_or("bad request")),
+        StatusCode::METHOD_NOT_ALLOWED => (Code::MethodNotAllowed, "this endpoint does not take this method; see Allow"),
+        StatusCode::PAYLOAD_TOO_LARGE => (Code::BodyTooLarge, "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (Code::UnsupportedMediaType, "send the body as application/json"),
+        _ => (Code::BadRequest, status.canonical_reason().unwrap_or("bad request")),
     };
     let mut shaped = ApiError::new(status, code, message).response().into_response();
     if let Some(allow) = response.headers().get(http::header::ALLOW) {
@@ -272,13 +272,13 @@ async fn security_headers(State(policy): State<SecurityHeaders>, uri: http::Uri,
 
 /// Parses a JSON body into `T`, answering 400 with the reason otherwise.
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(Code::InvalidJson, format!("request body: {e}")))
 }
 
 /// Parses a JSON body into the request `T`, answering 400 `code` naming the field at fault
 /// (an unknown one included) otherwise. Only an object is a request (serde would read a
 /// struct from an array too).
-fn parse_request<T: DeserializeOwned>(body: &Bytes, code: &'static str) -> Result<T, ApiError> {
+fn parse_request<T: DeserializeOwned>(body: &Bytes, code: Code) -> Result<T, ApiError> {
     let value: Value = parse(body)?;
     if !value.is_object() {
         return Err(ApiError::bad_request(code, "the body must be a JSON object"));
@@ -398,7 +398,7 @@ async fn read_bounded(body: axum::body::Body, limit: usize, within: Duration, to
     let read = async {
         while let Some(frame) = body.frame().await {
             let Ok(frame) = frame else {
-                return Err(ApiError::bad_request("invalid_body", "the request body was cut off"));
+                return Err(ApiError::bad_request(Code::InvalidBody, "the request body was cut off"));
             };
             if let Ok(data) = frame.into_data() {
                 seen += data.len();

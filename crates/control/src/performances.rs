@@ -21,7 +21,7 @@ pub(crate) fn performance_view(app: &App, ns: &Namespace) -> Performance {
 
 pub(crate) async fn deploy(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
     let account = caller.require_role(&[Role::Seller, Role::Admin])?;
-    let request: DeployRequest = parse_request(&body, "invalid_request")?;
+    let request: DeployRequest = parse_request(&body, Code::InvalidRequest)?;
     let (ns, took) = app.deploy(Caller::actor(account), &request).await?;
     tracing::info!(namespace = %ns.name, template = %ns.template, ms = took.as_secs_f64() * 1e3, "deployed");
     let body = Deployed {
@@ -66,7 +66,7 @@ pub(crate) async fn performance(State(app): State<AppState>, caller: Caller, Pat
 pub(crate) async fn patch(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Performance>> {
     let live = find(&app, &name)?;
     caller.may_update(&live)?;
-    let request: PatchRequest = parse_request(&body, "invalid_request")?;
+    let request: PatchRequest = parse_request(&body, Code::InvalidRequest)?;
     let (ns, took) = app.patch(caller.actor_on(&live), &name, &request).await?;
     let mut view = performance_view(&app, &ns);
     view.switch_ms = Some(took.as_secs_f64() * 1e3);
@@ -103,10 +103,10 @@ pub(crate) async fn kubernetes_token(State(app): State<AppState>, caller: Caller
     };
     let issued = mirror.seller_token(&ns.name).await.map_err(|e| {
         tracing::error!(namespace = %ns.name, error = format!("{e:#}"), "TokenRequest failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable", "the Kubernetes API did not give a token; try again")
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::ClusterUnavailable, "the Kubernetes API did not give a token; try again")
     })?;
     let Some((token, expires_at)) = issued else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_provisioned", "the operator has not made this performance's Kubernetes account yet; try again shortly").into());
+        return Err(ApiError::new(StatusCode::CONFLICT, Code::NotProvisioned, "the operator has not made this performance's Kubernetes account yet; try again shortly").into());
     };
     let body = json!({
         "namespace": mirror.namespace_of(&ns.name),
@@ -146,11 +146,11 @@ pub(crate) async fn performance_metrics(
     caller.may_update(&ns)?;
     let parse = |text: Option<String>, default: &str, field: &'static str| {
         marquee_deployments::history::parse_duration(text.as_deref().unwrap_or(default))
-            .ok_or_else(|| ApiError::bad_request("invalid_range", format!("{field} must look like 30s, 15m or 1h")).field(field))
+            .ok_or_else(|| ApiError::bad_request(Code::InvalidRange, format!("{field} must look like 30s, 15m or 1h")).field(field))
     };
     let (range, step) = (parse(q.range, "15m", "range")?, parse(q.step, "15s", "step")?);
     if range > MAX_RANGE {
-        return Err(ApiError::bad_request("invalid_range", "at most 1h of history").field("range").into());
+        return Err(ApiError::bad_request(Code::InvalidRange, "at most 1h of history").field("range").into());
     }
     // A step is a resolution wish: within the range, and coarse enough for MAX_POINTS.
     let step = step.clamp(Duration::from_secs(range.as_secs().div_ceil(MAX_POINTS)).max(Duration::from_secs(1)), range);

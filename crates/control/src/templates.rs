@@ -27,11 +27,11 @@ pub(crate) async fn template(State(app): State<AppState>, Path(name): Path<Strin
 
 pub(crate) async fn create_template(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
     caller.require_role(&[Role::Admin])?;
-    let template: Template = parse_request(&body, "invalid_template")?;
+    let template: Template = parse_request(&body, Code::InvalidTemplate)?;
     let name = &template.name;
     app.sync_templates().await?;
     if app.templates.get(name).is_some() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "template_exists", format!("template {name:?} exists; PUT to change it")).field("name").into());
+        return Err(ApiError::new(StatusCode::CONFLICT, Code::TemplateExists, format!("template {name:?} exists; PUT to change it")).field("name").into());
     }
     let t = app.put_template(None, template).await?;
     Ok((StatusCode::CREATED, Json(template_view(&t))).into_response())
@@ -39,7 +39,7 @@ pub(crate) async fn create_template(State(app): State<AppState>, caller: Caller,
 
 pub(crate) async fn update_template(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
     caller.require_role(&[Role::Admin])?;
-    let template: Template = parse_request(&body, "invalid_template")?;
+    let template: Template = parse_request(&body, Code::InvalidTemplate)?;
     Ok(Json(template_view(&app.put_template(Some(&name), template).await?)))
 }
 

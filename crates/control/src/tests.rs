@@ -138,32 +138,32 @@ async fn what_no_route_answers_has_the_error_shape() {
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
-fn refusal<T: DeserializeOwned + std::fmt::Debug>(body: &str, code: &'static str) -> ApiError {
+fn refusal<T: DeserializeOwned + std::fmt::Debug>(body: &str, code: Code) -> ApiError {
     parse_request::<T>(&Bytes::from(body.to_owned()), code).unwrap_err()
 }
 
 #[test]
 fn a_typed_request_names_the_field_at_fault() {
-    let e = refusal::<DeployRequest>(r#"{"namespace": "a", "template": "seated", "extra": 1}"#, "invalid_request");
-    assert_eq!((e.code, e.field.as_deref()), ("invalid_request", Some("extra")));
-    let e = refusal::<DeployRequest>(r#"{"namespace": 7}"#, "invalid_request");
+    let e = refusal::<DeployRequest>(r#"{"namespace": "a", "template": "seated", "extra": 1}"#, Code::InvalidRequest);
+    assert_eq!((e.code, e.field.as_deref()), (Code::InvalidRequest, Some("extra")));
+    let e = refusal::<DeployRequest>(r#"{"namespace": 7}"#, Code::InvalidRequest);
     assert_eq!(e.field.as_deref(), Some("namespace"));
-    let e = refusal::<PatchRequest>(r#"{"components": {"booking": 3}}"#, "invalid_request");
+    let e = refusal::<PatchRequest>(r#"{"components": {"booking": 3}}"#, Code::InvalidRequest);
     assert_eq!(e.field.as_deref(), Some("components.booking"));
-    let e = refusal::<PatchRequest>(r#"{"params": null}"#, "invalid_request");
+    let e = refusal::<PatchRequest>(r#"{"params": null}"#, Code::InvalidRequest);
     assert_eq!(e.field.as_deref(), Some("params"));
-    let e = refusal::<DeployRequest>(r#"["a", "seated"]"#, "invalid_request");
+    let e = refusal::<DeployRequest>(r#"["a", "seated"]"#, Code::InvalidRequest);
     assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "the body must be a JSON object"));
-    assert_eq!(refusal::<DeployRequest>("{", "invalid_request").code, "invalid_json");
+    assert_eq!(refusal::<DeployRequest>("{", Code::InvalidRequest).code, Code::InvalidJson);
 }
 
 #[test]
 fn a_template_names_the_field_at_fault_inside_it() {
     let template = r#"{"name": "t", "title": "T", "description": "", "seating": "general", "components": {}, "routes": [],
         "defaults": {}, "params": {}, "runtime": {"replicas": 1, "cpu": "1", "memory": "1Gi", "disk": "1Gi"}}"#;
-    let e = refusal::<Template>(template, "invalid_template");
-    assert_eq!((e.code, e.field.as_deref()), ("invalid_template", Some("runtime.disk")));
+    let e = refusal::<Template>(template, Code::InvalidTemplate);
+    assert_eq!((e.code, e.field.as_deref()), (Code::InvalidTemplate, Some("runtime.disk")));
     // A missing namespace is an invalid one (the deploy says so with its own code).
-    let request: DeployRequest = parse_request(&Bytes::from_static(br#"{"template": "seated"}"#), "invalid_request").unwrap();
+    let request: DeployRequest = parse_request(&Bytes::from_static(br#"{"template": "seated"}"#), Code::InvalidRequest).unwrap();
     assert!(request.namespace.is_empty());
 }

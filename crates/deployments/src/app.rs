@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use marquee_identity::{self as auth, Auth};
 use marquee_store::Account;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::history::{Counters, History};
 use marquee_ticketing::{Commerce, TicketSigner};
 use marquee_limits::{RateLimits, Rates};
@@ -525,13 +525,13 @@ impl<C: Components> App<C> {
         if cap > 0 && !caller.admin && self.registry.owned_by(owner) >= cap {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "quota_exceeded",
+                Code::QuotaExceeded,
                 format!("a seller may have at most {cap} live performances; delete or cancel one first"),
             ));
         }
         if !Identifier::Namespace.accepts(name) {
             return Err(ApiError::bad_request(
-                "invalid_namespace",
+                Code::InvalidNamespace,
                 "namespace must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'",
             )
             .field("namespace"));
@@ -539,7 +539,7 @@ impl<C: Components> App<C> {
         let namespace = name.clone();
         let template_name = &request.template;
         let template = self.templates.get(template_name).ok_or_else(|| {
-            ApiError::bad_request("unknown_template", format!("no template named {template_name:?}")).field("template")
+            ApiError::bad_request(Code::UnknownTemplate, format!("no template named {template_name:?}")).field("template")
         })?;
         let params = template.validate(&request.params).map_err(ApiError::from)?;
         marquee_ticketing::templates::check_upcoming(&params)?;
@@ -593,7 +593,7 @@ impl<C: Components> App<C> {
                     None if self.pool.get(component).is_ok() => component.clone(),
                     None => {
                         return Err(ApiError::bad_request(
-                            "unknown_component",
+                            Code::UnknownComponent,
                             format!("template {} names {component:?}, which is neither a built-in nor a component in the pool", template.name),
                         )
                         .field(format!("components.{role}")));
@@ -607,16 +607,16 @@ impl<C: Components> App<C> {
     /// Adds or replaces an admin's template, after checking it could deploy.
     pub async fn put_template(&self, name: Option<&str>, template: Template) -> Result<Template, ApiError> {
         if name.is_some_and(|n| n != template.name) {
-            return Err(ApiError::bad_request("invalid_template", "the name in the body differs from the URL's").field("name"));
+            return Err(ApiError::bad_request(Code::InvalidTemplate, "the name in the body differs from the URL's").field("name"));
         }
         if !Identifier::Template.accepts(&template.name) {
-            return Err(ApiError::bad_request("invalid_template", "name must be 1-40 lower-case letters, digits or -").field("name"));
+            return Err(ApiError::bad_request(Code::InvalidTemplate, "name must be 1-40 lower-case letters, digits or -").field("name"));
         }
         if self.templates.is_builtin(&template.name) {
-            return Err(ApiError::new(StatusCode::CONFLICT, "builtin_template", "built-in templates cannot change").field("name"));
+            return Err(ApiError::new(StatusCode::CONFLICT, Code::BuiltinTemplate, "built-in templates cannot change").field("name"));
         }
-        template.check_routes().map_err(|e| ApiError::bad_request("invalid_template", e.message).field(e.field))?;
-        template.check_runtime().map_err(|e| ApiError::bad_request("invalid_template", e.message).field(e.field))?;
+        template.check_routes().map_err(|e| ApiError::bad_request(Code::InvalidTemplate, e.message).field(e.field))?;
+        template.check_runtime().map_err(|e| ApiError::bad_request(Code::InvalidTemplate, e.message).field(e.field))?;
         self.template_components(&template)?;
         let json = serde_json::to_string(&template).map_err(anyhow::Error::from)?;
         self.shared.catalog.put_template(&template.name, &json, crate::clock::now_secs()).await?;
@@ -627,7 +627,7 @@ impl<C: Components> App<C> {
     /// Removes an admin's template. Performances deployed from it keep running as deployed.
     pub async fn delete_template(&self, name: &str) -> Result<(), ApiError> {
         if self.templates.is_builtin(name) {
-            return Err(ApiError::new(StatusCode::CONFLICT, "builtin_template", "built-in templates cannot be deleted"));
+            return Err(ApiError::new(StatusCode::CONFLICT, Code::BuiltinTemplate, "built-in templates cannot be deleted"));
         }
         self.sync_templates().await?;
         if self.templates.get(name).is_none() {
@@ -650,7 +650,7 @@ impl<C: Components> App<C> {
             Some(c) => Ok(c.digest.clone()),
             None => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "component_not_yours",
+                Code::ComponentNotYours,
                 format!("{reference:?} is neither a built-in nor a component you uploaded"),
             )),
         }
@@ -687,7 +687,7 @@ impl<C: Components> App<C> {
         let _changes = self.changes.lock().await;
         let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
         let template = self.templates.get(&ns.template).ok_or_else(|| {
-            ApiError::new(StatusCode::CONFLICT, "template_gone", format!("template {} was deleted; redeploy to change this performance", ns.template))
+            ApiError::new(StatusCode::CONFLICT, Code::TemplateGone, format!("template {} was deleted; redeploy to change this performance", ns.template))
         })?;
         let params = match &request.params {
             patch if patch.is_empty() => ns.params.clone(),
@@ -699,7 +699,7 @@ impl<C: Components> App<C> {
                 for (key, value) in patch {
                     if !PATCHABLE.contains(&key.as_str()) {
                         return Err(ApiError::bad_request(
-                            "not_patchable",
+                            Code::NotPatchable,
                             format!("{key} cannot change on a live performance; patchable: {}", PATCHABLE.join(", ")),
                         )
                         .field(format!("params.{key}")));
@@ -734,7 +734,7 @@ impl<C: Components> App<C> {
         for (role, reference) in swaps {
             let field = format!("components.{role}");
             if !components.contains_key(role) {
-                return Err(ApiError::bad_request("unknown_function", format!("there is no function {role}")).field(field));
+                return Err(ApiError::bad_request(Code::UnknownFunction, format!("there is no function {role}")).field(field));
             }
             components.insert(role.clone(), self.component_for(owner, reference).await.map_err(|e| e.field(field))?);
         }
@@ -748,7 +748,7 @@ impl<C: Components> App<C> {
         if let Err(live) = ns.inventory.close_unsold().await? {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "has_orders",
+                Code::HasOrders,
                 format!("{namespace} has {live} confirmed orders; cancel the performance (POST .../cancel) to refund them first"),
             )
             .with("orders", live.into()));
@@ -804,17 +804,17 @@ impl<C: Components> App<C> {
 fn cluster_refusal(name: &str, refused: crate::mirror::Refused) -> ApiError {
     use crate::mirror::Refused;
     match refused {
-        Refused::Reserved(why) => ApiError::bad_request("invalid_namespace", format!("{name:?} cannot be a performance here: {why}")).field("namespace"),
-        Refused::Taken(why) => ApiError::new(StatusCode::CONFLICT, "namespace_taken", why).field("namespace"),
+        Refused::Reserved(why) => ApiError::bad_request(Code::InvalidNamespace, format!("{name:?} cannot be a performance here: {why}")).field("namespace"),
+        Refused::Taken(why) => ApiError::new(StatusCode::CONFLICT, Code::NamespaceTaken, why).field("namespace"),
         Refused::Unavailable(e) => {
             tracing::error!(namespace = %name, error = format!("{e:#}"), "could not look up the namespace");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable", "the Kubernetes API did not answer; try again")
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::ClusterUnavailable, "the Kubernetes API did not answer; try again")
         }
     }
 }
 
 fn namespace_taken(namespace: &str) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "namespace_taken", format!("namespace {namespace:?} is taken")).field("namespace")
+    ApiError::new(StatusCode::CONFLICT, Code::NamespaceTaken, format!("namespace {namespace:?} is taken")).field("namespace")
 }
 
 /// On an empty store, creates the admin from `MARQUEE_ADMIN_EMAIL` / `MARQUEE_ADMIN_PASSWORD`,

@@ -3,10 +3,86 @@
 
 use http::StatusCode;
 
+/// Declares [`Code`]: each variant with the text the API answers.
+macro_rules! codes {
+    ($($variant:ident = $text:literal,)*) => {
+        /// Every error code the API answers with (the body's `error`): stable and machine-readable.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code {
+            $(#[doc = $text] $variant,)*
+        }
+
+        impl Code {
+            /// The code as the API writes it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    BadRequest = "bad_request",
+    BodyTimeout = "body_timeout",
+    BodyTooLarge = "body_too_large",
+    BuiltinTemplate = "builtin_template",
+    ClusterUnavailable = "cluster_unavailable",
+    ComponentNotYours = "component_not_yours",
+    EmailTaken = "email_taken",
+    Forbidden = "forbidden",
+    FunctionError = "function_error",
+    FunctionOutOfMemory = "function_out_of_memory",
+    FunctionTrap = "function_trap",
+    HasOrders = "has_orders",
+    HeadersTooLarge = "headers_too_large",
+    Internal = "internal",
+    InvalidBody = "invalid_body",
+    InvalidComponent = "invalid_component",
+    InvalidDoor = "invalid_door",
+    InvalidEmail = "invalid_email",
+    InvalidJson = "invalid_json",
+    InvalidNamespace = "invalid_namespace",
+    InvalidPage = "invalid_page",
+    InvalidParams = "invalid_params",
+    InvalidPath = "invalid_path",
+    InvalidRange = "invalid_range",
+    InvalidRequest = "invalid_request",
+    InvalidRole = "invalid_role",
+    InvalidTemplate = "invalid_template",
+    MethodNotAllowed = "method_not_allowed",
+    NamespaceTaken = "namespace_taken",
+    NotCheckedIn = "not_checked_in",
+    NotFound = "not_found",
+    NotPatchable = "not_patchable",
+    NotProvisioned = "not_provisioned",
+    NotReady = "not_ready",
+    Overloaded = "overloaded",
+    PasswordChangeRequired = "password_change_required",
+    QuotaExceeded = "quota_exceeded",
+    RateLimited = "rate_limited",
+    SignInOnPlatform = "sign_in_on_platform",
+    StoreUnavailable = "store_unavailable",
+    TemplateExists = "template_exists",
+    TemplateGone = "template_gone",
+    Timeout = "timeout",
+    TooLarge = "too_large",
+    Unauthorized = "unauthorized",
+    UnknownComponent = "unknown_component",
+    UnknownFunction = "unknown_function",
+    UnknownNamespace = "unknown_namespace",
+    UnknownTemplate = "unknown_template",
+    UnsupportedMediaType = "unsupported_media_type",
+    UriTooLong = "uri_too_long",
+    VersionTaken = "version_taken",
+    WeakPassword = "weak_password",
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub field: Option<String>,
     /// Seconds, for a 429's `Retry-After`.
@@ -16,11 +92,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), field: None, retry_after: None, extra: None }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: Code, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -35,21 +111,21 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, Code::Forbidden, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, Code::NotFound, message)
     }
 
     /// 429: a rate limit was hit; try again after `wait`.
     pub fn too_many(wait: std::time::Duration) -> Self {
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many requests; retry in {seconds} s"));
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, Code::RateLimited, format!("too many requests; retry in {seconds} s"));
         e.retry_after = Some(seconds);
         e
     }
@@ -57,23 +133,23 @@ impl ApiError {
     /// A fault of ours: logged with its cause, answered without internals.
     pub fn internal(error: anyhow::Error) -> Self {
         tracing::error!(error = format!("{error:#}"), "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, "internal error; see the server log")
     }
 
     /// A request body past `limit` bytes.
     pub fn body_too_large(limit: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request bodies are limited to {limit} bytes"))
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, Code::BodyTooLarge, format!("request bodies are limited to {limit} bytes"))
     }
 
     /// A request body that did not arrive within [`BODY_TIMEOUT`] (a client sending a byte
     /// at a time holds nothing for long).
     pub fn body_timeout() -> Self {
-        Self::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()))
+        Self::new(StatusCode::REQUEST_TIMEOUT, Code::BodyTimeout, format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()))
     }
 
     /// The shared store did not answer; the call may be retried.
     pub fn store_unavailable() -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the shared store did not answer; try again");
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, Code::StoreUnavailable, "the shared store did not answer; try again");
         e.retry_after = Some(1);
         e
     }
@@ -85,7 +161,7 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 /// A parameter that failed a template's validation: 400 `invalid_params` naming the field.
 impl From<marquee_ticketing::templates::FieldError> for ApiError {
     fn from(e: marquee_ticketing::templates::FieldError) -> Self {
-        Self::bad_request("invalid_params", format!("{}: {}", e.field, e.message)).field(e.field)
+        Self::bad_request(Code::InvalidParams, format!("{}: {}", e.field, e.message)).field(e.field)
     }
 }
 
@@ -104,7 +180,7 @@ impl ApiError {
     /// The answer as HTTP: the JSON body, its status, and `Retry-After` where there is a wait.
     /// The control plane and the trigger each serve it in their own body type.
     pub fn response(self) -> http::Response<String> {
-        let body = marquee_api::ErrorBody { error: self.code.into(), message: self.message, field: self.field };
+        let body = marquee_api::ErrorBody { error: self.code.as_str().into(), message: self.message, field: self.field };
         let mut body = serde_json::to_value(body).expect("an error body serializes");
         if let Some(extra) = self.extra {
             let (name, value) = *extra;

@@ -19,7 +19,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use marquee_identity as auth;
 use marquee_deployments::fair::EPOCH_TICK;
-use marquee_deployments::error::{ApiError, BODY_TIMEOUT};
+use marquee_deployments::error::{ApiError, BODY_TIMEOUT, Code};
 use marquee_host::bindings::identity::{self, Principal};
 use marquee_host::identity::Identity;
 use marquee_host::inventory::Inventory;
@@ -85,7 +85,7 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
         // `/p/ns` -> `/p/ns/`, so the storefront's relative links resolve inside the namespace.
         let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
         let location = HeaderValue::try_from(format!("/p/{name}/{query}"))
-            .map_err(|_| ApiError::bad_request("invalid_path", "invalid path"))?;
+            .map_err(|_| ApiError::bad_request(Code::InvalidPath, "invalid path"))?;
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
         response.headers_mut().insert(http::header::LOCATION, location);
@@ -94,7 +94,7 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
     let ns = app
         .registry
         .get(name)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_namespace", format!("no performance {name:?}")))?;
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, Code::UnknownNamespace, format!("no performance {name:?}")))?;
     if req.method() == http::Method::OPTIONS && req.headers().contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) {
         return Ok(Admitted::Answer(preflight()));
     }
@@ -102,7 +102,7 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
     if guard::is_credential_path(&segments) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "sign_in_on_platform",
+            Code::SignInOnPlatform,
             "accounts sign up and log in on the platform (/api/v1/auth/...), never through a performance; \
              a performance's own page gets a token for it from POST /api/v1/auth/namespace-token",
         ));
@@ -151,7 +151,7 @@ async fn admit(app: &App, req: &mut Request<Incoming>) -> Result<Admitted, ApiEr
         .authority(req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost"))
         .path_and_query(target)
         .build()
-        .map_err(|_| ApiError::bad_request("invalid_path", "invalid request target"))?;
+        .map_err(|_| ApiError::bad_request(Code::InvalidPath, "invalid request target"))?;
     let payment = guard::is_payment(req.method(), &segments);
     Ok(Admitted::Run { ns, route: index, caller, payment })
 }
@@ -168,7 +168,7 @@ async fn take_payment(req: Request<Incoming>) -> Result<(Request<Full<Bytes>>, S
         Ok(Err(_)) => return Err(ApiError::body_too_large(MAX_REQUEST_BODY)),
         Err(_) => return Err(ApiError::body_timeout()),
     };
-    let invalid = || ApiError::bad_request("invalid_json", "the body must be a JSON object such as {\"payment\": {\"card\": \"…\"}}");
+    let invalid = || ApiError::bad_request(Code::InvalidJson, "the body must be a JSON object such as {\"payment\": {\"card\": \"…\"}}");
     let payment = if bytes.iter().all(u8::is_ascii_whitespace) {
         serde_json::Value::Object(Default::default())
     } else {
@@ -218,7 +218,7 @@ where
 /// its own load (503) instead of taking workers from its neighbours.
 async fn acquire_slot(ns: &Namespace) -> Result<OwnedSemaphorePermit, ApiError> {
     let overloaded = || {
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "this performance is busy; retry shortly");
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Overloaded, "this performance is busy; retry shortly");
         e.retry_after = Some(1);
         e
     };
@@ -329,13 +329,13 @@ where
         }
         Ok(Err(code)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "function_error",
+            Code::FunctionError,
             format!("function {function} failed: {code:?}"),
         )),
         Err(_) => match task.await {
             Ok(Ok(())) => Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "function_error",
+                Code::FunctionError,
                 format!("function {function} returned without a response"),
             )),
             Ok(Err((error, memory_refused))) => Err(function_failure(ns, function, error, memory_refused)),
@@ -443,7 +443,7 @@ fn preflight() -> Response<Body> {
 /// memory or any other trap (500), each with a body that says which. The instance is gone; nothing else is touched.
 fn function_failure(ns: &Namespace, function: &str, error: wasmtime::Error, memory_refused: bool) -> ApiError {
     let (kind, answer) = if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
-        ("timeout", ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("function {function} ran out of time")))
+        ("timeout", ApiError::new(StatusCode::GATEWAY_TIMEOUT, Code::Timeout, format!("function {function} ran out of time")))
     } else if error.chain().any(marquee_store::is_unavailable) {
         // The store did not answer a host call: an outage to retry (with the same
         // Idempotency-Key), not the function's fault.
@@ -451,10 +451,10 @@ fn function_failure(ns: &Namespace, function: &str, error: wasmtime::Error, memo
     } else if memory_refused {
         let limit = ns.limits.memory_bytes >> 20;
         let message = format!("function {function} needed more than {limit} MiB");
-        ("memory", ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "function_out_of_memory", message))
+        ("memory", ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::FunctionOutOfMemory, message))
     } else {
         // The trap's text names the guest's own symbols: it goes to the log, not to the caller.
-        ("trap", ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "function_trap", format!("function {function} failed")))
+        ("trap", ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::FunctionTrap, format!("function {function} failed")))
     };
     tracing::warn!(namespace = %ns.name, function, kind, error = format!("{error:#}"), "function trapped");
     ns.shared.metrics.trap(&ns.name, function, kind);
