@@ -234,9 +234,13 @@ impl<C: Components> App<C> {
         });
         runtime.block_on(app.load_templates())?;
         if app.settings.part.serves_control() {
-            for row in runtime.block_on(app.shared.catalog.performances())? {
+            let rows = runtime.block_on(app.shared.catalog.performances())?;
+            // A few at a time: each may read its order log on the blocking pool.
+            let this = &*app;
+            let restoring = rows.iter().map(|row| async move { Ok((row, Namespace::build(row, &this.pool, this.shared.clone()).await)) }).collect();
+            for (row, built) in runtime.block_on(marquee_store::a_few_at_a_time(restoring))? {
                 // One performance that cannot come back must not keep the others down.
-                match runtime.block_on(Namespace::build(&row, &app.pool, app.shared.clone())) {
+                match built {
                     Ok(ns) => app.registry.publish(Arc::new(ns)),
                     Err(e) => tracing::error!(namespace = %row.namespace, error = format!("{e:#}"), "could not restore"),
                 }
