@@ -73,7 +73,7 @@ impl Pool {
     }
 
     /// Opens the pool in `dir` and loads the built-in components of this binary.
-    pub fn open(engine: &Engine, dir: &Path, builtins: &[(&str, &[u8])]) -> Result<Self> {
+    fn open(engine: &Engine, dir: &Path, builtins: &[(&str, &[u8])]) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
         let mut pool = Self {
             engine: engine.clone(),

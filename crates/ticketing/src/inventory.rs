@@ -193,9 +193,10 @@ impl Layout {
         if !self.sessions.contains(&row.session) {
             return Ok(None);
         }
-        let (seats, units) = self.claims_of(&row.session, &self.items_of_tickets(&row.tickets), per_buyer_limit);
+        let items = self.items_of_tickets(&row.tickets);
+        let (seats, units) = self.claims_of(&row.session, &items, per_buyer_limit);
         let order = StoredOrder { order_id: row.id.clone(), buyer: row.buyer.clone(), record: serde_json::to_string(row)?, status: row.status };
-        let tickets = units.iter().filter(|u| matches!(Pool::parse(&u.pool), Some(Pool::Section { .. }))).map(|u| u.quantity).sum();
+        let tickets = items.iter().map(Item::tickets).sum();
         Ok(Some(Restored { hold_id: row.hold_id.clone(), session: row.session.clone(), seats, units, tickets, created_at: row.created_at, order }))
     }
 
