@@ -20,6 +20,7 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the control plane at `url`, sending `token` as the bearer where a call needs one.
     pub fn new(url: &str, token: Option<String>) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -73,16 +74,19 @@ impl Client {
         Ok(pair.access_token)
     }
 
+    /// The templates: name, description.
     pub fn templates(&self) -> Result<Vec<Vec<String>>> {
         let list: Vec<TemplateSummary> = self.get("/api/v1/templates", false)?;
         Ok(list.into_iter().map(|t| vec![t.name, t.description]).collect())
     }
 
+    /// The caller's performances: name, template, title, address.
     pub fn performances(&self) -> Result<Vec<Vec<String>>> {
         let list: Vec<Performance> = self.get("/api/v1/performances", true)?;
         Ok(list.into_iter().map(|p| vec![p.namespace, p.template, text(&p.params["title"]), p.public_url.unwrap_or(p.url)]).collect())
     }
 
+    /// The caller's components: name, version, digest.
     pub fn components(&self) -> Result<Vec<Vec<String>>> {
         let list: Vec<Component> = self.get("/api/v1/components", true)?;
         Ok(list.into_iter().map(|c| vec![c.name, c.version, c.digest]).collect())

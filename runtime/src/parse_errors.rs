@@ -10,7 +10,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use marquee_deployments::error::Code;
+use marquee_api::Code;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// hyper's own answer is a status line and three short headers.

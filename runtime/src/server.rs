@@ -167,7 +167,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     let head: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     if head > MAX_HEAD_BYTES || req.headers().len() > MAX_HEADERS {
         let message = format!("request headers are limited to {MAX_HEADERS} fields and {} KiB", MAX_HEAD_BYTES >> 10);
-        let too_large = marquee_deployments::error::ApiError::new(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, marquee_deployments::error::Code::HeadersTooLarge, message);
+        let too_large = marquee_api::ApiError::new(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, marquee_api::Code::HeadersTooLarge, message);
         let mut response = too_large.response().map(Body::from);
         response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         return response;
@@ -184,7 +184,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
     }
     // While the shared store does not answer, a call that needs it is told so at once.
     if !app.store_up() && (path.starts_with("/p/") || path.starts_with("/api/")) {
-        return marquee_deployments::error::ApiError::store_unavailable().response().map(Body::from);
+        return marquee_api::ApiError::store_unavailable().response().map(Body::from);
     }
     if path.starts_with("/p/") {
         marquee_trigger_http::handle(app, req).await
@@ -197,7 +197,7 @@ async fn route(app: Arc<App>, control: axum::Router, req: Request<Incoming>) -> 
 }
 
 fn not_here(message: &str) -> Response<Body> {
-    marquee_deployments::error::ApiError::not_found(message).response().map(Body::from)
+    marquee_api::ApiError::not_found(message).response().map(Body::from)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

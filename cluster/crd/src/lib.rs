@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+/// What the control plane asks of the cluster for one performance.
 pub struct PerformanceSpec {
     /// The seller's account id on the control plane.
     #[schemars(length(min = 1))]
@@ -45,16 +46,21 @@ pub struct PerformanceSpec {
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+/// How a performance is served.
 pub enum Placement {
     #[default]
+    /// The shared runtime pool serves it.
     Shared,
+    /// Its own runtime Deployment serves it too.
     Dedicated,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+/// The size of a dedicated performance's runtime.
 pub struct DedicatedRuntime {
     #[schemars(range(min = 1, max = 50))]
+    /// How many runtime pods.
     pub replicas: i32,
     /// CPU per pod, requested and the limit (`500m`, `2`).
     pub cpu: Quantity,
@@ -62,7 +68,10 @@ pub struct DedicatedRuntime {
     pub memory: Quantity,
 }
 
-/// Where the performance's route sends its traffic.
+/// Where the performance's route sends its traffic: the shared runtime pool's Service or the
+/// performance's own. (Its variants have no docs of their own: with them, the schema of an
+/// optional `Backend` loses its `null`.)
+#[allow(missing_docs)]
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
@@ -72,6 +81,7 @@ pub enum Backend {
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+/// What the operator last saw of a performance.
 pub struct PerformanceStatus {
     /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +90,7 @@ pub struct PerformanceStatus {
     #[serde(default)]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Where the performance's route sends its traffic now.
     pub backend: Option<Backend>,
     /// Ready pods of the dedicated Deployment; absent when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +101,7 @@ pub struct PerformanceStatus {
 }
 
 impl Performance {
+    /// The status condition of this type (`Accepted`, `Routed`, `Ready`), if set.
     pub fn condition(&self, kind: &str) -> Option<&Condition> {
         self.status.as_ref()?.conditions.iter().find(|c| c.type_ == kind)
     }

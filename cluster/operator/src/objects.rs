@@ -37,10 +37,13 @@ pub const SELLER_TOKEN_ROLE: &str = "marquee-seller-token";
 pub const CONTROL: &str = "marquee-control";
 /// The performance's Service, its dedicated Deployment and the Secret that Deployment reads.
 pub const RUNTIME: &str = "runtime";
+/// The Secret holding a dedicated runtime's store address.
 pub const STORE_SECRET: &str = "runtime-store";
 /// The key of Prometheus's bearer token in the store Secret.
 const METRICS_TOKEN_KEY: &str = "metrics-token";
+/// The performance's HTTPRoute.
 pub const ROUTE: &str = "performance";
+/// The performance namespace's NetworkPolicy.
 pub const NETWORK_POLICY: &str = "isolate";
 /// Where a runtime keeps its lock and compiled components (the root file system is read-only).
 pub const DATA_DIR: &str = "/var/lib/marquee";
@@ -52,6 +55,7 @@ pub struct Platform {
     pub namespace: String,
     /// What every performance's namespace is named with before its name (`mq-`).
     pub namespace_prefix: String,
+    /// The Gateway every performance's route attaches to, in `namespace`.
     pub gateway: String,
     /// The runtime pool's Service in `namespace`.
     pub pool_service: String,

@@ -24,6 +24,7 @@ use crate::objects::{self, Platform};
 
 /// The one field manager of every object the operator writes.
 pub const MANAGER: &str = "marquee-operator";
+/// Holds a performance until the operator has removed what it made for it.
 pub const FINALIZER: &str = "marquee.dev/cleanup";
 /// How soon to look again while no runtime serves the current spec yet.
 pub const WAIT_FOR_SERVING: Duration = Duration::from_secs(2);
@@ -34,23 +35,32 @@ pub const RETRY: Duration = Duration::from_secs(5);
 
 /// Which runtime processes serve a performance's spec (by digest), as they report it to the store.
 pub trait Serving: Send + Sync {
+    /// The runtime processes serving `digest` of `namespace`.
     fn serving<'a>(&'a self, namespace: &'a str, digest: &'a str) -> BoxFuture<'a, anyhow::Result<Vec<String>>>;
 }
 
+/// What every reconcile uses.
 pub struct Context {
+    /// The Kubernetes API.
     pub client: Client,
+    /// How the platform is laid out in the cluster.
     pub platform: Platform,
+    /// Who serves what, from the store.
     pub serving: Arc<dyn Serving>,
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a reconcile failed.
 pub enum Error {
     #[error("kubernetes API: {0}")]
+    /// The Kubernetes API refused or did not answer.
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
+    /// Adding or removing the finalizer failed.
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
 
+/// Makes the cluster hold what a performance asks for (or, once it is deleted, nothing of it).
 pub async fn reconcile(perf: Arc<Performance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api: Api<Performance> = Api::all(ctx.client.clone());
     finalizer(&api, FINALIZER, perf, |event| async {
@@ -81,6 +91,7 @@ where
 
 /// `Api::all` for cluster-scoped kinds and `Api::namespaced` for the rest, chosen by the type.
 pub trait ScopeApi {
+    /// An `Api` over kind `K` in `namespace` (ignored for cluster-scoped kinds).
     fn api<K: Resource<DynamicType = (), Scope = Self>>(client: Client, namespace: Option<&str>) -> Api<K>;
 }
 

@@ -2,9 +2,11 @@
 //! writes and reads them and as the CLI and the bench send and read them: one definition, so
 //! the three cannot drift apart. Fields a client does not know are ignored when reading.
 
+mod error;
 mod identifier;
 mod placement;
 
+pub use error::{ApiError, BODY_TIMEOUT, Code};
 pub use identifier::Identifier;
 pub use placement::{DedicatedRuntime, Placement};
 
@@ -18,6 +20,7 @@ use serde_json::Value;
 pub struct ErrorBody {
     /// A stable machine-readable code, e.g. `invalid_namespace`.
     pub error: String,
+    /// A sentence for a person.
     pub message: String,
     /// The request field at fault, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,7 +30,9 @@ pub struct ErrorBody {
 /// `POST /api/v1/auth/signup`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignupRequest {
+    /// The sign-in email.
     pub email: String,
+    /// At least 8 characters.
     pub password: String,
     /// `buyer` or `seller`; checked by the server so that a wrong one is a clear 400.
     pub role: String,
@@ -36,8 +41,11 @@ pub struct SignupRequest {
 /// An account as the API shows it (the signup answer).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Account {
+    /// The account's id.
     pub id: String,
+    /// Its sign-in email.
     pub email: String,
+    /// `buyer`, `seller` or `admin`.
     pub role: String,
 }
 
@@ -62,9 +70,12 @@ impl SessionMode {
 /// `POST /api/v1/auth/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginRequest {
+    /// The sign-in email.
     pub email: String,
+    /// The password.
     pub password: String,
     #[serde(default, skip_serializing_if = "SessionMode::is_api")]
+    /// How the session's tokens travel (API mode when absent).
     pub mode: SessionMode,
 }
 
@@ -72,16 +83,21 @@ pub struct LoginRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordRequest {
+    /// The sign-in email.
     pub email: String,
+    /// The current password.
     pub password: String,
+    /// The password to set (at least 8 characters).
     pub new_password: String,
     #[serde(default, skip_serializing_if = "SessionMode::is_api")]
+    /// How the new session's tokens travel (API mode when absent).
     pub mode: SessionMode,
 }
 
 /// `POST /api/v1/auth/refresh` and `/logout` from an API client (a browser sends its cookie).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshRequest {
+    /// The refresh token to spend (or, for `/logout`, to revoke with its family).
     pub refresh_token: String,
 }
 
@@ -89,15 +105,20 @@ pub struct RefreshRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceTokenRequest {
+    /// The performance the token may deploy to.
     pub namespace: String,
 }
 
 /// A fresh access + refresh token pair (an API-mode session).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenPair {
+    /// A short-lived token for `Authorization: Bearer`.
     pub access_token: String,
+    /// The one-use token that gets the next pair.
     pub refresh_token: String,
+    /// Always `Bearer`.
     pub token_type: String,
+    /// Seconds until the access token expires.
     pub expires_in: i64,
 }
 
@@ -107,8 +128,10 @@ pub struct TokenPair {
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     #[serde(default)]
+    /// The performance's name, which is its namespace (1-63 lower-case letters, digits or `-`).
     pub namespace: String,
     #[serde(default)]
+    /// The template it is deployed from.
     pub template: String,
     /// The template's parameters (`GET /api/v1/templates/{name}` has their schema).
     #[serde(default)]
@@ -134,7 +157,9 @@ pub struct PatchRequest {
 /// The answer to a deploy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deployed {
+    /// The performance's name.
     pub namespace: String,
+    /// `running`.
     pub status: String,
     /// The performance's pages, relative to the platform's address.
     pub url: String,
@@ -149,16 +174,22 @@ pub struct Deployed {
 /// A performance as its seller and admins see it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Performance {
+    /// The performance's name.
     pub namespace: String,
+    /// `running`, or `archived` once taken down with orders.
     pub status: String,
+    /// Its pages, relative to the platform's address.
     pub url: String,
     /// Where buyers reach its pages, when the control plane knows (`--public-url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// The template it was deployed from.
     pub template: String,
+    /// The owner's account id.
     pub owner: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Its validated parameters.
     pub params: Value,
     /// Function role -> the digest it is pinned to.
     pub components: BTreeMap<String, String>,
@@ -173,21 +204,29 @@ pub struct Performance {
 /// A component in the registry; built-ins have no world or size and belong to `marquee`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Component {
+    /// The sha256 of its bytes, `sha256:…`.
     pub digest: String,
+    /// Its name.
     pub name: String,
+    /// Its version (one name may have many).
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The WIT world it targets (uploads only).
     pub world: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Its size in bytes (uploads only).
     pub size: Option<u64>,
+    /// The uploader's account id, or `marquee` for a built-in.
     pub owner: String,
 }
 
 /// A template in the catalogue, as far as a listing needs it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TemplateSummary {
+    /// The template's name.
     pub name: String,
     #[serde(default)]
+    /// What it deploys, in a sentence.
     pub description: String,
 }
 

@@ -8,7 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum Placement {
     #[default]
+    /// The shared runtime pool serves it.
     Shared,
+    /// Its own runtime pods serve it, in its namespace.
     Dedicated,
 }
 
@@ -16,6 +18,7 @@ pub enum Placement {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DedicatedRuntime {
+    /// How many runtime pods.
     pub replicas: i32,
     /// CPU per pod, requested and the limit, as Kubernetes writes it (`500m`, `2`).
     #[serde(deserialize_with = "quantity")]

@@ -45,9 +45,10 @@ use marquee_api::{
 use marquee_ticketing::templates::Template;
 
 use marquee_deployments::app::Actor;
+use marquee_deployments::error::DeployError;
 use marquee_host::App;
 use marquee_identity::{self as auth, AuthError, Role};
-use marquee_deployments::error::{ApiError, BODY_TIMEOUT, Code};
+use marquee_api::{ApiError, BODY_TIMEOUT, Code};
 use marquee_limits::{ClientAddr, Limit};
 use marquee_host::Namespace;
 use marquee_deployments::components::Components;
@@ -60,9 +61,52 @@ type ApiResult<T = Response> = Result<T, Rejected>;
 #[derive(Debug)]
 pub struct Rejected(ApiError);
 
-impl<E: Into<ApiError>> From<E> for Rejected {
-    fn from(e: E) -> Self {
+impl From<ApiError> for Rejected {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<anyhow::Error> for Rejected {
+    fn from(e: anyhow::Error) -> Self {
         Self(e.into())
+    }
+}
+
+/// A refused deploy, patch, take-down or template change in the error shape: its status, its
+/// code and the request field at fault.
+impl From<DeployError> for Rejected {
+    fn from(e: DeployError) -> Self {
+        use DeployError as E;
+        let e = match e {
+            E::Fault(fault) => return fault.into(),
+            E::TooMany(wait) => return ApiError::too_many(wait).into(),
+            e => e,
+        };
+        let (status, code, field) = match &e {
+            E::InvalidNamespace | E::Reserved { .. } => (StatusCode::BAD_REQUEST, Code::InvalidNamespace, Some("namespace".into())),
+            E::NamespaceTaken(_) => (StatusCode::CONFLICT, Code::NamespaceTaken, Some("namespace".into())),
+            E::ClusterUnavailable => (StatusCode::SERVICE_UNAVAILABLE, Code::ClusterUnavailable, None),
+            E::QuotaExceeded(_) => (StatusCode::FORBIDDEN, Code::QuotaExceeded, None),
+            E::UnknownTemplate(_) => (StatusCode::BAD_REQUEST, Code::UnknownTemplate, Some("template".into())),
+            E::InvalidParams(f) => (StatusCode::BAD_REQUEST, Code::InvalidParams, Some(f.field.clone())),
+            E::InvalidTemplate(f) => (StatusCode::BAD_REQUEST, Code::InvalidTemplate, Some(f.field.clone())),
+            E::UnknownComponent { role, .. } => (StatusCode::BAD_REQUEST, Code::UnknownComponent, Some(format!("components.{role}"))),
+            E::BuiltinTemplate(_) => (StatusCode::CONFLICT, Code::BuiltinTemplate, Some("name".into())),
+            E::TemplateNotFound(_) | E::PerformanceNotFound(_) => (StatusCode::NOT_FOUND, Code::NotFound, None),
+            E::TemplateGone(_) => (StatusCode::CONFLICT, Code::TemplateGone, None),
+            E::NotPatchable(key) => (StatusCode::BAD_REQUEST, Code::NotPatchable, Some(format!("params.{key}"))),
+            E::UnknownFunction(role) => (StatusCode::BAD_REQUEST, Code::UnknownFunction, Some(format!("components.{role}"))),
+            E::ComponentNotYours { role, .. } => (StatusCode::FORBIDDEN, Code::ComponentNotYours, Some(format!("components.{role}"))),
+            E::HasOrders { .. } => (StatusCode::CONFLICT, Code::HasOrders, None),
+            E::Fault(_) | E::TooMany(_) => unreachable!("answered above"),
+        };
+        let mut answer = ApiError::new(status, code, e.to_string());
+        answer.field = field;
+        if let E::HasOrders { orders, .. } = e {
+            answer = answer.with("orders", orders.into());
+        }
+        Self(answer)
     }
 }
 
@@ -79,6 +123,7 @@ pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
 /// How long compiling an upload may take before the upload is refused.
 const COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The `/api/v1` routes, the console and the OpenAPI document, over a platform.
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/api/v1/auth/signup", post(signup))
@@ -295,7 +340,10 @@ pub enum Caller {
     Account(auth::Claims),
     /// A namespace token: it reads and patches the one deployment it names, as its owner,
     /// and acts for no account.
-    NamespaceToken { deployment: String },
+    NamespaceToken {
+        /// The deployment it works on.
+        deployment: String,
+    },
 }
 
 impl Caller {

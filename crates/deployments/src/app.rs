@@ -7,21 +7,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use http::StatusCode;
 use marquee_api::{DeployRequest, Identifier, PatchRequest};
 use marquee_store::{Backend, BuyerOrder, DirectoryEvent, Identity, IdentityEvent, PerformanceRow, SharedStore};
 use serde_json::Value;
 
 use marquee_identity::{self as auth, Auth};
 use marquee_store::Account;
-use crate::error::{ApiError, Code};
+use crate::error::DeployError;
 use crate::history::{Counters, History};
 use marquee_ticketing::{Commerce, TicketSigner};
 use marquee_limits::{RateLimits, Rates};
 use crate::namespace::{Namespace, Registry, Shared, Spec};
 use marquee_ticketing::{Payments, TestProvider};
 use crate::components::Components;
-use marquee_ticketing::templates::{Template, Templates};
+use marquee_ticketing::templates::{FieldError, Template, Templates};
 
 /// How often a runtime on a shared store reports what it serves (a report lapses after a few
 /// of these).
@@ -30,6 +29,7 @@ pub const SERVING_REPORT_INTERVAL: Duration = Duration::from_secs(2);
 /// Settings of one platform process.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where the embedded store, the compiled components and the secrets live.
     pub data_dir: PathBuf,
     /// Wall-clock and CPU budget of one request to a function.
     pub request_timeout: Duration,
@@ -47,6 +47,7 @@ pub struct Settings {
     pub trusted_proxies: marquee_limits::TrustedProxies,
     /// The bearer token of the platform's Prometheus, which may scrape sales series too.
     pub metrics_token: Option<String>,
+    /// What this process serves.
     pub part: Part,
     /// Where buyers reach `/p/…` (a load balancer or Gateway in front of the runtimes), for the
     /// performance links the control plane hands out.
@@ -63,14 +64,20 @@ pub enum Part {
     Control,
     /// `/p/{ns}/…` of the performances in the store's directory, or of those named, and
     /// `/metrics` (`marquee runtime`).
-    Runtime { only: Vec<String> },
+    /// Serves performances only: those of the store's directory, or only those named.
+    Runtime {
+        /// The performances it serves; empty: every one.
+        only: Vec<String>,
+    },
 }
 
 impl Part {
+    /// Whether it serves the control plane.
     pub fn serves_control(&self) -> bool {
         !matches!(self, Part::Runtime { .. })
     }
 
+    /// Whether it serves performances.
     pub fn serves_performances(&self) -> bool {
         !matches!(self, Part::Control)
     }
@@ -78,12 +85,19 @@ impl Part {
 
 /// A process's platform, over the compiled components of `C` (the Wasm host's pool).
 pub struct App<C: Components> {
+    /// How it was started.
     pub settings: Settings,
+    /// The compiled components.
     pub pool: C,
+    /// Built-in and admins' templates.
     pub templates: Templates,
+    /// The live performances.
     pub registry: Registry<C::Compiled>,
+    /// What every performance's host calls use.
     pub shared: Arc<Shared>,
+    /// Rate limits and quotas.
     pub limits: RateLimits,
+    /// The console's metric history.
     pub history: History,
     /// The store other processes share with this one (`None`: this process alone serves).
     shared_store: Option<Arc<dyn SharedStore>>,
@@ -112,7 +126,7 @@ pub struct App<C: Components> {
 const STORE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Parameters an owner may change on a live performance; the rest shape its inventory.
-const PATCHABLE: &[&str] =
+pub(crate) const PATCHABLE: &[&str] =
     &["title", "venue", "description", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes"];
 
 /// Takes the data dir's exclusive lock, so a second process on the same data dir (which would
@@ -149,7 +163,9 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
 /// any seller's performances and is not held to a seller's quota).
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {
+    /// The account's id.
     pub id: &'a str,
+    /// Whether it is an admin.
     pub admin: bool,
 }
 
@@ -510,11 +526,11 @@ impl<C: Components> App<C> {
 
     /// Validates, pins, persists and publishes a performance. Nothing is left behind when
     /// any step fails: persisting is the last step that can.
-    pub async fn deploy(&self, caller: Actor<'_>, request: &DeployRequest) -> Result<(Arc<Namespace<C::Compiled>>, Duration), ApiError> {
+    pub async fn deploy(&self, caller: Actor<'_>, request: &DeployRequest) -> Result<(Arc<Namespace<C::Compiled>>, Duration), DeployError> {
         let owner = caller.id;
         let started = Instant::now();
         if !caller.admin {
-            self.limits.check(marquee_limits::Limit::DeployBySeller, owner).await.map_err(ApiError::too_many)?;
+            self.limits.check(marquee_limits::Limit::DeployBySeller, owner).await.map_err(DeployError::TooMany)?;
         }
         let name = &request.namespace;
         if let Some(mirror) = self.mirror.get()
@@ -527,25 +543,15 @@ impl<C: Components> App<C> {
         let changes = self.changes.lock().await;
         let cap = self.limits.performances_per_seller as usize;
         if cap > 0 && !caller.admin && self.registry.owned_by(owner) >= cap {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                Code::QuotaExceeded,
-                format!("a seller may have at most {cap} live performances; delete or cancel one first"),
-            ));
+            return Err(DeployError::QuotaExceeded(cap));
         }
         if !Identifier::Namespace.accepts(name) {
-            return Err(ApiError::bad_request(
-                Code::InvalidNamespace,
-                "namespace must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'",
-            )
-            .field("namespace"));
+            return Err(DeployError::InvalidNamespace);
         }
         let namespace = name.clone();
         let template_name = &request.template;
-        let template = self.templates.get(template_name).ok_or_else(|| {
-            ApiError::bad_request(Code::UnknownTemplate, format!("no template named {template_name:?}")).field("template")
-        })?;
-        let params = template.validate(&request.params).map_err(ApiError::from)?;
+        let template = self.templates.get(template_name).ok_or_else(|| DeployError::UnknownTemplate(template_name.clone()))?;
+        let params = template.validate(&request.params)?;
         marquee_ticketing::templates::check_upcoming(&params)?;
         if self.registry.get(&namespace).is_some() {
             return Err(namespace_taken(&namespace));
@@ -587,7 +593,7 @@ impl<C: Components> App<C> {
     }
 
     /// A template's functions pinned to digests: built-in names, or digests in the pool.
-    fn template_components(&self, template: &Template) -> Result<BTreeMap<String, String>, ApiError> {
+    fn template_components(&self, template: &Template) -> Result<BTreeMap<String, String>, DeployError> {
         template
             .components
             .iter()
@@ -596,11 +602,11 @@ impl<C: Components> App<C> {
                     Some(digest) => digest.to_string(),
                     None if self.pool.get(component).is_ok() => component.clone(),
                     None => {
-                        return Err(ApiError::bad_request(
-                            Code::UnknownComponent,
-                            format!("template {} names {component:?}, which is neither a built-in nor a component in the pool", template.name),
-                        )
-                        .field(format!("components.{role}")));
+                        return Err(DeployError::UnknownComponent {
+                            template: template.name.clone(),
+                            role: role.clone(),
+                            component: component.clone(),
+                        });
                     }
                 };
                 Ok((role.clone(), digest))
@@ -609,18 +615,19 @@ impl<C: Components> App<C> {
     }
 
     /// Adds or replaces an admin's template, after checking it could deploy.
-    pub async fn put_template(&self, name: Option<&str>, template: Template) -> Result<Template, ApiError> {
+    pub async fn put_template(&self, name: Option<&str>, template: Template) -> Result<Template, DeployError> {
+        let invalid = |message: &str| DeployError::InvalidTemplate(FieldError::new("name", message));
         if name.is_some_and(|n| n != template.name) {
-            return Err(ApiError::bad_request(Code::InvalidTemplate, "the name in the body differs from the URL's").field("name"));
+            return Err(invalid("the name in the body differs from the URL's"));
         }
         if !Identifier::Template.accepts(&template.name) {
-            return Err(ApiError::bad_request(Code::InvalidTemplate, "name must be 1-40 lower-case letters, digits or -").field("name"));
+            return Err(invalid("name must be 1-40 lower-case letters, digits or -"));
         }
         if self.templates.is_builtin(&template.name) {
-            return Err(ApiError::new(StatusCode::CONFLICT, Code::BuiltinTemplate, "built-in templates cannot change").field("name"));
+            return Err(DeployError::BuiltinTemplate("change"));
         }
-        template.check_routes().map_err(|e| ApiError::bad_request(Code::InvalidTemplate, e.message).field(e.field))?;
-        template.check_runtime().map_err(|e| ApiError::bad_request(Code::InvalidTemplate, e.message).field(e.field))?;
+        template.check_routes().map_err(DeployError::InvalidTemplate)?;
+        template.check_runtime().map_err(DeployError::InvalidTemplate)?;
         self.template_components(&template)?;
         let json = serde_json::to_string(&template).map_err(anyhow::Error::from)?;
         self.shared.catalog.put_template(&template.name, &json, crate::clock::now_secs()).await?;
@@ -629,13 +636,13 @@ impl<C: Components> App<C> {
     }
 
     /// Removes an admin's template. Performances deployed from it keep running as deployed.
-    pub async fn delete_template(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn delete_template(&self, name: &str) -> Result<(), DeployError> {
         if self.templates.is_builtin(name) {
-            return Err(ApiError::new(StatusCode::CONFLICT, Code::BuiltinTemplate, "built-in templates cannot be deleted"));
+            return Err(DeployError::BuiltinTemplate("be deleted"));
         }
         self.sync_templates().await?;
         if self.templates.get(name).is_none() {
-            return Err(ApiError::not_found(format!("no template named {name:?}")));
+            return Err(DeployError::TemplateNotFound(name.to_owned()));
         }
         self.shared.catalog.delete_template(name).await?;
         self.templates.remove(name);
@@ -644,7 +651,7 @@ impl<C: Components> App<C> {
 
     /// Resolves a reference to a component `owner` may deploy: a built-in, or one of their
     /// own uploads by digest or `name@version` (`None`: an admin, who may use anyone's).
-    async fn component_for(&self, owner: Option<&str>, reference: &str) -> Result<String, ApiError> {
+    async fn component_for(&self, owner: Option<&str>, role: &str, reference: &str) -> Result<String, DeployError> {
         if let Some(digest) = self.pool.builtins().find(|(n, d)| *n == reference || *d == reference).map(|(_, d)| d) {
             return Ok(digest.to_string());
         }
@@ -652,20 +659,16 @@ impl<C: Components> App<C> {
         let found = mine.iter().find(|c| c.digest == reference || format!("{}@{}", c.name, c.version) == reference);
         match found {
             Some(c) => Ok(c.digest.clone()),
-            None => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                Code::ComponentNotYours,
-                format!("{reference:?} is neither a built-in nor a component you uploaded"),
-            )),
+            None => Err(DeployError::ComponentNotYours { role: role.to_owned(), reference: reference.to_owned() }),
         }
     }
 
     /// Changes a live performance: display parameters (`{"params": {...}}`, only
-    /// [`PATCHABLE`] keys; `null` removes an optional one) and/or its functions
+    /// `PATCHABLE` keys; `null` removes an optional one) and/or its functions
     /// (`{"components": {role: reference}}`, rolling forward or back to another version). The
     /// switch is one map insert: requests in flight finish on the old functions, new ones
     /// run the new. Returns the performance and how long the switch took.
-    pub async fn patch(&self, caller: Actor<'_>, namespace: &str, request: &PatchRequest) -> Result<(Arc<Namespace<C::Compiled>>, Duration), ApiError> {
+    pub async fn patch(&self, caller: Actor<'_>, namespace: &str, request: &PatchRequest) -> Result<(Arc<Namespace<C::Compiled>>, Duration), DeployError> {
         let (previous, updated, took) = self.patch_here(caller, namespace, request).await?;
         if let Err(e) = self.announce(namespace).await {
             // Runtimes may never hear of it, so the change did not happen: the previous version
@@ -685,14 +688,12 @@ impl<C: Components> App<C> {
     }
 
     /// Applies a patch here; returns the version it replaced, the new one and the time taken.
-    async fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &PatchRequest) -> Result<(Arc<Namespace<C::Compiled>>, Arc<Namespace<C::Compiled>>, Duration), ApiError> {
+    async fn patch_here(&self, caller: Actor<'_>, namespace: &str, request: &PatchRequest) -> Result<(Arc<Namespace<C::Compiled>>, Arc<Namespace<C::Compiled>>, Duration), DeployError> {
         let started = Instant::now();
         self.sync_templates().await?;
         let _changes = self.changes.lock().await;
-        let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
-        let template = self.templates.get(&ns.template).ok_or_else(|| {
-            ApiError::new(StatusCode::CONFLICT, Code::TemplateGone, format!("template {} was deleted; redeploy to change this performance", ns.template))
-        })?;
+        let ns = self.performance(namespace)?;
+        let template = self.templates.get(&ns.template).ok_or_else(|| DeployError::TemplateGone(ns.template.clone()))?;
         let params = match &request.params {
             patch if patch.is_empty() => ns.params.clone(),
             patch => {
@@ -702,20 +703,14 @@ impl<C: Components> App<C> {
                 };
                 for (key, value) in patch {
                     if !PATCHABLE.contains(&key.as_str()) {
-                        return Err(ApiError::bad_request(
-                            Code::NotPatchable,
-                            format!("{key} cannot change on a live performance; patchable: {}", PATCHABLE.join(", ")),
-                        )
-                        .field(format!("params.{key}")));
+                        return Err(DeployError::NotPatchable(key.clone()));
                     }
                     match value {
                         Value::Null => merged.remove(key),
                         v => merged.insert(key.clone(), v.clone()),
                     };
                 }
-                template
-                    .validate(&Value::Object(merged))
-                    .map_err(ApiError::from)?
+                template.validate(&Value::Object(merged))?
             }
         };
         let mut spec = ns.spec.clone();
@@ -734,43 +729,42 @@ impl<C: Components> App<C> {
     }
 
     /// Applies `{role: reference}` swaps to a performance's functions.
-    async fn swap_components(&self, owner: Option<&str>, components: &mut BTreeMap<String, String>, swaps: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    async fn swap_components(&self, owner: Option<&str>, components: &mut BTreeMap<String, String>, swaps: &BTreeMap<String, String>) -> Result<(), DeployError> {
         for (role, reference) in swaps {
-            let field = format!("components.{role}");
             if !components.contains_key(role) {
-                return Err(ApiError::bad_request(Code::UnknownFunction, format!("there is no function {role}")).field(field));
+                return Err(DeployError::UnknownFunction(role.clone()));
             }
-            components.insert(role.clone(), self.component_for(owner, reference).await.map_err(|e| e.field(field))?);
+            components.insert(role.clone(), self.component_for(owner, role, reference).await?);
         }
         Ok(())
     }
 
     /// Takes a performance down. Refused (409) while it has confirmed orders: only
     /// [`App::cancel`] ends those, by refunding them. No order row is ever removed.
-    pub async fn undeploy(&self, namespace: &str) -> Result<(), ApiError> {
-        let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
-        if let Err(live) = ns.inventory.close_unsold().await? {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                Code::HasOrders,
-                format!("{namespace} has {live} confirmed orders; cancel the performance (POST .../cancel) to refund them first"),
-            )
-            .with("orders", live.into()));
+    pub async fn undeploy(&self, namespace: &str) -> Result<(), DeployError> {
+        let ns = self.performance(namespace)?;
+        if let Err(orders) = ns.inventory.close_unsold().await? {
+            return Err(DeployError::HasOrders { namespace: namespace.to_owned(), orders });
         }
         self.retire(&ns).await
     }
 
     /// Cancels a performance: stops its sales, refunds and cancels every confirmed order
     /// (its buyers keep seeing them, as cancelled), then archives it. Returns the count.
-    pub async fn cancel(&self, namespace: &str) -> Result<usize, ApiError> {
-        let ns = self.registry.get(namespace).ok_or_else(|| ApiError::not_found(format!("no performance {namespace:?}")))?;
+    pub async fn cancel(&self, namespace: &str) -> Result<usize, DeployError> {
+        let ns = self.performance(namespace)?;
         let cancelled = ns.inventory.cancel_all().await?;
         self.retire(&ns).await?;
         Ok(cancelled)
     }
 
+    /// A live performance, or why there is none.
+    fn performance(&self, namespace: &str) -> Result<Arc<Namespace<C::Compiled>>, DeployError> {
+        self.registry.get(namespace).ok_or_else(|| DeployError::PerformanceNotFound(namespace.to_owned()))
+    }
+
     /// Unpublishes a performance whose sales are closed, archiving it if it has orders.
-    async fn retire(&self, ns: &Namespace<C::Compiled>) -> Result<(), ApiError> {
+    async fn retire(&self, ns: &Namespace<C::Compiled>) -> Result<(), DeployError> {
         let archive = !ns.inventory.all_orders().await?.is_empty();
         self.unpublish(&ns.name, &ns.deployment, archive).await?;
         // The deletion stands (orders may be refunded already); runtimes learn of it when the
@@ -805,20 +799,20 @@ impl<C: Components> App<C> {
 }
 
 /// Cluster mode: why the cluster gives no namespace to this name.
-fn cluster_refusal(name: &str, refused: crate::mirror::Refused) -> ApiError {
+fn cluster_refusal(name: &str, refused: crate::mirror::Refused) -> DeployError {
     use crate::mirror::Refused;
     match refused {
-        Refused::Reserved(why) => ApiError::bad_request(Code::InvalidNamespace, format!("{name:?} cannot be a performance here: {why}")).field("namespace"),
-        Refused::Taken(why) => ApiError::new(StatusCode::CONFLICT, Code::NamespaceTaken, why).field("namespace"),
+        Refused::Reserved(why) => DeployError::Reserved { name: name.to_owned(), why },
+        Refused::Taken(why) => DeployError::NamespaceTaken(why),
         Refused::Unavailable(e) => {
             tracing::error!(namespace = %name, error = format!("{e:#}"), "could not look up the namespace");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::ClusterUnavailable, "the Kubernetes API did not answer; try again")
+            DeployError::ClusterUnavailable
         }
     }
 }
 
-fn namespace_taken(namespace: &str) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, Code::NamespaceTaken, format!("namespace {namespace:?} is taken")).field("namespace")
+fn namespace_taken(namespace: &str) -> DeployError {
+    DeployError::NamespaceTaken(format!("namespace {namespace:?} is taken"))
 }
 
 /// On an empty store, creates the admin from `MARQUEE_ADMIN_EMAIL` / `MARQUEE_ADMIN_PASSWORD`,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
+/// The component pool as deployments see it: compiled components by digest, and the built-ins.
 pub trait Components: Send + Sync + 'static {
     /// A compiled component, ready to instantiate for a request.
     type Compiled: Send + Sync + 'static;

@@ -1,198 +1,90 @@
-//! The platform's error shape: `{"error": code, "message": text}` (plus `field` where one
-//! input is at fault), with a 4xx status for anything a caller can fix.
+//! Why a change to the platform's performances or templates was refused, or failed. The
+//! control plane answers each in the API's one error shape.
 
-use http::StatusCode;
+use std::time::Duration;
 
-/// Declares [`Code`]: each variant with the text the API answers.
-macro_rules! codes {
-    ($($variant:ident = $text:literal,)*) => {
-        /// Every error code the API answers with (the body's `error`): stable and machine-readable.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Code {
-            $(#[doc = $text] $variant,)*
-        }
+use marquee_ticketing::templates::FieldError;
 
-        impl Code {
-            /// The code as the API writes it.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Code::$variant => $text,)*
-                }
-            }
-        }
-    };
-}
-
-codes! {
-    BadRequest = "bad_request",
-    BodyTimeout = "body_timeout",
-    BodyTooLarge = "body_too_large",
-    BuiltinTemplate = "builtin_template",
-    ClusterUnavailable = "cluster_unavailable",
-    ComponentNotYours = "component_not_yours",
-    EmailTaken = "email_taken",
-    Forbidden = "forbidden",
-    FunctionError = "function_error",
-    FunctionOutOfMemory = "function_out_of_memory",
-    FunctionTrap = "function_trap",
-    HasOrders = "has_orders",
-    HeadersTooLarge = "headers_too_large",
-    Internal = "internal",
-    InvalidBody = "invalid_body",
-    InvalidComponent = "invalid_component",
-    InvalidDoor = "invalid_door",
-    InvalidEmail = "invalid_email",
-    InvalidJson = "invalid_json",
-    InvalidNamespace = "invalid_namespace",
-    InvalidPage = "invalid_page",
-    InvalidParams = "invalid_params",
-    InvalidPath = "invalid_path",
-    InvalidRange = "invalid_range",
-    InvalidRequest = "invalid_request",
-    InvalidRole = "invalid_role",
-    InvalidTemplate = "invalid_template",
-    MethodNotAllowed = "method_not_allowed",
-    NamespaceTaken = "namespace_taken",
-    NotCheckedIn = "not_checked_in",
-    NotFound = "not_found",
-    NotPatchable = "not_patchable",
-    NotProvisioned = "not_provisioned",
-    NotReady = "not_ready",
-    Overloaded = "overloaded",
-    PasswordChangeRequired = "password_change_required",
-    QuotaExceeded = "quota_exceeded",
-    RateLimited = "rate_limited",
-    SignInOnPlatform = "sign_in_on_platform",
-    StoreUnavailable = "store_unavailable",
-    TemplateExists = "template_exists",
-    TemplateGone = "template_gone",
-    Timeout = "timeout",
-    TooLarge = "too_large",
-    Unauthorized = "unauthorized",
-    UnknownComponent = "unknown_component",
-    UnknownFunction = "unknown_function",
-    UnknownNamespace = "unknown_namespace",
-    UnknownTemplate = "unknown_template",
-    UnsupportedMediaType = "unsupported_media_type",
-    UriTooLong = "uri_too_long",
-    VersionTaken = "version_taken",
-    WeakPassword = "weak_password",
-}
-
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: Code,
-    pub message: String,
-    pub field: Option<String>,
-    /// Seconds, for a 429's `Retry-After`.
-    pub retry_after: Option<u64>,
-    /// One more member of the body (`"orders": 3`); boxed, as few errors carry one.
-    pub extra: Option<Box<(&'static str, serde_json::Value)>>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, retry_after: None, extra: None }
-    }
-
-    pub fn bad_request(code: Code, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub fn field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
-        self
-    }
-
-    pub fn with(mut self, name: &'static str, value: serde_json::Value) -> Self {
-        self.extra = Some(Box::new((name, value)));
-        self
-    }
-
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, message)
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, Code::Forbidden, message)
-    }
-
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, Code::NotFound, message)
-    }
-
-    /// 429: a rate limit was hit; try again after `wait`.
-    pub fn too_many(wait: std::time::Duration) -> Self {
-        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, Code::RateLimited, format!("too many requests; retry in {seconds} s"));
-        e.retry_after = Some(seconds);
-        e
-    }
-
-    /// A fault of ours: logged with its cause, answered without internals.
-    pub fn internal(error: anyhow::Error) -> Self {
-        tracing::error!(error = format!("{error:#}"), "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, "internal error; see the server log")
-    }
-
-    /// A request body past `limit` bytes.
-    pub fn body_too_large(limit: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, Code::BodyTooLarge, format!("request bodies are limited to {limit} bytes"))
-    }
-
-    /// A request body that did not arrive within [`BODY_TIMEOUT`] (a client sending a byte
-    /// at a time holds nothing for long).
-    pub fn body_timeout() -> Self {
-        Self::new(StatusCode::REQUEST_TIMEOUT, Code::BodyTimeout, format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()))
-    }
-
-    /// The shared store did not answer; the call may be retried.
-    pub fn store_unavailable() -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, Code::StoreUnavailable, "the shared store did not answer; try again");
-        e.retry_after = Some(1);
-        e
-    }
-}
-
-/// How long any request body may take to arrive, on every route that reads one whole.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// A parameter that failed a template's validation: 400 `invalid_params` naming the field.
-impl From<marquee_ticketing::templates::FieldError> for ApiError {
-    fn from(e: marquee_ticketing::templates::FieldError) -> Self {
-        Self::bad_request(Code::InvalidParams, format!("{}: {}", e.field, e.message)).field(e.field)
-    }
-}
-
-/// A fault: 503 when the shared store did not answer, else 500.
-impl From<anyhow::Error> for ApiError {
-    fn from(error: anyhow::Error) -> Self {
-        if !marquee_store::unavailable(&error) {
-            return Self::internal(error);
-        }
-        tracing::error!(error = format!("{error:#}"), "store unavailable");
-        Self::store_unavailable()
-    }
-}
-
-impl ApiError {
-    /// The answer as HTTP: the JSON body, its status, and `Retry-After` where there is a wait.
-    /// The control plane and the trigger each serve it in their own body type.
-    pub fn response(self) -> http::Response<String> {
-        let body = marquee_api::ErrorBody { error: self.code.as_str().into(), message: self.message, field: self.field };
-        let mut body = serde_json::to_value(body).expect("an error body serializes");
-        if let Some(extra) = self.extra {
-            let (name, value) = *extra;
-            body[name] = value;
-        }
-        let mut response = http::Response::new(body.to_string());
-        *response.status_mut() = self.status;
-        let headers = response.headers_mut();
-        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        if let Some(seconds) = self.retry_after {
-            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
-        }
-        response
-    }
+/// A refused or failed deploy, patch, take-down or template change.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The seller deployed too often; they may try again after the wait.
+    #[error("too many deploys; retry in {} s", .0.as_secs().max(1))]
+    TooMany(Duration),
+    /// The name is not a namespace's.
+    #[error("namespace must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'")]
+    InvalidNamespace,
+    /// The cluster keeps this name for itself.
+    #[error("{name:?} cannot be a performance here: {why}")]
+    Reserved {
+        /// The name asked for.
+        name: String,
+        /// Why the cluster keeps it.
+        why: String,
+    },
+    /// Another performance, or in a cluster another namespace, has the name; says which.
+    #[error("{0}")]
+    NamespaceTaken(String),
+    /// The Kubernetes API did not answer whether the name is free.
+    #[error("the Kubernetes API did not answer; try again")]
+    ClusterUnavailable,
+    /// The seller has as many live performances as one may have.
+    #[error("a seller may have at most {0} live performances; delete or cancel one first")]
+    QuotaExceeded(usize),
+    /// A deploy named a template there is none of.
+    #[error("no template named {0:?}")]
+    UnknownTemplate(String),
+    /// A parameter the template refuses.
+    #[error(transparent)]
+    InvalidParams(#[from] FieldError),
+    /// A template that could not deploy, or whose name does not fit.
+    #[error("{}", .0.message)]
+    InvalidTemplate(FieldError),
+    /// A template names a component that is neither built in nor in the pool.
+    #[error("template {template} names {component:?}, which is neither a built-in nor a component in the pool")]
+    UnknownComponent {
+        /// The template.
+        template: String,
+        /// The function it names the component for.
+        role: String,
+        /// The component it names.
+        component: String,
+    },
+    /// Built-in templates are part of the binary.
+    #[error("built-in templates cannot {0}")]
+    BuiltinTemplate(&'static str),
+    /// There is no template by that name to delete.
+    #[error("no template named {0:?}")]
+    TemplateNotFound(String),
+    /// There is no live performance by that name.
+    #[error("no performance {0:?}")]
+    PerformanceNotFound(String),
+    /// A performance's template was deleted, so it can only be redeployed.
+    #[error("template {0} was deleted; redeploy to change this performance")]
+    TemplateGone(String),
+    /// A parameter that cannot change on a live performance.
+    #[error("{0} cannot change on a live performance; patchable: {patchable}", patchable = crate::app::PATCHABLE.join(", "))]
+    NotPatchable(String),
+    /// A component swap for a function the performance does not have.
+    #[error("there is no function {0}")]
+    UnknownFunction(String),
+    /// A component reference that is neither built in nor the caller's upload.
+    #[error("{reference:?} is neither a built-in nor a component you uploaded")]
+    ComponentNotYours {
+        /// The function it was meant for.
+        role: String,
+        /// The reference given.
+        reference: String,
+    },
+    /// A take-down while orders are confirmed: only cancelling (which refunds them) ends those.
+    #[error("{namespace} has {orders} confirmed orders; cancel the performance (POST .../cancel) to refund them first")]
+    HasOrders {
+        /// The performance.
+        namespace: String,
+        /// How many confirmed orders it has.
+        orders: usize,
+    },
+    /// A fault of the store or of ours, not of the request.
+    #[error(transparent)]
+    Fault(#[from] anyhow::Error),
 }

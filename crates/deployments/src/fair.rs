@@ -39,6 +39,7 @@ pub struct Gated<F> {
 }
 
 impl<F: Future> Gated<F> {
+    /// Runs `inner` while holding one of `permits`, charging its polls to `usage`.
     pub fn new(inner: F, permits: Arc<Semaphore>, usage: Arc<Usage>) -> Self {
         Self { inner: Box::pin(inner), usage, permits, permit: None, acquiring: None }
     }
@@ -96,6 +97,7 @@ impl Active {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Whether none is listed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -115,11 +117,13 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// A namespace's usage, reported in `metrics`, listed on `active` when it runs.
     pub fn new(metrics: CpuMetrics, active: Arc<Active>) -> Self {
         let (spent, recent) = (AtomicU64::new(0), AtomicU64::new(0));
         Self { spent, recent, demoted: AtomicBool::new(false), listed: AtomicBool::new(false), active, metrics }
     }
 
+    /// Whether it runs in the background now (it used more than its share lately).
     pub fn demoted(&self) -> bool {
         self.demoted.load(Relaxed)
     }
@@ -180,6 +184,7 @@ pub fn rebalance(active: &Active, cores: u64) {
 
 /// Where a piece of work (an instance, a connection) belongs at this moment.
 pub trait Class: Send + Sync + 'static {
+    /// Whether it runs in the background now.
     fn background(&self) -> bool;
 }
 
@@ -195,6 +200,7 @@ impl Class for Usage {
 pub struct Follow(std::sync::Mutex<Option<Arc<Usage>>>);
 
 impl Follow {
+    /// Takes the class of the namespace whose usage this is.
     pub fn follow(&self, usage: &Arc<Usage>) {
         let mut current = self.0.lock().unwrap();
         if !current.as_ref().is_some_and(|c| Arc::ptr_eq(c, usage)) {

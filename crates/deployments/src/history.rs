@@ -36,6 +36,7 @@ struct Sample {
     sales: Vec<(String, u64, u64, u64)>,
 }
 
+/// The console's recent metrics of each performance, sampled each interval where they may have changed.
 pub struct History {
     /// Each deployment's samples, oldest first; a new one only when it may have changed.
     by_deployment: Mutex<HashMap<String, VecDeque<Sample>>>,

@@ -25,6 +25,7 @@ pub enum Refused {
     /// A namespace of that name exists and is not a performance's of that name.
     #[error("{0}")]
     Taken(String),
+    /// The Kubernetes API did not answer.
     #[error("the Kubernetes API did not answer: {0:#}")]
     Unavailable(anyhow::Error),
 }

@@ -24,8 +24,10 @@ use std::time::Duration;
 pub struct Spec {
     /// Function role -> component digest.
     pub components: BTreeMap<String, String>,
+    /// Which function answers which path.
     pub routes: Vec<RouteSpec>,
     #[serde(default)]
+    /// The template's limits, as asked (resolved by [`Limits`]).
     pub limits: TemplateLimits,
 }
 
@@ -47,9 +49,13 @@ pub fn running_permits() -> usize {
 /// A namespace's limits, resolved against the platform's ceilings.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Requests in flight at once.
     pub concurrency: usize,
+    /// Requests waiting for a slot before more are refused.
     pub queue: usize,
+    /// Largest linear memory of one instance.
     pub memory_bytes: usize,
+    /// Wall-clock and CPU budget of one request.
     pub timeout: Duration,
 }
 
@@ -73,8 +79,11 @@ pub struct Shared {
     pub catalog: Arc<dyn marquee_store::Catalog>,
     /// The `kv` interface's store.
     pub kv: Arc<dyn marquee_store::KeyValue>,
+    /// Signs and verifies tokens.
     pub auth: Arc<Auth>,
+    /// Payments and the ticket signer.
     pub commerce: Arc<Commerce>,
+    /// Per-function and per-performance metrics.
     pub metrics: Arc<Metrics>,
     /// The namespaces that ran lately, which the fair scheduler looks at each tick.
     pub active: Arc<crate::fair::Active>,
@@ -86,27 +95,43 @@ pub struct Shared {
 
 /// A route resolved to its compiled component (`F`, the Wasm host's).
 pub struct Route<F> {
+    /// The path pattern (`/api/hold`, `/{*rest}`).
     pub pattern: String,
+    /// The function role it runs.
     pub function: Arc<str>,
+    /// Its compiled component.
     pub component: Arc<F>,
+    /// Its rate limit per client, if the template sets one.
     pub rate_limit: Option<RouteLimit>,
+    /// Its function's metrics.
     pub metrics: Arc<FunctionMetrics>,
 }
 
 /// A live performance, its routes resolved to compiled components of type `F`.
 pub struct Namespace<F> {
+    /// Its name (its namespace).
     pub name: String,
+    /// This deployment's id: a performance deployed again is another deployment.
     pub deployment: String,
+    /// The owner's account id.
     pub owner: String,
+    /// The template it was deployed from.
     pub template: String,
+    /// When it was deployed, in seconds since the Unix epoch.
     pub created_at: i64,
+    /// Its validated parameters.
     pub params: PerformanceParams,
     /// The params as handed to components (`config.params`).
     pub params_json: String,
+    /// What it runs, pinned.
     pub spec: Spec,
+    /// Its routes, resolved.
     pub routes: Vec<Route<F>>,
+    /// Its seats, units and orders.
     pub inventory: Arc<Inventory>,
+    /// The services its host calls use.
     pub shared: Arc<Shared>,
+    /// Its limits, resolved.
     pub limits: Limits,
     /// Instance slots: a flooded namespace waits on its own, not on its neighbours'.
     pub slots: Arc<Slots>,
@@ -118,6 +143,7 @@ pub struct Namespace<F> {
 
 /// A namespace's instance slots and the bounded queue in front of them.
 pub struct Slots {
+    /// Instance slots: requests in flight.
     pub permits: Arc<tokio::sync::Semaphore>,
     /// Instances that may run Wasm at this moment (see [`crate::fair`]).
     pub running: Arc<tokio::sync::Semaphore>,
@@ -133,6 +159,7 @@ pub struct Slots {
 /// request so that handing it over only counts references.
 #[derive(Clone)]
 pub struct Guest {
+    /// Its name.
     pub namespace: Arc<str>,
     /// The params as JSON.
     pub params: Arc<str>,
@@ -297,10 +324,12 @@ struct Live<F> {
 }
 
 impl<F> Registry<F> {
+    /// A live performance by name.
     pub fn get(&self, name: &str) -> Option<Arc<Namespace<F>>> {
         self.map.read().unwrap().by_name.get(name).cloned()
     }
 
+    /// Serves a performance (a new one, or a successor replacing its predecessor).
     pub fn publish(&self, ns: Arc<Namespace<F>>) {
         ns.touch();
         let mut live = self.map.write().unwrap();
@@ -317,6 +346,7 @@ impl<F> Registry<F> {
         ns.shared.metrics.performances.set(live.by_name.len() as i64);
     }
 
+    /// Stops serving a performance; the one removed, if it was live.
     pub fn remove(&self, name: &str) -> Option<Arc<Namespace<F>>> {
         let mut live = self.map.write().unwrap();
         let removed = live.by_name.remove(name)?;
@@ -338,10 +368,12 @@ impl<F> Registry<F> {
         all
     }
 
+    /// How many performances are live.
     pub fn len(&self) -> usize {
         self.map.read().unwrap().by_name.len()
     }
 
+    /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -1,6 +1,9 @@
 //! Host bindings generated from the `platform` world of `wit/`, the one place that runs
 //! `bindgen!` (like Spin's `world` crate).
 
+// What bindgen makes has the WIT's comments as its docs; the rest (its linker glue) has none.
+#![allow(missing_docs)]
+
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "marquee:platform/platform",

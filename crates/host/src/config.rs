@@ -7,6 +7,7 @@ use crate::bindings::config;
 /// Built once per deployed version and shared by its requests.
 #[derive(Clone)]
 pub struct Config {
+    /// The performance's name.
     pub namespace: Arc<str>,
     /// The parameters as JSON.
     pub params: Arc<str>,

@@ -10,6 +10,7 @@ use marquee_deployments::namespace::MAX_INSTANCE_MEMORY;
 /// Instances that may be alive at once across all namespaces.
 pub const MAX_INSTANCES: u32 = 1000;
 
+/// The one engine of a process: instances from a pool, interrupted by epoch ticks.
 pub fn new_engine() -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(MAX_INSTANCES);

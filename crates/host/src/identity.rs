@@ -3,7 +3,9 @@
 
 use crate::bindings::identity::{self, Principal};
 
+/// The verified caller of one request.
 pub struct Identity {
+    /// Who it is, or why there is no verified caller.
     pub caller: Result<Principal, identity::Error>,
 }
 

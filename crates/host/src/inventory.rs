@@ -9,7 +9,9 @@ use marquee_ticketing as ticketing;
 
 use crate::bindings::inventory::{Claim, Error, HoldReceipt, Order, Quantity, SectionAvailability, SessionAvailability, Ticket};
 
+/// One request's view of its performance's inventory.
 pub struct Inventory {
+    /// The performance's inventory.
     pub inventory: Arc<ticketing::Inventory>,
     /// The verified caller's account id, if any: holds and orders are always the caller's own.
     pub buyer: Option<String>,

@@ -10,7 +10,9 @@ const MAX_KEY: usize = 512;
 const MAX_VALUE: usize = 1 << 20;
 
 #[derive(Clone)]
+/// One performance's keys, as its components see them.
 pub struct Kv {
+    /// The platform's key-value store.
     pub store: Arc<dyn KeyValue>,
     /// The deployment whose keys these are: a namespace deployed again starts empty.
     pub scope: Arc<str>,

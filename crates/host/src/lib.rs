@@ -28,10 +28,15 @@ pub type Namespace = marquee_deployments::namespace::Namespace<pool::Loaded>;
 
 /// What a guest may do on behalf of one request, one field per platform interface.
 pub struct Capabilities {
+    /// `config`: the performance's name and params.
     pub config: config::Config,
+    /// `kv`: the performance's own keys.
     pub kv: kv::Kv,
+    /// `log`: lines tagged with the performance and function.
     pub log: log::Log,
+    /// `identity`: the verified caller, if any.
     pub identity: identity::Identity,
+    /// `inventory`: the performance's seats, units and orders.
     pub inventory: inventory::Inventory,
 }
 
@@ -58,7 +63,9 @@ impl WasiHttpHooks for DenyOutgoing {
 
 /// Caps one instance's memory and records the largest it grew to.
 pub struct MemoryLimiter {
+    /// The largest linear memory allowed, in bytes.
     pub limit: usize,
+    /// The largest it grew to.
     pub peak: usize,
     /// Whether a growth past the limit was refused (the guest usually traps next).
     pub refused: bool,
@@ -85,6 +92,7 @@ pub struct Host {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: DenyOutgoing,
+    /// The instance's memory cap and peak.
     pub memory: MemoryLimiter,
     /// Epoch ticks this request has run Wasm for; past its budget it traps.
     pub ticks: u64,
@@ -92,6 +100,7 @@ pub struct Host {
 }
 
 impl Host {
+    /// An instance's state: at most `memory_limit` bytes of memory, granted `capabilities`.
     pub fn new(memory_limit: usize, capabilities: Capabilities) -> Self {
         Self {
             // Nothing inherited: no env, args, stdio, preopens or network.

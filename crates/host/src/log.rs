@@ -4,8 +4,11 @@ use std::sync::Arc;
 
 use crate::bindings::log;
 
+/// What a guest's log lines are tagged with.
 pub struct Log {
+    /// The performance.
     pub namespace: Arc<str>,
+    /// The function.
     pub function: Arc<str>,
 }
 

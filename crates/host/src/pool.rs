@@ -20,11 +20,15 @@ use crate::Host;
 /// A compiled component, pre-instantiated against the host linker: creating an instance
 /// per request only allocates and initializes.
 pub struct Loaded {
+    /// The sha256 of its bytes.
     pub digest: String,
+    /// Its size in bytes.
     pub size: usize,
+    /// It, pre-instantiated against the host's linker.
     pub pre: ProxyPre<Host>,
 }
 
+/// The compiled components: built-ins and uploads, on disk by digest and compiled once, shared by every performance that runs them.
 pub struct Pool {
     engine: Engine,
     linker: Linker<Host>,
@@ -60,6 +64,7 @@ fn world_of(imports: &[String]) -> &'static str {
     }
 }
 
+/// The digest a component's bytes are stored under: their sha256, in hex.
 pub fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -89,6 +94,7 @@ impl Pool {
         Ok(pool)
     }
 
+    /// The engine every component here is compiled for.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -32,10 +32,15 @@ pub use marquee_store::Role;
 pub struct Claims {
     /// Account id.
     pub sub: String,
+    /// The account's email when the token was issued.
     pub email: String,
+    /// What the account may do.
     pub role: Role,
+    /// The issuer: this platform.
     pub iss: String,
+    /// Issued at, in seconds since the Unix epoch.
     pub iat: i64,
+    /// Expires at, in seconds since the Unix epoch.
     pub exp: i64,
     /// A namespace token's one deployment (the id of one deploy of a performance, which its
     /// PATCHes keep): it works on that deployment's `/p/{ns}/…` only, never on the control
@@ -55,10 +60,13 @@ pub use marquee_api::TokenPair;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("no credentials")]
+    /// The request carried no credentials.
     Missing,
     #[error("invalid or expired token")]
+    /// A token that does not verify, has expired or was revoked.
     Invalid,
     #[error("refresh token reused; its session family is revoked")]
+    /// A spent refresh token was presented again.
     Reused,
 }
 
@@ -138,6 +146,7 @@ impl Auth {
         Ok(Self { keys, identity, catalog, revoked })
     }
 
+    /// The store of accounts and token families.
     pub fn identity(&self) -> &dyn Identity {
         &*self.identity
     }
@@ -322,6 +331,7 @@ impl Auth {
     }
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -330,12 +340,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum SignupError {
     #[error("{0}")]
+    /// The email is not one: why.
     InvalidEmail(&'static str),
     #[error("{0}")]
+    /// The password is too weak: why.
     WeakPassword(&'static str),
     #[error("an account with this email exists")]
+    /// An account has this email.
     EmailTaken,
     #[error(transparent)]
+    /// A fault of the store or of ours.
     Internal(#[from] anyhow::Error),
 }
 
@@ -401,16 +415,20 @@ impl Auth {
 
 /// What a log-in found.
 pub enum LogIn {
+    /// The session started: the account and its tokens.
     Session(Box<(Account, TokenPair)>),
     /// The password is right but was generated for one use: it must be changed first.
     MustChangePassword,
+    /// No account has this email and password.
     Wrong,
 }
 
 /// Why a password change was refused.
 #[derive(Debug)]
 pub enum PasswordError {
+    /// The current password is not the account's.
     Wrong,
+    /// The new password is too weak (or the old one again): why.
     Weak(&'static str),
 }
 

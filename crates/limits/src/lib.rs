@@ -88,17 +88,22 @@ pub fn client_key(ip: IpAddr) -> String {
 /// Requests allowed per period; a burst of the same size is allowed at once. 0 means no limit.
 #[derive(Debug, Clone, Copy)]
 pub struct Rates {
+    /// Sign-ups per client address.
     pub signup_per_minute: u32,
+    /// Log-in attempts per client address.
     pub login_per_minute: u32,
     /// Credential checks of one account from one client.
     pub login_per_account_per_minute: u32,
     /// Credential checks of one account from anywhere.
     pub login_per_account_per_hour: u32,
+    /// Holds per client address.
     pub holds_per_second: u32,
+    /// Holds per buyer.
     pub holds_per_buyer_per_second: u32,
     /// Seats or units one client address may hold unpaid in a session, over all its accounts
     /// (enforced by the inventory, not by a bucket).
     pub held_seats_per_address: u32,
+    /// Deploys per seller.
     pub deploys_per_seller_per_minute: u32,
     /// Live performances one seller may have (a count, not a bucket; admins have no cap).
     pub performances_per_seller: u32,
@@ -107,16 +112,22 @@ pub struct Rates {
 /// What a limit applies to.
 #[derive(Debug, Clone, Copy)]
 pub enum Limit {
+    /// Sign-ups from one address.
     SignupByAddress,
+    /// Log-in attempts from one address.
     LoginByAddress,
     /// Credential checks of one account from one client.
     LoginByAccountAddress,
     /// Credential checks of one account from anywhere: slower, and past it an address that
     /// has not tried the account lately still gets one try ([`Limit::LoginFromNewAddress`]).
     LoginByAccount,
+    /// One try at an account for an address that has not tried it lately.
     LoginFromNewAddress,
+    /// Holds from one address.
     HoldByAddress,
+    /// Holds of one buyer.
     HoldByBuyer,
+    /// Deploys of one seller.
     DeployBySeller,
 }
 
@@ -154,6 +165,7 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
+    /// Quotas at `rates`, their buckets in `buckets`.
     pub fn new(rates: Rates, buckets: Arc<dyn RateBuckets>) -> Self {
         const HOUR: Duration = Duration::from_secs(3600);
         const MINUTE: Duration = Duration::from_secs(60);

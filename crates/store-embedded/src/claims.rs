@@ -90,7 +90,7 @@ struct State {
     closed: bool,
 }
 
-pub struct EmbeddedClaims {
+pub(crate) struct EmbeddedClaims {
     deployment: String,
     state: Mutex<State>,
     /// Held across a cancel's, a check-in's or an undo's write to the log, so each of them
@@ -104,7 +104,7 @@ pub struct EmbeddedClaims {
 
 impl EmbeddedClaims {
     /// The claims of `deployment`, whose orders and entries `log` keeps.
-    pub fn new(deployment: &str, log: Arc<dyn OrderStore>, hold_ttl_ms: u64) -> Self {
+    pub(crate) fn new(deployment: &str, log: Arc<dyn OrderStore>, hold_ttl_ms: u64) -> Self {
         Self {
             deployment: deployment.to_string(),
             state: Mutex::default(),
@@ -115,12 +115,12 @@ impl EmbeddedClaims {
     }
 
     /// Puts back a ticket's entry from the log, after its order.
-    pub fn restore_entry(&self, order: &str, ticket: &str, entry: Entry) {
+    pub(crate) fn restore_entry(&self, order: &str, ticket: &str, entry: Entry) {
         self.lock().entries.entry(order.to_string()).or_default().insert(ticket.to_string(), entry);
     }
 
     /// Puts back an order from the log, in the order they were written.
-    pub fn restore(&self, r: Restored) {
+    pub(crate) fn restore(&self, r: Restored) {
         let mut s = self.lock();
         let id = r.order.order_id.clone();
         if r.order.status == OrderStatus::Confirmed {

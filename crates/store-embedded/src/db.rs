@@ -11,10 +11,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::orders::ORDER_COLUMNS;
 use crate::sqlite::{SCHEMA, open, parsed};
 
-pub use marquee_store::{Account, BuyerOrder, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, RefreshState};
+pub(crate) use marquee_store::{Account, BuyerOrder, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, RefreshState};
 
 /// The control plane's handle on SQLite.
-pub struct Db {
+pub(crate) struct Db {
     conn: Mutex<Connection>,
 }
 
@@ -52,7 +52,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 impl Db {
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let conn = open(path)?;
         conn.execute_batch(SCHEMA).context("failed to create the schema")?;
         add_column(&conn, "accounts", "must_change_password", "INTEGER NOT NULL DEFAULT 0")?;
@@ -72,12 +72,12 @@ impl Db {
         }
     }
 
-    pub fn account_count(&self) -> Result<u64> {
+    pub(crate) fn account_count(&self) -> Result<u64> {
         Ok(self.conn().query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?)
     }
 
     /// Inserts an account; `Ok(false)` when the email is taken.
-    pub fn insert_account(&self, a: &Account, now: i64) -> Result<bool> {
+    pub(crate) fn insert_account(&self, a: &Account, now: i64) -> Result<bool> {
         self.insert_unique(
             "INSERT INTO accounts (id, email, password_hash, role, created_at, must_change_password) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![a.id, a.email, a.password_hash, a.role.as_str(), now, a.must_change_password],
@@ -94,16 +94,16 @@ impl Db {
             .optional()?)
     }
 
-    pub fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+    pub(crate) fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
         self.account_where("email", email)
     }
 
-    pub fn account_by_id(&self, id: &str) -> Result<Option<Account>> {
+    pub(crate) fn account_by_id(&self, id: &str) -> Result<Option<Account>> {
         self.account_where("id", id)
     }
 
     /// Sets a new password and ends every session of the account; returns the ended families.
-    pub fn set_password(&self, account_id: &str, password_hash: &str) -> Result<Vec<String>> {
+    pub(crate) fn set_password(&self, account_id: &str, password_hash: &str) -> Result<Vec<String>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("UPDATE accounts SET password_hash = ?2, must_change_password = 0 WHERE id = ?1", [account_id, password_hash])?;
@@ -117,7 +117,7 @@ impl Db {
         Ok(families)
     }
 
-    pub fn insert_refresh(&self, hash: &str, family: &str, account_id: &str, expires_at: i64) -> Result<()> {
+    pub(crate) fn insert_refresh(&self, hash: &str, family: &str, account_id: &str, expires_at: i64) -> Result<()> {
         self.conn().execute(
             "INSERT INTO refresh_tokens (hash, family, account_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
             params![hash, family, account_id, expires_at],
@@ -127,7 +127,7 @@ impl Db {
 
     /// Spends a live refresh token and records its successor in one transaction, so two
     /// concurrent refreshes with the same token cannot both succeed.
-    pub fn rotate_refresh(&self, hash: &str) -> Result<RefreshState> {
+    pub(crate) fn rotate_refresh(&self, hash: &str) -> Result<RefreshState> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let row: Option<(String, String, i64, i64)> = tx
@@ -153,7 +153,7 @@ impl Db {
     }
 
     /// Revokes the family of a refresh token and names it; `None` when the token is unknown.
-    pub fn revoke_family_of(&self, hash: &str) -> Result<Option<String>> {
+    pub(crate) fn revoke_family_of(&self, hash: &str) -> Result<Option<String>> {
         let conn = self.conn();
         let family: Option<String> = conn
             .query_row("SELECT family FROM refresh_tokens WHERE hash = ?1", [hash], |r| r.get(0))
@@ -165,7 +165,7 @@ impl Db {
     }
 
     /// Revoked families whose tokens have not all expired yet.
-    pub fn revoked_families(&self) -> Result<Vec<String>> {
+    pub(crate) fn revoked_families(&self) -> Result<Vec<String>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT DISTINCT family FROM refresh_tokens WHERE state = 2 AND expires_at > ?1",
@@ -175,7 +175,7 @@ impl Db {
     }
 
     /// Inserts a performance; `Ok(false)` when the namespace is taken.
-    pub fn insert_performance(&self, p: &PerformanceRow) -> Result<bool> {
+    pub(crate) fn insert_performance(&self, p: &PerformanceRow) -> Result<bool> {
         self.insert_unique(
             "INSERT INTO performances (namespace, deployment, owner, template, params, spec, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -183,13 +183,13 @@ impl Db {
         )
     }
 
-    pub fn update_performance(&self, namespace: &str, params: &str, spec: &str) -> Result<()> {
+    pub(crate) fn update_performance(&self, namespace: &str, params: &str, spec: &str) -> Result<()> {
         self.conn()
             .execute("UPDATE performances SET params = ?2, spec = ?3 WHERE namespace = ?1", [namespace, params, spec])?;
         Ok(())
     }
 
-    pub fn insert_namespace_token(&self, t: &NamespaceToken, hash: &str, now: i64) -> Result<()> {
+    pub(crate) fn insert_namespace_token(&self, t: &NamespaceToken, hash: &str, now: i64) -> Result<()> {
         self.conn().execute(
             "INSERT INTO namespace_tokens (id, hash, deployment, namespace, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![t.id, hash, t.deployment, t.namespace, t.created_by, now],
@@ -198,7 +198,7 @@ impl Db {
     }
 
     /// A live namespace token by id, with its secret's hash.
-    pub fn namespace_token(&self, id: &str) -> Result<Option<(NamespaceToken, String)>> {
+    pub(crate) fn namespace_token(&self, id: &str) -> Result<Option<(NamespaceToken, String)>> {
         Ok(self
             .conn()
             .query_row(
@@ -215,7 +215,7 @@ impl Db {
     }
 
     /// Revokes a token of a deployment; false when there is no such live token.
-    pub fn revoke_namespace_token(&self, deployment: &str, id: &str) -> Result<bool> {
+    pub(crate) fn revoke_namespace_token(&self, deployment: &str, id: &str) -> Result<bool> {
         let n = self.conn().execute(
             "UPDATE namespace_tokens SET revoked = 1 WHERE id = ?1 AND deployment = ?2 AND revoked = 0",
             [id, deployment],
@@ -226,7 +226,7 @@ impl Db {
     /// Takes a performance out of service. With orders (`archive`) it is archived, not
     /// forgotten, so its buyers keep seeing what they bought; its namespace is free again
     /// either way. Its `kv` is the caller's to clear.
-    pub fn remove_performance(&self, namespace: &str, deployment: &str, now: i64, archive: bool) -> Result<()> {
+    pub(crate) fn remove_performance(&self, namespace: &str, deployment: &str, now: i64, archive: bool) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -241,7 +241,7 @@ impl Db {
     }
 
     /// A buyer's orders in every performance, live or archived, newest first.
-    pub fn orders_of_buyer(&self, buyer: &str) -> Result<Vec<BuyerOrder>> {
+    pub(crate) fn orders_of_buyer(&self, buyer: &str) -> Result<Vec<BuyerOrder>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ORDER_COLUMNS}, COALESCE(p.namespace, a.namespace), COALESCE(p.params, a.params), a.archived_at
@@ -262,7 +262,7 @@ impl Db {
     }
 
     /// Every performance, live or archived.
-    pub fn deployments(&self) -> Result<Vec<DeploymentRow>> {
+    pub(crate) fn deployments(&self) -> Result<Vec<DeploymentRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT namespace, deployment, params, NULL FROM performances
@@ -272,7 +272,7 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn performances(&self) -> Result<Vec<PerformanceRow>> {
+    pub(crate) fn performances(&self) -> Result<Vec<PerformanceRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("SELECT {PERFORMANCE_COLUMNS} FROM performances ORDER BY created_at, namespace"))?;
         let rows = stmt.query_map([], performance_row)?;
@@ -298,7 +298,7 @@ impl Db {
     }
 
     /// Records an upload; `Ok(false)` when the owner already has this name and version.
-    pub fn insert_component(&self, c: &ComponentRow) -> Result<bool> {
+    pub(crate) fn insert_component(&self, c: &ComponentRow) -> Result<bool> {
         self.insert_unique(
             "INSERT INTO components (owner, name, version, digest, world, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![c.owner, c.name, c.version, c.digest, c.world, c.size, c.created_at],
@@ -306,7 +306,7 @@ impl Db {
     }
 
     /// Uploaded components, an owner's or (with `None`) everyone's.
-    pub fn components(&self, owner: Option<&str>) -> Result<Vec<ComponentRow>> {
+    pub(crate) fn components(&self, owner: Option<&str>) -> Result<Vec<ComponentRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT owner, name, version, digest, world, size, created_at FROM components
@@ -326,7 +326,7 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn put_template(&self, name: &str, body: &str, now: i64) -> Result<()> {
+    pub(crate) fn put_template(&self, name: &str, body: &str, now: i64) -> Result<()> {
         self.conn().execute(
             "INSERT INTO templates (name, body, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
@@ -335,27 +335,27 @@ impl Db {
         Ok(())
     }
 
-    pub fn delete_template(&self, name: &str) -> Result<()> {
+    pub(crate) fn delete_template(&self, name: &str) -> Result<()> {
         self.conn().execute("DELETE FROM templates WHERE name = ?1", [name])?;
         Ok(())
     }
 
     /// Admins' templates as stored JSON.
-    pub fn templates(&self) -> Result<Vec<String>> {
+    pub(crate) fn templates(&self) -> Result<Vec<String>> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT body FROM templates ORDER BY name")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn kv_get(&self, deployment: &str, key: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn kv_get(&self, deployment: &str, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn()
             .query_row("SELECT value FROM kv WHERE deployment = ?1 AND key = ?2", [deployment, key], |r| r.get(0))
             .optional()?)
     }
 
-    pub fn kv_set(&self, deployment: &str, key: &str, value: &[u8]) -> Result<()> {
+    pub(crate) fn kv_set(&self, deployment: &str, key: &str, value: &[u8]) -> Result<()> {
         self.conn().execute(
             "INSERT INTO kv (deployment, key, value) VALUES (?1, ?2, ?3)
              ON CONFLICT (deployment, key) DO UPDATE SET value = excluded.value",
@@ -364,12 +364,12 @@ impl Db {
         Ok(())
     }
 
-    pub fn kv_delete(&self, deployment: &str, key: &str) -> Result<()> {
+    pub(crate) fn kv_delete(&self, deployment: &str, key: &str) -> Result<()> {
         self.conn().execute("DELETE FROM kv WHERE deployment = ?1 AND key = ?2", [deployment, key])?;
         Ok(())
     }
 
-    pub fn kv_clear(&self, deployment: &str) -> Result<()> {
+    pub(crate) fn kv_clear(&self, deployment: &str) -> Result<()> {
         self.conn().execute("DELETE FROM kv WHERE deployment = ?1", [deployment])?;
         Ok(())
     }
@@ -383,7 +383,7 @@ fn on_blocking<'a, T: Send + 'static>(db: &Arc<Db>, work: impl FnOnce(&Db) -> Re
 }
 
 /// The `kv` interface on the embedded database.
-pub struct EmbeddedKv(pub Arc<Db>);
+pub(crate) struct EmbeddedKv(pub Arc<Db>);
 
 impl KeyValue for EmbeddedKv {
     fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
@@ -408,7 +408,7 @@ impl KeyValue for EmbeddedKv {
 }
 
 /// The control plane's catalog in the embedded database.
-pub struct EmbeddedCatalog(pub Arc<Db>);
+pub(crate) struct EmbeddedCatalog(pub Arc<Db>);
 
 impl Catalog for EmbeddedCatalog {
     fn insert_performance<'a>(&'a self, row: &'a PerformanceRow) -> BoxFuture<'a, bool> {
@@ -508,7 +508,7 @@ pub(crate) async fn copy_catalog(db: &Arc<Db>, to: &dyn Catalog) -> Result<()> {
 
 /// Accounts and refresh tokens in the embedded database; the token keys in a file of the
 /// data dir's secrets, readable by its owner only.
-pub struct EmbeddedIdentity {
+pub(crate) struct EmbeddedIdentity {
     pub db: Arc<Db>,
     pub keys_path: PathBuf,
 }

@@ -6,9 +6,9 @@
 
 mod backend;
 mod buckets;
-pub mod claims;
-pub mod db;
-pub mod orders;
+mod claims;
+mod db;
+mod orders;
 mod sqlite;
 
 pub use backend::{move_catalog, open};

@@ -11,13 +11,13 @@ use std::sync::{Mutex, mpsc};
 use anyhow::{Context, Result};
 use rusqlite::params;
 
-pub use marquee_store::{CheckIn, Entry, OrderRow, OrderStatus, TicketRow};
+pub(crate) use marquee_store::{Entry, OrderRow, OrderStatus};
 
 /// Most records folded into one commit.
 const MAX_BATCH: usize = 4096;
 
 /// One change to the log.
-pub enum Record {
+pub(crate) enum Record {
     Insert(OrderRow),
     Status { id: String, status: OrderStatus },
     /// A ticket's entry at the door.
@@ -32,7 +32,7 @@ struct Job {
 }
 
 /// Where orders are made durable. Claims live in memory; this is what survives a crash.
-pub trait OrderStore: Send + Sync {
+pub(crate) trait OrderStore: Send + Sync {
     /// Appends a record; resolves once it is durable.
     fn append(&self, record: Record) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
     /// Every order of a deployment, oldest first.
@@ -42,14 +42,14 @@ pub trait OrderStore: Send + Sync {
 }
 
 /// The embedded backend: SQLite in the data dir, one group-committing writer thread.
-pub struct SqliteOrderLog {
+pub(crate) struct SqliteOrderLog {
     jobs: mpsc::Sender<Job>,
     reader: Mutex<rusqlite::Connection>,
 }
 
 impl SqliteOrderLog {
     /// Opens the log on the database file and starts its writer thread.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let reader = Mutex::new(crate::sqlite::open(path)?);
         let mut conn = crate::sqlite::open(path)?;
         let (jobs, rx) = mpsc::channel::<Job>();

@@ -14,7 +14,7 @@ pub(crate) const USER: &str = "marquee";
 /// Who may use the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Only the user [`USER`], with a password; the `default` user is off.
+    /// Only the user `USER`, with a password; the `default` user is off.
     Password,
     /// Anyone: the `default` user on without a password (what `marquee` refuses by default,
     /// but on a Unix socket or loopback), on the socket and on a TCP port of every address.
@@ -23,6 +23,7 @@ pub enum Access {
     Tls,
 }
 
+/// A `redis-server` this process started for a test or a benchmark, stopped when dropped.
 pub struct LocalRedis {
     child: Child,
     setup: Setup,
@@ -40,11 +41,12 @@ struct Setup {
 
 impl LocalRedis {
     /// Starts `redis-server` in a fresh temp dir named after `name`, AOF on with `appendfsync`
-    /// set to `fsync` (`always` for a durable store), for the user [`USER`] with a password.
+    /// set to `fsync` (`always` for a durable store), for the user `USER` with a password.
     pub fn start(name: &str, fsync: &'static str) -> Result<Self> {
         Self::start_with(name, fsync, Access::Password)
     }
 
+    /// As [`LocalRedis::start`], reachable as `access` says.
     pub fn start_with(name: &str, fsync: &'static str, access: Access) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("marquee-redis-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -100,6 +102,7 @@ impl LocalRedis {
         signal(self.child.id(), "STOP")
     }
 
+    /// Lets a paused server go on.
     pub fn resume(&self) -> Result<()> {
         signal(self.child.id(), "CONT")
     }

@@ -10,11 +10,17 @@ use crate::{BoxFuture, Catalog, ClaimStore, Directory, Identity, KeyValue, Order
 pub struct Backend {
     /// What the backend is (`embedded`, `redis`), for logs and the health answer.
     pub name: &'static str,
+    /// Accounts, refresh-token families and token keys.
     pub identity: Arc<dyn Identity>,
+    /// What the control plane keeps.
     pub catalog: Arc<dyn Catalog>,
+    /// The `kv` interface's data.
     pub kv: Arc<dyn KeyValue>,
+    /// Rate-limit buckets.
     pub buckets: Arc<dyn RateBuckets>,
+    /// Each performance's claims and orders.
     pub claims: Arc<dyn Claims>,
+    /// The ticket signer's keys.
     pub secrets: Arc<dyn Secrets>,
     /// What other processes on the same store see of this one; `None` when this process
     /// alone serves the platform.
@@ -23,12 +29,19 @@ pub struct Backend {
 
 /// An order's claims rebuilt from its record, for a store that keeps only its order log.
 pub struct Restored {
+    /// The hold the order was confirmed from.
     pub hold_id: String,
+    /// Its session.
     pub session: String,
+    /// The seats it owns.
     pub seats: Vec<String>,
+    /// The units it owns, per pool.
     pub units: Vec<Units>,
+    /// The tickets it counts toward its buyer's limit.
     pub tickets: u32,
+    /// When it was confirmed, in seconds since the Unix epoch.
     pub created_at: u64,
+    /// The order as stored.
     pub order: StoredOrder,
 }
 
@@ -38,7 +51,9 @@ pub type Replay<'a> = &'a (dyn Fn(&OrderRow) -> anyhow::Result<Option<Restored>>
 
 /// An order of a buyer with the performance it belongs to.
 pub struct BuyerOrder {
+    /// The order as logged, with its status now.
     pub order: OrderRow,
+    /// The performance's name.
     pub namespace: String,
     /// The performance's params as stored (title, venue, ...).
     pub params: String,

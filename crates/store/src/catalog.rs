@@ -9,14 +9,19 @@ use crate::BoxFuture;
 /// A performance as stored (and as the directory of a Redis store hands it to runtimes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PerformanceRow {
+    /// Its name (its namespace).
     pub namespace: String,
     /// Unique per deploy, so a later performance of the same name starts empty.
     pub deployment: String,
+    /// The owner's account id.
     pub owner: String,
+    /// The template it was deployed from.
     pub template: String,
+    /// Its validated parameters as JSON.
     pub params: String,
     /// The functions it runs, pinned at deploy: the runtime's `Spec` as JSON.
     pub spec: String,
+    /// When it was deployed, in seconds since the Unix epoch.
     pub created_at: i64,
 }
 
@@ -26,21 +31,32 @@ pub type DeploymentRow = (String, String, String, Option<i64>);
 /// A deploy token bound to one performance, for a seller's CI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceToken {
+    /// The token's id (its secret is stored only as a hash).
     pub id: String,
+    /// The deployment it works on.
     pub deployment: String,
+    /// That deployment's performance.
     pub namespace: String,
+    /// The account that issued it.
     pub created_by: String,
 }
 
 /// An uploaded component as its owner named it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentRow {
+    /// The uploader's account id.
     pub owner: String,
+    /// The name the uploader gave it.
     pub name: String,
+    /// Its version; an owner's name and version name one component.
     pub version: String,
+    /// The sha256 of its bytes.
     pub digest: String,
+    /// The WIT world it targets.
     pub world: String,
+    /// Its size in bytes.
     pub size: i64,
+    /// When it was uploaded, in seconds since the Unix epoch.
     pub created_at: i64,
 }
 
@@ -64,6 +80,7 @@ pub trait Catalog: Send + Sync {
     fn components<'a>(&'a self, owner: Option<&'a str>) -> BoxFuture<'a, Vec<ComponentRow>>;
     /// Adds or replaces an admin's template (its JSON).
     fn put_template<'a>(&'a self, name: &'a str, body: &'a str, now: i64) -> BoxFuture<'a, ()>;
+    /// Removes an admin's template (nothing if there is none).
     fn delete_template<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ()>;
     /// The admins' templates as stored JSON, by name.
     fn templates(&self) -> BoxFuture<'_, Vec<String>>;

@@ -39,8 +39,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = anyhow::Result<T>> + Sen
 /// The key-value store of the `kv` interface: one scope per deployed performance, so a
 /// component reads and writes only its own.
 pub trait KeyValue: Send + Sync {
+    /// A key's value in a scope, if it has one.
     fn get<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
+    /// Sets a key's value in a scope.
     fn set<'a>(&'a self, scope: &'a str, key: &'a str, value: &'a [u8]) -> BoxFuture<'a, ()>;
+    /// Removes a key from a scope (a missing key is no error).
     fn delete<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, ()>;
     /// Forgets every key of a scope (its performance is gone).
     fn clear<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, ()>;
@@ -61,7 +64,9 @@ pub trait RateBuckets: Send + Sync {
 pub struct Units {
     /// The pool's key, unique in the performance (`s1/floor`, `goods/shirt`).
     pub pool: String,
+    /// Units this hold takes.
     pub quantity: u32,
+    /// Units the pool has in all.
     pub capacity: u32,
     /// Most units of this pool one buyer may hold or own at once; 0: no limit of its own
     /// (goods have one; a section's tickets count toward the buyer's ticket limit instead).
@@ -71,21 +76,29 @@ pub struct Units {
 /// Everything one hold claims, all or nothing.
 #[derive(Debug, Clone)]
 pub struct HoldRequest {
+    /// The session the hold is for.
     pub session: String,
+    /// The hold's id, chosen by the caller.
     pub hold_id: String,
+    /// The buyer's account id.
     pub buyer: String,
     /// The client address, whose unpaid tickets are capped per session.
     pub address: Option<String>,
+    /// Seats this hold takes (each unique within the session).
     pub seats: Vec<String>,
+    /// Counted pools this hold takes units of.
     pub units: Vec<Units>,
     /// Tickets this hold counts toward the buyer's limit (goods count none).
     pub tickets: u32,
+    /// Most tickets one buyer may hold or own in the session; 0: no limit.
     pub buyer_limit: u32,
     /// Items this hold counts toward its address's unpaid cap: tickets and goods alike.
     pub unpaid: u32,
     /// Most unpaid items per address per session; 0: no cap.
     pub address_cap: u32,
+    /// How long the hold stands unpaid, in milliseconds.
     pub ttl_ms: u64,
+    /// The price of everything held, in minor units.
     pub amount: u64,
     /// The idempotency key and the fingerprint of the request it came with.
     pub key: Option<(String, String)>,
@@ -96,19 +109,26 @@ pub struct HoldRequest {
 /// A hold that stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
+    /// The hold's id.
     pub hold_id: String,
+    /// When it ends unpaid, in milliseconds since the Unix epoch.
     pub expires_at: u64,
+    /// The caller's receipt of it.
     pub payload: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What a hold request came to.
 pub enum HoldOutcome {
+    /// The hold stands.
     Held(Held),
     /// The key was used before for this same request: its hold.
     Existing(Held),
     /// These seats or pools are taken.
     Unavailable(Vec<String>),
+    /// The buyer would hold or own more than their limit.
     OverLimit,
+    /// The client address would have more unpaid items than its cap.
     AddressLimit,
     /// The key was used before with another request.
     KeyReused,
@@ -116,12 +136,14 @@ pub enum HoldOutcome {
     KeyConfirmed,
     /// The key's hold has ended.
     Expired,
+    /// Sales are closed.
     Closed,
 }
 
 /// Why a hold or an order cannot be acted on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
+    /// There is no such hold or order.
     NotFound,
     /// It existed and has ended (released, expired).
     Expired,
@@ -129,6 +151,7 @@ pub enum Refusal {
     Forbidden,
     /// A confirm is paying for it.
     Busy,
+    /// Sales are closed.
     Closed,
     /// A ticket of the order was used at the door: its buyer may not cancel it.
     Used,
@@ -137,28 +160,37 @@ pub enum Refusal {
 /// A hold whose payment may start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirming {
+    /// The session held.
     pub session: String,
+    /// What the hold costs, in minor units.
     pub amount: u64,
+    /// The receipt the hold was made with.
     pub payload: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What starting a confirm found.
 pub enum ConfirmStart {
     /// Marked as paying; expiry waits for the lease.
     Ready(Confirming),
     /// Confirmed before (a retry): its order.
     Done(StoredOrder),
+    /// It cannot be paid for: why.
     Refused(Refusal),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// Whether an order stands.
 pub enum OrderStatus {
+    /// Paid and standing: its tickets admit.
     Confirmed,
+    /// Cancelled (and refunded): its tickets admit nobody.
     Cancelled,
 }
 
 impl OrderStatus {
+    /// The status as stored and as the API writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::Confirmed => "confirmed",
@@ -166,6 +198,7 @@ impl OrderStatus {
         }
     }
 
+    /// A stored status; `None` for any other text.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "confirmed" => Some(OrderStatus::Confirmed),
@@ -178,16 +211,22 @@ impl OrderStatus {
 /// An order as stored: the caller's record of it (immutable) and its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredOrder {
+    /// The order's id.
     pub order_id: String,
+    /// The buyer's account id.
     pub buyer: String,
+    /// The caller's record of the order (an [`OrderRow`] as JSON).
     pub record: String,
+    /// Whether it stands.
     pub status: OrderStatus,
 }
 
 /// A ticket of an order.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct TicketRow {
+    /// The ticket's name within its performance (a seat, a numbered unit, goods).
     pub seat: String,
+    /// The code printed on the ticket.
     pub code: String,
 }
 
@@ -195,15 +234,25 @@ pub struct TicketRow {
 /// claim store keeps ([`StoredOrder::record`]).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OrderRow {
+    /// The order's id.
     pub id: String,
+    /// The deployment (one version of a performance) it was sold by.
     pub deployment: String,
+    /// The session it is for.
     pub session: String,
+    /// The buyer's account id.
     pub buyer: String,
+    /// The hold it was confirmed from.
     pub hold_id: String,
+    /// What the buyer paid, in minor units.
     pub amount: u64,
+    /// Whether it stands.
     pub status: OrderStatus,
+    /// Its tickets.
     pub tickets: Vec<TicketRow>,
+    /// The payment provider's id of the charge.
     pub charge_id: String,
+    /// When it was confirmed, in seconds since the Unix epoch.
     pub created_at: u64,
 }
 
@@ -218,7 +267,9 @@ impl StoredOrder {
 /// What a session has claimed: the seats taken (held or sold) and the pools' counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Taken {
+    /// Seats held or sold.
     pub seats: Vec<String>,
+    /// Units held or sold of each pool asked for, in the order asked.
     pub units: Vec<u32>,
 }
 
@@ -226,7 +277,9 @@ pub struct Taken {
 /// cancel of a cancelled order changes nothing, so whoever refunds does it once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cancelled {
+    /// The order as it now is.
     pub order: StoredOrder,
+    /// Whether this call cancelled it.
     pub now: bool,
 }
 
@@ -248,13 +301,16 @@ pub enum CheckIn {
     Used(Entry),
     /// Its order is no longer confirmed (cancelled or refunded).
     NotConfirmed(OrderStatus),
+    /// There is no such ticket in a confirmed or cancelled order.
     NotFound,
 }
 
 /// A pool's count: units held or sold, and of those, sold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolCount {
+    /// Units held or sold.
     pub taken: u32,
+    /// Of those, units sold.
     pub sold: u32,
 }
 
@@ -262,6 +318,7 @@ pub struct PoolCount {
 /// `Err` is a fault of the store (unreachable, refused a write), never a refusal.
 /// Object-safe, so the backend is picked at run time.
 pub trait ClaimStore: Send + Sync {
+    /// Claims everything a hold asks for, all or nothing.
     fn hold<'a>(&'a self, request: &'a HoldRequest) -> BoxFuture<'a, HoldOutcome>;
 
     /// Ends a buyer's unpaid hold.
@@ -283,6 +340,7 @@ pub trait ClaimStore: Send + Sync {
     /// ([`Refusal::Used`]); the seller may.
     fn cancel<'a>(&'a self, order_id: &'a str, buyer: Option<&'a str>) -> BoxFuture<'a, Result<Cancelled, Refusal>>;
 
+    /// An order by id.
     fn order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Option<StoredOrder>>;
 
     /// A buyer's orders, oldest first.
@@ -321,12 +379,16 @@ pub trait ClaimStore: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Buys tickets.
     Buyer,
+    /// Deploys and runs performances.
     Seller,
+    /// Runs the platform.
     Admin,
 }
 
 impl Role {
+    /// The role as stored and as the API writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Buyer => "buyer",
@@ -335,6 +397,7 @@ impl Role {
         }
     }
 
+    /// A stored role; `None` for any other text.
     pub fn parse(text: &str) -> Option<Self> {
         [Role::Buyer, Role::Seller, Role::Admin].into_iter().find(|r| r.as_str() == text)
     }
@@ -343,9 +406,13 @@ impl Role {
 /// An account as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
+    /// The account's id.
     pub id: String,
+    /// The sign-in email, as given at signup.
     pub email: String,
+    /// The password's hash (argon2 PHC string).
     pub password_hash: String,
+    /// What it may do.
     pub role: Role,
     /// A generated one-time password that must be changed before the account logs in.
     pub must_change_password: bool,
@@ -354,11 +421,24 @@ pub struct Account {
 /// What presenting a refresh token (by its hash) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshState {
+    /// No such token was issued.
     Unknown,
     /// It was live and is spent now: its successor may be issued.
-    Live { family: String, account_id: String, expires_at: i64 },
+    /// The token was live and is spent now: its successor may be issued.
+    Live {
+        /// The session family it belongs to.
+        family: String,
+        /// Its account.
+        account_id: String,
+        /// When the session ends, in seconds since the Unix epoch.
+        expires_at: i64,
+    },
     /// Spent or revoked before: presenting it again means theft, and its family is revoked.
-    Reused { family: String },
+    /// The token was spent or revoked before: its family is revoked now.
+    Reused {
+        /// The family revoked.
+        family: String,
+    },
 }
 
 /// Accounts, refresh-token families and the token keys: what every process that signs or
@@ -367,14 +447,18 @@ pub enum RefreshState {
 pub trait Identity: Send + Sync {
     /// `Ok(false)`: the email is taken.
     fn insert_account<'a>(&'a self, account: &'a Account, now: i64) -> BoxFuture<'a, bool>;
+    /// The account with this email, if any.
     fn account_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, Option<Account>>;
+    /// The account with this id, if any.
     fn account_by_id<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Account>>;
+    /// How many accounts there are.
     fn account_count(&self) -> BoxFuture<'_, u64>;
 
     /// Sets a new password (no longer one to change) and revokes every session family of the
     /// account, in one step; returns the families revoked.
     fn set_password<'a>(&'a self, account_id: &'a str, password_hash: &'a str) -> BoxFuture<'a, Vec<String>>;
 
+    /// Records a refresh token (by its hash) of a session family, live until `expires_at`.
     fn insert_refresh<'a>(&'a self, hash: &'a str, family: &'a str, account_id: &'a str, expires_at: i64) -> BoxFuture<'a, ()>;
 
     /// Spends a refresh token, atomically: of two processes presenting it at once, one gets
@@ -400,11 +484,16 @@ pub trait Identity: Send + Sync {
 /// compile a component it has not seen. A backend that several processes share tells them
 /// of each change (see the Redis backend's `watch_directory`).
 pub trait Directory: Send + Sync {
+    /// Writes a performance's record (a new one or a change).
     fn put_performance<'a>(&'a self, namespace: &'a str, record: &'a str) -> BoxFuture<'a, ()>;
+    /// Forgets a performance.
     fn remove_performance<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, ()>;
+    /// A performance's record, if it is served.
     fn performance<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Option<String>>;
     /// Every performance: (namespace, record), by namespace.
     fn performances(&self) -> BoxFuture<'_, Vec<(String, String)>>;
+    /// Stores a component's bytes by digest.
     fn put_component<'a>(&'a self, digest: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, ()>;
+    /// A component's bytes by digest, if stored.
     fn component<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
 }

@@ -15,6 +15,7 @@ const DURATION_BUCKETS: &[f64] =
 /// Instantiation from 10 µs to 100 ms.
 const INSTANTIATION_BUCKETS: &[f64] = &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1];
 
+/// The platform's Prometheus metrics, served at `/metrics`: per function and per performance, labelled by namespace (and function) only, so their number is bounded by what is deployed.
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
@@ -31,9 +32,11 @@ pub struct Metrics {
     orders: IntCounterVec,
     tickets: IntCounterVec,
     cancellations: IntCounterVec,
+    /// Live performances.
     pub performances: IntGauge,
     /// Refunds the provider failed and that are being retried.
     pub refunds_pending: IntGauge,
+    /// Refund attempts the payment provider failed (each is retried).
     pub refund_failures: IntCounter,
     seen: Arc<Seen>,
 }
@@ -57,25 +60,35 @@ pub struct FunctionMetrics {
     /// Counters by status, resolved on first use: the hot path is one read lock.
     by_status: RwLock<HashMap<u16, IntCounter>>,
     seen: Arc<Seen>,
+    /// Request durations.
     pub duration: Histogram,
     /// 5xx answers.
     pub errors: IntCounter,
+    /// Instantiation times.
     pub instantiation: Histogram,
+    /// The largest linear memory an instance of it reached.
     pub memory_peak: IntGauge,
+    /// Requests it is answering now.
     pub in_flight: IntGauge,
 }
 
 /// One namespace's share of the CPU, as the scheduler charges it.
 pub struct CpuMetrics {
+    /// CPU seconds its requests used.
     pub seconds: Counter,
+    /// 1 while it runs in the background (it used more than its share lately), else 0.
     pub background: IntGauge,
 }
 
 /// One namespace's commerce counters, resolved once.
 pub struct SalesMetrics {
+    /// Holds made.
     pub holds: IntCounter,
+    /// Orders confirmed.
     pub orders: IntCounter,
+    /// Tickets sold.
     pub tickets: IntCounter,
+    /// Orders cancelled.
     pub cancellations: IntCounter,
 }
 
@@ -187,6 +200,7 @@ impl Metrics {
         self.seen.note(namespace, labels);
     }
 
+    /// A function's handles (registers its series).
     pub fn function(&self, namespace: &str, function: &str) -> FunctionMetrics {
         self.note(namespace, &[namespace, function]);
         let labels = [namespace, function];
@@ -204,6 +218,7 @@ impl Metrics {
         }
     }
 
+    /// A performance's sales counters.
     pub fn sales(&self, namespace: &str) -> SalesMetrics {
         self.note(namespace, &[namespace]);
         SalesMetrics {
@@ -214,10 +229,12 @@ impl Metrics {
         }
     }
 
+    /// A performance's queue gauge: requests waiting for a slot.
     pub fn queued(&self, namespace: &str) -> IntGauge {
         self.queued.with_label_values(&[namespace])
     }
 
+    /// A performance's CPU handles.
     pub fn cpu(&self, namespace: &str) -> CpuMetrics {
         self.note(namespace, &[namespace]);
         CpuMetrics {
@@ -226,6 +243,7 @@ impl Metrics {
         }
     }
 
+    /// Counts a trap of a function, by kind (`timeout`, `memory`, `trap`).
     pub fn trap(&self, namespace: &str, function: &str, kind: &str) {
         let labels = [namespace, function, kind];
         self.note(namespace, &labels);

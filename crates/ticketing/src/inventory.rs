@@ -34,6 +34,7 @@ pub struct TicketSigner {
 }
 
 impl TicketSigner {
+    /// A signer with this secret key.
     pub fn new(key: Vec<u8>) -> Self {
         Self { key }
     }
@@ -62,7 +63,9 @@ impl TicketSigner {
 
 /// What every performance's inventory shares: the payment provider, the ticket signer.
 pub struct Commerce {
+    /// The payment provider, behind the platform's retries.
     pub payments: Arc<Payments>,
+    /// Signs ticket codes.
     pub signer: TicketSigner,
     /// Most seats or units one client address may hold unpaid in a session (0: no cap).
     pub max_held_per_address: u32,
@@ -424,6 +427,7 @@ impl Inventory {
         }
     }
 
+    /// Ends a buyer's unpaid hold; refused if it is not theirs or is being paid.
     pub async fn release(&self, buyer: &str, hold_id: &str) -> Result<Result<(), SaleError>> {
         Ok(self.claims.release(hold_id, buyer).await?.map_err(|r| refused(r, "this hold is being confirmed")))
     }

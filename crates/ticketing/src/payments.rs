@@ -12,8 +12,16 @@ use serde::Deserialize;
 /// What a provider answers to a charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Charge {
-    Approved { charge_id: String },
-    Declined { reason: String },
+    /// Paid.
+    Approved {
+        /// The provider's id of the charge, which a refund names.
+        charge_id: String,
+    },
+    /// Not paid.
+    Declined {
+        /// The provider's reason, for the buyer.
+        reason: String,
+    },
 }
 
 /// A payment provider. Charges are keyed by a reference (the hold id), so a retried confirm
@@ -40,10 +48,12 @@ pub struct Payments {
 }
 
 impl Payments {
+    /// The platform's side of `provider`, counting pending refunds in `pending` and failed tries in `failures`.
     pub fn new(provider: Arc<dyn PaymentProvider>, pending: IntGauge, failures: IntCounter) -> Arc<Self> {
         Arc::new(Self { provider, pending, failures })
     }
 
+    /// Charges `amount` minor units of a payment (see [`PaymentProvider::charge`]).
     pub async fn charge(&self, reference: &str, amount: u64, payment: &str) -> anyhow::Result<Charge> {
         self.provider.charge(reference, amount, payment).await
     }

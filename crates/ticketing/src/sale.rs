@@ -8,7 +8,9 @@ use marquee_store::OrderStatus;
 /// Who asks for a hold: the verified buyer, and the client address the request came from.
 #[derive(Debug, Clone, Copy)]
 pub struct Holder<'a> {
+    /// The buyer's account id, from a verified token.
     pub buyer: &'a str,
+    /// The client's address, whose unpaid items are capped.
     pub address: Option<IpAddr>,
 }
 
@@ -21,7 +23,9 @@ impl<'a> From<&'a str> for Holder<'a> {
 /// How many of a named thing: units of a general-admission section, or goods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quantity {
+    /// The section's or goods' name.
     pub name: String,
+    /// How many.
     pub count: u32,
 }
 
@@ -39,45 +43,63 @@ pub struct Claim {
 /// A section's (or goods') capacity and what is left of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionAvailability {
+    /// The section's or goods' name.
     pub name: String,
+    /// Units or seats in all.
     pub capacity: u32,
+    /// Of those, neither held nor sold.
     pub available: u32,
 }
 
 /// What is left in one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionAvailability {
+    /// Each section of the session.
     pub sections: Vec<SectionAvailability>,
     /// Numbered seats that are held or sold.
     pub taken: Vec<String>,
+    /// Each kind of goods (their stock is shared by every session).
     pub goods: Vec<SectionAvailability>,
 }
 
 /// A hold: what it becomes (seat ids, `SECTION#n` units, `goods/NAME#n` goods), until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldReceipt {
+    /// The hold's id.
     pub id: String,
+    /// The session it is for.
     pub session: String,
+    /// What it holds, by ticket name.
     pub seats: Vec<String>,
     /// Milliseconds since the Unix epoch.
     pub expires_at: u64,
+    /// What it costs, in minor units.
     pub amount: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// One ticket of an order.
 pub struct Ticket {
+    /// Its name: a seat (`R-1-2`), a unit (`FLOOR#3`) or goods (`goods/SHIRT#1`).
     pub seat: String,
+    /// The code printed on it.
     pub code: String,
 }
 
 /// A buyer's order with its status now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
+    /// The order's id.
     pub id: String,
+    /// The session it is for.
     pub session: String,
+    /// What the buyer paid, in minor units.
     pub amount: u64,
+    /// Whether it stands.
     pub status: OrderStatus,
+    /// Its tickets.
     pub tickets: Vec<Ticket>,
+    /// When it was confirmed, in seconds since the Unix epoch.
     pub created_at: u64,
 }
 
@@ -85,8 +107,10 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SaleError {
     #[error("no such session")]
+    /// The performance has no such session.
     UnknownSession,
     #[error("no seat {0}")]
+    /// The session has no such seat.
     UnknownSeat(String),
     /// Seats or sections that are not free.
     #[error("not available: {}", .0.join(", "))]
@@ -98,8 +122,10 @@ pub enum SaleError {
     #[error("more than {0} unpaid per client")]
     AddressLimit(u32),
     #[error("not found")]
+    /// No such hold or order.
     NotFound,
     #[error("the hold expired")]
+    /// The hold ended unpaid.
     Expired,
     /// The caller is not the buyer of this hold or order.
     #[error("not yours")]
@@ -111,6 +137,7 @@ pub enum SaleError {
     #[error("{0}")]
     Conflict(String),
     #[error("payment declined: {0}")]
+    /// The payment provider declined the card, saying why.
     PaymentDeclined(String),
     /// The request has no verified caller to hold or buy for.
     #[error("sign in first")]

@@ -21,7 +21,9 @@ const BUILTIN: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Seating {
+    /// Numbered seats (rows of seats) and general-admission sections alike.
     NumberedOrGeneral,
+    /// General admission only: sections sold by quantity.
     General,
 }
 
@@ -29,7 +31,9 @@ pub enum Seating {
 /// `*` matches one path segment, a final `**` the rest of the path.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RouteSpec {
+    /// The path pattern, relative to the namespace.
     pub path: String,
+    /// The function role serving it.
     pub function: String,
     /// `"holds"`: POSTs here count against the hold rate limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,17 +44,22 @@ pub struct RouteSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RouteLimit {
+    /// Counts against the hold rate limits (per client address and per buyer).
     Holds,
 }
 
 /// A deployment template.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Template {
+    /// The template's name (1-40 lower-case letters, digits or `-`).
     pub name: String,
+    /// What it deploys, in a sentence.
     pub description: String,
+    /// Which kinds of section it sells.
     pub seating: Seating,
     /// Function role -> component name in the pool.
     pub components: BTreeMap<String, String>,
+    /// Which function answers which path.
     pub routes: Vec<RouteSpec>,
     /// Values for parameters the seller leaves out.
     pub defaults: serde_json::Map<String, Value>,
@@ -92,15 +101,18 @@ pub struct TemplateLimits {
 }
 
 /// A parameter that failed validation: where, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
 pub struct FieldError {
     /// Path of the offending field, e.g. `params.sections[0].price`.
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// The field at `field` is wrong: `message` says how.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self { field: field.into(), message: message.into() }
     }
 }
@@ -109,13 +121,20 @@ impl FieldError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PerformanceParams {
+    /// The show's title.
     pub title: String,
+    /// Where it is played.
     pub venue: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the show is, for its page.
     pub description: Option<String>,
+    /// Its dates; each sells the same sections.
     pub sessions: Vec<SessionParam>,
+    /// What each session sells.
     pub sections: Vec<SectionParam>,
+    /// How long a hold stands unpaid.
     pub hold_ttl_seconds: u32,
+    /// Most tickets one buyer may hold or own in a session.
     pub per_buyer_limit: u32,
     /// Merchandise sold by quantity from stock shared by all sessions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -133,31 +152,42 @@ pub struct PerformanceParams {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One date of a performance.
 pub struct SessionParam {
+    /// Its id, unique in the performance (`s1`).
     pub id: String,
+    /// When it starts (RFC 3339).
     pub starts_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One section of a performance: numbered seats (rows) or a general-admission capacity.
 pub struct SectionParam {
+    /// Its name, unique in the performance.
     pub name: String,
     /// Minor currency units; signed here only so a negative price gets a clear message.
     pub price: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Rows of a numbered section.
     pub rows: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Seats in each row of a numbered section.
     pub seats_per_row: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Units of a general-admission section.
     pub capacity: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// Merchandise sold by quantity.
 pub struct GoodsParam {
+    /// Its name, unique in the performance.
     pub name: String,
     /// Minor currency units.
     pub price: i64,
+    /// Units for sale, shared by every session.
     pub stock: u32,
     /// Most of these one buyer may hold or own at once; without it, the performance's
     /// `per_buyer_limit`.
@@ -174,6 +204,7 @@ impl SectionParam {
         }
     }
 
+    /// Whether it sells numbered seats.
     pub fn is_numbered(&self) -> bool {
         self.rows.is_some()
     }
@@ -424,14 +455,17 @@ impl Templates {
         Self { builtin, custom: RwLock::default() }
     }
 
+    /// A template by name, built-in or an admin's.
     pub fn get(&self, name: &str) -> Option<Template> {
         self.builtin.get(name).cloned().or_else(|| self.custom.read().unwrap().get(name).cloned())
     }
 
+    /// Whether the template is part of the binary.
     pub fn is_builtin(&self, name: &str) -> bool {
         self.builtin.contains_key(name)
     }
 
+    /// Every template, built-ins first.
     pub fn all(&self) -> Vec<Template> {
         let custom = self.custom.read().unwrap();
         self.builtin.values().chain(custom.values()).cloned().collect()
@@ -447,6 +481,7 @@ impl Templates {
         self.custom.write().unwrap().insert(template.name.clone(), template);
     }
 
+    /// Removes an admin's template; whether there was one.
     pub fn remove(&self, name: &str) -> bool {
         self.custom.write().unwrap().remove(name).is_some()
     }

@@ -19,7 +19,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use marquee_identity as auth;
 use marquee_deployments::fair::EPOCH_TICK;
-use marquee_deployments::error::{ApiError, BODY_TIMEOUT, Code};
+use marquee_api::{ApiError, BODY_TIMEOUT, Code};
 use marquee_host::bindings::identity::{self, Principal};
 use marquee_host::identity::Identity;
 use marquee_host::inventory::Inventory;
@@ -38,6 +38,7 @@ pub const MAX_RESPONSE_BODY: usize = 16 << 20;
 /// A request's whole life (streaming included) may last this many times its CPU budget.
 const WALL_CLOCK_FACTOR: u32 = 2;
 
+/// Answers a request to `/p/{ns}/…`: admits it (limits, credentials), runs its function, and answers every failure in the error shape.
 pub async fn handle(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
     let result = match admit(&app, &mut req).await {
         Ok(Admitted::Answer(response)) => Ok(response),
