@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use marquee_host::App;
-use marquee_deployments::app::{Part, Settings};
+use marquee_deployments::{Part, Settings};
 use marquee_limits::Rates;
 use tracing_subscriber::EnvFilter;
 
@@ -230,7 +230,7 @@ impl Serve {
                     Ok(backend)
                 }
             };
-            let open_components = |data: &std::path::Path| marquee_host::pool::Pool::start(&data.join("components"), marquee::BUILTINS);
+            let open_components = |data: &std::path::Path| marquee_host::Pool::start(&data.join("components"), marquee::BUILTINS);
             let app = tokio::task::spawn_blocking(move || App::open(settings, open_store, open_components)).await??;
             if let Some(cluster) = cluster.filter(|_| app.settings.part.serves_control()) {
                 marquee_control::start_mirror(cluster, &app);

@@ -95,7 +95,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     });
     let weak = Arc::downgrade(&app);
     tokio::spawn(async move {
-        let cores = marquee_deployments::namespace::running_permits() as u64;
+        let cores = marquee_deployments::running_permits() as u64;
         let mut tick = tokio::time::interval(marquee_deployments::fair::TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while let Some(app) = { tick.tick().await; weak.upgrade() } {

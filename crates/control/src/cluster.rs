@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use marquee_crd::{PERFORMANCE_LABEL, Performance, PerformanceSpec, SELLER_ACCOUNT};
 use marquee_host::App;
-use marquee_deployments::mirror::Refused;
+use marquee_deployments::Refused;
 use marquee_host::Namespace as Live;
 use tokio::sync::mpsc;
 
@@ -110,7 +110,7 @@ impl Desired for Served {
     }
 }
 
-impl marquee_deployments::mirror::Mirror for Mirror {
+impl marquee_deployments::Mirror for Mirror {
     fn changed(&self, namespace: &str) {
         let _ = self.changes.send(namespace.to_owned());
     }

@@ -44,14 +44,14 @@ use marquee_api::{
 };
 use marquee_ticketing::templates::Template;
 
-use marquee_deployments::app::Actor;
-use marquee_deployments::error::DeployError;
+use marquee_deployments::Actor;
+use marquee_deployments::DeployError;
 use marquee_host::App;
 use marquee_identity::{self as auth, AuthError, Role};
 use marquee_api::{ApiError, BODY_TIMEOUT, Code};
 use marquee_limits::{ClientAddr, Limit};
 use marquee_host::Namespace;
-use marquee_deployments::components::Components;
+use marquee_deployments::Components;
 use marquee_store::{CheckIn, Entry, OrderStatus};
 
 type AppState = Arc<App>;

@@ -145,7 +145,7 @@ pub(crate) async fn performance_metrics(
     let ns = find(&app, &name)?;
     caller.may_update(&ns)?;
     let parse = |text: Option<String>, default: &str, field: &'static str| {
-        marquee_deployments::history::parse_duration(text.as_deref().unwrap_or(default))
+        marquee_deployments::parse_duration(text.as_deref().unwrap_or(default))
             .ok_or_else(|| ApiError::bad_request(Code::InvalidRange, format!("{field} must look like 30s, 15m or 1h")).field(field))
     };
     let (range, step) = (parse(q.range, "15m", "range")?, parse(q.step, "15s", "step")?);

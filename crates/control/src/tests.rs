@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use axum::body::Body;
-use marquee_deployments::app::{Part, Settings};
-use marquee_host::pool::Pool;
+use marquee_deployments::{Part, Settings};
+use marquee_host::Pool;
 use marquee_store::Account;
 use tower::ServiceExt;
 

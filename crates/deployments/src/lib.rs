@@ -1,16 +1,22 @@
-//! Deployments: the process's state ([`app::App`]), its live performances (namespaces, their
+//! Deployments: the process's state ([`App`]), its live performances (namespaces, their
 //! pinned specs, the registry), deploy / patch / delete, the fair scheduling of their work, the
-//! history of their metrics, and why a change was refused ([`error::DeployError`], which the
+//! history of their metrics, and why a change was refused ([`DeployError`], which the
 //! control plane answers in the API's error shape). It sees compiled components only through
-//! [`components::Components`] and speaks no HTTP: the HTTP trigger (`marquee-trigger-http`)
+//! [`Components`] and speaks no HTTP: the HTTP trigger (`marquee-trigger-http`)
 //! and the control plane (`marquee-control`) serve it; neither depends on the other.
 
-pub mod app;
-pub mod components;
-pub mod error;
+mod app;
+mod components;
+mod error;
 pub mod fair;
-pub mod history;
-pub mod mirror;
-pub mod namespace;
+mod history;
+mod mirror;
+mod namespace;
 
+pub use app::{Actor, App, Part, SERVING_REPORT_INTERVAL, Settings};
+pub use components::Components;
+pub use error::DeployError;
+pub use history::{Counters, History, parse_duration};
 pub use marquee_store::clock;
+pub use mirror::{Mirror, Refused};
+pub use namespace::{Guest, Limits, MAX_INSTANCE_MEMORY, Namespace, Registry, Route, Shared, Slots, Spec, Touched, running_permits};

@@ -24,4 +24,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use self::marquee::platform::{config, identity, inventory, kv, log};
+pub(crate) use self::marquee::platform::{config, identity, inventory, kv, log};

@@ -5,13 +5,13 @@ use anyhow::Result;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use marquee_deployments::fair::EPOCH_TICK;
-use marquee_deployments::namespace::MAX_INSTANCE_MEMORY;
+use marquee_deployments::MAX_INSTANCE_MEMORY;
 
 /// Instances that may be alive at once across all namespaces.
-pub const MAX_INSTANCES: u32 = 1000;
+pub(crate) const MAX_INSTANCES: u32 = 1000;
 
 /// The one engine of a process: instances from a pool, interrupted by epoch ticks.
-pub fn new_engine() -> Result<Engine> {
+pub(crate) fn new_engine() -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(MAX_INSTANCES);
     // A Rust wasip2 component is a handful of core instances (module, adapters, shims).
@@ -41,7 +41,7 @@ pub fn new_engine() -> Result<Engine> {
 }
 
 /// Advances the engine's epoch every tick until the process ends.
-pub fn start_epoch_ticker(engine: &Engine) {
+pub(crate) fn start_epoch_ticker(engine: &Engine) {
     let engine = engine.weak();
     std::thread::Builder::new()
         .name("epoch-ticker".into())

@@ -1,8 +1,8 @@
 //! Marquee's Wasm host: the one engine, the component pool, and the store state of one request.
 //!
 //! Guests get a sandboxed WASI p2 (no preopens, no environment, no sockets, no outgoing HTTP)
-//! beside `wasi:http`, and one capability per platform interface ([`config`], [`kv`], [`log`],
-//! [`identity`], [`inventory`]), each holding only the per-request state its calls need. The
+//! beside `wasi:http`, and one capability per platform interface ([`Config`], [`Kv`], [`Log`],
+//! [`Identity`], [`Inventory`]), each holding only the per-request state its calls need. The
 //! trigger builds them; what they serve is the domain's (the inventory is `marquee-ticketing`'s).
 
 use wasmtime::Engine;
@@ -10,21 +10,29 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-pub mod bindings;
-pub mod config;
-pub mod engine;
-pub mod identity;
-pub mod inventory;
-pub mod kv;
-pub mod log;
-pub mod pool;
+mod bindings;
+mod config;
+mod engine;
+mod identity;
+mod inventory;
+mod kv;
+mod log;
+mod pool;
+
+pub use bindings::identity::{Error as CallerError, Principal};
+pub use config::Config;
+pub use identity::Identity;
+pub use inventory::Inventory;
+pub use kv::Kv;
+pub use log::Log;
+pub use pool::{Loaded, Pool, UploadError};
 
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// The platform over this host's component pool: what a process runs.
-pub type App = marquee_deployments::app::App<pool::Pool>;
+pub type App = marquee_deployments::App<pool::Pool>;
 /// A live performance whose routes run this host's compiled components.
-pub type Namespace = marquee_deployments::namespace::Namespace<pool::Loaded>;
+pub type Namespace = marquee_deployments::Namespace<pool::Loaded>;
 
 /// What a guest may do on behalf of one request, one field per platform interface.
 pub struct Capabilities {
@@ -130,7 +138,7 @@ impl WasiHttpView for Host {
 
 /// The linker every component is pre-instantiated against: each platform interface is served
 /// by its own capability.
-pub fn linker(engine: &Engine) -> anyhow::Result<Linker<Host>> {
+pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<Host>> {
     use bindings::marquee::platform as wit;
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
-use marquee_deployments::components::Components;
+use marquee_deployments::Components;
 use marquee_store::files::write_atomically;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -65,7 +65,7 @@ fn world_of(imports: &[String]) -> &'static str {
 }
 
 /// The digest a component's bytes are stored under: their sha256, in hex.
-pub fn digest_of(bytes: &[u8]) -> String {
+pub(crate) fn digest_of(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

@@ -20,14 +20,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use marquee_identity as auth;
 use marquee_deployments::fair::EPOCH_TICK;
 use marquee_api::{ApiError, BODY_TIMEOUT, Code};
-use marquee_host::bindings::identity::{self, Principal};
-use marquee_host::identity::Identity;
-use marquee_host::inventory::Inventory;
-use marquee_host::log::Log;
-use marquee_host::config::Config;
-use marquee_host::kv::Kv;
-use marquee_host::{App, Capabilities, Host, Namespace};
-use marquee_host::pool::Loaded;
+use marquee_host::{App, CallerError, Capabilities, Config, Host, Identity, Inventory, Kv, Loaded, Log, Namespace, Principal};
 use marquee_limits::{ClientAddr, Limit};
 use marquee_ticketing::templates::RouteLimit;
 
@@ -73,7 +66,7 @@ async fn drain(body: Incoming) {
 enum Admitted {
     Answer(Response<Body>),
     /// `payment`: the request pays for a hold, and its payment is the host's to read.
-    Run { ns: Arc<Namespace>, route: usize, caller: Result<Principal, identity::Error>, payment: bool },
+    Run { ns: Arc<Namespace>, route: usize, caller: Result<Principal, CallerError>, payment: bool },
 }
 
 /// Everything the host decides before a guest runs: the namespace and route, the caller
@@ -192,7 +185,7 @@ async fn dispatch<B>(
     ns: &Arc<Namespace>,
     route: usize,
     req: Request<B>,
-    caller: Result<Principal, identity::Error>,
+    caller: Result<Principal, CallerError>,
     payment: Option<String>,
 ) -> Result<Response<Body>, ApiError>
 where
@@ -251,9 +244,9 @@ impl Drop for InFlight {
 async fn run<B>(
     app: &App,
     ns: &Arc<Namespace>,
-    route: &marquee_deployments::namespace::Route<Loaded>,
+    route: &marquee_deployments::Route<Loaded>,
     req: Request<B>,
-    caller: Result<Principal, identity::Error>,
+    caller: Result<Principal, CallerError>,
     payment: Option<String>,
     permit: OwnedSemaphorePermit,
 ) -> Result<Response<Body>, ApiError>
@@ -403,14 +396,14 @@ where
 /// platform's session cookies) before a guest sees it: platform tokens and this deployment's
 /// own namespace tokens are accepted, tokens of other namespaces (or of an earlier
 /// performance of the same name) are not.
-fn take_caller(app: &App, deployment: &str, req: &mut Request<Incoming>) -> Result<Principal, identity::Error> {
+fn take_caller(app: &App, deployment: &str, req: &mut Request<Incoming>) -> Result<Principal, CallerError> {
     let signature = guard::take_session_cookies(req.headers_mut());
     let authorization = req.headers_mut().remove(http::header::AUTHORIZATION);
     let header = authorization.as_ref().map(|v| v.to_str().unwrap_or(""));
     match app.shared.auth.verify_header(header, signature.as_deref(), Some(deployment)) {
         Ok(claims) => Ok(Principal { id: claims.sub, email: claims.email, role: claims.role.as_str().into() }),
-        Err(auth::AuthError::Missing) => Err(identity::Error::Missing),
-        Err(_) => Err(identity::Error::Invalid),
+        Err(auth::AuthError::Missing) => Err(CallerError::Missing),
+        Err(_) => Err(CallerError::Invalid),
     }
 }
 
