@@ -249,13 +249,16 @@ fn two_control_planes_on_one_redis_serve_one_platform() {
     first.post("/api/v1/templates", Some(&admin), &house).expect(201);
     second.deploy(&on_second, "house-night", "house", gala_params());
 
-    // A ticket checked in through one is used on the other.
+    // A ticket's pass checked in through one, with a door token issued there, is used on the other.
     let ann = first.account("ann@example.com", "buyer");
     let order = buy(&first, &ann, "R-1-1");
-    let ticket = json!({"order_id": order["order_id"], "seat": "R-1-1", "code": order["tickets"][0]["code"]});
-    let admitted = first.post("/api/v1/performances/gala/checkin", Some(&seller), &ticket).expect(200).json();
-    assert_eq!(admitted["status"], "checked_in", "{admitted}");
-    let again = second.post("/api/v1/performances/gala/checkin", Some(&on_second), &ticket).expect(200).json();
+    let mine = second.get("/api/v1/orders", Some(&ann)).expect(200).json();
+    let ticket = json!({"ticket": mine[0]["tickets"][0]["qr"]});
+    let door = first.post("/api/v1/performances/gala/door-tokens", Some(&seller), &json!({"label": "north"})).expect(201).json();
+    let door = door["token"].as_str().unwrap();
+    let admitted = first.post("/api/v1/performances/gala/checkin", Some(door), &ticket).expect(200).json();
+    assert_eq!((&admitted["status"], &admitted["order_id"]), (&json!("checked_in"), &order["order_id"]), "{admitted}");
+    let again = second.post("/api/v1/performances/gala/checkin", Some(door), &ticket).expect(200).json();
     assert_eq!((&again["valid"], &again["status"]), (&json!(false), &json!("already_used")), "{again}");
 
     // kill -9 of one: the other keeps serving, deploys and sells; the first comes back with all of it.

@@ -196,6 +196,10 @@ pub struct Performance {
     /// The sha256 of the performance's spec as stored: what runtimes report serving, and what
     /// a `Performance` object carries on Kubernetes.
     pub digest: String,
+    /// The public key (Ed25519, base64url) that checks its tickets' passes, so a door can
+    /// check them offline.
+    #[serde(default)]
+    pub ticket_key: String,
     /// In a PATCH's answer: how long the switch to the new version took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch_ms: Option<f64>,

@@ -52,7 +52,7 @@ use marquee_api::{ApiError, BODY_TIMEOUT, Code};
 use marquee_limits::{ClientAddr, Limit};
 use marquee_host::Namespace;
 use marquee_deployments::Components;
-use marquee_store::{CheckIn, Entry, OrderStatus};
+use marquee_store::{CheckIn, Entry, OrderStatus, TokenScope};
 
 type AppState = Arc<App>;
 type ApiResult<T = Response> = Result<T, Rejected>;
@@ -140,6 +140,8 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances/{ns}/orders", get(performance_orders))
         .route("/api/v1/performances/{ns}/checkin", post(checkin))
         .route("/api/v1/performances/{ns}/checkin/undo", post(undo_checkin))
+        .route("/api/v1/performances/{ns}/door-tokens", post(issue_door_token))
+        .route("/api/v1/performances/{ns}/door-tokens/{id}", axum::routing::delete(revoke_door_token))
         .route("/api/v1/performances/{ns}/metrics", get(performance_metrics))
         .route("/api/v1/performances/{ns}/tokens", post(issue_token))
         .route("/api/v1/performances/{ns}/kubernetes-token", post(kubernetes_token))
@@ -338,10 +340,15 @@ fn parse_request<T: DeserializeOwned>(body: &Bytes, code: Code) -> Result<T, Api
 pub enum Caller {
     /// An account, by its verified access token.
     Account(auth::Claims),
-    /// A namespace token: it reads and patches the one deployment it names, as its owner,
+    /// A deploy token: it reads and patches the one deployment it names, as its owner,
     /// and acts for no account.
     NamespaceToken {
         /// The deployment it works on.
+        deployment: String,
+    },
+    /// A door token: it checks tickets in at the one deployment it names, and nothing else.
+    Door {
+        /// The deployment whose door it keeps.
         deployment: String,
     },
 }
@@ -355,7 +362,7 @@ impl Caller {
     fn account(&self) -> ApiResult<&auth::Claims> {
         match self {
             Caller::Account(claims) => Ok(claims),
-            Caller::NamespaceToken { .. } => Err(ApiError::forbidden("a namespace token cannot act for an account").into()),
+            Caller::NamespaceToken { .. } | Caller::Door { .. } => Err(ApiError::forbidden("a namespace token cannot act for an account").into()),
         }
     }
 
@@ -379,7 +386,7 @@ impl Caller {
     fn actor_on<'a>(&'a self, ns: &'a Namespace) -> Actor<'a> {
         match self {
             Caller::Account(claims) => Self::actor(claims),
-            Caller::NamespaceToken { .. } => Actor { id: &ns.owner, admin: false },
+            Caller::NamespaceToken { .. } | Caller::Door { .. } => Actor { id: &ns.owner, admin: false },
         }
     }
 
@@ -391,10 +398,19 @@ impl Caller {
         }
     }
 
-    /// Reading and patching also admit the performance's own namespace tokens.
+    /// Reading and patching also admit the performance's own deploy tokens.
     fn may_update(&self, ns: &Namespace) -> ApiResult<()> {
         match self {
             Caller::NamespaceToken { deployment } if *deployment == ns.deployment => Ok(()),
+            _ => self.may_own(ns),
+        }
+    }
+
+    /// The door (checking tickets in, undoing a scan, counting arrivals) also admits the
+    /// performance's own door tokens.
+    fn may_keep_door(&self, ns: &Namespace) -> ApiResult<()> {
+        match self {
+            Caller::Door { deployment } if *deployment == ns.deployment => Ok(()),
             _ => self.may_own(ns),
         }
     }
@@ -412,7 +428,10 @@ impl FromRequestParts<AppState> for Caller {
                 .verify_namespace_token(token.trim())
                 .await
                 .map_err(|_| ApiError::unauthorized("the namespace token is invalid or revoked"))?;
-            return Ok(Caller::NamespaceToken { deployment: t.deployment });
+            return Ok(match t.scope {
+                TokenScope::Deploy => Caller::NamespaceToken { deployment: t.deployment },
+                TokenScope::Door => Caller::Door { deployment: t.deployment },
+            });
         }
         let cookies = parts.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok());
         match app.shared.auth.verify_header(header, auth::cookie(cookies, auth::SIGNATURE_COOKIE), None) {

@@ -1,6 +1,8 @@
 //! Orders as the API shows them: a performance's (its seller) and a buyer's own, across
 //! performances.
 
+use marquee_ticketing::{Pass, PassKey};
+
 use super::*;
 
 /// Milliseconds since the epoch as RFC 3339, as the API shows times.
@@ -18,13 +20,21 @@ pub(crate) fn entry_view(entry: &Entry, more: Value) -> Value {
     view
 }
 
-/// A stored order as the API shows it; `entries` marks the tickets used at the door.
-pub(crate) fn order_view(o: &marquee_store::OrderRow, entries: Option<&std::collections::HashMap<(String, String), Entry>>) -> Value {
+/// A stored order of performance `namespace` as the API shows it, each ticket with its pass
+/// (`qr`: the text its QR code carries, signed with `passes`); `entries` marks the tickets
+/// used at the door.
+pub(crate) fn order_view(
+    o: &marquee_store::OrderRow,
+    namespace: &str,
+    passes: &PassKey,
+    entries: Option<&std::collections::HashMap<(String, String), Entry>>,
+) -> Value {
     let tickets: Vec<Value> = o
         .tickets
         .iter()
         .map(|t| {
-            let ticket = json!({"seat": t.seat, "code": t.code});
+            let pass = Pass { namespace: namespace.into(), session: o.session.clone(), order: o.id.clone(), ticket: t.seat.clone() };
+            let ticket = json!({"seat": t.seat, "code": t.code, "qr": passes.write(&pass)});
             match entries.and_then(|e| e.get(&(o.id.clone(), t.seat.clone()))) {
                 Some(entry) => entry_view(entry, ticket),
                 None => ticket,
@@ -59,7 +69,7 @@ pub(crate) async fn performance_orders(State(app): State<AppState>, caller: Call
     let list = orders
         .iter()
         .map(|o| {
-            let mut view = order_view(o, Some(&entries));
+            let mut view = order_view(o, &ns.name, ns.inventory.pass_key(), Some(&entries));
             view["buyer"] = json!({"id": o.buyer, "email": emails[o.buyer.as_str()]});
             view
         })
@@ -76,7 +86,8 @@ pub(crate) async fn my_orders(State(app): State<AppState>, caller: Caller) -> Ap
         .iter()
         .map(|o| {
             let params: Value = serde_json::from_str(&o.params).unwrap_or_default();
-            let mut view = order_view(&o.order, None);
+            let passes = app.shared.commerce.signer.pass_key(&o.order.deployment);
+            let mut view = order_view(&o.order, &o.namespace, &passes, None);
             view["namespace"] = json!(o.namespace);
             view["title"] = params["title"].clone();
             view["venue"] = params["venue"].clone();

@@ -15,6 +15,7 @@ pub(crate) fn performance_view(app: &App, ns: &Namespace) -> Performance {
         params: serde_json::to_value(&ns.params).expect("params serialize"),
         components: ns.spec.components.clone(),
         digest: ns.digest().to_owned(),
+        ticket_key: ns.inventory.pass_key().public(),
         switch_ms: None,
     }
 }
@@ -90,7 +91,7 @@ pub(crate) async fn cancel_performance(State(app): State<AppState>, caller: Call
 /// Issues a deploy token bound to this performance, for the owner's CI. Shown once.
 pub(crate) async fn issue_token(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult {
     let ns = owned(&app, &caller, &name)?;
-    let (id, token) = app.shared.auth.issue_namespace_token(&ns.name, &ns.deployment, &caller.account()?.sub).await?;
+    let (id, token) = app.shared.auth.issue_namespace_token(&ns.name, &ns.deployment, &caller.account()?.sub, TokenScope::Deploy, "").await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "namespace": ns.name, "token": token }))).into_response())
 }
 

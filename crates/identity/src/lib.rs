@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use marquee_store::clock::now_secs;
-use marquee_store::{Account, Catalog, NamespaceToken, RefreshState};
+use marquee_store::{Account, Catalog, NamespaceToken, RefreshState, TokenScope};
 use marquee_store::Identity;
 
 /// Prefix of namespace (deploy) tokens: `mqd_<id>_<secret>`.
@@ -294,13 +294,16 @@ impl Auth {
         }
     }
 
-    /// Issues a token bound to one deployment of a namespace. Only its hash is stored.
-    pub async fn issue_namespace_token(&self, namespace: &str, deployment: &str, created_by: &str) -> Result<(String, String)> {
+    /// Issues a token bound to one deployment of a namespace, which may do what `scope`
+    /// says. Only its hash is stored.
+    pub async fn issue_namespace_token(&self, namespace: &str, deployment: &str, created_by: &str, scope: TokenScope, label: &str) -> Result<(String, String)> {
         let t = NamespaceToken {
             id: random_hex(8),
             deployment: deployment.to_string(),
             namespace: namespace.to_string(),
             created_by: created_by.to_string(),
+            scope,
+            label: label.to_string(),
         };
         let secret = random_hex(32);
         self.catalog.insert_namespace_token(&t, &sha256_hex(&secret), now_secs()).await?;

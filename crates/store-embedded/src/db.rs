@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::orders::ORDER_COLUMNS;
 use crate::sqlite::{SCHEMA, open, parsed};
 
-pub(crate) use marquee_store::{Account, BuyerOrder, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, RefreshState};
+pub(crate) use marquee_store::{Account, BuyerOrder, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, RefreshState, TokenScope};
 
 /// The control plane's handle on SQLite.
 pub(crate) struct Db {
@@ -47,6 +47,17 @@ fn performance_row(r: &rusqlite::Row) -> rusqlite::Result<PerformanceRow> {
 }
 
 /// Whether an error is SQLite refusing a duplicate key.
+/// The columns [`token_of`] reads, in its order.
+const TOKEN_COLUMNS: &str = "id, deployment, namespace, created_by, scope, label";
+
+/// A namespace token from a row that starts with [`TOKEN_COLUMNS`].
+fn token_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<NamespaceToken> {
+    let scope: String = r.get(4)?;
+    let scope = TokenScope::parse(Some(&scope))
+        .ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, format!("unknown token scope {scope:?}").into()))?;
+    Ok(NamespaceToken { id: r.get(0)?, deployment: r.get(1)?, namespace: r.get(2)?, created_by: r.get(3)?, scope, label: r.get(5)? })
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
@@ -56,6 +67,8 @@ impl Db {
         let conn = open(path)?;
         conn.execute_batch(SCHEMA).context("failed to create the schema")?;
         add_column(&conn, "accounts", "must_change_password", "INTEGER NOT NULL DEFAULT 0")?;
+        add_column(&conn, "namespace_tokens", "scope", "TEXT NOT NULL DEFAULT 'deploy'")?;
+        add_column(&conn, "namespace_tokens", "label", "TEXT NOT NULL DEFAULT ''")?;
         Ok(Self { conn: Mutex::new(conn) })
     }
 
@@ -191,8 +204,8 @@ impl Db {
 
     pub(crate) fn insert_namespace_token(&self, t: &NamespaceToken, hash: &str, now: i64) -> Result<()> {
         self.conn().execute(
-            "INSERT INTO namespace_tokens (id, hash, deployment, namespace, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![t.id, hash, t.deployment, t.namespace, t.created_by, now],
+            "INSERT INTO namespace_tokens (id, hash, deployment, namespace, created_by, created_at, scope, label) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![t.id, hash, t.deployment, t.namespace, t.created_by, now, t.scope.as_str(), t.label],
         )?;
         Ok(())
     }
@@ -202,14 +215,9 @@ impl Db {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id, deployment, namespace, created_by, hash FROM namespace_tokens WHERE id = ?1 AND revoked = 0",
+                &format!("SELECT {TOKEN_COLUMNS}, hash FROM namespace_tokens WHERE id = ?1 AND revoked = 0"),
                 [id],
-                |r| {
-                    Ok((
-                        NamespaceToken { id: r.get(0)?, deployment: r.get(1)?, namespace: r.get(2)?, created_by: r.get(3)? },
-                        r.get(4)?,
-                    ))
-                },
+                |r| Ok((token_of(r)?, r.get(6)?)),
             )
             .optional()?)
     }
@@ -290,10 +298,8 @@ impl Db {
     /// Live deploy tokens with their secrets' hashes and when each was made.
     fn namespace_tokens(&self) -> Result<Vec<(NamespaceToken, String, i64)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id, deployment, namespace, created_by, hash, created_at FROM namespace_tokens WHERE revoked = 0")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((NamespaceToken { id: r.get(0)?, deployment: r.get(1)?, namespace: r.get(2)?, created_by: r.get(3)? }, r.get(4)?, r.get(5)?))
-        })?;
+        let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS}, hash, created_at FROM namespace_tokens WHERE revoked = 0"))?;
+        let rows = stmt.query_map([], |r| Ok((token_of(r)?, r.get(6)?, r.get(7)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -630,7 +636,14 @@ mod tests {
         }
         local.remove_performance("old", "d1", 7, true).await.unwrap();
         local.put_template("mine", r#"{"name":"mine"}"#, 1).await.unwrap();
-        let token = NamespaceToken { id: "t1".into(), deployment: "d2".into(), namespace: "gala".into(), created_by: "ann".into() };
+        let token = NamespaceToken {
+            id: "t1".into(),
+            deployment: "d2".into(),
+            namespace: "gala".into(),
+            created_by: "ann".into(),
+            scope: TokenScope::Door,
+            label: "door B".into(),
+        };
         local.insert_namespace_token(&token, "h", 1).await.unwrap();
 
         let shared = EmbeddedCatalog(Arc::new(Db::open(&dir.0.join("shared.db")).unwrap()));

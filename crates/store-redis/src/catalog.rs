@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow};
-use marquee_store::{BoxFuture, Catalog, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow};
+use marquee_store::{BoxFuture, Catalog, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, TokenScope};
 use redis::{AsyncCommands, FromRedisValue};
 
 use crate::{Answered, RedisStore};
@@ -174,6 +174,8 @@ impl Catalog for RedisStore {
                 ("deployment", &token.deployment),
                 ("namespace", &token.namespace),
                 ("created_by", &token.created_by),
+                ("scope", token.scope.as_str()),
+                ("label", &token.label),
                 ("hash", hash),
                 ("created_at", &now.to_string()),
                 ("revoked", "0"),
@@ -195,6 +197,8 @@ impl Catalog for RedisStore {
                 deployment: field(&fields, "deployment")?,
                 namespace: field(&fields, "namespace")?,
                 created_by: field(&fields, "created_by")?,
+                scope: TokenScope::parse(fields.get("scope").map(String::as_str)).context("a stored token's scope")?,
+                label: fields.get("label").cloned().unwrap_or_default(),
             };
             Ok(Some((token, field(&fields, "hash")?)))
         })

@@ -28,7 +28,37 @@ pub struct PerformanceRow {
 /// A performance, live or archived: (namespace, deployment, params, archived_at).
 pub type DeploymentRow = (String, String, String, Option<i64>);
 
-/// A deploy token bound to one performance, for a seller's CI.
+/// What a namespace token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenScope {
+    /// Read and change its performance, for the seller's CI (a deploy token).
+    #[default]
+    Deploy,
+    /// Check tickets in at its performance's door, and nothing else (a door token).
+    Door,
+}
+
+impl TokenScope {
+    /// The scope as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Deploy => "deploy",
+            TokenScope::Door => "door",
+        }
+    }
+
+    /// A stored scope; a token stored before scopes existed is a deploy token.
+    pub fn parse(text: Option<&str>) -> Option<Self> {
+        match text {
+            None | Some("deploy") => Some(TokenScope::Deploy),
+            Some("door") => Some(TokenScope::Door),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A token bound to one performance: a deploy token for a seller's CI, or a door token for
+/// the staff at its door.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceToken {
     /// The token's id (its secret is stored only as a hash).
@@ -39,6 +69,10 @@ pub struct NamespaceToken {
     pub namespace: String,
     /// The account that issued it.
     pub created_by: String,
+    /// What it may do.
+    pub scope: TokenScope,
+    /// The issuer's name for it (`door B`); may be empty.
+    pub label: String,
 }
 
 /// An uploaded component as its owner named it.

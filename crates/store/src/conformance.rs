@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    Account, Catalog, CheckIn, ComponentRow, NamespaceToken, PerformanceRow, ClaimStore, ConfirmStart, Confirming, Directory, Entry, HoldOutcome, HoldRequest, Identity, KeyValue, OrderStatus, PoolCount,
+    Account, Catalog, CheckIn, ComponentRow, NamespaceToken, PerformanceRow, TokenScope, ClaimStore, ConfirmStart, Confirming, Directory, Entry, HoldOutcome, HoldRequest, Identity, KeyValue, OrderStatus, PoolCount,
     RateBuckets, RefreshState, Refusal, Role, Units,
 };
 
@@ -629,9 +629,19 @@ pub async fn catalog(store: Arc<dyn Catalog>) {
     store.delete_template("never").await.unwrap();
     assert_eq!(store.templates().await.unwrap(), ["{\"v\":2}"]);
 
-    let token = NamespaceToken { id: "t1".into(), deployment: "d4".into(), namespace: "gala".into(), created_by: "bob".into() };
+    let token = NamespaceToken {
+        id: "t1".into(),
+        deployment: "d4".into(),
+        namespace: "gala".into(),
+        created_by: "bob".into(),
+        scope: TokenScope::Door,
+        label: "door B".into(),
+    };
     store.insert_namespace_token(&token, "hash1", 3).await.unwrap();
     assert_eq!(store.namespace_token("t1").await.unwrap(), Some((token.clone(), "hash1".to_string())));
+    let deploy = NamespaceToken { id: "t2".into(), scope: TokenScope::Deploy, label: String::new(), ..token.clone() };
+    store.insert_namespace_token(&deploy, "hash2", 3).await.unwrap();
+    assert_eq!(store.namespace_token("t2").await.unwrap(), Some((deploy, "hash2".to_string())), "a deploy token, no label");
     assert!(!store.revoke_namespace_token("d1", "t1").await.unwrap(), "another performance's token is out of reach");
     assert!(store.revoke_namespace_token("d4", "t1").await.unwrap());
     assert!(!store.revoke_namespace_token("d4", "t1").await.unwrap(), "revoked once");

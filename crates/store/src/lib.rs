@@ -24,7 +24,7 @@ pub mod conformance;
 pub use backend::{
     Backend, BuyerOrder, Claims, DirectoryEvent, IdentityEvent, Replay, Restored, Secrets, SharedStore, Unavailable, is_unavailable, unavailable,
 };
-pub use catalog::{Catalog, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow};
+pub use catalog::{Catalog, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, TokenScope};
 
 /// Runs store calls a few at a time, answers in order: over a multiplexed connection they are
 /// pipelined, and the embedded store's blocking threads stay few.

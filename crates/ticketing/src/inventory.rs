@@ -20,6 +20,7 @@ use crate::sale::{Claim, HoldReceipt, Holder, Order, Quantity, SaleError, Sectio
 use marquee_store::clock::now_ms;
 use marquee_telemetry::SalesMetrics;
 use marquee_store::{Claims, OrderRow, OrderStatus, Restored, TicketRow};
+use crate::pass::PassKey;
 use crate::payments::{Charge, Payments};
 use crate::keys::{Pool, TicketName};
 use crate::templates::PerformanceParams;
@@ -37,6 +38,11 @@ impl TicketSigner {
     /// A signer with this secret key.
     pub fn new(key: Vec<u8>) -> Self {
         Self { key }
+    }
+
+    /// The secret key, from which each deployment's pass key is derived.
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.key
     }
 
     fn mac(&self, deployment: &str, order: &str, seat: &str) -> Hmac<Sha256> {
@@ -139,6 +145,8 @@ struct HoldPayload {
 /// The inventory of one deployed performance.
 pub struct Inventory {
     deployment: String,
+    /// Signs and reads the passes of this deployment's tickets.
+    pass_key: PassKey,
     hold_ttl_ms: u64,
     layout: Layout,
     claims: Arc<dyn ClaimStore>,
@@ -165,7 +173,8 @@ impl Inventory {
         let layout = Layout::of(params);
         let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
         let claims = claims.open(deployment, hold_ttl_ms, &|row| layout.restored(row, params.per_buyer_limit)).await?;
-        Ok(Self { deployment: deployment.to_string(), hold_ttl_ms, layout, claims, commerce, sales })
+        let pass_key = commerce.signer.pass_key(deployment);
+        Ok(Self { deployment: deployment.to_string(), pass_key, hold_ttl_ms, layout, claims, commerce, sales })
     }
 }
 
@@ -611,14 +620,31 @@ impl Inventory {
         Ok(self.order_row(order_id).await?.is_some_and(|row| row.tickets.iter().any(|t| t.seat == seat)))
     }
 
-    /// Checks a ticket in at the door: `None` unless its code is genuine and names a ticket
-    /// of the order; else what the store decided (admitted once, then used).
-    pub async fn check_in(&self, order_id: &str, seat: &str, code: &str, door: Option<&str>) -> Result<Option<(CheckIn, Entry)>> {
-        if !self.commerce.signer.verify(&self.deployment, order_id, seat, code) || !self.has_ticket(order_id, seat).await? {
+    /// Checks a ticket in at the door: `None` unless what was presented is genuine and names
+    /// a ticket of an order of this performance; else the ticket and what the store decided
+    /// (admitted once, then used).
+    pub async fn check_in(&self, presented: Presented<'_>, door: Option<&str>) -> Result<Option<Scan>> {
+        let (order, ticket) = match presented {
+            Presented::Pass(text) => match self.pass_key.read(text) {
+                Some(pass) => (pass.order, pass.ticket),
+                None => return Ok(None),
+            },
+            Presented::Code { order, ticket, code } if self.commerce.signer.verify(&self.deployment, order, ticket, code) => {
+                (order.to_owned(), ticket.to_owned())
+            }
+            Presented::Code { .. } => return Ok(None),
+        };
+        let Some(row) = self.order_row(&order).await?.filter(|row| row.tickets.iter().any(|t| t.seat == ticket)) else {
             return Ok(None);
-        }
+        };
         let entry = Entry { at: now_ms(), door: door.map(str::to_string) };
-        Ok(Some((self.claims.check_in(order_id, seat, &entry).await?, entry)))
+        let outcome = self.claims.check_in(&order, &ticket, &entry).await?;
+        Ok(Some(Scan { order, ticket, session: row.session, outcome, entry }))
+    }
+
+    /// The key this performance's passes are signed with.
+    pub fn pass_key(&self) -> &PassKey {
+        &self.pass_key
     }
 
     /// Undoes a ticket's entry (a mistaken scan): the entry undone, if it had one.
@@ -630,6 +656,37 @@ impl Inventory {
     pub async fn entries(&self) -> Result<HashMap<(String, String), Entry>> {
         Ok(self.claims.entries().await?.into_iter().map(|(order, ticket, entry)| ((order, ticket), entry)).collect())
     }
+}
+
+/// A ticket as door staff present it.
+#[derive(Debug, Clone, Copy)]
+pub enum Presented<'a> {
+    /// Its pass: the text of its QR code.
+    Pass(&'a str),
+    /// Its order, its name and its printed code, typed in.
+    Code {
+        /// The order's id.
+        order: &'a str,
+        /// The ticket's name in the order.
+        ticket: &'a str,
+        /// The code printed on it.
+        code: &'a str,
+    },
+}
+
+/// A scan at the door: the ticket it named and what the store decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// The order.
+    pub order: String,
+    /// The ticket's name in the order.
+    pub ticket: String,
+    /// The session it admits to.
+    pub session: String,
+    /// Admitted, already used, or not confirmed.
+    pub outcome: CheckIn,
+    /// This scan's entry (the first one's is in `outcome` when the ticket was used before).
+    pub entry: Entry,
 }
 
 /// The reason a conflict names (`<reason>: <text>`, see the WIT's `conflict`) when a buyer

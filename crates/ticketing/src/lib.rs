@@ -5,9 +5,11 @@
 pub mod templates;
 mod inventory;
 mod keys;
+mod pass;
 mod payments;
 mod sale;
 
-pub use inventory::{Commerce, Inventory, TicketSigner};
+pub use inventory::{Commerce, Inventory, Presented, Scan, TicketSigner};
+pub use pass::{Pass, PassKey};
 pub use payments::{Charge, PaymentProvider, Payments, TestProvider};
 pub use sale::{Claim, HoldReceipt, Holder, Order, Quantity, SaleError, SectionAvailability, SessionAvailability, Ticket};

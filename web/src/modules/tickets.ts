@@ -1,5 +1,5 @@
-// My tickets: the buyer's orders in every performance, each ticket with its QR code (the
-// signed code the door scans at check-in), and cancelling an order.
+// My tickets: the buyer's orders in every performance, each ticket with its QR code (its pass:
+// signed, it alone admits at the door) and its code for typing in, and cancelling an order.
 import { renderSVG } from 'uqr';
 import { type Context, call, h, notice, reason, money } from '@marquee/api';
 
@@ -11,17 +11,18 @@ interface Order {
   session: string;
   amount: number;
   status: string;
-  tickets: { seat: string; code: string }[];
+  tickets: { seat: string; code: string; qr: string }[];
   created_at: string;
 }
 
-function qr(code: string, label: string): HTMLElement {
+function qr(pass: string, label: string, code: string): HTMLElement {
   const figure = h('figure', { class: 'qr' });
-  // renderSVG returns markup generated from the code alone; nothing user-typed reaches it.
-  figure.innerHTML = renderSVG(code, { border: 1 });
+  // renderSVG returns markup generated from the pass alone, which the platform signed and
+  // whose names are letters, digits and -_#/ only; nothing user-typed reaches it.
+  figure.innerHTML = renderSVG(pass, { border: 1 });
   figure.firstElementChild?.setAttribute('role', 'img');
   figure.firstElementChild?.setAttribute('aria-label', `QR code of ${label}`);
-  figure.append(h('figcaption', {}, label));
+  figure.append(h('figcaption', {}, label, h('br'), h('code', { class: 'code' }, code)));
   return figure;
 }
 
@@ -62,7 +63,7 @@ export function mount(root: HTMLElement, _ctx: Context) {
       { class: `card order ${o.status}`, 'data-order': o.order_id },
       h('h2', {}, h('a', { href: `#/p/${o.namespace}` }, o.title), ` · ${o.session}`),
       h('p', {}, `${o.venue} · ${money(o.amount)} · `, h('span', { class: 'status' }, o.status)),
-      live ? h('div', { class: 'tickets' }, ...o.tickets.map((t) => qr(t.code, t.seat))) : null,
+      live ? h('div', { class: 'tickets' }, ...o.tickets.map((t) => qr(t.qr, t.seat, t.code))) : null,
       live ? h('div', { class: 'actions' }, cancel) : null,
     );
   };
