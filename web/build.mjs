@@ -2,11 +2,12 @@
 // ES modules that import one another only by their import-map names (`@marquee/...`), left
 // external here, so any one of them can be rebuilt and replaced without the others.
 import { build } from 'vite';
+import { copyFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
-const MODULES = ['ui', 'api', 'admin', 'auth', 'browse', 'connect', 'deploy', 'monitor', 'tickets'];
+const MODULES = ['ui', 'api', 'admin', 'auth', 'browse', 'connect', 'deploy', 'door', 'monitor', 'tickets'];
 // The built-in storefront, from the listing component's source: the console runs this copy,
 // never JavaScript a performance serves (a seller's listing may serve anything).
 const ENTRIES = { storefront: '../functions/listing/src/storefront.js' };
@@ -26,4 +27,6 @@ for (const name of [...MODULES, ...Object.keys(ENTRIES)]) {
     },
   });
 }
+// The door's QR decoder (where the browser has no BarcodeDetector of its own), served from here.
+copyFileSync(`${root}/node_modules/zxing-wasm/dist/reader/zxing_reader.wasm`, `${root}/dist/modules/zxing_reader.wasm`);
 console.log(`built the shell and ${MODULES.length + Object.keys(ENTRIES).length} modules into dist/`);

@@ -2,11 +2,12 @@
 // errors, full-page screenshots into $SCREENSHOTS, and the sideways-scroll check.
 import { chromium } from "playwright-core";
 
-export function launch() {
+/// `extra`: more Chromium switches (a fake camera, say).
+export function launch(extra = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync"],
+           "--disable-component-update", "--disable-sync", ...extra],
   });
 }
 

@@ -62,7 +62,8 @@ fn the_storefront_sells_goods_takes_a_presale_code_and_names_an_unknown_address(
         "title": "Fest", "venue": "Field",
         "sessions": [{"id": "d1", "starts_at": "2027-07-01T12:00:00Z"}],
         "sections": [{"name": "GA", "price": 5000, "capacity": 100}],
-        "goods": [{"name": "SHIRT", "price": 2500, "stock": 10}]
+        "goods": [{"name": "SHIRT", "price": 2500, "stock": 10, "per_buyer_limit": 3}],
+        "per_buyer_limit": 6
     });
     server.deploy(&seller, "fest", "festival", festival);
     let mut presale = gala_params();
@@ -72,9 +73,16 @@ fn the_storefront_sells_goods_takes_a_presale_code_and_names_an_unknown_address(
     let env = [("FEST", "fest"), ("PRE", "pre"), ("EMAIL", "fan@example.com"), ("PASSWORD", "a-good-password")];
     let seen = browse_console("storefronts.mjs", &server, &env, 1);
     assert_eq!(seen["goods"], json!(["goods-SHIRT"]), "{seen}");
+    assert_eq!(seen["festEmpty"], "Choose how many you want.", "a page without a seat map asks for no seats");
+    assert_eq!(seen["most"], json!({"standing": "6", "goods": "3"}), "the fields offer what one buyer may have");
+    assert_eq!(seen["goodsClamped"], "3");
     assert!(seen["festSummary"].as_str().unwrap().contains("1 standing and 2 goods"), "{seen}");
     assert_eq!(seen["admitted"], "Code accepted: you may book.");
     assert!(seen["unknown"].as_str().unwrap().contains("no performance \"no-such-show\""), "{seen}");
+    // A buyer without a code is told what to do, not which endpoint to call.
+    let late = server.account("late@example.com", "buyer");
+    let refused = server.post("/p/pre/api/holds", Some(&late), &json!({"session": "s1", "seats": ["R-5-5"]})).expect(403).json();
+    assert_eq!(refused["message"], "this presale admits only buyers with a code: enter the code the seller gave you", "{refused}");
     // The hold the festival screen made took the goods from the shared stock.
     let left = server.get("/p/fest/api/sessions/d1/availability", None).expect(200).json();
     assert_eq!(left["goods"][0]["available"], 8, "{left}");
@@ -143,6 +151,7 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     assert_eq!(seen["keyboardTemplate"], "New presale performance", "an arrow key chose the next template");
     assert_eq!(seen["suggestedAddress"], "spring-gala");
     assert_eq!(seen["deployedSections"], json!(["map", "standing"]), "{seen}");
+    assert_eq!(seen["standingFields"], json!(["section-name", "price", "capacity"]), "a standing section asks for no rows or seats");
     assert!(seen["catalog"].as_str().unwrap().contains("Spring Gala"), "{seen}");
     let deployed = seen["deployedText"].as_str().unwrap();
     assert!(deployed.starts_with("Live in ") && deployed.contains("first answer 200"), "{deployed}");
@@ -172,12 +181,15 @@ fn a_buyer_picks_two_seats_on_the_map_holds_pays_and_sees_a_rivals_seat_taken_li
     );
     assert_eq!(seen["title"], "Spring Gala", "{seen}");
     assert_eq!(seen["backAt"], "#/p/gala", "signing in returns to the storefront");
+    assert_eq!(seen["keptAfterSignIn"], json!(["R-1-1"]), "the seat picked before signing in is kept");
     assert_eq!(seen["rivalHold"], 201);
     assert_eq!(seen["rivalSeatShownTaken"], true);
     assert_eq!(seen["focused"], "R-1-2", "the arrow key moved to the next seat");
     assert_eq!(seen["picked"], json!(["R-1-1", "R-1-2"]));
     assert!(seen["summary"].as_str().unwrap().contains("R-1-1, R-1-2 and 1 standing"), "{seen}");
     assert!(seen["countdown"].as_str().unwrap().starts_with("Held for 9:") || seen["countdown"] == "Held for 10:00", "{seen}");
+    assert_eq!(seen["declined"]["onScreen"], true, "a declined card is told where the buyer looks: {seen}");
+    assert!(seen["declined"]["text"].as_str().unwrap().contains("declined"), "{seen}");
     assert_eq!(seen["tickets"], json!(["R-1-1", "R-1-2", "S#1"]));
     assert_eq!(seen["afterPay"], json!({"standing": "0", "picked": 0, "summary": "Pick seats on the map.", "error": 0}), "{seen}");
     assert_eq!(seen["qrCodes"], json!(["QR code of R-1-1", "QR code of R-1-2", "QR code of S#1"]));
@@ -244,6 +256,9 @@ fn a_seller_watches_functions_and_sales_live_in_the_monitor() {
         assert!(legend.contains(&json!(label)), "no {label} in {legend:?}");
     }
     assert_ne!(seen["rateBefore"], seen["rateAfter"], "the monitor did not refresh: {seen}");
+    let window = seen["window"].as_str().unwrap();
+    let times: Vec<&str> = window.split([',', ';']).nth(1).unwrap().split(" to ").map(str::trim).collect();
+    assert!(window.starts_with("Requests per second, ") && times.len() == 2 && times.iter().all(|t| t.len() <= 8 && !t.contains("20")), "{window}");
 }
 
 #[test]
@@ -278,4 +293,26 @@ fn a_seller_s_markup_stays_text_and_a_component_s_cookies_stay_in_its_pages() {
     assert_eq!(seen["afterBomb"], json!({"console": 200, "other": 200}), "{seen}");
     assert_eq!(seen["redirect"], json!({"status": 302, "at": true}), "{seen}");
     assert_eq!(seen["consoleErrors"], json!([]), "console errors: {}", seen["consoleErrors"]);
+}
+
+#[test]
+fn door_staff_scan_a_ticket_s_qr_code_with_the_camera_green_then_already_used() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", gala_params());
+    buy_one(&server, "gala");
+    let door = server.post("/api/v1/performances/gala/door-tokens", Some(&seller), &json!({"label": "door B"})).expect(201).json();
+    let env = [("NS", "gala"), ("EMAIL", "buyer@example.com"), ("PASSWORD", "a-good-password"), ("DOOR_TOKEN", door["token"].as_str().unwrap())];
+    let seen = browse_console("door.mjs", &server, &env, 2);
+    assert_eq!(seen["first"], "Admitted · R-1-1 · session s1", "{seen}");
+    assert_eq!(seen["arrivals"], "Arrived: session s1: 1");
+    let again = seen["again"].as_str().unwrap();
+    assert!(again.starts_with("Already used at ") && again.contains(" at door B · R-1-1"), "{again}");
+    assert_eq!(seen["undone"], "Entry undone: R-1-1 admits again");
+    assert_eq!(seen["afterUndo"], "Admitted · R-1-1 · session s1");
+    assert_eq!(seen["typedWrong"], "Not a ticket of this performance");
+    // The platform agrees: the ticket is in, at door B, once.
+    let orders = server.get("/api/v1/performances/gala/orders", Some(&seller)).expect(200).json();
+    assert_eq!(orders[0]["tickets"][0]["door"], "B", "{orders}");
 }

@@ -58,8 +58,11 @@ fn a_ticket_s_qr_code_admits_once_with_a_door_token(server: &Server) {
     let again = scan(server, &door, json!({"ticket": qr, "door": "A"}));
     assert_eq!((&again["status"], &again["door"], &again["checked_in_at"]), (&json!("already_used"), &json!("B"), &admitted["checked_in_at"]));
     // A scan undone admits again, and once.
+    let arrived = |n: u64| json!({"sessions": [{"id": "s1", "arrived": n}]});
+    assert_eq!(server.get("/api/v1/performances/gala/checkin", Some(&door)).expect(200).json(), arrived(1), "arrivals at every door");
     let undo = json!({"order_id": first, "seat": "R-2-2"});
     server.post("/api/v1/performances/gala/checkin/undo", Some(&door), &undo).expect(200);
+    assert_eq!(server.get("/api/v1/performances/gala/checkin", Some(&seller)).expect(200).json(), arrived(0));
     assert_eq!(scan(server, &door, json!({"ticket": qr}))["status"], "checked_in");
     assert_eq!(scan(server, &door, json!({"ticket": qr}))["status"], "already_used");
 
@@ -81,6 +84,8 @@ fn a_ticket_s_qr_code_admits_once_with_a_door_token(server: &Server) {
     server.get("/api/v1/performances/gala", Some(&door)).expect(403);
     server.patch("/api/v1/performances/gala", Some(&door), &json!({"params": {"title": "Mine"}})).expect(403);
     server.get("/api/v1/performances/gala/orders", Some(&door)).expect(403);
+    server.get("/api/v1/performances/other/checkin", Some(&door)).expect(403);
+    server.get("/api/v1/performances/gala/checkin", Some(&ann)).expect(403);
     server.post("/api/v1/performances/gala/door-tokens", Some(&door), &json!({"label": "more"})).expect(403);
     server.post("/api/v1/performances/gala/tokens", Some(&door), &json!({})).expect(403);
     server.post("/api/v1/performances/other/checkin", Some(&door), &json!({"ticket": pass(server, &ann, &elsewhere)})).expect(403);

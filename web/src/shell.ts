@@ -22,6 +22,8 @@ const SCREENS: Screen[] = [
   { name: 'auth', label: 'Sign in', who: 'guest' },
   // Sends a signed-in buyer back to a performance's own page with a token for it alone.
   { name: 'connect', who: ['buyer', 'seller', 'admin'] },
+  // A performance's door (`#/door/{ns}`): door staff come with a door token, not an account.
+  { name: 'door', who: 'anyone' },
   // Any performance's storefront, in the console's own copy of the built-in module: the
   // console never imports JavaScript that a performance (a seller's code) serves.
   { name: 'p', who: 'anyone', module: '@marquee/storefront' },

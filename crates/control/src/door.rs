@@ -5,9 +5,14 @@ use marquee_ticketing::Presented;
 
 use super::*;
 
-/// Whether `text` is 1 to `max` printable characters.
-fn printable(text: &str, max: usize) -> bool {
-    (1..=max).contains(&text.chars().count()) && !text.chars().any(char::is_control)
+/// Whether `text` is printable characters, as many as `lengths` allows.
+fn printable(text: &str, lengths: std::ops::RangeInclusive<usize>) -> bool {
+    lengths.contains(&text.chars().count()) && !text.chars().any(char::is_control)
+}
+
+/// A field that may be left out but, when sent, is a string (`null` is no way to leave it out).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -22,7 +27,7 @@ pub(crate) struct DoorTokenRequest {
 pub(crate) async fn issue_door_token(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult {
     let ns = owned(&app, &caller, &name)?;
     let req: DoorTokenRequest = parse_request(&body, Code::InvalidRequest)?;
-    if !printable(&req.label, 64) {
+    if !printable(&req.label, 1..=64) {
         return Err(ApiError::bad_request(Code::InvalidRequest, "label is 1 to 64 printable characters").field("label").into());
     }
     let issuer = &caller.account()?.sub;
@@ -44,14 +49,14 @@ pub(crate) async fn revoke_door_token(State(app): State<AppState>, caller: Calle
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckinRequest {
     /// The ticket's pass: the text of its QR code.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     ticket: Option<String>,
     /// Or, typed in: the order, the ticket's name and its printed code.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     order_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     seat: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     code: Option<String>,
     /// Which entrance scanned it, if the door says.
     #[serde(default)]
@@ -65,7 +70,7 @@ pub(crate) async fn checkin(State(app): State<AppState>, caller: Caller, Path(na
     let ns = find(&app, &name)?;
     caller.may_keep_door(&ns)?;
     let req: CheckinRequest = parse_request(&body, Code::InvalidRequest)?;
-    if req.door.as_ref().is_some_and(|d| !printable(d, 64)) {
+    if req.door.as_ref().is_some_and(|d| !printable(d, 0..=64)) {
         return Err(ApiError::bad_request(Code::InvalidDoor, "door is at most 64 printable characters").field("door").into());
     }
     let presented = match (&req.ticket, &req.order_id, &req.seat, &req.code) {
@@ -91,6 +96,15 @@ pub(crate) async fn checkin(State(app): State<AppState>, caller: Caller, Path(na
         CheckIn::NotConfirmed(status) => named(json!({ "valid": false, "status": status.as_str() })),
         CheckIn::NotFound => json!({ "valid": false, "status": "unknown" }),
     }))
+}
+
+/// How many tickets of each session were checked in, across every door (a door token, the
+/// owner or an admin).
+pub(crate) async fn arrivals(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let ns = find(&app, &name)?;
+    caller.may_keep_door(&ns)?;
+    let sessions: Vec<Value> = ns.inventory.arrivals().await?.into_iter().map(|(id, arrived)| json!({ "id": id, "arrived": arrived })).collect();
+    Ok(Json(json!({ "sessions": sessions })))
 }
 
 #[derive(Deserialize)]

@@ -138,7 +138,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances/{ns}", get(performance).patch(patch).delete(undeploy))
         .route("/api/v1/performances/{ns}/cancel", post(cancel_performance))
         .route("/api/v1/performances/{ns}/orders", get(performance_orders))
-        .route("/api/v1/performances/{ns}/checkin", post(checkin))
+        .route("/api/v1/performances/{ns}/checkin", post(checkin).get(arrivals))
         .route("/api/v1/performances/{ns}/checkin/undo", post(undo_checkin))
         .route("/api/v1/performances/{ns}/door-tokens", post(issue_door_token))
         .route("/api/v1/performances/{ns}/door-tokens/{id}", axum::routing::delete(revoke_door_token))
@@ -271,8 +271,10 @@ impl SecurityHeaders {
     fn new(console_dir: &std::path::Path) -> Self {
         let page = std::fs::read_to_string(console_dir.join("index.html")).unwrap_or_default();
         let hashes: String = inline_scripts(&page).map(|script| format!(" 'sha256-{}'", sha256_base64(script))).collect();
+        // 'wasm-unsafe-eval' lets the door screen compile its QR decoder (WebAssembly it
+        // serves itself); it allows no eval of JavaScript.
         let csp = format!(
-            "default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
              connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         );
         Self { console_csp: http::HeaderValue::try_from(csp).expect("the policy is ASCII") }

@@ -652,6 +652,22 @@ impl Inventory {
         self.claims.undo_check_in(order_id, seat).await
     }
 
+    /// How many tickets of each session were checked in (undone entries not counted), in the
+    /// performance's order of sessions.
+    pub async fn arrivals(&self) -> Result<Vec<(String, usize)>> {
+        let entries = self.claims.entries().await?;
+        let orders: std::collections::BTreeSet<&str> = entries.iter().map(|(order, _, _)| order.as_str()).collect();
+        let rows = marquee_store::a_few_at_a_time(orders.iter().map(|order| self.order_row(order)).collect()).await?;
+        let session_of: HashMap<&str, String> = orders.into_iter().zip(rows).filter_map(|(order, row)| Some((order, row?.session))).collect();
+        let mut arrived: HashMap<&str, usize> = HashMap::new();
+        for (order, _, _) in &entries {
+            if let Some(session) = session_of.get(order.as_str()) {
+                *arrived.entry(session.as_str()).or_default() += 1;
+            }
+        }
+        Ok(self.layout.sessions.iter().map(|s| (s.clone(), arrived.get(s.as_str()).copied().unwrap_or(0))).collect())
+    }
+
     /// The live entries at the door: (order, ticket) -> entry.
     pub async fn entries(&self) -> Result<HashMap<(String, String), Entry>> {
         Ok(self.claims.entries().await?.into_iter().map(|(order, ticket, entry)| ((order, ticket), entry)).collect())
