@@ -1,7 +1,7 @@
 // The web console in a real headless Chromium, as a buyer: open a performance's storefront
-// (its module served by the performance's listing component), sign in, pick two seats on the
-// SVG map (one by mouse, one by keyboard), see a rival's hold appear without a reload, hold,
-// pay and see the tickets. Prints one JSON object; tests/e2e/browser.rs asserts on it.
+// (its module served by the performance's listing component), pick a seat on the SVG map by
+// mouse, sign in and find it still picked, pick the next by keyboard, see a rival's hold appear
+// without a reload, hold, see a declined card told on screen, pay and see the tickets. Prints one JSON object; tests/e2e/browser.rs asserts on it.
 //   MARQUEE_URL=... NS=gala EMAIL=... PASSWORD=... RIVAL_TOKEN=... SCREENSHOTS=dir node buyer.mjs
 import { launch, overflow, shoot, watchConsole } from "./session.mjs";
 
@@ -14,7 +14,8 @@ const seat = (id) => `[data-seat="${id}"]`;
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  watchConsole(page, out);
+  // The declined card's 402 is provoked on purpose.
+  watchConsole(page, out, (text) => text.includes("402 (Payment Required)"));
 
   // Signed out, the storefront shows and asks for a sign-in to hold.
   await page.goto(`${base}/console/#/p/${ns}`);
@@ -27,6 +28,9 @@ try {
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForSelector(seat("R-1-1"));
+  // The seat picked before signing in is still picked.
+  await page.waitForSelector(`${seat("R-1-1")}[aria-checked="true"]`);
+  out.keptAfterSignIn = await page.$$eval('[data-seat][aria-checked="true"]', (els) => els.map((e) => e.getAttribute("data-seat")));
   out.backAt = new URL(page.url()).hash;
   await shoot(page, out, "storefront-1280");
 
@@ -40,8 +44,8 @@ try {
   await page.waitForSelector(`${seat("R-2-5")}[aria-disabled="true"]`, { timeout: 10_000 });
   out.rivalSeatShownTaken = true;
 
-  // One seat by mouse, the next by keyboard.
-  await page.click(seat("R-1-1"));
+  // The next seat by keyboard, from the one kept.
+  await page.focus(seat("R-1-1"));
   await page.keyboard.press("ArrowRight");
   await page.keyboard.press("Space");
   out.focused = await page.evaluate(() => document.activeElement?.getAttribute("data-seat"));
@@ -55,6 +59,11 @@ try {
   out.countdown = await page.textContent(".countdown");
   await shoot(page, out, "hold-1280");
 
+  // A declined card is told beside the card field, where the buyer is looking, on screen.
+  await page.getByLabel("Card number").fill("4000 0000 0000 0002");
+  await page.getByRole("button", { name: /^Pay / }).click();
+  const declined = await page.waitForSelector(".checkout .notice.error");
+  out.declined = { text: await declined.textContent(), onScreen: await declined.isVisible() && await declined.evaluate((e) => e.getBoundingClientRect().bottom <= window.innerHeight) };
   await page.getByLabel("Card number").fill("4242 4242 4242 4242");
   await page.getByRole("button", { name: /^Pay / }).click();
   await page.waitForSelector("[data-order]");

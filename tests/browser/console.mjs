@@ -44,6 +44,8 @@ try {
   // A seated performance may add a standing section beside its seat map.
   await page.getByRole("button", { name: "Add a section" }).click();
   await page.locator('select[name="section-kind"]').nth(1).selectOption("standing");
+  const standing = page.locator('select[name="section-kind"]').nth(1).locator('xpath=ancestor::div[contains(@class, "row")][1]');
+  out.standingFields = await standing.locator("input:visible").evaluateAll((els) => els.map((e) => e.name));
   await page.getByRole("button", { name: "Deploy seated" }).click();
   const deployed = await page.waitForSelector("[data-deployed]");
   out.deployedText = await deployed.textContent();

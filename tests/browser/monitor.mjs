@@ -22,6 +22,8 @@ try {
   out.functions = await page.$$eval(".latest tr[data-function]", (rows) => rows.map((r) => r.getAttribute("data-function")));
   out.charts = await page.$$eval(".chart canvas", (c) => c.length);
   out.legend = await page.$$eval(".chart .u-legend .u-series .u-label", (labels) => labels.map((l) => l.textContent));
+  // Right after a deploy the x axis is the last minute, not years around a few samples.
+  out.window = await page.getAttribute(".chart [role=img]", "aria-label");
 
   // Live: a burst of requests shows up without a reload.
   const before = await rate(page);

@@ -20,6 +20,10 @@ try {
   await page.goto(`${base}/console/#/p/${fest}`);
   await page.waitForSelector(".goods");
   out.goods = await page.$$eval('input[name^="goods-"]', (els) => els.map((e) => e.name));
+  out.festEmpty = await page.textContent(".summary");
+  out.most = { standing: await page.getAttribute('input[name="qty-GA"]', "max"), goods: await page.getAttribute('input[name="goods-SHIRT"]', "max") };
+  await page.fill('input[name="goods-SHIRT"]', "50");
+  out.goodsClamped = await page.inputValue('input[name="goods-SHIRT"]');
   await page.fill('input[name="qty-GA"]', "1");
   await page.fill('input[name="goods-SHIRT"]', "2");
   out.festSummary = await page.textContent(".summary");

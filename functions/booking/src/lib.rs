@@ -184,7 +184,7 @@ fn hold(req: &Request, buyer: &str) -> Result<Response, Response> {
     let body: HoldRequest = req.json()?;
     let params = params()?;
     if !params.presale_codes.is_empty() && !matches!(kv::get(&format!("presale-admitted/{buyer}")), Ok(Some(_))) {
-        return Err(Response::error(403, "presale_code_required", "this presale admits only buyers with a code: POST api/auth/admit"));
+        return Err(Response::error(403, "presale_code_required", "this presale admits only buyers with a code: enter the code the seller gave you"));
     }
     let now = clock::now();
     if params.booking_opens_at.as_ref().is_some_and(|opens| now < *opens) {

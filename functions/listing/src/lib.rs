@@ -13,6 +13,7 @@ struct Params {
     goods: Vec<Goods>,
     #[serde(default)]
     presale_codes: Vec<String>,
+    per_buyer_limit: u32,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -20,6 +21,9 @@ struct Goods {
     name: String,
     price: u64,
     stock: u32,
+    /// Most of these one buyer may hold or own; without it, the performance's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_buyer_limit: Option<u32>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -58,6 +62,8 @@ struct Info<'a> {
     /// Whether booking needs a presale code (never the codes themselves).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     presale: bool,
+    /// Most tickets one buyer may hold or own in a session, so a page offers no more.
+    per_buyer_limit: u32,
 }
 
 #[derive(Serialize)]
@@ -125,6 +131,7 @@ fn info() -> Result<Response, Response> {
             .collect(),
         goods: &params.goods,
         presale: !params.presale_codes.is_empty(),
+        per_buyer_limit: params.per_buyer_limit,
     };
     Ok(Response::json(200, &info))
 }

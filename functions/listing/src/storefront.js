@@ -90,7 +90,35 @@ function seatMap(section, picked, onChange) {
     }
     return lost;
   };
-  return { el: map, update };
+  /** Picks a seat (one kept from before a sign-in), unless it is picked or taken. */
+  const pick = (id) => {
+    if (!picked.has(id)) toggle(id);
+  };
+  return { el: map, update, pick };
+}
+
+/** Picks kept across the sign-in round trip, in the tab's storage (a sandboxed page has none,
+ * and keeps nothing). */
+function keptPicks(ns) {
+  const key = `marquee.picks.${ns}`;
+  return {
+    save(picks) {
+      try {
+        sessionStorage.setItem(key, JSON.stringify(picks));
+      } catch {
+        // No storage here: the picks are not kept.
+      }
+    },
+    take() {
+      try {
+        const text = sessionStorage.getItem(key);
+        sessionStorage.removeItem(key);
+        return text ? JSON.parse(text) : null;
+      } catch {
+        return null;
+      }
+    },
+  };
 }
 
 export function mount(root, ctx) {
@@ -101,6 +129,7 @@ export function mount(root, ctx) {
   let timer = 0;
   let countdown = 0;
   let stopped = false;
+  const kept = keptPicks(ns);
 
   (async () => {
     const info = await call('GET', `/p/${ns}/api/info`);
@@ -124,23 +153,26 @@ export function mount(root, ctx) {
         + [...quantities].reduce((sum, [name, q]) => sum + q * price(name), 0)
         + [...goodsWanted].reduce((sum, [name, q]) => sum + q * goodsPrice(name), 0);
       const parts = [seats.length ? `Seats ${seats.join(', ')}` : '', units ? `${units} standing` : '', extras ? `${extras} goods` : ''].filter(Boolean);
-      summary.textContent = parts.length ? `${parts.join(' and ')}: ${money(total)}` : 'Pick seats on the map.';
+      summary.textContent = parts.length ? `${parts.join(' and ')}: ${money(total)}` : maps.length ? 'Pick seats on the map.' : 'Choose how many you want.';
       holdButton.disabled = !parts.length || hold !== null;
     };
 
     const maps = info.sections.filter((s) => s.numbered).map((s) => ({ section: s, ...seatMap(s, picked, refresh) }));
-    /** A quantity picker of a standing section or of goods, kept in `into` by name. */
-    const quantity = (item, into, prefix) => {
-      const input = h('input', { type: 'number', min: '0', max: '10', value: '0', name: `${prefix}-${item.name}`, inputMode: 'numeric' });
+    /** A quantity picker of a standing section or of goods, kept in `into` by name, offering
+     * no more than one buyer may have (`most`). */
+    const quantity = (item, into, prefix, most) => {
+      const input = h('input', { type: 'number', min: '0', max: String(most), value: '0', name: `${prefix}-${item.name}`, inputMode: 'numeric', title: `at most ${most}` });
       const left = h('span', { class: 'left' });
       input.addEventListener('input', () => {
-        into.set(item.name, Math.max(0, Number(input.value) || 0));
+        const wanted = Math.min(most, Math.max(0, Number(input.value) || 0));
+        if (String(wanted) !== input.value && input.value !== '') input.value = String(wanted);
+        into.set(item.name, wanted);
         refresh();
       });
       return { section: item, input, left, el: h('label', { class: 'qty' }, `${item.name} · ${money(item.price)} `, input, left) };
     };
-    const general = info.sections.filter((s) => !s.numbered).map((s) => quantity(s, quantities, 'qty'));
-    const goods = (info.goods ?? []).map((g) => quantity(g, goodsWanted, 'goods'));
+    const general = info.sections.filter((s) => !s.numbered).map((s) => quantity(s, quantities, 'qty', info.per_buyer_limit));
+    const goods = (info.goods ?? []).map((g) => quantity(g, goodsWanted, 'goods', g.per_buyer_limit ?? info.per_buyer_limit));
     /** Forgets every pick, on the map and in the quantity fields. */
     const clearPicks = () => {
       picked.clear();
@@ -192,7 +224,10 @@ export function mount(root, ctx) {
         await call('DELETE', `/p/${ns}/api/holds/${held.hold_id}`).catch(() => undefined);
         reset();
       });
-      const form = h('form', { class: 'card checkout' }, h('h2', {}, 'Checkout'), clock, h('label', {}, 'Card number ', card), h('div', { class: 'actions' }, payButton, release));
+      // A refused payment is told here, beside the card, not below the page where a phone
+      // would never show it.
+      const refused = h('p', { class: 'notice' });
+      const form = h('form', { class: 'card checkout' }, h('h2', {}, 'Checkout'), clock, h('label', {}, 'Card number ', card), refused, h('div', { class: 'actions' }, payButton, release));
       form.addEventListener('submit', async (e) => {
         e.preventDefault();
         payButton.disabled = true;
@@ -211,7 +246,9 @@ export function mount(root, ctx) {
           notice(status, '', 'ok');
           refresh();
         } catch (err) {
-          notice(status, reason(err));
+          notice(refused, reason(err));
+          refused.scrollIntoView({ block: 'nearest' });
+          card.focus();
           payButton.disabled = false;
         }
       });
@@ -228,6 +265,7 @@ export function mount(root, ctx) {
 
     holdButton.addEventListener('click', async () => {
       if (!session()) {
+        kept.save({ session: current, seats: [...picked], sections: [...quantities], goods: [...goodsWanted] });
         status.replaceChildren('Sign in as a buyer to hold seats: ', h('a', { href: signInHref(ns) }, 'sign in'), '.');
         status.className = 'notice error';
         return;
@@ -294,6 +332,22 @@ export function mount(root, ctx) {
       h('div', { class: 'actions sticky' }, summary, holdButton),
       holdBox,
     );
+    // Back from signing in: what was picked before is picked again.
+    const restored = kept.take();
+    if (restored && info.sessions.some((s) => s.id === restored.session)) {
+      current = restored.session;
+      sessionPicker.value = current;
+      (restored.seats ?? []).forEach((id) => maps.forEach((m) => m.pick(id)));
+      for (const [fields, into, wanted] of [[general, quantities, restored.sections], [goods, goodsWanted, restored.goods]]) {
+        for (const [name, count] of wanted ?? []) {
+          const field = fields.find((f) => f.section.name === name);
+          if (field) {
+            field.input.value = String(count);
+            into.set(name, count);
+          }
+        }
+      }
+    }
     refresh();
     poll();
   })().catch((e) => notice(status, reason(e)));

@@ -22,20 +22,26 @@ interface History {
 
 const REFRESH_MS = 3000;
 const RANGES = [
-  { label: 'Last minute', range: '1m', step: '1s' },
-  { label: 'Last 15 minutes', range: '15m', step: '15s' },
-  { label: 'Last hour', range: '1h', step: '1m' },
+  { label: 'Last minute', range: '1m', step: '1s', seconds: 60 },
+  { label: 'Last 15 minutes', range: '15m', step: '15s', seconds: 900 },
+  { label: 'Last hour', range: '1h', step: '1m', seconds: 3600 },
 ];
 const COLORS = ['#6b21a8', '#0e7490', '#b45309', '#be123c', '#15803d', '#4338ca'];
 
-/// One chart: x is time in seconds, one series per name.
+const clock = (seconds: number) => new Date(seconds * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+/// One chart: x is time in seconds over the chosen range (not stretched around the few samples
+/// a new performance has), one series per name.
 function chart(title: string, unit: string) {
   const box = h('section', { class: 'card chart' }, h('h2', {}, title));
   const area = h('div', { role: 'img', 'aria-label': `${title} over time; the table below has the latest values` });
   box.append(area);
   let plot: uPlot | null = null;
   let names: string[] = [];
-  const draw = (xs: number[], series: Map<string, (number | null)[]>) => {
+  let span: [number, number] = [0, 1];
+  const draw = (xs: number[], series: Map<string, (number | null)[]>, window: [number, number]) => {
+    span = window;
+    area.setAttribute('aria-label', `${title}, ${clock(window[0])} to ${clock(window[1])}; the table below has the latest values`);
     const next = [...series.keys()];
     const data = [xs, ...next.map((n) => series.get(n)!)] as uPlot.AlignedData;
     if (!plot || next.join() !== names.join()) {
@@ -46,6 +52,7 @@ function chart(title: string, unit: string) {
           width: Math.max(area.clientWidth, 280),
           height: 180,
           series: [{}, ...names.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true }))],
+          scales: { x: { time: true, range: () => span } },
           axes: [{}, { label: unit, size: 56 }],
           legend: { live: false },
         },
@@ -100,10 +107,12 @@ export function mount(root: HTMLElement, ctx: Context) {
         return xs.map((t) => byT.get(t) ?? null);
       };
       const seconds = xs.map((t) => t / 1000);
-      charts.rate.draw(seconds, new Map(fns.map(([n, p]) => [n, at(p, (q) => q.requests_per_second)])));
-      charts.errors.draw(seconds, new Map(fns.map(([n, p]) => [n, at(p, (q) => q.errors_per_second)])));
-      charts.memory.draw(seconds, new Map(fns.map(([n, p]) => [n, at(p, (q) => q.memory_peak_bytes / 2 ** 20)])));
-      charts.latency.draw(seconds, new Map(fns.flatMap(([n, p]) => [[`${n} p50`, at(p, (q) => q.p50_ms)], [`${n} p99`, at(p, (q) => q.p99_ms)]])));
+      const now = Date.now() / 1000;
+      const window: [number, number] = [now - r.seconds, now];
+      charts.rate.draw(seconds, new Map(fns.map(([n, p]) => [n, at(p, (q) => q.requests_per_second)])), window);
+      charts.errors.draw(seconds, new Map(fns.map(([n, p]) => [n, at(p, (q) => q.errors_per_second)])), window);
+      charts.memory.draw(seconds, new Map(fns.map(([n, p]) => [n, at(p, (q) => q.memory_peak_bytes / 2 ** 20)])), window);
+      charts.latency.draw(seconds, new Map(fns.flatMap(([n, p]) => [[`${n} p50`, at(p, (q) => q.p50_ms)], [`${n} p99`, at(p, (q) => q.p99_ms)]])), window);
       const sections = [...new Set(history.sales.flatMap((s) => s.sections.map((x) => x.name)))];
       charts.sales.draw(
         history.sales.map((s) => s.t / 1000),
@@ -111,6 +120,7 @@ export function mount(root: HTMLElement, ctx: Context) {
           [`${name} sold`, history.sales.map((s) => s.sections.find((x) => x.name === name)?.sold ?? null)],
           [`${name} held`, history.sales.map((s) => s.sections.find((x) => x.name === name)?.held ?? null)],
         ])),
+        window,
       );
       latest.replaceChildren(...fns.map(([name, points]) => {
         const p = points[points.length - 1];
