@@ -145,8 +145,9 @@ struct HoldPayload {
 /// The inventory of one deployed performance.
 pub struct Inventory {
     deployment: String,
-    /// Signs and reads the passes of this deployment's tickets.
-    pass_key: PassKey,
+    /// Signs and reads the passes of this deployment's tickets; derived on first use, so a
+    /// performance nobody checks in costs no key derivation when it is deployed or restored.
+    pass_key: std::sync::OnceLock<PassKey>,
     hold_ttl_ms: u64,
     layout: Layout,
     claims: Arc<dyn ClaimStore>,
@@ -173,8 +174,7 @@ impl Inventory {
         let layout = Layout::of(params);
         let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
         let claims = claims.open(deployment, hold_ttl_ms, &|row| layout.restored(row, params.per_buyer_limit)).await?;
-        let pass_key = commerce.signer.pass_key(deployment);
-        Ok(Self { deployment: deployment.to_string(), pass_key, hold_ttl_ms, layout, claims, commerce, sales })
+        Ok(Self { deployment: deployment.to_string(), pass_key: std::sync::OnceLock::new(), hold_ttl_ms, layout, claims, commerce, sales })
     }
 }
 
@@ -625,7 +625,7 @@ impl Inventory {
     /// (admitted once, then used).
     pub async fn check_in(&self, presented: Presented<'_>, door: Option<&str>) -> Result<Option<Scan>> {
         let (order, ticket) = match presented {
-            Presented::Pass(text) => match self.pass_key.read(text) {
+            Presented::Pass(text) => match self.pass_key().read(text) {
                 Some(pass) => (pass.order, pass.ticket),
                 None => return Ok(None),
             },
@@ -644,7 +644,7 @@ impl Inventory {
 
     /// The key this performance's passes are signed with.
     pub fn pass_key(&self) -> &PassKey {
-        &self.pass_key
+        self.pass_key.get_or_init(|| self.commerce.signer.pass_key(&self.deployment))
     }
 
     /// Undoes a ticket's entry (a mistaken scan): the entry undone, if it had one.
