@@ -8,14 +8,14 @@ use crate::booking::{GOOD_CARD, confirm, hold};
 use crate::testkit::{DataDir, Server, gala_params};
 
 /// Holds `seat` of s1 in `ns` and pays: the order's id.
-fn buy(server: &Server, ns: &str, token: &str, seat: &str) -> String {
+pub(crate) fn buy(server: &Server, ns: &str, token: &str, seat: &str) -> String {
     let held = hold(server, ns, token, json!({"session": "s1", "seats": [seat]})).expect(201).json();
     let order = confirm(server, ns, token, held["hold_id"].as_str().unwrap(), GOOD_CARD).expect(201).json();
     order["order_id"].as_str().unwrap().to_owned()
 }
 
 /// The pass (the QR code's text) of an order's first ticket, as its buyer's tickets show it.
-fn pass(server: &Server, buyer: &str, order: &str) -> String {
+pub(crate) fn pass(server: &Server, buyer: &str, order: &str) -> String {
     let orders = server.get("/api/v1/orders", Some(buyer)).expect(200).json();
     let order = orders.as_array().unwrap().iter().find(|o| o["order_id"] == order).expect("the buyer sees the order");
     order["tickets"][0]["qr"].as_str().expect("each ticket has its pass").to_owned()

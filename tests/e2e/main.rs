@@ -4,6 +4,7 @@ mod booking;
 mod border;
 mod browser;
 mod cli;
+mod desk;
 mod door;
 mod identity;
 mod isolation;

@@ -25,8 +25,8 @@ fn on_redis_a_flash_crowd_never_oversells_and_the_seller_sees_every_order() {
     let buyers = buyers(&server, 16);
     let orders = seated_crowd(&[&server], "crowd", &buyers);
     // The seller's list comes from the same store: every order, with its buyer.
-    let listed = server.get("/api/v1/performances/crowd/orders", Some(&seller)).expect(200).json();
-    assert_eq!(listed.as_array().unwrap().len(), orders.len());
+    let listed = crate::testkit::all_orders(&server, &seller, "crowd");
+    assert_eq!(listed.len(), orders.len());
     assert!(listed[0]["buyer"]["email"].as_str().unwrap().ends_with("@example.com"));
 
     let units = standing_crowd(&[&server], "field", &buyers);

@@ -166,8 +166,7 @@ fn a_flash_crowd_over_two_runtimes_never_oversells() {
     let buyers = buyers(control, 16);
 
     let orders = seated_crowd(&[a, b], "crowd", &buyers);
-    let listed = control.get("/api/v1/performances/crowd/orders", Some(&seller)).expect(200).json();
-    assert_eq!(listed.as_array().unwrap().len(), orders.len());
+    assert_eq!(crate::testkit::all_orders(control, &seller, "crowd").len(), orders.len());
     // The console's history on the control plane counts the requests both runtimes served.
     std::thread::sleep(Duration::from_millis(600));
     let series = control.get("/api/v1/performances/crowd/metrics?range=1m&step=1s", Some(&seller)).expect(200).json();
@@ -244,8 +243,8 @@ fn a_runtime_killed_mid_sale_leaves_the_other_selling_and_loses_no_order() {
     // Every order that got a 2xx is in Redis (and a few more: confirms A committed but died
     // before answering), no seat in two of them.
     survived(&b, "crash", &buyers, &confirmed);
-    let listed = control.get("/api/v1/performances/crash/orders", Some(&seller)).expect(200).json();
-    let listed: HashSet<&str> = listed.as_array().unwrap().iter().map(|o| o["order_id"].as_str().unwrap()).collect();
+    let listed = crate::testkit::all_orders(&control, &seller, "crash");
+    let listed: HashSet<&str> = listed.iter().map(|o| o["order_id"].as_str().unwrap()).collect();
     assert!(confirmed.iter().all(|(_, id, _)| listed.contains(id.as_str())), "the seller's list has every 2xx order");
 }
 

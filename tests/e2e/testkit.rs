@@ -280,3 +280,16 @@ pub(crate) fn buy_one(server: &Server, ns: &str) {
     let id = hold["hold_id"].as_str().unwrap();
     server.post(&format!("/p/{ns}/api/holds/{id}/confirm"), Some(&buyer), &json!({"payment": {"card": "4242424242424242"}})).expect(201);
 }
+
+/// Every order of `ns` in its seller's list, page by page (500 a page, the most one may be).
+pub(crate) fn all_orders(server: &Server, token: &str, ns: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    loop {
+        let page = server.get(&format!("/api/v1/performances/{ns}/orders?limit=500&offset={}", all.len()), Some(token)).expect(200);
+        let total: usize = page.header("x-total-count").expect("a total").parse().unwrap();
+        all.extend(page.json().as_array().unwrap().iter().cloned());
+        if all.len() >= total {
+            return all;
+        }
+    }
+}

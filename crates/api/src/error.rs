@@ -54,6 +54,7 @@ codes! {
     MethodNotAllowed = "method_not_allowed",
     NamespaceTaken = "namespace_taken",
     NotCheckedIn = "not_checked_in",
+    NothingToRefund = "nothing_to_refund",
     NotFound = "not_found",
     NotPatchable = "not_patchable",
     NotProvisioned = "not_provisioned",

@@ -10,9 +10,11 @@ fn printable(text: &str, lengths: std::ops::RangeInclusive<usize>) -> bool {
     lengths.contains(&text.chars().count()) && !text.chars().any(char::is_control)
 }
 
-/// A field that may be left out but, when sent, is a string (`null` is no way to leave it out).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(d).map(Some)
+/// The performance, if the caller may keep its door (a door token, the owner or an admin).
+fn at_the_door(app: &App, caller: &Caller, name: &str) -> ApiResult<Arc<Namespace>> {
+    let ns = find(app, name)?;
+    caller.may_keep_door(&ns)?;
+    Ok(ns)
 }
 
 #[derive(Deserialize)]
@@ -67,8 +69,7 @@ pub(crate) struct CheckinRequest {
 /// code of a confirmed order admits once; every later scan answers `already_used` with the
 /// first entry, until the scan is undone. The answer names the ticket and its session.
 pub(crate) async fn checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
-    let ns = find(&app, &name)?;
-    caller.may_keep_door(&ns)?;
+    let ns = at_the_door(&app, &caller, &name)?;
     let req: CheckinRequest = parse_request(&body, Code::InvalidRequest)?;
     if req.door.as_ref().is_some_and(|d| !printable(d, 0..=64)) {
         return Err(ApiError::bad_request(Code::InvalidDoor, "door is at most 64 printable characters").field("door").into());
@@ -101,8 +102,7 @@ pub(crate) async fn checkin(State(app): State<AppState>, caller: Caller, Path(na
 /// How many tickets of each session were checked in, across every door (a door token, the
 /// owner or an admin).
 pub(crate) async fn arrivals(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let ns = find(&app, &name)?;
-    caller.may_keep_door(&ns)?;
+    let ns = at_the_door(&app, &caller, &name)?;
     let sessions: Vec<Value> = ns.inventory.arrivals().await?.into_iter().map(|(id, arrived)| json!({ "id": id, "arrived": arrived })).collect();
     Ok(Json(json!({ "sessions": sessions })))
 }
@@ -116,8 +116,7 @@ pub(crate) struct UndoCheckinRequest {
 
 /// Undoes a mistaken scan, so the ticket admits again (a door token, the owner or an admin).
 pub(crate) async fn undo_checkin(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
-    let ns = find(&app, &name)?;
-    caller.may_keep_door(&ns)?;
+    let ns = at_the_door(&app, &caller, &name)?;
     let req: UndoCheckinRequest = parse(&body)?;
     if !ns.inventory.has_ticket(&req.order_id, &req.seat).await? {
         return Err(ApiError::not_found("no such ticket in this performance").into());

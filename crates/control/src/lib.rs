@@ -9,6 +9,7 @@ mod accounts;
 mod catalog;
 mod cluster;
 mod components;
+mod desk;
 mod door;
 mod orders;
 mod performances;
@@ -19,6 +20,7 @@ pub use cluster::{Cluster, connect as connect_cluster, start_mirror};
 use accounts::*;
 use catalog::*;
 use components::*;
+use desk::*;
 use door::*;
 use orders::*;
 use performances::*;
@@ -137,7 +139,12 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances", post(deploy).get(performances))
         .route("/api/v1/performances/{ns}", get(performance).patch(patch).delete(undeploy))
         .route("/api/v1/performances/{ns}/cancel", post(cancel_performance))
+        .route("/api/v1/performances/{ns}/sales", get(sales))
         .route("/api/v1/performances/{ns}/orders", get(performance_orders))
+        .route("/api/v1/performances/{ns}/orders.csv", get(orders_csv))
+        .route("/api/v1/performances/{ns}/attendees.csv", get(attendees_csv))
+        .route("/api/v1/performances/{ns}/orders/{order_id}", get(performance_order))
+        .route("/api/v1/performances/{ns}/orders/{order_id}/refund", post(refund))
         .route("/api/v1/performances/{ns}/checkin", post(checkin).get(arrivals))
         .route("/api/v1/performances/{ns}/checkin/undo", post(undo_checkin))
         .route("/api/v1/performances/{ns}/door-tokens", post(issue_door_token))
@@ -322,6 +329,11 @@ async fn security_headers(State(policy): State<SecurityHeaders>, uri: http::Uri,
 /// Parses a JSON body into `T`, answering 400 with the reason otherwise.
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(Code::InvalidJson, format!("request body: {e}")))
+}
+
+/// A field that may be left out but, when sent, is a `T` (`null` is no way to leave it out).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// Parses a JSON body into the request `T`, answering 400 `code` naming the field at fault

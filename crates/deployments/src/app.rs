@@ -765,7 +765,7 @@ impl<C: Components> App<C> {
 
     /// Unpublishes a performance whose sales are closed, archiving it if it has orders.
     async fn retire(&self, ns: &Namespace<C::Compiled>) -> Result<(), DeployError> {
-        let archive = !ns.inventory.all_orders().await?.is_empty();
+        let archive = !ns.inventory.orders_after(None, 1).await?.is_empty();
         self.unpublish(&ns.name, &ns.deployment, archive).await?;
         // The deletion stands (orders may be refunded already); runtimes learn of it when the
         // directory takes it, and the components' own data goes with it, archived or not.

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Result;
 use marquee_store::{
-    BoxFuture, Cancelled, CheckIn, ClaimStore, ConfirmStart, Confirming, Entry, Held, HoldOutcome, HoldRequest, OrderStatus,
-    PoolCount, Refusal, Restored, StoredOrder, Taken, Units,
+    BoxFuture, Cancelled, CheckIn, ClaimStore, ConfirmStart, Confirming, Entry, Held, HoldOutcome, HoldRequest, Money, OrderStatus,
+    PoolCount, Refund, RefundRequest, Refunded, Refusal, Restored, StoredOrder, Taken, Units,
 };
 
 use marquee_store::clock::now_ms;
@@ -48,11 +48,24 @@ struct Hold {
 
 struct Order {
     stored: StoredOrder,
-    created_at: u64,
     session: String,
+    /// What it still claims (a refund of some tickets gives theirs back).
     seats: Vec<String>,
     units: Vec<Units>,
     tickets: u32,
+    /// What its buyer paid.
+    amount: u64,
+}
+
+impl Order {
+    /// What was paid back by the seller's refunds.
+    fn paid_back(&self) -> u64 {
+        self.stored.refunds.iter().map(|r| r.amount).sum()
+    }
+
+    fn is_refunded(&self, ticket: &str) -> bool {
+        self.stored.refunds.iter().any(|r| r.tickets.iter().any(|t| t == ticket))
+    }
 }
 
 /// What an idempotency key was first used for.
@@ -78,6 +91,8 @@ struct State {
     orders: HashMap<String, Order>,
     /// Buyer -> orders, oldest first.
     by_buyer: HashMap<String, Vec<String>>,
+    /// Every order by (created, id): the seller's list.
+    by_time: BTreeSet<(u64, String)>,
     live: HashSet<String>,
     /// Buyer -> tickets held or bought.
     per_buyer: HashMap<String, u32>,
@@ -87,6 +102,8 @@ struct State {
     per_address: HashMap<(String, String), u32>,
     /// Order -> ticket -> its live entry at the door.
     entries: HashMap<String, HashMap<String, Entry>>,
+    /// Session -> what its orders paid and what was paid back.
+    money: HashMap<String, Money>,
     closed: bool,
 }
 
@@ -123,6 +140,12 @@ impl EmbeddedClaims {
     pub(crate) fn restore(&self, r: Restored) {
         let mut s = self.lock();
         let id = r.order.order_id.clone();
+        let money = s.money.entry(r.session.clone()).or_default();
+        money.gross += r.amount;
+        money.refunded += match r.order.status {
+            OrderStatus::Confirmed => r.order.refunds.iter().map(|f| f.amount).sum(),
+            OrderStatus::Cancelled | OrderStatus::Refunded => r.amount,
+        };
         if r.order.status == OrderStatus::Confirmed {
             s.claim(&id, &r.order.buyer, &r.session, &r.seats, &r.units);
             for u in &r.units {
@@ -133,7 +156,8 @@ impl EmbeddedClaims {
         }
         s.confirmed.insert(r.hold_id, id.clone());
         s.by_buyer.entry(r.order.buyer.clone()).or_default().push(id.clone());
-        let order = Order { stored: r.order, created_at: r.created_at, session: r.session, seats: r.seats, units: r.units, tickets: r.tickets };
+        s.by_time.insert((r.created_at, id.clone()));
+        let order = Order { stored: r.order, session: r.session, seats: r.seats, units: r.units, tickets: r.tickets, amount: r.amount };
         s.orders.insert(id, order);
     }
 
@@ -293,9 +317,12 @@ impl EmbeddedClaims {
         }
         s.confirmed.insert(hold_id.to_string(), order_id.to_string());
         s.by_buyer.entry(hold.buyer.clone()).or_default().push(order_id.to_string());
+        s.by_time.insert((created_at, order_id.to_string()));
         s.live.insert(order_id.to_string());
-        let stored = StoredOrder { order_id: order_id.to_string(), buyer: hold.buyer, record: record.to_string(), status: OrderStatus::Confirmed };
-        let order = Order { stored, created_at, session: hold.session, seats: hold.seats, units: hold.units, tickets: hold.tickets };
+        s.money.entry(hold.session.clone()).or_default().gross += hold.amount;
+        let stored =
+            StoredOrder { order_id: order_id.to_string(), buyer: hold.buyer, record: record.to_string(), status: OrderStatus::Confirmed, refunds: Vec::new() };
+        let order = Order { stored, session: hold.session, seats: hold.seats, units: hold.units, tickets: hold.tickets, amount: hold.amount };
         s.orders.insert(order_id.to_string(), order);
         Ok(true)
     }
@@ -337,18 +364,60 @@ impl EmbeddedClaims {
             let order = &s.orders[order_id];
             let (session, seats, units, tickets, buyer) =
                 (order.session.clone(), order.seats.clone(), order.units.clone(), order.tickets, order.stored.buyer.clone());
-            s.free(order_id, &buyer, &session, &seats, &units);
-            for u in &units {
-                if let Some(sold) = s.sold.get_mut(&u.pool) {
-                    *sold = sold.saturating_sub(u.quantity);
-                }
-            }
-            if let Some(n) = s.per_buyer.get_mut(&buyer) {
-                *n = n.saturating_sub(tickets);
-            }
+            let rest = order.amount.saturating_sub(order.paid_back());
+            s.money.entry(session.clone()).or_default().refunded += rest;
+            s.unsell(order_id, &buyer, &session, &seats, &units, tickets);
             s.live.remove(order_id);
         }
         Ok(Ok(Cancelled { order: s.orders[order_id].stored.clone(), now }))
+    }
+
+    async fn refund_tickets(&self, order_id: &str, request: &RefundRequest) -> Result<Result<Refunded, Refusal>> {
+        let _changing = self.changes.lock().await;
+        let (refund, freed, rest) = {
+            let s = self.lock();
+            let Some(order) = s.orders.get(order_id) else { return Ok(Err(Refusal::NotFound)) };
+            if order.stored.status != OrderStatus::Confirmed || request.tickets.is_empty() || request.tickets.iter().any(|t| order.is_refunded(t)) {
+                return Ok(Err(Refusal::Refunded));
+            }
+            let amount = request.amount.min(order.amount.saturating_sub(order.paid_back()));
+            let refund = Refund { tickets: request.tickets.clone(), amount, at: request.at };
+            // Only what the order still claims is given back.
+            let seats: Vec<String> = request.seats.iter().filter(|seat| order.seats.contains(seat)).cloned().collect();
+            let mut rest = order.units.clone();
+            let mut units = Vec::new();
+            for u in &request.units {
+                if let Some(own) = rest.iter_mut().find(|own| own.pool == u.pool) {
+                    let quantity = u.quantity.min(own.quantity);
+                    own.quantity -= quantity;
+                    units.push(Units { quantity, ..u.clone() });
+                }
+            }
+            rest.retain(|u| u.quantity > 0);
+            let remaining: Vec<String> = order.seats.iter().filter(|seat| !seats.contains(seat)).cloned().collect();
+            (refund, (seats, units, request.counted.min(order.tickets)), (remaining, rest))
+        };
+        let (remaining_seats, remaining_units) = rest;
+        let status = if remaining_seats.is_empty() && remaining_units.is_empty() { OrderStatus::Refunded } else { OrderStatus::Confirmed };
+        let mut refunds = self.lock().orders[order_id].stored.refunds.clone();
+        refunds.push(refund.clone());
+        // Durable first: a crash after the write restores the order with this refund.
+        self.log.append(Record::Refund { id: order_id.to_string(), refunds: refunds.clone(), status }).await?;
+        let mut s = self.lock();
+        let s = &mut *s;
+        let order = s.orders.get_mut(order_id).expect("orders are never removed");
+        order.stored.refunds = refunds;
+        order.stored.status = status;
+        order.seats = remaining_seats;
+        order.units = remaining_units;
+        order.tickets -= freed.2;
+        let (session, buyer) = (order.session.clone(), order.stored.buyer.clone());
+        s.money.entry(session.clone()).or_default().refunded += refund.amount;
+        s.unsell(order_id, &buyer, &session, &freed.0, &freed.1, freed.2);
+        if status == OrderStatus::Refunded {
+            s.live.remove(order_id);
+        }
+        Ok(Ok(Refunded { order: s.orders[order_id].stored.clone(), refund }))
     }
 
     async fn check_in_now(&self, order_id: &str, ticket: &str, entry: &Entry) -> Result<CheckIn> {
@@ -358,6 +427,9 @@ impl EmbeddedClaims {
             let Some(order) = s.orders.get(order_id) else { return Ok(CheckIn::NotFound) };
             if order.stored.status != OrderStatus::Confirmed {
                 return Ok(CheckIn::NotConfirmed(order.stored.status));
+            }
+            if order.is_refunded(ticket) {
+                return Ok(CheckIn::NotConfirmed(OrderStatus::Refunded));
             }
             if let Some(first) = s.entries.get(order_id).and_then(|e| e.get(ticket)) {
                 return Ok(CheckIn::Used(first.clone()));
@@ -425,6 +497,19 @@ impl State {
             if u.per_buyer > 0 {
                 count_down(&mut self.mine, (buyer.to_string(), u.pool.clone()), u.quantity);
             }
+        }
+    }
+
+    /// Gives back what an order sold: its claims, its pools' sold counts, its buyer's tickets.
+    fn unsell(&mut self, order_id: &str, buyer: &str, session: &str, seats: &[String], units: &[Units], tickets: u32) {
+        self.free(order_id, buyer, session, seats, units);
+        for u in units {
+            if let Some(sold) = self.sold.get_mut(&u.pool) {
+                *sold = sold.saturating_sub(u.quantity);
+            }
+        }
+        if let Some(n) = self.per_buyer.get_mut(buyer) {
+            *n = n.saturating_sub(tickets);
         }
     }
 
@@ -505,6 +590,18 @@ impl ClaimStore for EmbeddedClaims {
         Box::pin(self.cancel_order(order_id, buyer))
     }
 
+    fn refund<'a>(&'a self, order_id: &'a str, request: &'a RefundRequest) -> BoxFuture<'a, Result<Refunded, Refusal>> {
+        Box::pin(self.refund_tickets(order_id, request))
+    }
+
+    fn money(&self) -> BoxFuture<'_, Vec<(String, Money)>> {
+        let s = self.lock();
+        let mut all: Vec<(String, Money)> =
+            s.money.iter().filter(|(_, money)| **money != Money::default()).map(|(session, money)| (session.clone(), *money)).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Box::pin(std::future::ready(Ok(all)))
+    }
+
     fn order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Option<StoredOrder>> {
         Box::pin(std::future::ready(Ok(self.lock().orders.get(order_id).map(|o| o.stored.clone()))))
     }
@@ -516,12 +613,12 @@ impl ClaimStore for EmbeddedClaims {
         Box::pin(std::future::ready(Ok(orders)))
     }
 
-    fn orders(&self) -> BoxFuture<'_, Vec<StoredOrder>> {
+    fn orders_after<'a>(&'a self, after: Option<(u64, &'a str)>, limit: usize) -> BoxFuture<'a, Vec<StoredOrder>> {
+        use std::ops::Bound::{Excluded, Unbounded};
         let s = self.lock();
-        let mut orders: Vec<&Order> = s.orders.values().collect();
-        orders.sort_by_key(|o| (o.created_at, o.stored.order_id.as_str()));
-        let orders = orders.into_iter().map(|o| o.stored.clone()).collect();
-        Box::pin(std::future::ready(Ok(orders)))
+        let from = after.map_or(Unbounded, |(at, id)| Excluded((at, id.to_string())));
+        let page = s.by_time.range((from, Unbounded)).take(limit).map(|(_, id)| s.orders[id].stored.clone()).collect();
+        Box::pin(std::future::ready(Ok(page)))
     }
 
     fn live_orders(&self) -> BoxFuture<'_, Vec<String>> {
@@ -601,6 +698,7 @@ mod tests {
             tickets: Vec::new(),
             charge_id: format!("charge of {order_id}"),
             created_at: 1,
+            refunds: Vec::new(),
         };
         serde_json::to_string(&row).unwrap()
     }

@@ -69,6 +69,7 @@ impl Db {
         add_column(&conn, "accounts", "must_change_password", "INTEGER NOT NULL DEFAULT 0")?;
         add_column(&conn, "namespace_tokens", "scope", "TEXT NOT NULL DEFAULT 'deploy'")?;
         add_column(&conn, "namespace_tokens", "label", "TEXT NOT NULL DEFAULT ''")?;
+        add_column(&conn, "orders", "refunds", "TEXT NOT NULL DEFAULT '[]'")?;
         Ok(Self { conn: Mutex::new(conn) })
     }
 
@@ -261,9 +262,9 @@ impl Db {
         let rows = stmt.query_map([buyer], |r| {
             Ok(BuyerOrder {
                 order: crate::orders::order_row(r)?,
-                namespace: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
-                params: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
-                archived_at: r.get(12)?,
+                namespace: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                params: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+                archived_at: r.get(13)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

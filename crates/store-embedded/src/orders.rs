@@ -11,7 +11,7 @@ use std::sync::{Mutex, mpsc};
 use anyhow::{Context, Result};
 use rusqlite::params;
 
-pub(crate) use marquee_store::{Entry, OrderRow, OrderStatus};
+pub(crate) use marquee_store::{Entry, OrderRow, OrderStatus, Refund};
 
 /// Most records folded into one commit.
 const MAX_BATCH: usize = 4096;
@@ -20,6 +20,8 @@ const MAX_BATCH: usize = 4096;
 pub(crate) enum Record {
     Insert(OrderRow),
     Status { id: String, status: OrderStatus },
+    /// A seller's refund: the order's refunds and status after it.
+    Refund { id: String, refunds: Vec<Refund>, status: OrderStatus },
     /// A ticket's entry at the door.
     CheckIn { deployment: String, order: String, ticket: String, entry: Entry },
     /// An entry undone (a mistaken scan): it stays on record, marked undone at `at`.
@@ -114,6 +116,7 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         let mut status = tx.prepare_cached("UPDATE orders SET status = ?2 WHERE id = ?1")?;
+        let mut refund = tx.prepare_cached("UPDATE orders SET refunds = ?2, status = ?3 WHERE id = ?1")?;
         let mut check_in = tx.prepare_cached("INSERT OR IGNORE INTO checkins (deployment, order_id, seat, checked_in_at, door) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         let mut undo = tx.prepare_cached("UPDATE checkins SET undone_at = ?3 WHERE order_id = ?1 AND seat = ?2 AND undone_at IS NULL")?;
         for job in batch {
@@ -135,6 +138,9 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
                 Record::Status { id, status: s } => {
                     status.execute(params![id, s.as_str()])?;
                 }
+                Record::Refund { id, refunds, status: s } => {
+                    refund.execute(params![id, serde_json::to_string(refunds)?, s.as_str()])?;
+                }
                 Record::CheckIn { deployment, order, ticket, entry } => {
                     check_in.execute(params![deployment, order, ticket, entry.at as i64, entry.door])?;
                 }
@@ -155,11 +161,13 @@ fn load(conn: &rusqlite::Connection, deployment: &str) -> Result<Vec<OrderRow>> 
 }
 
 /// The columns [`order_row`] reads, of the `orders` table as `o`; a query may add more after.
-pub(crate) const ORDER_COLUMNS: &str = "o.id, o.deployment, o.session, o.buyer, o.hold_id, o.amount, o.status, o.tickets, o.charge_id, o.created_at";
+pub(crate) const ORDER_COLUMNS: &str =
+    "o.id, o.deployment, o.session, o.buyer, o.hold_id, o.amount, o.status, o.tickets, o.charge_id, o.created_at, o.refunds";
 
-/// An order from the first ten columns of a row ([`ORDER_COLUMNS`]).
+/// An order from the first eleven columns of a row ([`ORDER_COLUMNS`]).
 pub(crate) fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
     let tickets: String = r.get(7)?;
+    let refunds: String = r.get(10)?;
     Ok(OrderRow {
         id: r.get(0)?,
         deployment: r.get(1)?,
@@ -171,5 +179,6 @@ pub(crate) fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
         tickets: serde_json::from_str(&tickets).unwrap_or_default(),
         charge_id: r.get(8)?,
         created_at: r.get::<_, i64>(9)? as u64,
+        refunds: serde_json::from_str(&refunds).unwrap_or_default(),
     })
 }

@@ -15,7 +15,11 @@
 -- "<fingerprint>|<hold>"; <P>:confirmed hash hold -> order; <P>:order:<id> hash;
 -- <P>:orders zset order -> created; <P>:orders:<buyer> zset; <P>:live set of confirmed orders;
 -- <P>:sold hash pool -> units in confirmed orders; <P>:closed; <P>:entries:<order> hash
--- ticket -> "<ms> <door>" (live entries at the door); <P>:entered set of orders with one.
+-- ticket -> "<ms> <door>" (live entries at the door); <P>:entered set of orders with one;
+-- <P>:gross and <P>:refunded hash session -> minor units paid and paid back.
+--
+-- An order's hash keeps what it still claims (`seats`, `units`, `tickets`: a refund of some
+-- tickets gives theirs back), what was paid (`amount`) and the seller's `refunds` (JSON).
 
 local P = KEYS[1]
 local op = ARGV[1]
@@ -76,7 +80,7 @@ end
 
 -- Steps that read or write orders and their entries only: ending holds changes nothing they
 -- answer, so they leave holds to the next step that needs them ended.
-local ORDER_READS = { order = true, orders_of = true, orders = true, live = true, check_in = true, undo = true, entries = true }
+local ORDER_READS = { order = true, orders_of = true, orders_after = true, live = true, check_in = true, undo = true, entries = true, money = true }
 
 local now = now_ms()
 if not ORDER_READS[op] then
@@ -93,7 +97,40 @@ end
 
 local function order_reply(tag, id)
   local o = fields(P .. ':order:' .. id)
-  return { tag, id, o.buyer, o.record, o.status }
+  return { tag, id, o.buyer, o.record, o.status, o.refunds or '[]' }
+end
+
+-- A JSON array (cjson writes an empty table as an object).
+local function array(t)
+  if #t == 0 then return '[]' end
+  return cjson.encode(t)
+end
+
+-- What an order paid (older orders keep it only in their record), and what the seller's
+-- refunds paid back of it.
+local function paid(o)
+  return tonumber(o.amount or cjson.decode(o.record).amount)
+end
+
+local function paid_back(o)
+  local sum = 0
+  for _, r in ipairs(cjson.decode(o.refunds or '[]')) do sum = sum + r.amount end
+  return sum
+end
+
+local function is_refunded(o, ticket)
+  for _, r in ipairs(cjson.decode(o.refunds or '[]')) do
+    for _, t in ipairs(r.tickets) do if t == ticket then return true end end
+  end
+  return false
+end
+
+-- Gives back what an order sold: its claims, its pools' sold counts, its buyer's tickets.
+local function unsell(id, o, seats, units, tickets)
+  free(id, o.session, seats, units)
+  for _, u in ipairs(cjson.decode(units)) do add(P .. ':sold', u[1], -u[2]) end
+  mine(o.buyer, units, -1)
+  add(P .. ':buyer', o.buyer, -tonumber(tickets))
 end
 
 if op == 'hold' then
@@ -192,7 +229,8 @@ if op == 'commit_confirm' then
   for _, u in ipairs(cjson.decode(h.units)) do add(P .. ':sold', u[1], u[2]) end
   redis.call('HSET', P .. ':confirmed', id, order)
   redis.call('HSET', P .. ':order:' .. order, 'buyer', h.buyer, 'session', h.session, 'seats', h.seats,
-    'units', h.units, 'tickets', h.tickets, 'record', record, 'status', 'confirmed')
+    'units', h.units, 'tickets', h.tickets, 'record', record, 'status', 'confirmed', 'amount', h.amount)
+  add(P .. ':gross', h.session, h.amount)
   redis.call('ZADD', P .. ':orders', created, order)
   redis.call('ZADD', P .. ':orders:' .. h.buyer, created, order)
   redis.call('SADD', P .. ':live', order)
@@ -216,16 +254,64 @@ if op == 'cancel' then
   local now_cancelled = o.status == 'confirmed'
   if now_cancelled and buyer ~= '' and redis.call('EXISTS', P .. ':entries:' .. id) == 1 then return { 'used' } end
   if now_cancelled then
-    free(id, o.session, o.seats, o.units)
-    for _, u in ipairs(cjson.decode(o.units)) do add(P .. ':sold', u[1], -u[2]) end
-    mine(o.buyer, o.units, -1)
-    add(P .. ':buyer', o.buyer, -tonumber(o.tickets))
+    unsell(id, o, o.seats, o.units, o.tickets)
+    add(P .. ':refunded', o.session, math.max(paid(o) - paid_back(o), 0))
     redis.call('HSET', P .. ':order:' .. id, 'status', 'cancelled')
     redis.call('SREM', P .. ':live', id)
   end
   local reply = order_reply('order', id)
   table.insert(reply, now_cancelled and '1' or '0')
   return reply
+end
+
+if op == 'refund' then
+  local id, named, seats, units = ARGV[3], cjson.decode(ARGV[4]), cjson.decode(ARGV[5]), cjson.decode(ARGV[6])
+  local counted, amount, at = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+  local o = fields(P .. ':order:' .. id)
+  if not o then return { 'not_found' } end
+  if o.status ~= 'confirmed' or #named == 0 then return { 'refunded' } end
+  for _, t in ipairs(named) do if is_refunded(o, t) then return { 'refunded' } end end
+  amount = math.min(amount, math.max(paid(o) - paid_back(o), 0))
+  -- Only what the order still claims is given back.
+  local own = {}
+  for _, seat in ipairs(cjson.decode(o.seats)) do own[seat] = true end
+  local freed_seats = {}
+  for _, seat in ipairs(seats) do
+    if own[seat] then table.insert(freed_seats, seat); own[seat] = nil end
+  end
+  local rest_seats = {}
+  for _, seat in ipairs(cjson.decode(o.seats)) do if own[seat] then table.insert(rest_seats, seat) end end
+  local rest = cjson.decode(o.units)
+  local freed_units = {}
+  for _, u in ipairs(units) do
+    for _, r in ipairs(rest) do
+      if r[1] == u[1] then
+        local quantity = math.min(u[2], r[2])
+        r[2] = r[2] - quantity
+        table.insert(freed_units, { u[1], quantity, u[3], u[4] })
+        break
+      end
+    end
+  end
+  local rest_units = {}
+  for _, r in ipairs(rest) do if r[2] > 0 then table.insert(rest_units, r) end end
+  counted = math.min(counted, tonumber(o.tickets))
+  unsell(id, o, array(freed_seats), array(freed_units), counted)
+  local refunds = cjson.decode(o.refunds or '[]')
+  table.insert(refunds, { tickets = named, amount = amount, at = at })
+  local status = 'confirmed'
+  if #rest_seats == 0 and #rest_units == 0 then
+    status = 'refunded'
+    redis.call('SREM', P .. ':live', id)
+  end
+  redis.call('HSET', P .. ':order:' .. id, 'seats', array(rest_seats), 'units', array(rest_units),
+    'tickets', tonumber(o.tickets) - counted, 'refunds', cjson.encode(refunds), 'status', status)
+  add(P .. ':refunded', o.session, amount)
+  return order_reply('order', id)
+end
+
+if op == 'money' then
+  return { redis.call('HGETALL', P .. ':gross'), redis.call('HGETALL', P .. ':refunded') }
 end
 
 if op == 'order' then
@@ -241,10 +327,21 @@ if op == 'orders_of' then
   return out
 end
 
-if op == 'orders' then
-  local out = {}
-  for _, id in ipairs(redis.call('ZRANGE', P .. ':orders', 0, -1)) do
-    table.insert(out, order_reply('order', id))
+-- Up to `limit` orders after (created, id), oldest first; of orders confirmed in one
+-- millisecond, by id, as the sorted set keeps them.
+if op == 'orders_after' then
+  local at, after, limit = ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local out, offset = {}, 0
+  while #out < limit do
+    local batch = redis.call('ZRANGEBYSCORE', P .. ':orders', at, '+inf', 'WITHSCORES', 'LIMIT', offset, limit)
+    if #batch == 0 then break end
+    for i = 1, #batch, 2 do
+      local id = batch[i]
+      if #out < limit and (tonumber(batch[i + 1]) > tonumber(at) or id > after) then
+        table.insert(out, order_reply('order', id))
+      end
+    end
+    offset = offset + #batch / 2
   end
   return out
 end
@@ -258,6 +355,7 @@ if op == 'check_in' then
   local status = redis.call('HGET', P .. ':order:' .. id, 'status')
   if not status then return { 'not_found' } end
   if status ~= 'confirmed' then return { 'not_confirmed', status } end
+  if is_refunded(fields(P .. ':order:' .. id), ticket) then return { 'not_confirmed', 'refunded' } end
   local first = redis.call('HGET', P .. ':entries:' .. id, ticket)
   if first then return { 'used', first } end
   redis.call('HSET', P .. ':entries:' .. id, ticket, at .. ' ' .. door)

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail};
 use marquee_store::{
-    BoxFuture, Cancelled, CheckIn, ClaimStore, ConfirmStart, Confirming, Entry, Held, HoldOutcome, HoldRequest, KeyValue,
-    OrderStatus, PoolCount, RateBuckets, Refusal, StoredOrder, Taken, Unavailable,
+    BoxFuture, Cancelled, CheckIn, ClaimStore, ConfirmStart, Confirming, Entry, Held, HoldOutcome, HoldRequest, KeyValue, Money,
+    OrderStatus, PoolCount, RateBuckets, RefundRequest, Refunded, Refusal, StoredOrder, Taken, Unavailable,
 };
 use redis::{AsyncCommands, FromRedisValue, Value};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -396,18 +396,20 @@ fn refusal(tag: &str) -> Result<Refusal> {
         "busy" => Refusal::Busy,
         "closed" => Refusal::Closed,
         "used" => Refusal::Used,
+        "refunded" => Refusal::Refunded,
         other => bail!("unexpected Redis answer {other}"),
     })
 }
 
-/// `[tag, id, buyer, record, status]` as an order.
+/// `[tag, id, buyer, record, status, refunds]` as an order.
 fn order(reply: &[String]) -> Result<StoredOrder> {
-    let [_, id, buyer, record, status, ..] = reply else { bail!("malformed order answer from Redis") };
+    let [_, id, buyer, record, status, refunds, ..] = reply else { bail!("malformed order answer from Redis") };
     Ok(StoredOrder {
         order_id: id.clone(),
         buyer: buyer.clone(),
         record: record.clone(),
         status: order_status(status)?,
+        refunds: serde_json::from_str(refunds).context("refunds in Redis")?,
     })
 }
 
@@ -497,7 +499,35 @@ impl RedisClaims {
         if reply[0] != "order" {
             return Ok(Err(refusal(&reply[0])?));
         }
-        Ok(Ok(Cancelled { order: order(&reply)?, now: reply.get(5).is_some_and(|n| n == "1") }))
+        Ok(Ok(Cancelled { order: order(&reply)?, now: reply.get(6).is_some_and(|n| n == "1") }))
+    }
+
+    async fn do_refund(&self, order_id: &str, r: &RefundRequest) -> Result<Result<Refunded, Refusal>> {
+        let units = serde_json::to_string(&r.units.iter().map(|u| (&u.pool, u.quantity, u.capacity, u.per_buyer)).collect::<Vec<_>>())?;
+        let (tickets, seats) = (serde_json::to_string(&r.tickets)?, serde_json::to_string(&r.seats)?);
+        let numbers = [r.counted.to_string(), r.amount.to_string(), r.at.to_string()];
+        let reply = self.strings("refund", &[order_id, &tickets, &seats, &units, &numbers[0], &numbers[1], &numbers[2]]).await?;
+        if reply[0] != "order" {
+            return Ok(Err(refusal(&reply[0])?));
+        }
+        let order = order(&reply)?;
+        let refund = order.refunds.last().cloned().ok_or_else(|| anyhow!("a refund Redis did not record"))?;
+        Ok(Ok(Refunded { order, refund }))
+    }
+
+    async fn do_money(&self) -> Result<Vec<(String, Money)>> {
+        let reply = self.step("money", &[]).await?;
+        let [Value::Array(gross), Value::Array(refunded)] = reply.as_slice() else { bail!("malformed money answer from Redis") };
+        let mut money: std::collections::BTreeMap<String, Money> = std::collections::BTreeMap::new();
+        for (flat, gross) in [(gross, true), (refunded, false)] {
+            for pair in flat.chunks(2) {
+                let [session, amount] = pair else { bail!("malformed money answer from Redis") };
+                let (session, amount): (String, u64) = (text(session)?, text(amount)?.parse()?);
+                let entry = money.entry(session).or_default();
+                if gross { entry.gross = amount } else { entry.refunded = amount }
+            }
+        }
+        Ok(money.into_iter().collect())
     }
 
     async fn do_order(&self, order_id: &str) -> Result<Option<StoredOrder>> {
@@ -509,8 +539,10 @@ impl RedisClaims {
         self.order_list("orders_of", &[buyer]).await
     }
 
-    async fn do_orders(&self) -> Result<Vec<StoredOrder>> {
-        self.order_list("orders", &[]).await
+    async fn do_orders_after(&self, after: Option<(u64, &str)>, limit: usize) -> Result<Vec<StoredOrder>> {
+        // From the first: at the earliest time, after the empty id (every id sorts above it).
+        let (at, id) = after.unwrap_or((0, ""));
+        self.order_list("orders_after", &[&at.to_string(), id, &limit.to_string()]).await
     }
 
     /// A step whose answer is a list of orders.
@@ -614,6 +646,14 @@ impl ClaimStore for RedisClaims {
         Box::pin(self.do_cancel(order_id, buyer))
     }
 
+    fn refund<'a>(&'a self, order_id: &'a str, request: &'a RefundRequest) -> BoxFuture<'a, Result<Refunded, Refusal>> {
+        Box::pin(self.do_refund(order_id, request))
+    }
+
+    fn money(&self) -> BoxFuture<'_, Vec<(String, Money)>> {
+        Box::pin(self.do_money())
+    }
+
     fn order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Option<StoredOrder>> {
         Box::pin(self.do_order(order_id))
     }
@@ -622,8 +662,8 @@ impl ClaimStore for RedisClaims {
         Box::pin(self.do_orders_of(buyer))
     }
 
-    fn orders(&self) -> BoxFuture<'_, Vec<StoredOrder>> {
-        Box::pin(self.do_orders())
+    fn orders_after<'a>(&'a self, after: Option<(u64, &'a str)>, limit: usize) -> BoxFuture<'a, Vec<StoredOrder>> {
+        Box::pin(self.do_orders_after(after, limit))
     }
 
     fn live_orders(&self) -> BoxFuture<'_, Vec<String>> {

@@ -39,7 +39,9 @@ pub struct Restored {
     pub units: Vec<Units>,
     /// The tickets it counts toward its buyer's limit.
     pub tickets: u32,
-    /// When it was confirmed, in seconds since the Unix epoch.
+    /// What its buyer paid, in minor units.
+    pub amount: u64,
+    /// When it was confirmed, in milliseconds since the Unix epoch.
     pub created_at: u64,
     /// The order as stored.
     pub order: StoredOrder,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    Account, Catalog, CheckIn, ComponentRow, NamespaceToken, PerformanceRow, TokenScope, ClaimStore, ConfirmStart, Confirming, Directory, Entry, HoldOutcome, HoldRequest, Identity, KeyValue, OrderStatus, PoolCount,
-    RateBuckets, RefreshState, Refusal, Role, Units,
+    Account, Catalog, CheckIn, ComponentRow, NamespaceToken, PerformanceRow, TokenScope, ClaimStore, ConfirmStart, Confirming, Directory, Entry, HoldOutcome, HoldRequest, Identity, KeyValue, Money, OrderStatus, PoolCount,
+    RateBuckets, RefreshState, Refund, RefundRequest, Refusal, Role, StoredOrder, Units,
 };
 
 /// A rate-limit backend: a burst, then a wait that refills one token per `period / count`.
@@ -147,6 +147,90 @@ pub async fn claims(make: impl Fn(&str, u64) -> Arc<dyn ClaimStore>, record: Rec
     goods_expiry(&*make("goods-expiry", 300)).await;
     goods_crowd(make("goods-crowd", TTL_MS), record).await;
     door(make("door", TTL_MS), record).await;
+    refunds(make("refunds", TTL_MS), record).await;
+}
+
+/// A hold of numbered seats, which count in their section's pool as well.
+fn seated(hold_id: &str, buyer: &str, seats: &[&str]) -> HoldRequest {
+    let pool = Units { pool: "s1/A".into(), quantity: seats.len() as u32, capacity: 10, per_buyer: 0 };
+    HoldRequest { units: vec![pool], buyer_limit: 2, ..request(hold_id, buyer, seats) }
+}
+
+/// The seller's refund of seats of section A at 1000 each.
+fn refund_of(seats: &[&str], amount: u64) -> RefundRequest {
+    RefundRequest {
+        tickets: seats.iter().map(|s| s.to_string()).collect(),
+        seats: seats.iter().map(|s| s.to_string()).collect(),
+        units: vec![Units { pool: "s1/A".into(), quantity: seats.len() as u32, capacity: 10, per_buyer: 0 }],
+        counted: seats.len() as u32,
+        amount,
+        at: 7,
+    }
+}
+
+/// The seller refunds some tickets, then the rest: each refund frees exactly what its tickets
+/// claim, pays back no more than is left of what was paid, is refused the second time (of two
+/// at once, one pays back), and a refunded ticket admits no one; each session's money follows.
+async fn refunds(store: Arc<dyn ClaimStore>, record: Record) {
+    let entry = Entry { at: 1, door: None };
+    held(&*store, &seated("h1", "ann", &["A-1-1", "A-1-2"])).await;
+    bought(&*store, record, "h1", "ann", "o1").await;
+    assert_eq!(store.money().await.unwrap(), [("s1".to_string(), Money { gross: 2000, refunded: 0 })]);
+    assert_eq!(store.refund("o9", &refund_of(&["A-1-1"], 1000)).await.unwrap(), Err(Refusal::NotFound));
+    assert_eq!(store.refund("o1", &refund_of(&[], 0)).await.unwrap(), Err(Refusal::Refunded), "nothing named");
+
+    let one = store.refund("o1", &refund_of(&["A-1-1"], 1000)).await.unwrap().unwrap();
+    assert_eq!(one.refund, Refund { tickets: vec!["A-1-1".into()], amount: 1000, at: 7 });
+    assert_eq!((one.order.status, one.order.refunds.clone()), (OrderStatus::Confirmed, vec![one.refund.clone()]));
+    assert_eq!(store.taken("s1", &[]).await.unwrap().seats, ["A-1-2"]);
+    assert_eq!(store.counts(&["s1/A"]).await.unwrap(), [PoolCount { taken: 1, sold: 1 }]);
+    assert_eq!(store.check_in("o1", "A-1-1", &entry).await.unwrap(), CheckIn::NotConfirmed(OrderStatus::Refunded));
+    assert_eq!(store.check_in("o1", "A-1-2", &entry).await.unwrap(), CheckIn::Admitted);
+    assert_eq!(store.refund("o1", &refund_of(&["A-1-1"], 1000)).await.unwrap(), Err(Refusal::Refunded), "refunded once");
+    // The seat is on sale again, and its buyer's allowance is back (her limit is 2).
+    held(&*store, &seated("h2", "ann", &["A-1-1"])).await;
+    store.release("h2", "ann").await.unwrap().unwrap();
+
+    // Asked for more than is left: capped at what was paid; with no ticket left it is refunded.
+    let rest = store.refund("o1", &refund_of(&["A-1-2"], 5000)).await.unwrap().unwrap();
+    assert_eq!((rest.refund.amount, rest.order.status), (1000, OrderStatus::Refunded));
+    assert_eq!(store.order("o1").await.unwrap().unwrap().refunds.len(), 2);
+    assert!(store.live_orders().await.unwrap().is_empty());
+    assert!(store.taken("s1", &[]).await.unwrap().seats.is_empty());
+    assert_eq!(store.counts(&["s1/A"]).await.unwrap(), [PoolCount::default()]);
+    let cancelled = store.cancel("o1", None).await.unwrap().unwrap();
+    assert_eq!((cancelled.order.status, cancelled.now), (OrderStatus::Refunded, false));
+    assert_eq!(store.check_in("o1", "A-1-2", &entry).await.unwrap(), CheckIn::NotConfirmed(OrderStatus::Refunded));
+    assert_eq!(store.money().await.unwrap(), [("s1".to_string(), Money { gross: 2000, refunded: 2000 })]);
+
+    // Two refunds of one ticket at once: one pays back. The buyer cancels the rest and is
+    // paid back what was left.
+    held(&*store, &seated("h3", "bob", &["B-1-1", "B-1-2"])).await;
+    bought(&*store, record, "h3", "bob", "o3").await;
+    let twice = refund_of(&["B-1-1"], 1000);
+    let (x, y) = tokio::join!(store.refund("o3", &twice), store.refund("o3", &twice));
+    assert_eq!([x.unwrap(), y.unwrap()].iter().filter(|r| r.is_ok()).count(), 1, "one ticket refunded twice");
+    let rest = store.cancel("o3", Some("bob")).await.unwrap().unwrap();
+    assert!(rest.now);
+    assert_eq!(store.money().await.unwrap(), [("s1".to_string(), Money { gross: 4000, refunded: 4000 })]);
+    assert_eq!(store.counts(&["s1/A"]).await.unwrap(), [PoolCount::default()]);
+
+    // Goods only, free, in another session: the stock comes back, no money moves.
+    let shirts = HoldRequest { session: "s2".into(), amount: 0, ..goods("h4", "cy", 3, 10, 0) };
+    held(&*store, &shirts).await;
+    bought(&*store, record, "h4", "cy", "o4").await;
+    let shirt = RefundRequest {
+        tickets: vec!["goods/shirt#1".into()],
+        seats: Vec::new(),
+        units: vec![Units { pool: "g/shirt".into(), quantity: 1, capacity: 10, per_buyer: 0 }],
+        counted: 0,
+        amount: 0,
+        at: 8,
+    };
+    let refunded = store.refund("o4", &shirt).await.unwrap().unwrap();
+    assert_eq!((refunded.refund.amount, refunded.order.status), (0, OrderStatus::Confirmed));
+    assert_eq!(store.counts(&["g/shirt"]).await.unwrap(), [PoolCount { taken: 2, sold: 2 }]);
+    assert_eq!(store.money().await.unwrap(), [("s1".to_string(), Money { gross: 4000, refunded: 4000 })], "a free order moves no money");
 }
 
 /// A ticket admits once, of two scans at once too; a used ticket's order is the seller's to
@@ -421,8 +505,21 @@ async fn confirm(store: &dyn ClaimStore, record: Record) {
     held(store, &request("h4", "bob", &["A-1-3"])).await;
     pay(store, "h4", "bob", TTL_MS).await;
     assert!(store.commit_confirm("h4", "o4", 20, &record("o4")).await.unwrap());
-    let all: Vec<(String, String)> = store.orders().await.unwrap().into_iter().map(|o| (o.order_id, o.buyer)).collect();
+    let all: Vec<(String, String)> = store.orders_after(None, 10).await.unwrap().into_iter().map(|o| (o.order_id, o.buyer)).collect();
     assert_eq!(all, [("o1".to_string(), "ann".to_string()), ("o4".into(), "bob".into())]);
+    // A page at a time, after an order: what follows it, however many share its time.
+    for (n, at) in [(5, 20), (6, 20), (7, 21)] {
+        let (hold, order) = (format!("h{n}"), format!("o{n}"));
+        held(store, &request(&hold, "cy", &[&format!("B-1-{n}")])).await;
+        pay(store, &hold, "cy", TTL_MS).await;
+        assert!(store.commit_confirm(&hold, &order, at, &record(&order)).await.unwrap());
+    }
+    let ids = |page: Vec<StoredOrder>| page.into_iter().map(|o| o.order_id).collect::<Vec<_>>();
+    assert_eq!(ids(store.orders_after(None, 2).await.unwrap()), ["o1", "o4"]);
+    assert_eq!(ids(store.orders_after(Some((20, "o4")), 2).await.unwrap()), ["o5", "o6"]);
+    assert_eq!(ids(store.orders_after(Some((20, "o6")), 2).await.unwrap()), ["o7"]);
+    assert!(store.orders_after(Some((21, "o7")), 2).await.unwrap().is_empty());
+    assert!(store.orders_after(None, 0).await.unwrap().is_empty());
 }
 
 async fn cancel(store: &dyn ClaimStore, record: Record) {
@@ -658,19 +755,36 @@ fn order_record(deployment: &str, order_id: &str, buyer: &str, seats: &[&str], c
         hold_id: format!("h-{order_id}"),
         amount: 1000 * seats.len() as u64,
         status: OrderStatus::Confirmed,
-        tickets: seats.iter().map(|s| crate::TicketRow { seat: s.to_string(), code: format!("code of {s}") }).collect(),
+        tickets: seats.iter().map(|s| crate::TicketRow { seat: s.to_string(), code: format!("code of {s}"), price: Some(1000) }).collect(),
         charge_id: format!("charge of {order_id}"),
         created_at,
+        refunds: Vec::new(),
     };
     serde_json::to_string(&row).unwrap()
 }
 
-/// What a caller hands [`crate::Claims::open`]: a logged order's seats, claimed again.
+/// What a caller hands [`crate::Claims::open`]: a logged order's seats not refunded, claimed
+/// again.
 fn replay(row: &crate::OrderRow) -> anyhow::Result<Option<crate::Restored>> {
-    let seats: Vec<String> = row.tickets.iter().map(|t| t.seat.clone()).collect();
-    let order = crate::StoredOrder { order_id: row.id.clone(), buyer: row.buyer.clone(), record: serde_json::to_string(row)?, status: row.status };
+    let seats: Vec<String> = row.tickets.iter().filter(|t| !row.is_refunded(&t.seat)).map(|t| t.seat.clone()).collect();
+    let order = crate::StoredOrder {
+        order_id: row.id.clone(),
+        buyer: row.buyer.clone(),
+        record: serde_json::to_string(&crate::OrderRow { refunds: Vec::new(), ..row.clone() })?,
+        status: row.status,
+        refunds: row.refunds.clone(),
+    };
     let tickets = seats.len() as u32;
-    Ok(Some(crate::Restored { hold_id: row.hold_id.clone(), session: row.session.clone(), seats, units: Vec::new(), tickets, created_at: row.created_at, order }))
+    Ok(Some(crate::Restored {
+        hold_id: row.hold_id.clone(),
+        session: row.session.clone(),
+        seats,
+        units: Vec::new(),
+        tickets,
+        amount: row.amount,
+        created_at: row.created_at,
+        order,
+    }))
 }
 
 /// A whole backend: claims opened (and opened again, as a restart does) keep their orders, a
@@ -690,6 +804,11 @@ pub async fn backend(backend: &crate::Backend) {
         assert!(gala.commit_confirm(&hold, &order, n, &order_record("d-gala", &order, "ann", &seats, n)).await.unwrap());
     }
     assert!(gala.cancel("o2", Some("ann")).await.unwrap().unwrap().now);
+    let seat_back = RefundRequest { tickets: vec!["A-1-9".into()], seats: vec!["A-1-9".into()], units: Vec::new(), counted: 1, amount: 1000, at: 5 };
+    held(&*gala, &HoldRequest { hold_id: "h-o5".into(), ..request("h-o5", "bob", &["A-1-8", "A-1-9"]) }).await;
+    pay(&*gala, "h-o5", "bob", TTL_MS).await;
+    assert!(gala.commit_confirm("h-o5", "o5", 5, &order_record("d-gala", "o5", "bob", &["A-1-8", "A-1-9"], 5)).await.unwrap());
+    gala.refund("o5", &seat_back).await.unwrap().unwrap();
     let fest = claims.open("d-fest", TTL_MS, &replay).await.unwrap();
     held(&*fest, &request("h-o3", "ann", &["B-1-1"])).await;
     pay(&*fest, "h-o3", "ann", TTL_MS).await;
@@ -698,10 +817,16 @@ pub async fn backend(backend: &crate::Backend) {
     pay(&*fest, "h-o4", "bob", TTL_MS).await;
     assert!(fest.commit_confirm("h-o4", "o4", 4, &order_record("d-fest", "o4", "bob", &["B-1-2"], 4)).await.unwrap());
 
-    // Opened again: the confirmed order still claims its seat, the cancelled one does not.
+    // Opened again: the confirmed order still claims its seat, the cancelled one does not, the
+    // refunded ticket's seat is free, and the money is as it was.
+    let money = gala.money().await.unwrap();
     let again = claims.open("d-gala", TTL_MS, &replay).await.unwrap();
-    assert_eq!(again.taken("s1", &[]).await.unwrap().seats, ["A-1-1"]);
+    assert_eq!(again.taken("s1", &[]).await.unwrap().seats, ["A-1-1", "A-1-8"]);
     assert_eq!(again.order("o2").await.unwrap().unwrap().status, OrderStatus::Cancelled);
+    assert_eq!(again.order("o5").await.unwrap().unwrap().refunds, [Refund { tickets: vec!["A-1-9".into()], amount: 1000, at: 5 }]);
+    assert_eq!(again.refund("o5", &seat_back).await.unwrap(), Err(Refusal::Refunded), "refunded before the restart");
+    assert_eq!(again.money().await.unwrap(), money);
+    assert_eq!(money, [("s1".to_string(), Money { gross: 4000, refunded: 2000 })]);
 
     catalog.remove_performance("fest", "d-fest", 50, true).await.unwrap();
     let mine = claims.orders_of_buyer("ann", catalog).await.unwrap();

@@ -155,6 +155,8 @@ pub enum Refusal {
     Closed,
     /// A ticket of the order was used at the door: its buyer may not cancel it.
     Used,
+    /// Nothing named is left to refund: the order or the tickets were refunded or cancelled.
+    Refunded,
 }
 
 /// A hold whose payment may start.
@@ -185,8 +187,10 @@ pub enum ConfirmStart {
 pub enum OrderStatus {
     /// Paid and standing: its tickets admit.
     Confirmed,
-    /// Cancelled (and refunded): its tickets admit nobody.
+    /// Cancelled by its buyer or with its performance (and refunded): its tickets admit nobody.
     Cancelled,
+    /// Every ticket refunded by the seller: they admit nobody.
+    Refunded,
 }
 
 impl OrderStatus {
@@ -195,6 +199,7 @@ impl OrderStatus {
         match self {
             OrderStatus::Confirmed => "confirmed",
             OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Refunded => "refunded",
         }
     }
 
@@ -203,6 +208,7 @@ impl OrderStatus {
         match text {
             "confirmed" => Some(OrderStatus::Confirmed),
             "cancelled" => Some(OrderStatus::Cancelled),
+            "refunded" => Some(OrderStatus::Refunded),
             _ => None,
         }
     }
@@ -219,6 +225,55 @@ pub struct StoredOrder {
     pub record: String,
     /// Whether it stands.
     pub status: OrderStatus,
+    /// The seller's refunds of some of its tickets, oldest first.
+    pub refunds: Vec<Refund>,
+}
+
+/// A seller's refund of tickets of an order.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Refund {
+    /// The tickets refunded (their names in the order).
+    pub tickets: Vec<String>,
+    /// What was paid back, in minor units.
+    pub amount: u64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// A seller's refund as asked of the store: the tickets, what they claim (so the store frees
+/// exactly that) and what they cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// The tickets to refund, by name; none may have been refunded before.
+    pub tickets: Vec<String>,
+    /// The seats they hold.
+    pub seats: Vec<String>,
+    /// The units of pools they hold.
+    pub units: Vec<Units>,
+    /// How many of them count toward the buyer's ticket limit.
+    pub counted: u32,
+    /// Their price, in minor units; the store pays back no more than is left of what was paid.
+    pub amount: u64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// What a refund did: the order as it now is and the refund recorded (its amount as capped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refunded {
+    /// The order as it now is (`Refunded` once no ticket is left).
+    pub order: StoredOrder,
+    /// The refund recorded.
+    pub refund: Refund,
+}
+
+/// A session's money: what its orders paid, and what of it was paid back, in minor units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Money {
+    /// Paid by every order confirmed.
+    pub gross: u64,
+    /// Paid back by refunds and cancellations.
+    pub refunded: u64,
 }
 
 /// A ticket of an order.
@@ -228,6 +283,9 @@ pub struct TicketRow {
     pub seat: String,
     /// The code printed on the ticket.
     pub code: String,
+    /// What it cost, in minor units (orders from before prices were kept per ticket have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<u64>,
 }
 
 /// An order's record as the platform writes it: a row of the embedded log, and the record a
@@ -252,15 +310,33 @@ pub struct OrderRow {
     pub tickets: Vec<TicketRow>,
     /// The payment provider's id of the charge.
     pub charge_id: String,
-    /// When it was confirmed, in seconds since the Unix epoch.
+    /// When it was confirmed, in milliseconds since the Unix epoch.
     pub created_at: u64,
+    /// The seller's refunds of some of its tickets (not part of the record: they come later).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<Refund>,
+}
+
+impl OrderRow {
+    /// Whether the seller refunded this ticket.
+    pub fn is_refunded(&self, ticket: &str) -> bool {
+        self.refunds.iter().any(|r| r.tickets.iter().any(|t| t == ticket))
+    }
+
+    /// What was paid back: all of it once it no longer stands.
+    pub fn refunded(&self) -> u64 {
+        match self.status {
+            OrderStatus::Confirmed => self.refunds.iter().map(|r| r.amount).sum(),
+            OrderStatus::Cancelled | OrderStatus::Refunded => self.amount,
+        }
+    }
 }
 
 impl StoredOrder {
-    /// The order as its record says, with its status now.
+    /// The order as its record says, with its status and refunds now.
     pub fn row(&self) -> anyhow::Result<OrderRow> {
         let row: OrderRow = anyhow::Context::context(serde_json::from_str(&self.record), "a stored order")?;
-        Ok(OrderRow { status: self.status, ..row })
+        Ok(OrderRow { status: self.status, refunds: self.refunds.clone(), ..row })
     }
 }
 
@@ -299,7 +375,8 @@ pub enum CheckIn {
     Admitted,
     /// The ticket was used before: its first entry.
     Used(Entry),
-    /// Its order is no longer confirmed (cancelled or refunded).
+    /// Its order is no longer confirmed (cancelled or refunded), or the seller refunded this
+    /// ticket (`Refunded`).
     NotConfirmed(OrderStatus),
     /// There is no such ticket in a confirmed or cancelled order.
     NotFound,
@@ -340,14 +417,26 @@ pub trait ClaimStore: Send + Sync {
     /// ([`Refusal::Used`]); the seller may.
     fn cancel<'a>(&'a self, order_id: &'a str, buyer: Option<&'a str>) -> BoxFuture<'a, Result<Cancelled, Refusal>>;
 
+    /// Refunds tickets of a confirmed order (the seller), freeing what they claim, durably
+    /// before it answers. Refused with [`Refusal::Refunded`] when the order no longer stands or
+    /// a ticket named was refunded before, so two refunds at once pay back once. The amount is
+    /// capped at what is left of what was paid; once no ticket is left the order is `Refunded`.
+    fn refund<'a>(&'a self, order_id: &'a str, request: &'a RefundRequest) -> BoxFuture<'a, Result<Refunded, Refusal>>;
+
+    /// Each session's money (sessions that sold nothing are left out), kept as orders are
+    /// confirmed, refunded and cancelled: reading it walks no order.
+    fn money(&self) -> BoxFuture<'_, Vec<(String, Money)>>;
+
     /// An order by id.
     fn order<'a>(&'a self, order_id: &'a str) -> BoxFuture<'a, Option<StoredOrder>>;
 
     /// A buyer's orders, oldest first.
     fn orders_of<'a>(&'a self, buyer: &'a str) -> BoxFuture<'a, Vec<StoredOrder>>;
 
-    /// Every order, oldest first (the seller's list).
-    fn orders(&self) -> BoxFuture<'_, Vec<StoredOrder>>;
+    /// Up to `limit` orders that come after `after` (an order's `(created_at, id)`; `None`:
+    /// from the first), oldest first: the seller's list, read a page at a time so a large one
+    /// is never in memory at once. An order confirmed meanwhile comes in its place, once.
+    fn orders_after<'a>(&'a self, after: Option<(u64, &'a str)>, limit: usize) -> BoxFuture<'a, Vec<StoredOrder>>;
 
     /// Ids of the confirmed orders.
     fn live_orders(&self) -> BoxFuture<'_, Vec<String>>;

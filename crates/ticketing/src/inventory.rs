@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use hmac::{Hmac, Mac};
-use marquee_store::{Cancelled, CheckIn, ClaimStore, ConfirmStart, Entry, HoldOutcome, HoldRequest, Refusal, StoredOrder, Units};
+use marquee_store::{Cancelled, CheckIn, ClaimStore, ConfirmStart, Entry, HoldOutcome, HoldRequest, Money, Refund, RefundRequest, Refusal, StoredOrder, Units};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -135,10 +135,13 @@ impl Item {
 }
 
 
-/// What a hold's receipt keeps in the store: its ticket names and its price.
+/// What a hold's receipt keeps in the store: its ticket names, each one's price (so a refund
+/// of some pays back what they cost) and the whole price.
 #[derive(Serialize, Deserialize)]
 struct HoldPayload {
     tickets: Vec<String>,
+    #[serde(default)]
+    prices: Vec<u64>,
     amount: u64,
 }
 
@@ -149,6 +152,8 @@ pub struct Inventory {
     /// performance nobody checks in costs no key derivation when it is deployed or restored.
     pass_key: std::sync::OnceLock<PassKey>,
     hold_ttl_ms: u64,
+    /// The performance's limit of tickets per buyer, which limits goods without one of their own.
+    per_buyer_limit: u32,
     layout: Layout,
     claims: Arc<dyn ClaimStore>,
     commerce: Arc<Commerce>,
@@ -174,7 +179,8 @@ impl Inventory {
         let layout = Layout::of(params);
         let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
         let claims = claims.open(deployment, hold_ttl_ms, &|row| layout.restored(row, params.per_buyer_limit)).await?;
-        Ok(Self { deployment: deployment.to_string(), pass_key: std::sync::OnceLock::new(), hold_ttl_ms, layout, claims, commerce, sales })
+        let per_buyer_limit = params.per_buyer_limit;
+        Ok(Self { deployment: deployment.to_string(), pass_key: std::sync::OnceLock::new(), hold_ttl_ms, per_buyer_limit, layout, claims, commerce, sales })
     }
 }
 
@@ -205,11 +211,20 @@ impl Layout {
         if !self.sessions.contains(&row.session) {
             return Ok(None);
         }
-        let items = self.items_of_tickets(&row.tickets);
+        // What the seller refunded claims nothing any more.
+        let kept: Vec<TicketRow> = row.tickets.iter().filter(|t| !row.is_refunded(&t.seat)).cloned().collect();
+        let items = self.items_of_tickets(&kept);
         let (seats, units) = self.claims_of(&row.session, &items, per_buyer_limit);
-        let order = StoredOrder { order_id: row.id.clone(), buyer: row.buyer.clone(), record: serde_json::to_string(row)?, status: row.status };
+        let order = StoredOrder {
+            order_id: row.id.clone(),
+            buyer: row.buyer.clone(),
+            record: serde_json::to_string(&OrderRow { refunds: Vec::new(), ..row.clone() })?,
+            status: row.status,
+            refunds: row.refunds.clone(),
+        };
         let tickets = items.iter().map(Item::tickets).sum();
-        Ok(Some(Restored { hold_id: row.hold_id.clone(), session: row.session.clone(), seats, units, tickets, created_at: row.created_at, order }))
+        let (hold_id, session) = (row.hold_id.clone(), row.session.clone());
+        Ok(Some(Restored { hold_id, session, seats, units, tickets, amount: row.amount, created_at: row.created_at, order }))
     }
 
     /// Rebuilds the items of an order from its ticket names.
@@ -281,6 +296,15 @@ impl Layout {
             Item::Goods { goods, quantity } => {
                 (1..=*quantity).map(|n| TicketName::Goods { goods: &self.goods[*goods].name, n }.to_string()).collect()
             }
+        }
+    }
+
+    /// One ticket's price now, by its name (for orders from before prices were kept per ticket).
+    fn ticket_price(&self, name: &str) -> u64 {
+        match TicketName::parse(name) {
+            TicketName::Goods { goods, .. } => self.goods_index.get(goods).map_or(0, |&i| self.goods[i].price),
+            TicketName::Unit { section, .. } => self.section_index.get(section).map_or(0, |&i| self.sections[i].price),
+            TicketName::Seat(seat) => self.parse_seat(seat).map_or(0, |item| self.price(&item)),
         }
     }
 
@@ -386,8 +410,10 @@ impl Inventory {
             Err(e) => return Ok(Err(e)),
         };
         let (seats, units) = self.layout.claims_of(session, &items, per_buyer_limit);
+        let tickets: Vec<String> = items.iter().flat_map(|i| self.layout.ticket_names(i)).collect();
         let payload = HoldPayload {
-            tickets: items.iter().flat_map(|i| self.layout.ticket_names(i)).collect(),
+            prices: tickets.iter().map(|t| self.layout.ticket_price(t)).collect(),
+            tickets,
             amount: items.iter().map(|i| self.layout.price(i)).sum(),
         };
         let cap = self.commerce.max_held_per_address;
@@ -464,10 +490,12 @@ impl Inventory {
             }
         };
         let order_id = new_id('o');
+        let prices = payload.prices.into_iter().map(Some).chain(std::iter::repeat(None));
         let tickets = payload
             .tickets
             .into_iter()
-            .map(|seat| TicketRow { code: self.commerce.signer.code(&self.deployment, &order_id, &seat), seat })
+            .zip(prices)
+            .map(|(seat, price)| TicketRow { code: self.commerce.signer.code(&self.deployment, &order_id, &seat), seat, price })
             .collect();
         let row = OrderRow {
             id: order_id.clone(),
@@ -480,6 +508,7 @@ impl Inventory {
             tickets,
             charge_id,
             created_at: now_ms(),
+            refunds: Vec::new(),
         };
         let record = serde_json::to_string(&row)?;
         match self.claims.commit_confirm(hold_id, &order_id, row.created_at, &record).await {
@@ -584,14 +613,95 @@ impl Inventory {
         Ok(Ok(cancelled))
     }
 
+    /// The seller refunds tickets of an order (`None`: every ticket not refunded yet): their
+    /// seats go back on sale and the provider pays back what they cost, never more than is
+    /// left of what was paid. The order as it now is and the refund.
+    pub async fn refund(&self, order_id: &str, tickets: Option<&[String]>) -> Result<Result<(OrderRow, Refund), SaleError>> {
+        let Some(row) = self.order(order_id).await? else { return Ok(Err(SaleError::NotFound)) };
+        if row.status != OrderStatus::Confirmed {
+            return Ok(Err(nothing_left()));
+        }
+        let named: Vec<&TicketRow> = match tickets {
+            None => row.tickets.iter().filter(|t| !row.is_refunded(&t.seat)).collect(),
+            Some(names) => {
+                let mut named = Vec::with_capacity(names.len());
+                for name in names {
+                    let Some(ticket) = row.tickets.iter().find(|t| &t.seat == name) else {
+                        return Ok(Err(SaleError::UnknownSeat(name.clone())));
+                    };
+                    if named.iter().any(|t: &&TicketRow| &t.seat == name) {
+                        return Ok(Err(SaleError::Invalid(format!("ticket {name} named twice"))));
+                    }
+                    named.push(ticket);
+                }
+                named
+            }
+        };
+        if named.is_empty() || named.iter().any(|t| row.is_refunded(&t.seat)) {
+            return Ok(Err(nothing_left()));
+        }
+        let owned: Vec<TicketRow> = named.iter().map(|t| (*t).clone()).collect();
+        let items = self.layout.items_of_tickets(&owned);
+        let (seats, units) = self.layout.claims_of(&row.session, &items, self.per_buyer_limit);
+        let request = RefundRequest {
+            tickets: owned.iter().map(|t| t.seat.clone()).collect(),
+            seats,
+            units,
+            counted: items.iter().map(Item::tickets).sum(),
+            amount: owned.iter().map(|t| t.price.unwrap_or_else(|| self.layout.ticket_price(&t.seat))).sum(),
+            at: now_ms(),
+        };
+        let refunded = match self.claims.refund(order_id, &request).await.context("could not store a refund")? {
+            Ok(refunded) => refunded,
+            Err(r) => return Ok(Err(refused(r, "this order is changing"))),
+        };
+        if refunded.refund.amount > 0 {
+            self.commerce.payments.refund(&row.charge_id, refunded.refund.amount).await;
+        }
+        Ok(Ok((refunded.order.row()?, refunded.refund)))
+    }
+
+    /// What this performance sold: each session's sections and money, and the goods every
+    /// session shares; read from counts the store keeps as it sells, walking no order.
+    pub async fn report(&self) -> Result<Sales> {
+        let layout = &self.layout;
+        let mut pools: Vec<String> = layout
+            .sessions
+            .iter()
+            .flat_map(|session| layout.sections.iter().map(|s| Pool::Section { session, section: &s.name }.to_string()))
+            .collect();
+        pools.extend(layout.goods.iter().map(|g| Pool::Goods(&g.name).to_string()));
+        let names: Vec<&str> = pools.iter().map(String::as_str).collect();
+        let (counts, money) = tokio::try_join!(self.claims.counts(&names), self.claims.money())?;
+        let count = |name: &str, capacity: u32, c: Option<&marquee_store::PoolCount>| {
+            let c = c.copied().unwrap_or_default();
+            Counted { name: name.to_string(), capacity, sold: c.sold, held: c.taken.saturating_sub(c.sold) }
+        };
+        let per_session = layout.sections.len();
+        let sessions = layout
+            .sessions
+            .iter()
+            .enumerate()
+            .map(|(i, id)| SessionSales {
+                id: id.clone(),
+                sections: layout.sections.iter().enumerate().map(|(k, s)| count(&s.name, s.capacity(), counts.get(i * per_session + k))).collect(),
+                money: money.iter().find(|(session, _)| session == id).map(|(_, m)| *m).unwrap_or_default(),
+            })
+            .collect();
+        let goods_at = layout.sessions.len() * per_session;
+        let goods = layout.goods.iter().enumerate().map(|(k, g)| count(&g.name, g.stock, counts.get(goods_at + k))).collect();
+        Ok(Sales { sessions, goods })
+    }
+
     /// A buyer's orders in this performance, oldest first.
     pub async fn orders(&self, buyer: &str) -> Result<Vec<Order>> {
         self.claims.orders_of(buyer).await?.iter().map(to_order).collect()
     }
 
-    /// Every order of this performance as written, with its status now, oldest first.
-    pub async fn all_orders(&self) -> Result<Vec<OrderRow>> {
-        self.claims.orders().await?.iter().map(StoredOrder::row).collect()
+    /// Up to `limit` orders after `after` (an order's `(created_at, id)`), as written with
+    /// their status now, oldest first: the seller's list, a page at a time.
+    pub async fn orders_after(&self, after: Option<(u64, &str)>, limit: usize) -> Result<Vec<OrderRow>> {
+        self.claims.orders_after(after, limit).await?.iter().map(StoredOrder::row).collect()
     }
 
     /// Per section: (name, capacity, held, sold), summed over sessions.
@@ -610,14 +720,19 @@ impl Inventory {
         Ok(out)
     }
 
-    /// A stored order, as written and with its status now.
-    async fn order_row(&self, order_id: &str) -> Result<Option<OrderRow>> {
+    /// A stored order, as written and with its status and refunds now.
+    pub async fn order(&self, order_id: &str) -> Result<Option<OrderRow>> {
         self.claims.order(order_id).await?.as_ref().map(StoredOrder::row).transpose()
     }
 
     /// Whether this performance sold a ticket for this seat in this order.
     pub async fn has_ticket(&self, order_id: &str, seat: &str) -> Result<bool> {
-        Ok(self.order_row(order_id).await?.is_some_and(|row| row.tickets.iter().any(|t| t.seat == seat)))
+        Ok(self.order_with(order_id, seat).await?.is_some())
+    }
+
+    /// The order, if it has a ticket for this seat.
+    async fn order_with(&self, order_id: &str, seat: &str) -> Result<Option<OrderRow>> {
+        Ok(self.order(order_id).await?.filter(|row| row.tickets.iter().any(|t| t.seat == seat)))
     }
 
     /// Checks a ticket in at the door: `None` unless what was presented is genuine and names
@@ -634,7 +749,7 @@ impl Inventory {
             }
             Presented::Code { .. } => return Ok(None),
         };
-        let Some(row) = self.order_row(&order).await?.filter(|row| row.tickets.iter().any(|t| t.seat == ticket)) else {
+        let Some(row) = self.order_with(&order, &ticket).await? else {
             return Ok(None);
         };
         let entry = Entry { at: now_ms(), door: door.map(str::to_string) };
@@ -657,7 +772,7 @@ impl Inventory {
     pub async fn arrivals(&self) -> Result<Vec<(String, usize)>> {
         let entries = self.claims.entries().await?;
         let orders: std::collections::BTreeSet<&str> = entries.iter().map(|(order, _, _)| order.as_str()).collect();
-        let rows = marquee_store::a_few_at_a_time(orders.iter().map(|order| self.order_row(order)).collect()).await?;
+        let rows = marquee_store::a_few_at_a_time(orders.iter().map(|order| self.order(order)).collect()).await?;
         let session_of: HashMap<&str, String> = orders.into_iter().zip(rows).filter_map(|(order, row)| Some((order, row?.session))).collect();
         let mut arrived: HashMap<&str, usize> = HashMap::new();
         for (order, _, _) in &entries {
@@ -672,6 +787,39 @@ impl Inventory {
     pub async fn entries(&self) -> Result<HashMap<(String, String), Entry>> {
         Ok(self.claims.entries().await?.into_iter().map(|(order, ticket, entry)| ((order, ticket), entry)).collect())
     }
+}
+
+/// What a performance sold, as [`Inventory::report`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sales {
+    /// Each session, in the performance's order.
+    pub sessions: Vec<SessionSales>,
+    /// The goods, whose stock every session shares.
+    pub goods: Vec<Counted>,
+}
+
+/// One session's sales.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSales {
+    /// The session's id.
+    pub id: String,
+    /// Each section, in the performance's order.
+    pub sections: Vec<Counted>,
+    /// What its orders paid and what was paid back.
+    pub money: Money,
+}
+
+/// A section's or goods' counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    /// Its name.
+    pub name: String,
+    /// Seats, places or stock in all.
+    pub capacity: u32,
+    /// In confirmed orders.
+    pub sold: u32,
+    /// In holds not paid yet.
+    pub held: u32,
 }
 
 /// A ticket as door staff present it.
@@ -709,6 +857,10 @@ pub struct Scan {
 /// tries to cancel an order whose ticket was used.
 pub(crate) const ALREADY_USED: &str = "already_used";
 
+fn nothing_left() -> SaleError {
+    SaleError::Conflict("nothing named is left to refund".into())
+}
+
 fn closed() -> SaleError {
     SaleError::Conflict("this performance is cancelled".into())
 }
@@ -722,6 +874,7 @@ fn refused(refusal: Refusal, busy: &str) -> SaleError {
         Refusal::Busy => SaleError::Conflict(busy.into()),
         Refusal::Closed => closed(),
         Refusal::Used => SaleError::Conflict(format!("{ALREADY_USED}: a ticket of this order was used at the door; only the seller can refund it")),
+        Refusal::Refunded => nothing_left(),
     }
 }
 

@@ -9,7 +9,7 @@ mod pass;
 mod payments;
 mod sale;
 
-pub use inventory::{Commerce, Inventory, Presented, Scan, TicketSigner};
+pub use inventory::{Commerce, Counted, Inventory, Presented, Sales, Scan, SessionSales, TicketSigner};
 pub use pass::{Pass, PassKey};
 pub use payments::{Charge, PaymentProvider, Payments, TestProvider};
 pub use sale::{Claim, HoldReceipt, Holder, Order, Quantity, SaleError, SectionAvailability, SessionAvailability, Ticket};

@@ -1,0 +1,150 @@
+//! The seller's desk: sales, the orders list with search and paging, refunds of a whole order
+//! or of one ticket, and the CSV exports; on both stores.
+
+use marquee_store_redis::LocalRedis;
+use serde_json::{Value, json};
+
+use crate::door::{buy, pass};
+use crate::testkit::{DataDir, Server, gala_params};
+
+/// Seat R's price in `gala_params`, in minor units.
+const R: u64 = 120000;
+
+fn sales(server: &Server, token: &str) -> Value {
+    server.get("/api/v1/performances/gala/sales", Some(token)).expect(200).json()
+}
+
+/// The `R` section's counts in session s1.
+fn section_r(sales: &Value) -> (u64, u64, u64) {
+    let r = &sales["sessions"][0]["sections"][0];
+    assert_eq!(r["name"], "R");
+    (r["sold"].as_u64().unwrap(), r["held"].as_u64().unwrap(), r["free"].as_u64().unwrap())
+}
+
+fn orders(server: &Server, token: &str, query: &str) -> Vec<String> {
+    let list = server.get(&format!("/api/v1/performances/gala/orders?{query}"), Some(token)).expect(200).json();
+    list.as_array().unwrap().iter().map(|o| o["order_id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// A CSV body as rows of cells, its header first.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
+    reader.records().map(|r| r.expect("the export parses as CSV").iter().map(str::to_owned).collect()).collect()
+}
+
+fn the_seller_s_desk(server: &Server) {
+    let seller = server.account("seller@example.com", "seller");
+    let rival = server.account("rival@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", gala_params());
+    let ann = server.account("ann@example.com", "buyer");
+    let bob = server.account("bob@example.com", "buyer");
+    let first = buy(server, "gala", &ann, "R-1-1");
+    let hold = server.post("/p/gala/api/holds", Some(&ann), &json!({"session": "s1", "seats": ["R-1-2", "R-1-3"]})).expect(201).json();
+    let order = crate::booking::confirm(server, "gala", &ann, hold["hold_id"].as_str().unwrap(), crate::booking::GOOD_CARD).expect(201).json();
+    let second = order["order_id"].as_str().unwrap().to_owned();
+    let third = buy(server, "gala", &bob, "R-2-1");
+    server.post("/p/gala/api/holds", Some(&bob), &json!({"session": "s1", "seats": ["R-9-9"]})).expect(201);
+
+    // Sales: money and counts, kept as the orders came.
+    let figures = sales(server, &seller);
+    assert_eq!((&figures["currency"], &figures["gross"], &figures["refunded"], &figures["net"]), (&json!("EUR"), &json!(4 * R), &json!(0), &json!(4 * R)));
+    assert_eq!(section_r(&figures), (4, 1, 200 - 5));
+    assert_eq!(figures["sessions"][0]["id"], "s1");
+    assert_eq!(figures["sessions"][0]["starts_at"], "2027-03-01T19:00:00Z");
+    assert_eq!(figures["sessions"][0]["gross"], 4 * R);
+
+    // Only the owner (or an admin) sees the desk.
+    for path in ["sales", "orders", "orders.csv", "attendees.csv", &format!("orders/{first}")] {
+        server.get(&format!("/api/v1/performances/gala/{path}"), Some(&rival)).expect(403);
+        server.get(&format!("/api/v1/performances/gala/{path}"), Some(&ann)).expect(403);
+    }
+    server.post(&format!("/api/v1/performances/gala/orders/{first}/refund"), Some(&rival), &json!({})).expect(403);
+
+    // Search by email, order id and seat id; filters; pages.
+    assert_eq!(orders(server, &seller, ""), [first.as_str(), second.as_str(), third.as_str()]);
+    assert_eq!(orders(server, &seller, "q=ANN%40example.com"), [first.as_str(), second.as_str()]);
+    assert_eq!(orders(server, &seller, &format!("q={second}")), [second.as_str()]);
+    assert_eq!(orders(server, &seller, "q=r-1-3"), [second.as_str()]);
+    assert_eq!(orders(server, &seller, "q=nobody%40example.com"), Vec::<String>::new());
+    assert_eq!(orders(server, &seller, "session=s2"), Vec::<String>::new());
+    assert_eq!(orders(server, &seller, "status=cancelled"), Vec::<String>::new());
+    assert_eq!(orders(server, &seller, "from=2999-01-01T00:00:00Z"), Vec::<String>::new());
+    let page = server.get("/api/v1/performances/gala/orders?q=ann%40example.com&limit=1", Some(&seller)).expect(200);
+    assert_eq!(page.header("x-total-count"), Some("2"));
+    let link = page.header("link").expect("a next page");
+    assert!(link.contains("q=ann%40example.com&limit=1&offset=1"), "{link}");
+    assert_eq!(page.json()[0]["buyer"]["email"], "ann@example.com");
+    assert_eq!(orders(server, &seller, "q=ann%40example.com&limit=1&offset=1"), [second.as_str()]);
+    for bad in ["status=lost", "limit=0", "from=yesterday", "colour=red"] {
+        server.get(&format!("/api/v1/performances/gala/orders?{bad}"), Some(&seller)).expect(400);
+    }
+
+    // One ticket refunded: its price paid back, its seat on sale again, its pass admits nobody.
+    let qr = pass(server, &ann, &second);
+    let refund = |order: &str, body: Value| server.post(&format!("/api/v1/performances/gala/orders/{order}/refund"), Some(&seller), &body);
+    let one = refund(&second, json!({"seats": ["R-1-2"]})).expect(200).json();
+    assert_eq!((&one["refund"]["amount"], &one["refund"]["tickets"]), (&json!(R), &json!(["R-1-2"])));
+    assert_eq!((&one["status"], &one["refunded"], &one["amount"]), (&json!("confirmed"), &json!(R), &json!(2 * R)));
+    assert_eq!(one["tickets"][0]["refunded"], true);
+    let events: Vec<&str> = one["history"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["confirmed", "refunded"]);
+    let door = server.post("/api/v1/performances/gala/checkin", Some(&seller), &json!({"ticket": qr})).expect(200).json();
+    assert_eq!((&door["valid"], &door["status"]), (&json!(false), &json!("refunded")), "{door}");
+    refund(&second, json!({"seats": ["R-1-2"]})).expect(409);
+    assert_eq!(refund(&second, json!({"seats": ["R-7-7"]})).expect(404).json()["field"], "seats", "a ticket the order does not have");
+    refund(&second, json!({"seats": ["R-1-3", "R-1-3"]})).expect(400);
+    refund(&second, json!({"seats": []})).expect(400);
+    refund("o_nope", json!({})).expect(404);
+    let resold = buy(server, "gala", &bob, "R-1-2");
+    let figures = sales(server, &seller);
+    assert_eq!((&figures["gross"], &figures["refunded"], &figures["net"]), (&json!(5 * R), &json!(R), &json!(4 * R)));
+
+    // The rest of the order, and a whole order: never more than was paid.
+    let rest = refund(&second, json!({})).expect(200).json();
+    assert_eq!((&rest["refund"]["amount"], &rest["status"], &rest["refunded"]), (&json!(R), &json!("refunded"), &json!(2 * R)));
+    refund(&second, json!({})).expect(409);
+    let whole = refund(&first, json!({})).expect(200).json();
+    assert_eq!((&whole["refund"]["amount"], &whole["status"]), (&json!(R), &json!("refunded")));
+    let figures = sales(server, &seller);
+    assert_eq!((&figures["gross"], &figures["refunded"], &figures["net"]), (&json!(5 * R), &json!(3 * R), &json!(2 * R)));
+    assert_eq!(section_r(&figures), (2, 1, 200 - 3));
+    assert_eq!(orders(server, &seller, "status=refunded"), [first.as_str(), second.as_str()]);
+    // The buyer sees what was paid back.
+    let mine = server.get("/api/v1/orders", Some(&ann)).expect(200).json();
+    let seen = mine.as_array().unwrap().iter().find(|o| o["order_id"] == second.as_str()).unwrap().clone();
+    assert_eq!((&seen["status"], &seen["refunded"]), (&json!("refunded"), &json!(2 * R)));
+
+    // A check-in shows in the order's history.
+    server.post("/api/v1/performances/gala/checkin", Some(&seller), &json!({"ticket": pass(server, &bob, &third), "door": "B"})).expect(200);
+    let detail = server.get(&format!("/api/v1/performances/gala/orders/{third}"), Some(&seller)).expect(200).json();
+    let last = detail["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((&last["event"], &last["seat"], &last["door"]), (&json!("checked_in"), &json!("R-2-1"), &json!("B")));
+    server.get("/api/v1/performances/gala/orders/o_nope", Some(&seller)).expect(404);
+
+    // The exports parse, one row per order and one per ticket.
+    let csv = server.get("/api/v1/performances/gala/orders.csv", Some(&seller)).expect(200);
+    assert!(csv.header("content-type").is_some_and(|t| t.starts_with("text/csv")));
+    let rows = csv_rows(&csv.text);
+    assert_eq!(rows[0][..4], ["order_id", "created_at", "session", "status"]);
+    let ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids, [first.as_str(), second.as_str(), third.as_str(), resold.as_str()]);
+    assert_eq!(rows[2][3..9], ["refunded", "ann@example.com", "2", "R-1-2 R-1-3", &(2 * R).to_string(), &(2 * R).to_string()]);
+    let attendees = csv_rows(&server.get("/api/v1/performances/gala/attendees.csv", Some(&seller)).expect(200).text);
+    assert_eq!(attendees.len(), 1 + 5, "a row per ticket");
+    let used = attendees.iter().find(|r| r[2] == "R-2-1").unwrap();
+    assert_eq!((used[3].as_str(), used[4].as_str(), used[7].as_str()), ("confirmed", "bob@example.com", "B"));
+    assert!(!used[6].is_empty(), "when it was checked in");
+}
+
+#[test]
+fn the_seller_s_desk_on_the_embedded_store() {
+    let dir = DataDir::new();
+    the_seller_s_desk(&Server::start(&dir));
+}
+
+#[test]
+fn the_seller_s_desk_on_redis() {
+    let redis = LocalRedis::start("e2e-desk", "always").unwrap();
+    let dir = DataDir::new();
+    the_seller_s_desk(&Server::start_with(&dir.0, &[("MARQUEE_STORE", &redis.url())]));
+}
