@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
-const MODULES = ['ui', 'api', 'admin', 'auth', 'browse', 'connect', 'deploy', 'door', 'monitor', 'tickets'];
+const MODULES = ['ui', 'api', 'admin', 'auth', 'browse', 'connect', 'deploy', 'desk', 'door', 'monitor', 'tickets'];
 // The built-in storefront, from the listing component's source: the console runs this copy,
 // never JavaScript a performance serves (a seller's listing may serve anything).
 const ENTRIES = { storefront: '../functions/listing/src/storefront.js' };

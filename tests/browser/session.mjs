@@ -28,3 +28,14 @@ export async function shoot(page, out, name) {
 
 /// Pixels the page is wider than its viewport: more than 0 means a sideways scroll.
 export const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+
+/// The page's serious and critical accessibility violations by axe-core: `["rule: target", ...]`.
+export async function axe(page) {
+  await page.addScriptTag({ path: new URL("./node_modules/axe-core/axe.min.js", import.meta.url).pathname });
+  return page.evaluate(async () => {
+    const { violations } = await window.axe.run(document, { resultTypes: ["violations"] });
+    return violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(" ")}`));
+  });
+}

@@ -316,3 +316,26 @@ fn door_staff_scan_a_ticket_s_qr_code_with_the_camera_green_then_already_used() 
     let orders = server.get("/api/v1/performances/gala/orders", Some(&seller)).expect(200).json();
     assert_eq!(orders[0]["tickets"][0]["door"], "B", "{orders}");
 }
+
+#[test]
+fn a_seller_sees_sales_move_finds_an_order_by_seat_refunds_a_ticket_and_exports_csv() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", gala_params());
+    buy_one(&server, "gala");
+    let env = [("NS", "gala"), ("EMAIL", "seller@example.com"), ("PASSWORD", "a-good-password"), ("BUYER", "buyer@example.com")];
+    let seen = browse_console("desk.mjs", &server, &env, 2);
+    assert_eq!((&seen["soldBefore"], &seen["soldAfter"]), (&json!("1"), &json!("2")), "{seen}");
+    assert!(seen["movedWithinMs"].as_u64().unwrap() < 5000, "{seen}");
+    assert_eq!(seen["percent"], "1% sold");
+    assert_eq!(seen["found"], json!([seen["order"]]), "found by its seat");
+    assert_eq!(seen["refunded"], "R-3-3 (refunded)");
+    assert!(seen["refundedFigure"].as_str().unwrap().contains("1,200"), "{seen}");
+    assert!(seen["csvHeader"].as_str().unwrap().starts_with("order_id,created_at,session,status,buyer_email"), "{seen}");
+    assert_eq!((&seen["csvRows"], &seen["csvHasOrder"]), (&json!(2), &json!(true)));
+    assert_eq!(seen["axe"], json!({"desk1280": [], "desk375": []}), "serious or critical accessibility findings");
+    // The platform agrees: the ticket was refunded and its seat is free.
+    let order = server.get(&format!("/api/v1/performances/gala/orders/{}", seen["order"].as_str().unwrap()), Some(&seller)).expect(200).json();
+    assert_eq!((&order["status"], &order["refunded"]), (&json!("refunded"), &json!(120000)));
+}

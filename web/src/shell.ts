@@ -17,6 +17,7 @@ const SCREENS: Screen[] = [
   { name: 'browse', label: "What's on", who: 'anyone' },
   { name: 'tickets', label: 'My tickets', who: ['buyer'] },
   { name: 'deploy', label: 'Deploy', who: ['seller', 'admin'] },
+  { name: 'desk', label: 'Desk', who: ['seller', 'admin'] },
   { name: 'monitor', label: 'Monitor', who: ['seller', 'admin'] },
   { name: 'admin', label: 'Components', who: ['seller', 'admin'] },
   { name: 'auth', label: 'Sign in', who: 'guest' },

@@ -49,8 +49,16 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 /// What to tell the user about a failure: the API's own message when it answered.
 export const reason = (e: unknown): string => (e instanceof ApiError ? e.message : String(e));
 
-/// An amount in minor currency units, as the platform stores prices.
-export const money = (cents: number): string => (cents / 100).toLocaleString(undefined, { style: 'currency', currency: 'EUR' });
+/// An amount in minor units of an ISO 4217 currency, as the platform stores prices, in the
+/// reader's locale: the currency's own minor digits (0 for KRW, 2 for EUR, 3 for BHD).
+export function money(minor: number, currency = 'EUR'): string {
+  const format = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+  return format.format(minor / 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2));
+}
+
+/// A date and time in the reader's locale, as the clock reads in `timeZone` (the venue's).
+export const when = (iso: string | null | undefined, timeZone = 'UTC'): string =>
+  iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short', timeZone }) : '';
 
 /// A message line that screens share: errors are announced to screen readers.
 export function notice(el: HTMLElement, text: string, kind: 'error' | 'ok' = 'error') {

@@ -1,0 +1,215 @@
+// The seller's desk (`#/desk/{ns}`): what a performance sold, live (money, and per session each
+// section's sold, held and free as bars), and its orders: search by email, order id or seat,
+// filter, page, open one, refund it whole or ticket by ticket, and export orders and attendees
+// as CSV.
+import { type Context, call, h, money, notice, reason, session, when } from '@marquee/api';
+
+interface Counted {
+  name: string;
+  capacity: number;
+  sold: number;
+  held: number;
+  free: number;
+}
+
+interface Sales {
+  currency: string;
+  time_zone: string;
+  gross: number;
+  refunded: number;
+  net: number;
+  sessions: { id: string; label: string; starts_at: string | null; gross: number; refunded: number; net: number; sections: Counted[] }[];
+  goods: Counted[];
+}
+
+interface Ticket {
+  seat: string;
+  refunded: boolean;
+  checked_in_at?: string;
+}
+
+interface Order {
+  order_id: string;
+  session: string;
+  amount: number;
+  refunded: number;
+  status: string;
+  created_at: string;
+  tickets: Ticket[];
+  buyer: { email: string | null };
+}
+
+const PAGE = 20;
+const REFRESH_MS = 3000;
+
+
+/// A section's bar: sold and held as parts of its capacity, with the numbers on hover.
+function bar(c: Counted): HTMLElement {
+  const pct = (n: number) => (c.capacity ? (100 * n) / c.capacity : 0);
+  const sold = Math.round(pct(c.sold));
+  const title = `${c.name}: ${c.sold} sold, ${c.held} held, ${c.free} free of ${c.capacity}`;
+  return h('div', { class: 'capacity', 'data-section': c.name, title },
+    h('span', { class: 'name' }, c.name),
+    h('span', { class: 'track', role: 'img', 'aria-label': title },
+      h('span', { class: 'sold', style: `width:${pct(c.sold)}%` }),
+      h('span', { class: 'held', style: `width:${pct(c.held)}%` })),
+    h('span', { class: 'pct', 'data-sold': String(c.sold) }, `${sold}% sold`));
+}
+
+/// Downloads one of the CSV exports with the session's token.
+async function download(ns: string, file: string, message: HTMLElement) {
+  try {
+    const s = session();
+    const res = await fetch(`/api/v1/performances/${ns}/${file}`, { headers: s ? { authorization: `Bearer ${s.token}` } : {} });
+    if (!res.ok) throw new Error(`the export failed (${res.status})`);
+    const link = h('a', { href: URL.createObjectURL(await res.blob()), download: `${ns}-${file}` });
+    link.click();
+    URL.revokeObjectURL(link.href);
+  } catch (e) {
+    notice(message, reason(e));
+  }
+}
+
+export function mount(root: HTMLElement, ctx: Context) {
+  const message = h('p', { class: 'notice' });
+  const picker = h('select', { name: 'performance', 'aria-label': 'Performance' });
+  const totals = h('dl', { class: 'totals' });
+  const sessions = h('select', { name: 'session', 'aria-label': 'Session' });
+  const bars = h('div', { class: 'bars' });
+  const goods = h('div', { class: 'bars' });
+  const search = h('input', { type: 'search', name: 'q', placeholder: 'Email, order id or seat', 'aria-label': 'Search orders' }) as HTMLInputElement;
+  const status = h('select', { name: 'status', 'aria-label': 'Status' },
+    ...['', 'confirmed', 'refunded', 'cancelled'].map((s) => h('option', { value: s }, s || 'Any status')));
+  const rows = h('tbody');
+  const pager = h('p', { class: 'pager' });
+  const detail = h('section', { class: 'card order-detail', hidden: true, 'aria-live': 'polite' });
+  root.append(
+    h('h1', {}, 'Desk'),
+    h('div', { class: 'grid' }, h('label', {}, 'Performance ', picker), h('label', {}, 'Session ', sessions)),
+    message,
+    h('section', { class: 'card sales' }, h('h2', {}, 'Sales'), totals, bars, h('h3', {}, 'Goods'), goods),
+    h('section', { class: 'card orders' },
+      h('h2', {}, 'Orders'),
+      h('form', { class: 'grid', role: 'search', onsubmit: (e: Event) => { e.preventDefault(); offset = 0; list(); } },
+        search, status, h('button', { type: 'submit' }, 'Search')),
+      h('div', { class: 'scroll' }, h('table', {},
+        h('thead', {}, h('tr', {}, ...['Order', 'Buyer', 'Tickets', 'Paid', 'Refunded', 'Status', 'Confirmed'].map((c) => h('th', {}, c)))), rows)),
+      pager,
+      h('p', {},
+        h('button', { type: 'button', onclick: () => download(picker.value, 'orders.csv', message) }, 'Export orders (CSV)'), ' ',
+        h('button', { type: 'button', onclick: () => download(picker.value, 'attendees.csv', message) }, 'Export attendees (CSV)'))),
+    detail,
+  );
+
+  let stopped = false;
+  let timer = 0;
+  let offset = 0;
+  let sales: Sales | null = null;
+  const cost = (minor: number) => money(minor, sales?.currency);
+  const venueTime = (iso?: string | null) => when(iso, sales?.time_zone);
+
+  const drawSales = () => {
+    if (!sales) return;
+    const chosen = sales.sessions.find((s) => s.id === sessions.value) ?? sales.sessions[0];
+    if (!chosen) return;
+    const figure = (label: string, amount: number) => [h('dt', {}, label), h('dd', { 'data-figure': label.toLowerCase() }, cost(amount))];
+    totals.replaceChildren(
+      ...figure('Gross', chosen.gross), ...figure('Refunded', chosen.refunded), ...figure('Net', chosen.net),
+      h('dt', {}, 'All sessions'), h('dd', { 'data-figure': 'all' }, cost(sales.net)),
+    );
+    bars.replaceChildren(...chosen.sections.map(bar));
+    goods.replaceChildren(...(sales.goods.length ? sales.goods.map(bar) : [h('p', { class: 'empty' }, 'No goods.')]));
+  };
+
+  const refreshSales = async () => {
+    window.clearTimeout(timer);
+    if (!picker.value || stopped) return;
+    try {
+      sales = await call<Sales>('GET', `/api/v1/performances/${picker.value}/sales`);
+      if (sessions.options.length !== sales.sessions.length) {
+        sessions.replaceChildren(...sales.sessions.map((s) => h('option', { value: s.id }, s.label === s.id ? venueTime(s.starts_at) : `${s.label} · ${venueTime(s.starts_at)}`)));
+      }
+      drawSales();
+    } catch (e) {
+      notice(message, reason(e));
+    }
+    if (!stopped) timer = window.setTimeout(refreshSales, REFRESH_MS);
+  };
+
+  const refund = async (order: Order, seats?: string[]) => {
+    try {
+      await call('POST', `/api/v1/performances/${picker.value}/orders/${order.order_id}/refund`, seats ? { seats } : {});
+      notice(message, seats ? `Refunded ${seats.join(', ')}.` : `Refunded order ${order.order_id}.`, 'ok');
+      await Promise.all([list(), refreshSales()]);
+      open(order.order_id);
+    } catch (e) {
+      notice(message, reason(e));
+    }
+  };
+
+  const open = async (id: string) => {
+    try {
+      const o = await call<Order>('GET', `/api/v1/performances/${picker.value}/orders/${id}`);
+      const live = o.tickets.filter((t) => !t.refunded);
+      detail.hidden = false;
+      detail.replaceChildren(h('div', {},
+        h('h2', {}, `Order ${o.order_id}`),
+        h('p', {}, `${o.buyer.email ?? 'unknown buyer'} · ${cost(o.amount)} paid · ${cost(o.refunded)} refunded · ${o.status}`),
+        h('ul', { class: 'tickets' }, ...o.tickets.map((t) => h('li', { 'data-seat': t.seat },
+          `${t.seat}${t.refunded ? ' (refunded)' : ''}${t.checked_in_at ? ` · in at ${venueTime(t.checked_in_at)}` : ''} `,
+          o.status === 'confirmed' && !t.refunded ? h('button', { type: 'button', onclick: () => refund(o, [t.seat]) }, `Refund ${t.seat}`) : null))),
+        o.status === 'confirmed' && live.length ? h('button', { type: 'button', class: 'danger', onclick: () => refund(o) }, 'Refund the whole order') : null,
+      ));
+    } catch (e) {
+      notice(message, reason(e));
+    }
+  };
+
+  const list = async () => {
+    if (!picker.value) return;
+    const query = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
+    if (search.value.trim()) query.set('q', search.value.trim());
+    if (status.value) query.set('status', status.value);
+    if (sessions.value) query.set('session', sessions.value);
+    try {
+      const s = session();
+      const res = await fetch(`/api/v1/performances/${picker.value}/orders?${query}`, { headers: s ? { authorization: `Bearer ${s.token}` } : {} });
+      const orders = (await res.json()) as Order[];
+      if (!res.ok) throw new Error((orders as unknown as { message: string }).message);
+      const total = Number(res.headers.get('x-total-count') ?? orders.length);
+      rows.replaceChildren(...(orders.length
+        ? orders.map((o) => h('tr', { 'data-order': o.order_id },
+          h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => open(o.order_id) }, o.order_id)),
+          h('td', {}, o.buyer.email ?? ''), h('td', {}, o.tickets.map((t) => t.seat).join(' ')),
+          h('td', {}, cost(o.amount)), h('td', {}, cost(o.refunded)), h('td', {}, o.status), h('td', {}, venueTime(o.created_at))))
+        : [h('tr', {}, h('td', { colSpan: 7 }, 'No orders match.'))]));
+      pager.replaceChildren(
+        `${total ? offset + 1 : 0}–${offset + orders.length} of ${total} `,
+        h('button', { type: 'button', disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE); list(); } }, 'Previous'), ' ',
+        h('button', { type: 'button', disabled: offset + PAGE >= total, onclick: () => { offset += PAGE; list(); } }, 'Next'),
+      );
+    } catch (e) {
+      notice(message, reason(e));
+    }
+  };
+
+  picker.addEventListener('change', () => ctx.navigate(`#/desk/${picker.value}`));
+  sessions.addEventListener('change', () => { drawSales(); offset = 0; list(); });
+
+  call<{ namespace: string; params: { title: string } }[]>('GET', '/api/v1/performances')
+    .then((all) => {
+      picker.replaceChildren(...all.map((p) => h('option', { value: p.namespace }, `${p.params.title} (${p.namespace})`)));
+      if (!all.length) {
+        notice(message, 'Deploy a performance first.', 'ok');
+        return;
+      }
+      picker.value = all.some((p) => p.namespace === ctx.args[0]) ? ctx.args[0] : all[0].namespace;
+      return refreshSales().then(list);
+    })
+    .catch((e) => notice(message, reason(e)));
+
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+  };
+}
