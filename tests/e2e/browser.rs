@@ -339,3 +339,22 @@ fn a_seller_sees_sales_move_finds_an_order_by_seat_refunds_a_ticket_and_exports_
     let order = server.get(&format!("/api/v1/performances/gala/orders/{}", seen["order"].as_str().unwrap()), Some(&seller)).expect(200).json();
     assert_eq!((&order["status"], &order["refunded"]), (&json!("refunded"), &json!(120000)));
 }
+
+#[test]
+fn a_buyer_in_new_york_sees_a_vienna_show_at_vienna_s_time_in_won_with_its_description() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", crate::desk::vienna_params());
+    let seen = browse_console("venue.mjs", &server, &[("NS", "gala")], 2);
+    for page in ["console", "ownPage"] {
+        let shown = &seen[page];
+        // 19:00 UTC is 20:00 in Vienna on 1 March (and 14:00 in New York, which it must not say).
+        assert_eq!(shown["session"], "Opening night · Mar 1, 2027, 8:00 PM", "{page}: {shown}");
+        assert_eq!(shown["price"], "R · ₩120,000", "{page}: {shown}");
+        assert_eq!(shown["venue"], "Hall A · 150 minutes");
+        assert_eq!(shown["description"], "A night of Strauss.\nTwo acts.");
+        assert_eq!(shown["cast"], "With Anna Netrebko, Jonas Kaufmann");
+    }
+    assert_eq!(seen["axe"], json!({"storefront1280": [], "storefront375": []}), "serious or critical accessibility findings");
+}

@@ -148,3 +148,64 @@ fn the_seller_s_desk_on_redis() {
     let dir = DataDir::new();
     the_seller_s_desk(&Server::start_with(&dir.0, &[("MARQUEE_STORE", &redis.url())]));
 }
+
+/// The Vienna gala as its seller describes it: in won, in Vienna's time, with a cast.
+pub(crate) fn vienna_params() -> Value {
+    let mut params = gala_params();
+    params["currency"] = json!("KRW");
+    params["time_zone"] = json!("Europe/Vienna");
+    params["description"] = json!("A night of Strauss.\nTwo acts.");
+    params["cast"] = json!(["Anna Netrebko", "Jonas Kaufmann"]);
+    params["running_minutes"] = json!(150);
+    params["sessions"] = json!([{"id": "s1", "starts_at": "2027-03-01T19:00:00Z", "label": "Opening night"}]);
+    params
+}
+
+#[test]
+fn a_performance_names_its_currency_time_zone_cast_and_running_time() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", vienna_params());
+    let info = server.get("/p/gala/api/info", None).expect(200).json();
+    assert_eq!((&info["currency"], &info["time_zone"], &info["running_minutes"]), (&json!("KRW"), &json!("Europe/Vienna"), &json!(150)));
+    assert_eq!((&info["description"], &info["cast"][1]), (&json!("A night of Strauss.\nTwo acts."), &json!("Jonas Kaufmann")));
+    assert_eq!(info["sessions"][0]["label"], "Opening night");
+    // A performance that names neither sells in euros on UTC's clock, as every one did before.
+    server.deploy(&seller, "plain", "seated", gala_params());
+    let plain = server.get("/p/plain/api/info", None).expect(200).json();
+    assert_eq!((&plain["currency"], &plain["time_zone"]), (&json!("EUR"), &json!("UTC")));
+
+    // The money and the tickets say it too.
+    let ann = server.account("ann@example.com", "buyer");
+    buy(&server, "gala", &ann, "R-1-1");
+    assert_eq!((&sales(&server, &seller)["currency"], &sales(&server, &seller)["sessions"][0]["label"]), (&json!("KRW"), &json!("Opening night")));
+    let mine = server.get("/api/v1/orders", Some(&ann)).expect(200).json();
+    assert_eq!((&mine[0]["currency"], &mine[0]["time_zone"]), (&json!("KRW"), &json!("Europe/Vienna")));
+    assert_eq!((&mine[0]["starts_at"], &mine[0]["session_label"]), (&json!("2027-03-01T19:00:00Z"), &json!("Opening night")));
+    let csv = csv_rows(&server.get("/api/v1/performances/gala/orders.csv", Some(&seller)).expect(200).text);
+    assert_eq!(csv[1][9], "KRW");
+
+    // Each is checked; the time zone may change later, the currency may not.
+    for (field, value, at) in [
+        ("currency", json!("XXX"), "currency"),
+        ("currency", json!("eur"), "currency"),
+        ("currency", json!("EURO"), "currency"),
+        ("time_zone", json!("Mars/Olympus_Mons"), "time_zone"),
+        ("running_minutes", json!(0), "running_minutes"),
+        ("cast", json!([""]), "cast[0]"),
+    ] {
+        let mut params = gala_params();
+        params[field] = value;
+        let refused = server.post("/api/v1/performances", Some(&seller), &json!({"namespace": "bad", "template": "seated", "params": params})).expect(400).json();
+        assert_eq!(refused["field"], format!("params.{at}"), "{refused}");
+    }
+    let mut unlabelled = gala_params();
+    unlabelled["sessions"] = json!([{"id": "s1", "starts_at": "2027-03-01T19:00:00Z", "label": " "}]);
+    let refused = server.post("/api/v1/performances", Some(&seller), &json!({"namespace": "bad", "template": "seated", "params": unlabelled})).expect(400).json();
+    assert_eq!(refused["field"], "params.sessions[0].label");
+    server.patch("/api/v1/performances/gala", Some(&seller), &json!({"params": {"time_zone": "America/New_York", "cast": ["Elīna Garanča"]}})).expect(200);
+    assert_eq!(server.get("/p/gala/api/info", None).expect(200).json()["time_zone"], "America/New_York");
+    let refused = server.patch("/api/v1/performances/gala", Some(&seller), &json!({"params": {"currency": "USD"}})).expect(400).json();
+    assert_eq!(refused["error"], "not_patchable");
+}

@@ -8,8 +8,6 @@ use marquee_store::OrderRow;
 
 use super::*;
 
-/// The currency every performance sells in until a performance names its own.
-const CURRENCY: &str = "EUR";
 /// Orders read from the store at a time when a list is walked or exported.
 const WALK: usize = 500;
 
@@ -30,11 +28,11 @@ pub(crate) async fn sales(State(app): State<AppState>, caller: Caller, Path(name
         .map(|s| {
             gross += s.money.gross;
             refunded += s.money.refunded;
-            let starts_at = ns.params.sessions.iter().find(|p| p.id == s.id).map(|p| p.starts_at.clone());
+            let param = ns.params.sessions.iter().find(|p| p.id == s.id);
             json!({
                 "id": s.id,
-                "label": s.id,
-                "starts_at": starts_at,
+                "label": param.and_then(|p| p.label.clone()).unwrap_or_else(|| s.id.clone()),
+                "starts_at": param.map(|p| p.starts_at.clone()),
                 "gross": s.money.gross,
                 "refunded": s.money.refunded,
                 "net": s.money.gross.saturating_sub(s.money.refunded),
@@ -44,7 +42,8 @@ pub(crate) async fn sales(State(app): State<AppState>, caller: Caller, Path(name
         })
         .collect();
     Ok(Json(json!({
-        "currency": CURRENCY,
+        "currency": ns.params.currency,
+        "time_zone": ns.params.time_zone,
         "gross": gross,
         "refunded": refunded,
         "net": gross.saturating_sub(refunded),
@@ -316,7 +315,7 @@ impl Export {
     }
 
     /// The rows of one order.
-    fn rows(self, o: &OrderRow, email: &str, entries: &HashMap<(String, String), Entry>) -> Vec<Vec<String>> {
+    fn rows(self, o: &OrderRow, email: &str, currency: &str, entries: &HashMap<(String, String), Entry>) -> Vec<Vec<String>> {
         match self {
             Export::Orders => {
                 let seats: Vec<&str> = o.tickets.iter().map(|t| t.seat.as_str()).collect();
@@ -330,7 +329,7 @@ impl Export {
                     seats.join(" "),
                     o.amount.to_string(),
                     o.refunded().to_string(),
-                    CURRENCY.into(),
+                    currency.into(),
                 ]]
             }
             Export::Attendees => o
@@ -396,7 +395,7 @@ async fn export(State(app): State<AppState>, caller: Caller, Path(name): Path<St
             let next = (page.len() == WALK).then(|| (last.created_at, last.id.clone()));
             let emails = emails(&app, &page).await?;
             let rows: Vec<Vec<String>> =
-                page.iter().flat_map(|o| what.rows(o, emails[&o.buyer].as_deref().unwrap_or(""), &entries)).collect();
+                page.iter().flat_map(|o| what.rows(o, emails[&o.buyer].as_deref().unwrap_or(""), &ns.params.currency, &entries)).collect();
             Ok(Some((csv_bytes(&rows)?, next.map(Some))))
         }
     });

@@ -69,6 +69,13 @@ pub(crate) async fn my_orders(State(app): State<AppState>, caller: Caller) -> Ap
             view["namespace"] = json!(o.namespace);
             view["title"] = params["title"].clone();
             view["venue"] = params["venue"].clone();
+            // What a ticket shows: its session's date and name, in the venue's time zone and
+            // the performance's currency (from before either was named: UTC, euros).
+            let session = params["sessions"].as_array().and_then(|all| all.iter().find(|s| s["id"] == o.order.session.as_str()));
+            view["starts_at"] = session.map_or(Value::Null, |s| s["starts_at"].clone());
+            view["session_label"] = session.map_or(Value::Null, |s| s["label"].clone());
+            view["currency"] = json!(params["currency"].as_str().unwrap_or("EUR"));
+            view["time_zone"] = json!(params["time_zone"].as_str().unwrap_or("UTC"));
             view["performance_status"] = json!(if o.archived_at.is_some() { "cancelled" } else { "live" });
             view
         })

@@ -127,7 +127,7 @@ const STORE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Parameters an owner may change on a live performance; the rest shape its inventory.
 pub(crate) const PATCHABLE: &[&str] =
-    &["title", "venue", "description", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes"];
+    &["title", "venue", "description", "cast", "running_minutes", "time_zone", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes"];
 
 /// Takes the data dir's exclusive lock, so a second process on the same data dir (which would
 /// sell the same seats from its own memory with the embedded store) refuses to start instead.

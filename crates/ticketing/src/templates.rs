@@ -128,6 +128,18 @@ pub struct PerformanceParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// What the show is, for its page.
     pub description: Option<String>,
+    /// Who is in it, for its page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cast: Vec<String>,
+    /// How long it runs, in minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_minutes: Option<u32>,
+    /// The ISO 4217 currency every price is in, in its minor units (`EUR`: cents).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// The venue's IANA time zone: its sessions are shown as its clocks read them.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
     /// Its dates; each sells the same sections.
     pub sessions: Vec<SessionParam>,
     /// What each session sells.
@@ -158,6 +170,25 @@ pub struct SessionParam {
     pub id: String,
     /// When it starts (RFC 3339).
     pub starts_at: String,
+    /// What buyers call it (`Opening night`); its date when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// What a performance that names no currency sells in: what every performance sold in before
+/// one could name its own.
+fn default_currency() -> String {
+    "EUR".into()
+}
+
+fn default_time_zone() -> String {
+    "UTC".into()
+}
+
+/// Whether `code` is an ISO 4217 currency one can sell in: one with minor units (not a fund, a
+/// metal or a test code such as `XXX`).
+fn is_currency(code: &str) -> bool {
+    iso_currency::Currency::from_code(code).is_some_and(|c| c.exponent().is_some() && !c.is_fund())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,6 +244,7 @@ impl SectionParam {
 const MAX_SESSIONS: usize = 100;
 const MAX_SECTIONS: usize = 100;
 const MAX_GOODS: usize = 50;
+const MAX_CAST: usize = 50;
 const MAX_PRESALE_CODES: usize = 10_000;
 const MAX_ROWS: u32 = 1000;
 const MAX_SEATS_PER_ROW: u32 = 1000;
@@ -320,6 +352,21 @@ impl Template {
         if let Some(description) = &params.description {
             check_chars("params.description", description, 5000, true)?;
         }
+        if params.cast.len() > MAX_CAST {
+            return Err(FieldError::new("params.cast", format!("names at most {MAX_CAST} people")));
+        }
+        for (i, name) in params.cast.iter().enumerate() {
+            check_text(&format!("params.cast[{i}]"), name, 200)?;
+        }
+        if let Some(minutes) = params.running_minutes {
+            check_range("params.running_minutes", minutes, 1, 24 * 60)?;
+        }
+        if !is_currency(&params.currency) {
+            return Err(FieldError::new("params.currency", "must be an ISO 4217 currency code such as EUR, USD or KRW"));
+        }
+        if params.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(FieldError::new("params.time_zone", "must be an IANA time zone such as Europe/Vienna or America/New_York"));
+        }
         check_range("params.hold_ttl_seconds", params.hold_ttl_seconds, 5, 3600)?;
         check_range("params.per_buyer_limit", params.per_buyer_limit, 1, MAX_PER_BUYER_LIMIT)?;
 
@@ -335,6 +382,9 @@ impl Template {
                 return Err(FieldError::new(format!("params.sessions[{i}].id"), format!("duplicate session id {:?}", s.id)));
             }
             canonical_field(&format!("params.sessions[{i}].starts_at"), &mut s.starts_at)?;
+            if let Some(label) = &s.label {
+                check_text(&format!("params.sessions[{i}].label"), label, 100)?;
+            }
         }
         if let Some(opens) = &mut params.booking_opens_at {
             canonical_field("params.booking_opens_at", opens)?;

@@ -7,6 +7,17 @@ use serde::{Deserialize, Serialize};
 struct Params {
     title: String,
     venue: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    cast: Vec<String>,
+    #[serde(default)]
+    running_minutes: Option<u32>,
+    /// Performances from before currencies default to the euro, which they sold in.
+    #[serde(default = "euro")]
+    currency: String,
+    #[serde(default = "utc")]
+    time_zone: String,
     sessions: Vec<Session>,
     sections: Vec<Section>,
     #[serde(default)]
@@ -26,10 +37,20 @@ struct Goods {
     per_buyer_limit: Option<u32>,
 }
 
+fn euro() -> String {
+    "EUR".into()
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
 #[derive(Deserialize, Serialize)]
 struct Session {
     id: String,
     starts_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +76,16 @@ impl Section {
 struct Info<'a> {
     title: &'a str,
     venue: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    cast: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    running_minutes: Option<u32>,
+    /// ISO 4217: prices are in its minor units.
+    currency: &'a str,
+    /// The venue's IANA time zone, in which pages show the sessions.
+    time_zone: &'a str,
     sessions: &'a [Session],
     sections: Vec<SectionInfo<'a>>,
     #[serde(skip_serializing_if = "<[Goods]>::is_empty")]
@@ -116,6 +147,11 @@ fn info() -> Result<Response, Response> {
     let info = Info {
         title: &params.title,
         venue: &params.venue,
+        description: params.description.as_deref(),
+        cast: &params.cast,
+        running_minutes: params.running_minutes,
+        currency: &params.currency,
+        time_zone: &params.time_zone,
         sessions: &params.sessions,
         sections: params
             .sections

@@ -5,7 +5,7 @@
 // server; the token lives in this page's memory only and is useless anywhere else.
 import { answer } from '@marquee/ui';
 
-export { ApiError, answer, h, money, notice, reason } from '@marquee/ui';
+export { ApiError, answer, h, money, notice, reason, when } from '@marquee/ui';
 
 const ns = decodeURIComponent(location.pathname.split('/')[2] ?? '');
 let current = null;

@@ -4,7 +4,7 @@
 // @marquee/api: a token for this one performance, never the platform's session.
 // Sessions, an SVG seat map with live availability (arrow keys move, Space picks), general
 // admission by quantity, a hold with its countdown, and checkout.
-import { call, consoleHref, h, money, notice, reason, session, signInHref } from '@marquee/api';
+import { call, consoleHref, h, money, notice, reason, session, signInHref, when } from '@marquee/api';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const SEAT = 22;
@@ -133,6 +133,9 @@ export function mount(root, ctx) {
 
   (async () => {
     const info = await call('GET', `/p/${ns}/api/info`);
+    // Prices in the performance's currency, times as the venue's clock reads them.
+    const cost = (minor) => money(minor, info.currency ?? 'EUR');
+    const at = (s) => when(s.starts_at, info.time_zone ?? 'UTC');
     const picked = new Set();
     const mine = new Set();
     const quantities = new Map();
@@ -153,7 +156,7 @@ export function mount(root, ctx) {
         + [...quantities].reduce((sum, [name, q]) => sum + q * price(name), 0)
         + [...goodsWanted].reduce((sum, [name, q]) => sum + q * goodsPrice(name), 0);
       const parts = [seats.length ? `Seats ${seats.join(', ')}` : '', units ? `${units} standing` : '', extras ? `${extras} goods` : ''].filter(Boolean);
-      summary.textContent = parts.length ? `${parts.join(' and ')}: ${money(total)}` : maps.length ? 'Pick seats on the map.' : 'Choose how many you want.';
+      summary.textContent = parts.length ? `${parts.join(' and ')}: ${cost(total)}` : maps.length ? 'Pick seats on the map.' : 'Choose how many you want.';
       holdButton.disabled = !parts.length || hold !== null;
     };
 
@@ -169,7 +172,7 @@ export function mount(root, ctx) {
         into.set(item.name, wanted);
         refresh();
       });
-      return { section: item, input, left, el: h('label', { class: 'qty' }, `${item.name} · ${money(item.price)} `, input, left) };
+      return { section: item, input, left, el: h('label', { class: 'qty' }, `${item.name} · ${cost(item.price)} `, input, left) };
     };
     const general = info.sections.filter((s) => !s.numbered).map((s) => quantity(s, quantities, 'qty', info.per_buyer_limit));
     const goods = (info.goods ?? []).map((g) => quantity(g, goodsWanted, 'goods', g.per_buyer_limit ?? info.per_buyer_limit));
@@ -206,7 +209,7 @@ export function mount(root, ctx) {
 
     const pay = (held) => {
       const card = h('input', { name: 'card', autocomplete: 'cc-number', inputMode: 'numeric', value: '', placeholder: '4242 4242 4242 4242', required: true });
-      const payButton = h('button', { type: 'submit', class: 'primary' }, `Pay ${money(held.amount)}`);
+      const payButton = h('button', { type: 'submit', class: 'primary' }, `Pay ${cost(held.amount)}`);
       const release = h('button', { type: 'button' }, 'Release');
       const clock = h('p', { class: 'countdown', role: 'timer', 'aria-live': 'off' });
       const tick = () => {
@@ -238,7 +241,7 @@ export function mount(root, ctx) {
             h('div', { class: 'card', 'data-order': order.order_id },
               h('h2', {}, 'Your tickets'),
               h('ul', {}, ...order.tickets.map((t) => h('li', { 'data-ticket': t.seat }, `${t.seat}`))),
-              h('p', {}, `Paid ${money(order.amount)}. `, h('a', { href: consoleHref('#/tickets') }, 'See all your tickets'))),
+              h('p', {}, `Paid ${cost(order.amount)}. `, h('a', { href: consoleHref('#/tickets') }, 'See all your tickets'))),
           );
           hold = null;
           clearPicks();
@@ -312,7 +315,7 @@ export function mount(root, ctx) {
       return form;
     };
 
-    const sessionPicker = h('select', { name: 'session' }, ...info.sessions.map((s) => h('option', { value: s.id }, `${s.id} · ${new Date(s.starts_at).toLocaleString()}`)));
+    const sessionPicker = h('select', { name: 'session' }, ...info.sessions.map((s) => h('option', { value: s.id }, s.label ? `${s.label} · ${at(s)}` : at(s))));
     sessionPicker.addEventListener('change', () => {
       current = sessionPicker.value;
       clearPicks();
@@ -323,9 +326,11 @@ export function mount(root, ctx) {
 
     body.append(
       h('h1', {}, info.title),
-      h('p', { class: 'venue' }, info.venue),
+      h('p', { class: 'venue' }, info.venue, info.running_minutes ? ` · ${info.running_minutes} minutes` : ''),
+      ...(info.description ? [h('p', { class: 'description' }, info.description)] : []),
+      ...(info.cast?.length ? [h('p', { class: 'cast' }, `With ${info.cast.join(', ')}`)] : []),
       h('label', {}, 'Session ', sessionPicker),
-      ...maps.map((m) => h('section', { class: 'card' }, h('h2', {}, `${m.section.name} · ${money(m.section.price)}`), m.el)),
+      ...maps.map((m) => h('section', { class: 'card' }, h('h2', {}, `${m.section.name} · ${cost(m.section.price)}`), m.el)),
       ...(general.length ? [h('section', { class: 'card' }, h('h2', {}, 'Standing'), ...general.map((g) => g.el))] : []),
       ...(goods.length ? [h('section', { class: 'card goods' }, h('h2', {}, 'Goods'), ...goods.map((g) => g.el))] : []),
       ...(info.presale ? [presaleForm()] : []),

@@ -1,7 +1,7 @@
 // My tickets: the buyer's orders in every performance, each ticket with its QR code (its pass:
 // signed, it alone admits at the door) and its code for typing in, and cancelling an order.
 import { renderSVG } from 'uqr';
-import { type Context, call, h, notice, reason, money } from '@marquee/api';
+import { type Context, call, h, notice, reason, money, when } from '@marquee/api';
 
 interface Order {
   namespace: string;
@@ -11,8 +11,18 @@ interface Order {
   session: string;
   amount: number;
   status: string;
-  tickets: { seat: string; code: string; qr: string }[];
+  tickets: { seat: string; code: string; qr: string; refunded?: boolean }[];
   created_at: string;
+  starts_at: string | null;
+  session_label: string | null;
+  currency: string;
+  time_zone: string;
+}
+
+/// A ticket's name as a person reads it: `R-3-12` is section R, row 3, seat 12.
+function seatName(seat: string): string {
+  const numbered = /^(.+)-(\d+)-(\d+)$/.exec(seat);
+  return numbered ? `${numbered[1]} · row ${numbered[2]} · seat ${numbered[3]}` : seat;
 }
 
 function qr(pass: string, label: string, code: string): HTMLElement {
@@ -22,7 +32,7 @@ function qr(pass: string, label: string, code: string): HTMLElement {
   figure.innerHTML = renderSVG(pass, { border: 1 });
   figure.firstElementChild?.setAttribute('role', 'img');
   figure.firstElementChild?.setAttribute('aria-label', `QR code of ${label}`);
-  figure.append(h('figcaption', {}, label, h('br'), h('code', { class: 'code' }, code)));
+  figure.append(h('figcaption', {}, seatName(label), h('br'), h('code', { class: 'code' }, code)));
   return figure;
 }
 
@@ -61,9 +71,10 @@ export function mount(root: HTMLElement, _ctx: Context) {
     return h(
       'article',
       { class: `card order ${o.status}`, 'data-order': o.order_id },
-      h('h2', {}, h('a', { href: `#/p/${o.namespace}` }, o.title), ` · ${o.session}`),
-      h('p', {}, `${o.venue} · ${money(o.amount)} · `, h('span', { class: 'status' }, o.status)),
-      live ? h('div', { class: 'tickets' }, ...o.tickets.map((t) => qr(t.qr, t.seat, t.code))) : null,
+      h('h2', {}, h('a', { href: `#/p/${o.namespace}` }, o.title), o.session_label ? ` · ${o.session_label}` : ''),
+      h('p', { class: 'when' }, when(o.starts_at, o.time_zone)),
+      h('p', {}, `${o.venue} · ${money(o.amount, o.currency)} · `, h('span', { class: 'status' }, o.status)),
+      live ? h('div', { class: 'tickets' }, ...o.tickets.filter((t) => !t.refunded).map((t) => qr(t.qr, t.seat, t.code))) : null,
       live ? h('div', { class: 'actions' }, cancel) : null,
     );
   };
