@@ -41,6 +41,11 @@ try {
   await page.getByLabel("Title").fill("Spring Gala");
   await page.getByLabel("Venue").fill("Town Hall");
   out.suggestedAddress = await page.getByLabel("Address").inputValue();
+  // Described as the seller would: in won, in Vienna's time, prices typed in won.
+  await page.getByLabel("Description").fill("A night of Strauss.");
+  await page.getByLabel("Currency").selectOption("KRW");
+  await page.getByLabel("Time zone").selectOption("Europe/Vienna");
+  await page.locator('input[name="price"]').first().fill("45000");
   // A seated performance may add a standing section beside its seat map.
   await page.getByRole("button", { name: "Add a section" }).click();
   await page.locator('select[name="section-kind"]').nth(1).selectOption("standing");
@@ -51,6 +56,7 @@ try {
   out.deployedText = await deployed.textContent();
   const info = await (await fetch(`${base}/p/spring-gala/api/info`)).json();
   out.deployedSections = info.sections.map((s) => (s.numbered ? "map" : "standing"));
+  out.described = { currency: info.currency, time_zone: info.time_zone, price: info.sections[0].price, starts_at: info.sessions[0].starts_at, description: info.description };
   await page.waitForSelector(".performances a");
   out.listed = await page.textContent(".performances");
   await shoot(page, out, "deploy-1280");

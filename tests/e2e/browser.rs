@@ -152,6 +152,12 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     assert_eq!(seen["suggestedAddress"], "spring-gala");
     assert_eq!(seen["deployedSections"], json!(["map", "standing"]), "{seen}");
     assert_eq!(seen["standingFields"], json!(["section-name", "price", "capacity"]), "a standing section asks for no rows or seats");
+    let described = &seen["described"];
+    assert_eq!((&described["currency"], &described["time_zone"], &described["price"]), (&json!("KRW"), &json!("Europe/Vienna"), &json!(45000)), "{seen}");
+    assert_eq!(described["description"], "A night of Strauss.");
+    // The session was typed as 20:00 on the venue's clock: 19:00 or 18:00 UTC, whatever the browser's zone.
+    let starts = described["starts_at"].as_str().unwrap();
+    assert!(starts.ends_with("T19:00:00Z") || starts.ends_with("T18:00:00Z"), "{starts}");
     assert!(seen["catalog"].as_str().unwrap().contains("Spring Gala"), "{seen}");
     let deployed = seen["deployedText"].as_str().unwrap();
     assert!(deployed.starts_with("Live in ") && deployed.contains("first answer 200"), "{deployed}");

@@ -39,8 +39,8 @@ function rows<T>(legend: string, add: string, make: (remove: () => void) => { el
 const removeButton = (what: string, remove: () => void) =>
   h('button', { type: 'button', class: 'remove', 'aria-label': `Remove ${what}`, onclick: remove }, '×');
 
-function number(label: string, name: string, value: number, min = 0) {
-  const input = h('input', { type: 'number', name, value: String(value), min: String(min), required: true, inputMode: 'numeric' });
+function number(label: string, name: string, value: number, min = 0, extra: Record<string, unknown> = {}) {
+  const input = h('input', { type: 'number', name, value: String(value), min: String(min), required: true, inputMode: 'numeric', ...extra });
   return { label: h('label', {}, `${label} `, input), get: () => Number(input.value) };
 }
 
@@ -48,6 +48,25 @@ function text(label: string, name: string, value = '', extra: Record<string, unk
   const input = h('input', { type: 'text', name, value, required: true, ...extra });
   return { label: h('label', {}, `${label} `, input), input };
 }
+
+/// The wall-clock time `local` (`2027-03-01T20:00`) as the clocks of `timeZone` read it, as
+/// an instant: the zone's offset at that time, found by formatting a guess back in the zone.
+function inZone(local: string, timeZone: string): Date {
+  const wall = Date.parse(`${local}:00Z`);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+  });
+  const offset = (t: number) => {
+    const get = (type: string) => Number(parts.formatToParts(new Date(t)).find((p) => p.type === type)?.value);
+    return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - t;
+  };
+  const guess = wall - offset(wall);
+  return new Date(wall - offset(guess));
+}
+
+/// Minor units per major unit of a currency (100 for EUR, 1 for KRW), as the browser knows it.
+const minorPerMajor = (currency: string) =>
+  10 ** (new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2);
 
 function form(template: Template, onDeployed: () => void): HTMLElement {
   const props = template.params.properties;
@@ -57,6 +76,15 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
 
   const title = text('Title', 'title', '', { maxLength: 200 });
   const venue = text('Venue', 'venue', '', { maxLength: 200 });
+  const description = h('textarea', { name: 'description', rows: 3, maxLength: 5000 });
+  const cast = h('input', { type: 'text', name: 'cast', placeholder: 'Names, comma separated' });
+  const running = h('input', { type: 'number', name: 'running-minutes', min: '1', max: '1440', inputMode: 'numeric' });
+  const choices = (kind: 'currency' | 'timeZone', chosen: string) =>
+    Intl.supportedValuesOf(kind).map((v) => h('option', { value: v, selected: v === chosen }, v));
+  const currency = h('select', { name: 'currency' }, ...choices('currency', 'EUR'));
+  const timeZone = h('select', { name: 'time-zone' }, ...choices('timeZone', Intl.DateTimeFormat().resolvedOptions().timeZone));
+  // Prices are typed in major units of the chosen currency and sent in its minor units.
+  const minor = (major: number) => Math.round(major * minorPerMajor(currency.value));
   const namespace = text('Address', 'namespace', '', { pattern: '[a-z0-9]([a-z0-9\\-]*[a-z0-9])?', maxLength: 63 });
   let edited = false;
   namespace.input.addEventListener('input', () => (edited = true));
@@ -69,10 +97,15 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
   const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
   const sessions = rows('Sessions', 'Add a session', (remove) => {
     const id = text('Name', 'session-id', `s${Date.now().toString(36).slice(-4)}`, { pattern: '[A-Za-z0-9_]{1,32}' });
+    const label = h('input', { type: 'text', name: 'session-label', maxLength: 100, placeholder: 'Opening night' });
     const at = h('input', { type: 'datetime-local', name: 'starts-at', value: local(tomorrow), required: true });
     return {
-      el: h('div', { class: 'row' }, id.label, h('label', {}, 'Starts ', at), removeButton('session', remove)),
-      value: () => ({ id: id.input.value, starts_at: new Date(at.value).toISOString() }),
+      el: h('div', { class: 'row' }, id.label, h('label', {}, 'Label ', label), h('label', {}, 'Starts (local time there) ', at), removeButton('session', remove)),
+      value: () => ({
+        id: id.input.value,
+        starts_at: inZone(at.value, timeZone.value).toISOString(),
+        ...(label.value.trim() ? { label: label.value.trim() } : {}),
+      }),
     };
   });
   sessions.push();
@@ -81,7 +114,7 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
   const sections = rows(numbered ? 'Sections (seat map: rows × seats)' : 'Sections', 'Add a section', (remove) => {
     sectionCount += 1;
     const name = text('Name', 'section-name', sectionCount === 1 ? 'Stalls' : `S${sectionCount}`, { pattern: '[A-Za-z0-9_]{1,16}' });
-    const price = number('Price (cents)', 'price', 5000);
+    const price = number('Price', 'price', 50, 0, { step: 'any', inputMode: 'decimal' });
     const seatRows = number('Rows', 'rows', 10, 1);
     const perRow = number('Seats per row', 'seats-per-row', 20, 1);
     const capacity = number('Capacity', 'capacity', 500, 1);
@@ -98,19 +131,19 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
       el: h('div', { class: 'row' }, numbered && h('label', {}, 'Kind ', kind), name.label, price.label, seatRows.label, perRow.label, capacity.label, removeButton('section', remove)),
       value: () =>
         mapped()
-          ? { name: name.input.value, price: price.get(), rows: seatRows.get(), seats_per_row: perRow.get() }
-          : { name: name.input.value, price: price.get(), capacity: capacity.get() },
+          ? { name: name.input.value, price: minor(price.get()), rows: seatRows.get(), seats_per_row: perRow.get() }
+          : { name: name.input.value, price: minor(price.get()), capacity: capacity.get() },
     };
   });
   sections.push();
 
   const goods = rows('Goods', 'Add goods', (remove) => {
     const name = text('Name', 'goods-name', 'Tshirt', { pattern: '[A-Za-z0-9_]{1,16}' });
-    const price = number('Price (cents)', 'goods-price', 2500);
+    const price = number('Price', 'goods-price', 25, 0, { step: 'any', inputMode: 'decimal' });
     const stock = number('Stock', 'stock', 100, 1);
     return {
       el: h('div', { class: 'row' }, name.label, price.label, stock.label, removeButton('goods', remove)),
-      value: () => ({ name: name.input.value, price: price.get(), stock: stock.get() }),
+      value: () => ({ name: name.input.value, price: minor(price.get()), stock: stock.get() }),
     };
   });
   const codes = text('Presale codes (comma separated)', 'presale-codes', 'EARLYBIRD');
@@ -123,6 +156,9 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
     { class: 'card' },
     h('h2', {}, `New ${template.name} performance`),
     h('div', { class: 'grid' }, title.label, venue.label, namespace.label),
+    h('div', { class: 'grid' }, h('label', {}, 'Currency ', currency), h('label', {}, 'Time zone ', timeZone),
+      h('label', {}, 'Running time (minutes) ', running), h('label', {}, 'Cast ', cast)),
+    h('label', {}, 'Description ', description),
     sessions.fieldset,
     sections.fieldset,
     withGoods && goods.fieldset,
@@ -138,9 +174,15 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
     const params: Record<string, unknown> = {
       title: title.input.value,
       venue: venue.input.value,
+      currency: currency.value,
+      time_zone: timeZone.value,
       sessions: sessions.values(),
       sections: sections.values(),
     };
+    if (description.value.trim()) params.description = description.value;
+    const names = cast.value.split(',').map((c) => c.trim()).filter(Boolean);
+    if (names.length) params.cast = names;
+    if (running.value) params.running_minutes = Number(running.value);
     if (withGoods) params.goods = goods.values();
     if (withCodes) params.presale_codes = codes.input.value.split(',').map((c) => c.trim()).filter(Boolean);
     const ns = namespace.input.value;
