@@ -44,6 +44,7 @@ try {
   out.movedWithinMs = Date.now() - started;
   out.percent = await page.textContent('.capacity[data-section="R"] .pct');
   out.gross = await page.textContent('[data-figure="gross"]');
+  out.revenueLegend = await page.$$eval(".chart .u-legend .u-series .u-label", (labels) => labels.map((l) => l.textContent));
 
   // Found by its seat, one ticket refunded.
   await page.getByLabel("Search orders").fill("R-3-3");

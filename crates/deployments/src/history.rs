@@ -11,7 +11,9 @@ use std::time::Duration;
 use prometheus::core::Metric;
 use serde_json::{Value, json};
 
+use marquee_store::Money;
 use marquee_telemetry::FunctionMetrics;
+use marquee_ticketing::Counted;
 use crate::namespace::{Namespace, Registry, Touched};
 
 /// How much history is kept.
@@ -32,8 +34,9 @@ struct FunctionSample {
 struct Sample {
     at_ms: u64,
     functions: HashMap<String, FunctionSample>,
-    /// Per section: (name, capacity, held, sold).
-    sales: Vec<(String, u64, u64, u64)>,
+    /// Per section, summed over sessions, and the money of every session.
+    sales: Vec<Counted>,
+    money: Money,
 }
 
 /// The console's recent metrics of each performance, sampled each interval where they may have changed.
@@ -150,7 +153,7 @@ impl History {
             if let Err(e) = self.share(ns, &mut functions).await {
                 tracing::warn!(ns = %ns.name, error = %format!("{e:#}"), "could not share function counters");
             }
-            match ns.inventory.sales().await {
+            match ns.inventory.report().await {
                 Ok(sales) => samples.push((ns, functions, sales)),
                 Err(e) => {
                     tracing::warn!(ns = %ns.name, error = %format!("{e:#}"), "could not sample sales");
@@ -161,8 +164,9 @@ impl History {
         let previous_run = self.last_run_ms.swap(at_ms, Relaxed);
         let mut holding = self.holding.lock().unwrap_or_else(|e| e.into_inner());
         let mut map = self.by_deployment.lock().unwrap_or_else(|e| e.into_inner());
-        for (ns, functions, sales) in samples {
-            if sales.iter().any(|(_, _, held, _)| *held > 0) {
+        for (ns, functions, report) in samples {
+            let (sales, money) = (report.sections(), report.money());
+            if sales.iter().any(|c| c.held > 0) {
                 holding.push(ns.name.clone());
             }
             let ring = map.entry(ns.deployment.clone()).or_default();
@@ -172,7 +176,7 @@ impl History {
                 let carried = Sample { at_ms: previous_run, ..last.clone() };
                 ring.push_back(carried);
             }
-            ring.push_back(Sample { at_ms, functions, sales });
+            ring.push_back(Sample { at_ms, functions, sales, money });
             // An idle performance's last sample is its state now, however old.
             let oldest = at_ms.saturating_sub(KEPT.as_millis() as u64);
             while ring.len() > self.keep || (ring.len() > 1 && ring[1].at_ms <= oldest) {
@@ -265,11 +269,9 @@ impl History {
                 let sections: Vec<Value> = s
                     .sales
                     .iter()
-                    .map(|(name, capacity, held, sold)| {
-                        json!({"name": name, "sold": sold, "held": held, "free": capacity - held - sold})
-                    })
+                    .map(|c| json!({"name": c.name, "sold": c.sold, "held": c.held, "free": c.capacity.saturating_sub(c.held + c.sold)}))
                     .collect();
-                json!({"t": t, "sections": sections})
+                json!({"t": t, "sections": sections, "gross": s.money.gross, "refunded": s.money.refunded})
             })
             .collect();
         json!({"functions": functions, "sales": sales, "step_seconds": step.as_secs_f64()})
@@ -299,9 +301,10 @@ mod tests {
     fn an_unsampled_stretch_reads_as_the_state_last_sampled() {
         let history = History::new(Duration::from_secs(5), Counters::Alone, "test".into());
         let now = crate::clock::now_ms();
-        let sample = |ago_s: u64, requests: u64, sold: u64| {
+        let sample = |ago_s: u64, requests: u64, sold: u32| {
             let function = FunctionSample { requests, errors: 0, buckets: vec![(0.01, requests)], memory_peak: 0, in_flight: 0 };
-            Sample { at_ms: now - ago_s * 1000, functions: [("listing".to_string(), function)].into(), sales: vec![("A".into(), 10, 0, sold)] }
+            let sales = vec![Counted { name: "A".into(), capacity: 10, held: 0, sold }];
+            Sample { at_ms: now - ago_s * 1000, functions: [("listing".to_string(), function)].into(), sales, money: Money { gross: u64::from(sold) * 100, refunded: 0 } }
         };
         // Sampled 50 s ago, then idle until 20 s ago, when 30 requests sold a seat.
         let ring = VecDeque::from([sample(50, 10, 1), sample(25, 10, 1), sample(20, 40, 2)]);
@@ -314,6 +317,8 @@ mod tests {
         assert!(sales.len() >= 5, "a point per step from the first sample on, carried or not: {t:?}");
         let sold: Vec<u64> = sales.iter().map(|p| p["sections"][0]["sold"].as_u64().unwrap()).collect();
         assert_eq!((sold[0], *sold.last().unwrap()), (1, 2), "{sold:?}");
+        let gross: Vec<u64> = sales.iter().map(|p| p["gross"].as_u64().unwrap()).collect();
+        assert_eq!((gross[0], *gross.last().unwrap()), (100, 200), "the money over time: {gross:?}");
         let rates: Vec<f64> = series["functions"]["listing"].as_array().unwrap().iter().map(|p| p["requests_per_second"].as_f64().unwrap()).collect();
         assert_eq!(rates.iter().filter(|r| **r > 0.0).count(), 1, "only the step with the requests has a rate: {rates:?}");
         assert!(history.query("gone", Duration::from_secs(60), Duration::from_secs(10))["sales"].as_array().unwrap().is_empty());

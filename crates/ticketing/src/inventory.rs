@@ -704,22 +704,6 @@ impl Inventory {
         self.claims.orders_after(after, limit).await?.iter().map(StoredOrder::row).collect()
     }
 
-    /// Per section: (name, capacity, held, sold), summed over sessions.
-    pub async fn sales(&self) -> Result<Vec<(String, u64, u64, u64)>> {
-        let pools: Vec<String> =
-            self.layout.sessions.iter().flat_map(|session| self.layout.sections.iter().map(|s| Pool::Section { session, section: &s.name }.to_string())).collect();
-        let names: Vec<&str> = pools.iter().map(String::as_str).collect();
-        let counts = self.claims.counts(&names).await?;
-        let mut out: Vec<(String, u64, u64, u64)> = self.layout.sections.iter().map(|s| (s.name.clone(), 0, 0, 0)).collect();
-        for (i, count) in counts.iter().enumerate() {
-            let k = i % self.layout.sections.len();
-            out[k].1 += u64::from(self.layout.sections[k].capacity());
-            out[k].2 += u64::from(count.taken.saturating_sub(count.sold));
-            out[k].3 += u64::from(count.sold);
-        }
-        Ok(out)
-    }
-
     /// A stored order, as written and with its status and refunds now.
     pub async fn order(&self, order_id: &str) -> Result<Option<OrderRow>> {
         self.claims.order(order_id).await?.as_ref().map(StoredOrder::row).transpose()
@@ -796,6 +780,29 @@ pub struct Sales {
     pub sessions: Vec<SessionSales>,
     /// The goods, whose stock every session shares.
     pub goods: Vec<Counted>,
+}
+
+impl Sales {
+    /// Each section summed over the sessions, in the performance's order.
+    pub fn sections(&self) -> Vec<Counted> {
+        let mut all: Vec<Counted> = Vec::new();
+        for section in self.sessions.iter().flat_map(|s| &s.sections) {
+            match all.iter_mut().find(|c| c.name == section.name) {
+                Some(sum) => {
+                    sum.capacity += section.capacity;
+                    sum.sold += section.sold;
+                    sum.held += section.held;
+                }
+                None => all.push(section.clone()),
+            }
+        }
+        all
+    }
+
+    /// The money of every session together.
+    pub fn money(&self) -> Money {
+        self.sessions.iter().fold(Money::default(), |sum, s| Money { gross: sum.gross + s.money.gross, refunded: sum.refunded + s.money.refunded })
+    }
 }
 
 /// One session's sales.

@@ -1,7 +1,7 @@
 // Deploy: pick a template, describe the performance (sessions, sections as a seat map or
 // general admission, goods), deploy it and see how long it took to go live. Lists the
 // seller's performances. The form follows the template's parameter schema.
-import { type Context, ApiError, call, h, notice, reason } from '@marquee/api';
+import { type Context, ApiError, call, h, minorUnits, notice, reason } from '@marquee/api';
 
 interface Template {
   name: string;
@@ -64,10 +64,6 @@ function inZone(local: string, timeZone: string): Date {
   return new Date(wall - offset(guess));
 }
 
-/// Minor units per major unit of a currency (100 for EUR, 1 for KRW), as the browser knows it.
-const minorPerMajor = (currency: string) =>
-  10 ** (new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2);
-
 function form(template: Template, onDeployed: () => void): HTMLElement {
   const props = template.params.properties;
   const numbered = Boolean(props.sections?.items?.properties.rows);
@@ -84,7 +80,7 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
   const currency = h('select', { name: 'currency' }, ...choices('currency', 'EUR'));
   const timeZone = h('select', { name: 'time-zone' }, ...choices('timeZone', Intl.DateTimeFormat().resolvedOptions().timeZone));
   // Prices are typed in major units of the chosen currency and sent in its minor units.
-  const minor = (major: number) => Math.round(major * minorPerMajor(currency.value));
+  const minor = (major: number) => Math.round(major * minorUnits(currency.value));
   const namespace = text('Address', 'namespace', '', { pattern: '[a-z0-9]([a-z0-9\\-]*[a-z0-9])?', maxLength: 63 });
   let edited = false;
   namespace.input.addEventListener('input', () => (edited = true));

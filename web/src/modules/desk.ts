@@ -2,7 +2,8 @@
 // section's sold, held and free as bars), and its orders: search by email, order id or seat,
 // filter, page, open one, refund it whole or ticket by ticket, and export orders and attendees
 // as CSV.
-import { type Context, call, h, money, notice, reason, session, when } from '@marquee/api';
+import { type Context, call, h, minorUnits, money, notice, reason, session, when } from '@marquee/api';
+import { type History, chart } from '@marquee/monitor';
 
 interface Counted {
   name: string;
@@ -40,6 +41,8 @@ interface Order {
 }
 
 const PAGE = 20;
+/// The revenue line's span: the hour the control plane keeps.
+const HOUR_S = 3600;
 const REFRESH_MS = 3000;
 
 
@@ -83,11 +86,13 @@ export function mount(root: HTMLElement, ctx: Context) {
   const rows = h('tbody');
   const pager = h('p', { class: 'pager' });
   const detail = h('section', { class: 'card order-detail', hidden: true, 'aria-live': 'polite' });
+  const revenue = chart('Revenue, last hour', 'net', 'the figures above have the latest values');
   root.append(
     h('h1', {}, 'Desk'),
     h('div', { class: 'grid' }, h('label', {}, 'Performance ', picker), h('label', {}, 'Session ', sessions)),
     message,
     h('section', { class: 'card sales' }, h('h2', {}, 'Sales'), totals, bars, h('h3', {}, 'Goods'), goods),
+    revenue.box,
     h('section', { class: 'card orders' },
       h('h2', {}, 'Orders'),
       h('form', { class: 'grid', role: 'search', onsubmit: (e: Event) => { e.preventDefault(); offset = 0; list(); } },
@@ -130,6 +135,15 @@ export function mount(root: HTMLElement, ctx: Context) {
         sessions.replaceChildren(...sales.sessions.map((s) => h('option', { value: s.id }, s.label === s.id ? venueTime(s.starts_at) : `${s.label} · ${venueTime(s.starts_at)}`)));
       }
       drawSales();
+      // Net revenue over the hour, in major units, from the control plane's samples.
+      const history = await call<History>('GET', `/api/v1/performances/${picker.value}/metrics?range=1h&step=30s`);
+      const major = minorUnits(sales.currency);
+      const now = Date.now() / 1000;
+      revenue.draw(
+        history.sales.map((s) => s.t / 1000),
+        new Map([[`net (${sales.currency})`, history.sales.map((s) => (s.gross - s.refunded) / major)]]),
+        [now - HOUR_S, now],
+      );
     } catch (e) {
       notice(message, reason(e));
     }
@@ -211,5 +225,6 @@ export function mount(root: HTMLElement, ctx: Context) {
   return () => {
     stopped = true;
     window.clearTimeout(timer);
+    revenue.destroy();
   };
 }

@@ -15,9 +15,9 @@ interface Point {
   in_flight: number;
 }
 
-interface History {
+export interface History {
   functions: Record<string, Point[]>;
-  sales: { t: number; sections: { name: string; sold: number; held: number; free: number }[] }[];
+  sales: { t: number; sections: { name: string; sold: number; held: number; free: number }[]; gross: number; refunded: number }[];
 }
 
 const REFRESH_MS = 3000;
@@ -31,17 +31,19 @@ const COLORS = ['#6b21a8', '#0e7490', '#b45309', '#be123c', '#15803d', '#4338ca'
 const clock = (seconds: number) => new Date(seconds * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
 /// One chart: x is time in seconds over the chosen range (not stretched around the few samples
-/// a new performance has), one series per name.
-function chart(title: string, unit: string) {
+/// a new performance has), one series per name. `latest` tells a screen reader where the
+/// latest values are in text. The desk draws its revenue line with it too.
+export function chart(title: string, unit: string, latest = 'the table below has the latest values') {
+  if (!document.getElementById('uplot-css')) document.head.append(h('style', { id: 'uplot-css' }, css));
   const box = h('section', { class: 'card chart' }, h('h2', {}, title));
-  const area = h('div', { role: 'img', 'aria-label': `${title} over time; the table below has the latest values` });
+  const area = h('div', { role: 'img', 'aria-label': `${title} over time; ${latest}` });
   box.append(area);
   let plot: uPlot | null = null;
   let names: string[] = [];
   let span: [number, number] = [0, 1];
   const draw = (xs: number[], series: Map<string, (number | null)[]>, window: [number, number]) => {
     span = window;
-    area.setAttribute('aria-label', `${title}, ${clock(window[0])} to ${clock(window[1])}; the table below has the latest values`);
+    area.setAttribute('aria-label', `${title}, ${clock(window[0])} to ${clock(window[1])}; ${latest}`);
     const next = [...series.keys()];
     const data = [xs, ...next.map((n) => series.get(n)!)] as uPlot.AlignedData;
     if (!plot || next.join() !== names.join()) {
@@ -68,7 +70,6 @@ function chart(title: string, unit: string) {
 }
 
 export function mount(root: HTMLElement, ctx: Context) {
-  if (!document.getElementById('uplot-css')) document.head.append(h('style', { id: 'uplot-css' }, css));
   const message = h('p', { class: 'notice' });
   const picker = h('select', { name: 'performance' });
   const range = h('select', { name: 'range' }, ...RANGES.map((r, i) => h('option', { value: String(i) }, r.label)));

@@ -52,9 +52,12 @@ export const reason = (e: unknown): string => (e instanceof ApiError ? e.message
 /// An amount in minor units of an ISO 4217 currency, as the platform stores prices, in the
 /// reader's locale: the currency's own minor digits (0 for KRW, 2 for EUR, 3 for BHD).
 export function money(minor: number, currency = 'EUR'): string {
-  const format = new Intl.NumberFormat(undefined, { style: 'currency', currency });
-  return format.format(minor / 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2));
+  return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(minor / minorUnits(currency));
 }
+
+/// Minor units per major unit of a currency (100 for EUR, 1 for KRW), as the browser knows it.
+export const minorUnits = (currency: string): number =>
+  10 ** (new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2);
 
 /// A date and time in the reader's locale, as the clock reads in `timeZone` (the venue's).
 export const when = (iso: string | null | undefined, timeZone = 'UTC'): string =>
