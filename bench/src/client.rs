@@ -125,9 +125,7 @@ impl Server {
 
     /// Resident set size of the server process, in KiB.
     pub(crate) fn rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-        Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+        rss_kib(self.pid())
     }
 
     /// CPU time the server process has used so far (user and system).
@@ -153,6 +151,13 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Resident set size of process `pid`, in KiB.
+pub(crate) fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
 }
 
 fn clock_ticks_per_second() -> Result<u64> {

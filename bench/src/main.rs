@@ -45,6 +45,9 @@ enum Scenario {
     Booking,
     /// Namespace A flooded (256 connections) and spinning; namespace B's latency beside it.
     Noisy,
+    /// The seller's desk at 100,000 orders: sales read time after 1,000 and after 100,000
+    /// orders, and each CSV export's time and the server's memory while it streams.
+    Desk,
     /// Idle CPU, memory, deploy latency and restart time as 100,000 performances (or
     /// `--performances`) are deployed into one `marquee up`.
     Density {
@@ -53,7 +56,7 @@ enum Scenario {
     },
     /// Orders/s the Redis claim store alone acknowledges durably (starts its own redis-server).
     RedisClaims,
-    /// Every scenario above but density and redis-claims.
+    /// Every scenario above but desk, density and redis-claims.
     All,
 }
 
@@ -79,6 +82,7 @@ fn main() -> Result<()> {
             Scenario::Memory => run(scenarios::Which::Memory).await,
             Scenario::Booking => run(scenarios::Which::Booking).await,
             Scenario::Noisy => run(scenarios::Which::Noisy).await,
+            Scenario::Desk => run(scenarios::Which::Desk).await,
             Scenario::Density { performances } => density::run(&marquee, performances).await,
             Scenario::RedisClaims => unreachable!("run above"),
             Scenario::All => {

@@ -18,6 +18,7 @@ pub(crate) enum Which {
     Memory,
     Booking,
     Noisy,
+    Desk,
 }
 
 const DEPLOYS: usize = 120;
@@ -29,6 +30,11 @@ const BUYERS: usize = 64;
 const BOOKING_ROWS: u32 = 250;
 const BOOKING_SEATS_PER_ROW: u32 = 200;
 const BOOKING_SECONDS: u64 = 8;
+/// The desk scenario's orders, one seat each, on 500 rows x 200 seats.
+const DESK_ORDERS: usize = 100_000;
+const DESK_ROWS: u32 = 500;
+/// Sales reads timed at each point.
+const SALES_READS: usize = 200;
 
 pub(crate) fn seated(rows: u32, seats_per_row: u32) -> Value {
     json!({
@@ -59,6 +65,7 @@ pub(crate) async fn run(which: Which, marquee: &Path, store: Option<&str>, runti
         Which::Read => read(&server, &token).await,
         Which::Memory => memory(&server, &token).await,
         Which::Noisy => noisy(&server, &token).await,
+        Which::Desk => desk(&server, &token).await,
     }
 }
 
@@ -178,41 +185,13 @@ async fn booking(server: &Server, fronts: &[&Server], token: &str) -> Result<()>
         buyers.push(conn.account(&format!("buyer{i}@example.com"), "buyer").await?);
     }
     let seats = (BOOKING_ROWS * BOOKING_SEATS_PER_ROW) as usize;
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(BOOKING_SECONDS);
-    let mut tasks = Vec::new();
     for front in fronts {
         let mut probe = Conn::connect(&front.addr).await?;
         while probe.get("/p/sale/api/info").await?.0 != 200 {}
     }
-    for (i, buyer) in buyers.into_iter().enumerate() {
-        let addr = fronts[i % fronts.len()].addr.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::connect(&addr).await?;
-            let (mut holds, mut confirms) = (Vec::new(), Vec::new());
-            let mut seat = i;
-            while seat < seats && Instant::now() < deadline {
-                let id = format!("R-{}-{}", seat / BOOKING_SEATS_PER_ROW as usize + 1, seat % BOOKING_SEATS_PER_ROW as usize + 1);
-                let t = Instant::now();
-                let hold = json!({"session": "s1", "seats": [id]});
-                let h: Value = conn.post_json("/p/sale/api/holds", Some(&buyer), &hold, 201).await?;
-                holds.push(t.elapsed());
-                let hold_id = h["hold_id"].as_str().unwrap_or_default().to_string();
-                let t = Instant::now();
-                let pay = json!({"payment": {"card": "4242 4242 4242 4242"}});
-                conn.post_json::<Value>(&format!("/p/sale/api/holds/{hold_id}/confirm"), Some(&buyer), &pay, 201).await?;
-                confirms.push(t.elapsed());
-                seat += BUYERS;
-            }
-            anyhow::Ok((holds, confirms))
-        }));
-    }
-    let (mut holds, mut confirms) = (Vec::new(), Vec::new());
-    for task in tasks {
-        let (h, c) = task.await??;
-        holds.extend(h);
-        confirms.extend(c);
-    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(BOOKING_SECONDS);
+    let (mut holds, mut confirms) = sell(fronts, &buyers, "sale", 0..seats, deadline).await?;
     let elapsed = started.elapsed();
     holds.sort();
     confirms.sort();
@@ -232,6 +211,116 @@ async fn booking(server: &Server, fronts: &[&Server], token: &str) -> Result<()>
         ms(percentile(&confirms, 0.50)),
         ms(percentile(&confirms, 0.99)),
     );
+    Ok(())
+}
+
+/// Sells seats `range` of performance `ns` (rows of [`BOOKING_SEATS_PER_ROW`] seats in section
+/// R), one seat per order, each buyer taking every `buyers.len()`th seat on the front it is
+/// given round-robin, until the range is sold or `deadline`: each order's hold and confirm time.
+async fn sell(fronts: &[&Server], buyers: &[String], ns: &str, range: std::ops::Range<usize>, deadline: Instant) -> Result<(Vec<Duration>, Vec<Duration>)> {
+    let mut tasks = Vec::new();
+    for (i, buyer) in buyers.iter().cloned().enumerate() {
+        let (addr, ns, range) = (fronts[i % fronts.len()].addr.clone(), ns.to_string(), range.clone());
+        let step = buyers.len();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            let (mut holds, mut confirms) = (Vec::new(), Vec::new());
+            let mut seat = range.start + i;
+            while seat < range.end && Instant::now() < deadline {
+                let id = format!("R-{}-{}", seat / BOOKING_SEATS_PER_ROW as usize + 1, seat % BOOKING_SEATS_PER_ROW as usize + 1);
+                let t = Instant::now();
+                let hold = json!({"session": "s1", "seats": [id]});
+                let h: Value = conn.post_json(&format!("/p/{ns}/api/holds"), Some(&buyer), &hold, 201).await?;
+                holds.push(t.elapsed());
+                let hold_id = h["hold_id"].as_str().unwrap_or_default().to_string();
+                let t = Instant::now();
+                let pay = json!({"payment": {"card": "4242 4242 4242 4242"}});
+                conn.post_json::<Value>(&format!("/p/{ns}/api/holds/{hold_id}/confirm"), Some(&buyer), &pay, 201).await?;
+                confirms.push(t.elapsed());
+                seat += step;
+            }
+            anyhow::Ok((holds, confirms))
+        }));
+    }
+    let (mut holds, mut confirms) = (Vec::new(), Vec::new());
+    for task in tasks {
+        let (h, c) = task.await??;
+        holds.extend(h);
+        confirms.extend(c);
+    }
+    Ok((holds, confirms))
+}
+
+/// The seller's desk at 100,000 orders: the sales read timed after the first 1,000 orders and
+/// after all of them (it reads counts the store keeps as it sells, so its time must not grow
+/// with the orders), and each CSV export with the server's resident memory sampled every 10 ms
+/// while it streams (the export reads 500 orders at a time, so the growth must stay far below
+/// the file's size).
+async fn desk(server: &Server, token: &str) -> Result<()> {
+    let mut conn = Conn::connect(&server.addr).await?;
+    let mut params = seated(DESK_ROWS, BOOKING_SEATS_PER_ROW);
+    params["per_buyer_limit"] = json!(10_000);
+    conn.deploy(token, "desk", params).await?;
+    let mut buyers = Vec::with_capacity(BUYERS);
+    for i in 0..BUYERS {
+        buyers.push(conn.account(&format!("buyer{i}@example.com"), "buyer").await?);
+    }
+    let never = Instant::now() + Duration::from_secs(3600);
+    let mut sales_reads = Vec::new();
+    let mut sold = 0;
+    for upto in [1_000, DESK_ORDERS] {
+        let (_, confirms) = sell(&[server], &buyers, "desk", sold..upto, never).await?;
+        sold += confirms.len();
+        anyhow::ensure!(sold == upto, "sold {sold} of {upto}");
+        // The server closes a connection left idle while the sale ran.
+        conn = Conn::connect(&server.addr).await?;
+        let mut times = Vec::with_capacity(SALES_READS);
+        for _ in 0..SALES_READS {
+            let t = Instant::now();
+            let (status, body) = conn.send("GET", "/api/v1/performances/desk/sales", Some(token), None::<&()>).await?;
+            times.push(t.elapsed());
+            anyhow::ensure!(status == 200, "sales: {status}");
+            let sales: Value = serde_json::from_slice(&body)?;
+            anyhow::ensure!(sales["sessions"][0]["sections"][0]["sold"] == upto, "sales disagree with {upto} orders: {sales}");
+        }
+        times.sort();
+        sales_reads.push((upto, percentile(&times, 0.50), percentile(&times, 0.99)));
+    }
+    for (orders, p50, p99) in sales_reads {
+        println!("desk sales read at {orders} orders: p50={:.2} ms p99={:.2} ms", ms(p50), ms(p99));
+    }
+    for file in ["orders.csv", "attendees.csv"] {
+        let before = server.rss_kib()?;
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (pid, done) = (server.pid(), done.clone());
+            tokio::spawn(async move {
+                let mut peak = 0;
+                while !done.load(Ordering::Relaxed) {
+                    peak = peak.max(crate::client::rss_kib(pid).unwrap_or(0));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                peak
+            })
+        };
+        let mut conn = Conn::connect(&server.addr).await?;
+        let t = Instant::now();
+        let (status, body) = conn.send("GET", &format!("/api/v1/performances/desk/{file}"), Some(token), None::<&()>).await?;
+        let took = t.elapsed();
+        done.store(true, Ordering::Relaxed);
+        let peak = sampler.await?.max(before);
+        anyhow::ensure!(status == 200, "{file}: {status}");
+        let rows = body.iter().filter(|b| **b == b'\n').count() - 1;
+        anyhow::ensure!(rows == DESK_ORDERS, "{file} has {rows} rows for {DESK_ORDERS} orders");
+        println!(
+            "desk export {file}: {rows} rows, {:.1} MiB in {:.2} s; server RSS {:.1} MiB before, peak {:.1} MiB (+{:.1} MiB)",
+            body.len() as f64 / 1048576.0,
+            took.as_secs_f64(),
+            before as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            (peak - before) as f64 / 1024.0,
+        );
+    }
     Ok(())
 }
 
