@@ -57,6 +57,13 @@ try {
   await page.waitForSelector('li[data-seat="R-3-3"]:has-text("(refunded)")');
   out.refunded = (await page.textContent('li[data-seat="R-3-3"]')).trim();
   out.refundedFigure = await page.textContent('[data-figure="refunded"]');
+  // The details a live performance may change, changed here, show on its page.
+  await page.locator('form.details input[name="title"]').fill("Spring Gala II");
+  await page.locator('form.details textarea[name="description"]').fill("Now with a second act.");
+  await page.getByRole("button", { name: "Save details" }).click();
+  await page.waitForSelector("form.details .notice.ok");
+  const info = await (await fetch(`${base}/p/${ns}/api/info`)).json();
+  out.savedDetails = { title: info.title, description: info.description };
   out.axe.desk1280 = await axe(page);
   await shoot(page, out, "desk-1280");
 

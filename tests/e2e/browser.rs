@@ -336,6 +336,7 @@ fn a_seller_sees_sales_move_finds_an_order_by_seat_refunds_a_ticket_and_exports_
     assert!(seen["movedWithinMs"].as_u64().unwrap() < 5000, "{seen}");
     assert_eq!(seen["percent"], "1% sold");
     assert!(seen["revenueLegend"].as_array().unwrap().contains(&json!("net (EUR)")), "a revenue line: {seen}");
+    assert_eq!(seen["savedDetails"], json!({"title": "Spring Gala II", "description": "Now with a second act."}));
     assert_eq!(seen["found"], json!([seen["order"]]), "found by its seat");
     assert_eq!(seen["refunded"], "R-3-3 (refunded)");
     assert!(seen["refundedFigure"].as_str().unwrap().contains("1,200"), "{seen}");

@@ -206,6 +206,11 @@ fn a_performance_names_its_currency_time_zone_cast_and_running_time() {
     assert_eq!(refused["field"], "params.sessions[0].label");
     server.patch("/api/v1/performances/gala", Some(&seller), &json!({"params": {"time_zone": "America/New_York", "cast": ["Elīna Garanča"]}})).expect(200);
     assert_eq!(server.get("/p/gala/api/info", None).expect(200).json()["time_zone"], "America/New_York");
+    // The desk's details form sends every detail, null for one taken away.
+    let details = json!({"title": "Gala II", "venue": "Hall A", "description": null, "cast": null, "running_minutes": null, "time_zone": "UTC"});
+    server.patch("/api/v1/performances/gala", Some(&seller), &json!({"params": details})).expect(200);
+    let info = server.get("/p/gala/api/info", None).expect(200).json();
+    assert_eq!((&info["title"], &info["description"], &info["cast"], &info["time_zone"]), (&json!("Gala II"), &Value::Null, &Value::Null, &json!("UTC")));
     let refused = server.patch("/api/v1/performances/gala", Some(&seller), &json!({"params": {"currency": "USD"}})).expect(400).json();
     assert_eq!(refused["error"], "not_patchable");
 }

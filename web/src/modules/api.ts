@@ -3,7 +3,7 @@
 // signature and the refresh token stay in HttpOnly cookies) and wraps the control plane's API.
 import { answer } from '@marquee/ui';
 
-export { ApiError, answer, h, minorUnits, money, notice, reason, when } from '@marquee/ui';
+export { ApiError, answer, choose, h, minorUnits, money, notice, picker, reason, when } from '@marquee/ui';
 
 export interface Session {
   token: string;

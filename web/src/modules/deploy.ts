@@ -1,7 +1,7 @@
 // Deploy: pick a template, describe the performance (sessions, sections as a seat map or
 // general admission, goods), deploy it and see how long it took to go live. Lists the
 // seller's performances. The form follows the template's parameter schema.
-import { type Context, ApiError, call, h, minorUnits, notice, reason } from '@marquee/api';
+import { type Context, ApiError, call, h, minorUnits, notice, picker, reason } from '@marquee/api';
 
 interface Template {
   name: string;
@@ -75,10 +75,8 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
   const description = h('textarea', { name: 'description', rows: 3, maxLength: 5000 });
   const cast = h('input', { type: 'text', name: 'cast', placeholder: 'Names, comma separated' });
   const running = h('input', { type: 'number', name: 'running-minutes', min: '1', max: '1440', inputMode: 'numeric' });
-  const choices = (kind: 'currency' | 'timeZone', chosen: string) =>
-    Intl.supportedValuesOf(kind).map((v) => h('option', { value: v, selected: v === chosen }, v));
-  const currency = h('select', { name: 'currency' }, ...choices('currency', 'EUR'));
-  const timeZone = h('select', { name: 'time-zone' }, ...choices('timeZone', Intl.DateTimeFormat().resolvedOptions().timeZone));
+  const currency = picker('currency', 'currency', 'EUR');
+  const timeZone = picker('time-zone', 'timeZone', Intl.DateTimeFormat().resolvedOptions().timeZone);
   // Prices are typed in major units of the chosen currency and sent in its minor units.
   const minor = (major: number) => Math.round(major * minorUnits(currency.value));
   const namespace = text('Address', 'namespace', '', { pattern: '[a-z0-9]([a-z0-9\\-]*[a-z0-9])?', maxLength: 63 });

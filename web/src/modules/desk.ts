@@ -2,7 +2,7 @@
 // section's sold, held and free as bars), and its orders: search by email, order id or seat,
 // filter, page, open one, refund it whole or ticket by ticket, and export orders and attendees
 // as CSV.
-import { type Context, call, h, minorUnits, money, notice, reason, session, when } from '@marquee/api';
+import { type Context, call, choose, h, minorUnits, money, notice, picker as listOf, reason, session, when } from '@marquee/api';
 import { type History, chart } from '@marquee/monitor';
 
 interface Counted {
@@ -87,12 +87,30 @@ export function mount(root: HTMLElement, ctx: Context) {
   const pager = h('p', { class: 'pager' });
   const detail = h('section', { class: 'card order-detail', hidden: true, 'aria-live': 'polite' });
   const revenue = chart('Revenue, last hour', 'net', 'the figures above have the latest values');
+  // What may change on a live performance, as its page shows it.
+  const edit = {
+    title: h('input', { type: 'text', name: 'title', required: true, maxLength: 200 }),
+    venue: h('input', { type: 'text', name: 'venue', required: true, maxLength: 200 }),
+    description: h('textarea', { name: 'description', rows: 3, maxLength: 5000 }),
+    cast: h('input', { type: 'text', name: 'cast', placeholder: 'Names, comma separated' }),
+    running: h('input', { type: 'number', name: 'running-minutes', min: '1', max: '1440', inputMode: 'numeric' }),
+    timeZone: listOf('time-zone', 'timeZone', 'UTC'),
+  };
+  const saved = h('p', { class: 'notice' });
+  const details = h('form', { class: 'card details', onsubmit: (e: Event) => { e.preventDefault(); save(); } },
+    h('h2', {}, 'Details'),
+    h('div', { class: 'grid' }, h('label', {}, 'Title ', edit.title), h('label', {}, 'Venue ', edit.venue),
+      h('label', {}, 'Time zone ', edit.timeZone), h('label', {}, 'Running time (minutes) ', edit.running), h('label', {}, 'Cast ', edit.cast)),
+    h('label', {}, 'Description ', edit.description),
+    saved,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save details')));
   root.append(
     h('h1', {}, 'Desk'),
     h('div', { class: 'grid' }, h('label', {}, 'Performance ', picker), h('label', {}, 'Session ', sessions)),
     message,
     h('section', { class: 'card sales' }, h('h2', {}, 'Sales'), totals, bars, h('h3', {}, 'Goods'), goods),
     revenue.box,
+    details,
     h('section', { class: 'card orders' },
       h('h2', {}, 'Orders'),
       h('form', { class: 'grid', role: 'search', onsubmit: (e: Event) => { e.preventDefault(); offset = 0; list(); } },
@@ -148,6 +166,38 @@ export function mount(root: HTMLElement, ctx: Context) {
       notice(message, reason(e));
     }
     if (!stopped) timer = window.setTimeout(refreshSales, REFRESH_MS);
+  };
+
+  interface Described {
+    params: { title: string; venue: string; description?: string; cast?: string[]; running_minutes?: number; time_zone?: string };
+  }
+  const describe = async () => {
+    const p = (await call<Described>('GET', `/api/v1/performances/${picker.value}`)).params;
+    edit.title.value = p.title;
+    edit.venue.value = p.venue;
+    edit.description.value = p.description ?? '';
+    edit.cast.value = (p.cast ?? []).join(', ');
+    edit.running.value = p.running_minutes ? String(p.running_minutes) : '';
+    choose(edit.timeZone, p.time_zone ?? 'UTC');
+  };
+  const save = async () => {
+    const names = edit.cast.value.split(',').map((c) => c.trim()).filter(Boolean);
+    // null takes an optional detail away.
+    const params = {
+      title: edit.title.value,
+      venue: edit.venue.value,
+      description: edit.description.value.trim() ? edit.description.value : null,
+      cast: names.length ? names : null,
+      running_minutes: edit.running.value ? Number(edit.running.value) : null,
+      time_zone: edit.timeZone.value,
+    };
+    try {
+      await call('PATCH', `/api/v1/performances/${picker.value}`, { params });
+      notice(saved, 'Saved: the show page says so now.', 'ok');
+      await refreshSales();
+    } catch (e) {
+      notice(saved, reason(e));
+    }
   };
 
   const refund = async (order: Order, seats?: string[]) => {
@@ -218,7 +268,7 @@ export function mount(root: HTMLElement, ctx: Context) {
         return;
       }
       picker.value = all.some((p) => p.namespace === ctx.args[0]) ? ctx.args[0] : all[0].namespace;
-      return refreshSales().then(list);
+      return Promise.all([refreshSales().then(list), describe()]);
     })
     .catch((e) => notice(message, reason(e)));
 

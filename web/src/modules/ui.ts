@@ -55,6 +55,19 @@ export function money(minor: number, currency = 'EUR'): string {
   return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(minor / minorUnits(currency));
 }
 
+/// A select of the ISO 4217 currencies or IANA time zones the browser knows, with `chosen`.
+export function picker(name: string, kind: 'currency' | 'timeZone', chosen: string): HTMLSelectElement {
+  const select = h('select', { name }, ...Intl.supportedValuesOf(kind).map((v) => h('option', { value: v }, v)));
+  choose(select, chosen);
+  return select;
+}
+
+/// Chooses `value`, adding it when the browser's list lacks it (Chromium's zones lack `UTC`).
+export function choose(select: HTMLSelectElement, value: string) {
+  if (![...select.options].some((o) => o.value === value)) select.prepend(h('option', { value }, value));
+  select.value = value;
+}
+
 /// Minor units per major unit of a currency (100 for EUR, 1 for KRW), as the browser knows it.
 export const minorUnits = (currency: string): number =>
   10 ** (new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2);
