@@ -16,6 +16,8 @@ try {
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForSelector("#who .email");
+  // Signing in ends by going home; going elsewhere before that lands could be overtaken by it.
+  await page.waitForURL((url) => url.hash === "#/browse");
 
   await page.goto(`${base}/console/#/p/${fest}`);
   await page.waitForSelector(".goods");
