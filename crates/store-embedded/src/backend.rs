@@ -29,6 +29,7 @@ pub fn open(data: &Path) -> Result<Backend> {
         catalog: Arc::new(EmbeddedCatalog(db.clone())),
         kv: Arc::new(EmbeddedKv(db.clone())),
         buckets: Arc::new(crate::buckets::LocalBuckets::default()),
+        outbox: Arc::new(crate::outbox::EmbeddedOutbox { db: db.clone(), log: log.clone() }),
         claims: Arc::new(LoggedClaims { db, log }),
         secrets: Arc::new(SecretFiles(secrets)),
         shared: None,

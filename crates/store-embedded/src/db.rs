@@ -73,7 +73,7 @@ impl Db {
         Ok(Self { conn: Mutex::new(conn) })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -384,7 +384,7 @@ impl Db {
 
 /// Runs a store call on a blocking thread: a SQLite call inside a guest's poll or on an async
 /// worker would stall the worker and every task it runs.
-fn on_blocking<'a, T: Send + 'static>(db: &Arc<Db>, work: impl FnOnce(&Db) -> Result<T> + Send + 'static) -> BoxFuture<'a, T> {
+pub(crate) fn on_blocking<'a, T: Send + 'static>(db: &Arc<Db>, work: impl FnOnce(&Db) -> Result<T> + Send + 'static) -> BoxFuture<'a, T> {
     let db = db.clone();
     Box::pin(async move { tokio::task::spawn_blocking(move || work(&db)).await? })
 }

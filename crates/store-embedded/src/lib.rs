@@ -9,6 +9,7 @@ mod buckets;
 mod claims;
 mod db;
 mod orders;
+mod outbox;
 mod sqlite;
 
 pub use backend::{move_catalog, open};

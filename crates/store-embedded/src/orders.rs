@@ -26,17 +26,21 @@ pub(crate) enum Record {
     CheckIn { deployment: String, order: String, ticket: String, entry: Entry },
     /// An entry undone (a mistaken scan): it stays on record, marked undone at `at`.
     Undo { order: String, ticket: String, at: u64 },
+    /// A message for the outbox, group-committed like orders: a confirmation's mail costs the
+    /// order no flush of its own.
+    Mail { queue: String, id: String, scope: String, body: String, now: u64, due_at: u64 },
 }
 
 struct Job {
     record: Record,
-    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+    /// Whether the record changed anything (a message whose id is taken does not).
+    done: tokio::sync::oneshot::Sender<Result<bool, String>>,
 }
 
 /// Where orders are made durable. Claims live in memory; this is what survives a crash.
 pub(crate) trait OrderStore: Send + Sync {
-    /// Appends a record; resolves once it is durable.
-    fn append(&self, record: Record) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+    /// Appends a record; resolves once it is durable, with whether it changed anything.
+    fn append(&self, record: Record) -> Pin<Box<dyn Future<Output = Result<bool>> + Send>>;
     /// Every order of a deployment, oldest first.
     fn load(&self, deployment: &str) -> Result<Vec<OrderRow>>;
     /// The live entries of a deployment's tickets: (order, ticket, entry).
@@ -70,8 +74,8 @@ impl SqliteOrderLog {
                     if let Err(e) = &result {
                         tracing::error!(error = %e, "order log commit failed");
                     }
-                    for job in batch {
-                        let _ = job.done.send(result.clone());
+                    for (n, job) in batch.into_iter().enumerate() {
+                        let _ = job.done.send(result.as_ref().map(|changed| changed[n]).map_err(Clone::clone));
                     }
                 }
             })
@@ -81,7 +85,7 @@ impl SqliteOrderLog {
 }
 
 impl OrderStore for SqliteOrderLog {
-    fn append(&self, record: Record) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> {
+    fn append(&self, record: Record) -> Pin<Box<dyn Future<Output = Result<bool>> + Send>> {
         let (done, wait) = tokio::sync::oneshot::channel();
         let sent = self.jobs.send(Job { record, done });
         Box::pin(async move {
@@ -108,8 +112,10 @@ impl OrderStore for SqliteOrderLog {
     }
 }
 
-fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
+/// Writes a batch in one transaction; per record, whether it changed anything.
+fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<Vec<bool>> {
     let tx = conn.transaction()?;
+    let mut changed = Vec::with_capacity(batch.len());
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO orders (id, deployment, session, buyer, hold_id, amount, status, tickets, charge_id, created_at)
@@ -119,8 +125,9 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
         let mut refund = tx.prepare_cached("UPDATE orders SET refunds = ?2, status = ?3 WHERE id = ?1")?;
         let mut check_in = tx.prepare_cached("INSERT OR IGNORE INTO checkins (deployment, order_id, seat, checked_in_at, door) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         let mut undo = tx.prepare_cached("UPDATE checkins SET undone_at = ?3 WHERE order_id = ?1 AND seat = ?2 AND undone_at IS NULL")?;
+        let mut mail = tx.prepare_cached("INSERT OR IGNORE INTO outbox (queue, id, scope, body, created_at, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
         for job in batch {
-            match &job.record {
+            changed.push(match &job.record {
                 Record::Insert(o) => {
                     insert.execute(params![
                         o.id,
@@ -133,25 +140,20 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<()> {
                         serde_json::to_string(&o.tickets)?,
                         o.charge_id,
                         o.created_at as i64
-                    ])?;
+                    ])? > 0
                 }
-                Record::Status { id, status: s } => {
-                    status.execute(params![id, s.as_str()])?;
-                }
-                Record::Refund { id, refunds, status: s } => {
-                    refund.execute(params![id, serde_json::to_string(refunds)?, s.as_str()])?;
-                }
+                Record::Status { id, status: s } => status.execute(params![id, s.as_str()])? > 0,
+                Record::Refund { id, refunds, status: s } => refund.execute(params![id, serde_json::to_string(refunds)?, s.as_str()])? > 0,
                 Record::CheckIn { deployment, order, ticket, entry } => {
-                    check_in.execute(params![deployment, order, ticket, entry.at as i64, entry.door])?;
+                    check_in.execute(params![deployment, order, ticket, entry.at as i64, entry.door])? > 0
                 }
-                Record::Undo { order, ticket, at } => {
-                    undo.execute(params![order, ticket, *at as i64])?;
-                }
-            }
+                Record::Undo { order, ticket, at } => undo.execute(params![order, ticket, *at as i64])? > 0,
+                Record::Mail { queue, id, scope, body, now, due_at } => mail.execute(params![queue, id, scope, body, *now as i64, *due_at as i64])? > 0,
+            });
         }
     }
     tx.commit()?;
-    Ok(())
+    Ok(changed)
 }
 
 fn load(conn: &rusqlite::Connection, deployment: &str) -> Result<Vec<OrderRow>> {

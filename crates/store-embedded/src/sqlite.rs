@@ -98,6 +98,21 @@ CREATE TABLE IF NOT EXISTS templates (
     body TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
+-- Work owed after an answer (mail, refunds the provider failed), a queue per kind: claimed by
+-- moving due_at past a lease, settled with state.
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    state TEXT NOT NULL DEFAULT 'queued'
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(queue, due_at) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS outbox_scope ON outbox(scope, created_at);
 CREATE TABLE IF NOT EXISTS kv (
     deployment TEXT NOT NULL,
     key TEXT NOT NULL,

@@ -20,6 +20,7 @@ impl RedisStore {
             buckets: store.clone(),
             claims: store.clone(),
             secrets: store.clone(),
+            outbox: store.clone(),
             shared: Some(store),
         }
     }

@@ -17,6 +17,7 @@ mod catalog;
 mod directory;
 mod identity;
 mod local;
+mod outbox;
 mod serving;
 mod backend;
 pub use local::{Access, LocalRedis};
@@ -131,6 +132,7 @@ pub struct RedisStore {
     bucket: redis::Script,
     identity: redis::Script,
     catalog: redis::Script,
+    outbox: redis::Script,
 }
 
 impl RedisStore {
@@ -211,6 +213,7 @@ impl RedisStore {
             bucket: redis::Script::new(include_str!("bucket.lua")),
             identity: redis::Script::new(include_str!("identity.lua")),
             catalog: redis::Script::new(include_str!("catalog.lua")),
+            outbox: redis::Script::new(include_str!("outbox.lua")),
         })
     }
 

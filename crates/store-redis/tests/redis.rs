@@ -63,6 +63,13 @@ async fn redis_passes_the_key_value_conformance_suite() {
     marquee_store::conformance::key_value(&store).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_passes_the_outbox_conformance_suite() {
+    let redis = LocalRedis::start("outbox", "always").unwrap();
+    let store = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap();
+    marquee_store::conformance::outbox(Arc::new(store)).await;
+}
+
 #[tokio::test]
 async fn redis_passes_the_rate_bucket_conformance_suite() {
     let redis = LocalRedis::start("buckets", "always").unwrap();

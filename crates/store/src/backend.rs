@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{BoxFuture, Catalog, ClaimStore, Directory, Identity, KeyValue, OrderRow, RateBuckets, StoredOrder, Units};
+use crate::{BoxFuture, Catalog, ClaimStore, Directory, Identity, KeyValue, OrderRow, Outbox, RateBuckets, StoredOrder, Units};
 
 /// Everything a platform keeps, behind the traits of this crate.
 #[derive(Clone)]
@@ -22,6 +22,8 @@ pub struct Backend {
     pub claims: Arc<dyn Claims>,
     /// The ticket signer's keys.
     pub secrets: Arc<dyn Secrets>,
+    /// Mail owed to buyers.
+    pub outbox: Arc<dyn Outbox>,
     /// What other processes on the same store see of this one; `None` when this process
     /// alone serves the platform.
     pub shared: Option<Arc<dyn SharedStore>>,

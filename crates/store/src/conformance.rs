@@ -843,3 +843,72 @@ pub async fn backend(backend: &crate::Backend) {
     assert_eq!(secrets.secret("ticket-key", "first").await.unwrap().trim(), "first");
     assert_eq!(secrets.secret("ticket-key", "second").await.unwrap().trim(), "first");
 }
+
+/// An outbox: a message is put once per id, claimed by one caller at a time until its lease
+/// ends, due again after a failed try, settled for good; nothing is claimed before it is due.
+pub async fn outbox(store: Arc<dyn crate::Outbox>) {
+    use crate::Delivery;
+    assert!(store.claim("mail", 1_000, 100, 10).await.unwrap().is_empty(), "an empty outbox has nothing due");
+    assert_eq!(store.queued("mail").await.unwrap(), 0);
+    assert!(store.recent("d1", 10).await.unwrap().is_empty());
+    assert!(store.put("mail", "m1", "d1", "{\"n\":1}", 1_000, 1_000).await.unwrap());
+    assert!(!store.put("mail", "m1", "d1", "{\"n\":\"again\"}", 1_001, 1_001).await.unwrap(), "an id is put once");
+    assert!(store.put("mail", "later", "d1", "{}", 1_002, 5_000).await.unwrap());
+    assert!(store.put("mail", "other", "d2", "{}", 1_000, 900).await.unwrap());
+
+    // Due soonest first, only what is due; each claim leases it and counts an attempt.
+    assert_eq!(store.queued("mail").await.unwrap(), 3, "due or not");
+    let claimed = store.claim("mail", 1_000, 100, 10).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|m| (m.id.as_str(), m.attempts)).collect();
+    assert_eq!(ids, [("other", 1), ("m1", 1)]);
+    assert_eq!(claimed[1].body, "{\"n\":1}");
+    assert_eq!((claimed[1].scope.as_str(), claimed[1].queue.as_str(), claimed[1].created_at, claimed[1].state), ("d1", "mail", 1_000, Delivery::Queued));
+    assert!(store.claim("mail", 1_050, 100, 10).await.unwrap().is_empty(), "leased until 1100");
+
+    // A lease not settled runs out: due again, a second attempt.
+    let again = store.claim("mail", 1_100, 100, 1).await.unwrap();
+    assert_eq!((again[0].id.as_str(), again[0].attempts), ("m1", 2), "a limit of one takes one (ties by id)");
+    store.retry("m1", "relay down", 3_000).await.unwrap();
+    let other = store.claim("mail", 1_100, 100, 10).await.unwrap();
+    assert_eq!((other[0].id.as_str(), other.len()), ("other", 1));
+    store.settle("other", Delivery::Dropped, 1_101).await.unwrap();
+    assert!(store.claim("mail", 2_999, 100, 10).await.unwrap().is_empty(), "a retry waits its turn");
+    let retried = store.claim("mail", 3_000, 100, 10).await.unwrap();
+    assert_eq!((retried[0].id.as_str(), retried[0].attempts, retried[0].last_error.as_deref()), ("m1", 3, Some("relay down")));
+    store.settle("m1", Delivery::Sent, 3_001).await.unwrap();
+    assert_eq!(store.claim("mail", 5_000, 100, 10).await.unwrap().iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["later"]);
+
+    // Listed by scope, newest first, with where each stands; a settled one is never due again.
+    let listed = store.recent("d1", 10).await.unwrap();
+    let states: Vec<_> = listed.iter().map(|m| (m.id.as_str(), m.state)).collect();
+    assert_eq!(states, [("later", Delivery::Queued), ("m1", Delivery::Sent)]);
+    assert_eq!(listed[1].due_at, 3_001, "a settled message says when");
+    assert_eq!(store.recent("d1", 1).await.unwrap().len(), 1);
+    assert_eq!(store.recent("d2", 10).await.unwrap()[0].state, Delivery::Dropped);
+    assert!(store.claim("mail", 1_000_000, 100, 10).await.unwrap().iter().all(|m| m.id == "later"));
+
+    // A queue is claimed alone; a scope lists every queue's messages.
+    assert!(store.put("refunds", "r1", "d1", "{}", 1_003, 1_003).await.unwrap());
+    assert!(store.claim("mail", 2_000_000, 100, 10).await.unwrap().iter().all(|m| m.queue == "mail"));
+    let refunds = store.claim("refunds", 2_000_000, 100, 10).await.unwrap();
+    assert_eq!((refunds.len(), refunds[0].id.as_str(), refunds[0].queue.as_str()), (1, "r1", "refunds"));
+    assert_eq!(store.recent("d1", 1).await.unwrap()[0].id, "r1");
+    assert_eq!((store.queued("mail").await.unwrap(), store.queued("refunds").await.unwrap()), (1, 1), "settled ones are not counted");
+    store.settle("r1", Delivery::Sent, 2_000_001).await.unwrap();
+
+    // Many claimers at once: each message goes to one of them.
+    for n in 0..40 {
+        store.put("mail", &format!("c{n}"), "d3", "{}", 10, 10).await.unwrap();
+    }
+    let claimers = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.claim("mail", 3_000_000, 60_000, 7).await.unwrap() })
+    });
+    let mut seen = HashSet::new();
+    for claimer in claimers {
+        for m in claimer.await.unwrap() {
+            assert!(seen.insert(m.id.clone()), "{} claimed twice", m.id);
+        }
+    }
+    assert_eq!(seen.iter().filter(|id| id.starts_with('c')).count(), 40);
+}

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 mod backend;
 mod catalog;
+mod outbox;
 pub mod clock;
 pub mod files;
 #[cfg(feature = "conformance")]
@@ -25,6 +26,7 @@ pub use backend::{
     Backend, BuyerOrder, Claims, DirectoryEvent, IdentityEvent, Replay, Restored, Secrets, SharedStore, Unavailable, is_unavailable, unavailable,
 };
 pub use catalog::{Catalog, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, TokenScope};
+pub use outbox::{Delivery, Message, Outbox};
 
 /// Runs store calls a few at a time, answers in order: over a multiplexed connection they are
 /// pipelined, and the embedded store's blocking threads stay few.
