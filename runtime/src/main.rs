@@ -148,6 +148,28 @@ struct Serve {
     public_url: Option<String>,
     #[command(flatten)]
     kube: KubeFlags,
+    #[command(flatten)]
+    mail: MailFlags,
+}
+
+/// Mail to buyers (confirmations, refunds, reminders), sent by the control plane.
+#[derive(clap::Args)]
+struct MailFlags {
+    /// The SMTP relay mail goes to: `smtp://host:port` (STARTTLS when offered with
+    /// `?tls=opportunistic`, required with `?tls=required`), `smtps://host` (TLS),
+    /// `smtp://user:password@host`. Without it mail waits in the outbox, shown in the console.
+    #[arg(long, env = "MARQUEE_SMTP_URL", value_name = "URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The address mail comes from.
+    #[arg(long, env = "MARQUEE_MAIL_FROM", value_name = "ADDRESS", default_value = "Marquee <tickets@localhost>")]
+    mail_from: String,
+}
+
+impl MailFlags {
+    /// The relay, checked before anything starts.
+    fn relay(self) -> Result<Option<marquee_mail::Relay>> {
+        self.smtp_url.filter(|url| !url.is_empty()).map(|url| marquee_mail::Relay::new(&url, &self.mail_from)).transpose()
+    }
 }
 
 /// Cluster mode.
@@ -195,12 +217,15 @@ impl Serve {
             store,
             public_url,
             kube,
+            mail,
         } = self;
         anyhow::ensure!(
             part == Part::All || store.store.is_some(),
             "the control plane and the runtimes share their state through a store: start them with --store redis://…"
         );
         let control = part.serves_control();
+        // Mail is the control plane's to send.
+        let relay = if control { mail.relay()? } else { None };
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().event_interval(EVENT_INTERVAL).build()?;
         runtime.block_on(async move {
             let settings = Settings {
@@ -215,6 +240,7 @@ impl Serve {
                 metrics_token: metrics_token.filter(|t| !t.is_empty()),
                 part,
                 public_url,
+                mail_relay: relay.is_some(),
             };
             let redis = store.connect().await?;
             let cluster = kube.connect().await?;
@@ -234,6 +260,9 @@ impl Serve {
             let app = tokio::task::spawn_blocking(move || App::open(settings, open_store, open_components)).await??;
             if let Some(cluster) = cluster.filter(|_| app.settings.part.serves_control()) {
                 marquee_control::start_mirror(cluster, &app);
+            }
+            if let Some(relay) = relay {
+                marquee_control::start_postman(&app, relay);
             }
             let listener = marquee::server::bind(listen).await?;
             println!("marquee listening on http://{}", listener.local_addr()?);

@@ -342,6 +342,13 @@ fn a_seller_sees_sales_move_finds_an_order_by_seat_refunds_a_ticket_and_exports_
     assert!(seen["refundedFigure"].as_str().unwrap().contains("1,200"), "{seen}");
     assert!(seen["csvHeader"].as_str().unwrap().starts_with("order_id,created_at,session,status,buyer_email"), "{seen}");
     assert_eq!((&seen["csvRows"], &seen["csvHasOrder"]), (&json!(2), &json!(true)));
+    let outbox: Vec<(String, String)> = serde_json::from_value(seen["outbox"].clone()).unwrap();
+    for kind in ["confirmation", "reminder", "refund"] {
+        assert!(outbox.contains(&(kind.to_string(), "queued".to_string())), "{kind} waits in the outbox: {seen}");
+    }
+    assert!(seen["relay"].as_str().unwrap().starts_with("No mail relay is configured"), "{seen}");
+    assert!(seen["previewSubject"].as_str().unwrap().starts_with("Your tickets: Spring Gala"), "{seen}");
+    assert_eq!(seen["previewAttached"], "Attached: ticket-1.png, event.ics");
     assert_eq!(seen["axe"], json!({"desk1280": [], "desk375": []}), "serious or critical accessibility findings");
     // The platform agrees: the ticket was refunded and its seat is free.
     let order = server.get(&format!("/api/v1/performances/gala/orders/{}", seen["order"].as_str().unwrap()), Some(&seller)).expect(200).json();

@@ -10,6 +10,7 @@ mod identity;
 mod isolation;
 mod kits;
 mod kube;
+mod mail;
 mod metrics;
 mod readme;
 mod redis;

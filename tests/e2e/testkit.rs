@@ -244,7 +244,12 @@ impl Drop for Server {
 /// Polls `check` for up to five seconds: what one process publishes reaches another within
 /// milliseconds (`marquee-bench` measures it), not at once, and a test machine is busy.
 pub(crate) fn soon(what: &str, check: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    within(Duration::from_secs(5), what, check)
+}
+
+/// Polls `check` for up to `limit`.
+pub(crate) fn within(limit: Duration, what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
     while !check() {
         assert!(std::time::Instant::now() < deadline, "{what}");
         std::thread::sleep(Duration::from_millis(20));

@@ -11,17 +11,20 @@ mod cluster;
 mod components;
 mod desk;
 mod door;
+mod mail;
 mod orders;
 mod performances;
 mod templates;
 
 pub use cluster::{Cluster, connect as connect_cluster, start_mirror};
+pub use mail::start_postman;
 
 use accounts::*;
 use catalog::*;
 use components::*;
 use desk::*;
 use door::*;
+use mail::*;
 use orders::*;
 use performances::*;
 use templates::*;
@@ -145,6 +148,8 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances/{ns}/attendees.csv", get(attendees_csv))
         .route("/api/v1/performances/{ns}/orders/{order_id}", get(performance_order))
         .route("/api/v1/performances/{ns}/orders/{order_id}/refund", post(refund))
+        .route("/api/v1/performances/{ns}/outbox", get(outbox))
+        .route("/api/v1/performances/{ns}/mail/{kind}/preview", get(mail_preview))
         .route("/api/v1/performances/{ns}/checkin", post(checkin).get(arrivals))
         .route("/api/v1/performances/{ns}/checkin/undo", post(undo_checkin))
         .route("/api/v1/performances/{ns}/door-tokens", post(issue_door_token))

@@ -37,6 +37,7 @@ async fn platform() -> Platform {
         metrics_token: None,
         part: Part::All,
         public_url: None,
+        mail_relay: false,
     };
     let open = move || App::open(settings, marquee_store_embedded::open, |data| Pool::start(&data.join("components"), &[]));
     let app = tokio::task::spawn_blocking(open).await.unwrap().unwrap();

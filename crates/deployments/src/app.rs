@@ -52,6 +52,8 @@ pub struct Settings {
     /// Where buyers reach `/p/…` (a load balancer or Gateway in front of the runtimes), for the
     /// performance links the control plane hands out.
     pub public_url: Option<String>,
+    /// Whether mail goes to an SMTP relay (`--smtp-url`); without one it waits in the outbox.
+    pub mail_relay: bool,
 }
 
 /// What one process serves.
@@ -206,9 +208,10 @@ impl<C: Components> App<C> {
         // Tickets signed by one runtime are checked at the door by another process.
         let ticket_key = runtime.block_on(backend.secrets.secret("ticket-key", &auth::random_hex(32)))?;
         let commerce = Arc::new(Commerce {
-            payments: Payments::new(Arc::new(TestProvider), metrics.refunds_pending.clone(), metrics.refund_failures.clone()),
+            payments: Payments::new(Arc::new(TestProvider), backend.outbox.clone(), metrics.refunds_pending.clone(), metrics.refund_failures.clone()),
             signer: TicketSigner::new(hex::decode(ticket_key.trim()).context("the ticket key is not hex")?),
             max_held_per_address: settings.rates.map_or(0, |r| r.held_seats_per_address),
+            outbox: backend.outbox.clone(),
         });
         let pool = open_components(data)?;
         let process = format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "marquee".into()), marquee_identity::random_hex(4));
@@ -263,6 +266,9 @@ impl<C: Components> App<C> {
             }
             runtime.block_on(app.announce_all())?;
             runtime.spawn(Self::finish_removals(Arc::downgrade(&app)));
+            // Refunds the provider failed, whichever process failed them.
+            let payments = app.shared.commerce.payments.clone();
+            runtime.spawn(async move { payments.work().await });
         } else if app.shared_store.is_none() {
             anyhow::bail!("a runtime process needs a shared store (--store)");
         } else {

@@ -19,7 +19,8 @@ use marquee_identity::random_hex;
 use crate::sale::{Claim, HoldReceipt, Holder, Order, Quantity, SaleError, SectionAvailability, SessionAvailability, Ticket};
 use marquee_store::clock::now_ms;
 use marquee_telemetry::SalesMetrics;
-use marquee_store::{Claims, OrderRow, OrderStatus, Restored, TicketRow};
+use marquee_store::{Claims, OrderRow, OrderStatus, Outbox, Restored, TicketRow};
+use crate::notice::{Kind, MAIL, Notice};
 use crate::pass::PassKey;
 use crate::payments::{Charge, Payments};
 use crate::keys::{Pool, TicketName};
@@ -28,6 +29,10 @@ use crate::templates::PerformanceParams;
 /// How long a confirm may take between its start and its order before the hold is swept
 /// (its charge is then refunded): far above a payment's time, so only a dead runtime hits it.
 const CONFIRM_LEASE_MS: u64 = 60_000;
+/// How long before its session an order's reminder is sent, or, for an order made later, the
+/// second.
+const REMIND_A_DAY_BEFORE: u64 = 24 * 3600 * 1000;
+const REMIND_SOON_BEFORE: u64 = 2 * 3600 * 1000;
 
 /// Signs ticket codes so check-in can verify them without a lookup, and no one can guess one.
 pub struct TicketSigner {
@@ -75,6 +80,8 @@ pub struct Commerce {
     pub signer: TicketSigner,
     /// Most seats or units one client address may hold unpaid in a session (0: no cap).
     pub max_held_per_address: u32,
+    /// Where mail to buyers waits to be sent.
+    pub outbox: Arc<dyn Outbox>,
 }
 
 
@@ -155,6 +162,8 @@ pub struct Inventory {
     /// The performance's limit of tickets per buyer, which limits goods without one of their own.
     per_buyer_limit: u32,
     layout: Layout,
+    /// When each session starts (ms since the Unix epoch), for reminders.
+    starts: HashMap<String, u64>,
     claims: Arc<dyn ClaimStore>,
     commerce: Arc<Commerce>,
     sales: SalesMetrics,
@@ -180,7 +189,9 @@ impl Inventory {
         let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
         let claims = claims.open(deployment, hold_ttl_ms, &|row| layout.restored(row, params.per_buyer_limit)).await?;
         let per_buyer_limit = params.per_buyer_limit;
-        Ok(Self { deployment: deployment.to_string(), pass_key: std::sync::OnceLock::new(), hold_ttl_ms, per_buyer_limit, layout, claims, commerce, sales })
+        let starts = params.sessions.iter().map(|s| (s.id.clone(), crate::templates::canonical_secs(&s.starts_at).max(0) as u64 * 1000)).collect();
+        let pass_key = std::sync::OnceLock::new();
+        Ok(Self { deployment: deployment.to_string(), pass_key, hold_ttl_ms, per_buyer_limit, layout, starts, claims, commerce, sales })
     }
 }
 
@@ -515,10 +526,11 @@ impl Inventory {
             Ok(true) => {
                 self.sales.orders.inc();
                 self.sales.tickets.inc_by(row.tickets.len() as u64);
+                self.mail_confirmation(&row).await;
                 Ok(Ok(order_of_row(&row, row.status)))
             }
             Ok(false) => {
-                self.commerce.payments.refund(&row.charge_id, row.amount).await;
+                self.commerce.payments.refund(&format!("expired/{hold_id}"), &self.deployment, &order_id, &row.charge_id, row.amount).await;
                 Ok(Err(SaleError::Expired))
             }
             Err(e) => {
@@ -527,7 +539,7 @@ impl Inventory {
                     self.sales.tickets.inc_by(row.tickets.len() as u64);
                     return Ok(Ok(to_order(&order)?));
                 }
-                self.commerce.payments.refund(&row.charge_id, row.amount).await;
+                self.commerce.payments.refund(&format!("unstored/{hold_id}"), &self.deployment, &order_id, &row.charge_id, row.amount).await;
                 let _ = self.claims.abort_confirm(hold_id).await;
                 Err(e.context("could not store an order; its charge was refunded"))
             }
@@ -607,8 +619,10 @@ impl Inventory {
         };
         if cancelled.now {
             let row = cancelled.order.row()?;
-            self.commerce.payments.refund(&row.charge_id, row.amount).await;
+            let paid_back = row.amount.saturating_sub(row.refunds.iter().map(|r| r.amount).sum());
+            self.commerce.payments.refund(&format!("cancel/{order_id}"), &self.deployment, order_id, &row.charge_id, paid_back).await;
             self.sales.cancellations.inc();
+            self.post(&self.notice(Kind::Refund { amount: paid_back }, &row), row.refunds.len(), now_ms()).await;
         }
         Ok(Ok(cancelled))
     }
@@ -655,10 +669,41 @@ impl Inventory {
             Ok(refunded) => refunded,
             Err(r) => return Ok(Err(refused(r, "this order is changing"))),
         };
+        let n = refunded.order.refunds.len().saturating_sub(1);
         if refunded.refund.amount > 0 {
-            self.commerce.payments.refund(&row.charge_id, refunded.refund.amount).await;
+            let key = format!("refund/{order_id}/{n}");
+            self.commerce.payments.refund(&key, &self.deployment, order_id, &row.charge_id, refunded.refund.amount).await;
         }
+        self.post(&self.notice(Kind::Refund { amount: refunded.refund.amount }, &row), n, now_ms()).await;
         Ok(Ok((refunded.order.row()?, refunded.refund)))
+    }
+
+    fn notice(&self, kind: Kind, row: &OrderRow) -> Notice {
+        Notice { kind, deployment: self.deployment.clone(), order: row.id.clone(), buyer: row.buyer.clone() }
+    }
+
+    /// Puts an order's confirmation in the outbox, and a reminder a day before its session
+    /// (two hours before, for an order made later than that; none for one made later still).
+    async fn mail_confirmation(&self, row: &OrderRow) {
+        let confirmed = self.notice(Kind::Confirmation, row);
+        let starts = self.starts.get(&row.session).copied().unwrap_or(0);
+        let due = [REMIND_A_DAY_BEFORE, REMIND_SOON_BEFORE].into_iter().map(|lead| starts.saturating_sub(lead)).find(|due| *due > row.created_at);
+        match due {
+            Some(due) => {
+                let reminder = self.notice(Kind::Reminder, row);
+                tokio::join!(self.post(&confirmed, 0, row.created_at), self.post(&reminder, 0, due));
+            }
+            None => self.post(&confirmed, 0, row.created_at).await,
+        }
+    }
+
+    /// Puts a notice in the outbox. The order it tells of stands whatever happens here: a
+    /// store that fails now is logged, and that mail is not sent.
+    async fn post(&self, notice: &Notice, n: usize, due_at: u64) {
+        let Ok(body) = serde_json::to_string(notice) else { return };
+        if let Err(e) = self.commerce.outbox.put(MAIL, &notice.id(n), &self.deployment, &body, now_ms(), due_at).await {
+            tracing::error!(id = notice.id(n), error = format!("{e:#}"), "could not put a mail in the outbox");
+        }
     }
 
     /// What this performance sold: each session's sections and money, and the goods every
@@ -921,11 +966,13 @@ mod tests {
         let commerce = Arc::new(Commerce {
             payments: crate::payments::Payments::new(
                 Arc::new(crate::payments::TestProvider),
+                backend.outbox.clone(),
                 prometheus::IntGauge::new("pending", "pending").unwrap(),
                 prometheus::IntCounter::new("failures", "failures").unwrap(),
             ),
             signer: TicketSigner::new(b"k".to_vec()),
             max_held_per_address: 3,
+            outbox: backend.outbox.clone(),
         });
         let params = Templates::builtin()
             .get("seated")
@@ -1019,5 +1066,25 @@ mod tests {
         assert!(signer.verify("d", "o1", "R-1-1", &code));
         assert!(!signer.verify("d", "o1", "R-1-2", &code));
         assert!(!TicketSigner::new(b"other".to_vec()).verify("d", "o1", "R-1-1", &code));
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_order_puts_its_mail_in_the_outbox_and_a_refund_and_a_cancel_theirs() {
+        let (_dir, inv) = inventory().await;
+        let card = r#"{"card":"4242424242424242"}"#;
+        let hold = inv.hold("a", "s1", &seats(&["R-1-1", "R-1-2"]), None, 10).await.unwrap().unwrap();
+        let order = inv.confirm("a", &hold.id, card).await.unwrap().unwrap();
+        inv.refund(&order.id, Some(&["R-1-1".to_string()])).await.unwrap().unwrap();
+        inv.cancel("a", &order.id).await.unwrap().unwrap();
+        let outbox = inv.commerce.outbox.recent("d1", 10).await.unwrap();
+        let mut put: Vec<(String, u64)> = outbox.iter().map(|m| (m.id.replace(&order.id, "O"), m.due_at)).collect();
+        put.sort();
+        let starts = 1_803_927_600_000; // 2027-03-01T19:00:00Z
+        let ids: Vec<&str> = put.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["confirmation/O", "refund/O/0", "refund/O/1", "reminder/O"]);
+        assert_eq!(put[3].1, starts - REMIND_A_DAY_BEFORE, "the reminder is due a day before the session");
+        let bodies: Vec<Notice> = outbox.iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect();
+        let refunded: Vec<u64> = bodies.iter().filter_map(|n| if let Kind::Refund { amount } = n.kind { Some(amount) } else { None }).collect();
+        assert_eq!(refunded.iter().sum::<u64>(), 200, "the refund and the cancel pay back the order once: {refunded:?}");
     }
 }

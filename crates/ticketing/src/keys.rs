@@ -68,9 +68,29 @@ impl fmt::Display for TicketName<'_> {
     }
 }
 
+/// A ticket as its buyer reads it: `R · row 3 · seat 12` for seat `R-3-12`, a section's or
+/// goods' name for a unit of them.
+pub fn ticket_label(name: &str) -> String {
+    match TicketName::parse(name) {
+        TicketName::Seat(seat) => match seat.rsplitn(3, '-').collect::<Vec<_>>()[..] {
+            [number, row, section] => format!("{section} · row {row} · seat {number}"),
+            _ => seat.to_string(),
+        },
+        TicketName::Unit { section, .. } => section.to_string(),
+        TicketName::Goods { goods, .. } => goods.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ticket_reads_as_its_buyer_knows_it() {
+        assert_eq!(ticket_label("R-3-12"), "R · row 3 · seat 12");
+        assert_eq!(ticket_label("Floor#2"), "Floor");
+        assert_eq!(ticket_label("goods/Poster#1"), "Poster");
+    }
 
     #[test]
     fn names_read_back_as_written() {

@@ -5,11 +5,15 @@
 pub mod templates;
 mod inventory;
 mod keys;
+mod notice;
+pub mod queue;
 mod pass;
 mod payments;
 mod sale;
 
 pub use inventory::{Commerce, Counted, Inventory, Presented, Sales, Scan, SessionSales, TicketSigner};
+pub use keys::ticket_label;
+pub use notice::{Kind, MAIL, Notice};
 pub use pass::{Pass, PassKey};
-pub use payments::{Charge, PaymentProvider, Payments, TestProvider};
+pub use payments::{Charge, PaymentProvider, Payments, REFUNDS, TestProvider};
 pub use sale::{Claim, HoldReceipt, Holder, Order, Quantity, SaleError, SectionAvailability, SessionAvailability, Ticket};

@@ -1,13 +1,17 @@
 //! Payments behind one trait, so a real provider can replace the built-in test provider.
 //! A provider is a network call away: both of its calls are async and may fail, and a refund
-//! that fails is retried until it goes through, visible on `/metrics` while it waits.
+//! that fails waits in the store's `refunds` queue, retried by any control plane until it goes
+//! through: shown on the desk and on `/metrics` meanwhile, and never lost to a restart.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use marquee_store::BoxFuture;
+use marquee_store::clock::now_ms;
+use marquee_store::{BoxFuture, Delivery, Outbox};
 use prometheus::{IntCounter, IntGauge};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::queue::{FIRST_RETRY, Worker};
 
 /// What a provider answers to a charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,23 +38,36 @@ pub trait PaymentProvider: Send + Sync {
     fn refund<'a>(&'a self, charge_id: &'a str, amount: u64) -> BoxFuture<'a, ()>;
 }
 
-/// The first wait before a failed refund is tried again; each failure doubles it.
-const FIRST_RETRY: Duration = Duration::from_secs(1);
-const LONGEST_RETRY: Duration = Duration::from_secs(300);
+/// The outbox queue of refunds the provider failed.
+pub const REFUNDS: &str = "refunds";
+/// Longest a provider's refund call may take before its queued retry may be tried again.
+const REFUND_LEASE: Duration = Duration::from_secs(60);
+
+/// A refund the provider failed, as its queue keeps it.
+#[derive(Serialize, Deserialize)]
+struct Payback {
+    /// `payment_refund`, so a list of a performance's outbox names it.
+    kind: String,
+    order: String,
+    charge_id: String,
+    amount: u64,
+}
 
 /// The platform's side of a provider: charges as they are, refunds that are never lost to
 /// a provider's bad moment.
 pub struct Payments {
     provider: Arc<dyn PaymentProvider>,
-    /// Refunds failed at least once and not yet through.
+    outbox: Arc<dyn Outbox>,
+    /// Refunds waiting in the queue, as the last look of this process's worker found them.
     pending: IntGauge,
     failures: IntCounter,
 }
 
 impl Payments {
-    /// The platform's side of `provider`, counting pending refunds in `pending` and failed tries in `failures`.
-    pub fn new(provider: Arc<dyn PaymentProvider>, pending: IntGauge, failures: IntCounter) -> Arc<Self> {
-        Arc::new(Self { provider, pending, failures })
+    /// The platform's side of `provider`, queueing failed refunds in `outbox`; `pending` shows
+    /// how many wait, `failures` counts failed tries.
+    pub fn new(provider: Arc<dyn PaymentProvider>, outbox: Arc<dyn Outbox>, pending: IntGauge, failures: IntCounter) -> Arc<Self> {
+        Arc::new(Self { provider, outbox, pending, failures })
     }
 
     /// Charges `amount` minor units of a payment (see [`PaymentProvider::charge`]).
@@ -58,28 +75,51 @@ impl Payments {
         self.provider.charge(reference, amount, payment).await
     }
 
-    /// Refunds now if the provider answers, else in the background, retried with backoff
-    /// until it does.
-    pub async fn refund(self: &Arc<Self>, charge_id: &str, amount: u64) {
+    /// Refunds `amount` of `order`'s charge now if the provider answers, else queues it in the
+    /// store, under `key` (unique per refund of an order) and `scope` (its deployment), for
+    /// [`Payments::work`] to retry with backoff until it goes through.
+    pub async fn refund(&self, key: &str, scope: &str, order: &str, charge_id: &str, amount: u64) {
         let Err(e) = self.provider.refund(charge_id, amount).await else { return };
         self.failed(charge_id, &e);
-        self.pending.inc();
-        let (this, charge_id) = (self.clone(), charge_id.to_owned());
-        tokio::spawn(async move {
-            let mut wait = FIRST_RETRY;
-            loop {
-                tokio::time::sleep(wait).await;
-                match this.provider.refund(&charge_id, amount).await {
-                    Ok(()) => {
-                        tracing::info!(charge_id, amount, "a refund that had failed went through");
-                        this.pending.dec();
-                        return;
-                    }
-                    Err(e) => this.failed(&charge_id, &e),
+        let payback = Payback { kind: "payment_refund".into(), order: order.into(), charge_id: charge_id.into(), amount };
+        let Ok(body) = serde_json::to_string(&payback) else { return };
+        let now = now_ms();
+        let retry_at = now + FIRST_RETRY.as_millis() as u64;
+        if let Err(e) = self.outbox.put(REFUNDS, &format!("payback/{key}"), scope, &body, now, retry_at).await {
+            tracing::error!(charge_id, amount, order, error = format!("{e:#}"), "a failed refund could not be queued: refund it by hand");
+        }
+    }
+
+    /// Retries the queued refunds, for as long as the process runs; any number of processes
+    /// may, each refund is leased to one.
+    pub async fn work(&self) {
+        let worker = Worker { outbox: &*self.outbox, queue: REFUNDS, lease: REFUND_LEASE, batch: 16 };
+        let each = |message: marquee_store::Message| async move {
+            let payback: Payback = match serde_json::from_str(&message.body) {
+                Ok(payback) => payback,
+                Err(e) => {
+                    tracing::error!(id = message.id, error = %e, "a queued refund this release cannot read: refund it by hand");
+                    return Ok(Delivery::Dropped);
                 }
-                wait = (wait * 2).min(LONGEST_RETRY);
+            };
+            match self.provider.refund(&payback.charge_id, payback.amount).await {
+                Ok(()) => {
+                    tracing::info!(charge_id = payback.charge_id, amount = payback.amount, "a refund that had failed went through");
+                    Ok(Delivery::Sent)
+                }
+                Err(e) => {
+                    self.failed(&payback.charge_id, &e);
+                    Err(e)
+                }
             }
-        });
+        };
+        let count = || async move {
+            match self.outbox.queued(REFUNDS).await {
+            Ok(waiting) => self.pending.set(waiting as i64),
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "could not count the queued refunds"),
+            }
+        };
+        worker.run(each, count).await;
     }
 
     fn failed(&self, charge_id: &str, e: &anyhow::Error) {
@@ -137,8 +177,10 @@ mod tests {
     use std::sync::Mutex;
 
     fn payments(provider: Arc<dyn PaymentProvider>) -> Arc<Payments> {
+        let dir = std::env::temp_dir().join(format!("marquee-payments-{}", marquee_identity::random_hex(6)));
+        let outbox = marquee_store_embedded::open(&dir).unwrap().outbox;
         let pending = IntGauge::new("pending", "pending").unwrap();
-        Payments::new(provider, pending, IntCounter::new("failures", "failures").unwrap())
+        Payments::new(provider, outbox, pending, IntCounter::new("failures", "failures").unwrap())
     }
 
     #[tokio::test]
@@ -180,22 +222,37 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_failed_refund_is_retried_until_it_goes_through_and_shown_meanwhile() {
-        let flaky = Arc::new(Flaky { failing: Mutex::new(4), refunded: Mutex::default() });
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_refund_waits_in_the_store_and_is_retried_until_it_goes_through() {
+        let flaky = Arc::new(Flaky { failing: Mutex::new(2), refunded: Mutex::default() });
         let p = payments(flaky.clone());
         assert!(p.charge("h1", 100, "{}").await.is_err(), "a provider that does not answer is an error, not a decline");
-        p.refund("ch_1", 2500).await;
-        assert_eq!((p.pending.get(), p.failures.get()), (1, 1), "pending and counted");
+        p.refund("refund/o1/0", "d1", "o1", "ch_1", 2500).await;
+        let queued = p.outbox.recent("d1", 10).await.unwrap();
+        assert_eq!((queued.len(), queued[0].queue.as_str(), queued[0].id.as_str()), (1, REFUNDS, "payback/refund/o1/0"));
+        assert!(queued[0].body.contains("\"kind\":\"payment_refund\"") && queued[0].body.contains("\"order\":\"o1\""), "{}", queued[0].body);
+        assert_eq!(p.failures.get(), 1);
         assert!(flaky.refunded.lock().unwrap().is_empty());
-        // Retried after 1, 2, 4 and 8 s; the fourth retry goes through.
-        tokio::time::sleep(Duration::from_secs(14)).await;
-        assert_eq!(p.failures.get(), 4);
-        assert_eq!(p.pending.get(), 1, "still pending before the fourth retry");
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // The worker retries it after 1 s (fails) and 2 s more (goes through).
+        let worker = tokio::spawn({
+            let p = p.clone();
+            async move { p.work().await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(p.pending.get(), 1, "shown while it waits");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while flaky.refunded.lock().unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the refund never went through");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(*flaky.refunded.lock().unwrap(), [("ch_1".to_string(), 2500)], "refunded once, in full");
+        assert_eq!(p.failures.get(), 2);
+        tokio::time::sleep(Duration::from_millis(800)).await;
         assert_eq!(p.pending.get(), 0);
-        p.refund("ch_2", 100).await;
-        assert_eq!((p.pending.get(), flaky.refunded.lock().unwrap().len()), (0, 2), "a refund the provider takes is done at once");
+        let settled = &p.outbox.recent("d1", 10).await.unwrap()[0];
+        assert_eq!((settled.state, settled.attempts, settled.last_error.as_deref()), (Delivery::Sent, 2, Some("the provider timed out")));
+        p.refund("refund/o2/0", "d1", "o2", "ch_2", 100).await;
+        assert_eq!((p.outbox.recent("d1", 10).await.unwrap().len(), flaky.refunded.lock().unwrap().len()), (1, 2), "a refund the provider takes is done at once");
+        worker.abort();
     }
 }

@@ -299,7 +299,7 @@ pub fn canonical_utc(text: &str) -> Option<String> {
 }
 
 /// Seconds since the epoch of a date-time [`canonical_utc`] wrote.
-fn canonical_secs(canonical: &str) -> i64 {
+pub(crate) fn canonical_secs(canonical: &str) -> i64 {
     use time::format_description::well_known::Rfc3339;
     time::OffsetDateTime::parse(canonical, &Rfc3339).map_or(0, |t| t.unix_timestamp())
 }

@@ -1,7 +1,7 @@
 // The seller's desk (`#/desk/{ns}`): what a performance sold, live (money, and per session each
 // section's sold, held and free as bars), and its orders: search by email, order id or seat,
 // filter, page, open one, refund it whole or ticket by ticket, and export orders and attendees
-// as CSV.
+// as CSV; and its mail: the outbox (what was sent, what waits and why) and a preview of each kind.
 import { type Context, call, choose, h, minorUnits, money, notice, picker as listOf, reason, session, when } from '@marquee/api';
 import { type History, chart } from '@marquee/monitor';
 
@@ -38,6 +38,18 @@ interface Order {
   created_at: string;
   tickets: Ticket[];
   buyer: { email: string | null };
+}
+
+interface Outbox {
+  relay: boolean;
+  messages: { id: string; kind: string | null; order_id: string | null; state: string; attempts: number; last_error: string | null; created_at: string; due_at?: string; settled_at?: string }[];
+}
+
+interface Letter {
+  to: string;
+  subject: string;
+  text: string;
+  attachments: { name: string; content_type: string; size: number }[];
 }
 
 const PAGE = 20;
@@ -97,6 +109,19 @@ export function mount(root: HTMLElement, ctx: Context) {
     timeZone: listOf('time-zone', 'timeZone', 'UTC'),
   };
   const saved = h('p', { class: 'notice' });
+  const relay = h('p', {});
+  const mails = h('tbody');
+  const preview = h('div', { class: 'preview', 'aria-live': 'polite' });
+  const mail = h('section', { class: 'card mail' },
+    h('h2', {}, 'Mail'),
+    relay,
+    h('p', {}, 'Preview: ',
+      ...['confirmation', 'refund', 'reminder'].flatMap((kind) => [h('button', { type: 'button', onclick: () => show(kind) }, kind[0].toUpperCase() + kind.slice(1)), ' ']),
+      h('button', { type: 'button', onclick: () => outbox() }, 'Refresh the outbox')),
+    preview,
+    // Focusable, so a keyboard can scroll it on a phone: it holds no control of its own.
+    h('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': 'Outbox' }, h('table', {},
+      h('thead', {}, h('tr', {}, ...['What', 'Order', 'State', 'Tries', 'Last error', 'When'].map((c) => h('th', {}, c)))), mails)));
   const details = h('form', { class: 'card details', onsubmit: (e: Event) => { e.preventDefault(); save(); } },
     h('h2', {}, 'Details'),
     h('div', { class: 'grid' }, h('label', {}, 'Title ', edit.title), h('label', {}, 'Venue ', edit.venue),
@@ -122,6 +147,7 @@ export function mount(root: HTMLElement, ctx: Context) {
         h('button', { type: 'button', onclick: () => download(picker.value, 'orders.csv', message) }, 'Export orders (CSV)'), ' ',
         h('button', { type: 'button', onclick: () => download(picker.value, 'attendees.csv', message) }, 'Export attendees (CSV)'))),
     detail,
+    mail,
   );
 
   let stopped = false;
@@ -204,7 +230,7 @@ export function mount(root: HTMLElement, ctx: Context) {
     try {
       await call('POST', `/api/v1/performances/${picker.value}/orders/${order.order_id}/refund`, seats ? { seats } : {});
       notice(message, seats ? `Refunded ${seats.join(', ')}.` : `Refunded order ${order.order_id}.`, 'ok');
-      await Promise.all([list(), refreshSales()]);
+      await Promise.all([list(), refreshSales(), outbox()]);
       open(order.order_id);
     } catch (e) {
       notice(message, reason(e));
@@ -257,6 +283,40 @@ export function mount(root: HTMLElement, ctx: Context) {
     }
   };
 
+  // The outbox: each mail, and each refund the payment provider failed, with where it stands;
+  // without a relay every mail waits here.
+  const outbox = async () => {
+    if (!picker.value) return;
+    try {
+      const box = await call<Outbox>('GET', `/api/v1/performances/${picker.value}/outbox`);
+      relay.textContent = box.relay
+        ? 'Mail goes to the SMTP relay; one that fails is tried again, with the error shown.'
+        : 'No mail relay is configured (--smtp-url): mail waits here and goes out once one is.';
+      mails.replaceChildren(...(box.messages.length
+        ? box.messages.map((m) => h('tr', { 'data-mail': m.id },
+          h('td', {}, (m.kind ?? '').replace('_', ' ')), h('td', {}, m.order_id ?? ''), h('td', { 'data-state': m.state }, m.state),
+          h('td', {}, String(m.attempts)), h('td', {}, m.last_error ?? ''),
+          h('td', {}, m.state === 'queued' ? `due ${venueTime(m.due_at)}` : venueTime(m.settled_at))))
+        : [h('tr', {}, h('td', { colSpan: 6 }, 'No mail yet.'))]));
+    } catch (e) {
+      notice(message, reason(e));
+    }
+  };
+
+  // A mail of this performance as a buyer would get it, as text: it is sent as plain text.
+  const show = async (kind: string) => {
+    try {
+      const letter = await call<Letter>('GET', `/api/v1/performances/${picker.value}/mail/${kind}/preview`);
+      preview.replaceChildren(
+        h('h3', {}, letter.subject),
+        h('pre', { class: 'letter' }, letter.text),
+        h('p', {}, letter.attachments.length ? `Attached: ${letter.attachments.map((a) => a.name).join(', ')}` : 'Nothing attached.'),
+      );
+    } catch (e) {
+      notice(message, reason(e));
+    }
+  };
+
   picker.addEventListener('change', () => ctx.navigate(`#/desk/${picker.value}`));
   sessions.addEventListener('change', () => { drawSales(); offset = 0; list(); });
 
@@ -268,7 +328,7 @@ export function mount(root: HTMLElement, ctx: Context) {
         return;
       }
       picker.value = all.some((p) => p.namespace === ctx.args[0]) ? ctx.args[0] : all[0].namespace;
-      return Promise.all([refreshSales().then(list), describe()]);
+      return Promise.all([refreshSales().then(list), describe(), outbox()]);
     })
     .catch((e) => notice(message, reason(e)));
 

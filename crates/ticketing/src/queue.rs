@@ -1,0 +1,71 @@
+//! Working one queue of the store's outbox: claim what is due, do it, and settle it, or try it
+//! again later with backoff. Mail and refunds the provider failed are worked alike.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use marquee_store::clock::now_ms;
+use marquee_store::{Delivery, Message, Outbox};
+
+/// The first wait after a failed try; each failure doubles it, up to the longest.
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+const LONGEST_RETRY: Duration = Duration::from_secs(300);
+/// How often an idle worker looks for work.
+const POLL: Duration = Duration::from_millis(500);
+
+/// How a queue is worked.
+pub struct Worker<'a> {
+    /// The outbox.
+    pub outbox: &'a dyn Outbox,
+    /// The queue.
+    pub queue: &'a str,
+    /// How long a claimed message is this process's: past the longest try, so no other process
+    /// does it while this one still may.
+    pub lease: Duration,
+    /// Messages claimed, and done at once, at a time.
+    pub batch: usize,
+}
+
+impl Worker<'_> {
+    /// Does each due message with `each` (`Ok`: settled so; `Err`: tried again later), and calls
+    /// `between` after each batch, for as long as the process runs.
+    pub async fn run<Each, Done, Between, Counted>(&self, each: Each, between: Between)
+    where
+        Each: Fn(Message) -> Done,
+        Done: Future<Output = Result<Delivery>>,
+        Between: Fn() -> Counted,
+        Counted: Future<Output = ()>,
+    {
+        loop {
+            let full = match self.outbox.claim(self.queue, now_ms(), self.lease.as_millis() as u64, self.batch).await {
+                Ok(batch) => {
+                    futures_util::future::join_all(batch.iter().map(|m| self.settle(m, &each))).await;
+                    batch.len() == self.batch
+                }
+                Err(e) => {
+                    tracing::warn!(queue = self.queue, error = format!("{e:#}"), "could not read the outbox");
+                    false
+                }
+            };
+            between().await;
+            if !full {
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+
+    async fn settle<Done: Future<Output = Result<Delivery>>>(&self, message: &Message, each: &impl Fn(Message) -> Done) {
+        let settled = match each(message.clone()).await {
+            Ok(state) => self.outbox.settle(&message.id, state, now_ms()).await,
+            Err(e) => {
+                let wait = FIRST_RETRY.saturating_mul(1 << message.attempts.min(16)).min(LONGEST_RETRY);
+                tracing::warn!(id = message.id, attempts = message.attempts, retry_in = ?wait, error = format!("{e:#}"), "not done; tried again later");
+                self.outbox.retry(&message.id, &format!("{e:#}"), now_ms() + wait.as_millis() as u64).await
+            }
+        };
+        // Unsettled, the message is due again when its lease ends.
+        if let Err(e) = settled {
+            tracing::warn!(id = message.id, error = format!("{e:#}"), "could not settle an outbox message");
+        }
+    }
+}
