@@ -9,12 +9,16 @@ use anyhow::Context;
 use marquee_mail::{Author, Details, Letter, Postman, Relay, Ticket};
 use marquee_store::{BoxFuture, Delivery, OrderRow};
 use marquee_ticketing::templates::PerformanceParams;
-use marquee_ticketing::{Kind, Notice, Pass, ticket_label};
+use marquee_store::clock::now_ms;
+use marquee_ticketing::{Kind, MAIL, Notice, Pass, reminder_due, ticket_label};
 
 use super::*;
 
 /// Messages of a performance's outbox the desk lists.
 const LISTED: usize = 100;
+/// Tries before the notice of an order that is not stored is dropped (14 s of backoff: far
+/// past any commit that landed).
+const UNSTORED_TRIES: u32 = 4;
 
 /// Sends the platform's outbox to `relay` for as long as the process runs. Any number of
 /// control planes may: each message is leased to one.
@@ -27,14 +31,26 @@ pub fn start_postman(app: &AppState, relay: Relay) {
 struct Writer(Weak<App>);
 
 impl Author for Writer {
-    fn write<'a>(&'a self, notice: &'a Notice) -> BoxFuture<'a, Option<Letter>> {
+    fn write<'a>(&'a self, notice: &'a Notice, attempts: u32) -> BoxFuture<'a, Option<Letter>> {
         Box::pin(async move {
             let Some(app) = self.0.upgrade() else { anyhow::bail!("the platform is stopping") };
-            let Some((order, details)) = details(&app, notice).await? else { return Ok(None) };
+            let Some((order, details)) = details(&app, notice).await? else {
+                // Its commit may not have landed yet; an order never stored is given up.
+                anyhow::ensure!(attempts >= UNSTORED_TRIES, "order {} is not stored (yet)", notice.order);
+                return Ok(None);
+            };
             // Tickets that no longer admit are not sent, nor reminded of; a refund is told.
             let standing = order.status == OrderStatus::Confirmed;
             Ok(match notice.kind {
-                Kind::Confirmation if standing => Some(marquee_mail::confirmation(&details)?),
+                Kind::Confirmation if standing => {
+                    // Its reminder, once: put as the confirmation goes out (again, on a retry:
+                    // the id is taken then).
+                    if let Some(due) = reminder_due(&details.starts_at, order.created_at) {
+                        let reminder = Notice { kind: Kind::Reminder, ..notice.clone() };
+                        app.shared.commerce.outbox.put(MAIL, &reminder.id(0), &notice.deployment, &serde_json::to_string(&reminder)?, now_ms(), due).await?;
+                    }
+                    Some(marquee_mail::confirmation(&details)?)
+                }
                 Kind::Reminder if standing => Some(marquee_mail::reminder(&details)),
                 Kind::Refund { amount } => Some(marquee_mail::refund(&details, amount)),
                 Kind::Confirmation | Kind::Reminder => None,

@@ -52,8 +52,9 @@ impl Relay {
 /// Writes the letter a notice asks for, from what the platform knows now.
 pub trait Author: Send + Sync {
     /// The letter; `None` when there is nothing to tell any more (the order is gone, a
-    /// reminder of a cancelled order).
-    fn write<'a>(&'a self, notice: &'a Notice) -> BoxFuture<'a, Option<Letter>>;
+    /// reminder of a cancelled order). `attempts` counts this try: an order's notice is put
+    /// beside its commit, so the first tries may find the order not stored yet.
+    fn write<'a>(&'a self, notice: &'a Notice, attempts: u32) -> BoxFuture<'a, Option<Letter>>;
 }
 
 /// Empties the outbox into a relay.
@@ -79,7 +80,7 @@ impl Postman {
                     return Ok(Delivery::Dropped);
                 }
             };
-            match this.author.write(&notice).await? {
+            match this.author.write(&notice, message.attempts).await? {
                 Some(letter) => this.relay.send(&letter).await.map(|()| Delivery::Sent),
                 None => Ok(Delivery::Dropped),
             }

@@ -29,10 +29,6 @@ use crate::templates::PerformanceParams;
 /// How long a confirm may take between its start and its order before the hold is swept
 /// (its charge is then refunded): far above a payment's time, so only a dead runtime hits it.
 const CONFIRM_LEASE_MS: u64 = 60_000;
-/// How long before its session an order's reminder is sent, or, for an order made later, the
-/// second.
-const REMIND_A_DAY_BEFORE: u64 = 24 * 3600 * 1000;
-const REMIND_SOON_BEFORE: u64 = 2 * 3600 * 1000;
 
 /// Signs ticket codes so check-in can verify them without a lookup, and no one can guess one.
 pub struct TicketSigner {
@@ -162,8 +158,6 @@ pub struct Inventory {
     /// The performance's limit of tickets per buyer, which limits goods without one of their own.
     per_buyer_limit: u32,
     layout: Layout,
-    /// When each session starts (ms since the Unix epoch), for reminders.
-    starts: HashMap<String, u64>,
     claims: Arc<dyn ClaimStore>,
     commerce: Arc<Commerce>,
     sales: SalesMetrics,
@@ -189,9 +183,8 @@ impl Inventory {
         let hold_ttl_ms = u64::from(params.hold_ttl_seconds) * 1000;
         let claims = claims.open(deployment, hold_ttl_ms, &|row| layout.restored(row, params.per_buyer_limit)).await?;
         let per_buyer_limit = params.per_buyer_limit;
-        let starts = params.sessions.iter().map(|s| (s.id.clone(), crate::templates::canonical_secs(&s.starts_at).max(0) as u64 * 1000)).collect();
         let pass_key = std::sync::OnceLock::new();
-        Ok(Self { deployment: deployment.to_string(), pass_key, hold_ttl_ms, per_buyer_limit, layout, starts, claims, commerce, sales })
+        Ok(Self { deployment: deployment.to_string(), pass_key, hold_ttl_ms, per_buyer_limit, layout, claims, commerce, sales })
     }
 }
 
@@ -522,11 +515,16 @@ impl Inventory {
             refunds: Vec::new(),
         };
         let record = serde_json::to_string(&row)?;
-        match self.claims.commit_confirm(hold_id, &order_id, row.created_at, &record).await {
+        // The mail is put beside the commit, not after it: on the embedded store both share one
+        // group commit, on Redis one round trip. A notice of an order that was not stored in the
+        // end finds no order when it is written, and is dropped.
+        let confirmation = self.notice(Kind::Confirmation, &row);
+        let committed = self.claims.commit_confirm(hold_id, &order_id, row.created_at, &record);
+        let (committed, ()) = tokio::join!(committed, self.post(&confirmation, 0, row.created_at));
+        match committed {
             Ok(true) => {
                 self.sales.orders.inc();
                 self.sales.tickets.inc_by(row.tickets.len() as u64);
-                self.mail_confirmation(&row).await;
                 Ok(Ok(order_of_row(&row, row.status)))
             }
             Ok(false) => {
@@ -680,21 +678,6 @@ impl Inventory {
 
     fn notice(&self, kind: Kind, row: &OrderRow) -> Notice {
         Notice { kind, deployment: self.deployment.clone(), order: row.id.clone(), buyer: row.buyer.clone() }
-    }
-
-    /// Puts an order's confirmation in the outbox, and a reminder a day before its session
-    /// (two hours before, for an order made later than that; none for one made later still).
-    async fn mail_confirmation(&self, row: &OrderRow) {
-        let confirmed = self.notice(Kind::Confirmation, row);
-        let starts = self.starts.get(&row.session).copied().unwrap_or(0);
-        let due = [REMIND_A_DAY_BEFORE, REMIND_SOON_BEFORE].into_iter().map(|lead| starts.saturating_sub(lead)).find(|due| *due > row.created_at);
-        match due {
-            Some(due) => {
-                let reminder = self.notice(Kind::Reminder, row);
-                tokio::join!(self.post(&confirmed, 0, row.created_at), self.post(&reminder, 0, due));
-            }
-            None => self.post(&confirmed, 0, row.created_at).await,
-        }
     }
 
     /// Puts a notice in the outbox. The order it tells of stands whatever happens here: a
@@ -1081,8 +1064,8 @@ mod tests {
         put.sort();
         let starts = 1_803_927_600_000; // 2027-03-01T19:00:00Z
         let ids: Vec<&str> = put.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(ids, ["confirmation/O", "refund/O/0", "refund/O/1", "reminder/O"]);
-        assert_eq!(put[3].1, starts - REMIND_A_DAY_BEFORE, "the reminder is due a day before the session");
+        assert_eq!(ids, ["confirmation/O", "refund/O/0", "refund/O/1"], "a reminder is put once the confirmation goes out");
+        assert!(put[0].1 < starts, "the confirmation is due at once");
         let bodies: Vec<Notice> = outbox.iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect();
         let refunded: Vec<u64> = bodies.iter().filter_map(|n| if let Kind::Refund { amount } = n.kind { Some(amount) } else { None }).collect();
         assert_eq!(refunded.iter().sum::<u64>(), 200, "the refund and the cancel pay back the order once: {refunded:?}");

@@ -13,7 +13,7 @@ mod sale;
 
 pub use inventory::{Commerce, Counted, Inventory, Presented, Sales, Scan, SessionSales, TicketSigner};
 pub use keys::ticket_label;
-pub use notice::{Kind, MAIL, Notice};
+pub use notice::{Kind, MAIL, Notice, reminder_due};
 pub use pass::{Pass, PassKey};
 pub use payments::{Charge, PaymentProvider, Payments, REFUNDS, TestProvider};
 pub use sale::{Claim, HoldReceipt, Holder, Order, Quantity, SaleError, SectionAvailability, SessionAvailability, Ticket};
