@@ -15,17 +15,23 @@ pub(crate) const MAX_PAGE: usize = 500;
 pub(crate) const MAX_OFFSET: usize = 1_000_000_000;
 pub(crate) const DEFAULT_PAGE: usize = 100;
 
-/// Every live performance, oldest first, a page at a time (`?limit=&offset=`); a next page
-/// is announced by a `Link: <...>; rel="next"` header.
-pub(crate) async fn catalog(State(app): State<AppState>, axum::extract::Query(page): axum::extract::Query<Page>) -> ApiResult {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+/// A page's `(limit, offset)` as asked, within the bounds every paged list keeps.
+pub(crate) fn page_bounds(limit: Option<usize>, offset: Option<usize>) -> Result<(usize, usize), Rejected> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(Code::InvalidPage, format!("limit must be 1 to {MAX_PAGE}")).field("limit").into());
     }
-    let offset = page.offset.unwrap_or(0);
+    let offset = offset.unwrap_or(0);
     if offset > MAX_OFFSET {
         return Err(ApiError::bad_request(Code::InvalidPage, format!("offset must be 0 to {MAX_OFFSET}")).field("offset").into());
     }
+    Ok((limit, offset))
+}
+
+/// Every live performance, oldest first, a page at a time (`?limit=&offset=`); a next page
+/// is announced by a `Link: <...>; rel="next"` header.
+pub(crate) async fn catalog(State(app): State<AppState>, axum::extract::Query(page): axum::extract::Query<Page>) -> ApiResult {
+    let (limit, offset) = page_bounds(page.limit, page.offset)?;
     let all = app.registry.all();
     let list: Vec<Value> = all
         .iter()

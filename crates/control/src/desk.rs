@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use marquee_store::OrderRow;
 
 use super::*;
@@ -21,13 +21,10 @@ pub(crate) async fn sales(State(app): State<AppState>, caller: Caller, Path(name
         json!({ "name": c.name, "capacity": c.capacity, "sold": c.sold, "held": c.held, "free": free, "left": free })
     };
     let goods: Vec<Value> = report.goods.iter().map(counted).collect();
-    let (mut gross, mut refunded) = (0u64, 0u64);
     let sessions: Vec<Value> = report
         .sessions
         .iter()
         .map(|s| {
-            gross += s.money.gross;
-            refunded += s.money.refunded;
             let param = ns.params.sessions.iter().find(|p| p.id == s.id);
             json!({
                 "id": s.id,
@@ -41,12 +38,13 @@ pub(crate) async fn sales(State(app): State<AppState>, caller: Caller, Path(name
             })
         })
         .collect();
+    let money = report.money();
     Ok(Json(json!({
         "currency": ns.params.currency,
         "time_zone": ns.params.time_zone,
-        "gross": gross,
-        "refunded": refunded,
-        "net": gross.saturating_sub(refunded),
+        "gross": money.gross,
+        "refunded": money.refunded,
+        "net": money.gross.saturating_sub(money.refunded),
         "sessions": sessions,
         "goods": goods,
     })))
@@ -123,19 +121,19 @@ async fn filter(app: &App, query: &OrderQuery) -> Result<Filter, Rejected> {
     })
 }
 
-/// Walks every order of a performance a page of [`WALK`] at a time, oldest first, handing
-/// each page to `each` until it says stop: a long list is never in memory at once.
-async fn walk(ns: &Namespace, mut each: impl FnMut(Vec<OrderRow>) -> bool) -> anyhow::Result<()> {
-    let mut after: Option<(u64, String)> = None;
-    loop {
-        let page = ns.inventory.orders_after(after.as_ref().map(|(at, id)| (*at, id.as_str())), WALK).await?;
-        let Some(last) = page.last() else { return Ok(()) };
-        after = Some((last.created_at, last.id.clone()));
-        let full = page.len() == WALK;
-        if !each(page) || !full {
-            return Ok(());
+/// Every order of a performance, oldest first, as pages of [`WALK`] read from the store as
+/// they are taken: a long list is never in memory at once.
+fn pages(ns: Arc<Namespace>) -> impl futures_util::Stream<Item = anyhow::Result<Vec<OrderRow>>> {
+    futures_util::stream::try_unfold(Some(None::<(u64, String)>), move |cursor| {
+        let ns = ns.clone();
+        async move {
+            let Some(after) = cursor else { return Ok(None) };
+            let page = ns.inventory.orders_after(after.as_ref().map(|(at, id)| (*at, id.as_str())), WALK).await?;
+            let Some(last) = page.last() else { return Ok(None) };
+            let next = (page.len() == WALK).then(|| (last.created_at, last.id.clone()));
+            Ok(Some((page, next.map(Some))))
         }
-    }
+    })
 }
 
 /// The email of each buyer of `orders`, read a few at a time.
@@ -156,26 +154,18 @@ pub(crate) async fn performance_orders(
     axum::extract::Query(query): axum::extract::Query<OrderQuery>,
 ) -> ApiResult {
     let ns = owned(&app, &caller, &name)?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(Code::InvalidPage, format!("limit must be 1 to {MAX_PAGE}")).field("limit").into());
-    }
-    let offset = query.offset.unwrap_or(0);
-    if offset > MAX_OFFSET {
-        return Err(ApiError::bad_request(Code::InvalidPage, format!("offset must be 0 to {MAX_OFFSET}")).field("offset").into());
-    }
+    let (limit, offset) = page_bounds(query.limit, query.offset)?;
     let filter = filter(&app, &query).await?;
     let (mut total, mut listed) = (0usize, Vec::new());
-    walk(&ns, |page| {
+    let mut all = std::pin::pin!(pages(ns.clone()));
+    while let Some(page) = all.try_next().await? {
         for o in page.into_iter().filter(|o| filter.matches(o)) {
             if (offset..offset + limit).contains(&total) {
                 listed.push(o);
             }
             total += 1;
         }
-        true
-    })
-    .await?;
+    }
     let emails = emails(&app, &listed).await?;
     let entries = ns.inventory.entries().await?;
     let list: Vec<Value> = listed
@@ -386,17 +376,13 @@ async fn export(State(app): State<AppState>, caller: Caller, Path(name): Path<St
     let header = csv_bytes(&[what.header().iter().map(|h| h.to_string()).collect()])?;
     let first = futures_util::stream::once(std::future::ready(Ok::<Bytes, anyhow::Error>(header)));
     let disposition = format!("attachment; filename=\"{}-{}.csv\"", ns.name, what.file());
-    let pages = futures_util::stream::try_unfold(Some(None::<(u64, String)>), move |cursor| {
-        let (app, ns, entries) = (app.clone(), ns.clone(), entries.clone());
+    let currency = ns.params.currency.clone();
+    let pages = pages(ns).and_then(move |page| {
+        let (app, entries, currency) = (app.clone(), entries.clone(), currency.clone());
         async move {
-            let Some(after) = cursor else { return Ok(None) };
-            let page = ns.inventory.orders_after(after.as_ref().map(|(at, id)| (*at, id.as_str())), WALK).await?;
-            let Some(last) = page.last() else { return Ok(None) };
-            let next = (page.len() == WALK).then(|| (last.created_at, last.id.clone()));
             let emails = emails(&app, &page).await?;
-            let rows: Vec<Vec<String>> =
-                page.iter().flat_map(|o| what.rows(o, emails[&o.buyer].as_deref().unwrap_or(""), &ns.params.currency, &entries)).collect();
-            Ok(Some((csv_bytes(&rows)?, next.map(Some))))
+            let rows: Vec<Vec<String>> = page.iter().flat_map(|o| what.rows(o, emails[&o.buyer].as_deref().unwrap_or(""), &currency, &entries)).collect();
+            csv_bytes(&rows)
         }
     });
     let body = axum::body::Body::from_stream(first.chain(pages).map(|chunk| chunk.map_err(std::io::Error::other)));

@@ -60,11 +60,11 @@ struct Order {
 impl Order {
     /// What was paid back by the seller's refunds.
     fn paid_back(&self) -> u64 {
-        self.stored.refunds.iter().map(|r| r.amount).sum()
+        Refund::total(&self.stored.refunds)
     }
 
     fn is_refunded(&self, ticket: &str) -> bool {
-        self.stored.refunds.iter().any(|r| r.tickets.iter().any(|t| t == ticket))
+        Refund::covers(&self.stored.refunds, ticket)
     }
 }
 
@@ -143,7 +143,7 @@ impl EmbeddedClaims {
         let money = s.money.entry(r.session.clone()).or_default();
         money.gross += r.amount;
         money.refunded += match r.order.status {
-            OrderStatus::Confirmed => r.order.refunds.iter().map(|f| f.amount).sum(),
+            OrderStatus::Confirmed => Refund::total(&r.order.refunds),
             OrderStatus::Cancelled | OrderStatus::Refunded => r.amount,
         };
         if r.order.status == OrderStatus::Confirmed {

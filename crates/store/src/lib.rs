@@ -242,6 +242,18 @@ pub struct Refund {
     pub at: u64,
 }
 
+impl Refund {
+    /// What `refunds` paid back.
+    pub fn total(refunds: &[Refund]) -> u64 {
+        refunds.iter().map(|r| r.amount).sum()
+    }
+
+    /// Whether one of `refunds` refunded `ticket`.
+    pub fn covers(refunds: &[Refund], ticket: &str) -> bool {
+        refunds.iter().any(|r| r.tickets.iter().any(|t| t == ticket))
+    }
+}
+
 /// A seller's refund as asked of the store: the tickets, what they claim (so the store frees
 /// exactly that) and what they cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,13 +334,13 @@ pub struct OrderRow {
 impl OrderRow {
     /// Whether the seller refunded this ticket.
     pub fn is_refunded(&self, ticket: &str) -> bool {
-        self.refunds.iter().any(|r| r.tickets.iter().any(|t| t == ticket))
+        Refund::covers(&self.refunds, ticket)
     }
 
     /// What was paid back: all of it once it no longer stands.
     pub fn refunded(&self) -> u64 {
         match self.status {
-            OrderStatus::Confirmed => self.refunds.iter().map(|r| r.amount).sum(),
+            OrderStatus::Confirmed => Refund::total(&self.refunds),
             OrderStatus::Cancelled | OrderStatus::Refunded => self.amount,
         }
     }

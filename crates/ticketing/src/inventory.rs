@@ -617,7 +617,7 @@ impl Inventory {
         };
         if cancelled.now {
             let row = cancelled.order.row()?;
-            let paid_back = row.amount.saturating_sub(row.refunds.iter().map(|r| r.amount).sum());
+            let paid_back = row.amount.saturating_sub(Refund::total(&row.refunds));
             self.commerce.payments.refund(&format!("cancel/{order_id}"), &self.deployment, order_id, &row.charge_id, paid_back).await;
             self.sales.cancellations.inc();
             self.post(&self.notice(Kind::Refund { amount: paid_back }, &row), row.refunds.len(), now_ms()).await;
