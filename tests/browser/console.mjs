@@ -2,14 +2,15 @@
 // the performance live. Prints one JSON object of what it saw; tests/e2e/browser.rs asserts on
 // it. Screenshots of each main screen, at 1280 and 375 px, go to $SCREENSHOTS.
 //   MARQUEE_URL=http://127.0.0.1:PORT SCREENSHOTS=dir node console.mjs
-import { launch, overflow, shoot, watchConsole } from "./session.mjs";
+import { axe, launch, overflow, shoot, watchConsole } from "./session.mjs";
 
 const base = process.env.MARQUEE_URL;
 const browser = await launch();
-const out = { overflow: {} };
+const out = { overflow: {}, axe: {} };
 
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  // bypassCSP: the page's policy would refuse axe-core, which the test injects.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
   const page = await context.newPage();
   // Chromium logs every refused request as an error; the one refusal this script provokes on
   // purpose is counted apart, anything else is a fault.
@@ -61,6 +62,7 @@ try {
   out.listed = await page.textContent(".performances");
   await shoot(page, out, "deploy-1280");
   out.overflow.deploy1280 = await overflow(page);
+  out.axe.deploy1280 = await axe(page);
 
   // An address in use is refused with the API's reason, and nothing is lost from the form.
   provoking = true;
@@ -76,6 +78,7 @@ try {
   await page.setViewportSize({ width: 375, height: 800 });
   await shoot(page, out, "deploy-375");
   out.overflow.deploy375 = await overflow(page);
+  out.axe.deploy375 = await axe(page);
 
   // The performance is live: its own listing function answers its page.
   const storefront = await context.newPage();

@@ -150,6 +150,7 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     assert_eq!(seen["who"], "sam@example.com (seller)");
     assert_eq!(seen["keyboardTemplate"], "New presale performance", "an arrow key chose the next template");
     assert_eq!(seen["suggestedAddress"], "spring-gala");
+    assert_eq!(seen["axe"], json!({"deploy1280": [], "deploy375": []}), "serious or critical accessibility findings on the deploy screen");
     assert_eq!(seen["deployedSections"], json!(["map", "standing"]), "{seen}");
     assert_eq!(seen["standingFields"], json!(["section-name", "price", "capacity"]), "a standing section asks for no rows or seats");
     let described = &seen["described"];
@@ -321,6 +322,7 @@ fn door_staff_scan_a_ticket_s_qr_code_with_the_camera_green_then_already_used() 
     // The platform agrees: the ticket is in, at door B, once.
     let orders = server.get("/api/v1/performances/gala/orders", Some(&seller)).expect(200).json();
     assert_eq!(orders[0]["tickets"][0]["door"], "B", "{orders}");
+    assert_eq!(seen["axe"], json!({"door1280": [], "door375": []}), "serious or critical accessibility findings");
 }
 
 #[test]
