@@ -2,7 +2,7 @@
 //! dir. `db` is the SQLite database (accounts, performances, uploads, check-ins, `kv`) with
 //! the [`marquee_store::KeyValue`] and [`marquee_store::Identity`] backends over it; `orders`
 //! the group-committed order log; `claims` the [`marquee_store::ClaimStore`] in memory over
-//! that log.
+//! that log; `outbox` the [`marquee_store::Outbox`], whose messages that log's writer commits.
 
 mod backend;
 mod buckets;

@@ -28,7 +28,7 @@ pub(crate) enum Record {
     Undo { order: String, ticket: String, at: u64 },
     /// A message for the outbox, group-committed like orders: a confirmation's mail costs the
     /// order no flush of its own.
-    Mail { queue: String, id: String, scope: String, body: String, now: u64, due_at: u64 },
+    Outbox { queue: String, id: String, scope: String, body: String, now: u64, due_at: u64 },
 }
 
 struct Job {
@@ -125,7 +125,7 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<Vec<boo
         let mut refund = tx.prepare_cached("UPDATE orders SET refunds = ?2, status = ?3 WHERE id = ?1")?;
         let mut check_in = tx.prepare_cached("INSERT OR IGNORE INTO checkins (deployment, order_id, seat, checked_in_at, door) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         let mut undo = tx.prepare_cached("UPDATE checkins SET undone_at = ?3 WHERE order_id = ?1 AND seat = ?2 AND undone_at IS NULL")?;
-        let mut mail = tx.prepare_cached("INSERT OR IGNORE INTO outbox (queue, id, scope, body, created_at, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+        let mut outbox = tx.prepare_cached("INSERT OR IGNORE INTO outbox (queue, id, scope, body, created_at, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
         for job in batch {
             changed.push(match &job.record {
                 Record::Insert(o) => {
@@ -148,7 +148,7 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[Job]) -> Result<Vec<boo
                     check_in.execute(params![deployment, order, ticket, entry.at as i64, entry.door])? > 0
                 }
                 Record::Undo { order, ticket, at } => undo.execute(params![order, ticket, *at as i64])? > 0,
-                Record::Mail { queue, id, scope, body, now, due_at } => mail.execute(params![queue, id, scope, body, *now as i64, *due_at as i64])? > 0,
+                Record::Outbox { queue, id, scope, body, now, due_at } => outbox.execute(params![queue, id, scope, body, *now as i64, *due_at as i64])? > 0,
             });
         }
     }

@@ -77,7 +77,7 @@ impl Db {
 impl Outbox for EmbeddedOutbox {
     fn put<'a>(&'a self, queue: &'a str, id: &'a str, scope: &'a str, body: &'a str, now: u64, due_at: u64) -> BoxFuture<'a, bool> {
         let (queue, id, scope, body) = (queue.to_owned(), id.to_owned(), scope.to_owned(), body.to_owned());
-        self.log.append(Record::Mail { queue, id, scope, body, now, due_at })
+        self.log.append(Record::Outbox { queue, id, scope, body, now, due_at })
     }
 
     fn claim<'a>(&'a self, queue: &'a str, now: u64, lease_ms: u64, limit: usize) -> BoxFuture<'a, Vec<Message>> {
