@@ -266,9 +266,12 @@ impl<C: Components> App<C> {
             }
             runtime.block_on(app.announce_all())?;
             runtime.spawn(Self::finish_removals(Arc::downgrade(&app)));
-            // Refunds the provider failed, whichever process failed them.
+            // Refunds the provider failed, whichever process failed them; and the outbox's
+            // settled messages, forgotten once old.
             let payments = app.shared.commerce.payments.clone();
             runtime.spawn(async move { payments.work().await });
+            let outbox = app.shared.commerce.outbox.clone();
+            runtime.spawn(async move { marquee_ticketing::queue::prune(&*outbox).await });
         } else if app.shared_store.is_none() {
             anyhow::bail!("a runtime process needs a shared store (--store)");
         } else {

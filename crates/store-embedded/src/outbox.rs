@@ -67,6 +67,11 @@ impl Db {
         Ok(self.conn().query_row("SELECT COUNT(*) FROM outbox WHERE queue = ?1 AND state = 'queued'", [queue], |r| r.get(0))?)
     }
 
+    fn outbox_prune(&self, before: u64, limit: usize) -> Result<u64> {
+        let sql = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state != 'queued' AND due_at < ?1 LIMIT ?2)";
+        Ok(self.conn().execute(sql, params![before.min(i64::MAX as u64) as i64, limit as i64])? as u64)
+    }
+
     fn outbox_recent(&self, scope: &str, limit: usize) -> Result<Vec<Message>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE scope = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"))?;
@@ -98,6 +103,10 @@ impl Outbox for EmbeddedOutbox {
     fn queued<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, u64> {
         let queue = queue.to_owned();
         on_blocking(&self.db, move |db| db.outbox_queued(&queue))
+    }
+
+    fn prune(&self, before: u64, limit: usize) -> BoxFuture<'_, u64> {
+        on_blocking(&self.db, move |db| db.outbox_prune(before, limit))
     }
 
     fn recent<'a>(&'a self, scope: &'a str, limit: usize) -> BoxFuture<'a, Vec<Message>> {

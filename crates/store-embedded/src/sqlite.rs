@@ -113,6 +113,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(queue, due_at) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS outbox_scope ON outbox(scope, created_at);
+CREATE INDEX IF NOT EXISTS outbox_settled ON outbox(due_at) WHERE state != 'queued';
 CREATE TABLE IF NOT EXISTS kv (
     deployment TEXT NOT NULL,
     key TEXT NOT NULL,

@@ -2,8 +2,8 @@
 --
 -- KEYS[1] is the prefix `{out}`. Keys: <P>:m:<id> hash of a message (queue, scope, body,
 -- created_at, due_at, attempts, last_error, state); <P>:due:<queue> sorted set of a queue's
--- queued ids by due_at; <P>:scope:<scope> sorted set of a scope's ids by created_at. ARGV[1]
--- names the step.
+-- queued ids by due_at; <P>:scope:<scope> sorted set of a scope's ids by created_at;
+-- <P>:settled sorted set of settled ids by when they were settled. ARGV[1] names the step.
 
 local P = KEYS[1]
 local op = ARGV[1]
@@ -39,6 +39,7 @@ elseif op == 'settle' then
   local key = P .. ':m:' .. ARGV[2]
   if redis.call('EXISTS', key) == 0 then return 0 end
   redis.call('ZREM', due(key), ARGV[2])
+  redis.call('ZADD', P .. ':settled', ARGV[4], ARGV[2])
   redis.call('HSET', key, 'state', ARGV[3], 'due_at', ARGV[4])
   return 1
 elseif op == 'retry' then
@@ -46,8 +47,19 @@ elseif op == 'retry' then
   local key = P .. ':m:' .. ARGV[2]
   if redis.call('EXISTS', key) == 0 then return 0 end
   redis.call('ZADD', due(key), ARGV[4], ARGV[2])
+  redis.call('ZREM', P .. ':settled', ARGV[2])
   redis.call('HSET', key, 'state', 'queued', 'last_error', ARGV[3], 'due_at', ARGV[4])
   return 1
+elseif op == 'prune' then
+  -- ARGV: before (exclusive), limit
+  local ids = redis.call('ZRANGE', P .. ':settled', '-inf', '(' .. ARGV[2], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
+  for _, id in ipairs(ids) do
+    local key = P .. ':m:' .. id
+    redis.call('ZREM', P .. ':scope:' .. redis.call('HGET', key, 'scope'), id)
+    redis.call('DEL', key)
+    redis.call('ZREM', P .. ':settled', id)
+  end
+  return #ids
 elseif op == 'recent' then
   -- ARGV: scope, limit
   local ids = redis.call('ZRANGE', P .. ':scope:' .. ARGV[2], '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, tonumber(ARGV[3]))

@@ -69,6 +69,10 @@ impl Outbox for RedisStore {
         })
     }
 
+    fn prune(&self, before: u64, limit: usize) -> BoxFuture<'_, u64> {
+        Box::pin(async move { self.outbox_step("prune", &[&before.to_string(), &limit.to_string()]).await })
+    }
+
     fn recent<'a>(&'a self, scope: &'a str, limit: usize) -> BoxFuture<'a, Vec<Message>> {
         Box::pin(async move { self.messages("recent", &[scope, &limit.to_string()]).await })
     }

@@ -896,6 +896,14 @@ pub async fn outbox(store: Arc<dyn crate::Outbox>) {
     assert_eq!((store.queued("mail").await.unwrap(), store.queued("refunds").await.unwrap()), (1, 1), "settled ones are not counted");
     store.settle("r1", Delivery::Sent, 2_000_001).await.unwrap();
 
+    // Settled messages are forgotten once old, a few at a time; queued ones never.
+    assert_eq!(store.prune(3_001, 10).await.unwrap(), 1, "m1, settled at 3001, is not before it; other (1101) is");
+    assert_eq!(store.prune(2_000_002, 1).await.unwrap(), 1, "m1 or r1: one at most");
+    assert_eq!(store.prune(2_000_002, 10).await.unwrap(), 1, "the other");
+    assert_eq!(store.prune(u64::MAX, 10).await.unwrap(), 0, "later is still queued");
+    assert_eq!(store.recent("d1", 10).await.unwrap().iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["later"]);
+    assert!(store.recent("d2", 10).await.unwrap().is_empty());
+
     // Many claimers at once: each message goes to one of them.
     for n in 0..40 {
         store.put("mail", &format!("c{n}"), "d3", "{}", 10, 10).await.unwrap();

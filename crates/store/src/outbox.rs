@@ -78,6 +78,10 @@ pub trait Outbox: Send + Sync {
     /// How many messages of `queue` are queued (due or not).
     fn queued<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, u64>;
 
+    /// Forgets up to `limit` settled messages settled before `before`; how many it forgot.
+    /// Queued ones are kept whatever their age.
+    fn prune(&self, before: u64, limit: usize) -> BoxFuture<'_, u64>;
+
     /// A scope's messages of every queue, newest first, at most `limit`.
     fn recent<'a>(&'a self, scope: &'a str, limit: usize) -> BoxFuture<'a, Vec<Message>>;
 }

@@ -12,6 +12,30 @@ pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(300);
 /// How often an idle worker looks for work.
 const POLL: Duration = Duration::from_millis(500);
+/// How long a sent or dropped message stays on the desk's outbox before it is forgotten.
+pub const KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How often settled messages older than that are forgotten, and how many at a time.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: usize = 1000;
+
+/// Forgets settled messages older than [`KEEP`], every hour, for as long as the process runs
+/// (any number of processes may: forgetting twice is forgetting once).
+pub async fn prune(outbox: &dyn Outbox) {
+    loop {
+        let before = now_ms().saturating_sub(KEEP.as_millis() as u64);
+        loop {
+            match outbox.prune(before, PRUNE_BATCH).await {
+                Ok(forgotten) if forgotten as usize == PRUNE_BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "could not forget old outbox messages");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
 
 /// How a queue is worked.
 pub struct Worker<'a> {
