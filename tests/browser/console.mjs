@@ -47,6 +47,17 @@ try {
   await page.getByLabel("Currency").selectOption("KRW");
   await page.getByLabel("Time zone").selectOption("Europe/Vienna");
   await page.locator('input[name="price"]').first().fill("45000");
+  // A poster the browser draws: a 1600 x 2400 PNG, which the platform fits into 1200 x 1800.
+  const png = await page.evaluate(async () => {
+    const canvas = new OffscreenCanvas(1600, 2400);
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#312e81";
+    g.fillRect(0, 0, 1600, 2400);
+    g.fillStyle = "#fbbf24";
+    g.fillRect(200, 200, 1200, 600);
+    return [...new Uint8Array(await (await canvas.convertToBlob({ type: "image/png" })).arrayBuffer())];
+  });
+  await page.getByLabel("Poster (JPEG, PNG or WebP)").setInputFiles({ name: "poster.png", mimeType: "image/png", buffer: Buffer.from(png) });
   // A seated performance may add a standing section beside its seat map.
   await page.getByRole("button", { name: "Add a section" }).click();
   await page.locator('select[name="section-kind"]').nth(1).selectOption("standing");
@@ -58,6 +69,8 @@ try {
   const info = await (await fetch(`${base}/p/spring-gala/api/info`)).json();
   out.deployedSections = info.sections.map((s) => (s.numbered ? "map" : "standing"));
   out.described = { currency: info.currency, time_zone: info.time_zone, price: info.sections[0].price, starts_at: info.sessions[0].starts_at, description: info.description };
+  const poster = await fetch(`${base}${info.poster}`);
+  out.poster = { type: poster.headers.get("content-type"), cache: poster.headers.get("cache-control") };
   await page.waitForSelector(".performances a");
   out.listed = await page.textContent(".performances");
   await shoot(page, out, "deploy-1280");
@@ -85,6 +98,10 @@ try {
   const response = await storefront.goto(`${base}/p/spring-gala/`);
   out.storefrontStatus = response.status();
   out.storefrontTitle = await storefront.title();
+  // Its page shows the poster, as the platform wrote it.
+  const shown = await storefront.waitForSelector("img.poster");
+  await storefront.waitForFunction((img) => img.complete, shown);
+  out.storefrontPoster = await shown.evaluate((img) => ({ width: img.naturalWidth, height: img.naturalHeight, alt: img.alt }));
   await storefront.close();
 
   await page.goto(`${base}/console/#/browse`);

@@ -60,10 +60,17 @@ try {
   // The details a live performance may change, changed here, show on its page.
   await page.locator('form.details input[name="title"]').fill("Spring Gala II");
   await page.locator('form.details textarea[name="description"]').fill("Now with a second act.");
+  const png = await page.evaluate(async () => {
+    const canvas = new OffscreenCanvas(400, 600);
+    canvas.getContext("2d").fillRect(0, 0, 400, 600);
+    return [...new Uint8Array(await (await canvas.convertToBlob({ type: "image/png" })).arrayBuffer())];
+  });
+  await page.getByLabel("New poster (JPEG, PNG or WebP)").setInputFiles({ name: "poster.png", mimeType: "image/png", buffer: Buffer.from(png) });
   await page.getByRole("button", { name: "Save details" }).click();
   await page.waitForSelector("form.details .notice.ok");
   const info = await (await fetch(`${base}/p/${ns}/api/info`)).json();
-  out.savedDetails = { title: info.title, description: info.description };
+  await page.waitForFunction(() => document.querySelector("form.details img.poster")?.complete && !document.querySelector("form.details img.poster").hidden);
+  out.savedDetails = { title: info.title, description: info.description, poster: info.poster?.startsWith("/api/v1/posters/") };
   // Mail: no relay here, so every mail waits in the outbox, where the desk shows it; a preview
   // shows a confirmation as a buyer would get it.
   await page.getByRole("button", { name: "Refresh the outbox" }).click();

@@ -156,6 +156,8 @@ fn a_seller_signs_up_in_the_console_deploys_from_the_form_and_sees_it_live() {
     let described = &seen["described"];
     assert_eq!((&described["currency"], &described["time_zone"], &described["price"]), (&json!("KRW"), &json!("Europe/Vienna"), &json!(45000)), "{seen}");
     assert_eq!(described["description"], "A night of Strauss.");
+    assert_eq!(seen["poster"], json!({"type": "image/jpeg", "cache": "public, max-age=31536000, immutable"}), "{seen}");
+    assert_eq!(seen["storefrontPoster"], json!({"width": 1200, "height": 1800, "alt": "Poster of Spring Gala"}), "the page shows the poster, fitted");
     // The session was typed as 20:00 on the venue's clock: 19:00 or 18:00 UTC, whatever the browser's zone.
     let starts = described["starts_at"].as_str().unwrap();
     assert!(starts.ends_with("T19:00:00Z") || starts.ends_with("T18:00:00Z"), "{starts}");
@@ -338,7 +340,7 @@ fn a_seller_sees_sales_move_finds_an_order_by_seat_refunds_a_ticket_and_exports_
     assert!(seen["movedWithinMs"].as_u64().unwrap() < 5000, "{seen}");
     assert_eq!(seen["percent"], "1% sold");
     assert!(seen["revenueLegend"].as_array().unwrap().contains(&json!("net (EUR)")), "a revenue line: {seen}");
-    assert_eq!(seen["savedDetails"], json!({"title": "Spring Gala II", "description": "Now with a second act."}));
+    assert_eq!(seen["savedDetails"], json!({"title": "Spring Gala II", "description": "Now with a second act.", "poster": true}));
     assert_eq!(seen["found"], json!([seen["order"]]), "found by its seat");
     assert_eq!(seen["refunded"], "R-3-3 (refunded)");
     assert!(seen["refundedFigure"].as_str().unwrap().contains("1,200"), "{seen}");

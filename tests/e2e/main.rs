@@ -12,6 +12,7 @@ mod kits;
 mod kube;
 mod mail;
 mod metrics;
+mod posters;
 mod readme;
 mod redis;
 mod spine;

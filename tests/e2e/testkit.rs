@@ -40,6 +40,8 @@ pub(crate) struct Reply {
     pub status: u16,
     pub text: String,
     pub headers: Vec<(String, String)>,
+    /// The body as sent (`text` is empty unless it is UTF-8).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -146,12 +148,21 @@ impl Server {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        Reply { status, text, headers }
+        let bytes = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap_or_default();
+        let text = String::from_utf8(bytes.clone()).unwrap_or_default();
+        Reply { status, text, headers, bytes }
     }
 
     pub(crate) fn get(&self, path: &str, token: Option<&str>) -> Reply {
-        Self::finish(bearer(self.agent.get(self.url(path)), token).call())
+        self.get_with(path, token, &[])
+    }
+
+    pub(crate) fn get_with(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = bearer(self.agent.get(self.url(path)), token);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        Self::finish(req.call())
     }
 
     pub(crate) fn delete(&self, path: &str, token: Option<&str>) -> Reply {
@@ -184,7 +195,12 @@ impl Server {
 
     /// POSTs raw bytes (`application/wasm`).
     pub(crate) fn post_bytes(&self, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
-        Self::finish(bearer(self.agent.post(self.url(path)).header("Content-Type", "application/wasm"), token).send(body))
+        self.upload(path, token, "application/wasm", body)
+    }
+
+    /// POSTs raw bytes of a type.
+    pub(crate) fn upload(&self, path: &str, token: Option<&str>, content_type: &str, body: &[u8]) -> Reply {
+        Self::finish(bearer(self.agent.post(self.url(path)).header("Content-Type", content_type), token).send(body))
     }
 
     pub(crate) fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {

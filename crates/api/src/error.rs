@@ -42,6 +42,7 @@ codes! {
     InvalidComponent = "invalid_component",
     InvalidDoor = "invalid_door",
     InvalidEmail = "invalid_email",
+    InvalidImage = "invalid_image",
     InvalidJson = "invalid_json",
     InvalidNamespace = "invalid_namespace",
     InvalidPage = "invalid_page",

@@ -14,6 +14,7 @@ mod door;
 mod mail;
 mod orders;
 mod performances;
+mod posters;
 mod templates;
 
 pub use cluster::{Cluster, connect as connect_cluster, start_mirror};
@@ -27,6 +28,7 @@ use door::*;
 use mail::*;
 use orders::*;
 use performances::*;
+use posters::*;
 use templates::*;
 
 use std::sync::Arc;
@@ -161,6 +163,8 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/admin/token-keys/rotate", post(rotate_keys))
         .route("/api/v1/catalog", get(catalog))
         .route("/api/v1/orders", get(my_orders))
+        .route("/api/v1/posters", post(upload_poster).layer(axum::extract::DefaultBodyLimit::disable()))
+        .route("/api/v1/posters/{digest}", get(poster))
         .route(
             "/api/v1/components",
             post(upload_component).get(components).layer(axum::extract::DefaultBodyLimit::disable()),
@@ -219,7 +223,7 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// A body must be JSON: what an HTML form can send cross-site (`text/plain`, a urlencoded
 /// or multipart form) is refused, so no other site can log a browser in or act through it.
 async fn read_body(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    if req.uri().path() == "/api/v1/components" {
+    if ["/api/v1/components", "/api/v1/posters"].contains(&req.uri().path()) {
         // An upload streams into its handler, which may refuse it unread (401, 403): the
         // connection then cannot carry another request, and the client is told so.
         let mut response = next.run(req).await;
@@ -325,8 +329,8 @@ async fn security_headers(State(policy): State<SecurityHeaders>, uri: http::Uri,
     }
     if uri.path().starts_with("/api/") {
         // Answers carry tokens (log-in, deploy and namespace tokens) or one caller's data:
-        // never kept, by the browser or anything between.
-        headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+        // never kept, by the browser or anything between (a poster says it may be).
+        headers.entry(header::CACHE_CONTROL).or_insert(http::HeaderValue::from_static("no-store"));
     }
     response
 }

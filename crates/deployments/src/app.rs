@@ -20,7 +20,7 @@ use marquee_limits::{RateLimits, Rates};
 use crate::namespace::{Namespace, Registry, Shared, Spec};
 use marquee_ticketing::{Payments, TestProvider};
 use crate::components::Components;
-use marquee_ticketing::templates::{FieldError, Template, Templates};
+use marquee_ticketing::templates::{FieldError, PerformanceParams, Template, Templates};
 
 /// How often a runtime on a shared store reports what it serves (a report lapses after a few
 /// of these).
@@ -129,7 +129,7 @@ const STORE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Parameters an owner may change on a live performance; the rest shape its inventory.
 pub(crate) const PATCHABLE: &[&str] =
-    &["title", "venue", "description", "cast", "running_minutes", "time_zone", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes"];
+    &["title", "venue", "description", "cast", "running_minutes", "poster", "time_zone", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes"];
 
 /// Takes the data dir's exclusive lock, so a second process on the same data dir (which would
 /// sell the same seats from its own memory with the embedded store) refuses to start instead.
@@ -562,6 +562,7 @@ impl<C: Components> App<C> {
         let template = self.templates.get(template_name).ok_or_else(|| DeployError::UnknownTemplate(template_name.clone()))?;
         let params = template.validate(&request.params)?;
         marquee_ticketing::templates::check_upcoming(&params)?;
+        self.check_poster(&params, None).await?;
         if self.registry.get(&namespace).is_some() {
             return Err(namespace_taken(&namespace));
         }
@@ -722,6 +723,7 @@ impl<C: Components> App<C> {
                 template.validate(&Value::Object(merged))?
             }
         };
+        self.check_poster(&params, ns.params.poster.as_deref()).await?;
         let mut spec = ns.spec.clone();
         // The owner's namespace token acts as the owner.
         let owner = (!caller.admin).then_some(ns.owner.as_str());
@@ -735,6 +737,16 @@ impl<C: Components> App<C> {
         }
         self.registry.publish(updated.clone());
         Ok((ns, updated, started.elapsed()))
+    }
+
+    /// Refuses a poster the store does not keep (`was`: the one the performance shows now).
+    async fn check_poster(&self, params: &PerformanceParams, was: Option<&str>) -> Result<(), DeployError> {
+        match params.poster.as_deref() {
+            Some(digest) if Some(digest) != was && self.shared.catalog.poster(digest).await?.is_none() => {
+                Err(FieldError::new("params.poster", "no poster has this digest: upload it first (POST /api/v1/posters)").into())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Applies `{role: reference}` swaps to a performance's functions.

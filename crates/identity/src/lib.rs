@@ -132,8 +132,9 @@ pub fn random_hex(n: usize) -> String {
     hex::encode(bytes)
 }
 
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+/// The sha256 of some bytes (a secret to store, a poster to name), as lower-case hex.
+pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 impl Auth {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use lettre::message::{Attachment as Part, Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use marquee_store::{BoxFuture, Delivery, Message, Outbox};
+use marquee_store::{BoxFuture, Delivery, Outbox};
 use marquee_ticketing::queue::Worker;
 use marquee_ticketing::{MAIL, Notice};
 
@@ -72,15 +72,8 @@ impl Postman {
     pub async fn run(self) {
         let worker = Worker { outbox: &*self.outbox, queue: MAIL, lease: LEASE, batch: BATCH };
         let this = &self;
-        let each = |message: Message| async move {
-            let notice: Notice = match serde_json::from_str(&message.body) {
-                Ok(notice) => notice,
-                Err(e) => {
-                    tracing::error!(id = message.id, error = %e, "an outbox message this release cannot read; dropped");
-                    return Ok(Delivery::Dropped);
-                }
-            };
-            match this.author.write(&notice, message.attempts).await? {
+        let each = |notice: Notice, tries| async move {
+            match this.author.write(&notice, tries).await? {
                 Some(letter) => this.relay.send(&letter).await.map(|()| Delivery::Sent),
                 None => Ok(Delivery::Dropped),
             }

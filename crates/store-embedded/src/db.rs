@@ -333,6 +333,26 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    pub(crate) fn put_poster(&self, digest: &str, bytes: &[u8], now: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO posters (digest, bytes, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (digest) DO NOTHING",
+            params![digest, bytes, now],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn poster(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.conn().query_row("SELECT bytes FROM posters WHERE digest = ?1", [digest], |r| r.get(0)).optional()?)
+    }
+
+    /// Every poster: (digest, bytes, created_at).
+    fn posters(&self) -> Result<Vec<(String, Vec<u8>, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT digest, bytes, created_at FROM posters")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub(crate) fn put_template(&self, name: &str, body: &str, now: i64) -> Result<()> {
         self.conn().execute(
             "INSERT INTO templates (name, body, updated_at) VALUES (?1, ?2, ?3)
@@ -479,15 +499,26 @@ impl Catalog for EmbeddedCatalog {
         let (deployment, id) = (deployment.to_owned(), id.to_owned());
         on_blocking(&self.0, move |db| db.revoke_namespace_token(&deployment, &id))
     }
+
+    fn put_poster<'a>(&'a self, digest: &'a str, bytes: &'a [u8], now: i64) -> BoxFuture<'a, ()> {
+        let (digest, bytes) = (digest.to_owned(), bytes.to_owned());
+        on_blocking(&self.0, move |db| db.put_poster(&digest, &bytes, now))
+    }
+
+    fn poster<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
+        let digest = digest.to_owned();
+        on_blocking(&self.0, move |db| db.poster(&digest))
+    }
 }
 
 /// Copies a data dir's catalog into a shared store's when that one is empty: archived and live
-/// performances, uploads, templates, live deploy tokens ([`crate::move_catalog`] does it once).
+/// performances, uploads, templates, live deploy tokens, posters ([`crate::move_catalog`] does it once).
 pub(crate) async fn copy_catalog(db: &Arc<Db>, to: &dyn Catalog) -> Result<()> {
     let here = EmbeddedCatalog(db.clone());
     let (live, components, templates) = (here.performances().await?, here.components(None).await?, here.templates().await?);
     let local = db.clone();
-    let (archived, tokens) = tokio::task::spawn_blocking(move || anyhow::Ok((local.archived_performances()?, local.namespace_tokens()?))).await??;
+    let (archived, tokens, posters) =
+        tokio::task::spawn_blocking(move || anyhow::Ok((local.archived_performances()?, local.namespace_tokens()?, local.posters()?))).await??;
     let empty = to.deployments().await?.is_empty() && to.components(None).await?.is_empty() && to.templates().await?.is_empty();
     if empty {
         for (row, archived_at) in &archived {
@@ -507,8 +538,11 @@ pub(crate) async fn copy_catalog(db: &Arc<Db>, to: &dyn Catalog) -> Result<()> {
         for (token, hash, created_at) in &tokens {
             to.insert_namespace_token(token, hash, *created_at).await?;
         }
-        let counts = (archived.len(), live.len(), components.len(), templates.len(), tokens.len());
-        tracing::info!(?counts, "moved the data dir's catalog (archived, live, uploads, templates, tokens) into the shared store");
+        for (digest, bytes, created_at) in &posters {
+            to.put_poster(digest, bytes, *created_at).await?;
+        }
+        let counts = (archived.len(), live.len(), components.len(), templates.len(), tokens.len(), posters.len());
+        tracing::info!(?counts, "moved the data dir's catalog (archived, live, uploads, templates, tokens, posters) into the shared store");
     }
     Ok(())
 }

@@ -93,6 +93,12 @@ CREATE TABLE IF NOT EXISTS components (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (owner, name, version)
 );
+-- Performances' posters by the sha256 of their bytes (JPEG, as the control plane re-encoded them).
+CREATE TABLE IF NOT EXISTS posters (
+    digest TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS templates (
     name TEXT PRIMARY KEY,
     body TEXT NOT NULL,

@@ -20,6 +20,10 @@ fn performance_key(namespace: &str) -> String {
     format!("{PREFIX}:perf:{namespace}")
 }
 
+fn poster_key(digest: &str) -> String {
+    format!("{PREFIX}:poster:{digest}")
+}
+
 fn token_key(id: &str) -> String {
     format!("{PREFIX}:token:{id}")
 }
@@ -206,5 +210,20 @@ impl Catalog for RedisStore {
 
     fn revoke_namespace_token<'a>(&'a self, deployment: &'a str, id: &'a str) -> BoxFuture<'a, bool> {
         Box::pin(async move { Ok(self.catalog_step::<i64>("revoke_token", &[id, deployment]).await? == 1) })
+    }
+
+    fn put_poster<'a>(&'a self, digest: &'a str, bytes: &'a [u8], _now: i64) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let _: bool = connection.set_nx(poster_key(digest), bytes).await.answered("Redis SETNX failed")?;
+            Ok(())
+        })
+    }
+
+    fn poster<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            connection.get(poster_key(digest)).await.answered("Redis GET failed")
+        })
     }
 }

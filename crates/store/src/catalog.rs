@@ -1,5 +1,5 @@
 //! What the control plane keeps about the platform: performances (live, and archived for their
-//! orders), admins' templates, uploaded components' records and deploy tokens. Behind
+//! orders), admins' templates, uploaded components' records, deploy tokens and posters. Behind
 //! [`Catalog`], so every control plane of a shared store reads and writes the same one.
 
 use serde::{Deserialize, Serialize};
@@ -124,4 +124,9 @@ pub trait Catalog: Send + Sync {
     fn namespace_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<(NamespaceToken, String)>>;
     /// Revokes a live token of `deployment`; `false` when there is no such live token.
     fn revoke_namespace_token<'a>(&'a self, deployment: &'a str, id: &'a str) -> BoxFuture<'a, bool>;
+    /// Keeps a poster's bytes under their digest (nothing when they are kept already): public
+    /// images shown on performances' pages, unlike a component, which is its seller's code.
+    fn put_poster<'a>(&'a self, digest: &'a str, bytes: &'a [u8], now: i64) -> BoxFuture<'a, ()>;
+    /// A poster's bytes by digest.
+    fn poster<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Option<Vec<u8>>>;
 }

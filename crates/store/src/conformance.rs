@@ -743,6 +743,13 @@ pub async fn catalog(store: Arc<dyn Catalog>) {
     assert!(store.revoke_namespace_token("d4", "t1").await.unwrap());
     assert!(!store.revoke_namespace_token("d4", "t1").await.unwrap(), "revoked once");
     assert_eq!(store.namespace_token("t1").await.unwrap(), None);
+
+    assert_eq!(store.poster("d1g35t").await.unwrap(), None);
+    let jpeg = [0xff, 0xd8, 0x00, 0xff, 0xd9];
+    store.put_poster("d1g35t", &jpeg, 4).await.unwrap();
+    store.put_poster("d1g35t", &jpeg, 5).await.unwrap();
+    assert_eq!(store.poster("d1g35t").await.unwrap().as_deref(), Some(&jpeg[..]), "bytes as put, a repeat no error");
+    assert_eq!(store.poster("other").await.unwrap(), None);
 }
 
 /// An order's record as the platform writes it, of seats in session `s1`.

@@ -94,14 +94,7 @@ impl Payments {
     /// may, each refund is leased to one.
     pub async fn work(&self) {
         let worker = Worker { outbox: &*self.outbox, queue: REFUNDS, lease: REFUND_LEASE, batch: 16 };
-        let each = |message: marquee_store::Message| async move {
-            let payback: Payback = match serde_json::from_str(&message.body) {
-                Ok(payback) => payback,
-                Err(e) => {
-                    tracing::error!(id = message.id, error = %e, "a queued refund this release cannot read: refund it by hand");
-                    return Ok(Delivery::Dropped);
-                }
-            };
+        let each = |payback: Payback, _tries| async move {
             match self.provider.refund(&payback.charge_id, payback.amount).await {
                 Ok(()) => {
                     tracing::info!(charge_id = payback.charge_id, amount = payback.amount, "a refund that had failed went through");

@@ -51,11 +51,13 @@ pub struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    /// Does each due message with `each` (`Ok`: settled so; `Err`: tried again later), and calls
-    /// `between` after each batch, for as long as the process runs.
-    pub async fn run<Each, Done, Between, Counted>(&self, each: Each, between: Between)
+    /// Does each due message with `each`, given its body read as a `T` and the tries so far
+    /// (`Ok`: settled so; `Err`: tried again later), and calls `between` after each batch, for
+    /// as long as the process runs. A body this release cannot read is dropped, and logged.
+    pub async fn run<T, Each, Done, Between, Counted>(&self, each: Each, between: Between)
     where
-        Each: Fn(Message) -> Done,
+        T: serde::de::DeserializeOwned,
+        Each: Fn(T, u32) -> Done,
         Done: Future<Output = Result<Delivery>>,
         Between: Fn() -> Counted,
         Counted: Future<Output = ()>,
@@ -78,11 +80,18 @@ impl Worker<'_> {
         }
     }
 
-    async fn settle<Done: Future<Output = Result<Delivery>>>(&self, message: &Message, each: &impl Fn(Message) -> Done) {
-        let settled = match each(message.clone()).await {
+    async fn settle<T: serde::de::DeserializeOwned, Done: Future<Output = Result<Delivery>>>(&self, message: &Message, each: &impl Fn(T, u32) -> Done) {
+        let done = match serde_json::from_str(&message.body) {
+            Ok(body) => each(body, message.attempts).await,
+            Err(e) => {
+                tracing::error!(queue = self.queue, id = message.id, error = %e, "an outbox message this release cannot read: dropped (a refund: pay it back by hand)");
+                Ok(Delivery::Dropped)
+            }
+        };
+        let settled = match done {
             Ok(state) => self.outbox.settle(&message.id, state, now_ms()).await,
             Err(e) => {
-                let wait = FIRST_RETRY.saturating_mul(1 << message.attempts.min(16)).min(LONGEST_RETRY);
+                let wait = FIRST_RETRY.saturating_mul(1 << message.attempts.saturating_sub(1).min(16)).min(LONGEST_RETRY);
                 tracing::warn!(id = message.id, attempts = message.attempts, retry_in = ?wait, error = format!("{e:#}"), "not done; tried again later");
                 self.outbox.retry(&message.id, &format!("{e:#}"), now_ms() + wait.as_millis() as u64).await
             }

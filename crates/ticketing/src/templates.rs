@@ -134,6 +134,9 @@ pub struct PerformanceParams {
     /// How long it runs, in minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_minutes: Option<u32>,
+    /// The sha256 of its poster as the platform keeps it (`POST /api/v1/posters`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poster: Option<String>,
     /// The ISO 4217 currency every price is in, in its minor units (`EUR`: cents).
     #[serde(default = "default_currency")]
     pub currency: String,
@@ -360,6 +363,11 @@ impl Template {
         }
         if let Some(minutes) = params.running_minutes {
             check_range("params.running_minutes", minutes, 1, 24 * 60)?;
+        }
+        if let Some(poster) = &params.poster
+            && !(poster.len() == 64 && poster.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        {
+            return Err(FieldError::new("params.poster", "must be the digest POST /api/v1/posters answered with"));
         }
         if !is_currency(&params.currency) {
             return Err(FieldError::new("params.currency", "must be an ISO 4217 currency code such as EUR, USD or KRW"));

@@ -13,6 +13,8 @@ struct Params {
     cast: Vec<String>,
     #[serde(default)]
     running_minutes: Option<u32>,
+    #[serde(default)]
+    poster: Option<String>,
     /// Performances from before currencies default to the euro, which they sold in.
     #[serde(default = "euro")]
     currency: String,
@@ -82,6 +84,9 @@ struct Info<'a> {
     cast: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     running_minutes: Option<u32>,
+    /// Where the platform serves its poster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    poster: Option<String>,
     /// ISO 4217: prices are in its minor units.
     currency: &'a str,
     /// The venue's IANA time zone, in which pages show the sessions.
@@ -150,6 +155,7 @@ fn info() -> Result<Response, Response> {
         description: params.description.as_deref(),
         cast: &params.cast,
         running_minutes: params.running_minutes,
+        poster: params.poster.as_deref().map(|digest| format!("/api/v1/posters/{digest}")),
         currency: &params.currency,
         time_zone: &params.time_zone,
         sessions: &params.sessions,

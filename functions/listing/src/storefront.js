@@ -326,6 +326,7 @@ export function mount(root, ctx) {
 
     body.append(
       h('h1', {}, info.title),
+      ...(info.poster ? [h('img', { class: 'poster', src: info.poster, alt: `Poster of ${info.title}` })] : []),
       h('p', { class: 'venue' }, info.venue, info.running_minutes ? ` · ${info.running_minutes} minutes` : ''),
       ...(info.description ? [h('p', { class: 'description' }, info.description)] : []),
       ...(info.cast?.length ? [h('p', { class: 'cast' }, `With ${info.cast.join(', ')}`)] : []),

@@ -106,10 +106,18 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   const send = (s: Session | null) => {
     const headers: Record<string, string> = {};
     if (s) headers.authorization = `Bearer ${s.token}`;
-    if (body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
+    if (body !== undefined) headers['content-type'] = raw ? body.type || 'application/octet-stream' : 'application/json';
     return fetch(path, { method, headers, body: body === undefined ? undefined : raw ? body : JSON.stringify(body) });
   };
   let s = current;
   if (s && s.expiresAt - Date.now() < 10_000) s = await restore();
   return answer<T>(await send(s));
+}
+
+/** The image types a poster may be uploaded as. */
+export const POSTER_TYPES = 'image/jpeg,image/png,image/webp';
+
+/** Uploads a poster; its digest, for a performance's `params.poster`. */
+export async function uploadPoster(file: File): Promise<string> {
+  return (await call<{ digest: string }>('POST', '/api/v1/posters', file)).digest;
 }

@@ -1,7 +1,7 @@
 // Deploy: pick a template, describe the performance (sessions, sections as a seat map or
 // general admission, goods), deploy it and see how long it took to go live. Lists the
 // seller's performances. The form follows the template's parameter schema.
-import { type Context, ApiError, call, h, minorUnits, notice, picker, reason } from '@marquee/api';
+import { type Context, ApiError, POSTER_TYPES, call, h, minorUnits, notice, picker, reason, uploadPoster } from '@marquee/api';
 
 interface Template {
   name: string;
@@ -75,6 +75,7 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
   const description = h('textarea', { name: 'description', rows: 3, maxLength: 5000 });
   const cast = h('input', { type: 'text', name: 'cast', placeholder: 'Names, comma separated' });
   const running = h('input', { type: 'number', name: 'running-minutes', min: '1', max: '1440', inputMode: 'numeric' });
+  const poster = h('input', { type: 'file', name: 'poster', accept: POSTER_TYPES });
   const currency = picker('currency', 'currency', 'EUR');
   const timeZone = picker('time-zone', 'timeZone', Intl.DateTimeFormat().resolvedOptions().timeZone);
   // Prices are typed in major units of the chosen currency and sent in its minor units.
@@ -153,6 +154,7 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
     h('div', { class: 'grid' }, h('label', {}, 'Currency ', currency), h('label', {}, 'Time zone ', timeZone),
       h('label', {}, 'Running time (minutes) ', running), h('label', {}, 'Cast ', cast)),
     h('label', {}, 'Description ', description),
+    h('label', {}, 'Poster (JPEG, PNG or WebP) ', poster),
     sessions.fieldset,
     sections.fieldset,
     withGoods && goods.fieldset,
@@ -182,6 +184,8 @@ function form(template: Template, onDeployed: () => void): HTMLElement {
     const ns = namespace.input.value;
     const started = performance.now();
     try {
+      const image = poster.files?.[0];
+      if (image) params.poster = await uploadPoster(image);
       const deployed = await call<{ deploy_ms: number; url: string }>('POST', '/api/v1/performances', {
         namespace: ns,
         template: template.name,

@@ -2,7 +2,7 @@
 // section's sold, held and free as bars), and its orders: search by email, order id or seat,
 // filter, page, open one, refund it whole or ticket by ticket, and export orders and attendees
 // as CSV; and its mail: the outbox (what was sent, what waits and why) and a preview of each kind.
-import { type Context, call, choose, h, minorUnits, money, notice, picker as listOf, reason, session, when } from '@marquee/api';
+import { type Context, POSTER_TYPES, call, choose, h, minorUnits, money, notice, picker as listOf, reason, session, uploadPoster, when } from '@marquee/api';
 import { type History, chart } from '@marquee/monitor';
 
 interface Counted {
@@ -107,6 +107,9 @@ export function mount(root: HTMLElement, ctx: Context) {
     cast: h('input', { type: 'text', name: 'cast', placeholder: 'Names, comma separated' }),
     running: h('input', { type: 'number', name: 'running-minutes', min: '1', max: '1440', inputMode: 'numeric' }),
     timeZone: listOf('time-zone', 'timeZone', 'UTC'),
+    poster: h('input', { type: 'file', name: 'poster', accept: POSTER_TYPES }),
+    noPoster: h('input', { type: 'checkbox', name: 'no-poster' }),
+    shown: h('img', { class: 'poster', alt: 'The poster now', hidden: true }),
   };
   const saved = h('p', { class: 'notice' });
   const relay = h('p', {});
@@ -127,6 +130,8 @@ export function mount(root: HTMLElement, ctx: Context) {
     h('div', { class: 'grid' }, h('label', {}, 'Title ', edit.title), h('label', {}, 'Venue ', edit.venue),
       h('label', {}, 'Time zone ', edit.timeZone), h('label', {}, 'Running time (minutes) ', edit.running), h('label', {}, 'Cast ', edit.cast)),
     h('label', {}, 'Description ', edit.description),
+    edit.shown,
+    h('div', { class: 'grid' }, h('label', {}, 'New poster (JPEG, PNG or WebP) ', edit.poster), h('label', {}, edit.noPoster, ' No poster')),
     saved,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save details')));
   root.append(
@@ -195,7 +200,7 @@ export function mount(root: HTMLElement, ctx: Context) {
   };
 
   interface Described {
-    params: { title: string; venue: string; description?: string; cast?: string[]; running_minutes?: number; time_zone?: string };
+    params: { title: string; venue: string; description?: string; cast?: string[]; running_minutes?: number; time_zone?: string; poster?: string };
   }
   const describe = async () => {
     const p = (await call<Described>('GET', `/api/v1/performances/${picker.value}`)).params;
@@ -205,11 +210,15 @@ export function mount(root: HTMLElement, ctx: Context) {
     edit.cast.value = (p.cast ?? []).join(', ');
     edit.running.value = p.running_minutes ? String(p.running_minutes) : '';
     choose(edit.timeZone, p.time_zone ?? 'UTC');
+    edit.shown.hidden = !p.poster;
+    if (p.poster) edit.shown.src = `/api/v1/posters/${p.poster}`;
+    edit.poster.value = '';
+    edit.noPoster.checked = false;
   };
   const save = async () => {
     const names = edit.cast.value.split(',').map((c) => c.trim()).filter(Boolean);
     // null takes an optional detail away.
-    const params = {
+    const params: Record<string, unknown> = {
       title: edit.title.value,
       venue: edit.venue.value,
       description: edit.description.value.trim() ? edit.description.value : null,
@@ -218,8 +227,12 @@ export function mount(root: HTMLElement, ctx: Context) {
       time_zone: edit.timeZone.value,
     };
     try {
+      const image = edit.poster.files?.[0];
+      if (edit.noPoster.checked) params.poster = null;
+      else if (image) params.poster = await uploadPoster(image);
       await call('PATCH', `/api/v1/performances/${picker.value}`, { params });
       notice(saved, 'Saved: the show page says so now.', 'ok');
+      await describe();
       await refreshSales();
     } catch (e) {
       notice(saved, reason(e));
