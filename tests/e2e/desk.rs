@@ -11,7 +11,7 @@ use crate::testkit::{DataDir, Server, gala_params};
 const R: u64 = 120000;
 
 fn sales(server: &Server, token: &str) -> Value {
-    server.get("/api/v1/performances/gala/sales", Some(token)).expect(200).json()
+    sales_of(server, "gala", token)
 }
 
 /// The `R` section's counts in session s1.
@@ -147,6 +147,91 @@ fn the_seller_s_desk_on_redis() {
     let redis = LocalRedis::start("e2e-desk", "always").unwrap();
     let dir = DataDir::new();
     the_seller_s_desk(&Server::start_with(&dir.0, &[("MARQUEE_STORE", &redis.url())]));
+}
+
+/// A seller changes the prices of what has not sold, on `control`, and holds made on `sells`
+/// (the same process, or a runtime sharing its store) cost the new price; what sold or is held
+/// keeps its price, and nothing but prices may change.
+fn prices_change_for_what_has_not_sold(control: &Server, sells: &Server) {
+    let seller = control.account("seller@example.com", "seller");
+    let rival = control.account("rival@example.com", "seller");
+    let ann = control.account("ann@example.com", "buyer");
+    let fest = json!({
+        "title": "Fest", "venue": "Meadow",
+        "sessions": [{"id": "s1", "starts_at": "2027-07-01T12:00:00Z"}, {"id": "s2", "starts_at": "2027-07-02T12:00:00Z"}],
+        "sections": [{"name": "GA", "price": 5000, "capacity": 100}, {"name": "VIP", "price": 9000, "capacity": 10}],
+        "goods": [{"name": "SHIRT", "price": 2500, "stock": 5}, {"name": "MUG", "price": 1200, "stock": 5}],
+        "per_buyer_limit": 4
+    });
+    control.deploy(&seller, "fest", "festival", fest.clone());
+    crate::testkit::soon("the festival is served", || sells.get("/p/fest/api/info", None).status == 200);
+    let hold = |body: Value| sells.post("/p/fest/api/holds", Some(&ann), &body).expect(201).json();
+    // GA sells in the second session only, a shirt is held; VIP and mugs sell nothing.
+    let ga = hold(json!({"session": "s2", "section": "GA", "quantity": 1}));
+    crate::booking::confirm(sells, "fest", &ann, ga["hold_id"].as_str().unwrap(), crate::booking::GOOD_CARD).expect(201);
+    hold(json!({"session": "s1", "goods": [{"name": "SHIRT", "quantity": 1}], "sections": []}));
+
+    let patch = |sections: Value, goods: Value| control.patch("/api/v1/performances/fest", Some(&seller), &json!({"params": {"sections": sections, "goods": goods}}));
+    let (sections, goods) = (fest["sections"].clone(), fest["goods"].clone());
+    let with = |list: &Value, i: usize, key: &str, value: Value| {
+        let mut list = list.clone();
+        list[i][key] = value;
+        list
+    };
+    // What has sold (in any session) or is held keeps its price.
+    let locked = patch(with(&sections, 0, "price", json!(6000)), goods.clone()).expect(409).json();
+    assert_eq!((&locked["error"], &locked["field"]), (&json!("price_locked"), &json!("params.sections[0].price")), "{locked}");
+    let locked = patch(sections.clone(), with(&goods, 0, "price", json!(3000))).expect(409).json();
+    assert_eq!(locked["field"], "params.goods[0].price", "a held shirt keeps its price too");
+    // Nothing but prices changes: not a size, a name, the order, nor a section more or less.
+    for (sections, goods, field) in [
+        (with(&sections, 1, "capacity", json!(20)), goods.clone(), "params.sections[1].capacity"),
+        (with(&sections, 1, "name", json!("VVIP")), goods.clone(), "params.sections[1].name"),
+        (json!([sections[1], sections[0]]), goods.clone(), "params.sections[0].name"),
+        (json!([sections[0]]), goods.clone(), "params.sections"),
+        (sections.clone(), with(&goods, 1, "stock", json!(50)), "params.goods[1].stock"),
+        (sections.clone(), json!([goods[0]]), "params.goods"),
+    ] {
+        let refused = patch(sections, goods).expect(400).json();
+        assert_eq!(refused["field"], field, "{refused}");
+    }
+    // Only the owner changes them.
+    control.patch("/api/v1/performances/fest", Some(&rival), &json!({"params": {"sections": with(&sections, 1, "price", json!(1))}})).expect(403);
+
+    // Unsold VIP tickets and mugs take new prices; the page and the next hold say so.
+    patch(with(&sections, 1, "price", json!(12000)), with(&goods, 1, "price", json!(1500))).expect(200);
+    crate::testkit::soon("the new prices are served", || sells.get("/p/fest/api/info", None).json()["sections"][1]["price"] == 12000);
+    let vip = hold(json!({"session": "s1", "section": "VIP", "quantity": 2, "goods": [{"name": "MUG", "quantity": 1}]}));
+    assert_eq!(vip["amount"], 2 * 12000 + 1500, "{vip}");
+    let order = crate::booking::confirm(sells, "fest", &ann, vip["hold_id"].as_str().unwrap(), crate::booking::GOOD_CARD).expect(201).json();
+    assert_eq!(order["amount"], 2 * 12000 + 1500);
+    // The GA order bought before keeps what it paid; the sales add both up.
+    let figures = sales_of(control, "fest", &seller);
+    assert_eq!(figures["gross"], 5000 + 2 * 12000 + 1500, "{figures}");
+    // Sold now, VIP's price is fixed again.
+    patch(with(&sections, 1, "price", json!(1)), goods.clone()).expect(409);
+}
+
+fn sales_of(server: &Server, ns: &str, token: &str) -> Value {
+    server.get(&format!("/api/v1/performances/{ns}/sales"), Some(token)).expect(200).json()
+}
+
+#[test]
+fn prices_change_for_what_has_not_sold_embedded() {
+    let dir = DataDir::new();
+    let server = Server::start(&dir);
+    prices_change_for_what_has_not_sold(&server, &server);
+}
+
+#[test]
+fn prices_change_for_what_has_not_sold_on_a_runtime_sharing_redis() {
+    let redis = LocalRedis::start("e2e-prices", "always").unwrap();
+    let dirs = [DataDir::new(), DataDir::new()];
+    let env = [("MARQUEE_STORE", redis.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let control = Server::start_as(&["control"], &dirs[0].0, &env);
+    let runtime = Server::start_as(&["runtime"], &dirs[1].0, &env);
+    prices_change_for_what_has_not_sold(&control, &runtime);
 }
 
 /// The Vienna gala as its seller describes it: in won, in Vienna's time, with a cast.

@@ -62,6 +62,7 @@ codes! {
     NotReady = "not_ready",
     Overloaded = "overloaded",
     PasswordChangeRequired = "password_change_required",
+    PriceLocked = "price_locked",
     QuotaExceeded = "quota_exceeded",
     RateLimited = "rate_limited",
     SignInOnPlatform = "sign_in_on_platform",

@@ -106,6 +106,7 @@ impl From<DeployError> for Rejected {
             E::UnknownFunction(role) => (StatusCode::BAD_REQUEST, Code::UnknownFunction, Some(format!("components.{role}"))),
             E::ComponentNotYours { role, .. } => (StatusCode::FORBIDDEN, Code::ComponentNotYours, Some(format!("components.{role}"))),
             E::HasOrders { .. } => (StatusCode::CONFLICT, Code::HasOrders, None),
+            E::PriceLocked(price) => (StatusCode::CONFLICT, Code::PriceLocked, Some(price.field.clone())),
             E::Fault(_) | E::TooMany(_) => unreachable!("answered above"),
         };
         let mut answer = ApiError::new(status, code, e.to_string());

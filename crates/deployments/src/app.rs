@@ -129,7 +129,7 @@ const STORE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Parameters an owner may change on a live performance; the rest shape its inventory.
 pub(crate) const PATCHABLE: &[&str] =
-    &["title", "venue", "description", "cast", "running_minutes", "poster", "time_zone", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes"];
+    &["title", "venue", "description", "cast", "running_minutes", "poster", "time_zone", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes", "sections", "goods"];
 
 /// Takes the data dir's exclusive lock, so a second process on the same data dir (which would
 /// sell the same seats from its own memory with the embedded store) refuses to start instead.
@@ -724,6 +724,7 @@ impl<C: Components> App<C> {
             }
         };
         self.check_poster(&params, ns.params.poster.as_deref()).await?;
+        self.check_prices(&ns, &params).await?;
         let mut spec = ns.spec.clone();
         // The owner's namespace token acts as the owner.
         let owner = (!caller.admin).then_some(ns.owner.as_str());
@@ -747,6 +748,25 @@ impl<C: Components> App<C> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Refuses a change of anything but prices in a live performance's sections and goods, and
+    /// a new price for a section or goods with tickets sold or held in any session: those
+    /// were bought at the price they were shown.
+    async fn check_prices(&self, ns: &Namespace<C::Compiled>, params: &PerformanceParams) -> Result<(), DeployError> {
+        let repriced = marquee_ticketing::templates::repriced(&ns.params, params)?;
+        if repriced.is_empty() {
+            return Ok(());
+        }
+        let sales = ns.inventory.report().await?;
+        let sections = sales.sections();
+        for price in repriced {
+            let counted = if price.goods { &sales.goods } else { &sections };
+            if counted.iter().any(|c| c.name == price.name && c.sold + c.held > 0) {
+                return Err(DeployError::PriceLocked(price));
+            }
+        }
+        Ok(())
     }
 
     /// Applies `{role: reference}` swaps to a performance's functions.

@@ -232,8 +232,9 @@ impl<F> Namespace<F> {
         })
     }
 
-    /// The same performance with new parameters and functions, over the same inventory:
-    /// in-flight requests finish on the old value, new ones see the new one.
+    /// The same performance with new parameters and functions, over the same claims (its
+    /// inventory's successor, at the new prices): in-flight requests finish on the old value,
+    /// new ones see the new one.
     pub fn successor<C: Components<Compiled = F>>(&self, params: PerformanceParams, params_json: String, spec: Spec, pool: &C) -> Result<Self> {
         let routes = resolve_routes(&spec, pool, |role| {
             match self.routes.iter().find(|r| &*r.function == role) {
@@ -241,6 +242,7 @@ impl<F> Namespace<F> {
                 None => Arc::new(self.shared.metrics.function(&self.name, role)),
             }
         })?;
+        let inventory = Arc::new(self.inventory.successor(&params));
         Ok(Self {
             guest: Guest { params: Arc::from(params_json.as_str()), ..self.guest.clone() },
             name: self.name.clone(),
@@ -252,7 +254,7 @@ impl<F> Namespace<F> {
             params_json,
             spec,
             routes,
-            inventory: self.inventory.clone(),
+            inventory,
             shared: self.shared.clone(),
             limits: self.limits,
             slots: self.slots.clone(),

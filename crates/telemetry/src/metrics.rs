@@ -81,6 +81,7 @@ pub struct CpuMetrics {
 }
 
 /// One namespace's commerce counters, resolved once.
+#[derive(Clone)]
 pub struct SalesMetrics {
     /// Holds made.
     pub holds: IntCounter,

@@ -186,6 +186,21 @@ impl Inventory {
         let pass_key = std::sync::OnceLock::new();
         Ok(Self { deployment: deployment.to_string(), pass_key, hold_ttl_ms, per_buyer_limit, layout, claims, commerce, sales })
     }
+
+    /// This inventory as a change of its performance's parameters leaves it (new prices, say):
+    /// the same claims, never opened twice, under the new layout.
+    pub fn successor(&self, params: &PerformanceParams) -> Self {
+        Self {
+            deployment: self.deployment.clone(),
+            pass_key: self.pass_key.clone(),
+            hold_ttl_ms: self.hold_ttl_ms,
+            per_buyer_limit: params.per_buyer_limit,
+            layout: Layout::of(params),
+            claims: self.claims.clone(),
+            commerce: self.commerce.clone(),
+            sales: self.sales.clone(),
+        }
+    }
 }
 
 impl Layout {

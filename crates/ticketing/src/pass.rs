@@ -51,6 +51,7 @@ impl Pass {
 }
 
 /// The key a deployment signs its passes with.
+#[derive(Clone)]
 pub struct PassKey(SigningKey);
 
 impl PassKey {

@@ -229,6 +229,49 @@ pub struct GoodsParam {
     pub per_buyer_limit: Option<u32>,
 }
 
+/// A price a change of a live performance changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repriced {
+    /// Where it is in the params: `params.sections[0].price`, `params.goods[1].price`.
+    pub field: String,
+    /// The section's or the goods' name.
+    pub name: String,
+    /// Whether it prices goods rather than a section's tickets.
+    pub goods: bool,
+}
+
+/// The prices a change of a live performance from `was` to `now` changes. Nothing else of
+/// its sections and goods may change: their names, sizes and order shape the claims made.
+pub fn repriced(was: &PerformanceParams, now: &PerformanceParams) -> Result<Vec<Repriced>, FieldError> {
+    let fixed = |field: String| FieldError::new(field, "only prices may change on a live performance: sections and goods keep their names, sizes and order");
+    let mut changed = Vec::new();
+    if was.sections.len() != now.sections.len() {
+        return Err(fixed("params.sections".into()));
+    }
+    for (i, (a, b)) in was.sections.iter().zip(&now.sections).enumerate() {
+        let same = [("name", a.name == b.name), ("rows", a.rows == b.rows), ("seats_per_row", a.seats_per_row == b.seats_per_row), ("capacity", a.capacity == b.capacity)];
+        if let Some((key, _)) = same.iter().find(|(_, same)| !same) {
+            return Err(fixed(format!("params.sections[{i}].{key}")));
+        }
+        if a.price != b.price {
+            changed.push(Repriced { field: format!("params.sections[{i}].price"), name: a.name.clone(), goods: false });
+        }
+    }
+    if was.goods.len() != now.goods.len() {
+        return Err(fixed("params.goods".into()));
+    }
+    for (i, (a, b)) in was.goods.iter().zip(&now.goods).enumerate() {
+        let same = [("name", a.name == b.name), ("stock", a.stock == b.stock), ("per_buyer_limit", a.per_buyer_limit == b.per_buyer_limit)];
+        if let Some((key, _)) = same.iter().find(|(_, same)| !same) {
+            return Err(fixed(format!("params.goods[{i}].{key}")));
+        }
+        if a.price != b.price {
+            changed.push(Repriced { field: format!("params.goods[{i}].price"), name: a.name.clone(), goods: true });
+        }
+    }
+    Ok(changed)
+}
+
 impl SectionParam {
     /// Seats or units in this section.
     pub fn capacity(&self) -> u32 {

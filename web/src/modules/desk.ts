@@ -111,6 +111,9 @@ export function mount(root: HTMLElement, ctx: Context) {
     noPoster: h('input', { type: 'checkbox', name: 'no-poster' }),
     shown: h('img', { class: 'poster', alt: 'The poster now', hidden: true }),
   };
+  // Each section's and goods' price, in major units; fixed once any sold or is held.
+  const prices = h('fieldset', { class: 'prices' });
+  let priced: { list: 'sections' | 'goods'; index: number; input: HTMLInputElement }[] = [];
   const saved = h('p', { class: 'notice' });
   const relay = h('p', {});
   const mails = h('tbody');
@@ -130,6 +133,7 @@ export function mount(root: HTMLElement, ctx: Context) {
     h('div', { class: 'grid' }, h('label', {}, 'Title ', edit.title), h('label', {}, 'Venue ', edit.venue),
       h('label', {}, 'Time zone ', edit.timeZone), h('label', {}, 'Running time (minutes) ', edit.running), h('label', {}, 'Cast ', edit.cast)),
     h('label', {}, 'Description ', edit.description),
+    prices,
     edit.shown,
     h('div', { class: 'grid' }, h('label', {}, 'New poster (JPEG, PNG or WebP) ', edit.poster), h('label', {}, edit.noPoster, ' No poster')),
     saved,
@@ -199,11 +203,35 @@ export function mount(root: HTMLElement, ctx: Context) {
     if (!stopped) timer = window.setTimeout(refreshSales, REFRESH_MS);
   };
 
-  interface Described {
-    params: { title: string; venue: string; description?: string; cast?: string[]; running_minutes?: number; time_zone?: string; poster?: string };
+  interface Priced {
+    name: string;
+    price: number;
   }
+  interface Described {
+    params: {
+      title: string; venue: string; description?: string; cast?: string[]; running_minutes?: number; time_zone?: string; poster?: string;
+      currency?: string; sections: Priced[]; goods?: Priced[];
+    };
+  }
+  let described: Described['params'] | null = null;
   const describe = async () => {
-    const p = (await call<Described>('GET', `/api/v1/performances/${picker.value}`)).params;
+    const [{ params: p }, sold] = await Promise.all([
+      call<Described>('GET', `/api/v1/performances/${picker.value}`),
+      call<Sales>('GET', `/api/v1/performances/${picker.value}/sales`),
+    ]);
+    described = p;
+    const major = minorUnits(p.currency ?? 'EUR');
+    const taken = (name: string, counted: Counted[]) => counted.some((c) => c.name === name && c.sold + c.held > 0);
+    priced = [];
+    const field = (list: 'sections' | 'goods', item: Priced, index: number, locked: boolean) => {
+      const input = h('input', { type: 'number', name: `price-${list}-${item.name}`, min: '0', step: 'any', inputMode: 'decimal',
+        value: String(item.price / major), disabled: locked });
+      priced.push({ list, index, input });
+      return h('label', {}, `${list === 'goods' ? 'Goods ' : ''}${item.name} (${p.currency ?? 'EUR'}) `, input, locked ? ' sold or held: fixed' : '');
+    };
+    prices.replaceChildren(h('legend', {}, 'Prices (only what has not sold)'), h('div', { class: 'grid' },
+      ...p.sections.map((s, i) => field('sections', s, i, taken(s.name, sold.sessions.flatMap((x) => x.sections)))),
+      ...(p.goods ?? []).map((g, i) => field('goods', g, i, taken(g.name, sold.goods)))));
     edit.title.value = p.title;
     edit.venue.value = p.venue;
     edit.description.value = p.description ?? '';
@@ -226,6 +254,17 @@ export function mount(root: HTMLElement, ctx: Context) {
       running_minutes: edit.running.value ? Number(edit.running.value) : null,
       time_zone: edit.timeZone.value,
     };
+    // Sections and goods go along only when a price changed: the rest of them stays as it is.
+    if (described) {
+      const major = minorUnits(described.currency ?? 'EUR');
+      for (const list of ['sections', 'goods'] as const) {
+        const now = (described[list] ?? []).map((item, i) => {
+          const input = priced.find((f) => f.list === list && f.index === i)?.input;
+          return input ? { ...item, price: Math.round(Number(input.value) * major) } : item;
+        });
+        if (now.some((item, i) => item.price !== described?.[list]?.[i].price)) params[list] = now;
+      }
+    }
     try {
       const image = edit.poster.files?.[0];
       if (edit.noPoster.checked) params.poster = null;
