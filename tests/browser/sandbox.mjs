@@ -29,6 +29,8 @@ try {
   await page.waitForURL((url) => url.pathname === `/p/${ns}/`);
   await page.waitForSelector('[data-seat="R-1-1"]');
   out.backAt = page.url();
+  // The seat picked before signing in is picked still.
+  out.keptPick = await page.getAttribute('[data-seat="R-1-1"]', "aria-checked");
   out.probes = await page.evaluate(async () => {
     const r = { origin: self.origin };
     try {
@@ -44,7 +46,6 @@ try {
     r.platformCall = await fetch("/api/v1/orders", { credentials: "include" }).then((x) => x.status, () => "blocked");
     return r;
   });
-  await page.click('[data-seat="R-1-1"]');
   await page.getByRole("button", { name: "Hold" }).click();
   await page.waitForSelector(".countdown");
   await page.getByLabel("Card number").fill("4242 4242 4242 4242");
@@ -53,6 +54,29 @@ try {
   out.tickets = await page.$$eval("[data-ticket]", (els) => els.map((e) => e.getAttribute("data-ticket")));
   await shoot(page, out, "own-page-paid-1280");
   out.overflow.ownPage = await overflow(page);
+
+  // A reload keeps the buyer signed in: the page, whose memory went, asks the console again.
+  const minted = page.waitForResponse((r) => r.url().endsWith("/api/v1/auth/namespace-token"));
+  await page.reload();
+  await minted;
+  await page.waitForURL((url) => url.pathname === `/p/${ns}/` && url.hash === "#signed-in");
+  await page.waitForSelector('[data-seat="R-1-2"]');
+  await page.click('[data-seat="R-1-2"]');
+  await page.getByRole("button", { name: "Hold" }).click();
+  await page.waitForSelector(".countdown");
+  out.afterReload = await page.textContent(".summary");
+  // Signed out in the console, a reload comes back signed out, and no token stays anywhere.
+  const signOut = await context.newPage();
+  await signOut.goto(`${base}/console/#/browse`);
+  await signOut.getByRole("button", { name: "Sign out" }).click();
+  await signOut.waitForSelector('a[data-screen="auth"]');
+  await signOut.close();
+  await page.reload();
+  await page.waitForURL((url) => url.pathname === `/p/${ns}/` && url.hash === "");
+  await page.waitForSelector('[data-seat="R-1-3"]');
+  await page.click('[data-seat="R-1-3"]');
+  await page.getByRole("button", { name: "Hold" }).click();
+  out.afterSignOut = await (await page.waitForSelector(".notice.error")).textContent();
 
   // The console shows the hostile performance with its own storefront code, never the
   // module the performance serves.

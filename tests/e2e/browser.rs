@@ -47,7 +47,10 @@ fn a_performance_s_own_page_sells_sandboxed_and_the_console_never_runs_seller_ja
     server.account("fan@example.com", "buyer");
     let env = [("NS", "gala"), ("EVIL", "evil"), ("EMAIL", "fan@example.com"), ("PASSWORD", "a-good-password")];
     let seen = browse_console("sandbox.mjs", &server, &env, 1);
-    assert!(seen["backAt"].as_str().unwrap().ends_with("/p/gala/"), "the token left the address bar: {seen}");
+    assert!(seen["backAt"].as_str().unwrap().ends_with("/p/gala/#signed-in"), "the token left the address bar: {seen}");
+    assert_eq!(seen["keptPick"], "true", "the seat picked before signing in is picked still: {seen}");
+    assert!(seen["afterReload"].as_str().unwrap().starts_with("Seats R-1-2"), "a reload keeps the buyer signed in: {seen}");
+    assert!(seen["afterSignOut"].as_str().unwrap().starts_with("Sign in as a buyer"), "signed out in the console, signed out here: {seen}");
     assert_eq!(seen["probes"], json!({"origin": "null", "cookies": "blocked", "storage": "blocked", "platformCall": "blocked"}), "{seen}");
     assert_eq!(seen["tickets"], json!(["R-1-1"]));
     assert_eq!(seen["consoleRanSellerScript"], false);

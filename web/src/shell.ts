@@ -21,8 +21,9 @@ const SCREENS: Screen[] = [
   { name: 'monitor', label: 'Monitor', who: ['seller', 'admin'] },
   { name: 'admin', label: 'Components', who: ['seller', 'admin'] },
   { name: 'auth', label: 'Sign in', who: 'guest' },
-  // Sends a signed-in buyer back to a performance's own page with a token for it alone.
-  { name: 'connect', who: ['buyer', 'seller', 'admin'] },
+  // Sends a signed-in buyer back to a performance's own page with a token for it alone (a
+  // visitor who is not signed in is sent to sign in first, by the screen itself).
+  { name: 'connect', who: 'anyone' },
   // A performance's door (`#/door/{ns}`): door staff come with a door token, not an account.
   { name: 'door', who: 'anyone' },
   // Any performance's storefront, in the console's own copy of the built-in module: the

@@ -4,7 +4,7 @@
 // @marquee/api: a token for this one performance, never the platform's session.
 // Sessions, an SVG seat map with live availability (arrow keys move, Space picks), general
 // admission by quantity, a hold with its countdown, and checkout.
-import { call, consoleHref, h, money, notice, reason, session, signInHref, when } from '@marquee/api';
+import { call, consoleHref, h, money, notice, reason, session, signInHref, takePicks, when } from '@marquee/api';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const SEAT = 22;
@@ -97,30 +97,6 @@ function seatMap(section, picked, onChange) {
   return { el: map, update, pick };
 }
 
-/** Picks kept across the sign-in round trip, in the tab's storage (a sandboxed page has none,
- * and keeps nothing). */
-function keptPicks(ns) {
-  const key = `marquee.picks.${ns}`;
-  return {
-    save(picks) {
-      try {
-        sessionStorage.setItem(key, JSON.stringify(picks));
-      } catch {
-        // No storage here: the picks are not kept.
-      }
-    },
-    take() {
-      try {
-        const text = sessionStorage.getItem(key);
-        sessionStorage.removeItem(key);
-        return text ? JSON.parse(text) : null;
-      } catch {
-        return null;
-      }
-    },
-  };
-}
-
 export function mount(root, ctx) {
   const ns = ctx.args[0];
   const status = h('p', { class: 'notice' });
@@ -129,7 +105,6 @@ export function mount(root, ctx) {
   let timer = 0;
   let countdown = 0;
   let stopped = false;
-  const kept = keptPicks(ns);
 
   (async () => {
     const info = await call('GET', `/p/${ns}/api/info`);
@@ -268,8 +243,9 @@ export function mount(root, ctx) {
 
     holdButton.addEventListener('click', async () => {
       if (!session()) {
-        kept.save({ session: current, seats: [...picked], sections: [...quantities], goods: [...goodsWanted] });
-        status.replaceChildren('Sign in as a buyer to hold seats: ', h('a', { href: signInHref(ns) }, 'sign in'), '.');
+        // What was picked comes back with the buyer (see @marquee/api's takePicks).
+        const picks = { session: current, seats: [...picked], sections: [...quantities], goods: [...goodsWanted] };
+        status.replaceChildren('Sign in as a buyer to hold seats: ', h('a', { href: signInHref(ns, picks) }, 'sign in'), '.');
         status.className = 'notice error';
         return;
       }
@@ -338,14 +314,16 @@ export function mount(root, ctx) {
       h('div', { class: 'actions sticky' }, summary, holdButton),
       holdBox,
     );
-    // Back from signing in: what was picked before is picked again.
-    const restored = kept.take();
+    // Back from signing in: what was picked before is picked again. The picks came back
+    // through a link, so only what this page offers is taken from them.
+    const restored = takePicks(ns);
+    const list = (value) => (Array.isArray(value) ? value : []);
     if (restored && info.sessions.some((s) => s.id === restored.session)) {
       current = restored.session;
       sessionPicker.value = current;
-      (restored.seats ?? []).forEach((id) => maps.forEach((m) => m.pick(id)));
+      list(restored.seats).forEach((id) => maps.forEach((m) => m.pick(String(id))));
       for (const [fields, into, wanted] of [[general, quantities, restored.sections], [goods, goodsWanted, restored.goods]]) {
-        for (const [name, count] of wanted ?? []) {
+        for (const [name, count] of list(wanted).filter((w) => Array.isArray(w) && Number.isInteger(w[1]) && w[1] > 0)) {
           const field = fields.find((f) => f.section.name === name);
           if (field) {
             field.input.value = String(count);

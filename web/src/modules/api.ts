@@ -96,7 +96,37 @@ export async function logout(): Promise<void> {
 
 /// Calls the API as the signed-in user, renewing an expired access token once.
 /// Where a storefront sends a buyer to sign in and come back to performance `ns`.
-export const signInHref = (ns: string): string => `#/auth/p/${ns}`;
+/** Where a storefront sends a visitor to sign in and back; what they picked waits in the tab's
+ * storage meanwhile. */
+export function signInHref(ns: string, picks?: unknown): string {
+  if (picks) {
+    try {
+      sessionStorage.setItem(`marquee.picks.${ns}`, JSON.stringify(picks));
+    } catch {
+      // No storage: the picks are not kept.
+    }
+  }
+  return `#/auth/p/${ns}`;
+}
+
+/** What a storefront's visitor picked: read back from a link or storage, so any shape. */
+export interface Picks {
+  session?: unknown;
+  seats?: unknown;
+  sections?: unknown;
+  goods?: unknown;
+}
+
+/** What a visitor picked before signing in, once. */
+export function takePicks(ns: string): Picks | null {
+  try {
+    const text = sessionStorage.getItem(`marquee.picks.${ns}`);
+    sessionStorage.removeItem(`marquee.picks.${ns}`);
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
 /// A link to a console screen (`#/tickets`).
 export const consoleHref = (hash: string): string => hash;
 
