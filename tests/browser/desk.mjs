@@ -68,6 +68,7 @@ try {
   // R has sold: its price is fixed; S has not: it takes a new one, typed in euros.
   out.priceLocked = { R: await page.getByLabel(/^R \(EUR\)/).isDisabled(), S: await page.getByLabel(/^S \(EUR\)/).isDisabled() };
   await page.getByLabel(/^S \(EUR\)/).fill("95.5");
+  await page.locator('form.details input[name="label-s1"]').fill("Opening night");
   await page.getByLabel("New poster (JPEG, PNG or WebP)").setInputFiles({ name: "poster.png", mimeType: "image/png", buffer: Buffer.from(png) });
   await page.getByRole("button", { name: "Save details" }).click();
   await page.waitForSelector("form.details .notice.ok");
@@ -75,6 +76,7 @@ try {
   await page.waitForFunction(() => document.querySelector("form.details img.poster")?.complete && !document.querySelector("form.details img.poster").hidden);
   out.savedDetails = { title: info.title, description: info.description, poster: info.poster?.startsWith("/api/v1/posters/") };
   out.prices = info.sections.map((s) => [s.name, s.price]);
+  out.sessionLabel = info.sessions[0].label;
   // Mail: no relay here, so every mail waits in the outbox, where the desk shows it; a preview
   // shows a confirmation as a buyer would get it.
   await page.getByRole("button", { name: "Refresh the outbox" }).click();

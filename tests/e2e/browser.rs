@@ -346,6 +346,7 @@ fn a_seller_sees_sales_move_finds_an_order_by_seat_refunds_a_ticket_and_exports_
     assert_eq!(seen["savedDetails"], json!({"title": "Spring Gala II", "description": "Now with a second act.", "poster": true}));
     assert_eq!(seen["priceLocked"], json!({"R": true, "S": false}), "only what has not sold may be repriced: {seen}");
     assert_eq!(seen["prices"], json!([["R", 120000], ["S", 9550]]), "S's new price, typed in euros, kept in cents");
+    assert_eq!(seen["sessionLabel"], "Opening night");
     assert_eq!(seen["found"], json!([seen["order"]]), "found by its seat");
     assert_eq!(seen["refunded"], "R-3-3 (refunded)");
     assert!(seen["refundedFigure"].as_str().unwrap().contains("1,200"), "{seen}");

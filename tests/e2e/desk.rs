@@ -193,7 +193,7 @@ fn prices_change_for_what_has_not_sold(control: &Server, sells: &Server) {
         (sections.clone(), json!([goods[0]]), "params.goods"),
     ] {
         let refused = patch(sections, goods).expect(400).json();
-        assert_eq!(refused["field"], field, "{refused}");
+        assert_eq!((&refused["error"], &refused["field"]), (&json!("not_patchable"), &json!(field)), "{refused}");
     }
     // Only the owner changes them.
     control.patch("/api/v1/performances/fest", Some(&rival), &json!({"params": {"sections": with(&sections, 1, "price", json!(1))}})).expect(403);
@@ -210,6 +210,22 @@ fn prices_change_for_what_has_not_sold(control: &Server, sells: &Server) {
     assert_eq!(figures["gross"], 5000 + 2 * 12000 + 1500, "{figures}");
     // Sold now, VIP's price is fixed again.
     patch(with(&sections, 1, "price", json!(1)), goods.clone()).expect(409);
+
+    // Sessions keep their ids and times; their labels change.
+    let sessions = fest["sessions"].clone();
+    let relabel = |sessions: Value| control.patch("/api/v1/performances/fest", Some(&seller), &json!({"params": {"sessions": sessions}}));
+    relabel(with(&sessions, 0, "label", json!("Day one"))).expect(200);
+    crate::testkit::soon("the new label is served", || sells.get("/p/fest/api/info", None).json()["sessions"][0]["label"] == "Day one");
+    for (sessions, field) in [
+        (with(&sessions, 1, "starts_at", json!("2027-07-03T12:00:00Z")), "params.sessions[1].starts_at"),
+        (with(&sessions, 1, "id", json!("s3")), "params.sessions[1].id"),
+        (json!([sessions[0]]), "params.sessions"),
+    ] {
+        let refused = relabel(sessions).expect(400).json();
+        assert_eq!((&refused["error"], &refused["field"]), (&json!("not_patchable"), &json!(field)), "{refused}");
+    }
+    // The same instant written another way is no change.
+    relabel(with(&sessions, 0, "starts_at", json!("2027-07-01T14:00:00+02:00"))).expect(200);
 }
 
 fn sales_of(server: &Server, ns: &str, token: &str) -> Value {

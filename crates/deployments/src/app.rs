@@ -129,7 +129,7 @@ const STORE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Parameters an owner may change on a live performance; the rest shape its inventory.
 pub(crate) const PATCHABLE: &[&str] =
-    &["title", "venue", "description", "cast", "running_minutes", "poster", "time_zone", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes", "sections", "goods"];
+    &["title", "venue", "description", "cast", "running_minutes", "poster", "time_zone", "per_buyer_limit", "booking_opens_at", "booking_closes_at", "presale_codes", "sessions", "sections", "goods"];
 
 /// Takes the data dir's exclusive lock, so a second process on the same data dir (which would
 /// sell the same seats from its own memory with the embedded store) refuses to start instead.
@@ -750,11 +750,12 @@ impl<C: Components> App<C> {
         }
     }
 
-    /// Refuses a change of anything but prices in a live performance's sections and goods, and
+    /// Refuses a change of anything but prices in a live performance's sections and goods (or
+    /// labels of its sessions), and
     /// a new price for a section or goods with tickets sold or held in any session: those
     /// were bought at the price they were shown.
     async fn check_prices(&self, ns: &Namespace<C::Compiled>, params: &PerformanceParams) -> Result<(), DeployError> {
-        let repriced = marquee_ticketing::templates::repriced(&ns.params, params)?;
+        let repriced = marquee_ticketing::templates::repriced(&ns.params, params).map_err(DeployError::NotPatchable)?;
         if repriced.is_empty() {
             return Ok(());
         }

@@ -63,7 +63,7 @@ pub enum DeployError {
     #[error("template {0} was deleted; redeploy to change this performance")]
     TemplateGone(String),
     /// A parameter that cannot change on a live performance.
-    #[error("{0} cannot change on a live performance; patchable: {patchable} (of sections and goods, only prices)", patchable = crate::app::PATCHABLE.join(", "))]
+    #[error("{0} cannot change on a live performance; patchable: {patchable} (of sessions only labels, of sections and goods only prices)", patchable = crate::app::PATCHABLE.join(", "))]
     NotPatchable(String),
     /// A new price for a section or goods that has sold or holds some.
     #[error("{} {} has {} sold or held: its price stays what they were bought at", if .0.goods { "goods" } else { "section" }, .0.name, if .0.goods { "units" } else { "tickets" })]

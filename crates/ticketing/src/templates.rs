@@ -240,36 +240,31 @@ pub struct Repriced {
     pub goods: bool,
 }
 
-/// The prices a change of a live performance from `was` to `now` changes. Nothing else of
-/// its sections and goods may change: their names, sizes and order shape the claims made.
-pub fn repriced(was: &PerformanceParams, now: &PerformanceParams) -> Result<Vec<Repriced>, FieldError> {
-    let fixed = |field: String| FieldError::new(field, "only prices may change on a live performance: sections and goods keep their names, sizes and order");
-    let mut changed = Vec::new();
-    if was.sections.len() != now.sections.len() {
-        return Err(fixed("params.sections".into()));
-    }
-    for (i, (a, b)) in was.sections.iter().zip(&now.sections).enumerate() {
-        let same = [("name", a.name == b.name), ("rows", a.rows == b.rows), ("seats_per_row", a.seats_per_row == b.seats_per_row), ("capacity", a.capacity == b.capacity)];
-        if let Some((key, _)) = same.iter().find(|(_, same)| !same) {
-            return Err(fixed(format!("params.sections[{i}].{key}")));
+/// The prices a change of a live performance from `was` to `now` changes. Of what it sells,
+/// only prices and sessions' labels may change: the rest shapes the claims and orders made.
+/// `Err`: the parameter that may not change (`sections[1].capacity`).
+pub fn repriced(was: &PerformanceParams, now: &PerformanceParams) -> Result<Vec<Repriced>, String> {
+    fn compare<T>(list: &str, was: &[T], now: &[T], fixed: impl Fn(&T, &T) -> Option<&'static str>) -> Result<(), String> {
+        if was.len() != now.len() {
+            return Err(list.into());
         }
-        if a.price != b.price {
-            changed.push(Repriced { field: format!("params.sections[{i}].price"), name: a.name.clone(), goods: false });
+        match was.iter().zip(now).enumerate().find_map(|(i, (a, b))| fixed(a, b).map(|key| (i, key))) {
+            Some((i, key)) => Err(format!("{list}[{i}].{key}")),
+            None => Ok(()),
         }
     }
-    if was.goods.len() != now.goods.len() {
-        return Err(fixed("params.goods".into()));
-    }
-    for (i, (a, b)) in was.goods.iter().zip(&now.goods).enumerate() {
-        let same = [("name", a.name == b.name), ("stock", a.stock == b.stock), ("per_buyer_limit", a.per_buyer_limit == b.per_buyer_limit)];
-        if let Some((key, _)) = same.iter().find(|(_, same)| !same) {
-            return Err(fixed(format!("params.goods[{i}].{key}")));
-        }
-        if a.price != b.price {
-            changed.push(Repriced { field: format!("params.goods[{i}].price"), name: a.name.clone(), goods: true });
-        }
-    }
-    Ok(changed)
+    let first = |checks: &[(&'static str, bool)]| checks.iter().find(|(_, same)| !same).map(|(key, _)| *key);
+    compare("sessions", &was.sessions, &now.sessions, |a, b| first(&[("id", a.id == b.id), ("starts_at", a.starts_at == b.starts_at)]))?;
+    compare("sections", &was.sections, &now.sections, |a, b| {
+        first(&[("name", a.name == b.name), ("rows", a.rows == b.rows), ("seats_per_row", a.seats_per_row == b.seats_per_row), ("capacity", a.capacity == b.capacity)])
+    })?;
+    compare("goods", &was.goods, &now.goods, |a, b| {
+        first(&[("name", a.name == b.name), ("stock", a.stock == b.stock), ("per_buyer_limit", a.per_buyer_limit == b.per_buyer_limit)])
+    })?;
+    let price = |list: &str, i: usize, name: &str, goods: bool| Repriced { field: format!("params.{list}[{i}].price"), name: name.to_owned(), goods };
+    let sections = was.sections.iter().zip(&now.sections).enumerate().filter(|(_, (a, b))| a.price != b.price).map(|(i, (a, _))| price("sections", i, &a.name, false));
+    let goods = was.goods.iter().zip(&now.goods).enumerate().filter(|(_, (a, b))| a.price != b.price).map(|(i, (a, _))| price("goods", i, &a.name, true));
+    Ok(sections.chain(goods).collect())
 }
 
 impl SectionParam {

@@ -114,6 +114,9 @@ export function mount(root: HTMLElement, ctx: Context) {
   // Each section's and goods' price, in major units; fixed once any sold or is held.
   const prices = h('fieldset', { class: 'prices' });
   let priced: { list: 'sections' | 'goods'; index: number; input: HTMLInputElement }[] = [];
+  // Each session's label: its id and time stay as deployed.
+  const labels = h('fieldset', { class: 'labels' });
+  let labelled: HTMLInputElement[] = [];
   const saved = h('p', { class: 'notice' });
   const relay = h('p', {});
   const mails = h('tbody');
@@ -133,6 +136,7 @@ export function mount(root: HTMLElement, ctx: Context) {
     h('div', { class: 'grid' }, h('label', {}, 'Title ', edit.title), h('label', {}, 'Venue ', edit.venue),
       h('label', {}, 'Time zone ', edit.timeZone), h('label', {}, 'Running time (minutes) ', edit.running), h('label', {}, 'Cast ', edit.cast)),
     h('label', {}, 'Description ', edit.description),
+    labels,
     prices,
     edit.shown,
     h('div', { class: 'grid' }, h('label', {}, 'New poster (JPEG, PNG or WebP) ', edit.poster), h('label', {}, edit.noPoster, ' No poster')),
@@ -210,7 +214,7 @@ export function mount(root: HTMLElement, ctx: Context) {
   interface Described {
     params: {
       title: string; venue: string; description?: string; cast?: string[]; running_minutes?: number; time_zone?: string; poster?: string;
-      currency?: string; sections: Priced[]; goods?: Priced[];
+      currency?: string; sections: Priced[]; goods?: Priced[]; sessions: { id: string; starts_at: string; label?: string }[];
     };
   }
   let described: Described['params'] | null = null;
@@ -229,6 +233,9 @@ export function mount(root: HTMLElement, ctx: Context) {
       priced.push({ list, index, input });
       return h('label', {}, `${list === 'goods' ? 'Goods ' : ''}${item.name} (${p.currency ?? 'EUR'}) `, input, locked ? ' sold or held: fixed' : '');
     };
+    labelled = p.sessions.map((s) => h('input', { type: 'text', name: `label-${s.id}`, maxLength: 100, value: s.label ?? '', placeholder: 'its date' }));
+    labels.replaceChildren(h('legend', {}, 'Session labels'), h('div', { class: 'grid' },
+      ...p.sessions.map((s, i) => h('label', {}, `${when(s.starts_at, p.time_zone ?? 'UTC')} `, labelled[i]))));
     prices.replaceChildren(h('legend', {}, 'Prices (only what has not sold)'), h('div', { class: 'grid' },
       ...p.sections.map((s, i) => field('sections', s, i, taken(s.name, sold.sessions.flatMap((x) => x.sections)))),
       ...(p.goods ?? []).map((g, i) => field('goods', g, i, taken(g.name, sold.goods)))));
@@ -264,6 +271,8 @@ export function mount(root: HTMLElement, ctx: Context) {
         });
         if (now.some((item, i) => item.price !== described?.[list]?.[i].price)) params[list] = now;
       }
+      const sessions = described.sessions.map((s, i) => ({ ...s, label: labelled[i]?.value.trim() || undefined }));
+      if (sessions.some((s, i) => s.label !== described?.sessions[i].label)) params.sessions = sessions;
     }
     try {
       const image = edit.poster.files?.[0];
