@@ -9,7 +9,12 @@ use crate::testkit::{DataDir, Server, gala_params};
 
 /// Holds `seat` of s1 in `ns` and pays: the order's id.
 pub(crate) fn buy(server: &Server, ns: &str, token: &str, seat: &str) -> String {
-    let held = hold(server, ns, token, json!({"session": "s1", "seats": [seat]})).expect(201).json();
+    buy_seats(server, ns, token, &[seat])
+}
+
+/// Holds `seats` of s1 in `ns` in one order and pays: the order's id.
+pub(crate) fn buy_seats(server: &Server, ns: &str, token: &str, seats: &[&str]) -> String {
+    let held = hold(server, ns, token, json!({"session": "s1", "seats": seats})).expect(201).json();
     let order = confirm(server, ns, token, held["hold_id"].as_str().unwrap(), GOOD_CARD).expect(201).json();
     order["order_id"].as_str().unwrap().to_owned()
 }

@@ -62,7 +62,7 @@ impl Author for Writer {
 /// The order a notice tells of and what its mail says; `None` when the order or its buyer is
 /// gone. A performance cancelled since is read from its archive through its buyer's orders.
 async fn details(app: &App, notice: &Notice) -> anyhow::Result<Option<(OrderRow, Details)>> {
-    let live = app.registry.all().into_iter().find(|ns| ns.deployment == notice.deployment);
+    let live = app.registry.by_deployment(&notice.deployment);
     let found = match live {
         Some(ns) => ns.inventory.order(&notice.order).await?.map(|order| (order, ns.name.clone(), ns.params_json.clone())),
         None => {

@@ -315,12 +315,14 @@ pub struct Registry<F> {
 
 impl<F> Default for Registry<F> {
     fn default() -> Self {
-        Self { map: RwLock::new(Live { by_name: HashMap::new(), per_owner: HashMap::new() }) }
+        Self { map: RwLock::new(Live { by_name: HashMap::new(), names: HashMap::new(), per_owner: HashMap::new() }) }
     }
 }
 
 struct Live<F> {
     by_name: HashMap<String, Arc<Namespace<F>>>,
+    /// Each live deployment's name, so work queued for a deployment (mail) finds it at once.
+    names: HashMap<String, String>,
     /// How many each owner has, for the quota: counted as they come and go, not by a walk.
     per_owner: HashMap<String, usize>,
 }
@@ -331,11 +333,21 @@ impl<F> Registry<F> {
         self.map.read().unwrap().by_name.get(name).cloned()
     }
 
+    /// A live performance by deployment.
+    pub fn by_deployment(&self, deployment: &str) -> Option<Arc<Namespace<F>>> {
+        let live = self.map.read().unwrap();
+        live.names.get(deployment).and_then(|name| live.by_name.get(name)).cloned()
+    }
+
     /// Serves a performance (a new one, or a successor replacing its predecessor).
     pub fn publish(&self, ns: Arc<Namespace<F>>) {
         ns.touch();
         let mut live = self.map.write().unwrap();
         let owner = ns.owner.clone();
+        live.names.insert(ns.deployment.clone(), ns.name.clone());
+        if let Some(previous) = live.by_name.get(&ns.name).filter(|p| p.deployment != ns.deployment).map(|p| p.deployment.clone()) {
+            live.names.remove(&previous);
+        }
         match live.by_name.insert(ns.name.clone(), ns.clone()) {
             Some(previous) if previous.owner == owner => {}
             previous => {
@@ -352,6 +364,7 @@ impl<F> Registry<F> {
     pub fn remove(&self, name: &str) -> Option<Arc<Namespace<F>>> {
         let mut live = self.map.write().unwrap();
         let removed = live.by_name.remove(name)?;
+        live.names.remove(&removed.deployment);
         live.release(&removed.owner);
         removed.shared.metrics.performances.set(live.by_name.len() as i64);
         removed.shared.metrics.forget(name);

@@ -16,12 +16,13 @@ pub use backend::{move_catalog, open};
 pub use buckets::LocalBuckets;
 
 /// A fresh temp dir for a test, removed when dropped.
-#[cfg(test)]
-pub(crate) struct TestDir(pub std::path::PathBuf);
+#[cfg(any(test, feature = "testing"))]
+pub struct TestDir(pub std::path::PathBuf);
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl TestDir {
-    pub(crate) fn new(name: &str) -> Self {
+    /// A new empty dir, named for what uses it.
+    pub fn new(name: &str) -> Self {
         static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("marquee-{name}-{}-{n}", std::process::id()));
@@ -31,7 +32,7 @@ impl TestDir {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl Drop for TestDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

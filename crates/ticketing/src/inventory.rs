@@ -957,10 +957,9 @@ mod tests {
     use super::*;
     use crate::templates::Templates;
 
-    async fn inventory() -> (std::path::PathBuf, Inventory) {
-        let dir = std::env::temp_dir().join(format!("marquee-inv-{}", random_hex(6)));
-        std::fs::create_dir_all(&dir).unwrap();
-        let backend = marquee_store_embedded::open(&dir).unwrap();
+    async fn inventory() -> (marquee_store_embedded::TestDir, Inventory) {
+        let dir = marquee_store_embedded::TestDir::new("inventory");
+        let backend = marquee_store_embedded::open(&dir.0).unwrap();
         let commerce = Arc::new(Commerce {
             payments: crate::payments::Payments::new(
                 Arc::new(crate::payments::TestProvider),
@@ -983,7 +982,7 @@ mod tests {
             }))
             .unwrap();
         let sales = marquee_telemetry::Metrics::default().sales("t");
-        (dir.clone(), Inventory::open("d1", &params, commerce, sales, &*backend.claims).await.unwrap())
+        (dir, Inventory::open("d1", &params, commerce, sales, &*backend.claims).await.unwrap())
     }
 
     fn seats(ids: &[&str]) -> Claim {

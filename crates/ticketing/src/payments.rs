@@ -169,16 +169,16 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    fn payments(provider: Arc<dyn PaymentProvider>) -> Arc<Payments> {
-        let dir = std::env::temp_dir().join(format!("marquee-payments-{}", marquee_identity::random_hex(6)));
-        let outbox = marquee_store_embedded::open(&dir).unwrap().outbox;
+    fn payments(provider: Arc<dyn PaymentProvider>) -> (marquee_store_embedded::TestDir, Arc<Payments>) {
+        let dir = marquee_store_embedded::TestDir::new("payments");
+        let outbox = marquee_store_embedded::open(&dir.0).unwrap().outbox;
         let pending = IntGauge::new("pending", "pending").unwrap();
-        Payments::new(provider, outbox, pending, IntCounter::new("failures", "failures").unwrap())
+        (dir, Payments::new(provider, outbox, pending, IntCounter::new("failures", "failures").unwrap()))
     }
 
     #[tokio::test]
     async fn approves_declines_and_is_idempotent() {
-        let p = payments(Arc::new(TestProvider));
+        let (_dir, p) = payments(Arc::new(TestProvider));
         let card = r#"{"card":"4242 4242 4242 4242"}"#;
         let charge = async |reference, amount, payment| p.charge(reference, amount, payment).await.unwrap();
         assert!(matches!(charge("h1", 100, card).await, Charge::Approved { .. }));
@@ -218,7 +218,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_refund_waits_in_the_store_and_is_retried_until_it_goes_through() {
         let flaky = Arc::new(Flaky { failing: Mutex::new(2), refunded: Mutex::default() });
-        let p = payments(flaky.clone());
+        let (_dir, p) = payments(flaky.clone());
         assert!(p.charge("h1", 100, "{}").await.is_err(), "a provider that does not answer is an error, not a decline");
         p.refund("refund/o1/0", "d1", "o1", "ch_1", 2500).await;
         let queued = p.outbox.recent("d1", 10).await.unwrap();
