@@ -30,6 +30,7 @@ pub fn open(data: &Path) -> Result<Backend> {
         kv: Arc::new(EmbeddedKv(db.clone())),
         buckets: Arc::new(crate::buckets::LocalBuckets::default()),
         outbox: Arc::new(crate::outbox::EmbeddedOutbox { db: db.clone(), log: log.clone() }),
+        snapshot: Arc::new(crate::snapshot::EmbeddedSnapshot { db: db.clone(), log: log.clone() }),
         claims: Arc::new(LoggedClaims { db, log }),
         secrets: Arc::new(SecretFiles(secrets)),
         shared: None,

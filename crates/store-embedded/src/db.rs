@@ -48,6 +48,13 @@ fn performance_row(r: &rusqlite::Row) -> rusqlite::Result<PerformanceRow> {
 
 /// Whether an error is SQLite refusing a duplicate key.
 /// The columns [`token_of`] reads, in its order.
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, email, password_hash, role, must_change_password";
+
+/// An account from a row that starts with [`ACCOUNT_COLUMNS`].
+pub(crate) fn account_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, role: parsed(3, r.get(3)?, marquee_store::Role::parse)?, must_change_password: r.get(4)? })
+}
+
 const TOKEN_COLUMNS: &str = "id, deployment, namespace, created_by, scope, label";
 
 /// A namespace token from a row that starts with [`TOKEN_COLUMNS`].
@@ -99,13 +106,8 @@ impl Db {
     }
 
     fn account_where(&self, column: &str, value: &str) -> Result<Option<Account>> {
-        let sql = format!("SELECT id, email, password_hash, role, must_change_password FROM accounts WHERE {column} = ?1");
-        Ok(self
-            .conn()
-            .query_row(&sql, [value], |r| {
-                Ok(Account { id: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)?, role: parsed(3, r.get(3)?, marquee_store::Role::parse)?, must_change_password: r.get(4)? })
-            })
-            .optional()?)
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {column} = ?1");
+        Ok(self.conn().query_row(&sql, [value], account_of).optional()?)
     }
 
     pub(crate) fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
@@ -289,7 +291,7 @@ impl Db {
     }
 
     /// Archived performances with when each was archived.
-    fn archived_performances(&self) -> Result<Vec<(PerformanceRow, i64)>> {
+    pub(crate) fn archived_performances(&self) -> Result<Vec<(PerformanceRow, i64)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("SELECT {PERFORMANCE_COLUMNS}, archived_at FROM archived_performances ORDER BY archived_at"))?;
         let rows = stmt.query_map([], |r| Ok((performance_row(r)?, r.get(7)?)))?;
@@ -297,7 +299,7 @@ impl Db {
     }
 
     /// Live deploy tokens with their secrets' hashes and when each was made.
-    fn namespace_tokens(&self) -> Result<Vec<(NamespaceToken, String, i64)>> {
+    pub(crate) fn namespace_tokens(&self) -> Result<Vec<(NamespaceToken, String, i64)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS}, hash, created_at FROM namespace_tokens WHERE revoked = 0"))?;
         let rows = stmt.query_map([], |r| Ok((token_of(r)?, r.get(6)?, r.get(7)?)))?;

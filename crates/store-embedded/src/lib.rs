@@ -10,6 +10,7 @@ mod claims;
 mod db;
 mod orders;
 mod outbox;
+mod snapshot;
 mod sqlite;
 
 pub use backend::{move_catalog, open};

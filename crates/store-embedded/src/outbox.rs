@@ -11,9 +11,9 @@ use crate::db::{Db, on_blocking};
 use crate::orders::{OrderStore, Record, SqliteOrderLog};
 use crate::sqlite::parsed;
 
-const COLUMNS: &str = "id, queue, scope, body, created_at, due_at, attempts, last_error, state";
+pub(crate) const COLUMNS: &str = "id, queue, scope, body, created_at, due_at, attempts, last_error, state";
 
-fn message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+pub(crate) fn message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
         id: r.get(0)?,
         queue: r.get(1)?,

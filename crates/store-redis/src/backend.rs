@@ -21,6 +21,7 @@ impl RedisStore {
             claims: store.clone(),
             secrets: store.clone(),
             outbox: store.clone(),
+            snapshot: store.clone(),
             shared: Some(store),
         }
     }

@@ -16,6 +16,8 @@ const ARCHIVED: &str = "{cat}:archived";
 const COMPONENTS: &str = "{cat}:components";
 const TEMPLATES: &str = "{cat}:templates";
 
+pub(crate) const ARCHIVED_SET: &str = ARCHIVED;
+
 fn performance_key(namespace: &str) -> String {
     format!("{PREFIX}:perf:{namespace}")
 }
@@ -29,11 +31,23 @@ fn token_key(id: &str) -> String {
 }
 
 /// A field of a stored hash.
-fn field(fields: &HashMap<String, String>, name: &str) -> Result<String> {
+pub(crate) fn field(fields: &HashMap<String, String>, name: &str) -> Result<String> {
     fields.get(name).cloned().ok_or_else(|| anyhow!("a stored catalog entry lacks {name}"))
 }
 
-fn performance_of(fields: &HashMap<String, String>) -> Result<PerformanceRow> {
+/// A namespace token from its stored hash.
+pub(crate) fn token_of(fields: &HashMap<String, String>) -> Result<NamespaceToken> {
+    Ok(NamespaceToken {
+        id: field(fields, "id")?,
+        deployment: field(fields, "deployment")?,
+        namespace: field(fields, "namespace")?,
+        created_by: field(fields, "created_by")?,
+        scope: TokenScope::parse(fields.get("scope").map(String::as_str)).context("a stored token's scope")?,
+        label: fields.get("label").cloned().unwrap_or_default(),
+    })
+}
+
+pub(crate) fn performance_of(fields: &HashMap<String, String>) -> Result<PerformanceRow> {
     Ok(PerformanceRow {
         namespace: field(fields, "namespace")?,
         deployment: field(fields, "deployment")?,
@@ -51,7 +65,7 @@ impl RedisStore {
     }
 
     /// Every hash of `keys`, read in one round trip.
-    async fn hashes(&self, keys: impl Iterator<Item = String>) -> Result<Vec<HashMap<String, String>>> {
+    pub(crate) async fn hashes(&self, keys: impl Iterator<Item = String>) -> Result<Vec<HashMap<String, String>>> {
         let mut pipe = redis::pipe();
         for key in keys {
             pipe.hgetall(key);
@@ -196,15 +210,7 @@ impl Catalog for RedisStore {
             if fields.is_empty() || fields.get("revoked").map(String::as_str) != Some("0") {
                 return Ok(None);
             }
-            let token = NamespaceToken {
-                id: field(&fields, "id")?,
-                deployment: field(&fields, "deployment")?,
-                namespace: field(&fields, "namespace")?,
-                created_by: field(&fields, "created_by")?,
-                scope: TokenScope::parse(fields.get("scope").map(String::as_str)).context("a stored token's scope")?,
-                label: fields.get("label").cloned().unwrap_or_default(),
-            };
-            Ok(Some((token, field(&fields, "hash")?)))
+            Ok(Some((token_of(&fields)?, field(&fields, "hash")?)))
         })
     }
 

@@ -80,7 +80,8 @@ end
 
 -- Steps that read or write orders and their entries only: ending holds changes nothing they
 -- answer, so they leave holds to the next step that needs them ended.
-local ORDER_READS = { order = true, orders_of = true, orders_after = true, live = true, check_in = true, undo = true, entries = true, money = true }
+local ORDER_READS = { order = true, orders_of = true, orders_after = true, live = true, check_in = true, undo = true, entries = true, money = true,
+  restore = true, restore_entry = true }
 
 local now = now_ms()
 if not ORDER_READS[op] then
@@ -308,6 +309,54 @@ if op == 'refund' then
     'tickets', tonumber(o.tickets) - counted, 'refunds', cjson.encode(refunds), 'status', status)
   add(P .. ':refunded', o.session, amount)
   return order_reply('order', id)
+end
+
+-- Puts an order back as a backup had it, into a performance restored from it: its record,
+-- status and refunds; a standing one claims the seats and units it still claims (the restore
+-- refuses a seat that is claimed already); its session's money counts it.
+if op == 'restore' then
+  local id, buyer, session, created, record = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local status, refunds, amount, hold = ARGV[8], ARGV[9], tonumber(ARGV[10]), ARGV[11]
+  local seats, units, tickets = ARGV[12], ARGV[13], tonumber(ARGV[14])
+  if redis.call('EXISTS', P .. ':order:' .. id) == 1 then return { 'exists' } end
+  if status == 'confirmed' then
+    local seat_key = P .. ':seats:' .. session
+    for _, seat in ipairs(cjson.decode(seats)) do
+      if redis.call('HEXISTS', seat_key, seat) == 1 then return { 'taken', seat } end
+    end
+    for _, seat in ipairs(cjson.decode(seats)) do redis.call('HSET', seat_key, seat, id) end
+    for _, u in ipairs(cjson.decode(units)) do
+      add(P .. ':taken', u[1], u[2])
+      add(P .. ':sold', u[1], u[2])
+    end
+    mine(buyer, units, 1)
+    add(P .. ':buyer', buyer, tickets)
+    redis.call('SADD', P .. ':live', id)
+  else
+    seats, units, tickets = '[]', '[]', 0
+  end
+  redis.call('HSET', P .. ':confirmed', hold, id)
+  redis.call('HSET', P .. ':order:' .. id, 'buyer', buyer, 'session', session, 'seats', seats, 'units', units,
+    'tickets', tickets, 'record', record, 'status', status, 'amount', amount, 'refunds', refunds)
+  add(P .. ':gross', session, amount)
+  local back = 0
+  if status == 'confirmed' then
+    for _, r in ipairs(cjson.decode(refunds)) do back = back + r.amount end
+  else
+    back = amount
+  end
+  add(P .. ':refunded', session, math.min(back, amount))
+  redis.call('ZADD', P .. ':orders', created, id)
+  redis.call('ZADD', P .. ':orders:' .. buyer, created, id)
+  return { 'ok' }
+end
+
+-- Puts a ticket's entry at the door back.
+if op == 'restore_entry' then
+  local id, ticket, first = ARGV[3], ARGV[4], ARGV[5]
+  redis.call('HSET', P .. ':entries:' .. id, ticket, first)
+  redis.call('SADD', P .. ':entered', id)
+  return { 'ok' }
 end
 
 if op == 'money' then

@@ -77,6 +77,24 @@ if op == 'insert_refresh' then
   return 1
 end
 
+-- Puts a refresh token back as a backup had it (spent or revoked ones keep their family
+-- refused).
+if op == 'put_refresh' then
+  local hash, family, id, expires, state = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+  local key = P .. ':rt:' .. hash
+  redis.call('HSET', key, 'family', family, 'account', id, 'expires', expires, 'state', state)
+  redis.call('EXPIREAT', key, expires)
+  local members = P .. ':fam:' .. family
+  redis.call('SADD', members, hash)
+  local t = redis.call('TIME')
+  if redis.call('TTL', members) < tonumber(expires) - tonumber(t[1]) then redis.call('EXPIREAT', members, expires) end
+  redis.call('SADD', P .. ':families:' .. id, family)
+  if state == '2' and tonumber(redis.call('ZSCORE', P .. ':revoked', family) or '0') < tonumber(expires) then
+    redis.call('ZADD', P .. ':revoked', expires, family)
+  end
+  return 1
+end
+
 if op == 'rotate_refresh' then
   local key = P .. ':rt:' .. ARGV[2]
   local t = redis.call('HMGET', key, 'family', 'account', 'expires', 'state')

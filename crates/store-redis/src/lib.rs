@@ -19,6 +19,7 @@ mod identity;
 mod local;
 mod outbox;
 mod serving;
+mod snapshot;
 mod backend;
 pub use local::{Access, LocalRedis};
 pub use serving::SERVING_TTL_SECONDS;

@@ -60,6 +60,21 @@ elseif op == 'prune' then
     redis.call('ZREM', P .. ':settled', id)
   end
   return #ids
+elseif op == 'restore' then
+  -- ARGV: id, queue, scope, body, created_at, due_at, attempts, last error ('' for none),
+  -- state. Puts a message back as a backup had it.
+  local id = ARGV[2]
+  local key = P .. ':m:' .. id
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'queue', ARGV[3], 'scope', ARGV[4], 'body', ARGV[5], 'created_at', ARGV[6], 'due_at', ARGV[7], 'attempts', ARGV[8], 'state', ARGV[10])
+  if ARGV[9] ~= '' then redis.call('HSET', key, 'last_error', ARGV[9]) end
+  redis.call('ZADD', P .. ':scope:' .. ARGV[4], ARGV[6], id)
+  if ARGV[10] == 'queued' then
+    redis.call('ZADD', P .. ':due:' .. ARGV[3], ARGV[7], id)
+  else
+    redis.call('ZADD', P .. ':settled', ARGV[7], id)
+  end
+  return 1
 elseif op == 'recent' then
   -- ARGV: scope, limit
   local ids = redis.call('ZRANGE', P .. ':scope:' .. ARGV[2], '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, tonumber(ARGV[3]))

@@ -17,7 +17,7 @@ impl RedisStore {
     }
 
     /// Messages answered as id, fields, id, fields, ...
-    async fn messages(&self, op: &str, args: &[&str]) -> Result<Vec<Message>> {
+    async fn outbox_messages(&self, op: &str, args: &[&str]) -> Result<Vec<Message>> {
         let flat: Vec<redis::Value> = self.outbox_step(op, args).await?;
         flat.chunks(2)
             .map(|pair| {
@@ -29,7 +29,7 @@ impl RedisStore {
     }
 }
 
-fn message(id: String, fields: &HashMap<String, String>) -> Result<Message> {
+pub(crate) fn message(id: String, fields: &HashMap<String, String>) -> Result<Message> {
     let field = |name: &str| fields.get(name).cloned().ok_or_else(|| anyhow!("a stored message lacks {name}"));
     let number = |name: &str| -> Result<u64> { field(name)?.parse().with_context(|| format!("a stored message's {name}")) };
     Ok(Message {
@@ -51,7 +51,7 @@ impl Outbox for RedisStore {
     }
 
     fn claim<'a>(&'a self, queue: &'a str, now: u64, lease_ms: u64, limit: usize) -> BoxFuture<'a, Vec<Message>> {
-        Box::pin(async move { self.messages("claim", &[queue, &now.to_string(), &(now + lease_ms).to_string(), &limit.to_string()]).await })
+        Box::pin(async move { self.outbox_messages("claim", &[queue, &now.to_string(), &(now + lease_ms).to_string(), &limit.to_string()]).await })
     }
 
     fn settle<'a>(&'a self, id: &'a str, state: Delivery, at: u64) -> BoxFuture<'a, ()> {
@@ -74,6 +74,6 @@ impl Outbox for RedisStore {
     }
 
     fn recent<'a>(&'a self, scope: &'a str, limit: usize) -> BoxFuture<'a, Vec<Message>> {
-        Box::pin(async move { self.messages("recent", &[scope, &limit.to_string()]).await })
+        Box::pin(async move { self.outbox_messages("recent", &[scope, &limit.to_string()]).await })
     }
 }

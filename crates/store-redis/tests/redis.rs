@@ -305,3 +305,22 @@ async fn redis_over_tls_passes_the_claim_conformance_suite() {
     let plain = RedisStore::connect_with(&redis.url(), Durability::Required, Some(ca)).await.err().expect("a CA for a plain address");
     assert!(format!("{plain:#}").contains("rediss://"), "{plain:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_snapshot_goes_back_into_another_redis_and_into_the_embedded_store() {
+    let (a, b) = (LocalRedis::start("snapshot-a", "always").unwrap(), LocalRedis::start("snapshot-b", "always").unwrap());
+    let from = RedisStore::connect(&a.url(), Durability::Required).await.unwrap().backend();
+    let to = RedisStore::connect(&b.url(), Durability::Required).await.unwrap().backend();
+    marquee_store::conformance::snapshot(&from, &to).await;
+    let c = LocalRedis::start("snapshot-c", "always").unwrap();
+    let dir = marquee_store_embedded::TestDir::new("snapshot-from-redis");
+    marquee_store::conformance::snapshot(&RedisStore::connect(&c.url(), Durability::Required).await.unwrap().backend(), &marquee_store_embedded::open(&dir.0).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_snapshot_goes_into_redis() {
+    let redis = LocalRedis::start("snapshot-to", "always").unwrap();
+    let dir = marquee_store_embedded::TestDir::new("snapshot-to-redis");
+    let to = RedisStore::connect(&redis.url(), Durability::Required).await.unwrap().backend();
+    marquee_store::conformance::snapshot(&marquee_store_embedded::open(&dir.0).unwrap(), &to).await;
+}

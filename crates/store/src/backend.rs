@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{BoxFuture, Catalog, ClaimStore, Directory, Identity, KeyValue, OrderRow, Outbox, RateBuckets, StoredOrder, Units};
+use crate::{BoxFuture, Catalog, ClaimStore, Directory, Identity, KeyValue, OrderRow, Outbox, RateBuckets, Snapshot, StoredOrder, Units};
 
 /// Everything a platform keeps, behind the traits of this crate.
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct Backend {
     pub secrets: Arc<dyn Secrets>,
     /// Mail owed to buyers.
     pub outbox: Arc<dyn Outbox>,
+    /// What a backup reads and a restore writes.
+    pub snapshot: Arc<dyn Snapshot>,
     /// What other processes on the same store see of this one; `None` when this process
     /// alone serves the platform.
     pub shared: Option<Arc<dyn SharedStore>>,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    Account, Catalog, CheckIn, ComponentRow, NamespaceToken, PerformanceRow, TokenScope, ClaimStore, ConfirmStart, Confirming, Directory, Entry, HoldOutcome, HoldRequest, Identity, KeyValue, Money, OrderStatus, PoolCount,
+    Account, Catalog, CheckIn, ComponentRow, Delivery, NamespaceToken, PerformanceRow, TokenScope, ClaimStore, ConfirmStart, Confirming, Directory, Entry, HoldOutcome, HoldRequest, Identity, KeyValue, Money, OrderStatus, PoolCount,
     RateBuckets, RefreshState, Refund, RefundRequest, Refusal, Role, StoredOrder, Units,
 };
 
@@ -926,4 +926,155 @@ pub async fn outbox(store: Arc<dyn crate::Outbox>) {
         }
     }
     assert_eq!(seen.iter().filter(|id| id.starts_with('c')).count(), 40);
+}
+
+/// Every item of a paged listing, read `limit` at a time, each once.
+async fn every<T, K: Ord>(limit: usize, key: impl Fn(&T) -> K, mut page: impl AsyncFnMut(Option<String>, usize) -> crate::Page<T>) -> Vec<T> {
+    let (mut all, mut cursor) = (Vec::new(), None);
+    loop {
+        let crate::Page { items, next } = page(cursor, limit).await;
+        all.extend(items);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    all.sort_by_key(&key);
+    all.dedup_by(|a, b| key(a) == key(b));
+    all
+}
+
+/// A backend's snapshot: everything a backup reads is listed as it was put (a page at a time),
+/// and put back into `to`, an empty backend, it reads and acts as it did: passwords, spent and
+/// revoked refresh tokens, archived performances, live tokens, posters, `kv`, messages in every
+/// state, and orders with their status, refunds, claims, money and entries at the door.
+pub async fn snapshot(from: &crate::Backend, to: &crate::Backend) {
+    let (s, t) = (&*from.snapshot, &*to.snapshot);
+    let now = crate::clock::now_secs();
+    assert!(s.accounts(None, 10).await.unwrap().items.is_empty());
+    assert!(s.refresh_tokens(None, 10, now).await.unwrap().items.is_empty());
+    assert!(s.archived().await.unwrap().is_empty());
+    assert!(s.namespace_tokens().await.unwrap().is_empty());
+    assert!(s.posters().await.unwrap().is_empty());
+    assert!(s.kv("d1").await.unwrap().is_empty());
+    assert!(s.messages(None, 10).await.unwrap().items.is_empty());
+    assert!(s.orders("d1", None, 10).await.unwrap().is_empty());
+    assert!(s.entries("d1").await.unwrap().is_empty());
+
+    // Identity: accounts a page at a time; refresh tokens live, spent and revoked.
+    let ids = from.identity.clone();
+    for (n, email) in ["ann@example.com", "bob@example.com", "cy@example.com"].iter().enumerate() {
+        let account = Account { id: format!("a{n}"), email: email.to_string(), password_hash: format!("hash{n}"), role: Role::Buyer, must_change_password: n == 2 };
+        assert!(ids.insert_account(&account, 10 * n as i64).await.unwrap());
+    }
+    let accounts = every(2, |a: &crate::AccountRecord| a.account.id.clone(), async |c, n| s.accounts(c.as_deref(), n).await.unwrap()).await;
+    assert_eq!(accounts.iter().map(|a| (a.account.id.as_str(), a.created_at)).collect::<Vec<_>>(), [("a0", 0), ("a1", 10), ("a2", 20)]);
+    assert!(accounts[2].account.must_change_password);
+    let later = now + 3600;
+    for (hash, family) in [("r1", "f1"), ("r2", "f1"), ("r3", "f2")] {
+        ids.insert_refresh(hash, family, "a0", later).await.unwrap();
+    }
+    ids.insert_refresh("old", "f3", "a0", now - 10).await.unwrap();
+    assert!(matches!(ids.rotate_refresh("r1").await.unwrap(), RefreshState::Live { .. }));
+    ids.revoke_family_of("r3").await.unwrap();
+    let tokens = every(1, |t: &crate::RefreshToken| t.hash.clone(), async |c, n| s.refresh_tokens(c.as_deref(), n, now).await.unwrap()).await;
+    assert_eq!(tokens.iter().map(|t| (t.hash.as_str(), t.state)).collect::<Vec<_>>(), [("r1", 1), ("r2", 0), ("r3", 2)], "an expired token is left out");
+    for a in &accounts {
+        assert!(to.identity.insert_account(&a.account, a.created_at).await.unwrap());
+    }
+    for token in &tokens {
+        t.put_refresh_token(token).await.unwrap();
+    }
+    assert_eq!(to.identity.account_by_email("cy@example.com").await.unwrap(), Some(accounts[2].account.clone()));
+    assert_eq!(to.identity.revoked_families().await.unwrap(), ["f2"]);
+    assert!(matches!(to.identity.rotate_refresh("r2").await.unwrap(), RefreshState::Live { ref family, .. } if family == "f1"));
+    assert!(matches!(to.identity.rotate_refresh("r1").await.unwrap(), RefreshState::Reused { .. }), "a spent token stays spent");
+
+    // The catalog's parts no other listing reads.
+    let catalog = &from.catalog;
+    let gala = performance("gala", "d1", "ann", 5);
+    assert!(catalog.insert_performance(&gala).await.unwrap());
+    catalog.remove_performance("gala", "d1", 99, true).await.unwrap();
+    assert_eq!(s.archived().await.unwrap(), [(gala.clone(), 99)]);
+    let door = NamespaceToken { id: "t1".into(), deployment: "d1".into(), namespace: "gala".into(), created_by: "a1".into(), scope: TokenScope::Door, label: "B".into() };
+    catalog.insert_namespace_token(&door, "h1", 7).await.unwrap();
+    catalog.insert_namespace_token(&NamespaceToken { id: "t2".into(), ..door.clone() }, "h2", 8).await.unwrap();
+    assert!(catalog.revoke_namespace_token("d1", "t2").await.unwrap());
+    assert_eq!(s.namespace_tokens().await.unwrap(), [(door, "h1".to_string(), 7)], "live ones only");
+    for digest in ["p2", "p1"] {
+        catalog.put_poster(digest, b"jpeg", 1).await.unwrap();
+    }
+    assert_eq!(s.posters().await.unwrap(), ["p1", "p2"]);
+
+    // A scope's kv, values as bytes.
+    from.kv.set("d1", "b", &[0, 255]).await.unwrap();
+    from.kv.set("d1", "a", b"x").await.unwrap();
+    from.kv.set("d2", "c", b"y").await.unwrap();
+    assert_eq!(s.kv("d1").await.unwrap(), [("a".to_string(), b"x".to_vec()), ("b".to_string(), vec![0, 255])]);
+
+    // Messages in every state, put back as they were.
+    let outbox = &from.outbox;
+    for id in ["m1", "m2", "m3"] {
+        assert!(outbox.put("mail", id, "d1", "{}", 100, 100).await.unwrap());
+    }
+    let claimed = outbox.claim("mail", 100, 1000, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    outbox.settle("m1", Delivery::Sent, 150).await.unwrap();
+    outbox.retry("m2", "relay down", 2000).await.unwrap();
+    let messages = every(2, |m: &crate::Message| m.id.clone(), async |c, n| s.messages(c.as_deref(), n).await.unwrap()).await;
+    assert_eq!(messages.iter().map(|m| (m.id.as_str(), m.state, m.attempts, m.last_error.as_deref())).collect::<Vec<_>>(), [
+        ("m1", Delivery::Sent, 1, None),
+        ("m2", Delivery::Queued, 1, Some("relay down")),
+        ("m3", Delivery::Queued, 0, None)
+    ]);
+    for m in &messages {
+        t.put_message(m).await.unwrap();
+    }
+    let back = every(10, |m: &crate::Message| m.id.clone(), async |c, n| t.messages(c.as_deref(), n).await.unwrap()).await;
+    assert_eq!(back, messages);
+    assert_eq!(to.outbox.queued("mail").await.unwrap(), 2);
+    assert_eq!(to.outbox.claim("mail", 1000, 10, 10).await.unwrap().iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m3"], "m2 waits for its retry");
+    assert_eq!(to.outbox.recent("d1", 10).await.unwrap().len(), 3);
+
+    // Orders: one standing, one cancelled, one with a ticket refunded, one used at the door.
+    let gala = from.claims.open("d2", TTL_MS, &replay).await.unwrap();
+    for (n, buyer, seats) in [(1, "ann", &["A-1-1"][..]), (2, "ann", &["A-1-2"]), (3, "bob", &["A-1-3", "A-1-4"])] {
+        let (hold, order) = (format!("h-o{n}"), format!("o{n}"));
+        held(&*gala, &HoldRequest { hold_id: hold.clone(), ..request(&hold, buyer, seats) }).await;
+        pay(&*gala, &hold, buyer, TTL_MS).await;
+        assert!(gala.commit_confirm(&hold, &order, n, &order_record("d2", &order, buyer, seats, n)).await.unwrap());
+    }
+    assert!(gala.cancel("o2", Some("ann")).await.unwrap().unwrap().now);
+    let seat_back = RefundRequest { tickets: vec!["A-1-4".into()], seats: vec!["A-1-4".into()], units: Vec::new(), counted: 1, amount: 1000, at: 5 };
+    gala.refund("o3", &seat_back).await.unwrap().unwrap();
+    let entry = Entry { at: 9, door: Some("B".into()) };
+    assert_eq!(gala.check_in("o1", "A-1-1", &entry).await.unwrap(), CheckIn::Admitted);
+    held(&*gala, &request("h-open", "cy", &["A-1-5"])).await;
+    let first = s.orders("d2", None, 2).await.unwrap();
+    assert_eq!(first.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["o1", "o2"]);
+    let last = &first[1];
+    let rest = s.orders("d2", Some((last.created_at, &last.id)), 2).await.unwrap();
+    assert_eq!(rest.iter().map(|o| (o.id.as_str(), o.status, o.refunds.len())).collect::<Vec<_>>(), [("o3", OrderStatus::Confirmed, 1)]);
+    assert_eq!(first[1].status, OrderStatus::Cancelled);
+    let entries = s.entries("d2").await.unwrap();
+    assert_eq!(entries, [("o1".to_string(), "A-1-1".to_string(), entry.clone())]);
+    for row in first.iter().chain(&rest) {
+        t.put_order("d2", row, replay(row).unwrap().as_ref()).await.unwrap();
+    }
+    for (order, ticket, entry) in &entries {
+        t.put_entry("d2", order, ticket, entry).await.unwrap();
+    }
+    assert!(t.put_order("d2", &rest[0], replay(&rest[0]).unwrap().as_ref()).await.is_err(), "an order is put back once");
+
+    // Put back, the performance acts as it did; the open hold was not kept.
+    let again = to.claims.open("d2", TTL_MS, &replay).await.unwrap();
+    assert_eq!(again.taken("s1", &[]).await.unwrap().seats, ["A-1-1", "A-1-3"]);
+    assert_eq!(again.money().await.unwrap(), gala.money().await.unwrap());
+    assert_eq!(again.order("o3").await.unwrap().unwrap().refunds, [Refund { tickets: vec!["A-1-4".into()], amount: 1000, at: 5 }]);
+    assert_eq!(again.order("o2").await.unwrap().unwrap().status, OrderStatus::Cancelled);
+    assert_eq!(again.check_in("o1", "A-1-1", &Entry { at: 20, door: None }).await.unwrap(), CheckIn::Used(entry));
+    assert_eq!(again.refund("o3", &seat_back).await.unwrap(), Err(Refusal::Refunded));
+    assert!(matches!(again.hold(&request("h-x", "dee", &["A-1-3"])).await.unwrap(), HoldOutcome::Unavailable(_)), "a sold seat stays sold");
+    held(&*again, &request("h-y", "dee", &["A-1-2", "A-1-4", "A-1-5"])).await;
+    assert_eq!(again.orders_of("bob").await.unwrap().len(), 1);
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 mod backend;
 mod catalog;
 mod outbox;
+mod snapshot;
 pub mod clock;
 pub mod files;
 #[cfg(feature = "conformance")]
@@ -27,6 +28,7 @@ pub use backend::{
 };
 pub use catalog::{Catalog, ComponentRow, DeploymentRow, NamespaceToken, PerformanceRow, TokenScope};
 pub use outbox::{Delivery, Message, Outbox};
+pub use snapshot::{AccountRecord, NamespaceTokenRecord, Page, RefreshToken, Snapshot};
 
 /// Runs store calls a few at a time, answers in order: over a multiplexed connection they are
 /// pipelined, and the embedded store's blocking threads stay few.
