@@ -104,6 +104,34 @@ impl Client {
         result
     }
 
+    /// Writes a backup of the platform (admin) to `to`: into a file beside it first, checked
+    /// whole, then renamed, so `to` is never a half-written backup.
+    pub fn backup(&self, to: &Path) -> Result<u64> {
+        let request = http::Request::builder()
+            .method("GET")
+            .uri(format!("{}/api/v1/admin/backup", self.url))
+            .header("authorization", format!("Bearer {}", self.token()?))
+            .body(())?;
+        // A backup takes as long as the store is large.
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(None).build().into();
+        let mut response = agent.run(request).with_context(|| format!("cannot reach {}", self.url))?;
+        if response.status().as_u16() >= 400 {
+            let status = response.status().as_u16();
+            let text = response.body_mut().read_to_string()?;
+            let Ok(e) = serde_json::from_str::<ErrorBody>(&text) else { bail!("{status}: {text}") };
+            bail!("{status} {}: {}", e.error, e.message);
+        }
+        let partial = to.with_extension("partial");
+        let mut file = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+        let written = std::io::copy(&mut response.body_mut().with_config().limit(u64::MAX).reader(), &mut file)
+            .with_context(|| format!("the backup stopped coming; {} is incomplete", partial.display()))?;
+        file.sync_all()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(marquee_backup::verify(&partial))?;
+        std::fs::rename(&partial, to).with_context(|| format!("cannot rename {} to {}", partial.display(), to.display()))?;
+        Ok(written)
+    }
+
     /// Deploys a performance from a template, with parameters from a file and `--set`s.
     pub fn deploy(&self, namespace: &str, template: &str, params: Value, components: BTreeMap<String, String>) -> Result<Deployed> {
         let request = DeployRequest { namespace: namespace.into(), template: template.into(), params, components };

@@ -67,6 +67,23 @@ enum Command {
     /// Your performances.
     #[command(subcommand)]
     Performances(ListCommand),
+    /// Writes a backup of everything the platform keeps (admin), taken while it serves.
+    Backup {
+        /// The file to write; it appears only once the backup is whole.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restores a backup into an empty store: a data dir (`--data-dir`) or Redis (`--store`).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The embedded store's data dir to restore into (empty; no process may use it meanwhile).
+        #[arg(long, conflicts_with = "store")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreFlags,
+    },
     /// Deploys a performance from a template.
     Deploy {
         /// The performance's namespace (its URL is /p/NAMESPACE/).
@@ -272,6 +289,28 @@ impl Serve {
     }
 }
 
+/// Restores a backup into an empty data dir or Redis, and says what it restored.
+fn restore(from: &std::path::Path, data_dir: Option<PathBuf>, store: StoreFlags) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        // Before the store is opened (which makes an empty data dir's files).
+        marquee_backup::verify(from).await?;
+        let (backend, dir, _lock) = match (data_dir, store.store.is_some()) {
+            (Some(dir), false) => {
+                std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+                let lock = marquee_deployments::lock_data_dir(&dir)?;
+                (marquee_store_embedded::open(&dir)?, dir, Some(lock))
+            }
+            (None, true) => (store.connect().await?.context("a store")?.backend(), PathBuf::new(), None),
+            _ => anyhow::bail!("say where to restore: --data-dir DIR (the embedded store) or --store redis://…"),
+        };
+        let components = marquee_backup::component_bytes(&backend, &dir);
+        let summary = marquee_backup::restore(from, &backend, &*components).await?;
+        println!("restored {summary} from {} into the {} store", from.display(), backend.name);
+        Ok(())
+    })
+}
+
 /// Where shared state lives.
 #[derive(clap::Args)]
 struct StoreFlags {
@@ -428,6 +467,12 @@ fn run() -> Result<()> {
             println!("pushed {name}@{version}: {} ({}, {} bytes)", c.digest, c.world.unwrap_or_default(), c.size.unwrap_or_default());
             Ok(())
         }
+        Command::Backup { to } => {
+            let bytes = client().backup(&to)?;
+            println!("wrote {} ({bytes} bytes)", to.display());
+            Ok(())
+        }
+        Command::Restore { from, data_dir, store } => restore(&from, data_dir, store),
         Command::Deploy { namespace, template, params, sets, components } => {
             let mut document = match params {
                 Some(path) => serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?)

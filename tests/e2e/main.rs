@@ -1,5 +1,6 @@
 //! End-to-end tests: each starts the real `marquee` binary and talks HTTP to it.
 
+mod backup;
 mod booking;
 mod border;
 mod browser;

@@ -6,6 +6,7 @@
 //! own (`accounts`, `templates`, `performances`, `orders`, `door`, `components`, `catalog`).
 
 mod accounts;
+mod backup;
 mod catalog;
 mod cluster;
 mod components;
@@ -21,6 +22,7 @@ pub use cluster::{Cluster, connect as connect_cluster, start_mirror};
 pub use mail::start_postman;
 
 use accounts::*;
+use backup::*;
 use catalog::*;
 use components::*;
 use desk::*;
@@ -162,6 +164,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/performances/{ns}/kubernetes-token", post(kubernetes_token))
         .route("/api/v1/performances/{ns}/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/admin/token-keys/rotate", post(rotate_keys))
+        .route("/api/v1/admin/backup", get(backup))
         .route("/api/v1/catalog", get(catalog))
         .route("/api/v1/orders", get(my_orders))
         .route("/api/v1/posters", post(upload_poster).layer(axum::extract::DefaultBodyLimit::disable()))

@@ -103,6 +103,8 @@ pub struct App<C: Components> {
     pub history: History,
     /// The store other processes share with this one (`None`: this process alone serves).
     shared_store: Option<Arc<dyn SharedStore>>,
+    /// Everything the store keeps, for a backup.
+    pub backend: Backend,
     /// This process's run (host name and a random part): how it signs what it writes to a
     /// shared store, its serving reports and function counters.
     pub process: String,
@@ -133,7 +135,7 @@ pub(crate) const PATCHABLE: &[&str] =
 
 /// Takes the data dir's exclusive lock, so a second process on the same data dir (which would
 /// sell the same seats from its own memory with the embedded store) refuses to start instead.
-fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
+pub fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
     use std::io::{Read, Seek, Write};
     use std::os::fd::AsRawFd;
     let path = data.join("lock");
@@ -241,6 +243,7 @@ impl<C: Components> App<C> {
                 process.clone(),
             ),
             shared_store: backend.shared.clone(),
+            backend: backend.clone(),
             process,
             mirror: std::sync::OnceLock::new(),
             workers: crate::fair::Workers::start(crate::namespace::running_permits())?,
@@ -256,7 +259,11 @@ impl<C: Components> App<C> {
             let rows = runtime.block_on(app.shared.catalog.performances())?;
             // A few at a time: each may read its order log on the blocking pool.
             let this = &*app;
-            let restoring = rows.iter().map(|row| async move { Ok((row, Namespace::build(row, &this.pool, this.shared.clone()).await)) }).collect();
+            let build = async |row: &PerformanceRow| {
+                this.fetch_components(&row.spec).await?;
+                Namespace::build(row, &this.pool, this.shared.clone()).await
+            };
+            let restoring = rows.iter().map(|row| async move { Ok((row, build(row).await)) }).collect();
             for (row, built) in runtime.block_on(marquee_store::a_few_at_a_time(restoring))? {
                 // One performance that cannot come back must not keep the others down.
                 match built {
@@ -498,6 +505,21 @@ impl<C: Components> App<C> {
         Ok(())
     }
 
+    /// Compiles any component of a performance's spec this process has not seen, from the
+    /// bytes in the shared store (another control plane's upload, a restored backup).
+    async fn fetch_components(&self, spec: &str) -> Result<()> {
+        let Some(shared) = &self.shared_store else { return Ok(()) };
+        let spec: Spec = serde_json::from_str(spec).context("a performance's spec")?;
+        let mut missing = Vec::new();
+        for digest in spec.components.values() {
+            if self.pool.get(digest).is_err() {
+                missing.push(shared.component(digest).await?.with_context(|| format!("component {digest} is not in the store"))?);
+            }
+        }
+        let pool = &self.pool;
+        tokio::task::block_in_place(|| missing.iter().try_for_each(|bytes| pool.install(bytes)))
+    }
+
     /// Serves one performance as the directory has it now (or stops serving it), compiling
     /// any component this process has not seen from the bytes in the store.
     async fn follow(&self, namespace: &str) -> Result<()> {
@@ -516,17 +538,8 @@ impl<C: Components> App<C> {
         }) {
             return Ok(());
         }
-        let spec: Spec = serde_json::from_str(&row.spec).context("a performance's spec")?;
-        let mut missing = Vec::new();
-        for digest in spec.components.values() {
-            if self.pool.get(digest).is_err() {
-                let bytes = shared.component(digest).await?.with_context(|| format!("component {digest} is not in the store"))?;
-                missing.push(bytes);
-            }
-        }
-        let (pool, shared) = (&self.pool, self.shared.clone());
-        tokio::task::block_in_place(|| missing.iter().try_for_each(|bytes| pool.install(bytes)))?;
-        let ns = Namespace::build(&row, pool, shared).await?;
+        self.fetch_components(&row.spec).await?;
+        let ns = Namespace::build(&row, &self.pool, self.shared.clone()).await?;
         let served = [(ns.name.clone(), ns.digest().to_owned())];
         self.registry.publish(Arc::new(ns));
         self.report(&served).await;

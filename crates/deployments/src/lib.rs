@@ -13,7 +13,7 @@ mod history;
 mod mirror;
 mod namespace;
 
-pub use app::{Actor, App, Part, SERVING_REPORT_INTERVAL, Settings};
+pub use app::{Actor, App, Part, SERVING_REPORT_INTERVAL, Settings, lock_data_dir};
 pub use components::Components;
 pub use error::DeployError;
 pub use history::{Counters, History, parse_duration};

@@ -121,18 +121,21 @@ impl LocalRedis {
 
     /// `ACL SETUSER user rules…`, as the user the URL names.
     pub fn set_user(&self, user: &str, rules: &[&str]) -> Result<()> {
-        let status = Command::new("redis-cli")
+        self.cli(&[&["ACL", "SETUSER", user], rules].concat()).map(drop)
+    }
+
+    /// Runs a command with `redis-cli` as the user the URL names; what it printed.
+    pub fn cli(&self, command: &[&str]) -> Result<String> {
+        let output = Command::new("redis-cli")
             .arg("-s")
             .arg(self.setup.dir.join("redis.sock"))
             .args(["--user", self.setup.user()])
             .env("REDISCLI_AUTH", &self.setup.password)
-            .args(["ACL", "SETUSER", user])
-            .args(rules)
-            .stdout(Stdio::null())
-            .status()
+            .args(command)
+            .output()
             .context("failed to run redis-cli (apt-get install redis-tools)")?;
-        anyhow::ensure!(status.success(), "redis-cli ACL SETUSER failed");
-        Ok(())
+        anyhow::ensure!(output.status.success(), "redis-cli {} failed", command.join(" "));
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// kill -9, then a new server on the same append-only file.

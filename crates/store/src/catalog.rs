@@ -29,7 +29,8 @@ pub struct PerformanceRow {
 pub type DeploymentRow = (String, String, String, Option<i64>);
 
 /// What a namespace token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TokenScope {
     /// Read and change its performance, for the seller's CI (a deploy token).
     #[default]
@@ -59,7 +60,7 @@ impl TokenScope {
 
 /// A token bound to one performance: a deploy token for a seller's CI, or a door token for
 /// the staff at its door.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceToken {
     /// The token's id (its secret is stored only as a hash).
     pub id: String,

@@ -376,7 +376,7 @@ pub struct Cancelled {
 }
 
 /// A ticket's entry at the door.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Milliseconds since the Unix epoch.
     pub at: u64,

@@ -8,7 +8,7 @@ use crate::BoxFuture;
 
 /// A message of the outbox. Its body is the caller's (what to send, as JSON); the store keeps
 /// when it is due and how its tries went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     /// Unique: putting a message whose id is taken changes nothing, so a retried step never
     /// sends twice.
@@ -32,7 +32,8 @@ pub struct Message {
 }
 
 /// Where a message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Delivery {
     /// Waiting for its time, a sender, or a retry.
     Queued,

@@ -38,6 +38,9 @@ pub struct Metrics {
     pub refunds_pending: IntGauge,
     /// Refund attempts the payment provider failed (each is retried).
     pub refund_failures: IntCounter,
+    /// When the last backup was written whole (seconds since the Unix epoch), and its size.
+    backup_time: IntGauge,
+    backup_bytes: IntGauge,
     seen: Arc<Seen>,
 }
 
@@ -174,6 +177,11 @@ impl Default for Metrics {
                 &r,
                 IntCounter::new("marquee_refund_failures_total", "Refund attempts the payment provider failed").expect("valid metric"),
             ),
+            backup_time: register(
+                &r,
+                IntGauge::new("marquee_last_backup_timestamp_seconds", "When the last backup was written whole").expect("valid metric"),
+            ),
+            backup_bytes: register(&r, IntGauge::new("marquee_last_backup_size_bytes", "The size of the last backup written whole").expect("valid metric")),
             registry: r,
             seen: Arc::default(),
         }
@@ -197,6 +205,13 @@ impl FunctionMetrics {
 }
 
 impl Metrics {
+    /// A backup of `bytes` was written whole, now.
+    pub fn backup_written(&self, bytes: u64) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.backup_time.set(now as i64);
+        self.backup_bytes.set(bytes as i64);
+    }
+
     fn note(&self, namespace: &str, labels: &[&str]) {
         self.seen.note(namespace, labels);
     }

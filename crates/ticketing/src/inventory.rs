@@ -203,6 +203,13 @@ impl Inventory {
     }
 }
 
+/// What a performance's logged orders claim, as [`Inventory::open`] rebuilds them: what a
+/// restore puts back with each order (`None` for an order of a session no longer sold).
+pub fn replay(params: &PerformanceParams) -> impl Fn(&OrderRow) -> Result<Option<Restored>> + Send + Sync + 'static {
+    let (layout, per_buyer_limit) = (Layout::of(params), params.per_buyer_limit);
+    move |row| layout.restored(row, per_buyer_limit)
+}
+
 impl Layout {
     fn of(params: &PerformanceParams) -> Self {
         let sections: Vec<SectionDef> = params

@@ -11,7 +11,7 @@ mod pass;
 mod payments;
 mod sale;
 
-pub use inventory::{Commerce, Counted, Inventory, Presented, Sales, Scan, SessionSales, TicketSigner};
+pub use inventory::{Commerce, Counted, Inventory, Presented, Sales, Scan, SessionSales, TicketSigner, replay};
 pub use keys::ticket_label;
 pub use notice::{Kind, MAIL, Notice, reminder_due};
 pub use pass::{Pass, PassKey};
