@@ -167,6 +167,34 @@ struct Serve {
     kube: KubeFlags,
     #[command(flatten)]
     mail: MailFlags,
+    #[command(flatten)]
+    backups: BackupFlags,
+}
+
+/// Backups on a schedule, written by the control plane while it serves.
+#[derive(clap::Args)]
+struct BackupFlags {
+    /// Writes a backup into this directory every `--backup-every` (`marquee-<ms>.backup`, the
+    /// same file `marquee backup` writes), each renamed into place only once whole.
+    #[arg(long, env = "MARQUEE_BACKUP_DIR", value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// How often: `30m`, `1h`, `6h`.
+    #[arg(long, env = "MARQUEE_BACKUP_EVERY", default_value = "1h", value_name = "DURATION")]
+    backup_every: String,
+    /// How many backups are kept; older ones are removed as new ones are written.
+    #[arg(long, env = "MARQUEE_BACKUP_KEEP", default_value_t = 24, value_name = "N")]
+    backup_keep: usize,
+}
+
+impl BackupFlags {
+    /// The schedule asked for, checked before anything starts.
+    fn schedule(self) -> Result<Option<marquee_backup::Schedule>> {
+        let Some(dir) = self.backup_dir else { return Ok(None) };
+        let every = marquee_deployments::parse_duration(&self.backup_every)
+            .with_context(|| format!("--backup-every {:?}: give a duration such as 30m, 1h or 6h", self.backup_every))?;
+        anyhow::ensure!(self.backup_keep > 0, "--backup-keep must keep at least one backup");
+        Ok(Some(marquee_backup::Schedule { dir, every, keep: self.backup_keep }))
+    }
 }
 
 /// Mail to buyers (confirmations, refunds, reminders), sent by the control plane.
@@ -235,6 +263,7 @@ impl Serve {
             public_url,
             kube,
             mail,
+            backups,
         } = self;
         anyhow::ensure!(
             part == Part::All || store.store.is_some(),
@@ -243,6 +272,8 @@ impl Serve {
         let control = part.serves_control();
         // Mail is the control plane's to send.
         let relay = if control { mail.relay()? } else { None };
+        // Backups are the control plane's to write.
+        let schedule = if control { backups.schedule()? } else { None };
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().event_interval(EVENT_INTERVAL).build()?;
         runtime.block_on(async move {
             let settings = Settings {
@@ -280,6 +311,11 @@ impl Serve {
             }
             if let Some(relay) = relay {
                 marquee_control::start_postman(&app, relay);
+            }
+            if let Some(schedule) = schedule {
+                let app = app.clone();
+                let components = marquee_backup::component_bytes(&app.backend, &app.settings.data_dir);
+                tokio::spawn(async move { schedule.run(app.backend.clone(), components, |bytes| app.shared.metrics.backup_written(bytes)).await });
             }
             let listener = marquee::server::bind(listen).await?;
             println!("marquee listening on http://{}", listener.local_addr()?);

@@ -219,3 +219,40 @@ fn a_platform_backed_up_under_load_restores_into_redis_and_back() {
     assert_eq!(keys(), held, "a refused restore writes nothing");
     assert!(!empty.0.exists(), "nor does a refused file");
 }
+
+#[test]
+fn marquee_up_writes_backups_on_a_schedule_and_keeps_the_newest() {
+    let dir = DataDir::new();
+    let backups = dir.0.join("backups");
+    let env = [("MARQUEE_BACKUP_DIR", backups.to_str().unwrap()), ("MARQUEE_BACKUP_EVERY", "1s"), ("MARQUEE_BACKUP_KEEP", "2")];
+    let server = Server::start_with(&dir.0, &env);
+    let seller = server.account("seller@example.com", "seller");
+    server.deploy(&seller, "gala", "seated", gala_params());
+    let ann = server.account("ann@example.com", "buyer");
+    buy_seats(&server, "gala", &ann, &["R-1-1"]);
+    let listed = || {
+        let mut names: Vec<String> = std::fs::read_dir(&backups)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".backup")).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let seen = Mutex::new(std::collections::BTreeSet::new());
+    crate::testkit::within(Duration::from_secs(30), "three backups written", || {
+        seen.lock().unwrap().extend(listed());
+        seen.lock().unwrap().len() >= 3
+    });
+    crate::testkit::within(Duration::from_secs(5), "the newest two kept", || listed().len() == 2);
+    let metrics = server.get("/metrics", Some(&server.admin())).expect(200).text;
+    let size = metrics.lines().find_map(|l| l.strip_prefix("marquee_last_backup_size_bytes ")).expect("the last backup's size");
+    assert!(size.parse::<u64>().unwrap() > 0, "{metrics}");
+
+    // The newest restores: a whole backup, with the order in it.
+    let newest = backups.join(listed().last().unwrap());
+    let home = DataDir::new();
+    let restored = succeeded(&marquee(&["restore", "--from", newest.to_str().unwrap(), "--data-dir", home.0.to_str().unwrap()], &[]));
+    assert!(restored.contains(" 1 orders"), "{restored}");
+
+    let why = refused(&marquee(&["up", "--data-dir", home.0.to_str().unwrap(), "--backup-dir", "x", "--backup-every", "soon"], &[]));
+    assert!(why.contains("--backup-every"), "{why}");
+}

@@ -447,3 +447,121 @@ async fn put(backend: &Backend, components: &dyn ComponentBytes, replays: &mut R
     }
     Ok(())
 }
+
+/// Backups written on a schedule into a directory, the newest `keep` kept.
+pub struct Schedule {
+    /// Where they go (`marquee-<seconds>.backup`).
+    pub dir: PathBuf,
+    /// How often.
+    pub every: std::time::Duration,
+    /// How many are kept; older ones are removed once a new one is whole.
+    pub keep: usize,
+}
+
+impl Schedule {
+    /// Writes a backup every `every` for as long as the process runs; `written` hears of each
+    /// one written whole, with its size.
+    pub async fn run(self, backend: Backend, components: Box<dyn ComponentBytes>, written: impl Fn(u64)) {
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match self.once(&backend, &*components).await {
+                Ok((path, summary)) => {
+                    tracing::info!(path = %path.display(), %summary, "scheduled backup written");
+                    written(summary.bytes);
+                }
+                Err(e) => tracing::error!(error = format!("{e:#}"), "scheduled backup failed; the last whole one stays"),
+            }
+        }
+    }
+
+    /// One backup: into a `.partial` file, made durable, renamed; then the oldest beyond `keep` go.
+    async fn once(&self, backend: &Backend, components: &dyn ComponentBytes) -> Result<(PathBuf, Summary)> {
+        tokio::fs::create_dir_all(&self.dir).await.with_context(|| format!("cannot create {}", self.dir.display()))?;
+        let name = format!("marquee-{}.backup", marquee_store::clock::now_ms());
+        let (path, partial) = (self.dir.join(&name), self.dir.join(format!("{name}.partial")));
+        let file = tokio::fs::File::create(&partial).await.with_context(|| format!("cannot create {}", partial.display()))?;
+        let mut out = tokio::io::BufWriter::new(file);
+        let written = back_up(backend, components, &mut out).await;
+        let summary = match written {
+            Ok(summary) => summary,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(e);
+            }
+        };
+        out.into_inner().sync_all().await?;
+        tokio::fs::rename(&partial, &path).await?;
+        let mut kept = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("marquee-") && name.ends_with(".backup") {
+                kept.push(name);
+            }
+        }
+        // Their names sort by when they were written.
+        kept.sort_by_key(|name| name.trim_start_matches("marquee-").trim_end_matches(".backup").parse::<u64>().unwrap_or(0));
+        for old in kept.iter().rev().skip(self.keep) {
+            tokio::fs::remove_file(self.dir.join(old)).await?;
+        }
+        Ok((path, summary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marquee_store::{Account, Role};
+    use marquee_store_embedded::TestDir;
+
+    /// A store with an account, a ticket key and a component's bytes, backed up to `file`.
+    async fn backed_up(dir: &TestDir, file: &Path) -> Backend {
+        let backend = marquee_store_embedded::open(&dir.0).unwrap();
+        let ann = Account { id: "a1".into(), email: "ann@example.com".into(), password_hash: "h".into(), role: Role::Buyer, must_change_password: false };
+        backend.identity.insert_account(&ann, 5).await.unwrap();
+        backend.secrets.secret("ticket-key", "k1").await.unwrap();
+        backend.identity.token_keys(Some("{\"kid\":\"old\"}")).await.unwrap();
+        backend.identity.add_token_key("{\"kid\":\"new\"}", 3).await.unwrap();
+        let summary = back_up(&backend, &*component_bytes(&backend, &dir.0), tokio::fs::File::create(file).await.unwrap()).await.unwrap();
+        assert_eq!((summary.accounts, summary.records), (1, 4), "{summary}");
+        backend
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_whole_backup_restores_once_and_a_damaged_one_never() {
+        let (from, to, files) = (TestDir::new("backup-from"), TestDir::new("backup-to"), TestDir::new("backup-files"));
+        let file = files.0.join("a.backup");
+        let source = backed_up(&from, &file).await;
+        assert_eq!(verify(&file).await.unwrap().1, "embedded");
+        let bytes = std::fs::read(&file).unwrap();
+        let damaged = |name: &str, bytes: &[u8]| {
+            let path = files.0.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let refusals = [
+            (damaged("cut", &bytes[..bytes.len() - 10]), "cut off"),
+            (damaged("empty", b""), "cut off"),
+            (damaged("altered", &bytes.iter().map(|&b| if b == b'a' { b'b' } else { b }).collect::<Vec<_>>()), "altered"),
+            (damaged("more", &[&bytes[..], b"{}\n"].concat()), "lines follow its end"),
+            (damaged("headless", &bytes[bytes.iter().position(|&b| b == b'\n').unwrap() + 1..]), "header"),
+            (damaged("newer", &String::from_utf8(bytes.clone()).unwrap().replacen("\"version\":1", "\"version\":2", 1).into_bytes()), "version 2"),
+        ];
+        for (path, why) in refusals {
+            let refused = verify(&path).await.unwrap_err().to_string();
+            assert!(refused.contains(why), "{}: {refused}", path.display());
+        }
+
+        let target = marquee_store_embedded::open(&to.0).unwrap();
+        let summary = restore(&file, &target, &*component_bytes(&target, &to.0)).await.unwrap();
+        assert_eq!((summary.accounts, summary.records), (1, 4));
+        assert_eq!(target.identity.account_by_email("ann@example.com").await.unwrap().unwrap().id, "a1");
+        assert_eq!(target.identity.token_keys(None).await.unwrap(), source.identity.token_keys(None).await.unwrap(), "the keys, newest first");
+        assert_eq!(target.secrets.secret("ticket-key", "other").await.unwrap().trim(), "k1");
+        let again = restore(&file, &target, &*component_bytes(&target, &to.0)).await.unwrap_err().to_string();
+        assert!(again.contains("already holds a platform"), "{again}");
+    }
+}
