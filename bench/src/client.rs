@@ -138,6 +138,12 @@ impl Server {
         Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second()? as f64))
     }
 
+    /// Logs the platform's admin in and returns its access token.
+    pub(crate) async fn admin(&self) -> Result<String> {
+        let login = LoginRequest { email: "admin@marquee.local".into(), password: "bench-admin-password".into(), mode: Default::default() };
+        Ok(Conn::connect(&self.addr).await?.post_json::<TokenPair>("/api/v1/auth/login", None, &login, 200).await?.access_token)
+    }
+
     /// Signs up a seller and returns its access token.
     pub(crate) async fn seller(&self) -> Result<String> {
         Conn::connect(&self.addr).await?.account("bench@example.com", "seller").await

@@ -48,6 +48,9 @@ enum Scenario {
     /// The seller's desk at 100,000 orders: sales read time after 1,000 and after 100,000
     /// orders, and each CSV export's time and the server's memory while it streams.
     Desk,
+    /// A backup at 100,000 orders: its time and size, and the booking rate on another
+    /// performance alone and while backups run back to back.
+    Backup,
     /// Idle CPU, memory, deploy latency and restart time as 100,000 performances (or
     /// `--performances`) are deployed into one `marquee up`.
     Density {
@@ -56,7 +59,7 @@ enum Scenario {
     },
     /// Orders/s the Redis claim store alone acknowledges durably (starts its own redis-server).
     RedisClaims,
-    /// Every scenario above but desk, density and redis-claims.
+    /// Every scenario above but desk, backup, density and redis-claims.
     All,
 }
 
@@ -83,6 +86,7 @@ fn main() -> Result<()> {
             Scenario::Booking => run(scenarios::Which::Booking).await,
             Scenario::Noisy => run(scenarios::Which::Noisy).await,
             Scenario::Desk => run(scenarios::Which::Desk).await,
+            Scenario::Backup => run(scenarios::Which::Backup).await,
             Scenario::Density { performances } => density::run(&marquee, performances).await,
             Scenario::RedisClaims => unreachable!("run above"),
             Scenario::All => {

@@ -19,6 +19,7 @@ pub(crate) enum Which {
     Booking,
     Noisy,
     Desk,
+    Backup,
 }
 
 const DEPLOYS: usize = 120;
@@ -66,6 +67,7 @@ pub(crate) async fn run(which: Which, marquee: &Path, store: Option<&str>, runti
         Which::Memory => memory(&server, &token).await,
         Which::Noisy => noisy(&server, &token).await,
         Which::Desk => desk(&server, &token).await,
+        Which::Backup => backup(&server, &token).await,
     }
 }
 
@@ -321,6 +323,64 @@ async fn desk(server: &Server, token: &str) -> Result<()> {
             (peak - before) as f64 / 1024.0,
         );
     }
+    Ok(())
+}
+
+/// A backup at [`DESK_ORDERS`] one-seat orders: how long `GET /api/v1/admin/backup` takes and
+/// how large it is; then the booking rate on another performance for [`BOOKING_SECONDS`] alone,
+/// and again while backups of the platform run back to back.
+async fn backup(server: &Server, token: &str) -> Result<()> {
+    let mut conn = Conn::connect(&server.addr).await?;
+    for (ns, rows) in [("kept", DESK_ROWS), ("sale", BOOKING_ROWS)] {
+        let mut params = seated(rows, BOOKING_SEATS_PER_ROW);
+        params["per_buyer_limit"] = json!(10_000);
+        conn.deploy(token, ns, params).await?;
+    }
+    let mut buyers = Vec::with_capacity(BUYERS);
+    for i in 0..BUYERS {
+        buyers.push(conn.account(&format!("buyer{i}@example.com"), "buyer").await?);
+    }
+    let never = Instant::now() + Duration::from_secs(3600);
+    let (_, confirms) = sell(&[server], &buyers, "kept", 0..DESK_ORDERS, never).await?;
+    anyhow::ensure!(confirms.len() == DESK_ORDERS, "sold {} of {DESK_ORDERS}", confirms.len());
+    let admin = server.admin().await?;
+    let take = |addr: String, admin: String| async move {
+        let t = Instant::now();
+        let (status, body) = Conn::connect(&addr).await?.send("GET", "/api/v1/admin/backup", Some(&admin), None::<&()>).await?;
+        anyhow::ensure!(status == 200, "backup: {status}");
+        let marker = b"{\"kind\":\"order\"";
+        let orders = body.windows(marker.len()).filter(|w| w == marker).count();
+        anyhow::Ok((t.elapsed(), body.len(), orders))
+    };
+    let (took, size, orders) = take(server.addr.clone(), admin.clone()).await?;
+    anyhow::ensure!(orders == DESK_ORDERS, "the backup holds {orders} of {DESK_ORDERS} orders");
+    println!("backup of {orders} orders: {:.1} MiB in {:.2} s", size as f64 / 1048576.0, took.as_secs_f64());
+
+    let half = (BOOKING_ROWS * BOOKING_SEATS_PER_ROW) as usize / 2;
+    let seconds = Duration::from_secs(BOOKING_SECONDS);
+    let (_, alone) = sell(&[server], &buyers, "sale", 0..half, Instant::now() + seconds).await?;
+    let running = Arc::new(AtomicBool::new(true));
+    let backups = {
+        let (addr, running) = (server.addr.clone(), running.clone());
+        tokio::spawn(async move {
+            let mut taken = 0;
+            while running.load(Ordering::Relaxed) {
+                take(addr.clone(), admin.clone()).await?;
+                taken += 1;
+            }
+            anyhow::Ok(taken)
+        })
+    };
+    let (_, during) = sell(&[server], &buyers, "sale", half..2 * half, Instant::now() + seconds).await?;
+    running.store(false, Ordering::Relaxed);
+    let taken = backups.await??;
+    let rate = |n: usize| n as f64 / BOOKING_SECONDS as f64;
+    println!(
+        "booking while backing up: {:.0} orders/s alone, {:.0} orders/s while {taken} backups ran back to back ({:+.0}%)",
+        rate(alone.len()),
+        rate(during.len()),
+        100.0 * (rate(during.len()) / rate(alone.len()) - 1.0),
+    );
     Ok(())
 }
 

@@ -262,11 +262,11 @@ pub async fn back_up(backend: &Backend, components: &dyn ComponentBytes, out: im
     for (token, hash, created_at) in snapshot.namespace_tokens().await? {
         w.write(&Record::NamespaceToken { token, hash, created_at }).await?;
     }
-    for (row, _) in &performances {
-        for (key, value) in snapshot.kv(&row.deployment).await? {
-            w.write(&Record::Kv { scope: row.deployment.clone(), key, value: base64(&value) }).await?;
-        }
-    }
+    write_pages!(w, |cursor| snapshot.kv(cursor.as_deref(), PAGE), |(scope, key, value): (String, String, Vec<u8>)| Record::Kv {
+        scope,
+        key,
+        value: base64(&value)
+    });
     write_pages!(w, |cursor| snapshot.messages(cursor.as_deref(), PAGE), Record::Message);
     for (row, _) in &performances {
         orders(&mut w, backend, &row.deployment).await?;

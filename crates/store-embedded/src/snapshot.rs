@@ -73,9 +73,15 @@ impl Snapshot for EmbeddedSnapshot {
         on_blocking(&self.db, |db| rows(db, "SELECT digest FROM posters ORDER BY digest", [], |r| r.get(0)))
     }
 
-    fn kv<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Vec<(String, Vec<u8>)>> {
-        let scope = scope.to_owned();
-        on_blocking(&self.db, move |db| rows(db, "SELECT key, value FROM kv WHERE deployment = ?1 ORDER BY key", [scope], |r| Ok((r.get(0)?, r.get(1)?))))
+    /// The cursor is the last row's scope and key, apart by a newline (neither holds one).
+    fn kv<'a>(&'a self, cursor: Option<&'a str>, limit: usize) -> BoxFuture<'a, Page<(String, String, Vec<u8>)>> {
+        let (scope, key) = cursor.and_then(|c| c.split_once('\n')).map_or((String::new(), String::new()), |(s, k)| (s.to_owned(), k.to_owned()));
+        on_blocking(&self.db, move |db| {
+            let sql = "SELECT deployment, key, value FROM kv WHERE deployment > ?1 OR (deployment = ?1 AND key > ?2) ORDER BY deployment, key LIMIT ?3";
+            let items: Vec<(String, String, Vec<u8>)> = rows(db, sql, params![scope, key, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let next = (items.len() == limit).then(|| items.last().map(|(s, k, _)| format!("{s}\n{k}"))).flatten();
+            Ok(Page { items, next })
+        })
     }
 
     fn messages<'a>(&'a self, cursor: Option<&'a str>, limit: usize) -> BoxFuture<'a, Page<Message>> {

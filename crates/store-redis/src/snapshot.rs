@@ -118,17 +118,24 @@ impl Snapshot for RedisStore {
         Box::pin(async move { self.all_keys("{cat}:poster:").await })
     }
 
-    fn kv<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Vec<(String, Vec<u8>)>> {
+    fn kv<'a>(&'a self, cursor: Option<&'a str>, limit: usize) -> BoxFuture<'a, Page<(String, String, Vec<u8>)>> {
         Box::pin(async move {
-            let prefix = format!("{{p:{scope}}}:kv:");
-            let keys = self.all_keys(&prefix).await?;
+            let (keys, next) = self.scan_page("{p:*}:kv:*", cursor, limit).await?;
             let mut connection = self.connection.clone();
             let mut pipe = redis::pipe();
             for key in &keys {
-                pipe.get(format!("{prefix}{key}"));
+                pipe.get(key);
             }
             let values: Vec<Option<Vec<u8>>> = if keys.is_empty() { Vec::new() } else { pipe.query_async(&mut connection).await.answered("Redis GET failed")? };
-            Ok(keys.into_iter().zip(values).filter_map(|(k, v)| Some((k, v?))).collect())
+            let mut items = Vec::with_capacity(keys.len());
+            for (full, value) in keys.iter().zip(values) {
+                // `{p:<scope>}:kv:<key>`; a key deleted meanwhile is left out.
+                let (scope, key) = full.strip_prefix("{p:").and_then(|rest| rest.split_once("}:kv:")).with_context(|| format!("a kv key {full:?}"))?;
+                if let Some(value) = value {
+                    items.push((scope.to_owned(), key.to_owned(), value));
+                }
+            }
+            Ok(Page { items, next })
         })
     }
 

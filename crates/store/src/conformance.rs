@@ -956,7 +956,7 @@ pub async fn snapshot(from: &crate::Backend, to: &crate::Backend) {
     assert!(s.archived().await.unwrap().is_empty());
     assert!(s.namespace_tokens().await.unwrap().is_empty());
     assert!(s.posters().await.unwrap().is_empty());
-    assert!(s.kv("d1").await.unwrap().is_empty());
+    assert!(s.kv(None, 10).await.unwrap().items.is_empty());
     assert!(s.messages(None, 10).await.unwrap().items.is_empty());
     assert!(s.orders("d1", None, 10).await.unwrap().is_empty());
     assert!(s.entries("d1").await.unwrap().is_empty());
@@ -1010,7 +1010,9 @@ pub async fn snapshot(from: &crate::Backend, to: &crate::Backend) {
     from.kv.set("d1", "b", &[0, 255]).await.unwrap();
     from.kv.set("d1", "a", b"x").await.unwrap();
     from.kv.set("d2", "c", b"y").await.unwrap();
-    assert_eq!(s.kv("d1").await.unwrap(), [("a".to_string(), b"x".to_vec()), ("b".to_string(), vec![0, 255])]);
+    let kv = every(2, |(scope, key, _): &(String, String, Vec<u8>)| (scope.clone(), key.clone()), async |c, n| s.kv(c.as_deref(), n).await.unwrap()).await;
+    let entry = |scope: &str, key: &str, value: &[u8]| (scope.to_string(), key.to_string(), value.to_vec());
+    assert_eq!(kv, [entry("d1", "a", b"x"), entry("d1", "b", &[0, 255]), entry("d2", "c", b"y")]);
 
     // Messages in every state, put back as they were.
     let outbox = &from.outbox;

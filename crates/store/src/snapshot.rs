@@ -62,8 +62,8 @@ pub trait Snapshot: Send + Sync {
     fn namespace_tokens(&self) -> BoxFuture<'_, Vec<NamespaceTokenRecord>>;
     /// Every poster's digest.
     fn posters(&self) -> BoxFuture<'_, Vec<String>>;
-    /// A `kv` scope's keys and values, by key.
-    fn kv<'a>(&'a self, scope: &'a str) -> BoxFuture<'a, Vec<(String, Vec<u8>)>>;
+    /// A page of every scope's `kv`: (scope, key, value).
+    fn kv<'a>(&'a self, cursor: Option<&'a str>, limit: usize) -> BoxFuture<'a, Page<(String, String, Vec<u8>)>>;
 
     /// A page of outbox messages, in every state.
     fn messages<'a>(&'a self, cursor: Option<&'a str>, limit: usize) -> BoxFuture<'a, Page<Message>>;
