@@ -128,6 +128,11 @@ fn a_platform_backed_up_under_load_restores_into_redis_and_back() {
     confirm(&a, "fest", &ann, shirts["hold_id"].as_str().unwrap(), GOOD_CARD).expect(201);
     let door = a.post("/api/v1/performances/gala/door-tokens", Some(&seller), &json!({"label": "B"})).expect(201).json();
 
+    let digests = |server: &Server| -> Vec<Value> {
+        ["gala", "fest", "own"].iter().map(|ns| server.get(&format!("/api/v1/performances/{ns}"), Some(&admin)).expect(200).json()["digest"].clone()).collect()
+    };
+    let served = digests(&a);
+
     // Backed up while buyers buy and cancel.
     let buyers: Vec<String> = (0..4).map(|n| a.account(&format!("load{n}@example.com"), "buyer")).collect();
     let first = dir.0.join("first.backup");
@@ -166,6 +171,7 @@ fn a_platform_backed_up_under_load_restores_into_redis_and_back() {
     let again = control.post("/api/v1/performances/gala/checkin", Some(door["token"].as_str().unwrap()), &json!({"ticket": pass})).expect(200).json();
     assert_eq!((&again["status"], &again["door"]), (&json!("already_used"), &json!("B")), "{again}");
     assert_eq!(runtime.get("/p/own/", None).expect(200).text, "fine", "the uploaded component serves");
+    assert_eq!(digests(&control), served, "each performance serves at the digest it had");
     assert_eq!(runtime.get("/p/fest/api/sessions/s1/availability", None).expect(200).json()["goods"][0]["available"], 3);
     // The load goes on against the runtime: whatever was sold stays sold.
     let more = control.account("more@example.com", "buyer");
