@@ -108,7 +108,7 @@ impl Snapshot for EmbeddedSnapshot {
         on_blocking(&self.db, move |db| {
             let (at, id) = after.unwrap_or((-1, String::new()));
             let sql = format!(
-                "SELECT {ORDER_COLUMNS} FROM orders o WHERE o.deployment = ?1 AND (o.created_at > ?2 OR (o.created_at = ?2 AND o.id > ?3))
+                "SELECT {ORDER_COLUMNS} FROM orders o WHERE o.deployment = ?1 AND (o.created_at, o.id) > (?2, ?3)
                  ORDER BY o.created_at, o.id LIMIT ?4"
             );
             rows(db, &sql, params![deployment, at, id, limit as i64], order_row)

@@ -46,7 +46,10 @@ CREATE TABLE IF NOT EXISTS orders (
     charge_id TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS orders_deployment ON orders(deployment);
+-- A deployment's orders in the order they were confirmed: its replay at start and a backup's
+-- pages read along it (it took the place of one on the deployment alone).
+DROP INDEX IF EXISTS orders_deployment;
+CREATE INDEX IF NOT EXISTS orders_deployment_created ON orders(deployment, created_at, id);
 CREATE INDEX IF NOT EXISTS orders_buyer ON orders(buyer);
 -- A cancelled performance: gone from the catalog and the triggers, kept for its orders.
 CREATE TABLE IF NOT EXISTS archived_performances (
