@@ -1,6 +1,7 @@
 //! The client subcommands of `marquee`: thin calls to a running platform's API, with the
 //! API's own error messages shown as they are.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -122,7 +123,14 @@ impl Client {
             bail!("{status} {}: {}", e.error, e.message);
         }
         let partial = to.with_extension("partial");
-        let mut file = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+        // Owner-only: a backup holds the token keys and the ticket signing key.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
         let written = std::io::copy(&mut response.body_mut().with_config().limit(u64::MAX).reader(), &mut file)
             .with_context(|| format!("the backup stopped coming; {} is incomplete", partial.display()))?;
         file.sync_all()?;

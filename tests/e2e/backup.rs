@@ -136,6 +136,10 @@ fn a_platform_backed_up_under_load_restores_into_redis_and_back() {
     // Backed up while buyers buy and cancel.
     let buyers: Vec<String> = (0..4).map(|n| a.account(&format!("load{n}@example.com"), "buyer")).collect();
     let first = dir.0.join("first.backup");
+    let owner_only = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600, "a backup holds secrets: its owner's only");
+    };
     let stop = AtomicBool::new(false);
     let (acked, began) = std::thread::scope(|scope| {
         let loading = scope.spawn(|| load(&a, &buyers, &stop));
@@ -146,6 +150,7 @@ fn a_platform_backed_up_under_load_restores_into_redis_and_back() {
         stop.store(true, Ordering::Relaxed);
         (loading.join().unwrap(), began)
     });
+    owner_only(&first);
     let before: Vec<&String> = acked.iter().filter(|(_, at)| *at < began).map(|(id, _)| id).collect();
     assert!(before.len() >= 5 && acked.len() > before.len(), "the backup ran under load: {} orders before it began, {} in all", before.len(), acked.len());
 
@@ -255,6 +260,8 @@ fn marquee_up_writes_backups_on_a_schedule_and_keeps_the_newest() {
 
     // The newest restores: a whole backup, with the order in it.
     let newest = backups.join(listed().last().unwrap());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&newest).unwrap().permissions().mode() & 0o777, 0o600, "a backup holds secrets: its owner's only");
     let home = DataDir::new();
     let restored = succeeded(&marquee(&["restore", "--from", newest.to_str().unwrap(), "--data-dir", home.0.to_str().unwrap()], &[]));
     assert!(restored.contains(" 1 orders"), "{restored}");

@@ -482,7 +482,15 @@ impl Schedule {
         tokio::fs::create_dir_all(&self.dir).await.with_context(|| format!("cannot create {}", self.dir.display()))?;
         let name = format!("marquee-{}.backup", marquee_store::clock::now_ms());
         let (path, partial) = (self.dir.join(&name), self.dir.join(format!("{name}.partial")));
-        let file = tokio::fs::File::create(&partial).await.with_context(|| format!("cannot create {}", partial.display()))?;
+        // Owner-only: a backup holds the token keys and the ticket signing key.
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .await
+            .with_context(|| format!("cannot create {}", partial.display()))?;
         let mut out = tokio::io::BufWriter::new(file);
         let written = back_up(backend, components, &mut out).await;
         let summary = match written {
